@@ -1,0 +1,46 @@
+# make demo   set up .venv and run cnndsl on ResNet-34
+# make test   set up .venv and run the test suite (what CI runs)
+# make fuzz   the long fuzzing profile (>= 100,000 inputs)
+# make bench  the benchmarks; writes benchmarks/results.md
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CNNDSL := $(VENV)/bin/cnndsl
+
+.PHONY: setup system-deps demo test fuzz bench lint clean
+
+# torch is installed first and pinned: 2.13.0 resolves to the CPU build here, a bare `torch` to CUDA.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed system-deps
+
+# Graphviz's `dot` renders the diagrams; Debian's package where we may install it.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
+	  else echo "warning: Graphviz 'dot' is missing; install it (apt-get install graphviz) to render diagrams"; fi; }
+
+demo: setup
+	$(CNNDSL) check architectures/*.cnn
+	$(CNNDSL) summary architectures/resnet34.cnn
+
+test: setup
+	$(PY) -m pytest
+
+fuzz: setup
+	CNNDSL_FUZZ=long $(PY) -m pytest tests/test_fuzz.py -q
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

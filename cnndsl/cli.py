@@ -1,0 +1,249 @@
+"""The `cnndsl` command: check, summary, compile, render, schema.
+
+Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`),
+2 usage errors (and a missing Graphviz program). The backends are imported only by the commands that
+need them, so `check` and `summary` start as fast as lark and pydantic allow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .compiler import MAX_NODES, Compiler
+from .errors import CnnDslError
+
+BACKENDS = ("torch", "keras", "onnx", "ir")
+
+
+class UsageError(Exception):
+    """Bad command-line use: exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp, many=False):
+        if many:
+            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files")
+        else:
+            sp.add_argument("file", metavar="FILE", help="a .cnn file")
+            sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
+        sp.add_argument("--max-nodes", type=int, default=MAX_NODES, help="refuse networks larger than this")
+        sp.add_argument(
+            "--import-path", action="append", default=[], metavar="DIR",
+            help="also allow imports from DIR (by default imports stay inside the file's directory)",
+        )  # fmt: skip
+
+    sp = sub.add_parser("check", help="validate files and infer every shape")
+    common(sp, many=True)
+    sp.add_argument("--format", choices=("text", "github", "json"), default="text")
+
+    sp = sub.add_parser("summary", help="a per-layer table: output shapes, parameters, multiply-adds")
+    common(sp)
+    sp.add_argument("--format", choices=("table", "json"), default="table")
+
+    sp = sub.add_parser("compile", help="emit PyTorch or Keras source, ONNX, or the IR as JSON")
+    common(sp)
+    sp.add_argument("--backend", "-b", choices=BACKENDS, required=True)
+    sp.add_argument("-o", "--output", metavar="PATH", help="write here (atomically) instead of standard output")
+    sp.add_argument("--opset", type=int, default=None, help="ONNX opset version")
+
+    sp = sub.add_parser("render", help="draw the network with Graphviz")
+    common(sp)
+    sp.add_argument("-o", "--output", metavar="PATH", help="out.svg, .png, .pdf or .dot (default: NAME.svg)")
+    sp.add_argument("--detail", choices=("blocks", "layers"), default=None)
+    sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
+    sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
+    sp.add_argument("--no-shapes", dest="show_shapes", action="store_false", help="leave tensor shapes off the edges")
+
+    sub.add_parser("schema", help="print the JSON Schema of the IR")
+    return p
+
+
+def _compiler(args, path: str) -> Compiler:
+    c = Compiler(args.max_nodes, tuple(args.import_path))
+    c.add_file(path)
+    return c
+
+
+def _load(args):
+    return _compiler(args, args.file).compile(args.network)
+
+
+def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
+    """Write all of `data` or nothing: a temporary file in the same directory, then a rename."""
+    target = Path(path)
+    for source in inputs:
+        if target.exists() and Path(source).exists() and target.resolve() == Path(source).resolve():
+            raise UsageError(f"refusing to overwrite the input file {path}")
+    if target.is_dir():
+        raise UsageError(f"{path} is a directory")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"directory {directory} does not exist")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": "\n"})) as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def cmd_check(args) -> int:
+    results, errors = [], []
+    for path in args.files:
+        try:
+            c = _compiler(args, path)
+            names = c.network_names()
+            if not names:
+                raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
+            for name in names:
+                try:
+                    results.append(c.compile(name))
+                except CnnDslError as e:
+                    errors.append(e)
+        except CnnDslError as e:
+            errors.append(e)
+    if args.format == "json":
+        out = {
+            "networks": [
+                {"network": n.name, "source": n.source, "input": list(n.input_shape), "output": list(n.output_shape),
+                 "params": n.params, "buffers": n.buffers, "macs": n.macs}
+                for n in results
+            ],
+            "errors": [e.to_dict() for e in errors],
+        }  # fmt: skip
+        print(json.dumps(out, indent=2))
+    else:
+        for n in results:
+            print(n)
+        for e in errors:
+            if args.format == "github":
+                message = e.message + (f" ({e.hint})" if e.hint else "")
+                print(f"::error file={e.path},line={e.line},col={e.column},title={e.code}::{_gh_escape(message)}")
+            else:
+                print(e.format(), file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _gh_escape(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def cmd_summary(args) -> int:
+    from .summary import table, to_dict
+
+    net = _load(args)
+    if args.format == "json":
+        print(json.dumps(to_dict(net), indent=2))
+    else:
+        print(table(net))
+    return 0
+
+
+def cmd_compile(args) -> int:
+    net = _load(args)
+    if args.backend == "ir":
+        data: str | bytes = net.model_dump_json(indent=2) + "\n"
+    elif args.backend == "torch":
+        from .backends.torch import emit
+
+        data = emit(net)
+    elif args.backend == "keras":
+        from .backends.keras import emit
+
+        data = emit(net)
+    else:
+        from .backends.onnx import to_onnx
+
+        if not args.output:
+            raise UsageError("ONNX is binary: give an output file with -o model.onnx")
+        data = to_onnx(net, opset=args.opset).SerializeToString()
+    if args.output:
+        write_atomic(args.output, data, [args.file])
+    else:
+        sys.stdout.write(data)
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .render import GraphvizMissing, render
+
+    net = _load(args)
+    output = args.output or f"{net.name}.svg"
+    diagram = render(
+        net, detail=args.detail, direction=args.direction, depth=args.depth, show_shapes=args.show_shapes
+    )
+    suffix = Path(output).suffix.lower()
+    if suffix == ".dot" or suffix == ".gv":
+        write_atomic(output, diagram.source, [args.file])
+        return 0
+    if suffix not in (".svg", ".png", ".pdf"):
+        raise UsageError(f"cannot render to '{suffix}': use .svg, .png, .pdf or .dot")
+    try:
+        data = diagram.pipe(suffix[1:])
+    except GraphvizMissing:
+        dot_path = str(Path(output).with_suffix(".dot"))
+        write_atomic(dot_path, diagram.source, [args.file])
+        print(
+            f"cnndsl: wrote {dot_path}; the Graphviz 'dot' program is needed for {suffix}: "
+            "install it with 'apt-get install graphviz' (or 'brew install graphviz')",
+            file=sys.stderr,
+        )
+        return 2
+    write_atomic(output, data, [args.file])
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .ir import Network
+
+    print(json.dumps(Network.model_json_schema(), indent=2))
+    return 0
+
+
+COMMANDS = {
+    "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render, "schema": cmd_schema,
+}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CnnDslError as e:
+        print(e.format(), file=sys.stderr)
+        return 1
+    except UsageError as e:
+        print(f"cnndsl: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # `cnndsl summary x | head` is not an error
+        return 0
+    except ImportError as e:
+        print(f"cnndsl: {e.name or e} is not installed: pip install 'cnndsl[all]'", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"cnndsl: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug in cnndsl: say so in one line rather than with a traceback
+        print(f"cnndsl: internal error: {type(e).__name__}: {e}; please report it", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,714 @@
+"""Syntax tree to IR: resolve imports, expand blocks and repetitions, infer every shape.
+
+One pass over the statements of a network, in order. Each statement takes the current tensor (a node
+id) and returns the next one; each node's shape, parameters and multiply-adds are computed as the node
+is created, so the work is linear in the size of the expanded network.
+
+Naming follows torch.nn.Sequential: inside a scope every statement takes the next index, and a
+statement is named by its label if it has one, else by that index. `residual` and `concat {}`/`add {}`
+are transparent: their statements are numbered in the enclosing scope, then the merge node is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from . import ops
+from .errors import CnnDslError
+from .ir import Network, Node, Scope
+from .ir import Span as IrSpan
+from .syntax import (
+    BinOp, Branches, Call, Const, Definition, Module, Name, Neg, Open, Repeat, Residual, Sequence, Span, Stmt,
+    TupleExpr, parse, parse_file,
+)  # fmt: skip
+
+MAX_NODES = 1_000_000  # default budget of expanded nodes per network
+MAX_DEPTH = 100  # nesting of scopes, block calls and expressions
+MAX_INT = 2**53  # values beyond this are typos, and would make shape arithmetic slow
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+class Word(str):
+    """A bare name that is not a parameter: an enum value such as `same`, `relu`, `nearest`."""
+
+    span: Span
+
+
+@dataclass
+class Frame:
+    """The scope being filled during expansion."""
+
+    scope: int
+    prefix: str  # "layer2.0." ("" at the network's top level)
+    env: dict  # parameter values
+    labels: dict = field(default_factory=dict)  # label -> node id, visible in nested sequences
+    outer: Frame | None = None  # enclosing frame of the same block instance, for label lookup
+    counter: int = 0
+
+    def take(self, label: str | None) -> str:
+        """The local name of the next statement: its label, or its position."""
+        index = self.counter
+        self.counter += 1
+        return label if label is not None else str(index)
+
+    def lookup(self, label: str) -> int | None:
+        frame = self
+        while frame is not None:
+            if label in frame.labels:
+                return frame.labels[label]
+            frame = frame.outer
+        return None
+
+    def visible_labels(self) -> list[str]:
+        names, frame = [], self
+        while frame is not None:
+            names += frame.labels
+            frame = frame.outer
+        return names
+
+
+def _did_you_mean(name: str, candidates) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _unparse(expr) -> str:
+    """Canonical source of an expression, fully parenthesised where precedence needs it."""
+    if isinstance(expr, Const):
+        return repr(expr.value) if not isinstance(expr.value, bool) else ("True" if expr.value else "False")
+    if isinstance(expr, Name):
+        return expr.id
+    if isinstance(expr, Neg):
+        return f"-{_unparse_operand(expr.operand)}"
+    if isinstance(expr, TupleExpr):
+        return "(" + ", ".join(_unparse(i) for i in expr.items) + ")"
+    if isinstance(expr, BinOp):
+        return f"{_unparse_operand(expr.left)} {expr.op} {_unparse_operand(expr.right)}"
+    return "?"
+
+
+def _unparse_operand(expr) -> str:
+    text = _unparse(expr)
+    return f"({text})" if isinstance(expr, BinOp) else text
+
+
+def _names_in(expr) -> set[str]:
+    if isinstance(expr, Name):
+        return {expr.id}
+    if isinstance(expr, BinOp):
+        return _names_in(expr.left) | _names_in(expr.right)
+    if isinstance(expr, Neg):
+        return _names_in(expr.operand)
+    if isinstance(expr, TupleExpr):
+        return set().union(*(_names_in(i) for i in expr.items))
+    return set()
+
+
+class Compiler:
+    """Compiles the networks of one source file (and the blocks it imports)."""
+
+    def __init__(self, max_nodes: int = MAX_NODES, import_paths: tuple[str, ...] = ()):
+        self.max_nodes = max_nodes
+        self.import_paths = [Path(p).resolve() for p in import_paths]
+        self.blocks: dict[str, Definition] = {}
+        self.networks: list[Definition] = []
+        self.sources: dict[str, list[str]] = {}  # path -> lines, for the caret under errors
+        self._root: Path | None = None
+
+    # --- reading files ---------------------------------------------------------------------------
+
+    def add_text(self, text: str, path: str = "<string>") -> None:
+        text = text.removeprefix("\ufeff")
+        self.sources[path] = text.splitlines()
+        module = self._guard(lambda: parse(text, path))
+        self._root = Path(path).resolve().parent if path != "<string>" else Path.cwd()
+        self._add_module(module, top=True, chain=(str(Path(path).resolve()),) if path != "<string>" else ())
+
+    def add_file(self, path: str | Path) -> None:
+        path = str(path)
+        p = Path(path)
+        if not p.is_file():
+            what = "a directory" if p.is_dir() else "not found"
+            raise CnnDslError("E400", f"cannot read '{path}': {what}", path, 1, 1)
+        self._root = p.resolve().parent
+        module = self._read(p, path)
+        self._add_module(module, top=True, chain=(str(p.resolve()),))
+
+    def _read(self, p: Path, shown: str) -> Module:
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            raise CnnDslError("E400", f"cannot read '{shown}': {e.strerror}", shown, 1, 1) from None
+        self.sources[shown] = raw.decode("utf-8", errors="replace").removeprefix("\ufeff").splitlines()
+        return self._guard(lambda: parse_file(p, shown))
+
+    def _guard(self, fn):
+        try:
+            return fn()
+        except CnnDslError as e:
+            self._attach_source(e)
+            raise
+
+    def _attach_source(self, e: CnnDslError) -> None:
+        if e.source_line is None and e.path in self.sources:
+            lines = self.sources[e.path]
+            if 0 < e.line <= len(lines):
+                e.source_line = lines[e.line - 1]
+
+    def _error(self, code: str, message: str, span: Span, hint: str | None = None) -> CnnDslError:
+        e = CnnDslError(code, message, span.path, span.line, span.column, hint=hint)
+        self._attach_source(e)
+        return e
+
+    def _add_module(self, module: Module, top: bool, chain: tuple[str, ...]) -> None:
+        for imp in module.imports:
+            self._import(imp, module.path, chain)
+        for d in module.definitions:
+            if d.kind == "block":
+                self._check_name(d.name, d.span, "block")
+                if d.name in ops.LAYERS:
+                    raise self._error("E207", f"block '{d.name}' has the name of a built-in layer", d.span)
+                if d.name in self.blocks:
+                    other = self.blocks[d.name].span
+                    raise self._error(
+                        "E207", f"block '{d.name}' is defined twice", d.span,
+                        hint=f"the first definition is at {other.path}:{other.line}:{other.column}",
+                    )  # fmt: skip
+                self.blocks[d.name] = d
+            elif top:
+                self._check_name(d.name, d.span, "network")
+                if any(n.name == d.name for n in self.networks):
+                    raise self._error("E207", f"network '{d.name}' is defined twice", d.span)
+                self.networks.append(d)
+
+    def _import(self, imp, importer: str, chain: tuple[str, ...]) -> None:
+        base = Path(importer).resolve().parent if importer != "<string>" else Path.cwd()
+        target = (base / imp.path).resolve()
+        allowed = [self._root, *self.import_paths]
+        if not any(target == a or a in target.parents for a in allowed if a is not None):
+            raise self._error(
+                "E400", f"import '{imp.path}' leaves the directory of the file being compiled", imp.span,
+                hint="allow another directory with --import-path",
+            )  # fmt: skip
+        if str(target) in chain:
+            cycle = " → ".join(Path(c).name for c in (*chain[chain.index(str(target)) :], str(target)))
+            raise self._error("E401", f"import cycle: {cycle}", imp.span)
+        if not target.is_file():
+            what = "is a directory" if target.is_dir() else "does not exist"
+            raise self._error("E400", f"cannot import '{imp.path}': {what}", imp.span)
+        if len(chain) > MAX_DEPTH:
+            raise self._error("E404", "imports are nested too deeply", imp.span)
+        # Shown relative to the importer as the user wrote it, so messages and the IR do not depend on
+        # where the checkout lives.
+        shown = os.path.normpath(os.path.join(os.path.dirname(importer), imp.path))
+        module = self._read(target, shown)
+        self._add_module(module, top=False, chain=(*chain, str(target)))
+
+    def _check_name(self, name: str, span: Span, what: str) -> None:
+        if not _NAME_RE.fullmatch(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            raise self._error(
+                "E212", f"'{name}' cannot be used as a {what} name", span,
+                hint="names start with a letter and are not Python keywords",
+            )  # fmt: skip
+
+    # --- networks ----------------------------------------------------------------------------------
+
+    def network_names(self) -> list[str]:
+        return [d.name for d in self.networks]
+
+    def compile(self, name: str | None = None, args: dict | None = None) -> Network:
+        if not self.networks:
+            path = next(iter(self.sources), "<string>")
+            raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
+        if name is None:
+            if len(self.networks) > 1:
+                d = self.networks[1]
+                raise self._error(
+                    "E210", f"several networks are defined ({', '.join(self.network_names())}); name one",
+                    d.span, hint="pass --network NAME (or network= in Python)",
+                )  # fmt: skip
+            definition = self.networks[0]
+        else:
+            matches = [d for d in self.networks if d.name == name]
+            if not matches:
+                path = self.networks[0].span.path
+                raise CnnDslError(
+                    "E210", f"no network named '{name}'", path, 1, 1,
+                    hint=_did_you_mean(name, self.network_names()) or f"networks: {', '.join(self.network_names())}",
+                )  # fmt: skip
+            definition = matches[0]
+        return _Expansion(self, definition, args or {}).run()
+
+
+class _Expansion:
+    """The expansion of one network."""
+
+    def __init__(self, compiler: Compiler, definition: Definition, args: dict):
+        self.c = compiler
+        self.definition = definition
+        self.args = args
+        self.nodes: list[Node] = []
+        self.scopes: list[Scope] = []
+        self.calls: list[str] = []  # the block call stack, to refuse recursion
+        self.depth = 0
+
+    def error(self, code, message, span, hint=None):
+        return self.c._error(code, message, span, hint)
+
+    def run(self) -> Network:
+        d = self.definition
+        env = self.bind_params(d, [], [(k, v, None) for k, v in self.args.items()], d.span, {})
+        root = self.new_scope("", "network", d.span, None, None, None, {})
+        frame = Frame(scope=root, prefix="", env=env)
+        x = self.run_stmts(d.body, frame, None)
+        if x is None:
+            raise self.error("E211", f"network '{d.name}' has no input", d.span, hint="start it with input(C, H, W)")
+        self.scopes[root] = self.scopes[root].model_copy(update={"output": x})
+        return Network.model_construct(
+            name=d.name, source=d.span.path, args=env, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x
+        )
+
+    # --- scopes and nodes -------------------------------------------------------------------------
+
+    def new_scope(self, name, kind, span, parent, block, x, args) -> int:
+        sid = len(self.scopes)
+        self.scopes.append(
+            Scope.model_construct(
+                id=sid, name=name, kind=kind, block=block, args=args, parent=parent, input=x, output=None,
+                span=_ir_span(span),
+            )  # fmt: skip
+        )
+        return sid
+
+    def close_scope(self, sid: int, out: int | None) -> None:
+        s = self.scopes[sid]
+        self.scopes[sid] = Scope.model_construct(**{**s.__dict__, "output": out})
+
+    def add_node(self, name: str, op: ops.Op, inputs: tuple[int, ...], span: Span, frame: Frame, exprs=None) -> int:
+        if len(self.nodes) >= self.c.max_nodes:
+            raise self.error(
+                "E403", f"the network expands to more than {self.c.max_nodes:,} nodes", span,
+                hint="raise the budget with --max-nodes if this is intended",
+            )  # fmt: skip
+        shapes = [self.nodes[i].shape for i in inputs]
+        try:
+            shape, params, buffers, macs = ops.infer_and_cost(op, shapes)
+        except ops.ShapeError as e:
+            raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
+        nid = len(self.nodes)
+        self.nodes.append(
+            Node.model_construct(
+                id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers, macs=macs,
+                scope=frame.scope, exprs=exprs or {}, span=_ir_span(span),
+            )  # fmt: skip
+        )
+        return nid
+
+    def where(self, frame: Frame) -> str:
+        """' in layer2.0 (basic(128, stride=2))' for messages about nodes inside blocks."""
+        sid = frame.scope
+        while sid is not None:
+            s = self.scopes[sid]
+            if s.kind == "block":
+                args = ", ".join(f"{k}={_show(v)}" for k, v in s.args.items())
+                return f" (in {s.name}: {s.block}({args}))"
+            sid = s.parent
+        return ""
+
+    def shape_of(self, x: int) -> str:
+        return ops.shape_str(self.nodes[x].shape)
+
+    # --- statements ---------------------------------------------------------------------------------
+
+    def enter(self, span: Span) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("E404", f"nesting is deeper than {MAX_DEPTH} levels", span)
+
+    def run_stmts(self, stmts, frame: Frame, x: int | None) -> int | None:
+        for stmt in stmts:
+            x = self.run_stmt(stmt, frame, x)
+        return x
+
+    def run_stmt(self, stmt: Stmt, frame: Frame, x: int | None) -> int | None:
+        label = stmt.label
+        if label is not None:
+            self.c._check_name(label, stmt.label_span, "label")
+            if label in frame.labels:
+                raise self.error("E208", f"label '{label}' is used twice in this scope", stmt.label_span)
+        item = stmt.item
+        self.enter(getattr(item, "span", stmt.label_span))
+        try:
+            out = self.run_item(item, label, frame, x)
+        finally:
+            self.depth -= 1
+        if label is not None:
+            frame.labels[label] = out
+        return out
+
+    def run_item(self, item, label: str | None, frame: Frame, x: int | None) -> int | None:
+        if isinstance(item, Call):
+            return self.run_call(item, label, frame, x)
+        if isinstance(item, Sequence):
+            return self.run_sequence(item.body, label, frame, x, item.span)
+        if isinstance(item, Repeat):
+            return self.run_repeat(item, label, frame, x)
+        if isinstance(item, Residual):
+            return self.run_residual(item, label, frame, x)
+        if isinstance(item, Branches):
+            return self.run_branches(item, label, frame, x)
+        raise AssertionError(item)
+
+    def need_input(self, x: int | None, span: Span, what: str) -> int:
+        if x is None:
+            raise self.error("E211", f"{what} has no input: the network must start with input(C, H, W)", span)
+        return x
+
+    def run_sequence(self, body, label, frame: Frame, x, span: Span) -> int | None:
+        name = frame.prefix + frame.take(label)
+        sid = self.new_scope(name, "sequence", span, frame.scope, None, x, {})
+        inner = Frame(scope=sid, prefix=name + ".", env=frame.env, outer=frame)
+        out = self.run_stmts(body, inner, x)
+        self.close_scope(sid, out)
+        return out
+
+    def run_repeat(self, item: Repeat, label, frame: Frame, x) -> int | None:
+        count = self.evaluate(item.count, frame.env)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise self.error("E205", f"repeat needs a count of 0 or more, got {_show(count)}", item.count.span)
+        if count > self.c.max_nodes:
+            raise self.error(
+                "E403", f"repeat {count:,} exceeds the budget of {self.c.max_nodes:,} nodes", item.count.span
+            )
+        body = (Stmt(None, None, item.item),) * count
+        if label is not None:  # a labelled repeat is a sequence of its own: x.0, x.1, ...
+            return self.run_sequence(body, label, frame, x, item.span)
+        return self.run_stmts(body, frame, x)
+
+    def run_residual(self, item: Residual, label, frame: Frame, x) -> int:
+        x = self.need_input(x, item.span, "residual")
+        main = self.run_stmts(item.main, frame, x)
+        if main is None or main == x:
+            raise self.error("E205", "the main path of a residual is empty", item.span)
+        shortcut_name = frame.take(item.shortcut_label)
+        same = self.nodes[main].shape == self.nodes[x].shape
+        if item.shortcut is None or same:
+            shortcut = x  # identity; a declared projection is used only where the shape changes
+        else:
+            name = frame.prefix + shortcut_name
+            sid = self.new_scope(name, "sequence", item.shortcut_span, frame.scope, None, x, {})
+            inner = Frame(scope=sid, prefix=name + ".", env=frame.env, outer=frame)
+            shortcut = self.run_stmts(item.shortcut, inner, x)
+            self.close_scope(sid, shortcut)
+        if self.nodes[main].shape != self.nodes[shortcut].shape and ops._mismatch(
+            self.nodes[main].shape, self.nodes[shortcut].shape
+        ):
+            which = "the identity shortcut" if shortcut == x else "the shortcut"
+            hint = (
+                "add a projection shortcut: residual { ... } shortcut { conv(C, 1, strides=S) }"
+                if shortcut == x
+                else "make the shortcut produce the main path's shape"
+            )
+            raise self.error(
+                "E300", f"add: main path gives {self.shape_of(main)} but {which} gives {self.shape_of(shortcut)}"
+                + self.where(frame), item.span, hint,
+            )  # fmt: skip
+        name = frame.prefix + frame.take(label)
+        return self.add_node(name, ops.Add(), (main, shortcut), item.span, frame)
+
+    def run_branches(self, item: Branches, label, frame: Frame, x) -> int:
+        if item.kind not in ops.MERGES:
+            raise self.error(
+                "E200", f"'{item.kind} {{ ... }}' is not a construct: branches merge with concat or add",
+                item.span, hint=_did_you_mean(item.kind, ops.MERGES),
+            )  # fmt: skip
+        x = self.need_input(x, item.span, item.kind)
+        if not item.body:
+            raise self.error("E205", f"{item.kind} {{ }} needs at least one branch", item.span)
+        outs = []
+        for stmt in item.body:
+            out = self.run_stmt(stmt, frame, x)
+            outs.append(out)
+        op = ops.Concat() if item.kind == "concat" else ops.Add()
+        name = frame.prefix + frame.take(label)
+        return self.add_node(name, op, tuple(outs), item.span, frame)
+
+    # --- calls ---------------------------------------------------------------------------------------
+
+    def run_call(self, call: Call, label, frame: Frame, x) -> int | None:
+        if call.name in ops.LAYERS:
+            return self.run_layer(call, label, frame, x)
+        if call.name in self.c.blocks:
+            return self.run_block(call, label, frame, x)
+        candidates = [*ops.LAYERS, *self.c.blocks]
+        hint = _did_you_mean(call.name, candidates)
+        raise self.error(
+            "E200", f"unknown layer or block '{call.name}'" + (f" — {hint}" if hint else ""), call.span,
+            hint=None if hint else "see docs/language.md for the layers; blocks are defined with 'block name(...) { }'",
+        )  # fmt: skip
+
+    def run_block(self, call: Call, label, frame: Frame, x) -> int | None:
+        definition = self.c.blocks[call.name]
+        if call.name in self.calls:
+            chain = " → ".join([*self.calls[self.calls.index(call.name) :], call.name])
+            raise self.error("E402", f"block '{call.name}' calls itself ({chain})", call.span)
+        args = [(None, self.evaluate(a, frame.env), a.span) for a in call.args]
+        kwargs = [(k.name, self.evaluate(k.value, frame.env), k.span) for k in call.kwargs]
+        env = self.bind_params(definition, args, kwargs, call.span, frame.env)
+        name = frame.prefix + frame.take(label)
+        sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, env)
+        inner = Frame(scope=sid, prefix=name + ".", env=env)  # a block sees only its own labels
+        self.calls.append(call.name)
+        out = self.run_stmts(definition.body, inner, x)
+        self.calls.pop()
+        self.close_scope(sid, out)
+        return out
+
+    def bind_params(self, d: Definition, args, kwargs, span: Span, caller_env) -> dict:
+        """Match call arguments to a definition's parameters; defaults may use earlier parameters."""
+        names = [p.name for p in d.params]
+        seen = set()
+        for p in d.params:
+            self.c._check_name(p.name, p.span, "parameter")
+            if p.name in seen:
+                raise self.error("E207", f"parameter '{p.name}' is declared twice", p.span)
+            seen.add(p.name)
+        what = f"{d.kind} '{d.name}'"
+        if len(args) > len(names):
+            raise self.error("E203", f"{what} takes {len(names)} positional arguments, got {len(args)}", args[len(names)][2])
+        given = {names[i]: (v, s) for i, (_, v, s) in enumerate(args)}
+        for k, v, s in kwargs:
+            if k not in names:
+                hint = _did_you_mean(k, names)
+                raise self.error("E201", f"{what} has no parameter '{k}'", _span_or(s, span), hint=hint)
+            if k in given:
+                raise self.error("E204", f"argument '{k}' of {what} is given twice", _span_or(s, span))
+            given[k] = (v, s)
+        env = {}
+        for p in d.params:
+            if p.name in given:
+                value = given[p.name][0]
+            elif p.default is not None:
+                value = self.evaluate(p.default, env)
+            else:
+                raise self.error("E202", f"{what} needs the argument '{p.name}'", span)
+            if isinstance(value, Word):
+                raise self.unknown_name(value, caller_env)
+            env[p.name] = value
+        return env
+
+    def run_layer(self, call: Call, label, frame: Frame, x) -> int:
+        cls, fixed = ops.LAYERS[call.name]
+        if call.name == "input":
+            if x is not None or frame.scope != 0:
+                raise self.error("E211", "input(...) may only start a network", call.span)
+            values = {"shape": tuple(self.evaluate(a, frame.env) for a in call.args)}
+            spans = {"shape": call.args[0].span if call.args else call.span}
+            for k in call.kwargs:
+                raise self.error("E201", f"input has no argument '{k.name}'", k.span, hint="input(C, H, W)")
+            op = self.make_op(call, cls, fixed, values, spans, frame.env)
+            return self.add_node(label or "input", op, (), call.span, frame)  # takes no index: it is no layer
+        x = self.need_input(x, call.span, call.name)
+        inputs = (x,)
+        if call.name in ops.MERGES:  # concat(enc1): merge with earlier labelled tensors
+            if not call.args or call.kwargs:
+                raise self.error(
+                    "E202", f"{call.name}(...) needs the labels of the tensors to merge with", call.span,
+                    hint=f"{call.name}(enc1), or {call.name} {{ ... }} for parallel branches",
+                )  # fmt: skip
+            refs = []
+            for a in call.args:
+                if not isinstance(a, Name) or a.id in frame.env:
+                    raise self.error("E205", f"{call.name}(...) takes labels of earlier layers", a.span)
+                ref = frame.lookup(a.id)
+                if ref is None:
+                    hint = _did_you_mean(a.id, frame.visible_labels())
+                    raise self.error("E209", f"no earlier layer is labelled '{a.id}'", a.span, hint=hint)
+                refs.append(ref)
+            inputs = (x, *refs)
+            op = cls()
+            return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame)
+        names = ops.fields_of(cls)
+        names = [n for n in names if n not in fixed]
+        positional = [n for n in cls.positional if n not in fixed]
+        values, spans, exprs = {}, {}, {}
+        if len(call.args) > len(positional):
+            extra = call.args[len(positional)]
+            raise self.error(
+                "E203", f"{call.name} takes {len(positional)} positional arguments, got {len(call.args)}", extra.span,
+                hint=f"{call.name}({', '.join(positional + [n + '=...' for n in names if n not in positional])})",
+            )  # fmt: skip
+        for field_name, a in zip(positional, call.args):
+            values[field_name] = self.evaluate(a, frame.env)
+            spans[field_name] = a.span
+            if _names_in(a) & frame.env.keys():
+                exprs[field_name] = _unparse(a)
+        for k in call.kwargs:
+            if k.name not in names:
+                raise self.error(
+                    "E201", f"{call.name} has no argument '{k.name}'", k.span,
+                    hint=_did_you_mean(k.name, names) or f"{call.name} takes: {', '.join(names) or 'no arguments'}",
+                )  # fmt: skip
+            if k.name in values:
+                raise self.error("E204", f"argument '{k.name}' of {call.name} is given twice", k.span)
+            values[k.name] = self.evaluate(k.value, frame.env)
+            spans[k.name] = k.value.span
+            if _names_in(k.value) & frame.env.keys():
+                exprs[k.name] = _unparse(k.value)
+        op = self.make_op(call, cls, fixed, values, spans, frame.env)
+        return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame, exprs)
+
+    def make_op(self, call: Call, cls, fixed: dict, values: dict, spans: dict, env: dict) -> ops.Op:
+        try:
+            return cls(**fixed, **{k: _plain(v) for k, v in values.items()})
+        except ValidationError as e:
+            err = e.errors()[0]
+            field_name = str(err["loc"][0]) if err["loc"] else None
+            span = spans.get(field_name, call.span)
+            if err["type"] == "missing":
+                raise self.error(
+                    "E202", f"{call.name} needs the argument '{field_name}'", call.span,
+                    hint=f"{call.name}({', '.join(n for n in cls.positional if n not in fixed)}, ...)",
+                ) from None  # fmt: skip
+            value = values.get(field_name)
+            words = [w for w in _flatten(value) if isinstance(w, Word)]
+            choices = _choices(cls, field_name)
+            if words and not (choices and words[0] in choices):
+                if not choices:
+                    raise self.unknown_name(words[0], env) from None
+                raise self.error(
+                    "E205", f"{call.name}: '{words[0]}' is not a valid {field_name}", span,
+                    hint=_did_you_mean(words[0], choices) or f"choose one of: {', '.join(choices)}",
+                ) from None  # fmt: skip
+            msg = err["msg"][0].lower() + err["msg"][1:]
+            msg = msg.removeprefix("value error, ")
+            shown = f" = {_show(value)}" if field_name in values else ""
+            raise self.error("E205", f"{call.name}: {field_name}{shown}: {msg}", span) from None
+
+    def unknown_name(self, word: Word, env: dict) -> CnnDslError:
+        hint = _did_you_mean(word, env)
+        return self.error(
+            "E206", f"unknown name '{word}'", word.span, hint=hint or (f"parameters here: {', '.join(env)}" if env else None)
+        )
+
+    # --- expressions ---------------------------------------------------------------------------------
+
+    def evaluate(self, expr, env: dict, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise self.error("E404", f"expression nested deeper than {MAX_DEPTH} levels", expr.span)
+        if isinstance(expr, Const):
+            return expr.value
+        if isinstance(expr, Open):
+            return "?"
+        if isinstance(expr, Name):
+            if expr.id in env:
+                return env[expr.id]
+            w = Word(expr.id)
+            w.span = expr.span
+            return w
+        if isinstance(expr, TupleExpr):
+            return tuple(self.evaluate(i, env, depth + 1) for i in expr.items)
+        if isinstance(expr, Neg):
+            v = self.number(self.evaluate(expr.operand, env, depth + 1), expr.operand, env)
+            return -v
+        if isinstance(expr, BinOp):
+            a = self.number(self.evaluate(expr.left, env, depth + 1), expr.left, env)
+            b = self.number(self.evaluate(expr.right, env, depth + 1), expr.right, env)
+            if expr.op in ("/", "//", "%") and b == 0:
+                raise self.error("E205", "division by zero", expr.right.span)
+            result = {
+                "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+                "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
+            }[expr.op]()  # fmt: skip
+            if isinstance(result, float) and result.is_integer() and expr.op == "/":
+                result = int(result) if abs(result) <= MAX_INT else result
+            if abs(result) > MAX_INT or result != result:
+                raise self.error("E405", "number out of range", expr.span)
+            return result
+        raise AssertionError(expr)
+
+    def number(self, v, expr, env):
+        if isinstance(v, Word):
+            raise self.unknown_name(v, env)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.error("E205", f"arithmetic needs numbers, got {_show(v)}", expr.span)
+        return v
+
+
+def _plain(v):
+    """Words become plain strings for pydantic; tuples stay tuples."""
+    if isinstance(v, tuple):
+        return tuple(_plain(i) for i in v)
+    if isinstance(v, Word):
+        return str(v)
+    return v
+
+
+def _flatten(v):
+    if isinstance(v, tuple):
+        for i in v:
+            yield from _flatten(i)
+    else:
+        yield v
+
+
+def _choices(cls, field_name) -> list[str]:
+    """The words a field accepts (`same` for padding, the activations for activation ...)."""
+    if field_name in ("activation", "function"):
+        return [*ops.ACTIVATIONS, "swish", "none", "linear"]
+    if field_name == "padding":
+        return ["same", "valid"]
+    if field_name == "mode":
+        return ["nearest", "bilinear", "zeros"]
+    if field_name == "shape":
+        return ["?"]
+    return []
+
+
+def _show(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_show(i) for i in v) + ")"
+    return str(v)
+
+
+def _span_or(s, default):
+    return s if s is not None else default
+
+
+def _ir_span(span: Span) -> IrSpan:
+    return IrSpan.model_construct(path=span.path, line=span.line, column=span.column)
+
+
+# --- the public entry points --------------------------------------------------------------------
+
+
+def load(
+    path: str | Path, network: str | None = None, *, max_nodes: int = MAX_NODES, import_paths=(), args=None
+) -> Network:
+    """Compile the network of a .cnn file (its only one, or the one named)."""
+    c = Compiler(max_nodes, tuple(import_paths))
+    c.add_file(path)
+    return c.compile(network, args)
+
+
+def loads(text: str, network: str | None = None, *, path: str = "<string>", max_nodes: int = MAX_NODES, args=None):
+    """Compile the network of .cnn source text."""
+    c = Compiler(max_nodes)
+    c.add_text(text, path)
+    return c.compile(network, args)
+
+
+def load_all(path: str | Path, *, max_nodes: int = MAX_NODES, import_paths=()) -> list[Network]:
+    """Every network of a file, in order."""
+    c = Compiler(max_nodes, tuple(import_paths))
+    c.add_file(path)
+    return [c.compile(n) for n in c.network_names()]

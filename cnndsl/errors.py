@@ -1,0 +1,94 @@
+"""The one exception cnndsl raises for bad input, and how it is printed.
+
+Every error carries a stable code (explained in docs/errors.md), the file, line and column it points at,
+and optionally a hint. `format()` prints it as compilers do: `path:line:col: error[CODE]: message`,
+then the source line with a caret under the spot.
+"""
+
+from __future__ import annotations
+
+# code -> short title; docs/errors.md explains each one with an example (a test keeps the two in step).
+CODES = {
+    "E100": "syntax error",
+    "E101": "unexpected character",
+    "E102": "unexpected end of file",
+    "E103": "file is not valid UTF-8 text",
+    "E200": "unknown layer or block",
+    "E201": "unknown argument",
+    "E202": "missing argument",
+    "E203": "too many positional arguments",
+    "E204": "argument given twice",
+    "E205": "invalid argument value",
+    "E206": "unknown name",
+    "E207": "duplicate definition",
+    "E208": "duplicate label",
+    "E209": "unknown reference",
+    "E210": "network not found",
+    "E211": "misplaced or missing input",
+    "E212": "invalid name",
+    "E300": "shapes do not match",
+    "E301": "output size is not positive",
+    "E302": "channels not divisible by groups",
+    "E303": "needs a fixed spatial size",
+    "E304": "wrong input rank",
+    "E400": "cannot import file",
+    "E401": "import cycle",
+    "E402": "recursive block",
+    "E403": "network too large",
+    "E404": "nesting too deep",
+    "E405": "number out of range",
+}
+
+
+class CnnDslError(Exception):
+    """Bad .cnn input: a message that points at `path:line:column`."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        path: str = "<string>",
+        line: int = 1,
+        column: int = 1,
+        hint: str | None = None,
+        source_line: str | None = None,
+    ):
+        super().__init__(message)
+        assert code in CODES, code
+        self.code = code
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+        self.hint = hint
+        self.source_line = source_line
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: error[{self.code}]: {self.message}"
+
+    def format(self) -> str:
+        """The full report: location line, source line with a caret, hint."""
+        lines = [str(self)]
+        if self.source_line is not None:
+            text = self.source_line.rstrip("\r\n").expandtabs(1)
+            if len(text) > 200:  # keep a minified one-line file readable
+                start = max(0, self.column - 100)
+                text = text[start : start + 200]
+                caret = self.column - start
+            else:
+                caret = self.column
+            lines.append(f"    {text}")
+            lines.append("    " + " " * (caret - 1) + "^")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }

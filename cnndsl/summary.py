@@ -1,0 +1,192 @@
+"""Text and JSON summaries of a Network, in the manner of Keras' model.summary() and torchinfo."""
+
+from __future__ import annotations
+
+from . import ops
+from .ir import Network, Node
+
+
+def _fmt(n: int | None) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def _pair(p) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}×{p[1]}"
+
+
+def _kernel(p) -> str:
+    return f"{p[0]}×{p[1]}"
+
+
+def describe(op: ops.Op) -> str:
+    """A short label with the op's key hyperparameters: 'conv 3×3, 64, /2'."""
+    k = op.kind
+    if isinstance(op, (ops.Conv, ops.ConvTranspose)):
+        parts = [f"{k} {_kernel(op.kernel_size)}", str(op.filters)]
+        if op.strides != (1, 1):
+            parts.append(("×" if k == "conv_transpose" else "/") + _pair(op.strides))
+        if op.dilation != (1, 1):
+            parts.append(f"dilation {_pair(op.dilation)}")
+        if op.groups != 1:
+            parts.append(f"groups {op.groups}")
+        if op.activation:
+            parts.append(op.activation)
+        return ", ".join(parts)
+    if isinstance(op, (ops.MaxPool, ops.AvgPool)):
+        text = f"{k} {_kernel(op.pool_size)}"
+        if op.strides != op.pool_size:
+            text += f", /{_pair(op.strides)}"
+        return text + (", ceil" if op.ceil_mode else "")
+    if isinstance(op, ops.AdaptiveAvgPool):
+        return f"adaptive_avgpool → {_kernel(op.output_size)}"
+    if isinstance(op, ops.Upsample):
+        return f"upsample ×{_pair(op.scale)}, {op.mode}"
+    if isinstance(op, ops.Dense):
+        return f"dense {op.units}" + (f", {op.activation}" if op.activation else "")
+    if isinstance(op, ops.Dropout):
+        return f"dropout {op.rate:g}"
+    if isinstance(op, ops.LocalResponseNorm):
+        return f"lrn {op.size}"
+    if isinstance(op, ops.Act):
+        return op.function if op.alpha is None else f"{op.function} {op.alpha:g}"
+    if isinstance(op, ops.Input):
+        return "input"
+    return k
+
+
+def one_line(net: Network) -> str:
+    """`resnet34: 3×224×224 → 1000, 21,797,672 params`"""
+    return f"{net.name}: {ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}, {net.params:,} params"
+
+
+def _block_call(net: Network, scope) -> str:
+    args = ", ".join(f"{k}={_value(v)}" for k, v in scope.args.items())
+    return f"{scope.block}({args})"
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_value(i) for i in v) + ")"
+    return str(v)
+
+
+def _scope_totals(net: Network) -> dict[int, list[int | None]]:
+    """Parameters and multiply-adds under each scope, nested ones included."""
+    totals = {s.id: [0, 0] for s in net.scopes}
+    for n in net.nodes:
+        sid = n.scope
+        while sid is not None:
+            t = totals[sid]
+            t[0] += n.params
+            t[1] = None if t[1] is None or n.macs is None else t[1] + n.macs
+            sid = net.scopes[sid].parent
+    return totals
+
+
+def rows(net: Network) -> list[tuple[int, str, str, str, str, str]]:
+    """(depth, name, op, output shape, params, macs): block and sequence scopes as header rows."""
+    totals = _scope_totals(net)
+    shown: set[int] = {0}
+    out = []
+    for n in net.nodes:
+        chain = []
+        sid = n.scope
+        while sid is not None and sid not in shown:
+            chain.append(sid)
+            sid = net.scopes[sid].parent
+        for sid in reversed(chain):
+            shown.add(sid)
+            s = net.scopes[sid]
+            op = _block_call(net, s) if s.kind == "block" else "sequence"
+            shape = ops.shape_str(net.nodes[s.output].shape) if s.output is not None else ""
+            params, macs = totals[sid]
+            out.append((_depth(net, sid), s.name, op, shape, _fmt(params), _fmt(macs)))
+        out.append((_depth(net, n.scope), n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs)))
+    return out
+
+
+def _depth(net: Network, sid: int) -> int:
+    d = 0
+    while net.scopes[sid].parent is not None:
+        sid = net.scopes[sid].parent
+        d += 1
+    return d
+
+
+def _si(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def table(net: Network) -> str:
+    header = ("Layer", "Op", "Output shape", "Params", "MACs")
+    body = [("  " * d + name, op, shape, p, m) for d, name, op, shape, p, m in rows(net)]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(5)]
+
+    def line(r):
+        return "  ".join(
+            r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(5)
+        ).rstrip()
+
+    rule = "=" * len(line(header))
+    out = [f'Network "{net.name}" ({net.source})', rule, line(header), rule.replace("=", "-")]
+    out += [line(r) for r in body]
+    out.append(rule)
+    out += totals_lines(net)
+    return "\n".join(out)
+
+
+def totals_lines(net: Network) -> list[str]:
+    macs = net.macs
+    act = net.activation_elements
+    lines = [
+        f"Input: {ops.shape_str(net.input_shape)}    Output: {ops.shape_str(net.output_shape)}",
+        f"Trainable params: {net.params:,}",
+        f"Buffers: {net.buffers:,} (batch-norm running statistics, not trained)",
+    ]
+    if macs is None:
+        lines.append("Multiply-adds (MACs): ? (the input size is open)")
+    else:
+        lines.append(f"Multiply-adds (MACs): {macs:,} ({_si(macs)}; conv and dense weights × output positions)")
+        lines.append(f"FLOPs: {2 * macs:,} ({_si(2 * macs)}; FLOPs = 2 × MACs)")
+    if act is not None:
+        lines.append(f"Activation memory: {act:,} values = {act * 4 / 2**20:.2f} MiB per sample (float32, forward)")
+    lines.append(f"Weights memory: {(net.params + net.buffers) * 4 / 2**20:.2f} MiB (float32)")
+    return lines
+
+
+def to_dict(net: Network) -> dict:
+    """The JSON form of `cnndsl summary --format json`."""
+    return {
+        "network": net.name,
+        "source": net.source,
+        "input": list(net.input_shape),
+        "output": list(net.output_shape),
+        "params": net.params,
+        "buffers": net.buffers,
+        "macs": net.macs,
+        "flops": net.flops,
+        "activation_elements": net.activation_elements,
+        "layers": [_layer(net, n) for n in net.nodes],
+    }
+
+
+def _layer(net: Network, n: Node) -> dict:
+    blocks = [s.name for s in net.scope_path(n) if s.kind == "block"]
+    return {
+        "name": n.name,
+        "op": n.op.kind,
+        "description": describe(n.op),
+        "output": list(n.shape),
+        "params": n.params,
+        "buffers": n.buffers,
+        "macs": n.macs,
+        "inputs": [net.nodes[i].name for i in n.inputs],
+        "block": blocks[-1] if blocks else None,
+        "line": n.span.line,
+        "column": n.span.column,
+    }

@@ -1,0 +1,446 @@
+"""Text to syntax tree: the Lark LALR parser for grammars/cnn.lark and the tree it builds.
+
+The syntax tree is a handful of frozen dataclasses that keep the source position of everything they
+hold, so that any later error (an unknown layer, a bad shape) can point at the right column.
+The transformer runs inside the parser (no intermediate Lark tree), which keeps parsing linear and fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import CnnDslError
+
+MAX_INT_DIGITS = 30  # far beyond any real size; keeps int() and arithmetic cheap
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    path: str
+    line: int
+    column: int
+
+
+# --- expressions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A literal: int, float, bool or string (strings only appear in `import`)."""
+
+    value: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """`?`: a spatial size left open (only meaningful in `input`)."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class TupleExpr:
+    items: tuple
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp:
+    op: str  # one of + - * / // %
+    left: object
+    right: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    operand: object
+    span: Span
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Kwarg:
+    name: str
+    value: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """`conv(64, 3, strides=2)`: a layer or a block call."""
+
+    name: str
+    args: tuple
+    kwargs: tuple  # of Kwarg
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    count: object
+    item: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    body: tuple  # of Stmt
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Residual:
+    main: tuple
+    shortcut_label: str | None
+    shortcut: tuple | None  # None: identity shortcut
+    span: Span
+    shortcut_span: Span | None
+
+
+@dataclass(frozen=True, slots=True)
+class Branches:
+    """`concat { ... }` or `add { ... }`: each statement is a branch fed with the same input."""
+
+    kind: str
+    body: tuple
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Stmt:
+    label: str | None
+    label_span: Span | None
+    item: object
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    default: object | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A `block` or a `network`: a name, parameters with optional defaults, and a body."""
+
+    kind: str  # "block" | "network"
+    name: str
+    params: tuple
+    body: tuple
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    path: str
+    imports: tuple
+    definitions: tuple
+
+
+def _grammar_path() -> Path:
+    """The grammar ships inside the wheel as cnndsl/grammars/; in a source tree it is ../grammars/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammars" / "cnn.lark", here.parent / "grammars" / "cnn.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("grammars/cnn.lark is missing from this installation of cnndsl")
+
+
+class _ToAst(Transformer):
+    """Called by the LALR parser as it reduces each rule. Positions come from the rule's first token."""
+
+    def __init__(self):
+        super().__init__()
+        self.path = "<string>"
+
+    def _span(self, token: Token) -> Span:
+        return Span(self.path, token.line, token.column)
+
+    # expressions
+    def int(self, c):
+        (tok,) = c
+        if len(tok) > MAX_INT_DIGITS:
+            raise CnnDslError("E405", f"integer with {len(tok)} digits is out of range", self.path, tok.line, tok.column)
+        return Const(int(tok), self._span(tok))
+
+    def float(self, c):
+        (tok,) = c
+        value = float(tok)
+        if value in (float("inf"), float("-inf")) or len(tok) > 64:
+            raise CnnDslError("E405", f"number '{tok[:20]}' is out of range", self.path, tok.line, tok.column)
+        return Const(value, self._span(tok))
+
+    def dims(self, c):
+        (tok,) = c
+        h, w = tok.split("x")
+        if max(len(h), len(w)) > MAX_INT_DIGITS:
+            raise CnnDslError("E405", "size is out of range", self.path, tok.line, tok.column)
+        span = self._span(tok)
+        return TupleExpr((Const(int(h), span), Const(int(w), span)), span)
+
+    def true(self, c):
+        return Const(True, self._span(c[0]))
+
+    def false(self, c):
+        return Const(False, self._span(c[0]))
+
+    def open(self, c):
+        return Open(self._span(c[0]))
+
+    def name(self, c):
+        return Name(str(c[0]), self._span(c[0]))
+
+    def string(self, c):
+        return Const(str(c[0])[1:-1], self._span(c[0]))
+
+    def tuple(self, c):
+        items = tuple(x for x in c if x is not None)
+        return TupleExpr(items, items[0].span)
+
+    def add(self, c):
+        return BinOp("+", c[0], c[1], c[0].span)
+
+    def sub(self, c):
+        return BinOp("-", c[0], c[1], c[0].span)
+
+    def mul(self, c):
+        return BinOp("*", c[0], c[1], c[0].span)
+
+    def div(self, c):
+        return BinOp("/", c[0], c[1], c[0].span)
+
+    def floordiv(self, c):
+        return BinOp("//", c[0], c[1], c[0].span)
+
+    def mod(self, c):
+        return BinOp("%", c[0], c[1], c[0].span)
+
+    def neg(self, c):
+        return Neg(c[0], c[0].span)
+
+    # calls and statements
+    def kwarg(self, c):
+        return Kwarg(str(c[0]), c[1], self._span(c[0]))
+
+    def args(self, c):
+        return [x for x in c if x is not None]
+
+    def call(self, c):
+        name, args = c
+        args = args or []
+        positional = tuple(a for a in args if not isinstance(a, Kwarg))
+        kwargs = tuple(a for a in args if isinstance(a, Kwarg))
+        return Call(str(name), positional, kwargs, self._span(name))
+
+    def body(self, c):
+        return (self._span(c[0]), tuple(c[1:]))
+
+    def stmt(self, c):
+        label, item = c
+        return Stmt(str(label) if label else None, self._span(label) if label else None, item)
+
+    def repeat(self, c):
+        return Repeat(c[1], c[2], self._span(c[0]))
+
+    def sequence(self, c):
+        span, body = c[-1]
+        return Sequence(body, self._span(c[0]) if len(c) == 2 else span)
+
+    def shortcut(self, c):
+        keyword, label, (_, body) = c
+        return (self._span(keyword), str(label) if label else None, body)
+
+    def residual(self, c):
+        keyword, (_, main), shortcut = c
+        if shortcut is None:
+            return Residual(main, None, None, self._span(keyword), None)
+        span, label, body = shortcut
+        return Residual(main, label, body, self._span(keyword), span)
+
+    def branches(self, c):
+        name, (_, body) = c
+        return Branches(str(name), body, self._span(name))
+
+    # definitions
+    def param(self, c):
+        return Param(str(c[0]), c[1], self._span(c[0]))
+
+    def params(self, c):
+        return tuple(x for x in c if x is not None)
+
+    def _definition(self, kind, c):
+        keyword, name, params, (_, body) = c
+        return Definition(kind, str(name), params or (), body, self._span(name))
+
+    def block_def(self, c):
+        return self._definition("block", c)
+
+    def network_def(self, c):
+        return self._definition("network", c)
+
+    def import_stmt(self, c):
+        return Import(str(c[1])[1:-1], self._span(c[1]))
+
+    def start(self, c):
+        imports = tuple(x for x in c if isinstance(x, Import))
+        definitions = tuple(x for x in c if isinstance(x, Definition))
+        return Module(self.path, imports, definitions)
+
+
+_transformer = _ToAst()
+_parser: Lark | None = None
+
+# Readable names for the terminals Lark reports in "expected ..." lists.
+_TERMINALS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "DIMS": "a size like 3x3",
+    "STRING": 'a "string"',
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "SEMICOLON": "';'",
+    "EQUAL": "'='",
+    "OPEN": "'?'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "PERCENT": "'%'",
+    "$END": "end of file",
+}
+
+
+def _describe(terminal: str) -> str:
+    if terminal in _TERMINALS:
+        return _TERMINALS[terminal]
+    if terminal.isupper() and terminal.isalpha():  # keyword terminals: IMPORT, BLOCK, ...
+        return f"'{terminal.lower()}'"
+    return terminal
+
+
+def parser() -> Lark:
+    global _parser
+    if _parser is None:
+        _parser = Lark(
+            _grammar_path().read_text(encoding="utf-8"),
+            parser="lalr",
+            transformer=_transformer,
+            maybe_placeholders=True,
+            cache=True,
+        )
+    return _parser
+
+
+def _expected(exc: UnexpectedInput) -> str:
+    names = sorted({_describe(t) for t in (getattr(exc, "expected", None) or ()) if not t.startswith("__")})
+    if not names:
+        return ""
+    if len(names) > 6:
+        return ""
+    return "expected " + " or ".join(names)
+
+
+def parse(text: str, path: str = "<string>") -> Module:
+    """Parse .cnn source text into a Module; raises CnnDslError for any syntax error."""
+    lines = text.splitlines()
+
+    def source_line(n: int) -> str | None:
+        return lines[n - 1] if 0 < n <= len(lines) else None
+
+    _transformer.path = path
+    try:
+        return parser().parse(text)
+    except CnnDslError as e:
+        e.source_line = source_line(e.line)
+        raise
+    except UnexpectedCharacters as e:
+        char = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        raise CnnDslError(
+            "E101", f"unexpected character {char!r}", path, e.line, e.column, source_line=source_line(e.line)
+        ) from None
+    except UnexpectedEOF as e:
+        line = max(1, len(lines))
+        column = len(lines[-1]) + 1 if lines else 1
+        hint = _expected(e) or None
+        raise CnnDslError(
+            "E102", "unexpected end of file", path, line, column, hint=hint and f"{hint}; is a '}}' missing?",
+            source_line=source_line(line),
+        ) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            line = max(1, len(lines))
+            column = len(lines[-1]) + 1 if lines else 1
+            hint = _expected(e)
+            raise CnnDslError(
+                "E102", "unexpected end of file" + (f": {hint}" if hint else ""), path, line, column,
+                hint="is a '}' or ')' missing?", source_line=source_line(line),
+            ) from None
+        expected = _expected(e)
+        message = f"unexpected {_token_text(tok)}" + (f", {expected}" if expected else "")
+        raise CnnDslError(
+            "E100", message, path, tok.line, tok.column, hint=_syntax_hint(tok, e), source_line=source_line(tok.line)
+        ) from None
+    except RecursionError:  # not reachable from the LALR parser itself; a guard all the same
+        raise CnnDslError("E404", "nesting is too deep", path, 1, 1) from None
+
+
+def _token_text(tok: Token) -> str:
+    text = str(tok)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return f"'{text}'"
+
+
+def _syntax_hint(tok: Token, exc: UnexpectedToken) -> str | None:
+    expected = set(getattr(exc, "expected", ()) or ())
+    if tok.type == "EQUAL" and "COLON" in expected:
+        return "a label is written 'name: layer(...)', not 'name = layer(...)'"
+    if tok.type == "NAME" and "LPAR" in expected:
+        return "a layer is called with parentheses: 'relu()'"
+    if tok.type in ("INT", "NAME") and "COMMA" in expected and "RPAR" in expected:
+        return "arguments are separated by ','"
+    return None
+
+
+def parse_file(path: str | Path, shown: str | None = None) -> Module:
+    """Read and parse one file (UTF-8, with or without BOM); `shown` is the path messages use."""
+    p = Path(path)
+    shown = shown or str(path)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        before = raw[: e.start]
+        line = before.count(b"\n") + 1
+        column = e.start - (before.rfind(b"\n") + 1) + 1
+        raise CnnDslError("E103", f"invalid UTF-8 byte 0x{raw[e.start]:02x}", shown, line, column) from None
+    return parse(text, shown)
+
+
