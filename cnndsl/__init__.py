@@ -2,14 +2,32 @@
 
     net = cnndsl.load("architectures/resnet34.cnn")
     print(net.summary())
+    model = cnndsl.to_torch(net)
 
-The front end (this module, `load`, `loads`, the IR) needs only lark and pydantic; the backends are
-imported when first used, so `cnndsl check` never pays for torch or tensorflow.
+The front end (`load`, `loads`, the IR) needs only lark and pydantic. The backends are imported on first
+use, so `cnndsl check` never pays for torch or tensorflow.
 """
+
+from importlib import import_module
 
 from .compiler import load, load_all, loads
 from .errors import CnnDslError
 from .ir import Network, Node, Scope
 
-__all__ = ["CnnDslError", "Network", "Node", "Scope", "load", "load_all", "loads"]
+# public name -> module that defines it, imported when first asked for
+_LAZY = {
+    "to_torch": "cnndsl.backends.torch",
+    "to_keras": "cnndsl.backends.keras",
+    "to_onnx": "cnndsl.backends.onnx",
+    "transfer_weights": "cnndsl.transfer",
+    "render": "cnndsl.render",
+}
+
+__all__ = ["CnnDslError", "Network", "Node", "Scope", "load", "load_all", "loads", *_LAZY]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cnndsl' has no attribute {name!r}")

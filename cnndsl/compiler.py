@@ -387,7 +387,10 @@ class _Expansion:
             raise self.error(
                 "E403", f"repeat {count:,} exceeds the budget of {self.c.max_nodes:,} nodes", item.count.span
             )
-        body = (Stmt(None, None, item.item),) * count
+        if isinstance(item.item, Sequence) and item.item.bare:
+            body = item.item.body * count  # `repeat 2 { conv(..); relu() }` splices the statements in place
+        else:
+            body = (Stmt(None, None, item.item),) * count
         if label is not None:  # a labelled repeat is a sequence of its own: x.0, x.1, ...
             return self.run_sequence(body, label, frame, x, item.span)
         return self.run_stmts(body, frame, x)

@@ -100,6 +100,7 @@ class Repeat:
 class Sequence:
     body: tuple  # of Stmt
     span: Span
+    bare: bool  # written `{ ... }` without the `sequence` keyword
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +266,9 @@ class _ToAst(Transformer):
 
     def sequence(self, c):
         span, body = c[-1]
-        return Sequence(body, self._span(c[0]) if len(c) == 2 else span)
+        if len(c) == 2:
+            return Sequence(body, self._span(c[0]), bare=False)
+        return Sequence(body, span, bare=True)
 
     def shortcut(self, c):
         keyword, label, (_, body) = c
