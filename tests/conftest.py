@@ -1,0 +1,52 @@
+"""Shared test helpers: paths, the architecture library, and the reference listings in tests/reference/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCH = ROOT / "architectures"
+REFERENCE = Path(__file__).resolve().parent / "reference"
+
+# Every network file of the library (blocks/ holds imported blocks only).
+ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn"))
+
+# The models whose torchvision state_dict the library reproduces key for key.
+TORCHVISION = [
+    "alexnet", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "vgg11", "vgg13", "vgg16", "vgg19",
+]  # fmt: skip
+
+
+def reference_header(name: str) -> dict[str, str]:
+    """The `key<TAB>value` lines at the top of tests/reference/<name>.txt (total_params, kernel_macs ...)."""
+    out = {}
+    for line in (REFERENCE / f"{name}.txt").read_text().splitlines():
+        if line.startswith("## "):
+            break
+        if "\t" in line and not line.startswith("#"):
+            key, value = line.split("\t")[:2]
+            out[key] = value
+    return out
+
+
+def reference_state_dict(name: str) -> dict[str, tuple[int, ...]]:
+    """torchvision's state_dict listing: key -> shape (() for the scalar num_batches_tracked)."""
+    out, inside = {}, False
+    for line in (REFERENCE / f"{name}.txt").read_text().splitlines():
+        if line.startswith("## state_dict"):
+            inside = True
+            continue
+        if inside:
+            if not line.strip() or line.startswith("## "):
+                break
+            key, shape = line.split("\t")
+            out[key] = () if shape == "scalar" else tuple(int(d) for d in shape.split("x"))
+    return out
+
+
+@pytest.fixture(params=ARCHITECTURES)
+def architecture(request) -> Path:
+    return ARCH / f"{request.param}.cnn"
