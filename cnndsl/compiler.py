@@ -400,7 +400,8 @@ class _Expansion:
         main = self.run_stmts(item.main, frame, x)
         if main is None or main == x:
             raise self.error("E205", "the main path of a residual is empty", item.span)
-        shortcut_name = frame.take(item.shortcut_label)
+        # A declared shortcut takes its position whether or not this instance needs the projection.
+        shortcut_name = frame.take(item.shortcut_label) if item.shortcut is not None else None
         same = self.nodes[main].shape == self.nodes[x].shape
         if item.shortcut is None or same:
             shortcut = x  # identity; a declared projection is used only where the shape changes
@@ -540,7 +541,7 @@ class _Expansion:
             return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame)
         names = ops.fields_of(cls)
         names = [n for n in names if n not in fixed]
-        positional = [n for n in cls.positional if n not in fixed]
+        positional = names  # like a Python signature: any argument may be given by position, in order
         values, spans, exprs = {}, {}, {}
         if len(call.args) > len(positional):
             extra = call.args[len(positional)]

@@ -102,14 +102,17 @@ def window_out(size: Dim, k: int, s: int, pad_total: int, d: int = 1, ceil: bool
     if s == 1:
         return _sym_add(size, pad_total - span + 1)
     inner = _sym_add(size, pad_total - span + (s - 1 if ceil else 0))
-    return f"{_atom(inner)}//{s}+1"
+    out = f"{_atom(inner)}//{s}+1"
+    if ceil and pad_total // 2 + s > span:  # the last-window rule above can apply: spell it out
+        out = f"{out}-(({_atom(inner)}//{s})*{s}>={_atom(size)}+{pad_total // 2})"
+    return out
 
 
 def same_out(size: Dim, s: int) -> Dim:
     """`same` padding: ceil(in / stride)."""
     if isinstance(size, int):
         return -(-size // s)
-    return size if s == 1 else f"ceil({size}/{s})"
+    return size if s == 1 else f"ceil({_atom(size)}/{s})"
 
 
 def same_pads(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:

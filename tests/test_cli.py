@@ -1,0 +1,160 @@
+"""The command line: check, summary, compile --backend ir, schema; exit codes and output formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cnndsl.cli import main
+from cnndsl.ir import Network
+from conftest import ARCH, ROOT
+
+BAD = "network n {\n    input(3, 32, 32)\n    conv(8, 3, strids=2)\n}\n"
+
+
+def run(*args, cwd=ROOT, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "cnndsl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
+
+
+def test_check_all_architectures(capsys):
+    files = sorted(str(p) for p in ARCH.glob("*.cnn"))
+    assert main(["check", *files]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "resnet34: 3×224×224 → 1000, 21,797,672 params" in out
+    assert "vgg16: 3×224×224 → 1000, 138,357,544 params" in out
+    assert len(out) == len(files)
+
+
+def test_check_reports_every_error_with_location(tmp_path, capsys):
+    bad = tmp_path / "bad.cnn"
+    bad.write_text(BAD)
+    worse = tmp_path / "worse.cnn"
+    worse.write_text("network m { input(3, 8, 8); conv2(8, 3) }")
+    assert main(["check", str(bad), str(worse), str(ARCH / "lenet5.cnn")]) == 1
+    captured = capsys.readouterr()
+    assert "lenet5: 1×32×32 → 10, 61,706 params" in captured.out
+    err = captured.err
+    assert f"{bad}:3:16: error[E201]: conv has no argument 'strids'" in err
+    assert "    conv(8, 3, strids=2)\n" + " " * 19 + "^" in err  # the caret under column 16
+    assert "hint: did you mean 'strides'?" in err
+    assert f"{worse}:1:29: error[E200]: unknown layer or block 'conv2' — did you mean 'conv'?" in err
+
+
+def test_check_github_and_json_formats(tmp_path, capsys):
+    bad = tmp_path / "bad.cnn"
+    bad.write_text(BAD)
+    assert main(["check", "--format", "github", str(bad)]) == 1
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"::error file={bad},line=3,col=16,title=E201::conv has no argument 'strids'")
+    assert main(["check", "--format", "json", str(bad), str(ARCH / "lenet5.cnn")]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["errors"] == [
+        {"path": str(bad), "line": 3, "column": 16, "code": "E201", "message": "conv has no argument 'strids'",
+         "hint": "did you mean 'strides'?"}
+    ]  # fmt: skip
+    assert data["networks"][0]["params"] == 61706
+
+
+def test_summary_table(capsys):
+    assert main(["summary", str(ARCH / "resnet34.cnn")]) == 0
+    out = capsys.readouterr().out
+    assert "layer2.0.downsample.0" in out and "basic(channels=128, stride=2)" in out
+    assert "Trainable params: 21,797,672" in out
+    assert "Buffers: 17,024" in out
+    assert "Multiply-adds (MACs): 3,663,761,408" in out
+    assert "FLOPs: 7,327,522,816" in out
+    assert "Activation memory:" in out
+
+
+def test_summary_json(capsys):
+    assert main(["summary", str(ARCH / "googlenet.cnn"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"network", "input", "output", "params", "buffers", "macs", "layers"} <= data.keys()
+    assert data["params"] == 6_624_904 and data["macs"] == 1_498_376_192 and data["output"] == [1000]
+    layer = next(x for x in data["layers"] if x["name"] == "inception3a.branch2.1.conv")
+    assert layer["output"] == [128, 28, 28] and layer["params"] == 96 * 128 * 9 and layer["block"] == (
+        "inception3a.branch2.1"
+    )
+    assert sum(x["params"] for x in data["layers"]) == data["params"]
+
+
+def test_compile_ir_round_trips(tmp_path):
+    out = tmp_path / "resnet18.json"
+    assert main(["compile", str(ARCH / "resnet18.cnn"), "--backend", "ir", "-o", str(out)]) == 0
+    net = Network.model_validate_json(out.read_text())
+    assert net.params == 11_689_512
+    from cnndsl import load
+
+    assert net == load(ARCH / "resnet18.cnn")
+
+
+def test_schema(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "Network" and "nodes" in schema["properties"]
+    assert "Conv" in schema["$defs"] and "BatchNorm" in schema["$defs"]
+
+
+def test_network_selection(tmp_path, capsys):
+    f = tmp_path / "two.cnn"
+    f.write_text("network a { input(4); dense(2) }\nnetwork b { input(4); dense(3) }\n")
+    assert main(["check", str(f)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["a: 4 → 2, 10 params", "b: 4 → 3, 15 params"]
+    assert main(["summary", str(f)]) == 1
+    assert "several networks are defined (a, b)" in capsys.readouterr().err
+    assert main(["summary", str(f), "--network", "b", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == [3]
+
+
+def test_output_is_written_atomically_and_never_over_the_input(tmp_path):
+    src = tmp_path / "n.cnn"
+    src.write_text("network n { input(4); dense(2) }")
+    out = tmp_path / "n.json"
+    out.write_text("previous")
+    bad = tmp_path / "bad.cnn"
+    bad.write_text(BAD)
+    assert main(["compile", str(bad), "-b", "ir", "-o", str(out)]) == 1
+    assert out.read_text() == "previous"  # a failed compile leaves the old output alone
+    assert main(["compile", str(src), "-b", "ir", "-o", str(src)]) == 2
+    assert src.read_text() == "network n { input(4); dense(2) }"
+    assert main(["compile", str(src), "-b", "ir", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["name"] == "n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.cnn", "n.cnn", "n.json"]  # no temporary left
+
+
+def test_usage_errors_exit_2_without_traceback(tmp_path):
+    for args in (["check"], ["frobnicate"], ["compile", str(ARCH / "lenet5.cnn")], ["summary", str(tmp_path)]):
+        r = run(*args)
+        assert r.returncode in (1, 2), args
+        assert "Traceback" not in r.stderr
+    assert run("check").returncode == 2
+    r = run("check", str(tmp_path / "missing.cnn"))
+    assert r.returncode == 1 and "error[E400]: cannot read" in r.stderr
+
+
+def test_python_m_and_the_front_end_imports_no_framework():
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "cnndsl", "check", str(ARCH / "resnet152.cnn")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith("resnet152: 3×224×224 → 1000, 60,192,808 params")
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if "|" in line}
+    assert "lark" in imported and "pydantic" in imported
+    assert not imported & {"torch", "tensorflow", "keras", "graphviz", "onnx", "numpy"}
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_ir_output_is_deterministic(seed, tmp_path):
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    here = run("compile", "architectures/googlenet.cnn", "-b", "ir", env=env)
+    (tmp_path / "architectures").symlink_to(ARCH)
+    there = run("compile", "architectures/googlenet.cnn", "-b", "ir", cwd=tmp_path, env=env)
+    assert here.returncode == 0 and here.stdout == there.stdout
+    assert here.stdout == run("compile", "architectures/googlenet.cnn", "-b", "ir").stdout
