@@ -14,8 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .compiler import MAX_NODES, Compiler
-from .errors import CnnDslError
+# cnndsl uses no pydantic plugins; looking for them scans every installed distribution's entry points,
+# which costs the command line ~90 ms at start-up when torch and tensorflow are installed.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from .compiler import MAX_NODES, Compiler  # noqa: E402
+from .errors import CnnDslError  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
 
@@ -49,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("summary", help="a per-layer table: output shapes, parameters, multiply-adds")
     common(sp)
     sp.add_argument("--format", choices=("table", "json"), default="table")
+    sp.add_argument(
+        "--receptive-field", "--rf", action="store_true",
+        help="add each layer's receptive field, effective stride and effective padding",
+    )  # fmt: skip
 
     sp = sub.add_parser("compile", help="emit PyTorch or Keras source, ONNX, or the IR as JSON")
     common(sp)
@@ -149,7 +157,7 @@ def cmd_summary(args) -> int:
     if args.format == "json":
         print(json.dumps(to_dict(net), indent=2))
     else:
-        print(table(net))
+        print(table(net, args.receptive_field))
     return 0
 
 

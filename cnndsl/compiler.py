@@ -12,6 +12,8 @@ are transparent: their statements are numbered in the enclosing scope, then the 
 from __future__ import annotations
 
 import difflib
+import functools
+import gc
 import keyword
 import os
 import re
@@ -25,8 +27,23 @@ from .errors import CnnDslError
 from .ir import Network, Node, Scope
 from .ir import Span as IrSpan
 from .syntax import (
-    BinOp, Branches, Call, Const, Definition, Module, Name, Neg, Open, Repeat, Residual, Sequence, Span, Stmt,
-    TupleExpr, parse, parse_file,
+    BinOp,
+    Branches,
+    Call,
+    Const,
+    Definition,
+    Module,
+    Name,
+    Neg,
+    Open,
+    Repeat,
+    Residual,
+    Sequence,
+    Span,
+    Stmt,
+    TupleExpr,
+    parse,
+    parse_file,
 )  # fmt: skip
 
 MAX_NODES = 1_000_000  # default budget of expanded nodes per network
@@ -75,7 +92,7 @@ class Frame:
 
 
 def _did_you_mean(name: str, candidates) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.7)  # 0.6 offers concat for frobnicate
     return f"did you mean '{close[0]}'?" if close else None
 
 
@@ -111,6 +128,23 @@ def _names_in(expr) -> set[str]:
     return set()
 
 
+def _without_gc(method):
+    """Run without the cyclic garbage collector: parsing and expansion allocate millions of small acyclic
+    objects, and the collector's passes over them cost as much as the work itself on large networks."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapper
+
+
 class Compiler:
     """Compiles the networks of one source file (and the blocks it imports)."""
 
@@ -121,9 +155,11 @@ class Compiler:
         self.networks: list[Definition] = []
         self.sources: dict[str, list[str]] = {}  # path -> lines, for the caret under errors
         self._root: Path | None = None
+        self._imported: set[str] = set()  # resolved paths already read: a diamond import reads a file once
 
     # --- reading files ---------------------------------------------------------------------------
 
+    @_without_gc
     def add_text(self, text: str, path: str = "<string>") -> None:
         text = text.removeprefix("\ufeff")
         self.sources[path] = text.splitlines()
@@ -131,11 +167,12 @@ class Compiler:
         self._root = Path(path).resolve().parent if path != "<string>" else Path.cwd()
         self._add_module(module, top=True, chain=(str(Path(path).resolve()),) if path != "<string>" else ())
 
+    @_without_gc
     def add_file(self, path: str | Path) -> None:
         path = str(path)
         p = Path(path)
         if not p.is_file():
-            what = "a directory" if p.is_dir() else "not found"
+            what = "it is a directory" if p.is_dir() else "no such file"
             raise CnnDslError("E400", f"cannot read '{path}': {what}", path, 1, 1)
         self._root = p.resolve().parent
         module = self._read(p, path)
@@ -205,6 +242,9 @@ class Compiler:
             raise self._error("E400", f"cannot import '{imp.path}': {what}", imp.span)
         if len(chain) > MAX_DEPTH:
             raise self._error("E404", "imports are nested too deeply", imp.span)
+        if str(target) in self._imported:
+            return
+        self._imported.add(str(target))
         # Shown relative to the importer as the user wrote it, so messages and the IR do not depend on
         # where the checkout lives.
         shown = os.path.normpath(os.path.join(os.path.dirname(importer), imp.path))
@@ -223,6 +263,7 @@ class Compiler:
     def network_names(self) -> list[str]:
         return [d.name for d in self.networks]
 
+    @_without_gc
     def compile(self, name: str | None = None, args: dict | None = None) -> Network:
         if not self.networks:
             path = next(iter(self.sources), "<string>")
@@ -258,6 +299,7 @@ class _Expansion:
         self.scopes: list[Scope] = []
         self.calls: list[str] = []  # the block call stack, to refuse recursion
         self.depth = 0
+        self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -381,12 +423,16 @@ class _Expansion:
 
     def run_repeat(self, item: Repeat, label, frame: Frame, x) -> int | None:
         count = self.evaluate(item.count, frame.env)
+        if isinstance(count, Word):
+            raise self.unknown_name(count, frame.env)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise self.error("E205", f"repeat needs a count of 0 or more, got {_show(count)}", item.count.span)
-        if count > self.c.max_nodes:
+        budget = self.c.max_nodes
+        if count > budget or len(self.nodes) + count * self.min_nodes(item.item, frame.env) > budget:
             raise self.error(
-                "E403", f"repeat {count:,} exceeds the budget of {self.c.max_nodes:,} nodes", item.count.span
-            )
+                "E403", f"repeat {count:,} expands past the budget of {self.c.max_nodes:,} nodes", item.count.span,
+                hint="raise the budget with --max-nodes (max_nodes= in Python) if this is intended",
+            )  # fmt: skip
         if isinstance(item.item, Sequence) and item.item.bare:
             body = item.item.body * count  # `repeat 2 { conv(..); relu() }` splices the statements in place
         else:
@@ -453,6 +499,8 @@ class _Expansion:
             return self.run_block(call, label, frame, x)
         candidates = [*ops.LAYERS, *self.c.blocks]
         hint = _did_you_mean(call.name, candidates)
+        if call.name.lower() in _ALIASES and call.name not in self.c.blocks:  # names other frameworks use
+            hint = f"did you mean '{_ALIASES[call.name.lower()]}'?"
         raise self.error(
             "E200", f"unknown layer or block '{call.name}'" + (f" — {hint}" if hint else ""), call.span,
             hint=None if hint else "see docs/language.md for the layers; blocks are defined with 'block name(...) { }'",
@@ -463,6 +511,11 @@ class _Expansion:
         if call.name in self.calls:
             chain = " → ".join([*self.calls[self.calls.index(call.name) :], call.name])
             raise self.error("E402", f"block '{call.name}' calls itself ({chain})", call.span)
+        if len(self.nodes) + self.min_nodes(call, frame.env) > self.c.max_nodes:
+            raise self.error(
+                "E403", f"block '{call.name}' expands past the budget of {self.c.max_nodes:,} nodes", call.span,
+                hint="raise the budget with --max-nodes (max_nodes= in Python) if this is intended",
+            )  # fmt: skip
         args = [(None, self.evaluate(a, frame.env), a.span) for a in call.args]
         kwargs = [(k.name, self.evaluate(k.value, frame.env), k.span) for k in call.kwargs]
         env = self.bind_params(definition, args, kwargs, call.span, frame.env)
@@ -503,8 +556,8 @@ class _Expansion:
                 value = self.evaluate(p.default, env)
             else:
                 raise self.error("E202", f"{what} needs the argument '{p.name}'", span)
-            if isinstance(value, Word):
-                raise self.unknown_name(value, caller_env)
+            if isinstance(value, Word) and value not in _WORDS:  # `same`, `relu` ... may be passed on
+                raise self.unknown_name(value, caller_env if p.name in given else env)
             env[p.name] = value
         return env
 
@@ -566,17 +619,21 @@ class _Expansion:
             spans[k.name] = k.value.span
             if _names_in(k.value) & frame.env.keys():
                 exprs[k.name] = _unparse(k.value)
-        op = self.make_op(call, cls, fixed, values, spans, frame.env)
+        try:
+            op = self.make_op(call, cls, fixed, values, spans, frame.env)
+        except CnnDslError as e:
+            e.message += self.where(frame)  # which call of a block gave the bad value
+            raise
         return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame, exprs)
 
     def make_op(self, call: Call, cls, fixed: dict, values: dict, spans: dict, env: dict) -> ops.Op:
         try:
             return cls(**fixed, **{k: _plain(v) for k, v in values.items()})
         except ValidationError as e:
-            err = e.errors()[0]
+            err = _most_specific(e.errors())
             field_name = str(err["loc"][0]) if err["loc"] else None
             span = spans.get(field_name, call.span)
-            if err["type"] == "missing":
+            if err["type"] == "missing" and len(err["loc"]) == 1:
                 raise self.error(
                     "E202", f"{call.name} needs the argument '{field_name}'", call.span,
                     hint=f"{call.name}({', '.join(n for n in cls.positional if n not in fixed)}, ...)",
@@ -584,23 +641,83 @@ class _Expansion:
             value = values.get(field_name)
             words = [w for w in _flatten(value) if isinstance(w, Word)]
             choices = _choices(cls, field_name)
-            if words and not (choices and words[0] in choices):
+            if words and not (choices and words[0] in choices) and (choices or words[0] not in _WORDS):
                 if not choices:
                     raise self.unknown_name(words[0], env) from None
                 raise self.error(
                     "E205", f"{call.name}: '{words[0]}' is not a valid {field_name}", span,
                     hint=_did_you_mean(words[0], choices) or f"choose one of: {', '.join(choices)}",
                 ) from None  # fmt: skip
-            msg = err["msg"][0].lower() + err["msg"][1:]
-            msg = msg.removeprefix("value error, ")
             shown = f" = {_show(value)}" if field_name in values else ""
-            raise self.error("E205", f"{call.name}: {field_name}{shown}: {msg}", span) from None
+            raise self.error("E205", f"{call.name}: {field_name}{shown}: {_explain(err, field_name)}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
-        hint = _did_you_mean(word, env)
+        hint = _did_you_mean(word, env) or _did_you_mean(word, _WORDS)
         return self.error(
             "E206", f"unknown name '{word}'", word.span, hint=hint or (f"parameters here: {', '.join(env)}" if env else None)
         )
+
+    # --- the node budget, checked before expanding --------------------------------------------------
+
+    def min_nodes(self, item, env: dict, active: tuple = (), depth: int = 0) -> int:
+        """A lower bound on the nodes `item` expands to (capped just past the budget): a repeat or a block
+        call that cannot fit is refused at once, not after building a million nodes (repeats multiply here
+        instead of iterating, and block calls are memoised by their arguments)."""
+        cap = self.c.max_nodes + 1
+        if isinstance(item, Stmt):
+            item = item.item
+        if depth > MAX_DEPTH:
+            return 0
+        if isinstance(item, Call):
+            d = self.c.blocks.get(item.name)
+            if d is None or item.name in ops.LAYERS:
+                return 1
+            if item.name in active:
+                return 0  # recursion, refused when it is expanded
+            env = self.known_args(d, item, env)
+            key = (item.name, tuple(env.items()))
+            if key not in self.estimates:
+                self.estimates[key] = self.min_nodes_of(d.body, env, (*active, item.name), depth + 1)
+            return self.estimates[key]
+        if isinstance(item, Repeat):
+            count = self.try_evaluate(item.count, env)
+            if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+                return 0
+            return min(cap, count * self.min_nodes(item.item, env, active, depth + 1))
+        if isinstance(item, Sequence):
+            return self.min_nodes_of(item.body, env, active, depth + 1)
+        if isinstance(item, Residual):
+            return min(cap, 1 + self.min_nodes_of(item.main, env, active, depth + 1))
+        if isinstance(item, Branches):
+            return min(cap, 1 + self.min_nodes_of(item.body, env, active, depth + 1))
+        return 0
+
+    def min_nodes_of(self, stmts, env: dict, active: tuple, depth: int) -> int:
+        total = 0
+        for stmt in stmts:
+            total += self.min_nodes(stmt, env, active, depth)
+            if total > self.c.max_nodes:
+                break
+        return total
+
+    def known_args(self, d: Definition, call: Call, env: dict) -> dict:
+        """The parameters of a block call whose values can be computed now (as bind_params would bind them)."""
+        given = {p.name: a for p, a in zip(d.params, call.args)}
+        given.update({k.name: k.value for k in call.kwargs})
+        out = {}
+        for p in d.params:
+            value = self.try_evaluate(given[p.name], env) if p.name in given else None
+            if value is None and p.name not in given and p.default is not None:
+                value = self.try_evaluate(p.default, out)
+            if value is not None and not isinstance(value, Word):
+                out[p.name] = value
+        return out
+
+    def try_evaluate(self, expr, env: dict):
+        try:
+            return self.evaluate(expr, env)
+        except CnnDslError:
+            return None
 
     # --- expressions ---------------------------------------------------------------------------------
 
@@ -663,6 +780,41 @@ def _flatten(v):
         yield v
 
 
+def _most_specific(errors: list) -> dict:
+    """Of pydantic's errors for the first bad argument, the one that says most: for a union such as
+    padding ('same' or a pair) the error of the branch that got furthest, not "should be 'same'"."""
+    field = errors[0]["loc"][:1]
+    same = [e for e in errors if e["loc"][:1] == field]
+    same = [e for e in same if e["type"] != "literal_error"] or same
+    return max(same, key=lambda e: len(e["loc"]))  # the first of the deepest
+
+
+def _explain(err: dict, field_name: str | None) -> str:
+    """A pydantic error in the words of the .cnn language."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in ("tuple_type", "too_long", "too_short", "missing"):  # a size pair: kernel_size, strides ...
+        if field_name == "padding":
+            return "expected same, valid, an integer or a pair such as (1, 2)"
+        return "expected an integer or a pair such as (3, 5)"
+    if kind.startswith("int_"):
+        return "expected an integer"
+    if kind.startswith("float_"):
+        return "expected a number"
+    if kind.startswith("bool_"):
+        return "expected true or false"
+    bounds = {
+        "greater_than_equal": ("ge", "must be at least"), "greater_than": ("gt", "must be greater than"),
+        "less_than_equal": ("le", "must be at most"), "less_than": ("lt", "must be less than"),
+    }  # fmt: skip
+    if kind in bounds:
+        key, words = bounds[kind]
+        return f"{words} {ctx[key]}"
+    if kind == "literal_error":
+        return f"expected {ctx['expected']}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg[0].lower() + msg[1:]
+
+
 def _choices(cls, field_name) -> list[str]:
     """The words a field accepts (`same` for padding, the activations for activation ...)."""
     if field_name in ("activation", "function"):
@@ -674,6 +826,13 @@ def _choices(cls, field_name) -> list[str]:
     if field_name == "shape":
         return ["?"]
     return []
+
+
+# layer names of Keras and PyTorch that are too far from ours for difflib
+_ALIASES = {"linear": "dense", "fc": "dense", "bn": "batchnorm", "deconv": "conv_transpose", "pool": "maxpool"}
+
+# every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block
+_WORDS = frozenset(w for f in ("activation", "padding", "mode") for w in _choices(None, f))
 
 
 def _show(v) -> str:

@@ -9,20 +9,20 @@ sequence) it came from, and scopes point at their parents, so a backend can rebu
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from .ops import AnyOp, Dim
 
-Scalar = Union[bool, int, float, str]
-Value = Union[Scalar, tuple[Scalar, ...]]  # a block argument
+Scalar = bool | int | float | str
+Value = Scalar | tuple[Scalar, ...]  # a block argument
 
 
 class Span(BaseModel):
     """Where a node came from in the source."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     path: str
     line: int
     column: int
@@ -31,7 +31,7 @@ class Span(BaseModel):
 class Scope(BaseModel):
     """A named container of nodes: the network itself, a block instance, or a sequence."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     id: int
     name: str  # dotted path from the network ("" for the network itself)
     kind: Literal["network", "block", "sequence"]
@@ -44,7 +44,7 @@ class Scope(BaseModel):
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     id: int
     name: str  # dotted path, as torch names submodules: "layer2.0.conv1"
     op: AnyOp
@@ -59,7 +59,7 @@ class Node(BaseModel):
 
 
 class Network(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     name: str
     source: str  # the file it was compiled from
     args: dict[str, Value] = {}
@@ -125,9 +125,10 @@ class Network(BaseModel):
         return path[::-1]
 
     def summary(self, receptive_field: bool = False) -> str:
+        """The per-layer table of `cnndsl summary`."""
         from .summary import table
 
-        return table(self)
+        return table(self, receptive_field)
 
     def __str__(self) -> str:
         from .summary import one_line

@@ -11,11 +11,11 @@ the same size compare equal, until a global or adaptive pool fixes it.
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-Dim = Union[int, str]  # a size, or a symbolic expression of an open input size
+Dim = int | str  # a size, or a symbolic expression of an open input size
 Shape = tuple[Dim, ...]
 
 ACTIVATIONS = (
@@ -43,8 +43,8 @@ def _pair(v):
     """3 -> (3, 3); (3, 5) stays; lists from JSON become tuples."""
     if isinstance(v, bool):
         return v  # let validation refuse it
-    if isinstance(v, int):
-        return (v, v)
+    if isinstance(v, (int, float)):
+        return (v, v)  # a float is checked as an integer: 3.0 passes, 3.5 is refused as a size
     if isinstance(v, list):
         return tuple(v)
     return v
@@ -69,8 +69,8 @@ PosInt = Annotated[int, Field(ge=1, strict=False)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_pair)]
 NonNegPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_pair)]
-Padding = Annotated[Union[Literal["same"], tuple[NonNegInt, NonNegInt]], BeforeValidator(_padding)]
-OptActivation = Annotated[Union[Activation, None], BeforeValidator(_activation)]
+Padding = Annotated[Literal["same"] | tuple[NonNegInt, NonNegInt], BeforeValidator(_padding)]
+OptActivation = Annotated[Activation | None, BeforeValidator(_activation)]
 
 
 # --- symbolic sizes -------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def _check_positive(op: str, shape: Shape, inp: Shape, hint: str) -> Shape:
 
 
 class Op(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     positional: ClassVar[tuple[str, ...]] = ()  # argument order in .cnn calls
     trainable: ClassVar[bool] = False  # has weights
@@ -178,7 +178,7 @@ class Op(BaseModel):
 
 class Input(Op):
     kind: Literal["input"] = "input"
-    shape: tuple[Union[PosInt, Literal["?"]], ...]
+    shape: tuple[PosInt | Literal["?"], ...]
 
     @field_validator("shape")
     @classmethod
@@ -240,7 +240,8 @@ class Conv(Op):
                 window_out(w, self.kernel_size[1], self.strides[1], 2 * pw, self.dilation[1]),
             )
         k = "×".join(map(str, self.kernel_size))
-        return _check_positive(f"conv {k}", out, x, "the kernel is larger than the padded input; pad it or shrink the kernel")
+        hint = "the kernel is larger than the padded input; pad it or shrink the kernel"
+        return _check_positive(f"conv {k}", out, x, hint)
 
     def cost(self, inputs, out):
         cin = inputs[0][0]
@@ -277,7 +278,11 @@ class ConvTranspose(Op):
             )
         for op, s in zip(self.output_padding, self.strides):
             if op >= s and op >= 1:
-                raise ShapeError("E301", "output_padding must be smaller than strides")
+                raise ShapeError(
+                    "E205",
+                    f"conv_transpose: output_padding {shape_str(self.output_padding)} must be smaller than "
+                    f"strides {shape_str(self.strides)}",
+                )
         if self.padding == "same":
             return (self.filters, _scale(h, self.strides[0]), _scale(w, self.strides[1]))
         sizes = []
@@ -285,7 +290,10 @@ class ConvTranspose(Op):
             (h, w), self.kernel_size, self.strides, self.padding, self.output_padding, self.dilation
         ):
             extra = d * (k - 1) + op + 1 - 2 * p
-            sizes.append((size - 1) * s + extra if isinstance(size, int) else _sym_add(_scale(_sym_add(size, -1), s), extra))
+            if isinstance(size, int):
+                sizes.append((size - 1) * s + extra)
+            else:
+                sizes.append(_sym_add(_scale(_sym_add(size, -1), s), extra))
         return _check_positive("conv_transpose", (self.filters, *sizes), x, "the padding is larger than the output")
 
     def cost(self, inputs, out):
@@ -303,12 +311,18 @@ class _Pool(Op):
 
     positional: ClassVar = ("pool_size", "strides")
 
+    @field_validator("padding")
+    @classmethod
+    def _half(cls, v, info: ValidationInfo):
+        size = info.data.get("pool_size")
+        if size and v != "same" and any(2 * p > k for p, k in zip(v, size)):
+            raise ValueError(f"must be at most half the pool size {shape_str(size)}")
+        return v
+
     @model_validator(mode="after")
     def _default_strides(self):
         if self.strides is None:
             object.__setattr__(self, "strides", self.pool_size)
-        if self.padding != "same" and any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
-            raise ValueError("padding must be at most half the pool size")
         return self
 
     def infer(self, inputs):
@@ -462,13 +476,18 @@ class Act(Op):
 
     positional: ClassVar = ("alpha",)
 
+    @field_validator("alpha")
+    @classmethod
+    def _takes_alpha(cls, v, info: ValidationInfo):
+        if v is not None and info.data.get("function") not in ("leaky_relu", "elu"):
+            raise ValueError(f"{info.data.get('function')} takes no alpha (only leaky_relu and elu have one)")
+        return v
+
     @model_validator(mode="after")
     def _alpha(self):
         defaults = {"leaky_relu": 0.01, "elu": 1.0}
         if self.function in defaults and self.alpha is None:
             object.__setattr__(self, "alpha", defaults[self.function])
-        elif self.function not in defaults and self.alpha is not None:
-            raise ValueError(f"{self.function} takes no alpha")
         return self
 
 
@@ -499,7 +518,11 @@ class Add(Op):
         first = inputs[0]
         for other in inputs[1:]:
             if len(other) != len(first) or _mismatch(first, other):
-                raise ShapeError("E300", f"add: {shape_str(first)} and {shape_str(other)} differ")
+                raise ShapeError(
+                    "E300",
+                    f"add: {shape_str(first)} and {shape_str(other)} differ",
+                    "add sums element-wise: every input must have the same shape",
+                )
         return first
 
 
@@ -509,12 +532,10 @@ def _mismatch(a: Shape, b: Shape) -> bool:
 
 
 AnyOp = Annotated[
-    Union[
-        Input, Conv, ConvTranspose, MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, AdaptiveAvgPool, Upsample,
-        BatchNorm, LocalResponseNorm, Dropout, Flatten, Dense, Act, Concat, Add,
-    ],
+    Input | Conv | ConvTranspose | MaxPool | AvgPool | GlobalAvgPool | GlobalMaxPool | AdaptiveAvgPool | Upsample
+    | BatchNorm | LocalResponseNorm | Dropout | Flatten | Dense | Act | Concat | Add,
     Field(discriminator="kind"),
-]  # fmt: skip
+]
 
 # .cnn layer name -> (op class, fixed attributes). Activation layers are one op with a `function`.
 LAYERS: dict[str, tuple[type[Op], dict]] = {

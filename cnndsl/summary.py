@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from . import ops
 from .ir import Network, Node
+from .receptive import describe as describe_field
+from .receptive import receptive_fields
 
 
 def _fmt(n: int | None) -> str:
@@ -85,9 +87,11 @@ def _scope_totals(net: Network) -> dict[int, list[int | None]]:
     return totals
 
 
-def rows(net: Network) -> list[tuple[int, str, str, str, str, str]]:
-    """(depth, name, op, output shape, params, macs): block and sequence scopes as header rows."""
+def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
+    """(depth, name, op, output shape, params, macs[, rf, jump, padding]): block and sequence scopes as
+    header rows before their first node."""
     totals = _scope_totals(net)
+    fields = receptive_fields(net) if receptive_field else None
     shown: set[int] = {0}
     out = []
     for n in net.nodes:
@@ -102,8 +106,10 @@ def rows(net: Network) -> list[tuple[int, str, str, str, str, str]]:
             op = _block_call(net, s) if s.kind == "block" else "sequence"
             shape = ops.shape_str(net.nodes[s.output].shape) if s.output is not None else ""
             params, macs = totals[sid]
-            out.append((_depth(net, sid), s.name, op, shape, _fmt(params), _fmt(macs)))
-        out.append((_depth(net, n.scope), n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs)))
+            row = (_depth(net, sid), s.name, op, shape, _fmt(params), _fmt(macs))
+            out.append(row + (("", "", "") if fields else ()))
+        row = (_depth(net, n.scope), n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs))
+        out.append(row + (describe_field(fields[n.id]) if fields else ()))
     return out
 
 
@@ -122,21 +128,23 @@ def _si(n: int) -> str:
     return str(n)
 
 
-def table(net: Network) -> str:
+def table(net: Network, receptive_field: bool = False) -> str:
     header = ("Layer", "Op", "Output shape", "Params", "MACs")
-    body = [("  " * d + name, op, shape, p, m) for d, name, op, shape, p, m in rows(net)]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(5)]
+    if receptive_field:
+        header += ("Receptive field", "Jump", "Padding")
+    body = [("  " * r[0] + r[1], *r[2:]) for r in rows(net, receptive_field)]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
     def line(r):
-        return "  ".join(
-            r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(5)
-        ).rstrip()
+        return "  ".join(r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(len(r))).rstrip()
 
     rule = "=" * len(line(header))
     out = [f'Network "{net.name}" ({net.source})', rule, line(header), rule.replace("=", "-")]
     out += [line(r) for r in body]
     out.append(rule)
     out += totals_lines(net)
+    if receptive_field:
+        out.append("Receptive field, jump (effective stride) and effective padding in input pixels, per axis.")
     return "\n".join(out)
 
 
@@ -171,11 +179,11 @@ def to_dict(net: Network) -> dict:
         "macs": net.macs,
         "flops": net.flops,
         "activation_elements": net.activation_elements,
-        "layers": [_layer(net, n) for n in net.nodes],
+        "layers": [_layer(net, n, f) for n, f in zip(net.nodes, receptive_fields(net))],
     }
 
 
-def _layer(net: Network, n: Node) -> dict:
+def _layer(net: Network, n: Node, field) -> dict:
     blocks = [s.name for s in net.scope_path(n) if s.kind == "block"]
     return {
         "name": n.name,
@@ -187,6 +195,7 @@ def _layer(net: Network, n: Node) -> dict:
         "macs": n.macs,
         "inputs": [net.nodes[i].name for i in n.inputs],
         "block": blocks[-1] if blocks else None,
+        "receptive_field": {"height": field[0].as_json(), "width": field[1].as_json()},
         "line": n.span.line,
         "column": n.span.column,
     }

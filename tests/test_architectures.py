@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ARCH, ARCHITECTURES, TORCHVISION, reference_header, reference_state_dict
 
 import cnndsl
-from conftest import ARCH, ARCHITECTURES, TORCHVISION, reference_header, reference_state_dict
 
 # Figures quoted by the issue and the papers; torchvision's come from tests/reference/ as well.
 EXPECTED = {

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ARCH, ROOT
 
 from cnndsl.cli import main
 from cnndsl.ir import Network
-from conftest import ARCH, ROOT
 
 BAD = "network n {\n    input(3, 32, 32)\n    conv(8, 3, strids=2)\n}\n"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import ROOT
 
 import cnndsl
 from cnndsl.compiler import Compiler
 from cnndsl.ir import Network
-from conftest import ROOT
 
 DOC = (ROOT / "docs" / "language.md").read_text()
 EXAMPLES = re.findall(r"```cnn\n(.*?)```", DOC, re.S)

@@ -74,7 +74,9 @@ def test_same_padding_is_split_as_tensorflow_does():
 
 
 def test_concat_adds_channels_and_add_keeps_shape():
-    net = cnndsl.loads("network n { x: input(4, 8, 8); a: conv(2, 1); concat(x); add { conv(6, 1); conv(6, 3, padding=1) } }")
+    net = cnndsl.loads(
+        "network n { x: input(4, 8, 8); a: conv(2, 1); concat(x); add { conv(6, 1); conv(6, 3, padding=1) } }"
+    )
     assert net.node("1").shape == (6, 8, 8)
     assert net.output_shape == (6, 8, 8)
 
