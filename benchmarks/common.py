@@ -14,7 +14,8 @@ PYTHON = sys.executable
 
 def chain(layers: int) -> str:
     """A plain chain of conv / batchnorm / relu layers."""
-    body = "\n".join("    conv(16, 3, padding=1, use_bias=false)\n    batchnorm()\n    relu()" for _ in range(layers // 3))
+    unit = "    conv(16, 3, padding=1, use_bias=false)\n    batchnorm()\n    relu()"
+    body = "\n".join(unit for _ in range(layers // 3))
     return f"network chain {{\n    input(16, 32, 32)\n{body}\n}}\n"
 
 

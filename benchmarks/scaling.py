@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from common import PYTHON, ROOT, chain, residual_stack, table
+from common import PYTHON, ROOT, table
 
 # Runs in a fresh process per case, so that peak memory is that case's own.
 CASE = r"""

@@ -14,7 +14,9 @@ def run() -> tuple[str, bool]:
     medians = alternate(
         {
             "python -c 'import lark, pydantic'": [PYTHON, "-c", "import lark, pydantic"],
-            "cnndsl check architectures/resnet152.cnn": [PYTHON, "-m", "cnndsl", "check", "architectures/resnet152.cnn"],
+            "cnndsl check architectures/resnet152.cnn": [
+                PYTHON, "-m", "cnndsl", "check", "architectures/resnet152.cnn"
+            ],
         }
     )
     base, check = medians.values()
