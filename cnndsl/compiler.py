@@ -172,7 +172,7 @@ class Compiler:
         path = str(path)
         p = Path(path)
         if not p.is_file():
-            what = "it is a directory" if p.is_dir() else "no such file"
+            what = "it is a directory" if p.is_dir() else "not a regular file" if p.exists() else "no such file"
             raise CnnDslError("E400", f"cannot read '{path}': {what}", path, 1, 1)
         self._root = p.resolve().parent
         module = self._read(p, path)
@@ -299,6 +299,7 @@ class _Expansion:
         self.scopes: list[Scope] = []
         self.calls: list[str] = []  # the block call stack, to refuse recursion
         self.depth = 0
+        self.signatures: dict[str, dict[str, str | None]] = {}  # block -> parameter -> default (source text)
         self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
 
     def error(self, code, message, span, hint=None):
@@ -314,17 +315,18 @@ class _Expansion:
             raise self.error("E211", f"network '{d.name}' has no input", d.span, hint="start it with input(C, H, W)")
         self.scopes[root] = self.scopes[root].model_copy(update={"output": x})
         return Network.model_construct(
-            name=d.name, source=d.span.path, args=env, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x
+            name=d.name, source=d.span.path, args=env, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
+            blocks=self.signatures,
         )
 
     # --- scopes and nodes -------------------------------------------------------------------------
 
-    def new_scope(self, name, kind, span, parent, block, x, args) -> int:
+    def new_scope(self, name, kind, span, parent, block, x, args, exprs=None) -> int:
         sid = len(self.scopes)
         self.scopes.append(
             Scope.model_construct(
                 id=sid, name=name, kind=kind, block=block, args=args, parent=parent, input=x, output=None,
-                span=_ir_span(span),
+                exprs=exprs or {}, span=_ir_span(span),
             )  # fmt: skip
         )
         return sid
@@ -519,8 +521,15 @@ class _Expansion:
         args = [(None, self.evaluate(a, frame.env), a.span) for a in call.args]
         kwargs = [(k.name, self.evaluate(k.value, frame.env), k.span) for k in call.kwargs]
         env = self.bind_params(definition, args, kwargs, call.span, frame.env)
+        # As for layers, the arguments that use the caller's parameters are kept as source text, so that a
+        # backend can write `conv_bn(c1, 1)` inside `inception` as a call in terms of `c1`.
+        given = [*zip((p.name for p in definition.params), call.args), *((k.name, k.value) for k in call.kwargs)]
+        exprs = {p: _unparse(a) for p, a in given if _names_in(a) & frame.env.keys()}
+        self.signatures.setdefault(
+            call.name, {p.name: None if p.default is None else _unparse(p.default) for p in definition.params}
+        )
         name = frame.prefix + frame.take(label)
-        sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, env)
+        sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, env, exprs)
         inner = Frame(scope=sid, prefix=name + ".", env=env)  # a block sees only its own labels
         self.calls.append(call.name)
         out = self.run_stmts(definition.body, inner, x)

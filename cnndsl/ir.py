@@ -40,6 +40,7 @@ class Scope(BaseModel):
     parent: int | None = None
     input: int | None = None  # the node feeding the scope (None for the network)
     output: int | None = None  # the node whose value the scope returns
+    exprs: dict[str, str] = {}  # a block's arguments written in terms of the caller's parameters, as Node.exprs
     span: Span
 
 
@@ -66,6 +67,9 @@ class Network(BaseModel):
     nodes: tuple[Node, ...]
     scopes: tuple[Scope, ...]
     output: int
+    # The blocks used, each with its parameters in order and their defaults as source text (None: required),
+    # for backends that emit one function or class per block definition.
+    blocks: dict[str, dict[str, str | None]] = {}
 
     @property
     def input_shape(self) -> tuple[Dim, ...]:

@@ -16,6 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .errors import CnnDslError
 
 MAX_INT_DIGITS = 30  # far beyond any real size; keeps int() and arithmetic cheap
+MAX_INT = 2**53  # the largest integer literal (as compiler.MAX_INT for computed values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +182,12 @@ class _ToAst(Transformer):
     # expressions
     def int(self, c):
         (tok,) = c
-        if len(tok) > MAX_INT_DIGITS:
-            raise CnnDslError("E405", f"integer with {len(tok)} digits is out of range", self.path, tok.line, tok.column)
+        if len(tok) > MAX_INT_DIGITS or int(tok) > MAX_INT:
+            shown = f"with {len(tok)} digits" if len(tok) > 20 else str(tok)
+            raise CnnDslError(
+                "E405", f"integer {shown} is out of range", self.path, tok.line, tok.column,
+                hint="integers are at most 2**53 (9,007,199,254,740,992)",
+            )  # fmt: skip
         return Const(int(tok), self._span(tok))
 
     def float(self, c):
@@ -195,8 +200,8 @@ class _ToAst(Transformer):
     def dims(self, c):
         (tok,) = c
         h, w = tok.split("x")
-        if max(len(h), len(w)) > MAX_INT_DIGITS:
-            raise CnnDslError("E405", "size is out of range", self.path, tok.line, tok.column)
+        if max(len(h), len(w)) > MAX_INT_DIGITS or max(int(h), int(w)) > MAX_INT:
+            raise CnnDslError("E405", f"size '{tok[:30]}' is out of range", self.path, tok.line, tok.column)
         span = self._span(tok)
         return TupleExpr((Const(int(h), span), Const(int(w), span)), span)
 
@@ -238,7 +243,8 @@ class _ToAst(Transformer):
         return BinOp("%", c[0], c[1], c[0].span)
 
     def neg(self, c):
-        return Neg(c[0], c[0].span)
+        minus, operand = c
+        return Neg(operand, self._span(minus))
 
     # calls and statements
     def kwarg(self, c):
@@ -436,13 +442,14 @@ def parse_file(path: str | Path, shown: str | None = None) -> Module:
     """Read and parse one file (UTF-8, with or without BOM); `shown` is the path messages use."""
     p = Path(path)
     shown = shown or str(path)
-    raw = p.read_bytes()
+    raw = p.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is allowed
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         before = raw[: e.start]
         line = before.count(b"\n") + 1
-        column = e.start - (before.rfind(b"\n") + 1) + 1
+        start = before.rfind(b"\n") + 1
+        column = len(before[start:].decode("utf-8")) + 1  # in characters, as the caret counts
         raise CnnDslError("E103", f"invalid UTF-8 byte 0x{raw[e.start]:02x}", shown, line, column) from None
     return parse(text, shown)
 
