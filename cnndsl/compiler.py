@@ -734,6 +734,11 @@ class _Expansion:
         if depth > MAX_DEPTH:
             raise self.error("E404", f"expression nested deeper than {MAX_DEPTH} levels", expr.span)
         if isinstance(expr, Const):
+            if isinstance(expr.value, str):  # quoted text only names files to import
+                raise self.error(
+                    "E205", f'"{expr.value}" is a string; arguments are numbers, sizes, true/false or names',
+                    expr.span, hint="write names such as same or relu without quotes",
+                )  # fmt: skip
             return expr.value
         if isinstance(expr, Open):
             return "?"

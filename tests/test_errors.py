@@ -74,6 +74,7 @@ CASES = [
     ("E205", net("conv(8, 3.5)"), 3, "3.5", ["kernel_size = 3.5: expected an integer"], None),
     ("E205", net("conv(8, (3, 3, 3))"), 3, "3, 3, 3", ["kernel_size = (3, 3, 3)", "a pair such as (3, 5)"], None),
     ("E205", net("conv(8, true)"), 3, "true", ["kernel_size = true", "an integer or a pair"], None),
+    ("E205", net("conv(\"8\", 3)"), 3, "\"8\"", ["\"8\" is a string"], "without quotes"),
     ("E205", net("conv(8, 3, padding=sme)"), 3, "sme", ["'sme' is not a valid padding"], "did you mean 'same'?"),
     ("E205", net("conv(8, 3, padding=-1)"), 3, "-1", ["padding = -1: must be at least 0"], None),
     ("E205", net("conv(8, 3, activation=relux)"), 3, "relux", ["'relux' is not a valid activation"],
