@@ -29,6 +29,9 @@ system-deps:
 demo: setup
 	$(CNNDSL) check architectures/*.cnn
 	$(CNNDSL) summary architectures/resnet34.cnn
+	mkdir -p build
+	$(CNNDSL) render architectures/resnet34.cnn -o build/resnet34.svg
+	@echo "wrote build/resnet34.svg (docs/gallery.md shows more diagrams)"
 
 test: setup
 	$(PY) -m pytest

@@ -13,7 +13,7 @@ EMIT = {
     "torch": ("cnndsl.backends.torch", "emit", "torch"),
     "keras": ("cnndsl.backends.keras", "emit", "keras"),
     "onnx": ("cnndsl.backends.onnx", "to_onnx", "onnx"),
-    "dot": ("cnndsl.render", "render", "graphviz"),
+    "dot": ("cnndsl.diagram", "render", "graphviz"),
 }
 CODE = """
 import importlib, statistics, time, cnndsl

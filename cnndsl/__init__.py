@@ -20,7 +20,7 @@ _LAZY = {
     "to_keras": "cnndsl.backends.keras",
     "to_onnx": "cnndsl.backends.onnx",
     "transfer_weights": "cnndsl.transfer",
-    "render": "cnndsl.render",
+    "render": "cnndsl.diagram",
 }
 
 __all__ = ["CnnDslError", "Network", "Node", "Scope", "load", "load_all", "loads", *_LAZY]

@@ -67,10 +67,21 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("render", help="draw the network with Graphviz")
     common(sp)
     sp.add_argument("-o", "--output", metavar="PATH", help="out.svg, .png, .pdf or .dot (default: NAME.svg)")
-    sp.add_argument("--detail", choices=("blocks", "layers"), default=None)
+    sp.add_argument(
+        "--detail", choices=("blocks", "layers"), default=None,
+        help="collapse every block, or draw every layer (default: open blocks as far as a slide holds)",
+    )  # fmt: skip
     sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
     sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
     sp.add_argument("--no-shapes", dest="show_shapes", action="store_false", help="leave tensor shapes off the edges")
+    sp.add_argument(
+        "--show", action="append", choices=("rf",), default=[],
+        help="annotate each node: rf = its receptive field and jump in input pixels",
+    )  # fmt: skip
+    sp.add_argument(
+        "--expand", action="append", default=[], metavar="NAME",
+        help="draw this block instance opened whatever the depth (e.g. inception3a); repeatable",
+    )  # fmt: skip
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
@@ -178,7 +189,10 @@ def cmd_compile(args) -> int:
 
         if not args.output:
             raise UsageError("ONNX is binary: give an output file with -o model.onnx")
-        data = to_onnx(net, opset=args.opset).SerializeToString()
+        try:
+            data = to_onnx(net, opset=args.opset).SerializeToString()
+        except ValueError as e:  # an opset out of range, or one too old for a pool of this network
+            raise UsageError(str(e)) from None
     if args.output:
         write_atomic(args.output, data, [args.file])
     else:
@@ -187,13 +201,17 @@ def cmd_compile(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .render import GraphvizMissing, render
+    from .diagram import GraphvizMissing, render
 
     net = _load(args)
     output = args.output or f"{net.name}.svg"
-    diagram = render(
-        net, detail=args.detail, direction=args.direction, depth=args.depth, show_shapes=args.show_shapes
-    )
+    try:
+        diagram = render(
+            net, detail=args.detail, direction=args.direction, depth=args.depth, show_shapes=args.show_shapes,
+            show_rf="rf" in args.show, expand=args.expand,
+        )  # fmt: skip
+    except ValueError as e:  # an unknown --expand name, a negative --depth
+        raise UsageError(str(e)) from None
     suffix = Path(output).suffix.lower()
     if suffix == ".dot" or suffix == ".gv":
         write_atomic(output, diagram.source, [args.file])

@@ -1,0 +1,543 @@
+"""Architecture diagrams: the IR drawn with Graphviz, for a paper, a lecture slide or a notebook.
+
+    diagram = cnndsl.render(net)              # Jupyter shows it inline
+    diagram.save("resnet34.svg")              # .svg, .png, .pdf need Graphviz's `dot`; .dot does not
+
+Three choices shape a drawing:
+- which block instances are clusters (opened) and which are one node (collapsed). `depth` counts block
+  nesting: blocks called from the network are at depth 1, the blocks they call at depth 2, and so on;
+  blocks deeper than `depth` collapse. `expand` names instances to open whatever the depth.
+- whether activations are folded into the layer before them ("conv 3×3, 64, relu");
+- whether a run of identical consecutive block instances is drawn once, titled "×N".
+`detail="layers"` draws every IR node and every block instance, nothing folded or merged. `detail="blocks"`
+collapses every block, folds and merges. The default folds and merges, and opens blocks as deep as it can
+while the drawing keeps at most AUTO_NODES nodes: LeNet-5, AlexNet, VGG and NiN come out layer by layer,
+U-Net, GoogLeNet and the ResNets block by block. Sequences are not clusters: they group statements but
+have no call to title them.
+
+The DOT text is a function of the network alone: node ids are node and scope names, and everything is
+emitted in node order, so the same network gives the same bytes in any process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import graphviz
+
+from . import ops
+from .ir import Network, Node, Scope
+from .summary import _value, describe
+
+AUTO_NODES = 30  # the most nodes the default detail draws: what fits on a slide
+INF = 1 << 30  # a depth deeper than any nesting
+FONT = "Helvetica,Arial,sans-serif"
+OUTPUT = "_output"  # the id of the output terminal; no node name starts with "_"
+
+# Paul Tol's "light" scheme: told apart under the common colour-vision deficiencies, and light enough for
+# black text. (fill, legend text) per kind, in legend order.
+KINDS = {
+    "conv": ("#77AADD", "convolution"),
+    "pool": ("#44BB99", "pooling / resampling"),
+    "norm": ("#EEDD88", "normalisation"),
+    "act": ("#EE8866", "activation"),
+    "dense": ("#FFAABB", "dense"),
+    "merge": ("#BBCC33", "merge"),
+    "other": ("#DDDDDD", "dropout / reshape"),
+    "block": ("#F4F4F4", "block"),
+}
+_KIND_OF = {
+    "conv": "conv", "conv_transpose": "conv",
+    "maxpool": "pool", "avgpool": "pool", "global_avgpool": "pool", "global_maxpool": "pool",
+    "adaptive_avgpool": "pool", "upsample": "pool",
+    "batchnorm": "norm", "lrn": "norm",
+    "activation": "act",
+    "dense": "dense",
+    "concat": "merge", "add": "merge",
+    "dropout": "other", "flatten": "other",
+    "input": "io",
+}  # fmt: skip
+BORDER = "#888888"
+
+
+class GraphvizMissing(Exception):
+    """The Graphviz `dot` program is not installed (the DOT text can still be written)."""
+
+
+class Diagram:
+    """A drawn network: its DOT text, and pictures of it made by Graphviz's `dot`."""
+
+    def __init__(self, graph: graphviz.Digraph):
+        self.graph = graph
+
+    @property
+    def source(self) -> str:
+        return self.graph.source
+
+    def pipe(self, format: str = "svg") -> bytes:
+        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows."""
+        try:
+            return self.graph.pipe(format=format)
+        except graphviz.ExecutableNotFound as e:
+            raise GraphvizMissing(
+                "the Graphviz 'dot' program is not installed: apt-get install graphviz (or brew install graphviz)"
+            ) from e
+
+    def save(self, path: str | Path) -> Path:
+        """Write the picture in the format the suffix names; .dot and .gv get the DOT text."""
+        path = Path(path)
+        suffix = path.suffix.lower().lstrip(".")
+        if suffix in ("dot", "gv"):
+            path.write_text(self.source, encoding="utf-8")
+        else:
+            path.write_bytes(self.pipe(suffix or "svg"))
+        return path
+
+    def _repr_svg_(self) -> str:
+        return self.pipe("svg").decode("utf-8")
+
+
+def render(
+    net: Network,
+    detail: str | None = None,
+    direction: str = "TB",
+    depth: int | None = None,
+    show_shapes: bool = True,
+    show_rf: bool = False,
+    expand: Iterable[str] = (),
+) -> Diagram:
+    """Draw `net`.
+
+    detail: "layers", "blocks", or None to fit the drawing to a slide.
+    direction: Graphviz's rankdir, "TB", "LR", "BT" or "RL".
+    depth: open blocks nested this deep (0 collapses them all), overriding what detail implies.
+    show_shapes: tensor shapes on the edges.
+    show_rf: each node's receptive field and jump (effective stride), in input pixels.
+    expand: block instances to open whatever the depth ("inception3a"); the blocks they call follow the depth.
+    """
+    if detail not in (None, "blocks", "layers"):
+        raise ValueError(f"detail must be 'blocks' or 'layers', not {detail!r}")
+    if direction not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"direction must be TB, LR, BT or RL, not {direction!r}")
+    if depth is not None and depth < 0:
+        raise ValueError("depth must be 0 or more")
+    tree = _Tree(net)
+    named = tree.block_names(expand)
+    compact = detail != "layers"
+    if depth is None and detail is None:
+        plan = tree.fit(named)
+    else:
+        plan = _Plan(tree, depth if depth is not None else INF if detail == "layers" else 0, named, compact)
+    if show_rf:
+        _annotate_receptive_fields(plan)
+    return Diagram(_draw(plan, direction, show_shapes))
+
+
+def _annotate_receptive_fields(plan: _Plan) -> None:
+    from .receptive import describe as describe_field
+    from .receptive import receptive_fields
+
+    fields = receptive_fields(plan.tree.net)
+    for item in plan.items.values():
+        if item.kind != "io":
+            size, jump, _ = describe_field(fields[item.out])
+            text = f"RF {size}, jump {jump}" if jump else f"RF {size}"
+            item.label += f'<BR/><FONT POINT-SIZE="8" COLOR="#444444">{html.escape(text)}</FONT>'
+
+
+# --- what to draw -----------------------------------------------------------------------------------
+
+
+class _Tree:
+    """What does not depend on the options: consumers, block nesting, and runs of identical blocks."""
+
+    def __init__(self, net: Network):
+        self.net = net
+        nodes, scopes = net.nodes, net.scopes
+        self.consumers: list[list[int]] = [[] for _ in nodes]
+        for n in nodes:
+            for i in n.inputs:
+                self.consumers[i].append(n.id)
+        # Parents come before children in net.scopes, and a scope's nodes (nested ones included) are
+        # consecutive ids, from first to last; an empty block has none (last < first).
+        self.level = [0] * len(scopes)  # block nesting: 1 for blocks called from the network
+        self.children: list[list[int]] = [[] for _ in scopes]
+        for s in scopes[1:]:
+            self.level[s.id] = self.level[s.parent] + (s.kind == "block")
+            self.children[s.parent].append(s.id)
+        self.first = [len(nodes)] * len(scopes)
+        self.last = [-1] * len(scopes)
+        for n in nodes:
+            sid = n.scope
+            while sid is not None and n.id < self.first[sid]:
+                self.first[sid] = n.id
+                sid = scopes[sid].parent
+            sid = n.scope
+            while sid is not None and n.id > self.last[sid]:
+                self.last[sid] = n.id
+                sid = scopes[sid].parent
+        # Runs of repeated instances. final[n] is the node of the run's first instance that stands for node n;
+        # runs[first instance] lists the instances of its run.
+        self.final = list(range(len(nodes)))
+        self.runs: dict[int, list[int]] = {}
+        for kids in self.children:
+            run: list[int] = []
+            for sid in (k for k in kids if scopes[k].kind == "block"):
+                if run and self._repeats(run[-1], sid):
+                    run.append(sid)
+                else:
+                    self._add_run(run)
+                    run = [sid]
+            self._add_run(run)
+        for n in range(len(nodes)):  # a run nested in a repeated instance: follow the chain to the first
+            self.final[n] = self.final[self.final[n]]
+
+    def _add_run(self, run: list[int]) -> None:
+        if len(run) > 1:
+            self.runs[run[0]] = run
+            for sid in run[1:]:
+                for offset in range(self.last[sid] - self.first[sid] + 1):
+                    self.final[self.first[sid] + offset] = self.first[run[0]] + offset
+
+    def _repeats(self, a: int, b: int) -> bool:
+        """Instance b repeats instance a: the same call, fed by a alone, the same ops on the same shapes."""
+        nodes, sa, sb = self.net.nodes, self.net.scopes[a], self.net.scopes[b]
+        size = self.last[a] - self.first[a]
+        if (
+            (sa.block, sa.args) != (sb.block, sb.args)
+            or sb.input != sa.output
+            or self.last[b] - self.first[b] != size
+            or size < 0
+            or nodes[sa.input].shape != nodes[sb.input].shape
+        ):
+            return False
+        for offset in range(size + 1):
+            x, y = nodes[self.first[a] + offset], nodes[self.first[b] + offset]
+            if x.op != y.op or x.shape != y.shape:
+                return False
+            if any(not self.first[a] <= c <= self.last[b] for c in self.consumers[x.id]):
+                return False  # something else reads a's values
+        return True
+
+    def block_names(self, names: Iterable[str]) -> frozenset[str]:
+        known = sorted(s.name for s in self.net.scopes if s.kind == "block")
+        names = frozenset(names)
+        for name in sorted(names.difference(known)):
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"no block instance is named '{name}'{hint}")
+        return names
+
+    def fit(self, named: frozenset[str]) -> _Plan:
+        """The deepest opening whose drawing has at most AUTO_NODES nodes (or all blocks collapsed)."""
+        for depth in range(max(self.level), 0, -1):
+            plan = _Plan(self, depth, named, compact=True)
+            if len(plan.items) <= AUTO_NODES:
+                return plan
+        return _Plan(self, 0, named, compact=True)
+
+
+@dataclass
+class _Item:
+    """A node of the drawing: a layer (with the activation folded into it), a collapsed block instance or
+    run, or an input/output terminal."""
+
+    key: str  # the DOT node id
+    order: int  # its first IR node: items and clusters are emitted in this order
+    kind: str  # a key of KINDS, or "io"
+    label: str  # HTML
+    names: list[str]  # what it stands for, for the tooltip
+    params: int
+    cluster: int  # the opened block instance that holds it (0: none)
+    out: int | None  # the IR node whose value leaves it (None for the output terminal)
+
+
+@dataclass
+class _Edge:
+    tail: str
+    head: str
+    shape: tuple
+    # "shortcut" into an add, "skip" into a concat: an input of a merge that bypasses the layers on its
+    # first input (a residual's identity, a U-Net skip). "merge" for the other inputs of a merge, "" else.
+    role: str
+    labelled: bool = True
+
+
+class _Plan:
+    """The drawing for given options: its items, edges, and the opened block instances (clusters)."""
+
+    def __init__(self, tree: _Tree, depth: int, named: frozenset[str], compact: bool):
+        self.tree, self.depth, self.compact = tree, depth, compact  # compact: fold activations, merge runs
+        net = tree.net
+        self.final = tree.final if compact else list(range(len(net.nodes)))
+        self._open(named)
+        self.items: dict[str, _Item] = {}
+        self.owner = owner = [""] * len(net.nodes)  # IR node -> the item drawing it
+        for n in net.nodes:
+            if self.final[n.id] != n.id:
+                continue
+            if self.collapsed[n.scope] is not None:
+                owner[n.id] = self._block_item(net.scopes[self.collapsed[n.scope]])
+            elif (p := self._folds_into(n)) is not None:
+                owner[n.id] = owner[p.id]
+                item = self.items[owner[p.id]]
+                item.label += html.escape(", " + describe(n.op))
+                item.names.append(n.name)
+                item.out = n.id
+            else:
+                owner[n.id] = self._layer_item(n)
+        self.items[OUTPUT] = _Item(OUTPUT, len(net.nodes), "io", "output", [], 0, 0, None)
+
+        self.edges: list[_Edge] = []
+        seen = set()
+        for n in net.nodes:
+            head = self.final[n.id]
+            for i in n.inputs:
+                tail = self.final[i]
+                if tail >= head:  # from one repeated instance to the next
+                    continue
+                key = (owner[tail], owner[head])
+                if key[0] != key[1] and key not in seen:
+                    seen.add(key)
+                    self.edges.append(_Edge(*key, net.nodes[tail].shape, self._role(net.nodes[head], tail, key[1])))
+        self.edges.append(_Edge(owner[self.final[net.output]], OUTPUT, net.output_shape, ""))
+        tails = set()
+        for e in self.edges:  # a tensor read by several items is labelled once
+            e.labelled = e.tail not in tails
+            tails.add(e.tail)
+
+    def _open(self, named: frozenset[str]) -> None:
+        """collapsed[sid]: the block instance drawn as one node that holds scope sid, or None;
+        cluster[sid]: the innermost opened block instance around scope sid (0 for none);
+        clusters: the opened block instances that are drawn."""
+        net, tree = self.tree.net, self.tree
+        named = set(named)
+        if self.compact:  # naming any instance of a run opens the run
+            for first, run in tree.runs.items():
+                if named.intersection(net.scopes[sid].name for sid in run):
+                    named.add(net.scopes[first].name)
+        opened = [False] * len(net.scopes)  # named, or around a named instance
+        for s in reversed(net.scopes[1:]):
+            if opened[s.id] or s.name in named:
+                opened[s.id] = opened[s.parent] = True
+        self.collapsed: list[int | None] = [None] * len(net.scopes)
+        self.cluster = [0] * len(net.scopes)
+        for s in net.scopes[1:]:
+            is_open = tree.level[s.id] <= self.depth or opened[s.id]
+            self.collapsed[s.id] = self.collapsed[s.parent]
+            if self.collapsed[s.id] is None and s.kind == "block" and not is_open:
+                self.collapsed[s.id] = s.id
+            self.cluster[s.id] = s.id if s.kind == "block" and is_open else self.cluster[s.parent]
+        self.clusters = [  # not inside a collapsed instance, not a repetition, not empty
+            sid for sid, c in enumerate(self.cluster)
+            if c == sid and sid and self.collapsed[sid] is None and tree.first[sid] <= tree.last[sid]
+            and self.final[tree.first[sid]] == tree.first[sid]
+        ]  # fmt: skip
+
+    def run(self, s: Scope) -> list[int]:
+        """The instances that block instance s stands for: itself, or its run."""
+        return self.tree.runs.get(s.id, [s.id]) if self.compact else [s.id]
+
+    def name(self, run: list[int]) -> str:
+        """A run's name, short inside the cluster that holds it: "branch2.0" in inception3a."""
+        net = self.tree.net
+        outer = net.scopes[self.cluster[net.scopes[run[0]].parent]].name
+        return run_name(net, run).removeprefix(outer + "." if outer else "")
+
+    def part(self, sid: int, key: str) -> int | None:
+        """Where opened block instance sid holds item `key`: sid itself, or the opened instance directly in sid
+        that holds it (None: sid does not hold it)."""
+        c = self.items[key].cluster
+        while c:
+            outer = self.cluster[self.tree.net.scopes[c].parent]
+            if c == sid or outer == sid:
+                return c
+            c = outer
+        return None
+
+    def _block_item(self, s: Scope) -> str:
+        if s.name not in self.items:
+            net, tree, run = self.tree.net, self.tree, self.run(s)
+            params = sum(net.nodes[n].params for sid in run for n in range(tree.first[sid], tree.last[sid] + 1))
+            label = (
+                f"<B>{html.escape(block_title(net, s, len(run)))}</B>"
+                f'<BR/><FONT POINT-SIZE="9">{html.escape(self.name(run))}</FONT>'
+                f'<BR/><FONT POINT-SIZE="9">{html.escape(ops.shape_str(net.nodes[s.output].shape))}'
+                f" · {_count(params)} params</FONT>"
+            )
+            names, out = [run_name(net, run)], net.scopes[run[-1]].output
+            self.items[s.name] = _Item(
+                s.name, tree.first[s.id], "block", label, names, params, self.cluster[s.parent], out
+            )
+        return s.name
+
+    def _layer_item(self, n: Node) -> str:
+        label = html.escape(describe(n.op))
+        self.items[n.name] = _Item(
+            n.name, n.id, _KIND_OF[n.op.kind], label, [n.name], n.params, self.cluster[n.scope], n.id
+        )
+        return n.name
+
+    def _folds_into(self, n: Node) -> Node | None:
+        """The layer activation n folds into: the one it alone reads, drawn in the same cluster."""
+        if not self.compact or not isinstance(n.op, ops.Act):
+            return None
+        p = self.tree.net.nodes[n.inputs[0]]
+        if (
+            _KIND_OF[p.op.kind] not in ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
+            or getattr(p.op, "activation", None)
+            or self.tree.consumers[p.id] != [n.id]
+            or self.collapsed[p.scope] is not None
+            or self.cluster[p.scope] != self.cluster[n.scope]
+        ):
+            return None
+        return p
+
+    def _role(self, head: Node, i: int, drawn: str) -> str:
+        """The role of the edge from node i into node head (drawn as item `drawn`)."""
+        if head.op.kind not in ops.MERGES or drawn != head.name:
+            return ""
+        if i == head.inputs[0]:
+            return "merge"
+        net, stack, seen = self.tree.net, [head.inputs[0]], set()
+        while stack:  # is i an ancestor of the first input? Ancestors older than i cannot lead to it.
+            n = stack.pop()
+            if n == i:
+                return "shortcut" if head.op.kind == "add" else "skip"
+            for j in net.nodes[n].inputs:
+                if j >= i and j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        return "merge"
+
+
+def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
+    """A block instance's call as one would write it: required arguments by position, the others by name
+    unless they have their default value. "basic(128, stride=2)", "basic(64) ×3" for a run."""
+    defaults = net.blocks.get(s.block)  # parameter -> default as source text (None: required)
+    parts, positional = [], True
+    for name, value in s.args.items():
+        text = _value(value)
+        if defaults is None or (positional and defaults.get(name) is None):
+            parts.append(text)
+            continue
+        positional = False  # after a named or left-out argument, the rest go by name
+        if text != defaults.get(name):
+            parts.append(f"{name}={text}")
+    return f"{s.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+
+
+def run_name(net: Network, run: list[int]) -> str:
+    """ "layer1.0", or "layer1.0–2" for the run layer1.0, layer1.1, layer1.2."""
+    first, last = net.scopes[run[0]].name, net.scopes[run[-1]].name
+    if first == last:
+        return first
+    prefix, _, tail = last.rpartition(".")
+    return f"{first}–{tail}" if prefix and first.startswith(prefix + ".") else f"{first}–{last}"
+
+
+def _count(n: int) -> str:
+    """Parameters, short enough for a node: 950, 9.5k, 222k, 21.8M."""
+    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return str(n)
+
+
+# --- DOT ----------------------------------------------------------------------------------------------
+
+
+def _draw(plan: _Plan, direction: str, show_shapes: bool) -> graphviz.Digraph:
+    net = plan.tree.net
+    g = graphviz.Digraph(net.name)
+    g.attr(
+        "graph", rankdir=direction, label=_title(net, plan), labelloc="t", fontname=FONT, fontsize="12",
+        newrank="true", nodesep="0.25", ranksep="0.3", margin="0.2",
+    )  # fmt: skip
+    g.attr("node", shape="box", style="rounded,filled", color=BORDER, fontname=FONT, fontsize="11", height="0.3")
+    g.attr("edge", fontname=FONT, fontsize="9", fontcolor="#333333", color="#555555", arrowsize="0.6", weight="2")
+
+    members: dict[int, list] = {}  # opened instance (0: the network) -> its items and opened instances
+    for item in plan.items.values():
+        members.setdefault(item.cluster, []).append((item.order, item))
+    for sid in plan.clusters:
+        members.setdefault(plan.cluster[net.scopes[sid].parent], []).append((plan.tree.first[sid], sid))
+    _fill(g, plan, members, 0)
+
+    for e in plan.edges:
+        attrs = {"label": " " + ops.shape_str(e.shape)} if show_shapes and e.labelled else {}
+        # Layers sit close to what they read; a merge waits for its inputs. A residual shortcut goes around
+        # the main path, which stays straight. A U-Net skip pulls its concat under the encoder layer it
+        # copies, which draws the U as a V with straight skips that cannot cross.
+        if e.role == "shortcut":
+            attrs.update(style="dashed", weight="0")
+        elif e.role == "skip":
+            attrs["style"] = "dashed"
+        elif e.role == "merge":
+            attrs["weight"] = "1"
+        g.edge(e.tail, e.head, **attrs)
+    return g
+
+
+def _fill(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
+    """Emit the items and clusters of opened block instance sid, in node order."""
+    for _, m in sorted(members.get(sid, []), key=lambda member: member[0]):
+        if isinstance(m, int):
+            _cluster(g, plan, members, m)
+            continue
+        tooltip = " + ".join(m.names) + (f" · {m.params:,} params" if m.params else "")
+        if m.kind == "io":
+            g.node(m.key, f"<{m.label}>", shape="oval", style="solid", tooltip=tooltip or m.label)
+        elif m.kind == "block":
+            g.node(m.key, f"<{m.label}>", fillcolor=KINDS["block"][0], penwidth="1.5", tooltip=tooltip)
+        else:
+            g.node(m.key, f"<{m.label}>", fillcolor=KINDS[m.kind][0], tooltip=tooltip)
+
+
+def _cluster(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
+    """An opened block instance. Its title is a node left of (in LR: above) the layers that read the block's
+    input, rather than the cluster's label, which the edges entering the cluster would cross."""
+    net = plan.tree.net
+    s, run = net.scopes[sid], plan.run(net.scopes[sid])
+    title = f"_title_{s.name}"
+    with g.subgraph(name=f"cluster_{s.name}") as c:
+        c.attr(label="", style="rounded,filled", color=BORDER, fillcolor=KINDS["block"][0], margin="10")
+        label = f'<B>{html.escape(block_title(net, s, len(run)))}</B><BR ALIGN="LEFT"/>{html.escape(plan.name(run))}'
+        c.node(title, f'<{label}<BR ALIGN="LEFT"/>>', shape="plaintext", style="solid", fontsize="10")
+        _fill(c, plan, members, sid)
+        source = plan.owner[plan.final[s.input]]
+        row = []  # what reads the block's input: layers, or the titles of the opened blocks that hold them
+        for e in plan.edges:
+            part = plan.part(sid, e.head) if e.tail == source and not e.role else None
+            key = e.head if part == sid else f"_title_{net.scopes[part].name}" if part else None
+            if key and key not in row:
+                row.append(key)
+        row = row or [plan.owner[plan.tree.first[sid]]]  # a block whose input only feeds merges
+        with c.subgraph() as same:
+            same.attr(rank="same")
+            for key in [title, *row]:
+                same.node(key)
+        for key in row:
+            c.edge(title, key, style="invis")  # flat edges: the title goes first in the row
+
+
+def _title(net: Network, plan: _Plan) -> str:
+    """The network's name, input → output shape and parameters, over a legend of the colours drawn."""
+    drawn = {item.kind for item in plan.items.values()} | ({"block"} if plan.clusters else set())
+    legend = "".join(
+        f'<TD BGCOLOR="{fill}" BORDER="1" COLOR="{BORDER}" WIDTH="12" HEIGHT="10"></TD>'
+        f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{text}  </FONT></TD>'
+        for kind, (fill, text) in KINDS.items()
+        if kind in drawn
+    )
+    shapes = html.escape(f"{ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}")
+    head = f"<B>{html.escape(net.name)}</B>   {shapes} · {net.params:,} params"
+    return (
+        f'<<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="1"><TR><TD COLSPAN="99">{head}</TD></TR>'
+        f"<TR>{legend}</TR></TABLE>>"
+    )
