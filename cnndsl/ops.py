@@ -10,6 +10,7 @@ the same size compare equal, until a global or adaptive pool fixes it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated, ClassVar, Literal
 
@@ -97,7 +98,7 @@ def window_out(size: Dim, k: int, s: int, pad_total: int, d: int = 1, ceil: bool
             return n  # the caller reports it
         out = (-(-n // s) if ceil else n // s) + 1
         if ceil and (out - 1) * s >= size + pad_total // 2:
-            out -= 1  # torch and PyTorch's ceil_mode: the last window must start inside the input or left pad
+            out -= 1  # PyTorch's ceil_mode: the last window must start inside the input or the left padding
         return out
     if s == 1:
         return _sym_add(size, pad_total - span + 1)
@@ -105,14 +106,25 @@ def window_out(size: Dim, k: int, s: int, pad_total: int, d: int = 1, ceil: bool
     out = f"{_atom(inner)}//{s}+1"
     if ceil and pad_total // 2 + s > span:  # the last-window rule above can apply: spell it out
         out = f"{out}-(({_atom(inner)}//{s})*{s}>={_atom(size)}+{pad_total // 2})"
-    return out
+    return _bounded(out)
+
+
+MAX_SYMBOL = 200
+
+
+def _bounded(expr: str) -> str:
+    """A symbolic size longer than MAX_SYMBOL characters becomes a name standing for it, so that sizes
+    stay small however many layers follow (each ceil-mode pool would otherwise repeat its input twice)."""
+    if len(expr) <= MAX_SYMBOL:
+        return expr
+    return "S" + hashlib.sha1(expr.encode()).hexdigest()[:8]
 
 
 def same_out(size: Dim, s: int) -> Dim:
     """`same` padding: ceil(in / stride)."""
     if isinstance(size, int):
         return -(-size // s)
-    return size if s == 1 else f"ceil({_atom(size)}/{s})"
+    return size if s == 1 else _bounded(f"ceil({_atom(size)}/{s})")
 
 
 def same_pads(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:

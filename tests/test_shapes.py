@@ -146,3 +146,11 @@ def test_resnet_projection_shortcut_agrees_symbolically():
     add = [n for n in net.nodes if n.op.kind == "add"][0]
     assert add.shape == (8, "(H-1)//2+1", "(W-1)//2+1")
     assert net.output_shape == (8, 1, 1)
+
+
+def test_symbolic_sizes_stay_bounded():
+    # each ceil-mode pool with stride > window repeats its input size twice: without a bound, 40 of them
+    # would build expressions of 2**40 characters
+    net = cnndsl.loads("network n { input(3, ?, ?); " + "maxpool(1, strides=2, ceil_mode=true); " * 40 + "}")
+    assert all(len(d) <= 2 * ops.MAX_SYMBOL for n in net.nodes for d in n.shape[1:])
+    assert net.output_shape[0] == 3
