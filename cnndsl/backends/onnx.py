@@ -1,0 +1,508 @@
+"""ONNX backend: an `onnx.ModelProto` built straight from the IR with onnx.helper (no torch, no tensorflow).
+
+Every IR node becomes one ONNX value named after it (`layer2.0.conv1`), computed by one ONNX node of the
+same name, or by a short chain whose helper values and nodes are named `layer2.0.conv1/...`. Parameters are
+initializers under PyTorch's state_dict keys (`layer2.0.conv1.weight`, `bn1.running_var`), so a state_dict
+loads as it is. The batch dimension is the symbol `N`; sizes the IR leaves open keep its expressions
+(`H//2+1`) as symbols, and every intermediate value carries its IR shape in value_info, which Netron shows
+on the edges. Each node's doc_string says where it was written in the .cnn source.
+
+Semantics are PyTorch's (inference mode): TensorFlow's split of `same` padding, ceil-mode and padded pools,
+`align_corners`, torch's LocalResponseNorm window, adaptive pooling's variable windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .. import __version__, ops
+from ..ir import Network, Node
+from ..summary import _block_call, describe
+
+# The newest opset that changed an operator this backend emits (Conv, the pools, Dropout, Elu and HardSwish
+# in 22; the pools' ceil_mode then took torch's rule). A higher opset gives the same graph for fewer runtimes.
+DEFAULT_OPSET = 22
+# Shape's start and end (for open sizes) appeared in 15, HardSwish in 14, Softmax over one axis in 13.
+MIN_OPSET = 15
+BATCH = "N"  # the symbolic batch dimension
+SEED = 0  # default seed of the PyTorch-style initialisation
+
+
+def to_onnx(
+    net: Network, opset: int | None = None, weights: Mapping | None = None, *, seed: int = SEED
+) -> onnx.ModelProto:
+    """The network as an ONNX model.
+
+    `weights` maps PyTorch state_dict keys (`conv1.weight`, `bn1.running_mean` ...) to arrays, in PyTorch's
+    layouts; anything `np.asarray` takes will do. Without it, parameters are drawn as PyTorch initialises
+    them, from a NumPy generator seeded with `seed`.
+    """
+    opset = DEFAULT_OPSET if opset is None else opset
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset {opset} is not supported: choose one from {MIN_OPSET} to {newest}")
+    params = initial_weights(net, seed) if weights is None else _checked(weights, parameter_shapes(net))
+    return _Builder(net, opset, params).model()
+
+
+def onnx_from_torch(net: Network, module, opset: int | None = None) -> onnx.ModelProto:
+    """The network as an ONNX model with the weights of a PyTorch module of the same network
+    (`cnndsl.to_torch(net)`, or torchvision's model for the architectures written as torchvision builds them)."""
+    state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    return to_onnx(net, opset, weights=state)
+
+
+# --- parameters -------------------------------------------------------------------------------------------
+
+
+def parameter_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """Every parameter and buffer, under its PyTorch state_dict key, in PyTorch's layout."""
+    return {key: shape for key, shape, _ in _parameters(net)}
+
+
+def initial_weights(net: Network, seed: int = SEED) -> dict[str, np.ndarray]:
+    """PyTorch's default initialisation, drawn with NumPy: kaiming_uniform(a=√5) for weights, which is
+    U(±1/√fan_in), the same bound for biases, and batch norm's ones, zeros, mean 0 and variance 1."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, shape, (kind, value) in _parameters(net):
+        if kind == "uniform":
+            w = rng.random(shape, dtype=np.float32)  # scaled in place: VGG's first dense layer has 10⁸ weights
+            w *= 2 * value
+            w -= value
+            out[key] = w
+        else:
+            out[key] = np.full(shape, value, np.float32)
+    return out
+
+
+def _parameters(net: Network):
+    """(state_dict key, shape, initialisation) of every parameter and buffer, where the initialisation is
+    ("uniform", bound) or ("constant", value)."""
+    for node in net.nodes:
+        op, name = node.op, node.name
+        if isinstance(op, (ops.Conv, ops.ConvTranspose, ops.Dense)):
+            cin = net.nodes[node.inputs[0]].shape[0]
+            if isinstance(op, ops.Conv):
+                shape = (op.filters, cin // op.groups, *op.kernel_size)
+            elif isinstance(op, ops.ConvTranspose):
+                shape = (cin, op.filters // op.groups, *op.kernel_size)
+            else:
+                shape = (op.units, cin)
+            # torch's fan_in is weight.shape[1] × kernel area: output channels for a transposed convolution.
+            init = ("uniform", 1 / math.sqrt(math.prod(shape[1:])))
+            yield f"{name}.weight", shape, init
+            if op.use_bias:
+                yield f"{name}.bias", (node.shape[0],), init
+        elif isinstance(op, ops.BatchNorm):
+            c = node.shape[0]
+            for key, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+                yield f"{name}.{key}", (c,), ("constant", value)
+
+
+def _checked(weights: Mapping, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The given weights as float32 arrays, refusing a mapping that belongs to another network."""
+    missing = [k for k in shapes if k not in weights]
+    # torch's batch norm counts its updates; the count plays no part in inference.
+    unexpected = [k for k in weights if k not in shapes and not k.endswith(".num_batches_tracked")]
+    arrays = {k: np.asarray(weights[k], dtype=np.float32) for k in shapes if k in weights}
+    wrong = [f"{k} is {tuple(a.shape)}, expected {shapes[k]}" for k, a in arrays.items() if a.shape != shapes[k]]
+    problems = []
+    if missing:
+        problems.append("missing: " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected: " + ", ".join(unexpected))
+    problems += wrong
+    if problems:
+        raise ValueError("the weights do not fit this network: " + "; ".join(problems))
+    return arrays
+
+
+# --- the graph ----------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, net: Network, opset: int, params: dict[str, np.ndarray]):
+        self.net = net
+        self.opset = opset
+        self.params = params
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, np.ndarray] = {}
+        self.doc = ""  # the doc_string of the IR node being lowered
+
+    def model(self) -> onnx.ModelProto:
+        net = self.net
+        for node in net.nodes[1:]:
+            self.doc = _doc_string(net, node)
+            getattr(self, "_" + node.op.kind)(node, *(net.nodes[i] for i in node.inputs))
+        first, last, root = net.nodes[0], net.nodes[net.output], net.scopes[0]
+        graph = helper.make_graph(
+            self.nodes,
+            net.name,
+            inputs=[_value_info(first, _doc_string(net, first))],
+            outputs=[_value_info(last)],
+            value_info=[_value_info(n) for n in net.nodes[1:] if n.id != net.output],
+            doc_string=f"{root.span.path}:{root.span.line}:{root.span.column}: network {net.name}",
+        )
+        opsets = [helper.make_opsetid("", self.opset)]
+        model = helper.make_model(
+            graph,
+            opset_imports=opsets,
+            ir_version=helper.find_min_ir_version_for(opsets),
+            producer_name="cnndsl",
+            producer_version=__version__,
+            doc_string=f"{net.name}, compiled by cnndsl from {net.source}",
+        )
+        # Written straight into the model: copying VGG's half a gigabyte of weights from message to message
+        # (numpy_helper.from_array, then make_graph) would take seconds.
+        for name, array in self.initializers.items():
+            tensor = model.graph.initializer.add()
+            tensor.name = name
+            tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+            tensor.dims.extend(array.shape)
+            tensor.raw_data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        args = json.dumps(net.args)
+        helper.set_model_props(model, {"cnndsl.network": net.name, "cnndsl.source": net.source, "cnndsl.args": args})
+        return model
+
+    # --- helpers ---
+
+    def emit(self, op_type: str, inputs: list[str], output: str, name: str | None = None, **attrs) -> str:
+        """Append a node computing `output`; named after its output unless told otherwise."""
+        self.nodes.append(
+            helper.make_node(op_type, inputs, [output], name=name or output, doc_string=self.doc, **attrs)
+        )
+        return output
+
+    def const(self, name: str, value) -> str:
+        """A constant as an initializer, shared by name. Names other than state_dict keys hold a "/", which
+        no IR name does."""
+        if name not in self.initializers:
+            self.initializers[name] = np.asarray(value)
+        return name
+
+    def param(self, key: str) -> str:
+        return self.const(key, self.params[key])
+
+    def weighted_inputs(self, node: Node, x: str) -> list[str]:
+        inputs = [x, self.param(f"{node.name}.weight")]
+        if node.op.use_bias:
+            inputs.append(self.param(f"{node.name}.bias"))
+        return inputs
+
+    def before_activation(self, node: Node) -> str:
+        """Where a layer with a fused activation writes its own result."""
+        return node.name if node.op.activation is None else f"{node.name}/pre_activation"
+
+    def activation(self, function: str, alpha: float | None, x: str, out: str, name: str) -> None:
+        simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "HardSwish"}
+        if function in simple:
+            self.emit(simple[function], [x], out, name)
+        elif function == "leaky_relu":
+            self.emit("LeakyRelu", [x], out, name, alpha=alpha)
+        elif function == "elu":
+            self.emit("Elu", [x], out, name, alpha=alpha)
+        elif function == "softmax":
+            self.emit("Softmax", [x], out, name, axis=1)  # over channels, as torch's nn.Softmax(dim=1)
+        elif function == "relu6":
+            self.emit(
+                "Clip", [x, self.const("relu6/min", np.float32(0)), self.const("relu6/max", np.float32(6))], out, name
+            )
+        elif function == "silu":
+            self.emit("Mul", [x, self.emit("Sigmoid", [x], f"{name}/sigmoid")], out, name)
+        elif self.opset >= 20:  # gelu
+            self.emit("Gelu", [x], out, name, approximate="none")
+        else:  # gelu before opset 20: x · ½(1 + erf(x/√2)), torch's exact form
+            scaled = self.emit("Div", [x, self.const("gelu/sqrt2", np.float32(math.sqrt(2)))], f"{name}/scaled")
+            erf = self.emit("Erf", [scaled], f"{name}/erf")
+            half = self.emit("Add", [erf, self.const("gelu/one", np.float32(1))], f"{name}/one_plus_erf")
+            gated = self.emit("Mul", [x, half], f"{name}/gated")
+            self.emit("Mul", [gated, self.const("gelu/half", np.float32(0.5))], out, name)
+
+    def fused_activation(self, node: Node) -> None:
+        if node.op.activation is not None:
+            act = ops.Act(function=node.op.activation)  # with the default alpha of leaky_relu and elu
+            self.activation(
+                act.function, act.alpha, f"{node.name}/pre_activation", node.name, f"{node.name}/{act.function}"
+            )
+
+    # --- one method per op kind ---
+
+    def same_padding(self, node: Node, x: Node, kernel, strides, dilation=(1, 1)) -> dict | str:
+        """TensorFlow's `same` padding of a window op (the odd pixel at the end): its attributes, or where the
+        sizes are open and ONNX's SAME_UPPER falls short, a tensor of pads for a Pad node."""
+        sizes = x.shape[1:]
+        spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+        if all(isinstance(n, int) for n in sizes):
+            (t, b), (le, r) = (ops.same_pads(n, k, s) for n, k, s in zip(sizes, spans, strides, strict=True))
+            return {"pads": [t, le, b, r]}
+        if dilation == (1, 1) and all(k >= s for k, s in zip(kernel, strides, strict=True)):
+            # ONNX's SAME_UPPER is this rule, but onnxruntime refuses it with dilation, and where the kernel
+            # is shorter than the stride ONNX's formula goes negative where TensorFlow's stops at 0.
+            return {"auto_pad": "SAME_UPPER"}
+        # From the sizes at run time: total = max(span - 1 - (n - 1) mod stride, 0), the smaller half first.
+        p = f"{node.name}/same_padding/"
+        last = self.emit(
+            "Sub", [self.emit("Shape", [x.name], p + "size", start=2), self.const("const/one", np.int64(1))], p + "last"
+        )
+        rest = self.emit("Mod", [last, self.const(p + "strides", np.array(strides, np.int64))], p + "rest")
+        needed = self.emit("Sub", [self.const(p + "span_minus_1", np.array(spans, np.int64) - 1), rest], p + "needed")
+        total = self.emit("Max", [needed, self.const("const/zero", np.int64(0))], p + "total")
+        begin = self.emit("Div", [total, self.const("const/two", np.int64(2))], p + "begin")
+        end = self.emit("Sub", [total, begin], p + "end")
+        no_pad = self.const("const/zeros_2", np.zeros(2, np.int64))
+        return self.emit("Concat", [no_pad, begin, no_pad, end], p + "pads", axis=0)
+
+    def pad(self, x: str, pads: str, value: float, out: str) -> str:
+        return self.emit("Pad", [x, pads, self.const(f"pad/{value:g}", np.float32(value))], out)
+
+    def _conv(self, node: Node, x: Node) -> None:
+        op: ops.Conv = node.op
+        source, padding = x.name, {"pads": [*op.padding, *op.padding]}
+        if op.padding == "same":
+            padding = self.same_padding(node, x, op.kernel_size, op.strides, op.dilation)
+            if isinstance(padding, str):
+                source, padding = self.pad(x.name, padding, 0.0, f"{node.name}/padded"), {}
+        self.emit(
+            "Conv", self.weighted_inputs(node, source), self.before_activation(node), node.name,
+            kernel_shape=list(op.kernel_size), strides=list(op.strides), dilations=list(op.dilation),
+            group=op.groups, **padding,
+        )  # fmt: skip
+        self.fused_activation(node)
+
+    def _conv_transpose(self, node: Node, x: Node) -> None:
+        op: ops.ConvTranspose = node.op
+        if op.padding == "same":
+            # Keras' `same` (output = in × strides) is the transpose of a `same` convolution: crop the full
+            # output as that convolution pads its input (the odd pixel at the end), or, where the kernel is
+            # shorter than the stride, extend it at the end.
+            pads, extra = [], []
+            for k, s, d in zip(op.kernel_size, op.strides, op.dilation, strict=True):
+                total = d * (k - 1) + 1 - s
+                crop = max(total, 0)
+                pads.append((crop // 2, crop - crop // 2))
+                extra.append(max(-total, 0))
+            onnx_pads = [pads[0][0], pads[1][0], pads[0][1], pads[1][1]]
+        else:
+            onnx_pads = [*op.padding, *op.padding]
+            extra = list(op.output_padding)
+        self.emit(
+            "ConvTranspose", self.weighted_inputs(node, x.name), self.before_activation(node), node.name,
+            kernel_shape=list(op.kernel_size), strides=list(op.strides), dilations=list(op.dilation),
+            group=op.groups, pads=onnx_pads, output_padding=extra,
+        )  # fmt: skip
+        self.fused_activation(node)
+
+    def _pool(self, op_type: str, node: Node, x: Node, **attrs) -> None:
+        op: ops.MaxPool | ops.AvgPool = node.op
+        attrs.update(kernel_shape=list(op.pool_size), strides=list(op.strides))
+        if op.padding != "same":
+            ph, pw = op.padding
+            self.emit(op_type, [x.name], node.name, pads=[ph, pw, ph, pw], ceil_mode=self._ceil_mode(node, x), **attrs)
+            return
+        padding = self.same_padding(node, x, op.pool_size, op.strides)  # the windows fit: ceil_mode is moot
+        if not isinstance(padding, str):
+            self.emit(op_type, [x.name], node.name, **padding, **attrs)
+            return
+        p = f"{node.name}/"
+        if op_type == "MaxPool":
+            self.emit(op_type, [self.pad(x.name, padding, -np.inf, p + "padded")], node.name, **attrs)
+            return
+        padded = self.pad(x.name, padding, 0.0, p + "padded")
+        if op.count_include_pad:
+            self.emit(op_type, [padded], node.name, **attrs)
+            return
+        mean = self.emit(op_type, [padded], p + "mean_with_padding", **attrs)
+        # The padding was real zeros to the pool; divide by the share of each window that lies in the input.
+        ones_shape = self.emit(
+            "Concat",
+            [self.const("const/ones_2", np.ones(2, np.int64)), self.emit("Shape", [x.name], p + "size", start=2)],
+            p + "ones_shape",
+            axis=0,
+        )
+        ones = self.emit(
+            "ConstantOfShape", [ones_shape], p + "ones", value=numpy_helper.from_array(np.ones(1, np.float32))
+        )
+        share = self.emit(op_type, [self.pad(ones, padding, 0.0, p + "ones_padded")], p + "share_inside", **attrs)
+        self.emit("Div", [mean, share], node.name)
+
+    def _ceil_mode(self, node: Node, x: Node) -> int:
+        """ONNX's ceil_mode for a pool. Until opset 22 ONNX keeps a last window that starts past the input and
+        its left padding, which torch drops; where torch drops one, its size is floor mode's: ceil_mode=0."""
+        op: ops.MaxPool | ops.AvgPool = node.op
+        if not op.ceil_mode or self.opset >= 22:
+            return int(op.ceil_mode)
+        axes = list(zip(x.shape[1:], op.pool_size, op.strides, op.padding, strict=True))
+        if all(isinstance(n, int) for n, *_ in axes):
+            if node.shape[1:] == tuple(-(-(n + 2 * p - k) // s) + 1 for n, k, s, p in axes):
+                return 1
+            if node.shape[1:] == tuple((n + 2 * p - k) // s + 1 for n, k, s, p in axes):
+                return 0
+        elif all(p + s <= k for _, k, s, p in axes):  # no window can start in the right padding
+            return 1
+        at = node.span
+        raise ValueError(
+            f"{at.path}:{at.line}:{at.column}: {node.name}: before opset 22, ONNX's ceil_mode keeps a last pooling "
+            "window that starts past the input and its left padding, which PyTorch drops; use opset 22 or later"
+        )
+
+    def _maxpool(self, node: Node, x: Node) -> None:
+        self._pool("MaxPool", node, x)
+
+    def _avgpool(self, node: Node, x: Node) -> None:
+        self._pool("AveragePool", node, x, count_include_pad=int(node.op.count_include_pad))
+
+    def _global_avgpool(self, node: Node, x: Node) -> None:
+        self.emit("GlobalAveragePool", [x.name], node.name)
+
+    def _global_maxpool(self, node: Node, x: Node) -> None:
+        self.emit("GlobalMaxPool", [x.name], node.name)
+
+    def _adaptive_avgpool(self, node: Node, x: Node) -> None:
+        sizes, out = x.shape[1:], node.op.output_size
+        if all(isinstance(n, int) and n % o == 0 for n, o in zip(sizes, out, strict=True)):
+            # Equal windows: an ordinary average pool.
+            stride = [n // o for n, o in zip(sizes, out, strict=True)]
+            self.emit("AveragePool", [x.name], node.name, kernel_shape=stride, strides=stride)
+            return
+        if out == (1, 1):
+            self.emit("GlobalAveragePool", [x.name], node.name)
+            return
+        # torch's windows along an axis run from floor(i·n/o) to ceil((i+1)·n/o), so they vary in length.
+        # The mean over a window is separable: Y = A_h · X · A_wᵀ, with A[i, j] = 1/len(window i) on window i.
+        # Each matrix is a constant where the size is known, and computed from the input's shape otherwise.
+        rows = self._window_matrix(node, x, 2, out[0], transposed=False)
+        y = self.emit("MatMul", [rows, x.name], f"{node.name}/rows")
+        cols = self._window_matrix(node, x, 3, out[1], transposed=True)
+        self.emit("MatMul", [y, cols], node.name)
+
+    def _window_matrix(self, node: Node, x: Node, axis: int, o: int, transposed: bool) -> str:
+        """A (o, n) averaging matrix for the axis of size n (transposed: (n, o))."""
+        name = f"{node.name}/{'cols' if transposed else 'rows'}_matrix"
+        n = x.shape[axis - 1]
+        if isinstance(n, int):
+            a = np.zeros((o, n), np.float32)
+            for i in range(o):
+                start, end = i * n // o, -(-(i + 1) * n // o)
+                a[i, start:end] = 1 / (end - start)
+            return self.const(name, a.T if transposed else a)
+        # The same matrix from the size at run time: row i averages j with i·n//o <= j < ((i+1)·n + o-1)//o.
+        p = name + "/"
+        i = self.const(p + "i", np.arange(o, dtype=np.int64).reshape((1, o) if transposed else (o, 1)))
+        o_ = self.const(p + "o", np.int64(o))
+        size = self.emit("Squeeze", [self.emit("Shape", [x.name], p + "shape", start=axis, end=axis + 1)], p + "n")
+        start = self.emit("Div", [self.emit("Mul", [i, size], p + "i_n"), o_], p + "start")
+        next_i = self.emit("Add", [i, self.const(p + "one", np.int64(1))], p + "next_i")
+        next_n = self.emit("Mul", [next_i, size], p + "next_i_n")
+        end = self.emit(
+            "Div", [self.emit("Add", [next_n, self.const(p + "round_up", np.int64(o - 1))], p + "end_n"), o_], p + "end"
+        )
+        j = self.emit(
+            "Range", [self.const(p + "zero", np.int64(0)), size, self.const(p + "one", np.int64(1))], p + "j_flat"
+        )
+        j = self.emit("Reshape", [j, self.const(p + "j_shape", np.array((-1, 1) if transposed else (1, -1)))], p + "j")
+        after_start = self.emit("GreaterOrEqual", [j, start], p + "after_start")
+        inside = self.emit("And", [after_start, self.emit("Less", [j, end], p + "before_end")], p + "inside")
+        mask = self.emit("Cast", [inside], p + "mask", to=TensorProto.FLOAT)
+        length = self.emit(
+            "Cast", [self.emit("Sub", [end, start], p + "length_int")], p + "length", to=TensorProto.FLOAT
+        )
+        return self.emit("Div", [mask, length], name)
+
+    def _upsample(self, node: Node, x: Node) -> None:
+        op: ops.Upsample = node.op
+        if op.mode == "zeros":
+            # Bed of nails: a transposed convolution whose kernel is 1 at its top-left corner and 0 elsewhere,
+            # one channel at a time, puts each pixel at the corner of its cell and zeros around it, exactly.
+            c = x.shape[0]
+            kernel = np.zeros((c, 1, *op.scale), np.float32)
+            kernel[:, :, 0, 0] = 1
+            self.emit(
+                "ConvTranspose", [x.name, self.const(f"{node.name}/nails", kernel)], node.name,
+                kernel_shape=list(op.scale), strides=list(op.scale), group=c,
+            )  # fmt: skip
+            return
+        scales = self.const(f"{node.name}/scales", np.array([1, 1, *op.scale], np.float32))
+        if op.mode == "nearest":  # torch's legacy nearest: source index floor(out_index / scale)
+            attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        else:
+            transform = "align_corners" if op.align_corners else "half_pixel"
+            attrs = {"mode": "linear", "coordinate_transformation_mode": transform}
+        self.emit("Resize", [x.name, "", scales], node.name, **attrs)
+
+    def _batchnorm(self, node: Node, x: Node) -> None:
+        op: ops.BatchNorm = node.op
+        keys = ("weight", "bias", "running_mean", "running_var")
+        # ONNX's momentum weighs the old running value, torch's the new batch statistic.
+        self.emit(
+            "BatchNormalization", [x.name, *(self.param(f"{node.name}.{k}") for k in keys)], node.name,
+            epsilon=op.eps, momentum=1 - op.momentum,
+        )  # fmt: skip
+
+    def _lrn(self, node: Node, x: Node) -> None:
+        op: ops.LocalResponseNorm = node.op
+        if op.size % 2:
+            self.emit("LRN", [x.name], node.name, size=op.size, alpha=op.alpha, beta=op.beta, bias=op.k)
+            return
+        # onnxruntime runs odd sizes only (and ONNX centres an even window one channel later than torch):
+        # torch's own formula, x / (k + alpha · mean of x² over channels c - size/2 .. c + size/2 - 1) ** beta.
+        p = f"{node.name}/"
+        axis = self.const("lrn/axis", np.array([1], np.int64))
+        squares = self.emit("Unsqueeze", [self.emit("Mul", [x.name, x.name], p + "square"), axis], p + "square_5d")
+        mean = self.emit(
+            "AveragePool", [squares], p + "window_mean", kernel_shape=[op.size, 1, 1],
+            pads=[op.size // 2, 0, 0, (op.size - 1) // 2, 0, 0], count_include_pad=1,
+        )  # fmt: skip
+        scaled = self.emit(
+            "Mul",
+            [self.emit("Squeeze", [mean, axis], p + "mean"), self.const(p + "alpha", np.float32(op.alpha))],
+            p + "scaled",
+        )
+        base = self.emit("Add", [scaled, self.const(p + "k", np.float32(op.k))], p + "base")
+        divisor = self.emit("Pow", [base, self.const(p + "beta", np.float32(op.beta))], p + "divisor")
+        self.emit("Div", [x.name, divisor], node.name)
+
+    def _dropout(self, node: Node, x: Node) -> None:
+        # Kept as a node so the graph reads like the source; without training_mode it passes its input through.
+        ratio = self.const(f"{node.name}/ratio", np.float32(node.op.rate))
+        self.emit("Dropout", [x.name, ratio], node.name)
+
+    def _flatten(self, node: Node, x: Node) -> None:
+        self.emit("Flatten", [x.name], node.name, axis=1)
+
+    def _dense(self, node: Node, x: Node) -> None:
+        # torch's Linear stores (out, in): Gemm multiplies by its transpose.
+        self.emit("Gemm", self.weighted_inputs(node, x.name), self.before_activation(node), node.name, transB=1)
+        self.fused_activation(node)
+
+    def _activation(self, node: Node, x: Node) -> None:
+        self.activation(node.op.function, node.op.alpha, x.name, node.name, node.name)
+
+    def _concat(self, node: Node, *xs: Node) -> None:
+        self.emit("Concat", [x.name for x in xs], node.name, axis=1)
+
+    def _add(self, node: Node, *xs: Node) -> None:
+        self.emit("Add" if len(xs) == 2 else "Sum", [x.name for x in xs], node.name)
+
+
+def _value_info(node: Node, doc_string: str = "") -> onnx.ValueInfoProto:
+    """The node's value with its IR shape: ints as dim_value, open sizes as dim_param expressions."""
+    return helper.make_tensor_value_info(node.name, TensorProto.FLOAT, [BATCH, *node.shape], doc_string)
+
+
+def _doc_string(net: Network, node: Node) -> str:
+    """Where the node was written and, innermost first, the block calls it was expanded from."""
+    s = node.span
+    lines = [f"{s.path}:{s.line}:{s.column}: {node.name}: {describe(node.op)}"]
+    lines += [f"{k} = {v}" for k, v in node.exprs.items()]
+    for scope in reversed(net.scope_path(node)):
+        if scope.kind == "block":
+            at = scope.span
+            lines.append(f"in {scope.name} = {_block_call(net, scope)} at {at.path}:{at.line}:{at.column}")
+    return "\n".join(lines)
