@@ -66,6 +66,7 @@ class Frame:
     prefix: str  # "layer2.0." ("" at the network's top level)
     env: dict  # parameter values
     labels: dict = field(default_factory=dict)  # label -> node id, visible in nested sequences
+    shortcuts: set = field(default_factory=set)  # shortcut labels: names of sequences, so no label may repeat one
     outer: Frame | None = None  # enclosing frame of the same block instance, for label lookup
     counter: int = 0
 
@@ -385,7 +386,7 @@ class _Expansion:
         label = stmt.label
         if label is not None:
             self.c._check_name(label, stmt.label_span, "label")
-            if label in frame.labels:
+            if label in frame.labels or label in frame.shortcuts:
                 raise self.error("E208", f"label '{label}' is used twice in this scope", stmt.label_span)
         item = stmt.item
         self.enter(getattr(item, "span", stmt.label_span))
@@ -448,6 +449,12 @@ class _Expansion:
         main = self.run_stmts(item.main, frame, x)
         if main is None or main == x:
             raise self.error("E205", "the main path of a residual is empty", item.span)
+        shortcut_label = item.shortcut_label
+        if shortcut_label is not None:  # it names a sequence: checked, and unique in its scope, as labels are
+            self.c._check_name(shortcut_label, item.shortcut_span, "label")
+            if shortcut_label in frame.labels or shortcut_label in frame.shortcuts:
+                raise self.error("E208", f"label '{shortcut_label}' is used twice in this scope", item.shortcut_span)
+            frame.shortcuts.add(shortcut_label)
         # A declared shortcut takes its position whether or not this instance needs the projection.
         shortcut_name = frame.take(item.shortcut_label) if item.shortcut is not None else None
         same = self.nodes[main].shape == self.nodes[x].shape
@@ -548,7 +555,8 @@ class _Expansion:
             seen.add(p.name)
         what = f"{d.kind} '{d.name}'"
         if len(args) > len(names):
-            raise self.error("E203", f"{what} takes {len(names)} positional arguments, got {len(args)}", args[len(names)][2])
+            message = f"{what} takes {len(names)} positional arguments, got {len(args)}"
+            raise self.error("E203", message, args[len(names)][2])
         given = {names[i]: (v, s) for i, (_, v, s) in enumerate(args)}
         for k, v, s in kwargs:
             if k not in names:
@@ -657,14 +665,16 @@ class _Expansion:
                     "E205", f"{call.name}: '{words[0]}' is not a valid {field_name}", span,
                     hint=_did_you_mean(words[0], choices) or f"choose one of: {', '.join(choices)}",
                 ) from None  # fmt: skip
+            if field_name is None:  # a rule between arguments
+                raise self.error("E205", f"{call.name}: {_explain(err, field_name)}", call.span) from None
             shown = f" = {_show(value)}" if field_name in values else ""
             raise self.error("E205", f"{call.name}: {field_name}{shown}: {_explain(err, field_name)}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
         hint = _did_you_mean(word, env) or _did_you_mean(word, _WORDS)
-        return self.error(
-            "E206", f"unknown name '{word}'", word.span, hint=hint or (f"parameters here: {', '.join(env)}" if env else None)
-        )
+        if not hint and env:
+            hint = f"parameters here: {', '.join(env)}"
+        return self.error("E206", f"unknown name '{word}'", word.span, hint=hint)
 
     # --- the node budget, checked before expanding --------------------------------------------------
 
@@ -839,6 +849,8 @@ def _choices(cls, field_name) -> list[str]:
         return ["nearest", "bilinear", "zeros"]
     if field_name == "shape":
         return ["?"]
+    if field_name == "weights":
+        return ["box", "gaussian", *ops.PRESETS]
     return []
 
 
@@ -846,7 +858,7 @@ def _choices(cls, field_name) -> list[str]:
 _ALIASES = {"linear": "dense", "fc": "dense", "bn": "batchnorm", "deconv": "conv_transpose", "pool": "maxpool"}
 
 # every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block
-_WORDS = frozenset(w for f in ("activation", "padding", "mode") for w in _choices(None, f))
+_WORDS = frozenset(w for f in ("activation", "padding", "mode", "weights") for w in _choices(None, f))
 
 
 def _show(v) -> str:

@@ -11,6 +11,7 @@ the same size compare equal, until a global or adaptive pool fixes it.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Annotated, ClassVar, Literal
 
@@ -205,8 +206,38 @@ class Input(Op):
         return tuple(("C", "H", "W")[i] if d == "?" else d for i, d in enumerate(self.shape))
 
 
+# The fixed filters of image processing, 3×3 (box and gaussian take any size): "what if we learn them instead?"
+PRESETS = {
+    "sharpen": ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
+    "edge_enhance": ((-0.5, -0.5, -0.5), (-0.5, 5, -0.5), (-0.5, -0.5, -0.5)),  # PIL's EDGE_ENHANCE
+    "laplacian": ((0, 1, 0), (1, -4, 1), (0, 1, 0)),
+    "sobel_x": ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1)),
+    "sobel_y": ((-1, -2, -1), (0, 0, 0), (1, 2, 1)),
+}
+Preset = Literal["box", "gaussian", "sharpen", "edge_enhance", "laplacian", "sobel_x", "sobel_y"]
+
+
+def preset_kernel(name: str, size: tuple[int, int], sigma: float) -> tuple[tuple[float, ...], ...]:
+    """The matrix of a named filter: box and gaussian are normalised to sum 1."""
+    h, w = size
+    if name == "box":
+        return tuple(tuple(1 / (h * w) for _ in range(w)) for _ in range(h))
+    if name == "gaussian":
+        gy = [math.exp(-((i - (h - 1) / 2) ** 2) / (2 * sigma**2)) for i in range(h)]
+        gx = [math.exp(-((j - (w - 1) / 2) ** 2) / (2 * sigma**2)) for j in range(w)]
+        total = sum(gy) * sum(gx)
+        return tuple(tuple(a * b / total for b in gx) for a in gy)
+    if size != (3, 3):
+        raise ValueError(f"the {name} filter is 3×3, not {h}×{w}")
+    return tuple(tuple(float(v) for v in row) for row in PRESETS[name])
+
+
+Matrix = tuple[tuple[float, ...], ...]
+
+
 class Conv(Op):
-    """2-D convolution with Keras Conv2D's hyperparameters."""
+    """2-D convolution with Keras Conv2D's hyperparameters. With `weights` its kernel is fixed and not trained:
+    the same 2-D matrix (a preset or one written out) for every output and input channel of each group."""
 
     kind: Literal["conv"] = "conv"
     filters: PosInt
@@ -217,9 +248,48 @@ class Conv(Op):
     groups: PosInt = 1
     use_bias: bool = True
     activation: OptActivation = None
+    sigma: Annotated[float, Field(gt=0)] | None = None  # the width of weights=gaussian
+    weights: Preset | Matrix | None = None  # a fixed kernel: a preset's name, or the matrix itself
 
     positional: ClassVar = ("filters", "kernel_size")
     trainable: ClassVar = True
+
+    @field_validator("weights")
+    @classmethod
+    def _fixed_kernel(cls, v, info: ValidationInfo):
+        size = info.data.get("kernel_size")
+        if v is None or size is None:
+            return v
+        sigma = info.data.get("sigma")
+        if sigma is not None and v != "gaussian":
+            raise ValueError("sigma goes with weights=gaussian only")
+        if isinstance(v, str):
+            preset_kernel(v, size, sigma or 1.0)  # raises for a 3×3 preset of another size
+            return v
+        if (len(v), {len(r) for r in v}) != (size[0], {size[1]}):
+            raise ValueError(f"must be a {size[0]}×{size[1]} matrix, as kernel_size")
+        if not all(math.isfinite(x) for r in v for x in r):
+            raise ValueError("must be finite numbers")
+        return v
+
+    @model_validator(mode="after")
+    def _no_bias(self):
+        if self.weights is None:
+            if self.sigma is not None:
+                raise ValueError("sigma goes with weights=gaussian only")
+            return self
+        if self.use_bias and "use_bias" in self.model_fields_set:
+            raise ValueError("a fixed filter has no bias: leave use_bias out")
+        object.__setattr__(self, "use_bias", False)
+        if self.weights == "gaussian" and self.sigma is None:
+            object.__setattr__(self, "sigma", 1.0)
+        return self
+
+    def fixed_kernel(self) -> Matrix | None:
+        """The matrix of a fixed filter (the same for every output and input channel), or None."""
+        if isinstance(self.weights, str):
+            return preset_kernel(self.weights, self.kernel_size, self.sigma or 1.0)
+        return self.weights
 
     def pads(self, shape: Shape) -> tuple[int, int, int, int] | None:
         """(top, bottom, left, right), or None for `same` on an open size."""
@@ -259,7 +329,10 @@ class Conv(Op):
         cin = inputs[0][0]
         weights = self.filters * (cin // self.groups) * self.kernel_size[0] * self.kernel_size[1]
         positions = _elements(out[1:])
-        return weights + (self.filters if self.use_bias else 0), 0, None if positions is None else weights * positions
+        macs = None if positions is None else weights * positions
+        if self.weights is not None:  # a fixed kernel is state, not a parameter
+            return 0, weights, macs
+        return weights + (self.filters if self.use_bias else 0), 0, macs
 
 
 class ConvTranspose(Op):

@@ -31,6 +31,8 @@ def describe(op: ops.Op) -> str:
             parts.append(f"dilation {_pair(op.dilation)}")
         if op.groups != 1:
             parts.append(f"groups {op.groups}")
+        if getattr(op, "weights", None) is not None:
+            parts.append(f"fixed {op.weights}" if isinstance(op.weights, str) else "fixed")
         if op.activation:
             parts.append(op.activation)
         return ", ".join(parts)

@@ -184,3 +184,17 @@ def test_keyword_and_positional_arguments_are_equivalent():
     assert a.nodes[1].op == b.nodes[1].op
     with pytest.raises(cnndsl.CnnDslError):
         cnndsl.loads("network n { input(3, 9, 9); conv(8, 3, 2, 1, 1, 1, true, relu, 9) }")
+
+
+def test_fixed_filters():
+    net = example("fixed_filters")
+    blur, box, edges, custom = (net.node(n) for n in ("blur", "box", "edges", "custom"))
+    assert (blur.params, blur.buffers) == (0, 3 * 1 * 25)  # a buffer, not a parameter
+    assert (edges.params, edges.buffers) == (0, 1 * 3 * 9)
+    assert blur.op.sigma == 1.5 and not blur.op.use_bias
+    k = blur.op.fixed_kernel()
+    assert abs(sum(map(sum, k)) - 1) < 1e-12 and k[2][2] == max(map(max, k))  # normalised, peaked at the centre
+    assert box.op.fixed_kernel() == ((1 / 9,) * 3,) * 3
+    assert edges.op.fixed_kernel() == ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
+    assert custom.op.fixed_kernel()[1] == (-1, 5, -1) and custom.op.weights == custom.op.fixed_kernel()
+    assert net.params == 0 and net.buffers == 75 + 27 + 27 + 9  # custom reads the one channel of edges
