@@ -10,6 +10,7 @@ the same size compare equal, until a global or adaptive pool fixes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -647,10 +648,11 @@ LAYERS: dict[str, tuple[type[Op], dict]] = {
 MERGES = ("concat", "add")
 
 
-def fields_of(cls: type[Op]) -> list[str]:
-    """The arguments a layer accepts, positional ones first."""
+@functools.cache
+def fields_of(cls: type[Op]) -> tuple[str, ...]:
+    """The arguments a layer accepts, positional ones first (cached: asked once per layer compiled)."""
     names = [n for n in cls.model_fields if n not in ("kind", "function")]
-    return list(cls.positional) + [n for n in names if n not in cls.positional]
+    return (*cls.positional, *(n for n in names if n not in cls.positional))
 
 
 def infer_and_cost(op: Op, inputs: list[Shape]) -> tuple[Shape, int, int, int | None]:
