@@ -77,22 +77,34 @@ def _value(v) -> str:
 
 
 def _scope_totals(net: Network) -> dict[int, list[int | None]]:
-    """Parameters and multiply-adds under each scope, nested ones included."""
+    """Parameters and multiply-adds under each scope, nested ones included. A scope's id is larger than
+    its parent's, so one backward pass adds each scope into its parent."""
     totals = {s.id: [0, 0] for s in net.scopes}
     for n in net.nodes:
-        sid = n.scope
-        while sid is not None:
-            t = totals[sid]
-            t[0] += n.params
-            t[1] = None if t[1] is None or n.macs is None else t[1] + n.macs
-            sid = net.scopes[sid].parent
+        t = totals[n.scope]
+        t[0] += n.params
+        t[1] = None if t[1] is None or n.macs is None else t[1] + n.macs
+    for s in reversed(net.scopes):
+        if s.parent is not None:
+            t, child = totals[s.parent], totals[s.id]
+            t[0] += child[0]
+            t[1] = None if t[1] is None or child[1] is None else t[1] + child[1]
     return totals
 
 
+def _depths(net: Network) -> list[int]:
+    """How deep each scope is nested (the network is 0); parents come before their children."""
+    depths: list[int] = []
+    for s in net.scopes:
+        depths.append(0 if s.parent is None else depths[s.parent] + 1)
+    return depths
+
+
 def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
-    """(depth, name, op, output shape, params, macs[, rf, jump, padding]): block and sequence scopes as
-    header rows before their first node."""
+    """(indent, name, op, output shape, params, macs[, rf, jump, padding]): block and sequence scopes as
+    header rows before their first node, one level out from their contents."""
     totals = _scope_totals(net)
+    depths = _depths(net)
     fields = receptive_fields(net) if receptive_field else None
     shown: set[int] = {0}
     out = []
@@ -108,19 +120,11 @@ def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
             op = _block_call(net, s) if s.kind == "block" else "sequence"
             shape = ops.shape_str(net.nodes[s.output].shape) if s.output is not None else ""
             params, macs = totals[sid]
-            row = (_depth(net, sid), s.name, op, shape, _fmt(params), _fmt(macs))
+            row = (depths[sid] - 1, s.name, op, shape, _fmt(params), _fmt(macs))
             out.append(row + (("", "", "") if fields else ()))
-        row = (_depth(net, n.scope), n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs))
+        row = (depths[n.scope], n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs))
         out.append(row + (describe_field(fields[n.id]) if fields else ()))
     return out
-
-
-def _depth(net: Network, sid: int) -> int:
-    d = 0
-    while net.scopes[sid].parent is not None:
-        sid = net.scopes[sid].parent
-        d += 1
-    return d
 
 
 def _si(n: int) -> str:
