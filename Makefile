@@ -30,8 +30,10 @@ demo: setup
 	$(CNNDSL) check architectures/*.cnn
 	$(CNNDSL) summary architectures/resnet34.cnn
 	mkdir -p build
+	$(CNNDSL) compile architectures/resnet34.cnn --backend torch -o build/resnet34_torch.py
+	$(CNNDSL) compile architectures/resnet34.cnn --backend keras -o build/resnet34_keras.py
 	$(CNNDSL) render architectures/resnet34.cnn -o build/resnet34.svg
-	@echo "wrote build/resnet34.svg (docs/gallery.md shows more diagrams)"
+	@echo "wrote build/resnet34_torch.py, build/resnet34_keras.py and build/resnet34.svg"
 
 test: setup
 	$(PY) -m pytest

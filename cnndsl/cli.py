@@ -83,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         help="draw this block instance opened whatever the depth (e.g. inception3a); repeatable",
     )  # fmt: skip
 
+    sp = sub.add_parser("convert", help="carry a checkpoint between PyTorch (.pt) and Keras (.weights.h5)")
+    common(sp)
+    sp.add_argument("checkpoint", metavar="CHECKPOINT", help="a PyTorch state_dict (.pt, .pth) or Keras .weights.h5")
+    sp.add_argument("-o", "--output", metavar="PATH", required=True, help="the converted checkpoint")
+
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
 
@@ -233,6 +238,12 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from .transfer import cmd_convert as convert
+
+    return convert(args)
+
+
 def cmd_schema(args) -> int:
     from .ir import Network
 
@@ -241,7 +252,8 @@ def cmd_schema(args) -> int:
 
 
 COMMANDS = {
-    "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render, "schema": cmd_schema,
+    "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
+    "convert": cmd_convert, "schema": cmd_schema,
 }  # fmt: skip
 
 

@@ -1,0 +1,1509 @@
+"""The Keras 3 backend: the IR as functional-API source, written the way keras.applications writes its models.
+
+`emit(net)` returns a Python module with one function per block definition, shaped like keras.applications'
+`residual_block_v1` (`def basic(x, channels, stride=1, downsample=False, name=None)`), layer names taken from
+the .cnn labels (`layer2.0.conv1` becomes `layer2_0_conv1`) and `build() -> keras.Model`. `to_keras(net)`
+executes that source, so the file and the model in memory are the same model by construction.
+
+Keras is channels-last: a (C, H, W) node is an (H, W, C) tensor here. Where the frameworks differ the
+semantics are PyTorch's (batch norm momentum, LRN, count_include_pad, ceil_mode, align_corners); what Keras
+lacks comes as a small custom layer, written into the module only when the network needs it.
+
+A block function is written from the block's instances in the network: an argument written with the block's
+parameters (`strides=stride`) stays an expression wherever it reproduces every instance's value, a residual
+projection that only some instances have becomes a flag, and instances that still differ get functions of
+their own (`basic_2`).
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+from bisect import bisect_right, insort
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+
+from .. import ops
+from ..errors import CnnDslError
+from ..ir import Network, Node, Scope
+
+LINE_LENGTH = 120
+_RESERVED = {"keras", "layers", "build", "name", "x", "inputs"}  # names the generated code uses itself
+
+# Keras activation names with PyTorch's semantics (Keras' gelu is exact by default, as torch's is);
+# leaky_relu is missing because Keras' default slope is 0.2 where PyTorch's is 0.01.
+_ACTIVATIONS = {
+    "relu": "relu", "elu": "elu", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh",
+    "softmax": "softmax", "relu6": "relu6", "hardswish": "hard_swish",
+}  # fmt: skip
+_NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax"}
+# Ops whose output is non-negative when every input is.
+_KEEPS_SIGN = {
+    "maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample", "dropout",
+    "flatten", "concat", "add",
+}  # fmt: skip
+# Ops a flattened vector may pass through on its way to a dense layer without its order mattering.
+_ELEMENTWISE = {"dropout", "activation", "batchnorm"}
+
+
+def keras_name(name: str) -> str:
+    """The Keras layer name of an IR node: `layer2.0.conv1` -> `layer2_0_conv1`."""
+    return name.replace(".", "_")
+
+
+def emit(net: Network) -> str:
+    """Keras 3 source for `net`: block functions and `build() -> keras.Model`."""
+    return _Module(net).source()
+
+
+def to_keras(net: Network):
+    """Build `net` as a keras.Model, by executing the source `emit` writes."""
+    source = emit(net)
+    filename = f"<cnndsl-keras {net.name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # tracebacks
+    namespace: dict = {"__name__": f"cnndsl_{net.name}"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["build"]()
+
+
+def channels_last_flattens(net: Network) -> set[int]:
+    """The flatten nodes whose Keras output keeps Keras' H·W·C order: those only dense layers read (through
+    element-wise ops), whose weights can absorb the order. The others are written channels-first, to give
+    PyTorch's C·H·W vector."""
+    consumers = _consumers(net)
+    out = set()
+    for node in net.nodes:
+        if node.op.kind != "flatten":
+            continue
+        shape = net.nodes[node.inputs[0]].shape
+        if len(shape) != 3 or shape[1] * shape[2] == 1 or _only_dense_reads(net, consumers, node.id):
+            out.add(node.id)
+    return out
+
+
+def is_depthwise(net: Network, node: Node) -> bool:
+    """A convolution with one group per input channel, written as DepthwiseConv2D."""
+    return node.op.kind == "conv" and 1 < node.op.groups == net.nodes[node.inputs[0]].shape[0]
+
+
+def _consumers(net: Network) -> list[list[int]]:
+    consumers: list[list[int]] = [[] for _ in net.nodes]
+    for node in net.nodes:
+        for i in node.inputs:
+            consumers[i].append(node.id)
+    return consumers
+
+
+def _only_dense_reads(net: Network, consumers, node_id: int) -> bool:
+    if node_id == net.output:
+        return False
+    for c in consumers[node_id]:
+        kind = net.nodes[c].op.kind
+        if kind in _ELEMENTWISE:
+            if not _only_dense_reads(net, consumers, c):
+                return False
+        elif kind != "dense":
+            return False
+    return True
+
+
+# --- Python source ----------------------------------------------------------------------------------------
+
+
+def _quote(s: str) -> str:
+    """A string literal, double-quoted as ruff formats it where that needs no escape."""
+    text = repr(s)
+    if text[0] == "'" and '"' not in text and "\\" not in text:
+        text = f'"{text[1:-1]}"'
+    return text
+
+
+def _py(v) -> str:
+    """A Python literal for an IR value."""
+    if isinstance(v, str):
+        return _quote(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_py(i) for i in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
+def _size(v) -> str:
+    """A size pair as Keras takes it: `3` for (3, 3)."""
+    return _py(v[0]) if v[0] == v[1] else _py(v)
+
+
+def _pads(pads) -> str:
+    """ZeroPadding2D/Cropping2D's argument for (top, bottom, left, right)."""
+    t, b, le, r = pads
+    if t == b and le == r:
+        return _size((t, le))
+    return f"(({t}, {b}), ({le}, {r}))"
+
+
+_EXPRESSION_NODES = (
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.USub, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
+    ast.Constant, ast.Name, ast.Load, ast.Tuple,
+)  # fmt: skip
+
+
+def _expression(text: str, params: dict[str, str]) -> ast.Expression | None:
+    """An argument written with block parameters, its names renamed to the Python parameters; None if it is
+    anything else. Only this checked subset of Python reaches the generated source."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if not isinstance(node, _EXPRESSION_NODES):
+            return None
+        if isinstance(node, ast.Constant) and type(node.value) not in (int, float, bool):
+            return None
+        if isinstance(node, ast.Name):
+            if node.id not in params:
+                return None
+            node.id = params[node.id]
+    return tree
+
+
+def _uses_names(tree: ast.Expression) -> bool:
+    return any(isinstance(n, ast.Name) for n in ast.walk(tree))
+
+
+def _default(text: str, params: dict[str, str]) -> ast.Expression | None:
+    """A parameter's default from the IR's source text: an expression, or a bare word such as `same`."""
+    tree = _expression(text, params)
+    if tree is None and text.isidentifier() and text not in params:
+        tree = ast.Expression(ast.Constant(text))
+    return tree
+
+
+def _same_value(result, value) -> bool:
+    """Python computed `result` where the compiler computed `value` (types included: `/` gives floats)."""
+    if isinstance(value, tuple):
+        if type(result) is int:
+            result = (result,) * len(value)
+        return isinstance(result, tuple) and len(result) == len(value) and all(map(_same_value, result, value))
+    if isinstance(value, bool):
+        return result is value
+    if isinstance(value, int):
+        return type(result) is int and result == value
+    if isinstance(value, float):
+        return type(result) in (int, float) and result == value
+    return False
+
+
+def _identical(a, b) -> bool:
+    """Equal and of the same types: a block argument passed on must be the value the callee was checked with."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    return type(a) is type(b) and a == b
+
+
+_NOTHING = object()
+
+
+def _evaluate(tree: ast.Expression, env: dict):
+    """The value of a checked expression (see _expression) for one instance's arguments."""
+    try:
+        return eval(compile(tree, "<argument>", "eval"), {"__builtins__": {}}, dict(env))
+    except (ArithmeticError, TypeError):
+        return _NOTHING
+
+
+def _evaluates_to(tree: ast.Expression, env: dict, value) -> bool:
+    """Keras gets the value the compiler computed (an int stands for a pair)."""
+    return _same_value(_evaluate(tree, env), value)
+
+
+def _gives(tree: ast.Expression, env: dict, value) -> bool:
+    """A block function gets exactly the argument its code was checked with."""
+    return _identical(_evaluate(tree, env), value)
+
+
+def _unique(base: str, taken) -> str:
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def _wrap(indent: str, opening: str, args: list[str], closing: str, explode: bool = False) -> list[str]:
+    """`opening` + arguments + `closing` as ruff formats it: on one line; else the arguments on a line of
+    their own; else (and always for `explode`) one a line, with a trailing comma."""
+    line = f"{indent}{opening}{', '.join(args)}{closing}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    inner = f"{indent}    {', '.join(args)}"
+    if not explode and len(inner) <= LINE_LENGTH:
+        return [f"{indent}{opening}", inner, f"{indent}{closing}"]
+    return [f"{indent}{opening}", *(f"{indent}    {a}," for a in args), f"{indent}{closing}"]
+
+
+@dataclass
+class _Stmt:
+    """`out = callee(args)(operand)`, or `out = callee(args)` without an operand."""
+
+    out: str
+    callee: str
+    args: list[str]
+    operand: str | list[str] | None = None  # a list: the inputs of a merge
+
+    def lines(self, indent: str) -> list[str]:
+        head = f"{self.out} = {self.callee}("
+        if self.operand is None:
+            return _wrap(indent, head, self.args, ")")
+        operand = self.operand if isinstance(self.operand, str) else "[" + ", ".join(self.operand) + "]"
+        line = f"{indent}{head}{', '.join(self.args)})({operand})"
+        if len(line) <= LINE_LENGTH:
+            return [line]
+        first = f"{indent}{head}{', '.join(self.args)})("
+        if len(first) > LINE_LENGTH:  # the layer's arguments one a line, then `)(x)`
+            return _wrap(indent, head, self.args, f")({operand})", explode=True)
+        if isinstance(self.operand, str) or len(f"{indent}    {operand}") <= LINE_LENGTH:
+            return [first, f"{indent}    {operand}", f"{indent})"]
+        return [first, *_wrap(indent + "    ", "[", self.operand, "]", explode=True), f"{indent})"]
+
+
+class _Mismatch(Exception):
+    """The instances sharing a function differ at one position; they are split by what differs there."""
+
+    def __init__(self, rel: str):
+        self.rel = rel
+
+
+# --- what one function is made of -------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Item:
+    """A statement of a function: a layer, or a call of a nested block's function."""
+
+    rel: str  # name relative to the function's scope: "conv1", "downsample.0", "branch2"
+    value: int  # the node id of its output
+    inputs: tuple[int, ...]
+    node: Node | None = None
+    call: Scope | None = None
+
+
+class _Body:
+    """The items of one block instance (or of the network), and its residual projections."""
+
+    def __init__(self, module: _Module, scope: Scope):
+        self.module = module
+        self.scope = scope
+        self.items = module.items[scope.id]
+        self.by_rel = {i.rel: i for i in self.items}
+        self.by_value = {i.value: i for i in self.items}
+        self.consumers: dict[int, list[_Item]] = {}
+        self.nested: dict[str, list[_Item]] = {}  # relative name of a sequence -> the items inside it
+        for item in self.items:
+            for v in item.inputs:
+                self.consumers.setdefault(v, []).append(item)
+            parts = item.rel.split(".")
+            for i in range(1, len(parts)):
+                self.nested.setdefault(".".join(parts[:i]), []).append(item)
+        # add rel -> the items of its shortcut's projection, and the shortcut's name
+        self.projections: dict[str, list[_Item]] = {}
+        self.shortcut_names: dict[str, str] = {}
+        for item in self.items:
+            if item.node is None or item.node.op.kind != "add" or len(item.inputs) != 2:
+                continue
+            shortcut = self.branch(item, item.inputs[1])
+            if shortcut and shortcut[2] and module.sequences.get((item.inputs[1], item.node.scope)):
+                main = self.branch(item, item.inputs[0])
+                if not (main and main[2] and main[0] == shortcut[0]):  # else two branches: `add { a; {b} }`
+                    self.projections[item.rel] = shortcut[2]
+                    self.shortcut_names[item.rel] = shortcut[1]
+        projected = {i.rel for inner in self.projections.values() for i in inner}
+        self.main = [i for i in self.items if i.rel not in projected]
+
+    def branch(self, merge: _Item, value: int) -> tuple[int, str, list[_Item]] | None:
+        """An input of a merge as a branch: (the value it starts from, its name, its items). A statement
+        of its own that only the merge reads is a branch; any other value is one without items, from itself."""
+        seq = self.module.sequences.get((value, merge.node.scope))
+        if seq is not None and seq.input is not None:
+            name = self.module.rel(self.scope, seq.name)
+            inner = self.nested.get(name, [])
+            if not inner:  # an empty sequence: the identity
+                return value, "", []
+            if self.fresh(inner, merge) and self.reads_only(inner, seq.input):
+                return seq.input, name, inner
+            return None
+        item = self.by_value.get(value)
+        if item is None:
+            return None
+        parent = item.node.scope if item.node is not None else item.call.parent
+        if parent == merge.node.scope and len(item.inputs) == 1 and self.fresh([item], merge):
+            return item.inputs[0], item.rel, [item]
+        return value, "", []
+
+    def fresh(self, inner: list[_Item], merge: _Item) -> bool:
+        """Only `inner` reads the values of `inner`, but for one, which only `merge` reads."""
+        values = {i.value for i in inner}
+        outputs = [i for i in inner if any(c.value not in values for c in self.consumers.get(i.value, []))]
+        return self.scope.output not in values and len(outputs) == 1 and self.consumers[outputs[0].value] == [merge]
+
+    def reads_only(self, inner: list[_Item], fork: int) -> bool:
+        values = {i.value for i in inner}
+        return all(v in values or v == fork for i in inner for v in i.inputs)
+
+    def ref(self, value: int) -> str:
+        """A value by its item's relative name ("" for the function's input), the same in every instance."""
+        return "" if value == self.scope.input else self.by_value[value].rel
+
+    def shortcut_fork(self, add: _Item) -> str:
+        """What the second input of an add starts from: the projection's input, or the input itself."""
+        if add.rel in self.projections:
+            return self.ref(self.projections[add.rel][0].inputs[0])
+        return self.ref(add.inputs[1])
+
+    def describe(self, items: list[_Item]) -> tuple:
+        return tuple(
+            (i.rel, i.node.op.kind if i.node else ("call", i.call.block), tuple(map(self.ref, i.inputs))) for i in items
+        )
+
+    @cached_property
+    def key(self) -> tuple:
+        """The structure instances must share to share a function (projections aside): an add's shortcut is
+        known by the value it starts from, whether a projection follows or not."""
+        out = []
+        for (rel, kind, refs), item in zip(self.describe(self.main), self.main):
+            if kind == "add" and len(refs) == 2:
+                refs = (refs[0], ("shortcut", self.shortcut_fork(item)))
+            out.append((rel, kind, refs))
+        return tuple(out)
+
+    @cached_property
+    def projection_keys(self) -> dict[str, tuple]:
+        return {add: self.describe(inner) for add, inner in self.projections.items()}
+
+
+@dataclass(eq=False)
+class _Slot:
+    """A statement of a function's template: the items of every instance at one relative name."""
+
+    rel: str
+    inputs: tuple[str, ...]  # refs (relative names, "" for the function input)
+    items: list[_Item | None]  # per instance; None where the instance lacks it (an optional projection)
+    flag: str | None = None  # the parameter that turns an optional projection on
+
+
+@dataclass(eq=False)
+class _Function:
+    definition: str | None  # None for build()
+    bodies: list[_Body]
+    params: dict[str, str]  # .cnn parameter -> Python name, for the parameters the code uses
+    defaults: dict[str, ast.Expression | None]  # Python name -> default (None: required)
+    flags: dict[str, str]  # add rel -> flag parameter of its optional projection
+    lines: list[str]
+    layer_suffixes: dict[str, list[str]]  # rel -> names of the layers written for it, after the prefix
+    name: str = ""
+
+    def signature(self) -> list[str]:
+        """`x, channels, stride=1, downsample=False, name=None`; a default written with other parameters is
+        None here and computed first thing in the body."""
+        out, keyword_only = ["x"], False
+        for py, default in self.defaults.items():
+            if default is None:
+                if keyword_only and "*" not in out:
+                    out.append("*")
+                out.append(py)
+            else:
+                keyword_only = True
+                out.append(f"{py}={'None' if _uses_names(default) else ast.unparse(default)}")
+        return out + [f"{flag}=False" for flag in self.flags.values()] + ["name=None"]
+
+    def prologue(self) -> list[str]:
+        return [
+            line
+            for py, default in self.defaults.items()
+            if default is not None and _uses_names(default)
+            for line in (f"    if {py} is None:", f"        {py} = {ast.unparse(default)}")
+        ]
+
+    def positional(self, py: str) -> bool:
+        """Whether a call passes this parameter by position: the required ones before any default."""
+        for name, default in self.defaults.items():
+            if default is not None:
+                return False
+            if name == py:
+                return True
+        return False
+
+
+# --- the module -----------------------------------------------------------------------------------------------
+
+
+class _Module:
+    """A network as a Python module: the functions of its blocks (each shared by the instances whose code is
+    the same), custom layers where Keras lacks an op, and build()."""
+
+    def __init__(self, net: Network):
+        self.net = net
+        self.flatten_last = channels_last_flattens(net)
+        self.nonnegative = self._nonnegative()
+        scopes = net.scopes
+        owner: dict[int, int] = {}  # scope -> the block (or network) scope whose function writes its nodes
+        for s in scopes:  # parents come before their children
+            owner[s.id] = owner[s.parent] if s.kind == "sequence" else s.id
+        self.owner = owner
+        self.sequences = {(s.output, s.parent): s for s in scopes if s.kind == "sequence"}
+        self.scope_by_name = {s.name: s for s in scopes}
+        self.items: dict[int, list[_Item]] = {s.id: [] for s in scopes if s.kind != "sequence"}
+        for node in net.nodes:
+            f = scopes[owner[node.scope]]
+            self.items[f.id].append(_Item(self.rel(f, node.name), node.id, node.inputs, node=node))
+        for s in scopes:
+            if s.kind == "block" and self._inside(s.output, s.id):  # an empty block is the identity
+                f = scopes[owner[s.parent]]
+                self.items[f.id].append(_Item(self.rel(f, s.name), s.output, (s.input,), call=s))
+        for items in self.items.values():
+            items.sort(key=lambda i: i.value)
+        self.classes: set[str] = set()  # custom layers the network needs
+        self.function_of: dict[int, tuple[_Function, dict[str, bool]]] = {}  # block scope -> function, flags
+        self.functions: list[_Function] = []
+
+    @staticmethod
+    def rel(f: Scope, name: str) -> str:
+        return name[len(f.name) + 1 :] if f.name else name
+
+    def _inside(self, node_id, scope_id: int) -> bool:
+        if node_id is None:
+            return False
+        s: int | None = self.net.nodes[node_id].scope
+        while s is not None:
+            if s == scope_id:
+                return True
+            s = self.net.scopes[s].parent
+        return False
+
+    def _nonnegative(self) -> list[bool]:
+        out = []
+        for node in self.net.nodes:
+            op = node.op
+            if op.kind == "activation":
+                out.append(op.function in _NONNEGATIVE)
+            elif op.kind in ("conv", "conv_transpose", "dense"):
+                out.append(op.activation in _NONNEGATIVE)
+            else:
+                out.append(op.kind in _KEEPS_SIGN and all(out[i] for i in node.inputs))
+        return out
+
+    # --- functions -------------------------------------------------------------------------------------------
+
+    def source(self) -> str:
+        for definition in self._definitions():
+            self._write_definition(definition)
+        self._network = self._write(None, [_Body(self, self.net.scopes[0])])
+        self._check_names()
+        out = [
+            f"# Generated by cnndsl from {self.net.source!r} (network {self.net.name}): Keras 3 functional API,",
+            "# channels-last. Do not edit; change the .cnn file and compile again.",
+            "import keras",
+            "from keras import layers",
+        ]
+        needed = self._needed()
+        for name, (_, code) in _LIBRARY.items():
+            if name in needed:
+                out += ["", "", *code.strip("\n").splitlines()]
+        for f in self.functions:
+            out += ["", "", *_wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
+        out += ["", "", "def build() -> keras.Model:", *self._network.lines]
+        # What no wrapping shortens (a long path or label) says that it knows.
+        return "\n".join(line + "  # noqa: E501" if len(line) > LINE_LENGTH else line for line in out) + "\n"
+
+    def _needed(self) -> set[str]:
+        needed, todo = set(), list(self.classes)
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                todo += _LIBRARY[name][0]
+        return needed
+
+    def _definitions(self) -> list[str]:
+        """Block definitions, each after the ones it calls."""
+        calls: dict[str, list[str]] = {}
+        for s in self.net.scopes:
+            if s.kind == "block":
+                calls.setdefault(s.block, [])
+                caller = self.net.scopes[self.owner[s.parent]]
+                if caller.kind == "block" and s.block not in calls.setdefault(caller.block, []):
+                    calls[caller.block].append(s.block)
+        order: list[str] = []
+
+        def visit(d):
+            if d not in order:
+                for callee in calls[d]:
+                    visit(callee)
+                order.append(d)
+
+        for d in calls:
+            visit(d)
+        return order
+
+    def _write_definition(self, definition: str) -> None:
+        scopes = [s for s in self.net.scopes if s.kind == "block" and s.block == definition and self.items[s.id]]
+        bodies = [_Body(self, s) for s in scopes]
+        groups: list[list[_Body]] = []
+        for body in bodies:  # same structure; projections may be missing but must agree where present
+            for group in groups:
+                if group[0].key == body.key and all(_compatible(b, body) for b in group):
+                    group.append(body)
+                    break
+            else:
+                groups.append([body])
+        done: list[_Function] = []
+        while groups:
+            group = groups.pop(0)
+            try:
+                done.append(self._write(definition, group))
+            except _Mismatch as m:
+                split: dict[str, list[_Body]] = {}
+                for body in group:
+                    split.setdefault(self._signature(body, m.rel), []).append(body)
+                if len(split) == 1:  # what differs is not in the signature: one function each
+                    split = {str(i): [body] for i, body in enumerate(group)}
+                groups[:0] = list(split.values())
+        done.sort(key=lambda f: f.bodies[0].scope.id)
+        taken = self._taken_names()
+        for f in done:
+            f.name = _unique(definition if definition not in _RESERVED else f"{definition}_block", taken)
+            taken.add(f.name)
+            self.functions.append(f)
+            for body in f.bodies:
+                self.function_of[body.scope.id] = (f, {add: add in body.projections for add in f.flags})
+
+    def _taken_names(self) -> set[str]:
+        return {f.name for f in self.functions} | set(_LIBRARY) | _RESERVED
+
+    def _signature(self, body: _Body, rel: str) -> str:
+        """What decides how the item at `rel` is written in one instance."""
+        item = body.by_rel.get(rel)
+        if item is None:
+            return ""
+        if item.call is not None:
+            f, flags = self.function_of[item.call.id]
+            return repr((f.name, sorted(flags.items()), item.call.args))
+        node = item.node
+        shapes = [self.net.nodes[i].shape for i in node.inputs]
+        inputs = [self.nonnegative[i] for i in node.inputs]
+        return repr((node.op, shapes, node.shape, inputs, node.id in self.flatten_last))
+
+    def _write(self, definition: str | None, bodies: list[_Body]) -> _Function:
+        first = bodies[0]
+        scope = first.scope
+        taken = self._taken_names()
+        params: dict[str, str] = {}
+        for p in scope.args if definition is not None else {}:
+            params[p] = _unique(p, taken | set(params.values()))
+        envs = [{params[k]: v for k, v in b.scope.args.items()} for b in bodies] if definition else [{}]
+
+        # The template: every instance's main items, and each projection from the first instance that has it.
+        slots: list[_Slot] = []
+        flags: dict[str, str] = {}
+        projections: dict[str, list[_Slot]] = {}
+        for add in [i.rel for i in first.main if any(i.rel in b.projections for b in bodies)]:
+            owners = [b for b in bodies if add in b.projections]
+            source = owners[0]
+            projections[add] = [
+                _Slot(i.rel, tuple(map(source.ref, i.inputs)), [b.by_rel.get(i.rel) for b in bodies])
+                for i in source.projections[add]
+            ]
+            if len(owners) < len(bodies):
+                label = source.shortcut_names[add].rsplit(".", 1)[-1]
+                flags[add] = _unique(
+                    label if not label.isdigit() else "projection", taken | set(params.values()) | set(flags.values())
+                )
+        forks: dict[str, list[str]] = {}  # ref -> adds whose projections start from it
+        for item in first.main:
+            inputs = [first.ref(v) for v in item.inputs]
+            if item.rel in projections:
+                inputs[1] = projections[item.rel][-1].rel
+                forks.setdefault(first.shortcut_fork(item), []).append(item.rel)
+            slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel[item.rel] for b in bodies]))
+        order: list[_Slot] = []
+        for slot in [None, *slots]:  # None: the function's input
+            if slot is not None:
+                order.append(slot)
+            for add in forks.get("" if slot is None else slot.rel, []):
+                for projection in projections[add]:
+                    projection.flag = flags.get(add)
+                    order.append(projection)
+
+        reserved = taken | set(params.values()) | set(flags.values()) | {"x", "inputs"}
+        writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved)
+        lines = writer.lines()
+        # The parameters the code uses, and those their defaults use.
+        texts = self.net.blocks.get(definition, {}) if definition is not None else {}
+        defaults = {py: _default(texts[p], params) if texts.get(p) is not None else None for p, py in params.items()}
+        used, todo = set(), list(writer.used)
+        while todo:
+            py = todo.pop()
+            if py not in used:
+                used.add(py)
+                default = defaults.get(py)
+                todo += [n.id for n in ast.walk(default) if isinstance(n, ast.Name)] if default is not None else []
+        params = {p: py for p, py in params.items() if py in used}
+        defaults = {py: defaults[py] for py in params.values()}
+        return _Function(definition, bodies, params, defaults, flags, lines, writer.layer_suffixes)
+
+    def _check_names(self) -> None:
+        seen: dict[str, str] = {}
+        for f in [*self.functions, self._network]:
+            for body in f.bodies:
+                prefix = keras_name(body.scope.name)
+                for rel, suffixes in f.layer_suffixes.items():
+                    if rel not in body.by_rel:
+                        continue
+                    for suffix in suffixes:
+                        name = "_".join(p for p in (prefix, keras_name(rel) + suffix) if p)
+                        node_name = prefix + "." + rel if prefix else rel
+                        if name in seen and seen[name] != node_name:
+                            item = body.by_rel[rel]
+                            span = (item.node or self.net.nodes[item.value]).span
+                            raise CnnDslError(
+                                "E208", f"'{node_name}' and '{seen[name]}' both become the Keras layer name '{name}'",
+                                span.path, span.line, span.column, hint="rename one of the labels",
+                            )  # fmt: skip
+                        seen[name] = node_name
+
+
+def _compatible(a: _Body, b: _Body) -> bool:
+    ka, kb = a.projection_keys, b.projection_keys
+    return all(ka[k] == kb[k] for k in ka.keys() & kb.keys())
+
+
+# --- one function's body ----------------------------------------------------------------------------------------
+
+
+class _Position:
+    """One template slot across the instances that have it: what to write, literal or as an expression of the
+    function's parameters."""
+
+    def __init__(self, writer: _FunctionWriter, slot: _Slot):
+        present = [(item, env) for item, env in zip(slot.items, writer.envs) if item is not None]
+        self.rel = slot.rel
+        self.nodes = [item.node for item, _ in present]
+        self.envs = [env for _, env in present]
+        self.node = self.nodes[0]
+        self.op = self.node.op
+        self.params = writer.params
+        self.used = writer.used
+        self.net = writer.module.net
+        self.module = writer.module
+        self.prefix = writer.definition is not None
+        self.suffixes: list[str] = []
+
+    def values(self, attr: str) -> list:
+        return [getattr(n.op, attr) for n in self.nodes]
+
+    def same(self, values: list):
+        """The one value every instance has; otherwise they cannot share the function."""
+        if any(v != values[0] for v in values):
+            raise _Mismatch(self.rel)
+        return values[0]
+
+    def get(self, attr: str):
+        return self.same(self.values(attr))
+
+    def arg(self, attr: str, literal=_py, symbolic: bool = True) -> str:
+        """An attribute as source: the expression it was written with where that reproduces every instance's
+        value, else the value."""
+        values = self.values(attr)
+        text = self.node.exprs.get(attr) if symbolic else None
+        if text is not None:
+            tree = _expression(text, self.params)
+            if tree is not None and all(_evaluates_to(tree, env, v) for env, v in zip(self.envs, values)):
+                self.used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+                return ast.unparse(tree)
+        return literal(self.same(values))
+
+    def input_shapes(self) -> list[tuple]:
+        return [self.net.nodes[n.inputs[0]].shape for n in self.nodes]
+
+    def name(self, suffix: str = "") -> str:
+        """The `name=` argument of a layer written for this slot."""
+        self.suffixes.append(suffix)
+        rel = keras_name(self.rel) + suffix
+        return f'name=f"{{name}}_{rel}"' if self.prefix else f"name={_quote(rel)}"
+
+
+class _FunctionWriter:
+    """The body of one function: which variable holds each value, and the statements.
+
+    A value is written to its lane: `x`, or a variable of its own for the branches of a concat or add and for
+    a residual projection. A value that is still needed after a later statement overwrites its lane is
+    copied, right after it is made, to a variable named after its label (`enc1 = x`, `shortcut = x`).
+    """
+
+    def __init__(self, module, definition, bodies, envs, params, order, projections, reserved):
+        self.module = module
+        self.definition = definition
+        self.bodies = bodies
+        self.envs = envs
+        self.params = params
+        self.order = order
+        self.projections = projections
+        self.reserved = reserved
+        self.layer_suffixes: dict[str, list[str]] = {}
+        self.slot_by_rel = {s.rel: s for s in order}
+        self.used: set[str] = set()  # the parameters the code reads
+        # The function's input is "" (a block's `x`); build()'s is its input layer.
+        self.source = "" if definition is not None else order[0].rel
+        self.output = bodies[0].ref(bodies[0].scope.output)
+        self.time = {s.rel: t for t, s in enumerate(order)}
+        self.lanes = self._lanes()
+        if definition is not None:
+            self.time[""], self.lanes[""] = -1, "x"
+        self.writes: dict[str, list[float]] = {}  # variable -> when statements (or copies) write it, in order
+        for slot in order:
+            self.writes.setdefault(self.lanes[slot.rel], []).append(self.time[slot.rel])
+        self.home = self._allocate()
+
+    def _lanes(self) -> dict[str, str]:
+        lanes = {s.rel: "x" for s in self.order}
+        if self.definition is None:
+            lanes[self.source] = "inputs"
+        around: dict[str, set[str]] = {}  # rel -> the lanes of the merges around it, which it must not reuse
+        merges = [s for s in self.order if s.items[0] is not None and s.items[0].node is not None]
+        for slot in reversed(merges):  # outer merges first: an inner merge's lanes take over
+            if slot.items[0].node.op.kind not in ("add", "concat"):
+                continue
+            if slot.rel in self.projections:
+                branches = [("shortcut", self.projections[slot.rel])]
+            else:
+                branches = [(label or f"branch{j + 1}", items) for j, (label, items) in enumerate(self._branches(slot))]
+            inside = around.get(slot.rel, set()) | {lanes[slot.rel]}
+            for label, items in branches:
+                if items:
+                    lane = _unique(label, self.reserved | inside)
+                    inside = inside | {lane}
+                    for item in items:
+                        lanes[item.rel] = lane
+            for _, items in branches:
+                for item in items:
+                    around[item.rel] = inside
+        return lanes
+
+    def _branches(self, slot: _Slot) -> list[tuple[str, list[_Item]]]:
+        """The branches of a concat or add as (label, items), if they all start from one value (a branch
+        that is that value itself has no items); an index is no label."""
+        merge = slot.items[0]
+        branches = [self.bodies[0].branch(merge, v) for v in merge.inputs]
+        if any(b is None for b in branches) or len({b[0] for b in branches}) != 1 or not any(b[2] for b in branches):
+            return []
+        labels = [name.rsplit(".", 1)[-1] for _, name, _ in branches]
+        return [("" if label.isdigit() else label, items) for label, (_, _, items) in zip(labels, branches)]
+
+    def _next_write(self, var: str, after: float) -> float:
+        writes = self.writes.get(var, [])
+        i = bisect_right(writes, after)
+        return writes[i] if i < len(writes) else float("inf")
+
+    def _allocate(self) -> dict[str, str]:
+        """The variable that holds each value for as long as it is needed."""
+        end = dict(self.time)
+        for slot in self.order:
+            for ref in slot.inputs:
+                end[ref] = max(end[ref], self.time[slot.rel])
+        for slots in self.projections.values():
+            if slots[0].flag is not None:  # the `else` branch reads the fork where the projection ends
+                end[slots[0].inputs[0]] = max(end[slots[0].inputs[0]], self.time[slots[-1].rel])
+        end[self.output] = len(self.order)
+        end[self.source] = max(end[self.source], len(self.order) if self.definition is None else -1)  # keras.Model
+        held: dict[str, float] = {}  # variable -> until when the values given to it are needed
+        home: dict[str, str] = {}
+        lane_names = set(self.lanes.values())
+        for ref in sorted(self.time, key=self.time.get):
+            start, stop, lane = self.time[ref], end[ref], self.lanes[ref]
+            if self._free(lane, start, stop, held):
+                home[ref], held[lane] = lane, stop
+                continue
+            held[lane] = max(held.get(lane, -1), self._next_write(lane, start))  # it stays there until then
+            label, i = self._label(ref), 1
+            var = label
+            while var in self.reserved or var in lane_names or not self._free(var, start + 0.5, stop, held):
+                i += 1
+                var = f"{label}_{i}"
+            home[ref], held[var] = var, stop
+            insort(self.writes.setdefault(var, []), start + 0.5)
+        return home
+
+    def _free(self, var: str, start: float, stop: float, held: dict[str, float]) -> bool:
+        return self._next_write(var, start) >= stop and held.get(var, -1) <= start
+
+    def read(self, ref: str, t: float) -> str:
+        """The variable to read a value from at time t: its lane while it is still there, else its copy."""
+        lane = self.lanes[ref]
+        return lane if self._next_write(lane, self.time[ref]) >= t else self.home[ref]
+
+    def lines(self) -> list[str]:
+        order, home, lanes = self.order, self.home, self.lanes
+        groups = Counter(slot.rel.split(".", 1)[0] for slot in order if slot.flag is None)
+        out: list[str] = []
+        if self.definition is not None and home[""] != "x":
+            out.append(f"    {home['']} = x")
+        previous = None  # the statement group (a top-level statement of the body) before, and its size
+        t = 0
+        while t < len(order):
+            slot = order[t]
+            group = slot.rel.split(".", 1)[0] if slot.flag is None else None
+            size = groups[group] if group is not None else 2
+            if previous is not None and (group is None or group != previous[0]) and max(previous[1], size) > 1:
+                out.append("")  # blank lines around statements that are groups: a sequence, an `if`
+            previous = (group, size)
+            if slot.flag is None:
+                out += self._statement(slot, t, "    ")
+                t += 1
+                continue
+            # An optional projection: `if flag: shortcut = ...`, else the shortcut is the fork itself.
+            slots = next(slots for slots in self.projections.values() if slots[0] is slot)
+            last = slots[-1]
+            out.append(f"    if {slot.flag}:")
+            for s in slots:
+                out += self._statement(s, self.time[s.rel], "        ", copy=s is not last)
+            out += ["    else:", f"        {lanes[last.rel]} = {self.read(slot.inputs[0], self.time[last.rel])}"]
+            if home[last.rel] != lanes[last.rel]:
+                out.append(f"    {home[last.rel]} = {lanes[last.rel]}")
+            t += len(slots)
+        result = self.read(self.output, len(order))
+        if self.definition is None:
+            args = [home[self.source], result, f"name={_quote(self.module.net.name)}"]
+            return out + _wrap("    ", "return keras.Model(", args, ")")
+        return out + [f"    return {result}"]
+
+    def _label(self, ref: str) -> str:
+        """The name of a copy: the label of the value, or of the outermost sequence it ends; else "shortcut"."""
+        if not ref:
+            return "shortcut"
+        value = next(item for item in self.slot_by_rel[ref].items if item is not None).value
+        parts = ref.split(".")
+        for i, part in enumerate(parts):
+            if part.isdigit():
+                continue
+            if i == len(parts) - 1:
+                return part
+            name = ".".join(p for p in (self.bodies[0].scope.name, *parts[: i + 1]) if p)
+            scope = self.module.scope_by_name.get(name)
+            if scope is not None and scope.kind == "sequence" and scope.output == value:
+                return part
+        return "shortcut"
+
+    def _statement(self, slot: _Slot, t: int, indent: str, copy: bool = True) -> list[str]:
+        inputs = [self.read(ref, t) for ref in slot.inputs]
+        out = self.lanes[slot.rel]
+        first = next(item for item in slot.items if item is not None)
+        if first.call is not None:
+            stmts = [self._call(slot, inputs, out)]
+            self.layer_suffixes[slot.rel] = []
+        else:
+            position = _Position(self, slot)
+            stmts = getattr(_Layers, position.op.kind)(position, inputs, out)
+            self.layer_suffixes[slot.rel] = position.suffixes
+        lines = [line for stmt in stmts for line in stmt.lines(indent)]
+        if copy and self.home[slot.rel] != out:
+            lines.append(f"{indent}{self.home[slot.rel]} = {out}")
+        return lines
+
+    def _call(self, slot: _Slot, inputs: list[str], out: str) -> _Stmt:
+        """A nested block's function, with the arguments as the block call wrote them; those its defaults
+        give are left out."""
+        calls = [item.call for item in slot.items if item is not None]
+        functions = [self.module.function_of[c.id] for c in calls]
+        f, flags = functions[0]
+        if any(g is not f or other != flags for g, other in functions):
+            raise _Mismatch(slot.rel)
+        envs = [env for item, env in zip(slot.items, self.envs) if item is not None]
+        callee_envs = [{f.params[p]: v for p, v in c.args.items() if p in f.params} for c in calls]
+        args = [inputs[0]]
+        for p, py in f.params.items():
+            values = [c.args[p] for c in calls]
+            text = calls[0].exprs.get(p)
+            tree = _expression(text, self.params) if text is not None else None
+            if tree is not None and all(_gives(tree, env, v) for env, v in zip(envs, values)):
+                self.used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+                source = ast.unparse(tree)
+            elif all(_identical(v, values[0]) for v in values):
+                default = f.defaults[py]
+                if default is not None and all(_gives(default, e, v) for e, v in zip(callee_envs, values)):
+                    continue
+                source = _py(values[0])
+            else:
+                raise _Mismatch(slot.rel)
+            args.append(source if f.positional(py) else f"{py}={source}")
+        args += [f"{f.flags[add]}=True" for add, on in flags.items() if on]
+        rel = keras_name(slot.rel)
+        args.append(f'name=f"{{name}}_{rel}"' if self.definition is not None else f"name={_quote(rel)}")
+        return _Stmt(out, f.name, args)
+
+
+# --- the layers -------------------------------------------------------------------------------------------------
+
+
+class _Args(list):
+    """A layer's arguments; a keyword is left out where it has Keras' default."""
+
+    def add(self, key: str, source: str, default: str | None = None) -> _Args:
+        if source != default:
+            self.append(f"{key}={source}")
+        return self
+
+
+class _Layers:
+    """One writer per op: the Keras statements of a slot, reading `inputs`, writing `out`."""
+
+    @staticmethod
+    def input(p: _Position, inputs, out):
+        c, *hw = p.node.shape
+        shape = tuple(d if isinstance(d, int) else None for d in (*hw, c))
+        return [_Stmt(out, "layers.Input", [f"shape={_py(shape)}", p.name()])]
+
+    @staticmethod
+    def conv(p: _Position, inputs, out):
+        x = inputs[0]
+        stmts = []
+        strides, dilations = p.values("strides"), p.values("dilation")
+        # Keras refuses strides with dilation: convolve at stride 1, then keep every strides-th output.
+        subsample = any(max(s) > 1 for s in strides) and any(max(d) > 1 for d in dilations)
+        padding, explicit = _conv_padding(p, subsample)
+        if explicit == "same":  # the padding depends on an open size
+            p.module.classes.add("SamePadding2D")
+            dilated = p.same([tuple(d * (k - 1) + 1 for d, k in zip(n.op.dilation, n.op.kernel_size)) for n in p.nodes])
+            stmts.append(_Stmt(out, "SamePadding2D", [_size(dilated), p.arg("strides", _size), p.name("_pad")], x))
+            x = out
+        elif explicit is not None:
+            stmts.append(_Stmt(out, "layers.ZeroPadding2D", [explicit, p.name("_pad")], x))
+            x = out
+        depthwise = [is_depthwise(p.net, n) for n in p.nodes]
+        if p.same(depthwise):
+            multiplier = p.same([n.op.filters // n.op.groups for n in p.nodes])
+            args = _Args([p.arg("kernel_size", _size)])
+            if not subsample:
+                args.add("strides", p.arg("strides", _size), "1")
+            args.add("padding", padding, '"valid"').add("depth_multiplier", str(multiplier), "1")
+            callee = "layers.DepthwiseConv2D"
+        else:
+            args = _Args([p.arg("filters"), p.arg("kernel_size", _size)])
+            if not subsample:
+                args.add("strides", p.arg("strides", _size), "1")
+            args.add("padding", padding, '"valid"')
+            callee = "layers.Conv2D"
+        args.add("dilation_rate", p.arg("dilation", _size), "1")
+        if callee == "layers.Conv2D":
+            args.add("groups", p.arg("groups", symbolic=False), "1")
+        activation, separate = _activation(p)
+        args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
+        stmts.append(_Stmt(out, callee, [*args, p.name()], x))
+        if subsample:
+            strides = f"strides={p.arg('strides', _size)}"
+            stmts.append(_Stmt(out, "layers.MaxPooling2D", ["1", strides, p.name("_stride")], out))
+        return stmts + separate(out)
+
+    @staticmethod
+    def conv_transpose(p: _Position, inputs, out):
+        args = _Args([p.arg("filters"), p.arg("kernel_size", _size)]).add("strides", p.arg("strides", _size), "1")
+        activation, separate = _activation(p)
+        if p.get("groups") > 1 or any(max(d) > 1 for d in p.values("dilation")):
+            # Conv2DTranspose has no groups, and TensorFlow's CPU kernel no dilation.
+            p.module.classes.add("ConvTranspose2D")
+            padding = p.get("padding")
+            args.add("padding", '"same"' if padding == "same" else _size(padding), "0")
+            args.add("output_padding", _size(p.get("output_padding")), "0")
+            args.add("dilation_rate", p.arg("dilation", _size), "1").add("groups", p.arg("groups", symbolic=False), "1")
+            args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
+            return [_Stmt(out, "ConvTranspose2D", [*args, p.name()], inputs[0]), *separate(out)]
+        crop = None
+        if p.get("padding") == "same":
+            args.add("padding", '"same"')
+        else:
+            # Keras' "valid" output is (in - 1)·strides + kernel + output_padding, before PyTorch's padding
+            # comes off: crop it, keeping what output_padding adds past the padding.
+            pad, extra = p.get("padding"), p.get("output_padding")
+            kept = tuple(max(o - q, 0) for o, q in zip(extra, pad))
+            short = any(k < s for n in p.nodes for k, s in zip(n.op.kernel_size, n.op.strides))
+            if any(kept) or short:  # without output_padding Keras makes at least in·strides
+                args.add("output_padding", _size(kept))
+            pads = (pad[0], max(pad[0] - extra[0], 0), pad[1], max(pad[1] - extra[1], 0))
+            crop = _pads(pads) if any(pads) else None
+        args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
+        stmts = [_Stmt(out, "layers.Conv2DTranspose", [*args, p.name()], inputs[0])]
+        if crop is not None:
+            stmts.append(_Stmt(out, "layers.Cropping2D", [crop, p.name("_crop")], out))
+        return stmts + separate(out)
+
+    @staticmethod
+    def maxpool(p: _Position, inputs, out):
+        return _pool(p, inputs[0], out, "max")
+
+    @staticmethod
+    def avgpool(p: _Position, inputs, out):
+        return _pool(p, inputs[0], out, "average")
+
+    @staticmethod
+    def global_avgpool(p: _Position, inputs, out):
+        return [_Stmt(out, "layers.GlobalAveragePooling2D", ["keepdims=True", p.name()], inputs[0])]
+
+    @staticmethod
+    def global_maxpool(p: _Position, inputs, out):
+        return [_Stmt(out, "layers.GlobalMaxPooling2D", ["keepdims=True", p.name()], inputs[0])]
+
+    @staticmethod
+    def adaptive_avgpool(p: _Position, inputs, out):
+        size = p.get("output_size")
+        plans = []
+        for shape in p.input_shapes():
+            h, w = shape[1:]
+            if (h, w) == size:
+                plans.append(("layers.Identity", []))
+            elif isinstance(h, int) and isinstance(w, int) and h % size[0] == 0 and w % size[1] == 0:
+                plans.append(("layers.AveragePooling2D", [_size((h // size[0], w // size[1]))]))
+            else:  # uneven windows (or an open size): PyTorch's bins
+                plans.append(("AdaptiveAveragePooling2D", [_size(size)]))
+        callee, args = p.same(plans)
+        if not callee.startswith("layers."):
+            p.module.classes.add(callee)
+        return [_Stmt(out, callee, [*args, p.name()], inputs[0])]
+
+    @staticmethod
+    def upsample(p: _Position, inputs, out):
+        mode, corners = p.get("mode"), p.get("align_corners")
+        scale = p.arg("scale", _size)
+        if mode == "nearest" or (mode == "bilinear" and not corners):
+            # UpSampling2D's bilinear samples at half-pixel centres: PyTorch's align_corners=False.
+            args = _Args([scale]).add("interpolation", _quote(mode), '"nearest"')
+            return [_Stmt(out, "layers.UpSampling2D", [*args, p.name()], inputs[0])]
+        callee = "ZeroInsertionUpSampling2D" if mode == "zeros" else "AlignedBilinearUpSampling2D"
+        p.module.classes.add(callee)
+        return [_Stmt(out, callee, [scale, p.name()], inputs[0])]
+
+    @staticmethod
+    def batchnorm(p: _Position, inputs, out):
+        # PyTorch's momentum weighs the new batch, Keras' the running average.
+        momentum = p.get("momentum")
+        args = _Args().add("epsilon", p.arg("eps"), "0.001").add("momentum", _py(round(1 - momentum, 12)), "0.99")
+        return [_Stmt(out, "layers.BatchNormalization", [*args, p.name()], inputs[0])]
+
+    @staticmethod
+    def lrn(p: _Position, inputs, out):
+        p.module.classes.add("LocalResponseNormalization")
+        args = _Args([p.arg("size")]).add("alpha", p.arg("alpha"), "0.0001").add("beta", p.arg("beta"), "0.75")
+        args.add("k", p.arg("k"), "1.0")
+        return [_Stmt(out, "LocalResponseNormalization", [*args, p.name()], inputs[0])]
+
+    @staticmethod
+    def dropout(p: _Position, inputs, out):
+        return [_Stmt(out, "layers.Dropout", [p.arg("rate"), p.name()], inputs[0])]
+
+    @staticmethod
+    def flatten(p: _Position, inputs, out):
+        x = inputs[0]
+        stmts = []
+        if not p.same([n.id in p.module.flatten_last for n in p.nodes]):
+            stmts.append(_Stmt(out, "layers.Permute", ["(3, 1, 2)", p.name("_chw")], x))  # PyTorch's C·H·W order
+            x = out
+        return stmts + [_Stmt(out, "layers.Flatten", [p.name()], x)]
+
+    @staticmethod
+    def dense(p: _Position, inputs, out):
+        activation, separate = _activation(p)
+        args = _Args([p.arg("units")]).add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
+        return [_Stmt(out, "layers.Dense", [*args, p.name()], inputs[0])] + separate(out)
+
+    @staticmethod
+    def activation(p: _Position, inputs, out):
+        function = p.get("function")
+        if function == "leaky_relu":
+            callee, args = "layers.LeakyReLU", [f"negative_slope={p.arg('alpha')}"]
+        elif function == "elu":
+            callee, args = "layers.ELU", _Args().add("alpha", p.arg("alpha"), "1.0")
+        elif function == "softmax":
+            callee, args = "layers.Softmax", []  # over the last axis: channels, as PyTorch's dim=1
+        else:
+            callee, args = "layers.Activation", [_quote(_ACTIVATIONS[function])]
+        return [_Stmt(out, callee, [*args, p.name()], inputs[0])]
+
+    @staticmethod
+    def concat(p: _Position, inputs, out):
+        return [_Stmt(out, "layers.Concatenate", [p.name()], inputs)]
+
+    @staticmethod
+    def add(p: _Position, inputs, out):
+        return [_Stmt(out, "layers.Add", [p.name()], inputs)]
+
+
+def _activation(p: _Position):
+    """A fused activation: Keras' `activation=` argument, and the layers that follow where Keras' differs."""
+    function = p.get("activation")
+    if function is None:
+        return "None", lambda out: []
+    if function != "leaky_relu":
+        return _quote(_ACTIVATIONS[function]), lambda out: []
+    return "None", lambda out: [_Stmt(out, "layers.LeakyReLU", ["negative_slope=0.01", p.name("_act")], out)]
+
+
+def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:
+    """Conv2D's `padding=`, and ZeroPadding2D's argument where the padding comes first ("same" where it
+    depends on an open size)."""
+    paddings = p.values("padding")
+    if all(v == "same" for v in paddings):
+        if not subsample:
+            return '"same"', None
+        pads = [n.op.pads(shape) for n, shape in zip(p.nodes, p.input_shapes())]
+        return '"valid"', "same" if None in pads else _pads(p.same(pads))
+    if any(v == "same" for v in paddings):
+        raise _Mismatch(p.rel)
+
+    def centred(n: Node) -> bool:  # stride 1 and as much padding as the kernel reaches: Keras' "same"
+        reach = [d * (k - 1) for d, k in zip(n.op.dilation, n.op.kernel_size)]
+        return n.op.strides == (1, 1) and all(2 * q == r for q, r in zip(n.op.padding, reach))
+
+    if all(v == (0, 0) for v in paddings):
+        return '"valid"', None
+    if not subsample and all(map(centred, p.nodes)):
+        return '"same"', None
+    return '"valid"', p.arg("padding", _size)
+
+
+def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
+    """Max or average pooling with PyTorch's padding, ceil_mode and count_include_pad."""
+    keras_class = "layers.MaxPooling2D" if kind == "max" else "layers.AveragePooling2D"
+    paddings, ceil = p.values("padding"), p.values("ceil_mode")
+    include = p.values("count_include_pad") if kind == "average" else [False] * len(p.nodes)
+    if all(v == (0, 0) for v in paddings) and not any(ceil):
+        args = [p.arg("pool_size", _size)]
+        if any(n.op.strides != n.op.pool_size for n in p.nodes):  # Keras' strides default to the pool size too
+            args.append(f"strides={p.arg('strides', _size)}")
+        return [_Stmt(out, keras_class, [*args, p.name()], x)]
+    pool, strides = p.get("pool_size"), p.get("strides")
+    static = all(isinstance(d, int) for shape in p.input_shapes() for d in shape)
+    if all(v == "same" for v in paddings):
+        if kind == "max" or not any(include):  # TensorFlow's "same" leaves the padding out of max and mean
+            args = [_size(pool), f"strides={_size(strides)}", 'padding="same"', p.name()]
+            return [_Stmt(out, keras_class, args, x)]
+        if static and all(include):
+            pads = p.same([_same_pads(shape, pool, strides) for shape in p.input_shapes()])
+            return [
+                _Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x),
+                _Stmt(out, keras_class, [_size(pool), f"strides={_size(strides)}", p.name()], out),
+            ]
+        padding = '"same"'
+    elif any(v == "same" for v in paddings):
+        raise _Mismatch(p.rel)
+    else:
+        padding = _size(p.get("padding"))
+        pad = p.get("padding")
+        if static:
+            # The rows ceil_mode adds after the padding, so that the last window fits.
+            extra = p.same([_ceil_extra(n, shape) for n, shape in zip(p.nodes, p.input_shapes())])
+            zeros_are_safe = (kind == "max" and all(p.module.nonnegative[n.inputs[0]] for n in p.nodes)) or (
+                kind == "average" and all(include) and not any(extra)
+            )
+            if zeros_are_safe:  # zeros never win a max over non-negative values, and count_include_pad counts them
+                pads = (pad[0], pad[0] + extra[0], pad[1], pad[1] + extra[1])
+                stmts = [_Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x)] if any(pads) else []
+                args = [_size(pool), f"strides={_size(strides)}", p.name()]
+                return [*stmts, _Stmt(out, keras_class, args, out if stmts else x)]
+    callee = "PaddedMaxPooling2D" if kind == "max" else "PaddedAveragePooling2D"
+    p.module.classes.add(callee)
+    args = _Args([_size(pool), f"strides={_size(strides)}", f"padding={padding}"])
+    args.add("ceil_mode", _py(p.get("ceil_mode")), "False")
+    if kind == "average":
+        args.add("count_include_pad", _py(p.get("count_include_pad")), "True")
+    return [_Stmt(out, callee, [*args, p.name()], x)]
+
+
+def _ceil_extra(node: Node, shape) -> tuple[int, int]:
+    """The rows and columns ceil_mode adds after a pool's padding (to fit the windows the IR counted)."""
+    op = node.op
+    windows = zip(node.shape[1:], op.strides, op.pool_size, shape[1:], op.padding)
+    return tuple(max((o - 1) * s + k - i - 2 * q, 0) for o, s, k, i, q in windows)
+
+
+def _same_pads(shape, pool, strides) -> tuple[int, ...]:
+    return (*ops.same_pads(shape[1], pool[0], strides[0]), *ops.same_pads(shape[2], pool[1], strides[1]))
+
+
+# --- custom layers, written into the module when the network needs them -------------------------------------------
+
+# name -> (the helpers it uses, its source)
+_LIBRARY: dict[str, tuple[tuple[str, ...], str]] = {
+    "_pair": ((), '''
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+'''),
+    "_where": ((), '''
+def _where(condition, a, b):
+    """`a if condition else b`, for open sizes (tensors) as for fixed ones."""
+    if isinstance(condition, bool):
+        return a if condition else b
+    return keras.ops.where(condition, a, b)
+'''),
+    "_pool_padding": (("_where",), '''
+def _pool_padding(size, pool_size, strides, padding, ceil_mode):
+    """PyTorch's padding of one axis as (before, after, extra): ceil_mode adds `extra` rows after the
+    padding for a last partial window, unless that window would start past the padding before it."""
+    if padding == "same":
+        total = (size + strides - 1) // strides * strides - strides + pool_size - size
+        total = _where(total > 0, total, 0)
+        return total // 2, total - total // 2, 0
+    if not ceil_mode:
+        return padding, padding, 0
+    windows = (size + 2 * padding - pool_size + strides - 1) // strides + 1
+    windows = _where((windows - 1) * strides >= size + padding, windows - 1, windows)
+    extra = (windows - 1) * strides + pool_size - size - 2 * padding
+    return padding, padding, _where(extra > 0, extra, 0)
+'''),
+    "SamePadding2D": (("_pair", "_pool_padding"), '''
+class SamePadding2D(layers.Layer):
+    """ZeroPadding2D by what TensorFlow's `same` adds at this input size, for a convolution that Keras will
+    not give `same` itself: one with both strides and dilation (`kernel_size` is the dilated kernel's)."""
+
+    def __init__(self, kernel_size, strides, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        pads = [_pool_padding(shape[i + 1], self.kernel_size[i], self.strides[i], "same", False)[:2] for i in (0, 1)]
+        return keras.ops.pad(x, ((0, 0), *pads, (0, 0)))
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides}
+'''),
+    "_Pooling2D": (("_pair", "_pool_padding"), '''
+class _Pooling2D(layers.Layer):
+    def __init__(self, pool_size, strides, padding, ceil_mode=False, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size)
+        self.strides = _pair(strides)
+        self.padding = padding if padding == "same" else _pair(padding)
+        self.ceil_mode = ceil_mode
+
+    def padding_of(self, x):
+        """[(before, after, extra)] of the height and the width."""
+        shape = keras.ops.shape(x)
+        padding = ("same", "same") if self.padding == "same" else self.padding
+        return [
+            _pool_padding(shape[i + 1], self.pool_size[i], self.strides[i], padding[i], self.ceil_mode) for i in (0, 1)
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding, ceil_mode=self.ceil_mode)
+        return config
+'''),
+    "PaddedMaxPooling2D": (("_Pooling2D",), '''
+class PaddedMaxPooling2D(_Pooling2D):
+    """MaxPooling2D with PyTorch's padding, which never wins the maximum, and ceil_mode."""
+
+    def call(self, x):
+        (top, bottom, extra_h), (left, right, extra_w) = self.padding_of(x)
+        pads = ((0, 0), (top, bottom + extra_h), (left, right + extra_w), (0, 0))
+        x = keras.ops.pad(x, pads, constant_values=float("-inf"))
+        return keras.ops.max_pool(x, self.pool_size, self.strides)
+'''),
+    "PaddedAveragePooling2D": (("_Pooling2D",), '''
+class PaddedAveragePooling2D(_Pooling2D):
+    """AveragePooling2D with PyTorch's padding and ceil_mode: the padding counts as zeros with
+    count_include_pad and not at all without; the rows ceil_mode adds never count."""
+
+    def __init__(self, pool_size, strides, padding, ceil_mode=False, count_include_pad=True, **kwargs):
+        super().__init__(pool_size, strides, padding, ceil_mode, **kwargs)
+        self.count_include_pad = count_include_pad
+
+    def call(self, x):
+        (top, bottom, extra_h), (left, right, extra_w) = self.padding_of(x)
+        shape = keras.ops.shape(x)
+        pads = ((0, 0), (top, bottom + extra_h), (left, right + extra_w), (0, 0))
+        counted = keras.ops.ones((1, shape[1], shape[2], 1), dtype=x.dtype)
+        if self.count_include_pad:
+            counted = keras.ops.pad(counted, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=1)
+            counted = keras.ops.pad(counted, ((0, 0), (0, extra_h), (0, extra_w), (0, 0)))
+        else:
+            counted = keras.ops.pad(counted, pads)
+        total = keras.ops.average_pool(keras.ops.pad(x, pads), self.pool_size, self.strides)
+        return total / keras.ops.average_pool(counted, self.pool_size, self.strides)
+
+    def get_config(self):
+        return {**super().get_config(), "count_include_pad": self.count_include_pad}
+'''),
+    "_resample": ((), '''
+def _resample(x, rows, columns):
+    """Applies an (out, in) matrix to the rows and another to the columns of channels-last images."""
+    x = keras.ops.einsum("ih,nhwc->niwc", rows, x)
+    return keras.ops.einsum("jw,niwc->nijc", columns, x)
+'''),
+    "AdaptiveAveragePooling2D": (("_pair", "_resample"), '''
+def _adaptive_average(size, out, dtype):
+    """The (out, size) matrix of PyTorch's adaptive pooling: cell i averages rows
+    floor(i * size / out) to ceil((i + 1) * size / out)."""
+    cell = keras.ops.arange(out)
+    start = cell * size // out
+    end = -(-(cell + 1) * size // out)
+    row = keras.ops.arange(size)[None, :]
+    inside = keras.ops.logical_and(row >= start[:, None], row < end[:, None])
+    return keras.ops.cast(inside, dtype) / keras.ops.cast(end - start, dtype)[:, None]
+
+
+class AdaptiveAveragePooling2D(layers.Layer):
+    """PyTorch's AdaptiveAvgPool2d: average pooling to a fixed output size, with uneven windows."""
+
+    def __init__(self, output_size, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = _pair(output_size)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        rows = _adaptive_average(shape[1], self.output_size[0], x.dtype)
+        columns = _adaptive_average(shape[2], self.output_size[1], x.dtype)
+        return _resample(x, rows, columns)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size}
+'''),
+    "AlignedBilinearUpSampling2D": (("_pair", "_resample"), '''
+def _aligned_bilinear(size, scale, dtype):
+    """The (size * scale, size) matrix of bilinear interpolation with aligned corners (PyTorch's
+    align_corners=True): output row i samples input position i * (size - 1) / (size * scale - 1)."""
+    out = size * scale
+    step = keras.ops.cast(size - 1, "float32") / keras.ops.cast(keras.ops.maximum(out - 1, 1), "float32")
+    position = keras.ops.cast(keras.ops.arange(out), "float32") * step
+    low = keras.ops.cast(keras.ops.floor(position), "int32")
+    high = keras.ops.minimum(low + 1, size - 1)
+    weight = keras.ops.cast(position - keras.ops.floor(position), dtype)[:, None]
+    below = keras.ops.one_hot(low, size, dtype=dtype) * (1 - weight)
+    return below + keras.ops.one_hot(high, size, dtype=dtype) * weight
+
+
+class AlignedBilinearUpSampling2D(layers.Layer):
+    """UpSampling2D's bilinear mode with the corners aligned, as PyTorch's align_corners=True."""
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = _pair(size)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        rows = _aligned_bilinear(shape[1], self.size[0], x.dtype)
+        columns = _aligned_bilinear(shape[2], self.size[1], x.dtype)
+        return _resample(x, rows, columns)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+'''),
+    "_zero_insertion": ((), '''
+def _zero_insertion(size, scale, dtype):
+    """The (size * scale, size) matrix that moves input row i to output row i * scale."""
+    return keras.ops.transpose(keras.ops.one_hot(keras.ops.arange(size) * scale, size * scale, dtype=dtype))
+'''),
+    "ZeroInsertionUpSampling2D": (("_pair", "_resample", "_zero_insertion"), '''
+class ZeroInsertionUpSampling2D(layers.Layer):
+    """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = _pair(size)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        rows = _zero_insertion(shape[1], self.size[0], x.dtype)
+        columns = _zero_insertion(shape[2], self.size[1], x.dtype)
+        return _resample(x, rows, columns)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+'''),
+    "_pad_or_crop": ((), '''
+def _pad_or_crop(x, pads):
+    """Pads channels-last images by ((top, bottom), (left, right)); a negative amount crops instead."""
+    x = keras.ops.pad(x, ((0, 0), *((max(a, 0), max(b, 0)) for a, b in pads), (0, 0)))
+    (top, bottom), (left, right) = ((max(-a, 0), max(-b, 0)) for a, b in pads)
+    return x[:, top : -bottom or None, left : -right or None]
+'''),
+    "ConvTranspose2D": (("_pair", "_resample", "_zero_insertion", "_pad_or_crop"), '''
+class ConvTranspose2D(layers.Layer):
+    """PyTorch's ConvTranspose2d, for what Conv2DTranspose lacks: groups, and dilation (which TensorFlow's CPU
+    kernels refuse). Computed as the convolution it is the gradient of: the input spread `strides` apart,
+    padded by the dilated kernel's reach, correlated with the flipped kernel. The kernel is laid out as
+    Conv2DTranspose's: (height, width, filters / groups, input channels)."""
+
+    def __init__(
+        self, filters, kernel_size, strides=1, padding=0, output_padding=0, dilation_rate=1, groups=1, activation=None,
+        use_bias=True, **kwargs,
+    ):  # fmt: skip
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size)
+        self.strides = _pair(strides)
+        self.padding = padding if padding == "same" else _pair(padding)
+        self.output_padding = _pair(output_padding)
+        self.dilation_rate = _pair(dilation_rate)
+        self.groups = groups
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+
+    def build(self, input_shape):
+        shape = (*self.kernel_size, self.filters // self.groups, input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=shape, initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        rows = _zero_insertion(shape[1], self.strides[0], x.dtype)
+        columns = _zero_insertion(shape[2], self.strides[1], x.dtype)
+        x = _resample(x, rows, columns)  # size · strides: strides - 1 zeros after the last row
+        pads = []
+        for i in (0, 1):
+            reach = self.dilation_rate[i] * (self.kernel_size[i] - 1)
+            if self.padding == "same":  # Keras' output size, size · strides
+                start = max(reach + 1 - self.strides[i], 0) // 2
+                pads.append((reach - start, start))
+            else:
+                start, extra = self.padding[i], self.output_padding[i]
+                pads.append((reach - start, reach - start + extra - self.strides[i] + 1))
+        x = _pad_or_crop(x, pads)
+        height, width, out, _ = self.kernel.shape
+        kernel = keras.ops.reshape(keras.ops.flip(self.kernel, axis=(0, 1)), (height, width, out, self.groups, -1))
+        kernel = keras.ops.reshape(keras.ops.transpose(kernel, (0, 1, 4, 3, 2)), (height, width, -1, self.filters))
+        x = keras.ops.conv(x, kernel, dilation_rate=self.dilation_rate)
+        if self.use_bias:
+            x = x + self.bias
+        return self.activation(x)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
+            output_padding=self.output_padding, dilation_rate=self.dilation_rate, groups=self.groups,
+            activation=keras.activations.serialize(self.activation), use_bias=self.use_bias,
+        )  # fmt: skip
+        return config
+'''),
+    "LocalResponseNormalization": ((), '''
+class LocalResponseNormalization(layers.Layer):
+    """PyTorch's LocalResponseNorm: x / (k + alpha / size * sum of x² over `size` neighbouring channels) ** beta,
+    the window of channel c running from c - size // 2 to c + (size - 1) // 2."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def call(self, x):
+        channel = keras.ops.arange(x.shape[-1])
+        offset = channel[:, None] - channel[None, :]  # source channel minus target channel
+        window = keras.ops.logical_and(offset >= -(self.size // 2), offset <= (self.size - 1) // 2)
+        total = keras.ops.matmul(keras.ops.square(x), keras.ops.cast(window, x.dtype))
+        return x / keras.ops.power(self.k + self.alpha / self.size * total, self.beta)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+        return config
+'''),
+}  # fmt: skip

@@ -1,0 +1,1303 @@
+"""PyTorch backend: Python source for a `torch.nn.Module`, written as torchvision writes its models.
+
+`emit(net)` returns the source of a module: one `nn.Module` class per block definition (`Basic`,
+`Inception`), one for the network, and `build()`. `to_torch(net)` executes that same source, so the model
+in memory and the file on disk are one model by construction.
+
+How the IR becomes classes:
+
+- Module names are the IR's node names, so state_dict keys are the IR's (`layer2.0.downsample.0.weight`).
+  Layers with weights are always registered modules; a labelled layer without weights becomes a module
+  too (`self.relu`), an unlabelled one a functional call (`F.relu(out, inplace=True)`, `torch.flatten`).
+- A scope whose statements form a chain of plain modules numbered 0, 1, 2 ... is an `nn.Sequential`
+  (torchvision's `features`, `layer1`, `downsample`); a block whose body is such a chain is an
+  `nn.Sequential` subclass. Other scopes get a `forward` with explicit merges (`out += identity`,
+  `torch.cat([...], 1)`); a sequence that is not a chain holds its modules in an `nn.ModuleDict`.
+- One class serves every instance of a block whose code is the same once its arguments (and the input
+  channels inference found) are constructor parameters. A projection shortcut that only some instances
+  build becomes a flag (`downsample=True`). Instances that still differ (a `repeat` count, a `same`
+  padding that splits differently at another size) get a class each: `Stage`, `Stage2`.
+- Every identifier in the source comes from IR names checked here against the compiler's pattern, and
+  every expression from the IR is parsed and re-printed, so a doctored IR cannot smuggle code into a file
+  that `to_torch` executes. Block arguments are checked by evaluating each expression for every instance.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import hashlib
+import keyword
+import linecache
+import math
+import re
+import textwrap
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from .. import ops
+from ..ir import Network, Node, Scope
+
+if TYPE_CHECKING:
+    from torch import nn
+
+WIDTH = 120  # the line length of the repository's ruff configuration
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_INDEX = re.compile(r"[0-9]+")
+
+# Public attributes of nn.Module, nn.Sequential and nn.ModuleDict (torch 2.13). A child with one of these
+# names cannot be set as an attribute (`self.eval = ...` would leave `self.eval` the method) nor through
+# add_module (which refuses it): such children go straight into `_modules`, which keeps their keys.
+_MODULE_ATTRIBUTES = frozenset(
+    "T_destination add_module append apply bfloat16 buffers call_super_init children clear compile cpu cuda double "
+    "dump_patches eval extend extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half "
+    "insert ipu items keys load_state_dict modules mtia named_buffers named_children named_modules named_parameters "
+    "parameters pop register_backward_hook register_buffer register_forward_hook register_forward_pre_hook "
+    "register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook "
+    "register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook "
+    "register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty "
+    "train training type update values xpu zero_grad".split()
+)
+_HELPERS = ("pad_same", "avg_pool_same", "upsample_zeros", "box_kernel", "gaussian_kernel", "FixedConv2d")
+# Names the generated code uses itself; a parameter or a variable taken from the .cnn gets a `_` appended.
+_RESERVED = frozenset(
+    {"self", "x", "out", "identity", "torch", "nn", "F", "Tensor", "OrderedDict", "math", *_HELPERS, "l", "O", "I"}
+    | set(dir(builtins))
+    | set(keyword.kwlist)
+    | set(keyword.softkwlist)
+)
+
+# Ops whose output is a new tensor that their backward pass does not read: an in-place update of it (a ReLU,
+# `out += identity`) is safe once nothing else reads it.
+_FRESH = frozenset({"conv", "conv_transpose", "dense", "batchnorm", "add", "concat"})
+
+_ACT_MODULES = {
+    "relu": "nn.ReLU()", "relu6": "nn.ReLU6()", "gelu": "nn.GELU()", "silu": "nn.SiLU()",
+    "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "softmax": "nn.Softmax(dim=1)", "hardswish": "nn.Hardswish()",
+    "leaky_relu": "nn.LeakyReLU(negative_slope={alpha})", "elu": "nn.ELU(alpha={alpha})",
+}  # fmt: skip
+_ACT_CALLS = {
+    "relu": "F.relu({x})", "relu6": "F.relu6({x})", "gelu": "F.gelu({x})", "silu": "F.silu({x})",
+    "sigmoid": "torch.sigmoid({x})", "tanh": "torch.tanh({x})", "softmax": "F.softmax({x}, dim=1)",
+    "hardswish": "F.hardswish({x})", "leaky_relu": "F.leaky_relu({x}, negative_slope={alpha})",
+    "elu": "F.elu({x}, alpha={alpha})",
+}  # fmt: skip
+
+_HELPER_SOURCE = {
+    "pad_same": '''
+def pad_same(
+    x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1),
+    value: float = 0.0,
+) -> Tensor:
+    """Pad as TensorFlow's `same` does for this input size: ceil(size / stride) outputs, the odd pixel last."""
+    pads = []
+    for i in (1, 0):  # F.pad takes the width first
+        size, k, s, d = x.shape[2 + i], kernel_size[i], stride[i], dilation[i]
+        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value)
+''',
+    "avg_pool_same": '''
+def avg_pool_same(x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int]) -> Tensor:
+    """Average pooling with `same` padding that counts only the pixels of each window inside the input."""
+    total = F.avg_pool2d(pad_same(x, kernel_size, stride), kernel_size, stride)
+    inside = F.avg_pool2d(pad_same(torch.ones_like(x[:1, :1]), kernel_size, stride), kernel_size, stride)
+    return total / inside
+''',
+    "upsample_zeros": '''
+def upsample_zeros(x: Tensor, scale: int | tuple[int, int]) -> Tensor:
+    """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
+    sh, sw = (scale, scale) if isinstance(scale, int) else scale
+    n, c, h, w = x.shape
+    out = x.new_zeros(n, c, h * sh, w * sw)
+    out[:, :, ::sh, ::sw] = x
+    return out
+''',
+    # The two as cnndsl.ops.preset_kernel computes them, so that the kernels are the IR's to the last bit.
+    "box_kernel": '''
+def box_kernel(size: int | tuple[int, int]) -> tuple[tuple[float, ...], ...]:
+    """A box blur: every weight is 1 / (h * w)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    return tuple(tuple(1 / (h * w) for _ in range(w)) for _ in range(h))
+''',
+    "gaussian_kernel": '''
+def gaussian_kernel(size: int | tuple[int, int], sigma: float) -> tuple[tuple[float, ...], ...]:
+    """A Gaussian blur: exp(-d^2 / (2 sigma^2)) along each axis, their product normalised to sum 1."""
+    h, w = (size, size) if isinstance(size, int) else size
+    gy = [math.exp(-((i - (h - 1) / 2) ** 2) / (2 * sigma**2)) for i in range(h)]
+    gx = [math.exp(-((j - (w - 1) / 2) ** 2) / (2 * sigma**2)) for j in range(w)]
+    total = sum(gy) * sum(gx)
+    return tuple(tuple(a * b / total for b in gx) for a in gy)
+''',
+    "FixedConv2d": '''
+class FixedConv2d(nn.Conv2d):
+    """A convolution with a fixed kernel (`weights=` in the .cnn file): one matrix for every output and input
+    channel, held as a buffer, so that it is not trained and does not count as a parameter."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[tuple[float, ...], ...], **kwargs) -> None:
+        matrix = torch.tensor(kernel, dtype=torch.float32)
+        super().__init__(in_channels, out_channels, tuple(matrix.shape), bias=False, **kwargs)
+        shape = self.weight.shape
+        del self.weight  # the parameter nn.Conv2d made: the same key now holds the fixed kernel
+        self.register_buffer("weight", matrix.expand(shape).clone())
+''',
+}
+
+
+def emit(net: Network) -> str:
+    """The network as the source of a Python module that defines `build() -> nn.Module`."""
+    return _Emitter(net).source()
+
+
+def to_torch(net: Network) -> nn.Module:
+    """The network as a `torch.nn.Module`, built by running the source `emit` writes.
+
+    The classes live in no importable module: save the model's `state_dict()`, not the model itself.
+    """
+    source = emit(net)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    filename = f"<cnndsl {net.name} {digest}>"
+    # Tracebacks and debuggers show the generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {"__name__": f"cnndsl_{net.name}"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["build"]()
+
+
+# --- expressions ------------------------------------------------------------------------------------
+
+_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.USub, ast.UAdd)
+
+
+def _parse(text: str, names) -> ast.expr:
+    """An arithmetic expression of `names`; anything else in it (a call, an attribute ...) is refused."""
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"not an expression: {text!r}") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id not in names:
+                raise ValueError(f"unknown name {node.id!r} in {text!r}")
+        elif isinstance(node, ast.Constant):
+            if type(node.value) not in (int, float, bool, str):
+                raise ValueError(f"unexpected constant in {text!r}")
+        elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Tuple, ast.Load, *_OPERATORS)):
+            raise ValueError(f"not an arithmetic expression: {text!r}")
+    return tree
+
+
+def _evaluate(tree: ast.expr, env: dict):
+    # Safe: _parse admits only arithmetic on names and literals.
+    code = compile(ast.fix_missing_locations(ast.Expression(tree)), "<expr>", "eval")
+    return eval(code, {"__builtins__": {}}, env)
+
+
+def _names(tree: ast.expr) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, mapping: dict[str, ast.expr]):
+        self.mapping = mapping
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.mapping.get(node.id, node)
+
+
+def _substitute(tree: ast.expr, mapping: dict[str, ast.expr]) -> ast.expr:
+    return _Substitute(mapping).visit(copy.deepcopy(tree))
+
+
+def _lit(v) -> str:
+    """A value as a Python literal."""
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f'float("{v}")'
+    if isinstance(v, (int, float, str)):
+        return repr(v)
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_lit(i) for i in v) + ("," if len(v) == 1 else "") + ")"
+    raise ValueError(f"unexpected value {v!r}")
+
+
+def _str(s: str) -> str:
+    """A word as a string literal, in double quotes as the code around it."""
+    return f'"{s}"' if re.fullmatch(r"[a-z_]+", s) else repr(s)
+
+
+def _pair_lit(v) -> str:
+    """(3, 3) as 3, (3, 5) as (3, 5): torch takes either."""
+    return _lit(v[0]) if v[0] == v[1] else _lit(tuple(v))
+
+
+def _as_pair(v):
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return (v, v)
+    return tuple(v) if isinstance(v, tuple) else None
+
+
+def _matches(value, actual, kind: str) -> bool:
+    """Does a Python expression's value stand for the IR's value where torch takes it?"""
+    if kind == "pair":  # an int or a pair of ints: kernel sizes, strides, integer padding
+        pair = _as_pair(value)
+        return pair is not None and all(type(i) is int for i in pair) and pair == tuple(actual)
+    if kind == "float":
+        return type(value) in (int, float) and value == actual
+    return type(value) is type(actual) and value == actual
+
+
+def _doc(text: str) -> str:
+    """Text made safe inside a triple-quoted docstring (escapes, no quote characters)."""
+    return text.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Block"
+
+
+def _shape(shape) -> str:
+    return _doc(" x ".join(str(d) for d in ("N", *shape)))
+
+
+def _docstring(paragraphs: list[str], indent: int) -> list[str]:
+    """A docstring of escaped text, wrapped to the line length (a long path keeps a line of its own)."""
+    room = WIDTH - indent
+    if len(paragraphs) == 1 and len(paragraphs[0]) + 6 <= room:
+        return [" " * indent + f'"""{paragraphs[0]}"""']
+    lines: list[str] = []
+    for i, paragraph in enumerate(paragraphs):
+        lines += [""] if i else []
+        for text in paragraph.split("\n"):
+            lines += textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
+    lines[0] = '"""' + lines[0] if len(lines[0]) + 3 <= room else lines[0]
+    lines = lines if lines[0].startswith('"""') else ['"""', *lines]
+    return [" " * indent + line if line else "" for line in [*lines, '"""']]
+
+
+# --- code pieces --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call in __init__: printed on one line, or with one argument a line when long or a container."""
+
+    open: str  # "nn.Conv2d(", "nn.Sequential(OrderedDict(["
+    args: tuple = ()  # str | Call | Entry
+    close: str = ")"
+    block: bool = False
+
+    @property
+    def type(self) -> str:
+        return self.open.split("(")[0]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A named argument of a container: `("conv", nn.Conv2d(...))` or `"conv": nn.Conv2d(...)`."""
+
+    key: str
+    value: Call | str
+    end: str = ""
+
+
+def _flat(a) -> str:
+    if isinstance(a, Entry):
+        return a.key + _flat(a.value) + a.end
+    if isinstance(a, Call):
+        return a.open + ", ".join(_flat(x) for x in a.args) + a.close
+    return a
+
+
+def _format(a, indent: int, room: int) -> str:
+    """`a` as source whose first line fits in `room` columns; continuation lines indented from `indent`."""
+    if isinstance(a, Entry):
+        return a.key + _format(a.value, indent, room - len(a.key) - len(a.end)) + a.end
+    one = _flat(a)
+    if not isinstance(a, Call) or not a.args or (not a.block and len(one) <= room):
+        return one
+    inner = " " * (indent + 4)
+    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + "," for x in a.args]
+    return a.open + "\n" + "\n".join(rows) + "\n" + " " * indent + a.close
+
+
+def _statement(prefix: str, call, indent: int, suffix: str = "") -> list[str]:
+    text = _format(call, indent, WIDTH - indent - len(prefix) - len(suffix))
+    return (" " * indent + prefix + text + suffix).split("\n")
+
+
+# --- what a class is made of ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One step of a forward pass: a layer, a block instance, or a sequence run as one module."""
+
+    path: tuple[str, ...]  # its module's name; inside a container for a sequence that is not a chain
+    inputs: tuple[tuple[str, ...], ...]  # the paths of the items it reads; () is the class's input
+    call: str  # the expression computing it: {m} is its module, {0} {1} ... its inputs
+    module: Call | None = None  # its constructor, if it is a registered module
+    opaque: bool = False  # a block or a sequence, run as one call; may be optional in a block class
+    merge: str | None = None  # "add" or "concat"
+    fresh: bool = False  # see _FRESH
+    hint: str | None = None  # the label naming its value, if any
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A child of a scope, before it is known whether the scope runs as an nn.Sequential."""
+
+    name: str
+    output: int
+    inputs: tuple[int, ...]
+    module: Call | None  # the child as a module whose forward is module(x), if it can be one
+    item: Item | None = None  # the child as a step of a forward pass (a layer or an opaque scope)
+    children: tuple = ()  # the pieces of a sequence that is not a chain
+
+
+@dataclass
+class Instance:
+    """The code of the network or of one block instance."""
+
+    items: list[Item]
+    sequential: bool  # a chain of modules numbered 0, 1 ...: the class is an nn.Sequential
+    output: tuple[str, ...]  # the item computing the output
+    out_channels: str  # the output's channels, in terms of the block's parameters
+    group: Group | None = None
+
+
+@dataclass
+class Group:
+    """A block class: the instances that share its code."""
+
+    definition: str
+    name: str
+    names: _Names
+    items: list[Item]
+    sequential: bool
+    output: tuple[str, ...]
+    instances: list[Scope] = field(default_factory=list)
+    optional: dict[tuple[str, ...], str] = field(default_factory=dict)  # item path -> flag parameter
+    params: list[str] = field(default_factory=list)  # parameters the code uses (Python names)
+    defaults: dict[str, ast.expr] = field(default_factory=dict)
+    takes_in_channels: bool = False
+
+
+class _Names:
+    """Python names of a block definition's parameters: the .cnn names, unless the generated code uses them."""
+
+    def __init__(self, params):
+        self.py: dict[str, str] = {}
+        for p in params:
+            name = _ident(p, "parameter name")
+            while name in _RESERVED or name in self.py.values():
+                name += "_"
+            self.py[p] = name
+        self.in_channels = "in_channels"
+        while self.in_channels in self.py.values():
+            self.in_channels += "_"
+        self.source = {v: k for k, v in self.py.items()}
+
+    def rename(self, tree: ast.expr) -> ast.expr:
+        return _substitute(tree, {k: ast.Name(v, ast.Load()) for k, v in self.py.items()})
+
+
+class _Context:
+    """Expressions inside one owner instance: a block's parameters with this instance's values."""
+
+    def __init__(self, env: dict, names: _Names | None, in_channels: int):
+        self.names = names
+        self.penv = {names.py[k]: v for k, v in env.items()} if names else {}
+        if names:
+            self.penv[names.in_channels] = in_channels
+
+    def source(self, text: str | None, actual, kind: str = "exact") -> str | None:
+        """An IR expression (in .cnn parameter names) as Python, if it gives `actual` here."""
+        if text is None or self.names is None:
+            return None
+        try:
+            tree = self.names.rename(_parse(text, self.names.py))
+        except ValueError:
+            return None  # not the arithmetic the compiler writes: the value will do
+        return self.check(tree, actual, kind)
+
+    def check(self, tree: ast.expr, actual, kind: str = "exact") -> str | None:
+        """A Python expression of the parameters as text, if it gives `actual` here."""
+        try:
+            value = _evaluate(tree, self.penv)
+        except (ArithmeticError, TypeError, ValueError, NameError):
+            return None
+        if not _names(tree):
+            return _lit(value) if _matches(value, actual, kind) else None
+        if not _matches(value, actual, kind):
+            if type(actual) is not int or not isinstance(value, float) or value != actual:
+                return None
+            tree = ast.Call(ast.Name("int", ast.Load()), [tree], [])  # `/` divides exactly in .cnn
+        return ast.unparse(tree)
+
+    def arg(self, node: Node, attr: str, actual, kind: str = "exact", default=None, literal=_lit) -> str | None:
+        """An op attribute: its expression if it has one, else its value (None where that is torch's default)."""
+        text = self.source(node.exprs.get(attr), actual, kind)
+        if text is not None:
+            return text
+        return None if actual == default else literal(actual)
+
+
+# --- the emitter ------------------------------------------------------------------------------------------
+
+
+class _Emitter:
+    def __init__(self, net: Network):
+        self.net = net
+        _ident(net.name, "network name")
+        self.consumers = Counter(i for n in net.nodes for i in n.inputs)
+        self.consumers[net.output] += 1
+        self.local: dict[tuple[str, int], str] = {}  # ("node" | "scope", id) -> its name inside its parent
+        self.children = self._children()
+        self.helpers: set[str] = set()
+        self.instances: dict[int, Instance] = {}
+        self.groups: dict[str, list[Group]] = {}
+        # Class names avoid every name of the .cnn file, so no parameter or variable can hide a class.
+        words = {p for s in net.scopes for p in s.args} | {w for n in net.nodes for w in n.name.split(".")}
+        self.taken = set(_RESERVED) | words
+        self.network_class = self.allocate(_camel(net.name))
+        self.constants: dict[str, str] = {}  # the literal of a matrix -> its name in the module
+
+    def constant(self, base: str, matrix) -> str:
+        """A module-level name for a matrix, one row a line."""
+        rows = tuple(_lit(tuple(row)) for row in matrix)
+        text = "\n".join(["(", *(f"    {row}," for row in rows), ")"])
+        if text not in self.constants:
+            self.constants[text] = self.allocate(base)
+        return self.constants[text]
+
+    def _children(self) -> dict[int, list[Node | Scope]]:
+        """Each scope's children (its own nodes, and the scopes inside it that hold nodes), in order."""
+        net = self.net
+        first: dict[int, int] = {}
+        for n in net.nodes:
+            sid = n.scope
+            while sid is not None and sid not in first:
+                first[sid] = n.id
+                sid = net.scopes[sid].parent
+        keyed: dict[int, list] = {s.id: [] for s in net.scopes}
+        for n in net.nodes:
+            if n.op.kind != "input":
+                keyed[n.scope].append((n.id, 1, n))
+                self.local[("node", n.id)] = _local(n.name, net.scopes[n.scope].name)
+        for s in net.scopes[1:]:
+            if s.kind == "block":
+                _ident(s.block, "block name")
+            if s.id in first:  # an empty scope computes nothing and holds no weights
+                keyed[s.parent].append((first[s.id], 0, s))
+                self.local[("scope", s.id)] = _local(s.name, net.scopes[s.parent].name)
+        return {sid: [e[2] for e in sorted(entries, key=lambda e: e[:2])] for sid, entries in keyed.items()}
+
+    def block_of(self, sid: int | None) -> Scope | None:
+        """The block instance (or the network) whose code holds scope `sid`."""
+        while sid is not None and self.net.scopes[sid].kind == "sequence":
+            sid = self.net.scopes[sid].parent
+        return None if sid is None else self.net.scopes[sid]
+
+    def allocate(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}{k}"
+        self.taken.add(name)
+        return name
+
+    def source(self) -> str:
+        order: list[Group] = []
+        for definition in self._definitions():
+            order += self._classify(definition)
+        network = _Owner(self, self.net.scopes[0], None).instance()
+        constants = "\n".join(f"{name} = {text}" for text, name in self.constants.items())
+        parts = [constants + "\n"] if constants else []
+        parts += [_HELPER_SOURCE[h].strip() + "\n" for h in _HELPERS if h in self.helpers]
+        parts += [self._render_group(g) for g in order]
+        doc = [f"The {self.net.name} network of {_doc(self.net.source)}."]
+        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output))
+        parts.append(
+            f'def build() -> nn.Module:\n    """The {self.net.name} network, with freshly initialised weights."""\n'
+            f"    return {self.network_class}()\n"
+        )
+        code = "\n\n".join(parts)
+        gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
+        return self._header(code) + gap + code
+
+    def _first_node_path(self, scope: Scope) -> str | None:
+        """The file a block instance's own first layer was written in: the block's file."""
+        for child in self.children[scope.id]:
+            if isinstance(child, Node):
+                return child.span.path
+            if child.kind == "sequence" and (path := self._first_node_path(child)):
+                return path
+        return None
+
+    def _definitions(self) -> list[str]:
+        """The block definitions used, each after those its instances contain."""
+        inner: dict[str, set[str]] = {}
+        for s in self.net.scopes:
+            if s.kind == "block":
+                inner.setdefault(s.block, set())
+                outer = self.block_of(s.parent)
+                if outer is not None and outer.kind == "block":
+                    inner[outer.block].add(s.block)
+        order: list[str] = []
+
+        def visit(b: str) -> None:
+            if b not in order:
+                for c in sorted(inner[b]):
+                    visit(c)
+                order.append(b)
+
+        for b in inner:
+            visit(b)
+        return order
+
+    def _classify(self, definition: str) -> list[Group]:
+        """Build every instance of a block definition; instances with the same code share a class."""
+        scopes = [
+            s for s in self.net.scopes if s.kind == "block" and s.block == definition and ("scope", s.id) in self.local
+        ]
+        signature = self.net.blocks.get(definition) or (dict.fromkeys(scopes[0].args) if scopes else {})
+        names = _Names(signature)
+        groups: list[Group] = []
+        for s in scopes:
+            inst = _Owner(self, s, names).instance()
+            for g in groups:
+                merged = _merge(g, inst)
+                if merged is not None:
+                    g.items, g.optional = merged
+                    break
+            else:
+                g = Group(
+                    definition, self.allocate(_camel(definition)), names, inst.items, inst.sequential, inst.output
+                )
+                groups.append(g)
+            g.instances.append(s)
+            inst.group = g
+            self.instances[s.id] = inst
+        for g in groups:
+            _signature(g, signature)
+        self.groups[definition] = groups
+        return groups
+
+    # --- rendering ---------------------------------------------------------------------------------------
+
+    def _header(self, code: str) -> str:
+        net = self.net
+        doc = "\n".join(
+            _docstring(
+                [
+                    f"The {net.name} network, compiled by cnndsl from {_doc(net.source)}.",
+                    f"Input: {_shape(net.input_shape)}. Output: {_shape(net.output_shape)}. "
+                    f"{net.params:,} parameters.\nbuild() returns the model. This file is generated: change the .cnn "
+                    "file and compile it again.",
+                ],
+                0,
+            )
+        )
+        imports = ["import math"] if re.search(r"(?<![\w.])math\.", code) else []
+        imports += ["from collections import OrderedDict"] if "OrderedDict(" in code else []
+        imports += [""] if imports else []
+        if re.search(r"(?<![\w.])torch\.", code):
+            imports.append("import torch")
+        if re.search(r"(?<![\w.])F\.", code):
+            imports.append("import torch.nn.functional as F")
+        tensor = re.search(r"(?<![\w.])Tensor\b", code) is not None
+        imports.append("from torch import Tensor, nn" if tensor else "from torch import nn")
+        return doc + "\n\n" + "\n".join(imports)
+
+    def _render_group(self, g: Group) -> str:
+        first = g.instances[0]
+        where = self._first_node_path(first)
+        signature = self.net.blocks.get(g.definition) or dict.fromkeys(first.args)
+        shown = _doc(", ".join(p if d is None else f"{p} = {d}" for p, d in signature.items()))
+        doc = [f"The `{g.definition}` block" + (f" of {_doc(where)}" if where else "") + f": {g.definition}({shown})."]
+        others = [o.name for o in self.groups[g.definition] if o is not g]
+        if others:
+            doc.append(f"Instances of it that differ in structure from these are built by {', '.join(others)}.")
+        return _render_class(g.name, doc, g.items, g.sequential, g.output, g)
+
+
+def _local(name: str, parent: str) -> str:
+    """A node's or scope's name inside its parent: a label or a position."""
+    prefix = parent + "." if parent else ""
+    local = name[len(prefix) :] if name.startswith(prefix) else ""
+    if not (_INDEX.fullmatch(local) or (_IDENT.fullmatch(local) and not keyword.iskeyword(local))):
+        raise ValueError(f"{name!r} is not a valid layer name inside {parent!r}")
+    return local
+
+
+def _default_gives(default: ast.expr, args: dict, names: _Names, value) -> bool:
+    try:
+        return _matches(_evaluate(default, {names.py[k]: v for k, v in args.items()}), value, "exact")
+    except (ArithmeticError, TypeError, ValueError):
+        return False
+
+
+def _parse_call(call: str) -> ast.expr:
+    """A forward expression with its module and inputs filled in by placeholders."""
+    return ast.parse(call.format(*["_"] * call.count("{"), m="_"), mode="eval").body
+
+
+def _signature(g: Group, signature: dict) -> None:
+    """The constructor's parameters: those the code uses and those their defaults use; and the flags."""
+    names = g.names
+    for p, text in signature.items():
+        if text is not None:
+            try:
+                g.defaults[names.py[p]] = names.rename(_parse(text, names.py))
+            except ValueError:
+                pass  # not the arithmetic the compiler writes: the parameter is required
+    used: set[str] = set()
+    for it in g.items:
+        used |= _names(_parse_call(it.call)) if it.call else set()
+        used |= _names(ast.parse(_flat(it.module), mode="eval").body) if it.module else set()
+    for p in list(used):
+        if p in g.defaults:
+            used |= _names(g.defaults[p])
+    g.params = [py for py in names.py.values() if py in used]
+    g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
+    g.takes_in_channels = names.in_channels in used
+    flags = set(g.params) | {names.in_channels}
+    for path in g.optional:
+        flag = path[0] if _IDENT.fullmatch(path[0]) else "shortcut"
+        while flag in flags or flag in _RESERVED:
+            flag += "_"
+        flags.add(flag)
+        g.optional[path] = flag
+
+
+class _Owner:
+    """The analysis of the network or of one block instance: its steps, with the code of each."""
+
+    def __init__(self, em: _Emitter, scope: Scope, names: _Names | None):
+        self.em, self.net, self.scope, self.names = em, em.net, scope, names
+        if scope.kind == "network":
+            self.input = next(n.id for n in self.net.nodes if n.op.kind == "input")
+        else:
+            self.input = scope.input
+        in_channels = self.net.nodes[self.input].shape[0]
+        self.ctx = _Context(scope.args if names else {}, names, in_channels)
+        self.channels: dict[int, str] = {self.input: names.in_channels if names else _lit(in_channels)}
+        self.paths: dict[int, tuple[str, ...]] = {self.input: ()}
+
+    def instance(self) -> Instance:
+        pieces = self.pieces(self.scope, ())
+        output = self.scope.output
+        sequential = _is_chain(pieces, self.input, output) and all(p.name == str(i) for i, p in enumerate(pieces))
+        if sequential:
+            items = [Item((p.name,), (), "", p.module) for p in pieces]
+        else:
+            items = _items(pieces)
+        out_channels = self.channels.get(output, _lit(self.net.nodes[output].shape[0]))
+        return Instance(items, sequential, self.paths[output], out_channels)
+
+    def pieces(self, scope: Scope, prefix: tuple[str, ...]) -> list[Piece]:
+        out = []
+        for child in self.em.children[scope.id]:
+            if isinstance(child, Scope):
+                name = self.em.local[("scope", child.id)]
+                if child.kind == "block":
+                    out.append(self.block(child, name, prefix))
+                else:
+                    out.append(self.sequence(child, name, prefix))
+            else:
+                out.append(self.layer(child, self.em.local[("node", child.id)], prefix))
+        return out
+
+    def sequence(self, s: Scope, name: str, prefix) -> Piece:
+        path = (*prefix, name)
+        children = self.pieces(s, path)
+        if _is_chain(children, s.input, s.output) and not any(_unsafe(c.name) for c in children):
+            if all(c.name == str(i) for i, c in enumerate(children)):
+                module = Call("nn.Sequential(", tuple(c.module for c in children), block=True)
+            else:
+                entries = tuple(Entry(f'("{c.name}", ', c.module, ")") for c in children)
+                module = Call("nn.Sequential(OrderedDict([", entries, "]))", block=True)
+            return self.opaque(s, path, module)
+        # Not a chain: its steps join the forward pass of the class, its modules go into an nn.ModuleDict.
+        return Piece(name, s.output, (s.input,), None, children=tuple(children))
+
+    def block(self, s: Scope, name: str, prefix) -> Piece:
+        inst = self.em.instances[s.id]
+        g = inst.group
+        names = g.names
+        # The block's parameters as expressions here: its arguments, and its output channels in these terms.
+        here = {names.in_channels: ast.parse(self.channels[s.input], mode="eval").body}
+        args = [self.channels[s.input]] if g.takes_in_channels else []
+        keyword_only = False
+        for p, py in names.py.items():
+            value = s.args[p]
+            text = self.ctx.source(s.exprs.get(p), value) or _lit(value)
+            here[py] = ast.parse(text, mode="eval").body
+            if py not in g.params:
+                continue
+            if py in g.defaults:
+                keyword_only = True
+                if text == _lit(value) and _default_gives(g.defaults[py], s.args, names, value):
+                    continue
+            args.append(f"{py}={text}" if keyword_only else text)
+        for path, flag in g.optional.items():
+            if any(it.path == path for it in inst.items):
+                args.append(f"{flag}=True")
+        out = self.net.nodes[s.output].shape[0]
+        lifted = _substitute(ast.parse(inst.out_channels, mode="eval").body, here)
+        self.channels[s.output] = self.ctx.check(lifted, out) or _lit(out)
+        return self.opaque(s, (*prefix, name), Call(f"{g.name}(", tuple(args)))
+
+    def opaque(self, s: Scope, path: tuple[str, ...], module: Call) -> Piece:
+        self.paths[s.output] = path
+        name = path[-1]
+        item = Item(
+            path, (self.paths[s.input],), "{m}({0})", module, opaque=True, fresh=self.fresh(s.output),
+            hint=None if _INDEX.fullmatch(name) else name,
+        )  # fmt: skip
+        return Piece(name, s.output, (s.input,), module, item)
+
+    def fresh(self, value: int) -> bool:
+        op = self.net.nodes[value].op
+        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != self.input
+
+    def inplace(self, node: Node) -> bool:
+        """May this op overwrite its input? Only a fresh tensor that nothing else reads."""
+        (i,) = node.inputs
+        return self.fresh(i) and self.em.consumers[i] == 1
+
+    # --- layers --------------------------------------------------------------------------------------------
+
+    def layer(self, node: Node, name: str, prefix) -> Piece:
+        x = self.net.nodes[node.inputs[0]]
+        path = (*prefix, name)
+        module, call, functional, comment = self.code(node, x)
+        labelled = not _INDEX.fullmatch(name)
+        fields = dict(fresh=self.fresh(node.id), hint=name if labelled else None, comment=comment)
+        # forward sees no constructor parameters: a layer whose arguments use them is a module, made in __init__
+        functional = functional or call
+        uses_parameters = self.names is not None and _names(_parse_call(functional)) & set(self.ctx.penv)
+        if module is not None and (type(node.op).trainable or labelled or uses_parameters):
+            item = Item(path, tuple(self.paths[i] for i in node.inputs), call, module, **fields)
+        else:
+            merge = node.op.kind if node.op.kind in ops.MERGES else None
+            item = Item(path, tuple(self.paths[i] for i in node.inputs), functional, merge=merge, **fields)
+        self.paths[node.id] = path
+        self.channels[node.id] = self.out_channels(node, x)
+        return Piece(name, node.id, node.inputs, module if call == "{m}({0})" else None, item)
+
+    def out_channels(self, node: Node, x: Node) -> str:
+        op, ctx, c = node.op, self.ctx, node.shape[0]
+        if op.kind in ("conv", "conv_transpose"):
+            return ctx.arg(node, "filters", op.filters)
+        if op.kind == "dense":
+            return ctx.arg(node, "units", op.units)
+        if op.kind == "concat":
+            tree = ast.parse(" + ".join(f"({self.channels[i]})" for i in node.inputs), mode="eval").body
+            return ctx.check(tree, c) or _lit(c)
+        if op.kind == "flatten":
+            size = math.prod(x.shape[1:])
+            tree = ast.parse(f"({self.channels[x.id]}) * {size}", mode="eval").body if size > 1 else None
+            return (ctx.check(tree, c) if tree else self.channels[x.id]) or _lit(c)
+        return self.channels[x.id]
+
+    def code(self, node: Node, x: Node) -> tuple[Call | None, str, str | None, str | None]:
+        """(module constructor, forward with the module as {m}, forward without a module, comment)."""
+        op, ctx, kind = node.op, self.ctx, node.op.kind
+        cin = self.channels[x.id]
+        if kind == "conv":
+            return self.conv(node, x, cin)
+        if kind == "conv_transpose":
+            return self.conv_transpose(node, cin)
+        if kind in ("maxpool", "avgpool"):
+            return self.pool(node, x)
+        if kind in ("global_avgpool", "global_maxpool", "adaptive_avgpool"):
+            size = "(1, 1)"
+            if kind == "adaptive_avgpool":
+                size = ctx.source(node.exprs.get("output_size"), op.output_size, "pair") or _lit(op.output_size)
+            which = "Max" if kind == "global_maxpool" else "Avg"
+            functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
+            return Call(f"nn.Adaptive{which}Pool2d(", (size,)), "{m}({0})", functional, None
+        if kind == "upsample":
+            if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
+                self.em.helpers.add("upsample_zeros")
+                call = f"upsample_zeros({{0}}, {_pair_lit(op.scale)})"
+                return None, call, call, None
+            scale = ctx.arg(node, "scale", op.scale, "pair", literal=_pair_lit)
+            args = [f"scale_factor={scale}", f"mode={_str(op.mode)}"]
+            if op.mode == "bilinear":
+                args.append(f"align_corners={ctx.arg(node, 'align_corners', op.align_corners)}")
+            return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
+        if kind == "batchnorm":
+            args = [cin, *self.keywords(node, ("eps", "momentum"), (1e-5, 0.1))]
+            return Call(f"nn.BatchNorm{'2d' if len(node.shape) == 3 else '1d'}(", tuple(args)), "{m}({0})", None, None
+        if kind == "lrn":
+            args = [ctx.arg(node, "size", op.size), *self.keywords(node, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0))]
+            functional = f"F.local_response_norm({{0}}, {', '.join(args)})"
+            return Call("nn.LocalResponseNorm(", tuple(args)), "{m}({0})", functional, None
+        if kind == "dropout":
+            p = ctx.arg(node, "rate", op.rate, "float")
+            functional = f"F.dropout({{0}}, p={p}, training=self.training)"
+            return Call("nn.Dropout(", (f"p={p}",)), "{m}({0})", functional, None
+        if kind == "flatten":
+            return Call("nn.Flatten("), "{m}({0})", "torch.flatten({0}, 1)", None
+        if kind == "dense":
+            args = [cin, ctx.arg(node, "units", op.units), *self.keywords(node, ("use_bias",), (True,), ("bias",))]
+            return self.activated(node, Call("nn.Linear(", tuple(args)), "{m}({0})")
+        if kind == "activation":
+            alpha = ctx.arg(node, "alpha", op.alpha, "float") if op.alpha is not None else None
+            module = _ACT_MODULES[op.function].format(alpha=alpha)
+            call = _ACT_CALLS[op.function].format(x="{0}", alpha=alpha)
+            if op.function == "relu" and self.inplace(node):
+                module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
+            head, _, rest = module.partition("(")
+            return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
+        if kind == "concat":
+            return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(node.inputs))) + "], 1)", None, None
+        if kind == "add":
+            return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
+        raise ValueError(f"no PyTorch code for the op {kind!r}")
+
+    def keywords(self, node: Node, attrs, defaults, keywords=None) -> list[str]:
+        """`attr=value` for the attributes that differ from torch's defaults (or are written as expressions)."""
+        out = []
+        for attr, default, keyword_ in zip(attrs, defaults, keywords or attrs, strict=True):
+            value = getattr(node.op, attr)
+            text = self.ctx.arg(node, attr, value, "float" if isinstance(default, float) else "exact", default)
+            if text is not None:
+                out.append(f"{keyword_}={text}")
+        return out
+
+    def activated(self, node: Node, module: Call, call: str, comment=None):
+        if node.op.activation is not None:  # `activation=` takes a name: leaky_relu and elu keep their defaults
+            alpha = {"leaky_relu": 0.01, "elu": 1.0}.get(node.op.activation)
+            call = _ACT_CALLS[node.op.activation].format(x=call, alpha=alpha)
+        return module, call, None, comment
+
+    def geometry(self, node: Node, kernel_attr: str) -> list[str]:
+        """The channels-independent arguments of a convolution: kernel_size, stride."""
+        op, ctx = node.op, self.ctx
+        args = [f"kernel_size={ctx.arg(node, kernel_attr, getattr(op, kernel_attr), 'pair', literal=_pair_lit)}"]
+        stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), _pair_lit)
+        return args + ([f"stride={stride}"] if stride is not None else [])
+
+    def conv(self, node: Node, x: Node, cin: str):
+        op, ctx = node.op, self.ctx
+        args = [cin, ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+        if op.weights is not None:  # the kernel's size is the matrix's
+            args[2] = self.fixed_kernel(node)
+        call, comment = "{m}({0})", None
+        if op.padding == "same":
+            pads = _same_pads(x, op.kernel_size, op.strides, op.dilation)
+            if pads is None:  # the split depends on a size left open: pad at run time
+                self.em.helpers.add("pad_same")
+                call = f"{{m}}(pad_same({{0}}, {_lit(op.kernel_size)}, {_lit(op.strides)}, {_lit(op.dilation)}))"
+            elif pads[0] == pads[1] and pads[2] == pads[3]:
+                if pads[0] or pads[2]:
+                    args.append(f"padding={_pair_lit((pads[0], pads[2]))}")
+            else:
+                call = f"{{m}}(F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}))"
+                comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
+        else:
+            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
+            args += [f"padding={padding}"] if padding is not None else []
+        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), _pair_lit)
+        args += [f"dilation={dilation}"] if dilation is not None else []
+        if op.weights is not None:
+            args += self.keywords(node, ("groups",), (1,))
+            self.em.helpers.add("FixedConv2d")
+            return self.activated(node, Call("FixedConv2d(", tuple(args)), call, comment)
+        args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
+        return self.activated(node, Call("nn.Conv2d(", tuple(args)), call, comment)
+
+    def fixed_kernel(self, node: Node) -> str:
+        """The matrix of a fixed filter: a call for box and gaussian, else a constant of the module."""
+        op = node.op
+        size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=_pair_lit)
+        if op.weights == "box":
+            self.em.helpers.add("box_kernel")
+            return f"box_kernel({size})"
+        if op.weights == "gaussian":
+            self.em.helpers.add("gaussian_kernel")
+            return f"gaussian_kernel({size}, {self.ctx.arg(node, 'sigma', op.sigma, 'float')})"
+        if isinstance(op.weights, str):
+            return self.em.constant(op.weights.upper(), ops.PRESETS[op.weights])
+        name = node.name.split(".")[-1]
+        return self.em.constant(f"{name.upper()}_KERNEL" if _IDENT.fullmatch(name) else "KERNEL", op.weights)
+
+    def conv_transpose(self, node: Node, cin: str):
+        op, ctx = node.op, self.ctx
+        args = [cin, ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+        call, comment = "{m}({0})", None
+        if op.padding == "same":
+            # Keras' `same` (output = input x strides) is the transpose of a `same` convolution: crop the
+            # full output as that convolution pads, the odd pixel last; extend it where the kernel is
+            # shorter than the stride.
+            padding, extra, crop = [], [], []
+            for k, s, d in zip(op.kernel_size, op.strides, op.dilation, strict=True):
+                total = d * (k - 1) + 1 - s
+                padding.append(max(total, 0) // 2)
+                crop.append(max(total, 0) % 2)
+                extra.append(max(-total, 0))
+            args += [f"padding={_pair_lit(padding)}"] if any(padding) else []
+            args += [f"output_padding={_pair_lit(extra)}"] if any(extra) else []
+            if any(crop):
+                call = "{m}({0})[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
+                comment = "`same`: TensorFlow crops the odd row and column at the bottom and right"
+        else:
+            for attr in ("padding", "output_padding"):
+                text = ctx.arg(node, attr, getattr(op, attr), "pair", (0, 0), _pair_lit)
+                args += [f"{attr}={text}"] if text is not None else []
+        args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
+        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), _pair_lit)
+        args += [f"dilation={dilation}"] if dilation is not None else []
+        return self.activated(node, Call("nn.ConvTranspose2d(", tuple(args)), call, comment)
+
+    def pool(self, node: Node, x: Node):
+        op, ctx = node.op, self.ctx
+        which = "Max" if op.kind == "maxpool" else "Avg"
+        size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=_pair_lit)
+        args = [f"kernel_size={size}"]
+        stride = ctx.source(node.exprs.get("strides"), op.strides, "pair")
+        if stride is None and op.strides != op.pool_size:  # torch's stride defaults to the kernel size too
+            stride = _pair_lit(op.strides)
+        args += [f"stride={stride}"] if stride is not None else []
+        inner, comment = "{0}", None
+        include = getattr(op, "count_include_pad", True)
+        if op.padding == "same":
+            pads = _same_pads(x, op.pool_size, op.strides, (1, 1))
+            geometry = f"{_lit(op.pool_size)}, {_lit(op.strides)}"
+            if pads is not None and pads[0] == pads[1] and pads[2] == pads[3]:
+                args += [f"padding={_pair_lit((pads[0], pads[2]))}"] if pads[0] or pads[2] else []
+            elif which == "Avg" and not include:
+                self.em.helpers |= {"pad_same", "avg_pool_same"}
+                call = f"avg_pool_same({{0}}, {geometry})"
+                return None, call, call, None
+            else:
+                value = ', value=float("-inf")' if which == "Max" else ""  # padding never wins a max
+                if pads is None:
+                    self.em.helpers.add("pad_same")
+                    inner = f"pad_same({{0}}, {geometry}, (1, 1){value})"
+                else:
+                    inner = f"F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}{value})"
+                    comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
+        else:
+            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
+            args += [f"padding={padding}"] if padding is not None else []
+            args += self.keywords(node, ("ceil_mode",), (False,))
+        if which == "Avg":
+            args += self.keywords(node, ("count_include_pad",), (True,))
+        module = Call(f"nn.{which}Pool2d(", tuple(args))
+        functional = f"F.{which.lower()}_pool2d({inner}, " + ", ".join([size, *args[1:]]) + ")"
+        return module, "{m}(" + inner + ")", functional, comment
+
+
+def _same_pads(x: Node, kernel, strides, dilation) -> tuple[int, ...] | None:
+    """TensorFlow's (top, bottom, left, right) for `same`, or None where they depend on an open size."""
+    pads: list[int] = []
+    for size, k, s, d in zip(x.shape[1:], kernel, strides, dilation, strict=True):
+        if s == 1:
+            total = d * (k - 1)  # whatever the size
+            pads += [total // 2, total - total // 2]
+        elif isinstance(size, int):
+            pads += ops.same_pads(size, k, s, d)
+        else:
+            return None
+    return tuple(pads)
+
+
+def _is_chain(pieces: list[Piece], start: int, end: int | None) -> bool:
+    """Does each piece read the one before (the first, the scope's input), and run as module(x)?"""
+    value = start
+    for p in pieces:
+        if p.module is None or p.inputs != (value,):
+            return False
+        value = p.output
+    return value == end
+
+
+def _items(pieces: list[Piece]) -> list[Item]:
+    """The steps of a forward pass, those of sequences that are not chains included."""
+    items: list[Item] = []
+    for p in pieces:
+        if p.item is not None:
+            items.append(p.item)
+        elif p.children:
+            inner = _items(list(p.children))
+            if not _INDEX.fullmatch(p.name):  # the sequence's label names its output
+                inner[-1] = replace(inner[-1], hint=p.name)
+            items += inner
+    return items
+
+
+def _merge(g: Group, inst: Instance) -> tuple[list[Item], dict] | None:
+    """The group's code extended to serve `inst` too, or None. The two may differ only in steps that run a
+    block or sequence some instances skip (a projection shortcut): those become optional."""
+    if inst.sequential != g.sequential or inst.output != g.output:
+        return None
+    template, items = g.items, inst.items
+    mine, theirs = {t.path for t in template}, {i.path for i in items}
+    extra_t = [it for it in template if it.path not in theirs]
+    extra_i = [it for it in items if it.path not in mine]
+    if any(not it.opaque or len(it.path) != 1 for it in extra_t + extra_i):
+        return None
+    if _skipping(template, extra_t) != _skipping(items, extra_i):
+        return None
+    skipped = {it.path for it in extra_t + extra_i}
+    merged, i, j = [], 0, 0
+    while i < len(template) or j < len(items):
+        if i < len(template) and template[i].path in skipped:
+            merged.append(template[i])
+            i += 1
+        elif j < len(items) and items[j].path in skipped:
+            merged.append(items[j])
+            j += 1
+        else:  # the same step: read what either reads through a skippable step
+            a, b = template[i], items[j]
+            inputs = tuple(y if y in skipped else x for x, y in zip(a.inputs, b.inputs, strict=True))
+            merged.append(replace(a, inputs=inputs))
+            i, j = i + 1, j + 1
+    return merged, {**g.optional, **dict.fromkeys((it.path for it in extra_t + extra_i), "")}
+
+
+def _skipping(items: list[Item], skipped: list[Item]) -> list[Item]:
+    """The items without the skipped ones, whose readers read what the skipped ones read instead."""
+    through = {it.path: it.inputs[0] for it in skipped}
+
+    def resolve(path):
+        while path in through:
+            path = through[path]
+        return path
+
+    return [replace(it, inputs=tuple(resolve(p) for p in it.inputs)) for it in items if it.path not in through]
+
+
+# --- classes as source ------------------------------------------------------------------------------------
+
+
+def _render_class(name: str, doc: list[str], items, sequential: bool, output, g: Group | None = None) -> str:
+    base = "nn.Sequential" if sequential else "nn.Module"
+    lines = [f"class {name}({base}):"]
+    docstring = _docstring(doc, 4) + [""]
+    params = _parameters(g) if g else []
+    head = "    def __init__(self" + "".join(f", {p}" for p in params) + ") -> None:"
+    if len(head) > WIDTH:
+        head = "    def __init__(\n        self,\n" + "".join(f"        {p},\n" for p in params) + "    ) -> None:"
+    lines.append(head)
+    for p, tree in (g.defaults if g else {}).items():
+        if _names(tree):
+            lines += [f"        if {p} is None:", f"            {p} = {ast.unparse(tree)}"]
+    if sequential:
+        lines += _statement("", Call("super().__init__(", tuple(it.module for it in items), block=True), 8)
+    else:
+        optional = g.optional if g else {}
+        lines.append("        super().__init__()")
+        lines += _registrations(items, optional)
+        lines += ["", "    def forward(self, x: Tensor) -> Tensor:", *_forward(items, optional, output)]
+    code = "\n".join(lines).split("\n")
+    return "\n".join([*code[:1], *docstring, *(_long(line) for line in code[1:])]) + "\n"
+
+
+def _parameters(g: Group) -> list[str]:
+    out = [f"{g.names.in_channels}: int"] if g.takes_in_channels else []
+    star = defaulted = False
+    for p in g.params:
+        annotation = _annotation([s.args[g.names.source[p]] for s in g.instances])
+        if p in g.defaults:
+            defaulted = True
+            tree = g.defaults[p]
+            default = "None" if _names(tree) else ast.unparse(tree)  # an expression is computed in __init__
+            out.append(f"{p}: {annotation}{' | None' * (default == 'None')} = {default}")
+            continue
+        if defaulted and not star:  # a required parameter after one with a default: keyword-only
+            out.append("*")
+            star = True
+        out.append(f"{p}: {annotation}")
+    return out + [f"{flag}: bool = False" for flag in g.optional.values()]
+
+
+def _annotation(values) -> str:
+    types: list[str] = []
+    for v in values:
+        if isinstance(v, tuple):
+            t = "tuple[" + ", ".join(_annotation([i]) for i in v) + "]"
+        else:
+            t = type(v).__name__
+        if t not in types:
+            types.append(t)
+    return "float" if set(types) == {"int", "float"} else " | ".join(types)
+
+
+def _registrations(items: list[Item], optional: dict) -> list[str]:
+    """`self.conv1 = nn.Conv2d(...)` for each module; containers for the sequences that are not chains."""
+    tree: dict = {}
+    for it in items:
+        if it.module is not None:
+            level = tree
+            for part in it.path[:-1]:
+                level = level.setdefault(part, {})
+            level[it.path[-1]] = it
+    lines = []
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            lines += _container("self", name, value)
+        elif value.path in optional:
+            lines += _register("self", name, "None", 8, annotation=f"{value.module.type} | None")
+            lines.append(f"        if {optional[value.path]}:")
+            lines += _register("self", name, value.module, 12)
+        else:
+            lines += _register("self", name, value.module, 8)
+    return lines
+
+
+def _unsafe(name: str) -> bool:
+    return name in _MODULE_ATTRIBUTES
+
+
+def _access(path: tuple[str, ...]) -> str:
+    """How forward reaches a module: self.conv1, getattr(self, "0"), self._modules["eval"], self.seq["0"]."""
+    head = path[0]
+    if _INDEX.fullmatch(head):
+        text = f'getattr(self, "{head}")'
+    elif _unsafe(head):
+        text = f'self._modules["{head}"]'
+    else:
+        text = f"self.{head}"
+    return text + "".join(f'["{p}"]' for p in path[1:])
+
+
+def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
+    if _INDEX.fullmatch(name):  # an unlabelled layer keeps its position as its name
+        return _statement(f'{owner}.add_module("{name}", ', module, indent, ")")
+    if _unsafe(name):
+        # A name nn.Module uses itself (forward, eval, to ...): stored as a child directly, so that its
+        # state_dict keys stay and forward reaches it through _modules.
+        return _statement(f'{owner}._modules["{name}"] = ', module, indent)
+    target = f"{owner}.{name}" + (f": {annotation}" if annotation else "")
+    return _statement(f"{target} = ", module, indent)
+
+
+def _container(owner: str, name: str, tree: dict) -> list[str]:
+    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward."""
+    if not _has_unsafe(tree):
+        return _register(owner, name, _module_dict(tree), 8)
+    # nn.ModuleDict refuses these keys: store each entry directly.
+    lines = _register(owner, name, "nn.ModuleDict()", 8)
+    inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            lines += _container(inner, k, v)
+        else:
+            lines += _statement(f'{inner}._modules["{k}"] = ', v.module, 8)
+    return lines
+
+
+def _has_unsafe(tree: dict) -> bool:
+    return any(_unsafe(k) or (isinstance(v, dict) and _has_unsafe(v)) for k, v in tree.items())
+
+
+def _module_dict(tree: dict) -> Call:
+    entries = (Entry(f'"{k}": ', v.module if isinstance(v, Item) else _module_dict(v)) for k, v in tree.items())
+    return Call("nn.ModuleDict({", tuple(entries), "})", block=True)
+
+
+def _long(line: str) -> str:
+    """A line still longer than ruff allows (a very long label) says that it knows."""
+    return line + "  # noqa: E501" if len(line) > WIDTH else line
+
+
+def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list[str]:
+    """The body of forward: a straight line of assignments, with blank lines between stages."""
+    uses = Counter(p for it in items for p in it.inputs)
+    uses[output] += 1
+    readers = Counter(uses)
+    merged_in = {p for it in items if it.merge for p in it.inputs[1:]}  # added or concatenated to another value
+    to_merges = {p for it in items if it.merge for p in it.inputs}
+    aliased = {it.inputs[0] for it in items if it.path in optional}  # `identity = x` where the step is skipped
+    fresh = {it.path: it.fresh for it in items}
+    var = {(): "x"}
+    live = Counter({"x": 1}) if uses[()] else Counter()  # variable -> values it holds that are still to be read
+    running = {"x"}  # variables that carry the main line: reused once their value is dead
+    lines: list[str] = []
+    stages = ["optional" if it.path in optional else "scope" if it.opaque else "layer" for it in items]
+    i = 0
+    while i < len(stages):  # one or two layers between blocks (a pool; an upsampling and a concat) join them
+        j = i
+        while j < len(stages) and stages[j] == "layer":
+            j += 1
+        if j - i in (1, 2) and 0 < i and j < len(stages) and stages[i - 1] == stages[j] == "scope":
+            stages[i:j] = ["scope"] * (j - i)
+        i = j + 1
+    stage = None
+    for index, it in enumerate(items):
+        args = [var[p] for p in it.inputs]
+        for p in it.inputs:
+            uses[p] -= 1
+            live[var[p]] -= uses[p] == 0
+        m = _access(it.path)
+        kind = stages[index]
+        if lines and (kind != stage or kind == "optional"):
+            lines.append("")
+        stage = kind
+        if it.comment:
+            lines.append(f"# {it.comment}")
+        if it.path in optional:
+            name = _variable("identity", live, label=False)
+            lines += [f"{name} = {args[0]}", f"if {m} is not None:", f"    {name} = {m}({args[0]})"]
+            var[it.path] = name
+            live[name] += uses[it.path] > 0
+            continue
+        expr = it.call.format(*args, m=m)
+        if it.path == output and index == len(items) - 1 and it.module is None:
+            lines.append(f"return {expr}")
+            return _indent(lines)
+        first = it.inputs[0] if it.inputs else None
+        if readers[it.path] > 1 or it.path in merged_in:  # kept for later
+            name = _variable(it.hint, live) if it.hint else _running(live, running)
+        elif first is not None and uses[first] == 0 and var[first] in running:
+            name = var[first]
+        elif it.hint and (it.opaque or it.path in to_merges):  # a branch
+            name = _variable(it.hint, live)
+        else:
+            name = _running(live, running)
+        inplace = (  # `out += identity` on a fresh tensor nothing else refers to
+            it.merge == "add" and len(args) == 2 and name == args[0] and fresh.get(first)
+            and first not in aliased and first not in optional
+        )  # fmt: skip
+        lines.append(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
+        var[it.path] = name
+        live[name] += uses[it.path] > 0
+    lines.append(f"return {var[output]}")
+    return _indent(lines)
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return [f"        {line}" if line else "" for line in lines]
+
+
+def _variable(hint: str, live: Counter, label: bool = True) -> str:
+    base = hint + "_" if label and hint in _RESERVED else hint  # a label must not hide a name the code uses
+    name, k = base, 1
+    while live[name] > 0:
+        k += 1
+        name = f"{base}{k}"
+    return name
+
+
+def _running(live: Counter, running: set[str]) -> str:
+    name = next((n for n in ("x", "out") if live[n] <= 0), None) or _variable("out", live, label=False)
+    running.add(name)
+    return name
+
+
+def _ident(name, what: str) -> str:
+    if not isinstance(name, str) or not _IDENT.fullmatch(name) or keyword.iskeyword(name):
+        raise ValueError(f"{name!r} is not a valid {what}")
+    return name

@@ -1,0 +1,553 @@
+"""The PyTorch backend: the emitted source, the models it builds, torchvision parity, and each op's semantics
+checked against expectations computed by hand."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import ARCH, ARCHITECTURES, ROOT, TORCHVISION, reference_header, reference_state_dict
+
+import cnndsl
+from cnndsl.backends.torch import emit, to_torch
+from cnndsl.cli import main as cli
+
+RUFF = [sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml")]
+
+
+def expected_state_dict(net) -> dict[str, tuple[int, ...]]:
+    """The state_dict the IR implies: `{name}.weight` and `.bias` of every layer with weights, batch norm's
+    statistics, with their shapes in torch's layouts."""
+    out = {}
+    for n in net.nodes:
+        op = n.op
+        if op.kind in ("conv", "conv_transpose", "dense"):
+            cin = net.nodes[n.inputs[0]].shape[0]
+            if op.kind == "conv":
+                out[f"{n.name}.weight"] = (op.filters, cin // op.groups, *op.kernel_size)
+            elif op.kind == "conv_transpose":
+                out[f"{n.name}.weight"] = (cin, op.filters // op.groups, *op.kernel_size)
+            else:
+                out[f"{n.name}.weight"] = (op.units, cin)
+            if op.use_bias:
+                out[f"{n.name}.bias"] = (n.shape[0],)
+        elif op.kind == "batchnorm":
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                out[f"{n.name}.{key}"] = (n.shape[0],)
+            out[f"{n.name}.num_batches_tracked"] = ()
+    return out
+
+
+def shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def load_file(path) -> object:
+    """A Python file, imported as a module of its own."""
+    spec = importlib.util.spec_from_file_location(f"emitted_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(x)
+
+
+# --- every architecture: the emitted file ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[str, str]:
+    return {name: emit(cnndsl.load(ARCH / f"{name}.cnn")) for name in ARCHITECTURES}
+
+
+def test_emitted_source_passes_ruff(sources, tmp_path):
+    for name, source in sources.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    result = subprocess.run([*RUFF, str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_emitted_source_is_deterministic(sources, tmp_path):
+    assert {name: emit(cnndsl.load(ARCH / f"{name}.cnn")) for name in ARCHITECTURES} == sources
+    # Another process, another hash seed, another working directory.
+    script = (
+        "import hashlib, json, sys, cnndsl\n"
+        "from cnndsl.backends.torch import emit\n"
+        "digest = lambda n: hashlib.sha256(emit(cnndsl.load(f'{sys.argv[1]}/{n}.cnn')).encode()).hexdigest()\n"
+        "print(json.dumps({n: digest(n) for n in sys.argv[2:]}))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(ARCH), *ARCHITECTURES], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {n: hashlib.sha256(s.encode()).hexdigest() for n, s in sources.items()}
+
+
+@dataclass
+class Built:
+    """One architecture: its IR, its emitted file imported, and both models (built once per test module)."""
+
+    name: str
+    path: Path  # where the emitted file goes
+
+    @cached_property
+    def net(self):
+        return cnndsl.load(ARCH / f"{self.name}.cnn")
+
+    @cached_property
+    def memory(self) -> torch.nn.Module:
+        torch.manual_seed(0)
+        return to_torch(self.net)
+
+    @cached_property
+    def file(self) -> torch.nn.Module:
+        self.path.write_text(emit(self.net))
+        return load_file(self.path).build()
+
+    @cached_property
+    def probe(self) -> torch.Tensor:
+        """An input for both models: the IR's size, or 112x112 for the ImageNet models (their adaptive pools
+        take it), a quarter of the work of 224x224."""
+        size = [d if isinstance(d, int) else 40 for d in self.net.input_shape]
+        if self.name in TORCHVISION:
+            size = [3, 112, 112]
+        return torch.randn(2, *size, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def built(request, tmp_path_factory) -> Built:
+    return Built(request.param, tmp_path_factory.mktemp("emitted") / f"{request.param}.py")
+
+
+def test_state_dict_follows_the_ir(built):
+    net, model = built.net, built.memory
+    assert shapes(model) == expected_state_dict(net)
+    assert sum(p.numel() for p in model.parameters()) == net.params
+    buffers = sum(b.numel() for k, b in model.named_buffers() if not k.endswith("num_batches_tracked"))
+    assert buffers == net.buffers
+
+
+def test_emitted_file_is_the_same_model(built):
+    memory, file = built.memory, built.file
+    assert list(shapes(file).items()) == list(shapes(memory).items())  # the same keys, in the same order
+    file.load_state_dict(memory.state_dict())
+    assert torch.equal(forward(file, built.probe), forward(memory, built.probe))
+
+
+def test_forward_gives_the_ir_output_shape(built):
+    net = built.net
+    if built.name in TORCHVISION:
+        x = torch.randn(2, 3, 224, 224)  # parity with torchvision: its input size gives 2 x 1000
+    else:
+        x = built.probe
+    assert tuple(forward(built.memory, x).shape) == (2, *net.output_shape)
+
+
+@pytest.mark.parametrize("built", TORCHVISION, indirect=True)
+def test_torchvision_parity(built):
+    """Keys, shapes and their order as torchvision's state_dict, so its pretrained weights load."""
+    reference = reference_state_dict(f"torchvision_{built.name}")
+    assert list(shapes(built.memory).items()) == list(reference.items())
+    assert sum(p.numel() for p in built.memory.parameters()) == int(
+        reference_header(f"torchvision_{built.name}")["total_params"]
+    )
+
+
+def test_resnet34_reads_like_torchvision(sources):
+    source = sources["resnet34"]
+    assert source.count("class ") == 2  # Basic serves every block, projection or not; then the network
+    assert "class Basic(nn.Module):" in source and "class Resnet34(nn.Module):" in source
+    assert "def __init__(self, in_channels: int, channels: int, stride: int = 1, downsample: bool = False)" in source
+    assert source.count("downsample=True") == 3
+    assert "        out += identity\n        return F.relu(out, inplace=True)\n" in source
+    assert "        self.layer1 = nn.Sequential(\n            Basic(64, 64),\n" in source
+    assert "def build() -> nn.Module:" in source
+
+
+def test_googlenet_reads_like_torchvision(sources):
+    source = sources["googlenet"]
+    assert source.count("class ") == 3  # ConvBn, Inception, the network
+    assert "        self.branch1 = ConvBn(in_channels, c1, 1)\n" in source
+    assert "            ConvBn(c3r, c3, 3, padding=1),\n" in source  # arguments in the block's own terms
+    assert "        return torch.cat([branch1, branch2, branch3, branch4], 1)\n" in source
+    assert "        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)\n" in source
+
+
+def test_pure_chains_are_sequential(sources):
+    assert "class Lenet5(nn.Sequential):" in sources["lenet5"]
+    assert "class DoubleConv(nn.Sequential):" in sources["unet"]
+    vgg = sources["vgg16"]
+    assert "        self.features = nn.Sequential(\n            nn.Conv2d(3, 64, kernel_size=3, padding=1),\n" in vgg
+    assert "nn.ReLU(inplace=True)" in vgg
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+
+def test_cli_compiles_to_a_file_and_to_stdout(tmp_path, capsys):
+    source = ARCH / "resnet34.cnn"
+    out = tmp_path / "resnet34.py"
+    assert cli(["compile", str(source), "--backend", "torch", "-o", str(out)]) == 0
+    expected = emit(cnndsl.load(source))
+    assert out.read_text() == expected
+    assert cli(["compile", str(source), "-b", "torch"]) == 0
+    assert capsys.readouterr().out == expected
+    assert load_file(out).build().fc.out_features == 1000
+
+
+# --- each op, against what it must compute ---------------------------------------------------------------
+
+
+def single(layer: str, input_shape: str) -> tuple[torch.nn.Module, object]:
+    """A network of one layer, as a model in eval mode, and its IR."""
+    net = cnndsl.loads(f"network n {{ input({input_shape}); {layer} }}")
+    return to_torch(net).eval(), net
+
+
+def only(module: torch.nn.Module, kind: type) -> torch.nn.Module:
+    (found,) = [m for m in module.modules() if isinstance(m, kind)]
+    return found
+
+
+def test_same_padding_on_a_strided_conv_puts_the_odd_pixel_last():
+    # Height 7: out 4, total padding (4-1)*2+3-7 = 2 -> 1 and 1. Width 8: out 4, total 1 -> 0 left, 1 right.
+    model, net = single("conv(3, 3, strides=2, padding=same)", "2, 7, 8")
+    conv = only(model, torch.nn.Conv2d)
+    x = torch.randn(1, 2, 7, 8)
+    expected = F.conv2d(F.pad(x, (0, 1, 1, 1)), conv.weight, conv.bias, stride=2)
+    assert expected.shape == (1, 3, 4, 4) == (1, *net.output_shape)
+    assert torch.allclose(forward(model, x), expected, atol=1e-6)
+
+
+def test_same_padding_with_an_even_kernel_and_stride_1():
+    model, _ = single("conv(3, 2, padding=same)", "2, 5, 5")  # total padding 1: none before, one after
+    conv = only(model, torch.nn.Conv2d)
+    x = torch.randn(1, 2, 5, 5)
+    expected = F.conv2d(F.pad(x, (0, 1, 0, 1)), conv.weight, conv.bias)
+    assert torch.allclose(forward(model, x), expected, atol=1e-6)
+
+
+def test_same_padding_on_open_sizes_is_computed_at_run_time():
+    model, net = single("conv(3, 3, strides=2, padding=same)", "2, ?, ?")
+    conv = only(model, torch.nn.Conv2d)
+    for (h, w), pads in {(7, 8): (0, 1, 1, 1), (9, 9): (1, 1, 1, 1), (6, 5): (1, 1, 0, 1)}.items():
+        x = torch.randn(1, 2, h, w)
+        expected = F.conv2d(F.pad(x, pads), conv.weight, conv.bias, stride=2)
+        assert expected.shape[2:] == (math.ceil(h / 2), math.ceil(w / 2))
+        assert torch.allclose(forward(model, x), expected, atol=1e-6)
+
+
+def test_same_max_pool_never_takes_the_padding():
+    model, _ = single("maxpool(2, strides=2, padding=same)", "1, 3, 3")
+    x = -1 - torch.arange(9.0).reshape(1, 1, 3, 3)  # all negative: a zero pad would win
+    assert forward(model, x).tolist() == [[[[-1.0, -3.0], [-7.0, -9.0]]]]
+
+
+def test_same_avg_pool_counts_the_padding_or_not():
+    x = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    counted, _ = single("avgpool(2, strides=2, padding=same)", "1, 3, 3")
+    excluded, _ = single("avgpool(2, strides=2, padding=same, count_include_pad=false)", "1, 3, 3")
+    # windows: {1,2,4,5}, {3,6,+2 pads}, {7,8,+2 pads}, {9,+3 pads}
+    assert forward(counted, x).tolist() == [[[[3.0, 2.25], [3.75, 2.25]]]]
+    assert forward(excluded, x).tolist() == [[[[3.0, 4.5], [7.5, 9.0]]]]
+
+
+def test_ceil_mode_pooling():
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)
+    model, net = single("maxpool(2, ceil_mode=true)", "1, 5, 5")
+    assert net.output_shape == (1, 3, 3)
+    assert forward(model, x).tolist() == [[[[6.0, 8.0, 9.0], [16.0, 18.0, 19.0], [21.0, 23.0, 24.0]]]]
+    model, _ = single("avgpool(2, ceil_mode=true)", "1, 5, 5")
+    assert forward(model, x)[0, 0, 2].tolist() == [20.5, 22.5, 24.0]  # the last windows hold 2, 2 and 1 pixels
+
+
+def test_bed_of_nails_upsampling():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    model, _ = single("upsample(2, mode=zeros)", "1, 2, 2")
+    expected = [[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]
+    assert forward(model, x)[0, 0].tolist() == expected
+    model, _ = single("upsample((1, 3), mode=zeros)", "1, 2, 2")
+    assert forward(model, x)[0, 0].tolist() == [[1, 0, 0, 2, 0, 0], [3, 0, 0, 4, 0, 0]]
+
+
+def test_bilinear_upsampling_with_and_without_align_corners():
+    x = torch.tensor([[[[0.0, 3.0]]]])
+    model, _ = single("upsample((1, 2), mode=bilinear, align_corners=true)", "1, 1, 2")
+    assert torch.allclose(forward(model, x), torch.tensor([[[[0.0, 1.0, 2.0, 3.0]]]]))
+    model, _ = single("upsample((1, 2), mode=bilinear)", "1, 1, 2")  # pixel centres: 0.25 and 0.75 in between
+    assert torch.allclose(forward(model, x), torch.tensor([[[[0.0, 0.75, 2.25, 3.0]]]]))
+    model, _ = single("upsample(2)", "1, 1, 2")
+    assert forward(model, x)[0, 0].tolist() == [[0, 0, 3, 3], [0, 0, 3, 3]]
+
+
+def test_grouped_and_depthwise_convolutions():
+    text = "network n { input(8, 6, 6); g: conv(12, 3, groups=4); d: conv(12, 3, groups=12, use_bias=false) }"
+    net = cnndsl.loads(text)
+    model = to_torch(net)
+    assert shapes(model) == {"g.weight": (12, 2, 3, 3), "g.bias": (12,), "d.weight": (12, 1, 3, 3)}
+    assert sum(p.numel() for p in model.parameters()) == net.params
+    assert model.g.groups == 4 and model.d.groups == 12
+
+
+def test_fixed_filters_are_buffers_with_the_irs_kernels():
+    net = cnndsl.loads(
+        """network fixed {
+            input(3, 9, 9)
+            blur: conv(3, 5, padding=same, groups=3, weights=gaussian, sigma=1.5)
+            box: conv(3, 3, padding=same, groups=3, weights=box)
+            edges: conv(1, 3, padding=same, weights=sobel_x)
+            custom: conv(1, 3, weights=((0, -1, 0), (-1, 5, -1), (0, -1, 0)), activation=relu)
+        }"""
+    )
+    model = to_torch(net).eval()
+    assert list(model.parameters()) == [] and shapes(model) == expected_state_dict(net)
+    gaussian = torch.tensor(cnndsl.ops.preset_kernel("gaussian", (5, 5), 1.5), dtype=torch.float32)
+    assert torch.equal(model.blur.weight, gaussian.expand(3, 1, 5, 5))
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    x = torch.randn(1, 3, 9, 9)
+    y = F.conv2d(x, gaussian.expand(3, 1, 5, 5), padding=2, groups=3)
+    y = F.conv2d(y, torch.full((3, 1, 3, 3), 1 / 9), padding=1, groups=3)
+    y = F.conv2d(y, sobel.expand(1, 3, 3, 3), padding=1)  # the three channels' gradients, summed
+    y = F.relu(F.conv2d(y, torch.tensor([[[[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]]]])))
+    assert torch.allclose(forward(model, x), y, atol=1e-5)
+    model.train()
+    assert model(x).requires_grad is False  # nothing to train
+
+
+def test_local_response_norm_is_torchs():
+    x = torch.randn(2, 7, 5, 5)
+    for layer in ("lrn(3, alpha=0.001, beta=0.5, k=2.0)", "norm: lrn(3, alpha=0.001, beta=0.5, k=2.0)"):
+        model, _ = single(layer, "7, 5, 5")
+        reference = torch.nn.LocalResponseNorm(3, alpha=0.001, beta=0.5, k=2.0)
+        assert torch.allclose(forward(model, x), reference(x))
+    # by hand, for one element: b = a / (k + alpha / size * sum of a^2 over channels c-1..c+1) ** beta
+    a = x[0, :, 2, 2]
+    by_hand = a[3] / (2.0 + 0.001 / 3 * (a[2:5] ** 2).sum()) ** 0.5
+    assert torch.allclose(forward(model, x)[0, 3, 2, 2], by_hand)
+
+
+@pytest.mark.parametrize(
+    ("layer", "reference"),
+    [
+        ("conv_transpose(3, 3, strides=2, padding=1, output_padding=1)", dict(stride=2, padding=1, output_padding=1)),
+        ("conv_transpose(3, 4, strides=2, padding=same)", dict(stride=2, padding=1)),  # crop 1 and 1
+        ("conv_transpose(3, 1, strides=2, padding=same)", dict(stride=2, output_padding=1)),  # extend by 1
+        ("conv_transpose(3, 3, strides=2, padding=same)", dict(stride=2)),  # crop 0 and 1: see below
+    ],
+)
+def test_conv_transpose(layer, reference):
+    model, net = single(layer, "2, 4, 5")
+    up = only(model, torch.nn.ConvTranspose2d)
+    x = torch.randn(1, 2, 4, 5)
+    expected = F.conv_transpose2d(x, up.weight, up.bias, **reference)
+    if "3, 3, strides=2, padding=same" in layer:
+        expected = expected[:, :, :-1, :-1]  # the full 9x11 output, its last row and column cropped
+    assert expected.shape[1:] == net.output_shape
+    assert torch.allclose(forward(model, x), expected, atol=1e-6)
+
+
+def test_open_sizes_run_at_any_size_and_match_the_ir():
+    net = cnndsl.loads(
+        """network fcn {
+            input(3, ?, ?)
+            conv(8, 3, strides=2, padding=1); relu()
+            maxpool(3, strides=2, padding=same)
+            conv(8, 3, padding=same)
+            avgpool(2, ceil_mode=true)
+            up: upsample(2, mode=bilinear)
+            conv_transpose(4, 3, strides=2, padding=same)
+            upsample(2, mode=zeros)
+        }"""
+    )
+    model = to_torch(net)
+    for h, w in ((32, 32), (17, 23), (9, 40)):
+        y = forward(model, torch.randn(1, 3, h, w))
+        expected = [eval(str(d), {"H": h, "W": w, "ceil": math.ceil}) for d in net.output_shape[1:]]
+        assert list(y.shape[2:]) == expected, (h, w)
+
+
+ACTIVATIONS = {
+    "relu": torch.relu, "leaky_relu": F.leaky_relu, "elu": F.elu, "gelu": F.gelu, "silu": F.silu,
+    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda v: F.softmax(v, 1), "relu6": F.relu6,
+    "hardswish": F.hardswish,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_standalone_and_fused(name):
+    x = torch.randn(2, 6)
+    fn = ACTIVATIONS[name]  # torch's defaults are the .cnn ones: leaky_relu 0.01, elu 1.0
+    model, _ = single(f"{name}()", "6")
+    assert torch.allclose(forward(model, x), fn(x))
+    model, _ = single(f"dense(6, activation={name})", "6")
+    assert torch.allclose(forward(model, x), fn(only(model, torch.nn.Linear)(x)))
+
+
+def test_activation_arguments():
+    x = torch.randn(2, 6)
+    model, _ = single("leaky_relu(0.2)", "6")
+    assert torch.allclose(forward(model, x), F.leaky_relu(x, 0.2))
+    model, _ = single("elu(0.5)", "6")
+    assert torch.allclose(forward(model, x), F.elu(x, 0.5))
+
+
+# --- how the code is organised ---------------------------------------------------------------------------
+
+VARIANTS = """
+block unit(c, stride = 1) { conv(c, 3, strides=stride, padding=same, use_bias=false); batchnorm() }
+block stage(n, c) { repeat n unit(c) }
+network variants {
+    input(3, 32, 32)
+    a: unit(8)
+    b: unit(8, stride=2)
+    c: stage(2, 8)
+    d: stage(3, 16)
+}
+"""
+
+
+def test_instances_that_differ_in_structure_get_a_class_each():
+    net = cnndsl.loads(VARIANTS)
+    source = emit(net)
+    # stride 2 on 32 pixels pads 0 then 1: a class that pads explicitly; the repeat count is structure
+    assert "class Unit(nn.Sequential):" in source and "class Unit2(nn.Module):" in source
+    assert "class Stage(nn.Sequential):" in source and "class Stage2(nn.Sequential):" in source
+    assert "F.pad(x, (0, 1, 0, 1))" in source
+    assert shapes(to_torch(net)) == expected_state_dict(net)
+
+
+def test_arguments_written_in_terms_of_parameters_and_defaults():
+    net = cnndsl.loads(
+        """
+        block conv_bn(filters, kernel = 3, stride = 1) {
+            conv: conv(filters, kernel, strides=stride, padding=kernel // 2, use_bias=false)
+            bn: batchnorm()
+            relu()
+        }
+        block stack(width, expand = width * 4) { conv_bn(width, 1); conv_bn(width); conv_bn(expand, 1) }
+        network n { input(3, 16, 16); s1: stack(8); s2: stack(4, expand=6) }
+        """
+    )
+    source = emit(net)
+    assert "def __init__(self, in_channels: int, filters: int, kernel: int = 3, stride: int = 1)" in source
+    assert "padding=kernel // 2" in source
+    assert "def __init__(self, in_channels: int, width: int, expand: int | None = None)" in source
+    assert "        if expand is None:\n            expand = width * 4\n" in source
+    assert "self.s1 = Stack(3, 8)\n" in source and "self.s2 = Stack(32, 4, expand=6)\n" in source
+    assert shapes(to_torch(net)) == expected_state_dict(net)
+
+
+def test_labels_that_clash_with_module_attributes_or_builtins_keep_their_keys():
+    net = cnndsl.loads(
+        """
+        network clash {
+            input(3, 8, 8)
+            forward: conv(4, 3, padding=1)
+            eval: batchnorm()
+            conv(4, 1)
+            to: sequence { keys: conv(4, 1); items: relu() }
+            seq: { conv(4, 3, padding=1); residual { conv(4, 3, padding=1); type: batchnorm() }; relu() }
+            add(forward)
+            concat { list: conv(2, 1); input: conv(2, 1) }
+            flatten()
+            dense(3)
+        }
+        """
+    )
+    model = to_torch(net)
+    assert shapes(model) == expected_state_dict(net)
+    assert callable(model.forward) and model.training  # still nn.Module's
+    y = forward(model, torch.randn(2, 3, 8, 8))
+    assert y.shape == (2, 3)
+    model.train()
+    model(torch.randn(2, 3, 8, 8)).sum().backward()  # the in-place updates leave autograd intact
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_backward_through_residual_and_inception_blocks():
+    for name in ("resnet18", "googlenet"):
+        model = to_torch(cnndsl.load(ARCH / f"{name}.cnn")).train()
+        model(torch.randn(2, 3, 64, 64)).sum().backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "residual { conv(6, 1) } shortcut p { conv(6, 1) }; residual { conv(8, 1) } shortcut p { conv(8, 1) }",
+        "p: conv(4, 1); residual { conv(6, 3, padding=1) } shortcut p { conv(6, 1) }",
+        "residual { conv(6, 3, padding=1) } shortcut class { conv(6, 1) }",
+    ],
+)
+def test_shortcut_labels_are_checked_as_labels(body):
+    # Each would give two modules one name, or a module a name Python refuses.
+    with pytest.raises(cnndsl.CnnDslError) as error:
+        cnndsl.loads(f"network n {{ input(4, 8, 8); {body} }}")
+    assert error.value.code in ("E208", "E212")
+
+
+def test_a_doctored_ir_cannot_inject_code():
+    net = cnndsl.loads("block b(c) { conv(c, 3) }\nnetwork n { input(3, 8, 8); x: b(4) }")
+    conv = net.nodes[1]
+    hostile = conv.model_copy(update={"exprs": {"filters": "__import__('os').system('echo hi')"}})
+    source = emit(net.model_copy(update={"nodes": (net.nodes[0], hostile)}))
+    assert "__import__" not in source and "nn.Conv2d(in_channels, 4, kernel_size=3)" in source
+    for update in (
+        {"name": "x.y; import os"},
+        {"name": "x.__class__"},
+    ):
+        bad = net.model_copy(update={"nodes": (net.nodes[0], conv.model_copy(update=update))})
+        with pytest.raises(ValueError):
+            emit(bad)
+    bad_block = net.scopes[1].model_copy(update={"block": "b(); import os; B"})
+    with pytest.raises(ValueError):
+        emit(net.model_copy(update={"scopes": (net.scopes[0], bad_block)}))
+
+
+def test_an_ir_from_json_gives_the_same_source(sources):
+    net = cnndsl.load(ARCH / "googlenet.cnn")
+    assert emit(cnndsl.Network.model_validate_json(net.model_dump_json())) == sources["googlenet"]
+
+
+# --- the rest of the PyTorch ecosystem -----------------------------------------------------------------------
+
+
+def test_torch_compile_runs_and_matches_eager():
+    model = to_torch(cnndsl.load(ARCH / "lenet5.cnn")).eval()
+    x = torch.randn(4, 1, 32, 32)
+    fast = torch.compile(model, backend="aot_eager")
+    with torch.no_grad():
+        assert torch.allclose(fast(x), model(x), atol=1e-6)
+
+
+def test_torch_export_of_resnet18():
+    model = to_torch(cnndsl.load(ARCH / "resnet18.cnn")).eval()
+    x = torch.randn(1, 3, 64, 64)
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), model(x), atol=1e-5)
+    assert set(exported.state_dict) >= {"layer2.0.downsample.0.weight", "fc.weight"}
+
+
+# --- training proves it is real ------------------------------------------------------------------------------
+
+
+def test_lenet5_learns_the_digits():
+    train_digits = load_file(ROOT / "examples" / "train_digits.py")
+    assert train_digits.main(epochs=4, seed=0) >= 0.95  # 8x8 digits upsampled to 32x32, a quarter held out
