@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 
+from conftest import ARCH
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,6 @@ import cnndsl
 from cnndsl.cli import main
 from cnndsl.compiler import Compiler
 from cnndsl.summary import table, to_dict
-from conftest import ARCH
 
 LONG = os.environ.get("CNNDSL_FUZZ") == "long"
 PROFILE = settings(
