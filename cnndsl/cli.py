@@ -1,4 +1,4 @@
-"""The `cnndsl` command: check, summary, compile, render, schema.
+"""The `cnndsl` command: check, summary, compile, render, convert, apply, schema.
 
 Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`),
 2 usage errors (and a missing Graphviz program). The backends are imported only by the commands that
@@ -18,6 +18,8 @@ from pathlib import Path
 # which costs the command line ~90 ms at start-up when torch and tensorflow are installed.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+from .apply import add_parser as add_apply_parser  # noqa: E402
+from .apply import cmd_apply  # noqa: E402
 from .compiler import MAX_NODES, Compiler  # noqa: E402
 from .errors import CnnDslError  # noqa: E402
 
@@ -88,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT", help="a PyTorch state_dict (.pt, .pth) or Keras .weights.h5")
     sp.add_argument("-o", "--output", metavar="PATH", required=True, help="the converted checkpoint")
 
+    add_apply_parser(sub, common)
+
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
 
@@ -156,7 +160,8 @@ def cmd_check(args) -> int:
         for e in errors:
             if args.format == "github":
                 message = e.message + (f" ({e.hint})" if e.hint else "")
-                print(f"::error file={e.path},line={e.line},col={e.column},title={e.code}::{_gh_escape(message)}")
+                where = f"file={_gh_property(e.path)},line={e.line},col={e.column},title={e.code}"
+                print(f"::error {where}::{_gh_escape(message)}")
             else:
                 print(e.format(), file=sys.stderr)
     return 1 if errors else 0
@@ -164,6 +169,11 @@ def cmd_check(args) -> int:
 
 def _gh_escape(s: str) -> str:
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(s: str) -> str:
+    """A property of a workflow command (a file name): a `,` or `:` in it would end the property."""
+    return _gh_escape(s).replace(":", "%3A").replace(",", "%2C")
 
 
 def cmd_summary(args) -> int:
@@ -253,7 +263,7 @@ def cmd_schema(args) -> int:
 
 COMMANDS = {
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
-    "convert": cmd_convert, "schema": cmd_schema,
+    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema,
 }  # fmt: skip
 
 

@@ -170,8 +170,10 @@ class Compiler:
 
     @_without_gc
     def add_file(self, path: str | Path) -> None:
-        path = str(path)
         p = Path(path)
+        # Shown in messages and the IR as given, but as valid UTF-8: the undecodable bytes of a file name
+        # (os.fsdecode's surrogates) as escapes, which the IR's JSON and ONNX's strings can hold.
+        path = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
         if not p.is_file():
             what = "it is a directory" if p.is_dir() else "not a regular file" if p.exists() else "no such file"
             raise CnnDslError("E400", f"cannot read '{path}': {what}", path, 1, 1)
@@ -240,6 +242,7 @@ class Compiler:
             raise self._error("E401", f"import cycle: {cycle}", imp.span)
         if not target.is_file():
             what = "is a directory" if target.is_dir() else "does not exist"
+            what = "is not a regular file" if target.exists() and not target.is_dir() else what
             raise self._error("E400", f"cannot import '{imp.path}': {what}", imp.span)
         if len(chain) > MAX_DEPTH:
             raise self._error("E404", "imports are nested too deeply", imp.span)
@@ -257,6 +260,11 @@ class Compiler:
             raise self._error(
                 "E212", f"'{name}' cannot be used as a {what} name", span,
                 hint="names start with a letter and are not Python keywords",
+            )  # fmt: skip
+        if what == "label" and name == "training":  # a label names a torch module; .eval() would assign to it
+            raise self._error(
+                "E212", "'training' cannot be used as a label name", span,
+                hint="PyTorch modules keep their train/eval flag under that name: choose another",
             )  # fmt: skip
 
     # --- networks ----------------------------------------------------------------------------------
@@ -302,6 +310,7 @@ class _Expansion:
         self.depth = 0
         self.signatures: dict[str, dict[str, str | None]] = {}  # block -> parameter -> default (source text)
         self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
+        self.spans: dict[Span, IrSpan] = {}  # one IR span per source position: a repeat's nodes share theirs
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -327,7 +336,7 @@ class _Expansion:
         self.scopes.append(
             Scope.model_construct(
                 id=sid, name=name, kind=kind, block=block, args=args, parent=parent, input=x, output=None,
-                exprs=exprs or {}, span=_ir_span(span),
+                exprs=exprs or {}, span=self.ir_span(span),
             )  # fmt: skip
         )
         return sid
@@ -350,11 +359,16 @@ class _Expansion:
         nid = len(self.nodes)
         self.nodes.append(
             Node.model_construct(
-                id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers, macs=macs,
-                scope=frame.scope, exprs=exprs or {}, span=_ir_span(span),
+                _NODE_FIELDS, id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers,
+                macs=macs, scope=frame.scope, exprs=exprs or {}, span=self.ir_span(span),
             )  # fmt: skip
         )
         return nid
+
+    def ir_span(self, span: Span) -> IrSpan:
+        if span not in self.spans:
+            self.spans[span] = _ir_span(span)
+        return self.spans[span]
 
     def where(self, frame: Frame) -> str:
         """' in layer2.0 (basic(128, stride=2))' for messages about nodes inside blocks."""
@@ -451,9 +465,10 @@ class _Expansion:
             raise self.error("E205", "the main path of a residual is empty", item.span)
         shortcut_label = item.shortcut_label
         if shortcut_label is not None:  # it names a sequence: checked, and unique in its scope, as labels are
-            self.c._check_name(shortcut_label, item.shortcut_span, "label")
+            at = item.shortcut_label_span
+            self.c._check_name(shortcut_label, at, "label")
             if shortcut_label in frame.labels or shortcut_label in frame.shortcuts:
-                raise self.error("E208", f"label '{shortcut_label}' is used twice in this scope", item.shortcut_span)
+                raise self.error("E208", f"label '{shortcut_label}' is used twice in this scope", at)
             frame.shortcuts.add(shortcut_label)
         # A declared shortcut takes its position whether or not this instance needs the projection.
         shortcut_name = frame.take(item.shortcut_label) if item.shortcut is not None else None
@@ -871,6 +886,11 @@ def _show(v) -> str:
 
 def _span_or(s, default):
     return s if s is not None else default
+
+
+# Every field of a node is given: the nodes share one set of names, not a set each (a fifth of their memory).
+# Frozen models never change it in place; model_copy copies it first.
+_NODE_FIELDS = set(Node.model_fields)
 
 
 def _ir_span(span: Span) -> IrSpan:

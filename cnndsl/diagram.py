@@ -64,6 +64,17 @@ _KIND_OF = {
 BORDER = "#888888"
 
 
+def _printable(text: str) -> str:
+    """Text as a drawing shows it. An IR read from JSON may hold any text: a character that is not printable
+    (a NUL ends `dot`'s input, a lone surrogate is no UTF-8) shows as U+FFFD."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def _html(text: str) -> str:
+    """Text for an HTML-like label."""
+    return html.escape(_printable(text))
+
+
 class GraphvizMissing(Exception):
     """The Graphviz `dot` program is not installed (the DOT text can still be written)."""
 
@@ -146,7 +157,7 @@ def _annotate_receptive_fields(plan: _Plan) -> None:
         if item.kind != "io":
             size, jump, _ = describe_field(fields[item.out])
             text = f"RF {size}, jump {jump}" if jump else f"RF {size}"
-            item.label += f'<BR/><FONT POINT-SIZE="8" COLOR="#444444">{html.escape(text)}</FONT>'
+            item.label += f'<BR/><FONT POINT-SIZE="8" COLOR="#444444">{_html(text)}</FONT>'
 
 
 # --- what to draw -----------------------------------------------------------------------------------
@@ -285,7 +296,7 @@ class _Plan:
             elif (p := self._folds_into(n)) is not None:
                 owner[n.id] = owner[p.id]
                 item = self.items[owner[p.id]]
-                item.label += html.escape(", " + describe(n.op))
+                item.label += _html(", " + describe(n.op))
                 item.names.append(n.name)
                 item.out = n.id
             else:
@@ -364,9 +375,9 @@ class _Plan:
             net, tree, run = self.tree.net, self.tree, self.run(s)
             params = sum(net.nodes[n].params for sid in run for n in range(tree.first[sid], tree.last[sid] + 1))
             label = (
-                f"<B>{html.escape(block_title(net, s, len(run)))}</B>"
-                f'<BR/><FONT POINT-SIZE="9">{html.escape(self.name(run))}</FONT>'
-                f'<BR/><FONT POINT-SIZE="9">{html.escape(ops.shape_str(net.nodes[s.output].shape))}'
+                f"<B>{_html(block_title(net, s, len(run)))}</B>"
+                f'<BR/><FONT POINT-SIZE="9">{_html(self.name(run))}</FONT>'
+                f'<BR/><FONT POINT-SIZE="9">{_html(ops.shape_str(net.nodes[s.output].shape))}'
                 f" · {_count(params)} params</FONT>"
             )
             names, out = [run_name(net, run)], net.scopes[run[-1]].output
@@ -376,7 +387,7 @@ class _Plan:
         return s.name
 
     def _layer_item(self, n: Node) -> str:
-        label = html.escape(describe(n.op))
+        label = _html(describe(n.op))
         self.items[n.name] = _Item(
             n.name, n.id, _KIND_OF[n.op.kind], label, [n.name], n.params, self.cluster[n.scope], n.id
         )
@@ -470,7 +481,7 @@ def _draw(plan: _Plan, direction: str, show_shapes: bool) -> graphviz.Digraph:
     _fill(g, plan, members, 0)
 
     for e in plan.edges:
-        attrs = {"label": " " + ops.shape_str(e.shape)} if show_shapes and e.labelled else {}
+        attrs = {"label": " " + _printable(ops.shape_str(e.shape))} if show_shapes and e.labelled else {}
         # Layers sit close to what they read; a merge waits for its inputs. A residual shortcut goes around
         # the main path, which stays straight. A U-Net skip pulls its concat under the encoder layer it
         # copies, which draws the U as a V with straight skips that cannot cross.
@@ -507,7 +518,7 @@ def _cluster(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
     title = f"_title_{s.name}"
     with g.subgraph(name=f"cluster_{s.name}") as c:
         c.attr(label="", style="rounded,filled", color=BORDER, fillcolor=KINDS["block"][0], margin="10")
-        label = f'<B>{html.escape(block_title(net, s, len(run)))}</B><BR ALIGN="LEFT"/>{html.escape(plan.name(run))}'
+        label = f'<B>{_html(block_title(net, s, len(run)))}</B><BR ALIGN="LEFT"/>{_html(plan.name(run))}'
         c.node(title, f'<{label}<BR ALIGN="LEFT"/>>', shape="plaintext", style="solid", fontsize="10")
         _fill(c, plan, members, sid)
         source = plan.owner[plan.final[s.input]]
@@ -535,8 +546,8 @@ def _title(net: Network, plan: _Plan) -> str:
         for kind, (fill, text) in KINDS.items()
         if kind in drawn
     )
-    shapes = html.escape(f"{ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}")
-    head = f"<B>{html.escape(net.name)}</B>   {shapes} · {net.params:,} params"
+    shapes = _html(f"{ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}")
+    head = f"<B>{_html(net.name)}</B>   {shapes} · {net.params:,} params"
     return (
         f'<<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="1"><TR><TD COLSPAN="99">{head}</TD></TR>'
         f"<TR>{legend}</TR></TABLE>>"

@@ -8,13 +8,61 @@ sequence) it came from, and scopes point at their parents, so a backend can rebu
 
 from __future__ import annotations
 
+import keyword
+import re
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from .ops import AnyOp, Dim
 
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_POSITION = re.compile(r"[0-9]+")
+
+
+def identifier(name: str) -> str:
+    """A name as the compiler admits it (a network, block, parameter or label): a letter, then letters,
+    digits and `_`, and no Python keyword. The code generators write these names into Python source, so an
+    IR read from JSON is held to the same rule."""
+    if not _IDENTIFIER.fullmatch(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ValueError(f"{name[:80]!r} is not a valid name")
+    return name
+
+
+def dotted(name: str) -> str:
+    """A node's path of labels and positions: `layer2.0.conv1`."""
+    for part in name.split("."):
+        if not _POSITION.fullmatch(part):
+            identifier(part)
+    return name
+
+
+def scope_path(name: str) -> str:
+    """A scope's path: as a node's, or "" for the network itself."""
+    return dotted(name) if name else name
+
+
+def check_names(net: Network) -> None:
+    """ValueError unless every name in `net` is one the compiler could have written: for an IR built in
+    Python without validation (`model_construct`, `model_copy(update=...)`) before a backend writes code."""
+    identifier(net.name)
+    for n in net.nodes:
+        dotted(n.name)
+    for s in net.scopes:
+        scope_path(s.name)
+        for name in [*([s.block] if s.block is not None else []), *s.args, *s.exprs]:
+            identifier(name)
+    for block, params in net.blocks.items():
+        for name in [block, *params]:
+            identifier(name)
+    for name in net.args:
+        identifier(name)
+
+
+Identifier = Annotated[str, AfterValidator(identifier)]
+Dotted = Annotated[str, AfterValidator(dotted)]
+ScopePath = Annotated[str, AfterValidator(scope_path)]
 Scalar = bool | int | float | str
 Value = Scalar | tuple[Scalar, ...]  # a block argument
 
@@ -33,21 +81,21 @@ class Scope(BaseModel):
 
     model_config = ConfigDict(frozen=True, defer_build=True)
     id: int
-    name: str  # dotted path from the network ("" for the network itself)
+    name: ScopePath  # dotted path from the network ("" for the network itself)
     kind: Literal["network", "block", "sequence"]
-    block: str | None = None  # the block definition, for kind == "block"
-    args: dict[str, Value] = {}  # the block's arguments, every default filled in
+    block: Identifier | None = None  # the block definition, for kind == "block"
+    args: dict[Identifier, Value] = {}  # the block's arguments, every default filled in
     parent: int | None = None
     input: int | None = None  # the node feeding the scope (None for the network)
     output: int | None = None  # the node whose value the scope returns
-    exprs: dict[str, str] = {}  # a block's arguments written in terms of the caller's parameters, as Node.exprs
+    exprs: dict[Identifier, str] = {}  # a block's arguments written in terms of the caller's parameters, as Node.exprs
     span: Span
 
 
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
     id: int
-    name: str  # dotted path, as torch names submodules: "layer2.0.conv1"
+    name: Dotted  # dotted path, as torch names submodules: "layer2.0.conv1"
     op: AnyOp
     inputs: tuple[int, ...]
     shape: tuple[Dim, ...]  # output shape, (C, H, W) or (N,); open sizes are symbolic strings
@@ -55,21 +103,21 @@ class Node(BaseModel):
     buffers: int  # non-trainable state: batch norm's running mean and variance
     macs: int | None  # multiply-adds of conv/dense weights; None where a size is open
     scope: int
-    exprs: dict[str, str] = {}  # arguments written in terms of block parameters, e.g. {"strides": "stride"}
+    exprs: dict[Identifier, str] = {}  # arguments written in terms of block parameters, e.g. {"strides": "stride"}
     span: Span
 
 
 class Network(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
-    name: str
+    name: Identifier
     source: str  # the file it was compiled from
-    args: dict[str, Value] = {}
+    args: dict[Identifier, Value] = {}
     nodes: tuple[Node, ...]
     scopes: tuple[Scope, ...]
     output: int
     # The blocks used, each with its parameters in order and their defaults as source text (None: required),
     # for backends that emit one function or class per block definition.
-    blocks: dict[str, dict[str, str | None]] = {}
+    blocks: dict[Identifier, dict[Identifier, str | None]] = {}
 
     @property
     def input_shape(self) -> tuple[Dim, ...]:

@@ -154,13 +154,25 @@ def table(net: Network, receptive_field: bool = False) -> str:
     return "\n".join(out)
 
 
+def _buffers(net: Network) -> str:
+    """The buffers, for the totals: batch norm's running statistics, fixed filters' kernels; not trained."""
+    if not net.buffers:
+        return "Buffers: 0"
+    norms = any(n.op.kind == "batchnorm" for n in net.nodes)
+    fixed = any(getattr(n.op, "weights", None) is not None for n in net.nodes)
+    held = " and ".join(
+        what for what, present in (("batch-norm running statistics", norms), ("fixed filters", fixed)) if present
+    )
+    return f"Buffers: {net.buffers:,} ({held}, not trained)"
+
+
 def totals_lines(net: Network) -> list[str]:
     macs = net.macs
     act = net.activation_elements
     lines = [
         f"Input: {ops.shape_str(net.input_shape)}    Output: {ops.shape_str(net.output_shape)}",
         f"Trainable params: {net.params:,}",
-        f"Buffers: {net.buffers:,} (batch-norm running statistics, not trained)",
+        _buffers(net),
     ]
     if macs is None:
         lines.append("Multiply-adds (MACs): ? (the input size is open)")

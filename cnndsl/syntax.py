@@ -111,6 +111,7 @@ class Residual:
     shortcut: tuple | None  # None: identity shortcut
     span: Span
     shortcut_span: Span | None
+    shortcut_label_span: Span | None = None  # where a shortcut's label is written, for errors about it
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,14 +279,14 @@ class _ToAst(Transformer):
 
     def shortcut(self, c):
         keyword, label, (_, body) = c
-        return (self._span(keyword), str(label) if label else None, body)
+        return (self._span(keyword), str(label) if label else None, body, self._span(label) if label else None)
 
     def residual(self, c):
         keyword, (_, main), shortcut = c
         if shortcut is None:
             return Residual(main, None, None, self._span(keyword), None)
-        span, label, body = shortcut
-        return Residual(main, label, body, self._span(keyword), span)
+        span, label, body, label_span = shortcut
+        return Residual(main, label, body, self._span(keyword), span, label_span)
 
     def branches(self, c):
         name, (_, body) = c

@@ -151,6 +151,12 @@ def cmd_convert(args) -> int:
         raise UsageError(f"{target}: the output must be {'Keras weights (.weights.h5)' if to_keras else 'a .pt file'}")
     if not source.is_file():
         raise UsageError(f"{source}: no such file")
+    for given in (args.file, args.checkpoint):  # a .cnn file may be called anything, net.weights.h5 too
+        if target.exists() and Path(given).exists() and target.resolve() == Path(given).resolve():
+            raise UsageError(f"refusing to overwrite the input file {target}")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():  # said before the networks are built, as write_atomic says it
+        raise UsageError(f"directory {directory} does not exist")
     net = _load(args)
     import torch
 
@@ -166,7 +172,6 @@ def cmd_convert(args) -> int:
     except (RuntimeError, ValueError) as e:
         reason = str(e).splitlines()[0]
         raise UsageError(f"{source} does not hold the weights of network {net.name}: {reason}") from None
-    directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".weights.h5" if to_keras else ".pt", dir=directory)
     os.close(fd)
     try:

@@ -41,13 +41,14 @@ def to_onnx(
 
     `weights` maps PyTorch state_dict keys (`conv1.weight`, `bn1.running_mean` ...) to arrays, in PyTorch's
     layouts; anything `np.asarray` takes will do. Without it, parameters are drawn as PyTorch initialises
-    them, from a NumPy generator seeded with `seed`.
+    them, from a NumPy generator seeded with `seed`. The kernel of a fixed filter (`weights=` in the .cnn
+    file) is its matrix either way: given weights must hold that matrix there.
     """
     opset = DEFAULT_OPSET if opset is None else opset
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset {opset} is not supported: choose one from {MIN_OPSET} to {newest}")
-    params = initial_weights(net, seed) if weights is None else _checked(weights, parameter_shapes(net))
+    params = initial_weights(net, seed) if weights is None else _checked(weights, net)
     return _Builder(net, opset, params).model()
 
 
@@ -68,7 +69,8 @@ def parameter_shapes(net: Network) -> dict[str, tuple[int, ...]]:
 
 def initial_weights(net: Network, seed: int = SEED) -> dict[str, np.ndarray]:
     """PyTorch's default initialisation, drawn with NumPy: kaiming_uniform(a=√5) for weights, which is
-    U(±1/√fan_in), the same bound for biases, and batch norm's ones, zeros, mean 0 and variance 1."""
+    U(±1/√fan_in), the same bound for biases, and batch norm's ones, zeros, mean 0 and variance 1. A fixed
+    filter's kernel is its matrix."""
     rng = np.random.default_rng(seed)
     out = {}
     for key, shape, (kind, value) in _parameters(net):
@@ -77,14 +79,21 @@ def initial_weights(net: Network, seed: int = SEED) -> dict[str, np.ndarray]:
             w *= 2 * value
             w -= value
             out[key] = w
+        elif kind == "fixed":
+            out[key] = _fixed(value, shape)
         else:
             out[key] = np.full(shape, value, np.float32)
     return out
 
 
+def _fixed(matrix, shape: tuple[int, ...]) -> np.ndarray:
+    """A fixed filter's kernel: the matrix for every output and input channel, as FixedConv2d holds it."""
+    return np.broadcast_to(np.asarray(matrix, dtype=np.float32), shape).copy()
+
+
 def _parameters(net: Network):
     """(state_dict key, shape, initialisation) of every parameter and buffer, where the initialisation is
-    ("uniform", bound) or ("constant", value)."""
+    ("uniform", bound), ("constant", value) or ("fixed", matrix) for the kernel of a fixed filter."""
     for node in net.nodes:
         op, name = node.op, node.name
         if isinstance(op, (ops.Conv, ops.ConvTranspose, ops.Dense)):
@@ -97,7 +106,8 @@ def _parameters(net: Network):
                 shape = (op.units, cin)
             # torch's fan_in is weight.shape[1] × kernel area: output channels for a transposed convolution.
             init = ("uniform", 1 / math.sqrt(math.prod(shape[1:])))
-            yield f"{name}.weight", shape, init
+            fixed = op.fixed_kernel() if isinstance(op, ops.Conv) else None
+            yield f"{name}.weight", shape, init if fixed is None else ("fixed", fixed)
             if op.use_bias:
                 yield f"{name}.bias", (node.shape[0],), init
         elif isinstance(op, ops.BatchNorm):
@@ -106,13 +116,21 @@ def _parameters(net: Network):
                 yield f"{name}.{key}", (c,), ("constant", value)
 
 
-def _checked(weights: Mapping, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """The given weights as float32 arrays, refusing a mapping that belongs to another network."""
+def _checked(weights: Mapping, net: Network) -> dict[str, np.ndarray]:
+    """The given weights as float32 arrays, refusing a mapping that belongs to another network, or whose
+    fixed kernels are not the .cnn file's (beyond float32 rounding)."""
+    shapes = parameter_shapes(net)
     missing = [k for k in shapes if k not in weights]
     # torch's batch norm counts its updates; the count plays no part in inference.
     unexpected = [k for k in weights if k not in shapes and not k.endswith(".num_batches_tracked")]
     arrays = {k: np.asarray(weights[k], dtype=np.float32) for k in shapes if k in weights}
     wrong = [f"{k} is {tuple(a.shape)}, expected {shapes[k]}" for k, a in arrays.items() if a.shape != shapes[k]]
+    wrong += [
+        f"{k} is not the fixed kernel of the .cnn file"
+        for k, shape, (kind, matrix) in _parameters(net)
+        if kind == "fixed" and k in arrays and arrays[k].shape == shape
+        and not np.allclose(arrays[k], _fixed(matrix, shape), rtol=1e-6, atol=1e-7)
+    ]  # fmt: skip
     problems = []
     if missing:
         problems.append("missing: " + ", ".join(missing))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import functools
 import hashlib
 import keyword
 import linecache
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ops
 from ..ir import Network, Node, Scope
+from . import arith
 
 if TYPE_CHECKING:
     from torch import nn
@@ -173,10 +175,7 @@ _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.US
 
 def _parse(text: str, names) -> ast.expr:
     """An arithmetic expression of `names`; anything else in it (a call, an attribute ...) is refused."""
-    try:
-        tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        raise ValueError(f"not an expression: {text!r}") from None
+    tree = arith.parse(text).body
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if node.id not in names:
@@ -190,9 +189,7 @@ def _parse(text: str, names) -> ast.expr:
 
 
 def _evaluate(tree: ast.expr, env: dict):
-    # Safe: _parse admits only arithmetic on names and literals.
-    code = compile(ast.fix_missing_locations(ast.Expression(tree)), "<expr>", "eval")
-    return eval(code, {"__builtins__": {}}, env)
+    return arith.evaluate(tree, env)  # walks the tree: no eval, numbers only, bounded depth
 
 
 def _names(tree: ast.expr) -> set[str]:
@@ -632,7 +629,8 @@ def _local(name: str, parent: str) -> str:
     """A node's or scope's name inside its parent: a label or a position."""
     prefix = parent + "." if parent else ""
     local = name[len(prefix) :] if name.startswith(prefix) else ""
-    if not (_INDEX.fullmatch(local) or (_IDENT.fullmatch(local) and not keyword.iskeyword(local))):
+    valid = _INDEX.fullmatch(local) or (_IDENT.fullmatch(local) and not keyword.iskeyword(local))
+    if not valid or local == "training":  # nn.Module's own flag: .eval() would assign to the child
         raise ValueError(f"{name!r} is not a valid layer name inside {parent!r}")
     return local
 
@@ -640,7 +638,7 @@ def _local(name: str, parent: str) -> str:
 def _default_gives(default: ast.expr, args: dict, names: _Names, value) -> bool:
     try:
         return _matches(_evaluate(default, {names.py[k]: v for k, v in args.items()}), value, "exact")
-    except (ArithmeticError, TypeError, ValueError):
+    except (ArithmeticError, TypeError, ValueError, NameError):
         return False
 
 
@@ -652,12 +650,16 @@ def _parse_call(call: str) -> ast.expr:
 def _signature(g: Group, signature: dict) -> None:
     """The constructor's parameters: those the code uses and those their defaults use; and the flags."""
     names = g.names
+    earlier: dict = {}  # the parameters before this one, with the first instance's values
     for p, text in signature.items():
         if text is not None:
             try:
-                g.defaults[names.py[p]] = names.rename(_parse(text, names.py))
-            except ValueError:
+                tree = names.rename(_parse(text, names.py))
+                _evaluate(tree, earlier)  # numbers from earlier parameters, as the compiler writes defaults
+                g.defaults[names.py[p]] = tree
+            except (ValueError, ArithmeticError, TypeError, NameError):
                 pass  # not the arithmetic the compiler writes: the parameter is required
+        earlier[names.py[p]] = g.instances[0].args.get(p)
     used: set[str] = set()
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
@@ -800,7 +802,8 @@ class _Owner:
         if op.kind == "dense":
             return ctx.arg(node, "units", op.units)
         if op.kind == "concat":
-            tree = ast.parse(" + ".join(f"({self.channels[i]})" for i in node.inputs), mode="eval").body
+            terms = [ast.parse(self.channels[i], mode="eval").body for i in node.inputs]
+            tree = functools.reduce(lambda a, b: ast.BinOp(a, ast.Add(), b), terms)  # too long a sum fails the check
             return ctx.check(tree, c) or _lit(c)
         if op.kind == "flatten":
             size = math.prod(x.shape[1:])
