@@ -48,6 +48,8 @@ from .syntax import (
 
 MAX_NODES = 1_000_000  # default budget of expanded nodes per network
 MAX_DEPTH = 100  # nesting of scopes, block calls and expressions
+MAX_BYTES = 1 << 20  # a .cnn file read from disk (text given to the API is the caller's to bound): a
+# network takes a few kilobytes, and the parser reads some 200 kB a second
 MAX_INT = 2**53  # values beyond this are typos, and would make shape arithmetic slow
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -183,6 +185,9 @@ class Compiler:
 
     def _read(self, p: Path, shown: str) -> Module:
         try:
+            size = p.stat().st_size
+            if size > MAX_BYTES:
+                raise _too_large(shown, size)
             raw = p.read_bytes()
         except OSError as e:
             raise CnnDslError("E400", f"cannot read '{shown}': {e.strerror}", shown, 1, 1) from None
@@ -229,21 +234,26 @@ class Compiler:
                 self.networks.append(d)
 
     def _import(self, imp, importer: str, chain: tuple[str, ...]) -> None:
-        base = Path(importer).resolve().parent if importer != "<string>" else Path.cwd()
-        target = (base / imp.path).resolve()
-        allowed = [self._root, *self.import_paths]
-        if not any(target == a or a in target.parents for a in allowed if a is not None):
-            raise self._error(
-                "E400", f"import '{imp.path}' leaves the directory of the file being compiled", imp.span,
-                hint="allow another directory with --import-path",
-            )  # fmt: skip
-        if str(target) in chain:
-            cycle = " → ".join(Path(c).name for c in (*chain[chain.index(str(target)) :], str(target)))
-            raise self._error("E401", f"import cycle: {cycle}", imp.span)
-        if not target.is_file():
-            what = "is a directory" if target.is_dir() else "does not exist"
-            what = "is not a regular file" if target.exists() and not target.is_dir() else what
-            raise self._error("E400", f"cannot import '{imp.path}': {what}", imp.span)
+        base = Path(chain[-1]).parent if chain else Path.cwd()  # the importer's real path (`importer` is as shown)
+        named = imp.path if len(imp.path) <= 200 else imp.path[:200] + "..."
+        try:
+            target = (base / imp.path).resolve()
+            allowed = [self._root, *self.import_paths]
+            if not any(target == a or a in target.parents for a in allowed if a is not None):
+                raise self._error(
+                    "E400", f"import '{named}' leaves the directory of the file being compiled", imp.span,
+                    hint="allow another directory with --import-path",
+                )  # fmt: skip
+            if str(target) in chain:
+                cycle = " → ".join(Path(c).name for c in (*chain[chain.index(str(target)) :], str(target)))
+                raise self._error("E401", f"import cycle: {cycle}", imp.span)
+            if not target.is_file():
+                what = "is a directory" if target.is_dir() else "does not exist"
+                what = "is not a regular file" if target.exists() and not target.is_dir() else what
+                raise self._error("E400", f"cannot import '{named}': {what}", imp.span)
+        except (OSError, RuntimeError) as e:  # a name too long for the file system; resolve() finding a loop
+            reason = getattr(e, "strerror", None) or "a loop of symbolic links"
+            raise self._error("E400", f"cannot import '{named}': {reason}", imp.span) from None
         if len(chain) > MAX_DEPTH:
             raise self._error("E404", "imports are nested too deeply", imp.span)
         if str(target) in self._imported:
@@ -891,6 +901,13 @@ def _span_or(s, default):
 # Every field of a node is given: the nodes share one set of names, not a set each (a fifth of their memory).
 # Frozen models never change it in place; model_copy copies it first.
 _NODE_FIELDS = set(Node.model_fields)
+
+
+def _too_large(path: str, size: int) -> CnnDslError:
+    return CnnDslError(
+        "E400", f"cannot read '{path}': {size:,} bytes is more than the {MAX_BYTES:,} a .cnn file may have", path, 1, 1,
+        hint="a network takes a few kilobytes: is this the file you meant?",
+    )  # fmt: skip
 
 
 def _ir_span(span: Span) -> IrSpan:

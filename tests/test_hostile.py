@@ -26,17 +26,15 @@ gives the same bytes in any process and any directory, and bounds its work.
 from __future__ import annotations
 
 import ast
-import builtins
 import json
 import os
 import re
 import subprocess
 import sys
-import textwrap
 from collections import Counter
 from pathlib import Path
 
-import keras  # imported (with TensorFlow) before any test watches what the generated code does
+import keras  # noqa: F401  (imported, with TensorFlow, before any test watches what generated code does)
 import numpy as np
 import onnx
 import pytest
@@ -149,18 +147,21 @@ def check_python(source: str, backend: str, hostile_text: list[str] = ()) -> ast
     for stmt in tree.body:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in stmt.names] if isinstance(stmt, ast.Import) else [stmt.module]
-            assert set(modules) <= imports and stmt.level == 0 if isinstance(stmt, ast.ImportFrom) else True, modules
-            assert set(modules) <= imports, ast.unparse(stmt)
+            assert set(modules) <= imports and getattr(stmt, "level", 0) == 0, ast.unparse(stmt)
         elif isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) and stmt.name in helpers:
             # the fixed helper code, exactly as the generator holds it
-            text = "\n".join(line.removesuffix("  # noqa: E501") for line in ast.get_source_segment(source, stmt).split("\n"))
+            text = "\n".join(
+                line.removesuffix("  # noqa: E501") for line in ast.get_source_segment(source, stmt).split("\n")
+            )
             assert text == helpers[stmt.name], stmt.name
             defined.add(stmt.name)
         elif isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
             defined.add(stmt.name)
             generated.append(stmt)
         elif isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
-            assert all(isinstance(n, (ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.Load)) for n in ast.walk(stmt.value))
+            assert all(
+                isinstance(n, (ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.Load)) for n in ast.walk(stmt.value)
+            )
             defined |= {t.id for t in stmt.targets}  # a constant: a fixed filter's matrix
         else:  # the module docstring
             assert isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant), ast.unparse(stmt)
@@ -169,9 +170,17 @@ def check_python(source: str, backend: str, hostile_text: list[str] = ()) -> ast
         children = set()
         if isinstance(stmt, ast.ClassDef):  # the modules it registers: self.name = ... / self.name: T = ...
             for node in ast.walk(stmt):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else [node.target]
+                    if isinstance(node, ast.AnnAssign)
+                    else []
+                )
                 children |= {t.attr for t in targets if isinstance(t, ast.Attribute) and _dotted(t.value) == "self"}
-            assert all(isinstance(b, ast.Attribute) and _dotted(b) in ("nn.Module", "nn.Sequential") for b in stmt.bases)
+            assert all(
+                isinstance(b, ast.Attribute) and _dotted(b) in ("nn.Module", "nn.Sequential") for b in stmt.bases
+            )
         for node in ast.walk(stmt):
             if isinstance(node, ast.Call):
                 func = node.func
@@ -186,10 +195,16 @@ def check_python(source: str, backend: str, hostile_text: list[str] = ()) -> ast
                     assert isinstance(root, ast.Name) and root.id == "self", ast.unparse(node)
                     continue
                 if name == "getattr":  # getattr(self, "0"): a child named by its position
-                    assert [ast.unparse(a) for a in node.args[:1]] == ["self"] and re.fullmatch(r"'[0-9]+'", ast.unparse(node.args[1]))
+                    assert [ast.unparse(a) for a in node.args[:1]] == ["self"] and re.fullmatch(
+                        r"'[0-9]+'", ast.unparse(node.args[1])
+                    )
                     continue
                 if name == "float":
-                    assert [type(a) for a in node.args] == [ast.Constant] and node.args[0].value in ("inf", "-inf", "nan")
+                    assert [type(a) for a in node.args] == [ast.Constant] and node.args[0].value in (
+                        "inf",
+                        "-inf",
+                        "nan",
+                    )
                     continue
                 if name is not None and name.startswith("self.") and name.count(".") == 1 and name[5:] in children:
                     continue  # a registered child module, called in forward
@@ -208,7 +223,7 @@ def check_python(source: str, backend: str, hostile_text: list[str] = ()) -> ast
         for ident in _identifiers(node):
             assert not (ident.startswith("__") and ident != "__init__"), f"{backend}: {ident}"
     if hostile_text:
-        code = _without_strings(tree)
+        code = _without_strings(source)
         for text in hostile_text:
             assert text not in code, f"{backend}: {text!r} outside a string literal"
     return tree
@@ -233,9 +248,9 @@ class _StripStrings(ast.NodeTransformer):
         return ast.Constant("") if isinstance(node.value, str) else node
 
 
-def _without_strings(tree: ast.Module) -> str:
+def _without_strings(source: str) -> str:
     """The module as code with every string constant (docstrings included) emptied: what runs."""
-    return ast.unparse(_StripStrings().visit(ast.parse(ast.unparse(tree))))
+    return ast.unparse(_StripStrings().visit(ast.parse(source)))
 
 
 def dot_structure(svg: bytes) -> tuple[int, int, int]:
@@ -243,9 +258,46 @@ def dot_structure(svg: bytes) -> tuple[int, int, int]:
     return text.count('class="node"'), text.count('class="edge"'), text.count('class="cluster"')
 
 
+@pytest.mark.parametrize(
+    "backend, old, new",
+    [
+        ("torch", "super().__init__()", "super().__init__(); __import__('os').system('true')"),
+        ("torch", "super().__init__()", "super().__init__(); print(self)"),
+        ("torch", "super().__init__()", "super().__init__(); self.__class__.x = 1"),
+        ("torch", "return x", "return eval('x')"),
+        ("torch", "return x", "return (lambda: x)()"),
+        ("torch", "total = max(", "total = max(len(()), "),  # a helper that is not the generator's text
+        ("torch", "from torch import", "import os\nfrom torch import"),
+        ("torch", "return F.relu(", "return (0,) * 10 and F.relu("),
+        ("keras", 'name=f"{name}_', 'name=f"{open(name)}_'),
+        ("keras", "return keras.Model(", "keras.utils.get_file('x'); return keras.Model("),
+        ("keras", "import keras", "import keras, subprocess"),
+    ],
+)
+def test_the_source_checks_catch_what_they_must(backend, old, new, harmless):
+    """The checks are not vacuous: each tampered variant of the harmless network's source fails them."""
+    net = harmless[0]
+    source = (torch_backend if backend == "torch" else keras_backend).emit(net)
+    check_python(source, backend)
+    assert old in source
+    with pytest.raises(AssertionError):
+        check_python(source.replace(old, new, 1), backend)
+
+
 # --- 1. hostile names ----------------------------------------------------------------------------------------
 
-LOOK_ALIKES = ["а", "pаth", "ｘ", "ｔｏｒｃｈ", "ｐｒｉｎｔ", "ℌ", "ﬁlter", "x\u200b", "é", "Ａ"]  # Cyrillic а, fullwidth, ligature, ZWSP
+LOOK_ALIKES = [
+    "а",
+    "pаth",
+    "ｘ",
+    "ｔｏｒｃｈ",
+    "ｐｒｉｎｔ",
+    "ℌ",
+    "ﬁlter",
+    "x\u200b",
+    "é",
+    "Ａ",
+]  # Cyrillic а, fullwidth, ligature, ZWSP
 CODE = [
     "__import__('os')", '__import__("os").system("id")', "exec('1')", "a;b", "a b", "a.b", "a-b", "a,b", "a(b)", "a[0]",
     "{a}", "a}", "a{", "a%s", "a#b", "$a", "a=b", "a:b", "a+b", "a*b", "@a", "a\\b", "a\\", "a'b", 'a"b', "'", '"',
@@ -290,7 +342,10 @@ network {network}({netparam} = 10) {{
     {block}(8)
     {block}(16, stride=2)
     {sequence}: sequence {{ {label}: conv(8, 1); relu() }}
-    concat {{ {branch}: avgpool(3, strides=2, padding=same, count_include_pad=false); maxpool(3, strides=2, padding=same) }}
+    concat {{
+        {branch}: avgpool(3, strides=2, padding=same, count_include_pad=false)
+        maxpool(3, strides=2, padding=same)
+    }}
     upsample(2, mode=zeros)
     global_avgpool()
     flatten()
@@ -298,7 +353,15 @@ network {network}({netparam} = 10) {{
 }}
 """
 HARMLESS = dict(
-    block="blk", parameter="p", network="net", netparam="classes", label="lab", shortcut="down", sequence="seq", branch="pool", comment="c"
+    block="blk",
+    parameter="p",
+    network="net",
+    netparam="classes",
+    label="lab",
+    shortcut="down",
+    sequence="seq",
+    branch="pool",
+    comment="c",
 )
 
 
@@ -355,7 +418,9 @@ def test_a_hostile_name_is_refused_where_it_stands_or_compiles(role, harmless):
 
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-COMPILING = [n for n in SHADOWING + LONG if n not in ("repeat", "residual", "sequence", "concat", "stride", "import", "training")]
+COMPILING = [
+    n for n in SHADOWING + LONG if n not in ("repeat", "residual", "sequence", "concat", "stride", "import", "training")
+]
 # (repeat, residual ... are the language's own words; `stride` is the block's other parameter)
 
 
@@ -389,7 +454,12 @@ def test_a_name_shadowing_what_the_code_uses_compiles_safely_everywhere(name, ha
             y = model(torch.from_numpy(x))
     w.assert_harmless(execs=1)
     assert tuple(y.shape) == (2, 10)
-    renamed = {"lab": name, "down": name + "2", "seq": name + "3", "pool": name + "4"}  # state_dict keys keep the labels
+    renamed = {
+        "lab": name,
+        "down": name + "2",
+        "seq": name + "3",
+        "pool": name + "4",
+    }  # state_dict keys keep the labels
     assert set(model.state_dict()) == {".".join(renamed.get(p, p) for p in key.split(".")) for key in keys}
 
     keras_source = keras_backend.emit(net)
@@ -405,6 +475,9 @@ def test_a_name_shadowing_what_the_code_uses_compiles_safely_everywhere(name, ha
     ir_names = {n.name for n in net.nodes}
     assert {v.name for v in model_proto.graph.output} <= ir_names
     assert all(n.name in ir_names or n.name.split("/")[0] in ir_names for n in model_proto.graph.node)
+    initializers = {i.name for i in model_proto.graph.initializer}  # the state_dict's keys, and helper constants
+    assert {i for i in initializers if "/" not in i} == set(model.state_dict())
+    assert all(i.split("/")[0] in ir_names for i in initializers if "/" in i)
 
     d = diagram.render(net, detail="layers")
     assert dot_structure(d.pipe("svg")) == structure  # the name is text on the drawing, never DOT syntax
@@ -486,7 +559,10 @@ def _doctored_cases(net: Network):
 
 def test_a_doctored_ir_is_refused_or_neutralised(harmless):
     reference = harmless[0]
-    codes = {b: _without_strings(ast.parse(emit(reference))) for b, emit in (("torch", torch_backend.emit), ("keras", keras_backend.emit))}
+    codes = {
+        b: _without_strings(emit(reference))
+        for b, emit in (("torch", torch_backend.emit), ("keras", keras_backend.emit))
+    }
     x = np.zeros((1, 3, 19, 23), "float32")
     outcomes, seen = Counter(), set()
     if os.path.exists(SENTINEL):
@@ -514,8 +590,14 @@ def _try_doctored(data: dict, codes: dict, x, outcomes: Counter, seen: set) -> N
         except ValueError:  # the backend's own checks
             outcomes[f"refused by {backend}"] += 1
             continue
-        tree = check_python(source, backend, hostile_text=[SENTINEL, "__import__", "system", "lambda", "breakpoint", "globals"])
-        code = _without_strings(tree)
+        if source in seen:  # checked already (a payload in a docstring, or replaced by its value)
+            outcomes[f"{backend}: seen"] += 1
+            continue
+        seen.add(source)
+        check_python(
+            source, backend, hostile_text=[SENTINEL, "__import__", "system", "lambda", "breakpoint", "globals"]
+        )
+        code = _without_strings(source)
         if code == codes[backend]:  # the IR's text stayed in strings and comments
             outcomes[f"{backend}: same code"] += 1
             continue
@@ -546,7 +628,9 @@ def test_keras_checks_the_names_of_an_ir_built_without_validation():
     net = cnndsl.loads("block b(c) { y: conv(c, 3); relu() }\nnetwork n { input(3, 8, 8); x: b(4); z: conv(2, 1) }")
     evil = "x.a{" + RUN + "}"
     for bad in (
-        net.model_copy(update={"nodes": (net.nodes[0], net.nodes[1].model_copy(update={"name": evil}), *net.nodes[2:])}),
+        net.model_copy(
+            update={"nodes": (net.nodes[0], net.nodes[1].model_copy(update={"name": evil}), *net.nodes[2:])}
+        ),
         net.model_copy(update={"name": "n(); " + RUN}),
         net.model_copy(update={"scopes": (net.scopes[0], net.scopes[1].model_copy(update={"block": "b():\n " + RUN}))}),
         net.model_copy(update={"blocks": {"b": {"c); " + RUN + "; (c": None}}}),
@@ -700,20 +784,31 @@ def _strip_prefix(outputs: dict[str, bytes], prefix: str) -> dict[str, object]:
     for name, data in outputs.items():
         if name.endswith(".onnx"):
             model = onnx.load_from_string(data)
-            for proto in [model, model.graph, *model.graph.node, *model.graph.input, *model.graph.output, *model.graph.value_info]:
+            for proto in [
+                model,
+                model.graph,
+                *model.graph.node,
+                *model.graph.input,
+                *model.graph.output,
+                *model.graph.value_info,
+            ]:
                 proto.doc_string = proto.doc_string.replace(prefix, "")
             for prop in model.metadata_props:
                 prop.value = prop.value.replace(prefix, "")
             out[name] = model.SerializeToString(deterministic=True)
         elif name.endswith(".py"):  # wrapped docstrings break at other places when the path is longer
             tree = ast.parse(data.decode())
-            strings = [" ".join(n.value.replace(prefix, "").split()) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+            strings = [
+                " ".join(n.value.replace(prefix, "").split())
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            ]
             comments = [
                 line.replace(prefix, "").removesuffix("  # noqa: E501")  # a long path: the line says it knows
                 for line in data.decode().splitlines()
                 if line.startswith("#")
             ]
-            out[name] = (_without_strings(tree), strings, comments)
+            out[name] = (_without_strings(data.decode()), strings, comments)
         else:
             out[name] = data.decode().replace(prefix, "")
     return out
@@ -824,3 +919,153 @@ def test_an_output_in_a_missing_directory_is_a_usage_error(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"directory {missing} does not exist" in err and "Traceback" not in err, (argv, err)
         assert not (tmp_path / "no").exists()
+
+
+def test_a_write_that_fails_midway_leaves_the_old_output_and_no_temporary_file(tmp_path, monkeypatch, capsys):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    for i, (suffix, command) in enumerate(_writers(tmp_path)):
+        work = tmp_path / f"w{i}"
+        work.mkdir()
+        cnn = work / "net.cnn"
+        cnn.write_text(SMALL)
+        out = work / f"out{suffix}"
+        out.write_bytes(b"the previous output")
+        before = _listing(work)
+        argv = [a.format(cnn=cnn) for a in command] + ["-o", str(out)]
+        with monkeypatch.context() as m:
+            m.setattr(os, "replace", full_disk)  # the last step of every atomic write
+            assert main(argv) == 2, argv
+        assert "No space left on device" in capsys.readouterr().err
+        assert _listing(work) == before, argv
+
+
+# --- 5. bounded work ------------------------------------------------------------------------------------------
+
+SPECIAL = """\
+import os, sys, time
+from cnndsl.cli import main
+start = time.monotonic()
+codes = [main(["check", path]) for path in sys.argv[1:]]
+print(codes, round(time.monotonic() - start, 2))
+"""
+
+
+def test_fifos_and_devices_are_refused_without_being_read(tmp_path):
+    fifo = tmp_path / "fifo.cnn"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    importer = tmp_path / "importer.cnn"
+    importer.write_text('import "fifo.cnn"\nnetwork n { input(3, 8, 8) }\n')
+    script = tmp_path / "special.py"
+    script.write_text(SPECIAL)
+    paths = [str(fifo), "/dev/zero", "/dev/urandom", "/dev/stdin", str(importer), str(tmp_path)]
+    result = subprocess.run(
+        [PY, str(script), *paths], cwd=tmp_path, capture_output=True, text=True, timeout=60, stdin=subprocess.PIPE
+    )
+    codes, seconds = result.stdout.rsplit("]", 1)
+    assert codes == "[1, 1, 1, 1, 1, 1", result.stdout + result.stderr
+    assert float(seconds) < 5
+    err = result.stderr
+    assert f"{fifo}:1:1: error[E400]: cannot read '{fifo}': not a regular file" in err
+    assert "/dev/zero:1:1: error[E400]: cannot read '/dev/zero': not a regular file" in err
+    assert f"{importer}:1:8: error[E400]: cannot import 'fifo.cnn': is not a regular file" in err
+    assert f"cannot read '{tmp_path}': it is a directory" in err
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        pytest.param(lambda n: os.urandom(n), id="random-bytes"),
+        pytest.param(lambda n: b"a" * n, id="one-identifier"),
+        pytest.param(lambda n: b"network n { input(3, 8, 8)\n" + b"relu()\n" * (n // 7) + b"}\n", id="statements"),
+        pytest.param(lambda n: b"network n { input(3, 8, 8); " + b"sequence { " * (n // 11), id="nesting"),
+        pytest.param(lambda n: b"network n { conv(" + b"9" * n + b") }", id="a-number"),
+        pytest.param(lambda n: b"\x00" * n, id="nul"),
+    ],
+)
+def test_ten_megabytes_of_junk_end_in_a_clear_error_within_seconds(junk, tmp_path):
+    path = tmp_path / "junk.cnn"
+    path.write_bytes(junk(10 << 20))
+    script = tmp_path / "special.py"
+    script.write_text(SPECIAL)
+    result = subprocess.run([PY, str(script), str(path)], capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("[1]"), result.stdout + result.stderr
+    assert float(result.stdout.split()[-1]) < 3
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:1:") and "error[E" in first and len(first) < 400, first
+
+
+def test_the_largest_file_allowed_is_checked_within_seconds(tmp_path):
+    # Just under the limit, the slowest kind of input: a statement a line, each a node.
+    from cnndsl.compiler import MAX_BYTES
+
+    body = "".join(f"l{i}: relu()\n" for i in range(MAX_BYTES // 16))
+    path = tmp_path / "big.cnn"
+    path.write_text(f"network n {{ input(3, 8, 8)\n{body}}}\n")
+    assert MAX_BYTES - 100_000 < path.stat().st_size <= MAX_BYTES
+    script = tmp_path / "special.py"
+    script.write_text(SPECIAL)
+    result = subprocess.run([PY, str(script), str(path)], capture_output=True, text=True, timeout=120)
+    codes, seconds = result.stdout.splitlines()[-1].split()
+    assert codes == "[0]", result.stdout + result.stderr
+    assert float(seconds) < 15  # (about 5 s on one core)
+
+
+def test_imports_stay_in_the_tree_unless_an_import_path_allows(tmp_path, capsys):
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    (tree / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "blocks.cnn").write_text("block b(c) { conv(c, 3) }\n")
+    (tree / "sub" / "escape").symlink_to(outside / "blocks.cnn")
+    (tree / "sub" / "loop").symlink_to("loop")
+    cases = {
+        '"../outside/blocks.cnn"': "leaves the directory",
+        f'"{outside / "blocks.cnn"}"': "leaves the directory",
+        '"sub/escape"': "leaves the directory",  # a link inside the tree to a file outside it
+        '"sub/../../outside/blocks.cnn"': "leaves the directory",
+        '"sub/loop"': "a loop of symbolic links",
+        '"' + "x" * 5000 + '"': "File name too long",
+        '"/etc/hostname"': "leaves the directory",
+    }
+    for target, message in cases.items():
+        net = tree / "net.cnn"
+        net.write_text(f"import {target}\nnetwork n {{ input(3, 8, 8); b(4) }}\n")
+        assert main(["check", str(net)]) == 1, target
+        err = capsys.readouterr().err
+        assert f"{net}:1:8: error[E400]:" in err and message in err, (target, err)
+        assert len(err.splitlines()[0]) < 400
+    net.write_text('import "../outside/blocks.cnn"\nnetwork n { input(3, 8, 8); b(4) }\n')
+    assert main(["check", str(net), "--import-path", str(outside)]) == 0
+    net.write_text('import "sub/escape"\nnetwork n { input(3, 8, 8); b(4) }\n')
+    assert main(["check", str(net), "--import-path", str(outside)]) == 0
+    capsys.readouterr()
+
+
+MEMORY = """\
+import resource, sys, time
+import cnndsl
+n = int(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.monotonic()
+net = cnndsl.loads(f"network n {{ input(3, 8, 8); repeat {n - 1} {{ relu() }} }}", max_nodes=n)
+seconds = time.monotonic() - start
+assert len(net.nodes) == n
+try:
+    cnndsl.loads(f"network n {{ input(3, 8, 8); repeat {n} {{ relu() }} }}", max_nodes=n)
+except cnndsl.CnnDslError as e:
+    assert e.code == "E403"
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024, seconds)
+"""
+
+
+def test_memory_stays_bounded_just_under_the_node_budget(tmp_path):
+    script = tmp_path / "memory.py"
+    script.write_text(MEMORY)
+    n = 100_000
+    result = subprocess.run([PY, str(script), str(n)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    grown, seconds = map(float, result.stdout.split())
+    # About 1.3 kB a node (a node, its op; a repeat's nodes share their span): 1.3 GB at the default budget.
+    assert grown / n < 2_000, grown / n
+    assert seconds < 10
