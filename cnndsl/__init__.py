@@ -4,8 +4,9 @@
     print(net.summary())
     model = cnndsl.to_torch(net)
 
-The front end (`load`, `loads`, the IR) needs only lark and pydantic. The backends are imported on first
-use, so `cnndsl check` never pays for torch or tensorflow.
+The front end (`load`, `loads`, the IR) needs only lark; pydantic is imported when an IR is read or written
+as JSON (`Network.from_json`, `net.to_json()`). The backends are imported on first use, so `cnndsl check`
+never pays for torch or tensorflow.
 """
 
 from importlib import import_module

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`),
 2 usage errors (and a missing Graphviz program). The backends are imported only by the commands that
-need them, so `check` and `summary` start as fast as lark and pydantic allow.
+need them, and pydantic only by those that read or write IR JSON, so `check` and `summary` start fast.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 # cnndsl uses no pydantic plugins; looking for them scans every installed distribution's entry points,
-# which costs the command line ~90 ms at start-up when torch and tensorflow are installed.
+# which costs ~90 ms the first time pydantic builds a validator when torch and tensorflow are installed.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from .apply import add_parser as add_apply_parser  # noqa: E402
@@ -190,7 +190,7 @@ def cmd_summary(args) -> int:
 def cmd_compile(args) -> int:
     net = _load(args)
     if args.backend == "ir":
-        data: str | bytes = net.model_dump_json(indent=2) + "\n"
+        data: str | bytes = net.to_json() + "\n"
     elif args.backend == "torch":
         from .backends.torch import emit
 
@@ -257,7 +257,7 @@ def cmd_convert(args) -> int:
 def cmd_schema(args) -> int:
     from .ir import Network
 
-    print(json.dumps(Network.model_json_schema(), indent=2))
+    print(json.dumps(Network.json_schema(), indent=2))
     return 0
 
 

@@ -11,7 +11,7 @@ are transparent: their statements are numbered in the enclosing scope, then the 
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import functools
 import gc
 import keyword
@@ -19,8 +19,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from . import ops
 from .errors import CnnDslError
@@ -95,6 +93,8 @@ class Frame:
 
 
 def _did_you_mean(name: str, candidates) -> str | None:
+    import difflib  # only for errors
+
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.7)  # 0.6 offers concat for frobnicate
     return f"did you mean '{close[0]}'?" if close else None
 
@@ -333,8 +333,8 @@ class _Expansion:
         x = self.run_stmts(d.body, frame, None)
         if x is None:
             raise self.error("E211", f"network '{d.name}' has no input", d.span, hint="start it with input(C, H, W)")
-        self.scopes[root] = self.scopes[root].model_copy(update={"output": x})
-        return Network.model_construct(
+        self.close_scope(root, x)
+        return Network(
             name=d.name, source=d.span.path, args=env, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
             blocks=self.signatures,
         )
@@ -344,7 +344,7 @@ class _Expansion:
     def new_scope(self, name, kind, span, parent, block, x, args, exprs=None) -> int:
         sid = len(self.scopes)
         self.scopes.append(
-            Scope.model_construct(
+            Scope(
                 id=sid, name=name, kind=kind, block=block, args=args, parent=parent, input=x, output=None,
                 exprs=exprs or {}, span=self.ir_span(span),
             )  # fmt: skip
@@ -352,8 +352,7 @@ class _Expansion:
         return sid
 
     def close_scope(self, sid: int, out: int | None) -> None:
-        s = self.scopes[sid]
-        self.scopes[sid] = Scope.model_construct(**{**s.__dict__, "output": out})
+        self.scopes[sid] = dataclasses.replace(self.scopes[sid], output=out)
 
     def add_node(self, name: str, op: ops.Op, inputs: tuple[int, ...], span: Span, frame: Frame, exprs=None) -> int:
         if len(self.nodes) >= self.c.max_nodes:
@@ -368,8 +367,8 @@ class _Expansion:
             raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
         nid = len(self.nodes)
         self.nodes.append(
-            Node.model_construct(
-                _NODE_FIELDS, id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers,
+            Node(
+                id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers,
                 macs=macs, scope=frame.scope, exprs=exprs or {}, span=self.ir_span(span),
             )  # fmt: skip
         )
@@ -670,12 +669,11 @@ class _Expansion:
 
     def make_op(self, call: Call, cls, fixed: dict, values: dict, spans: dict, env: dict) -> ops.Op:
         try:
-            return cls(**fixed, **{k: _plain(v) for k, v in values.items()})
-        except ValidationError as e:
-            err = _most_specific(e.errors())
-            field_name = str(err["loc"][0]) if err["loc"] else None
+            return ops.make(cls, {**fixed, **{k: _plain(v) for k, v in values.items()}})
+        except ops.ArgumentError as err:
+            field_name = err.field
             span = spans.get(field_name, call.span)
-            if err["type"] == "missing" and len(err["loc"]) == 1:
+            if err.message == "missing":
                 raise self.error(
                     "E202", f"{call.name} needs the argument '{field_name}'", call.span,
                     hint=f"{call.name}({', '.join(n for n in cls.positional if n not in fixed)}, ...)",
@@ -691,9 +689,9 @@ class _Expansion:
                     hint=_did_you_mean(words[0], choices) or f"choose one of: {', '.join(choices)}",
                 ) from None  # fmt: skip
             if field_name is None:  # a rule between arguments
-                raise self.error("E205", f"{call.name}: {_explain(err, field_name)}", call.span) from None
+                raise self.error("E205", f"{call.name}: {err.message}", call.span) from None
             shown = f" = {_show(value)}" if field_name in values else ""
-            raise self.error("E205", f"{call.name}: {field_name}{shown}: {_explain(err, field_name)}", span) from None
+            raise self.error("E205", f"{call.name}: {field_name}{shown}: {err.message}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
         hint = _did_you_mean(word, env) or _did_you_mean(word, _WORDS)
@@ -813,7 +811,7 @@ class _Expansion:
 
 
 def _plain(v):
-    """Words become plain strings for pydantic; tuples stay tuples."""
+    """Words become plain strings for the op; tuples stay tuples."""
     if isinstance(v, tuple):
         return tuple(_plain(i) for i in v)
     if isinstance(v, Word):
@@ -827,41 +825,6 @@ def _flatten(v):
             yield from _flatten(i)
     else:
         yield v
-
-
-def _most_specific(errors: list) -> dict:
-    """Of pydantic's errors for the first bad argument, the one that says most: for a union such as
-    padding ('same' or a pair) the error of the branch that got furthest, not "should be 'same'"."""
-    field = errors[0]["loc"][:1]
-    same = [e for e in errors if e["loc"][:1] == field]
-    same = [e for e in same if e["type"] != "literal_error"] or same
-    return max(same, key=lambda e: len(e["loc"]))  # the first of the deepest
-
-
-def _explain(err: dict, field_name: str | None) -> str:
-    """A pydantic error in the words of the .cnn language."""
-    kind, ctx = err["type"], err.get("ctx") or {}
-    if kind in ("tuple_type", "too_long", "too_short", "missing"):  # a size pair: kernel_size, strides ...
-        if field_name == "padding":
-            return "expected same, valid, an integer or a pair such as (1, 2)"
-        return "expected an integer or a pair such as (3, 5)"
-    if kind.startswith("int_"):
-        return "expected an integer"
-    if kind.startswith("float_"):
-        return "expected a number"
-    if kind.startswith("bool_"):
-        return "expected true or false"
-    bounds = {
-        "greater_than_equal": ("ge", "must be at least"), "greater_than": ("gt", "must be greater than"),
-        "less_than_equal": ("le", "must be at most"), "less_than": ("lt", "must be less than"),
-    }  # fmt: skip
-    if kind in bounds:
-        key, words = bounds[kind]
-        return f"{words} {ctx[key]}"
-    if kind == "literal_error":
-        return f"expected {ctx['expected']}"
-    msg = err["msg"].removeprefix("Value error, ")
-    return msg[0].lower() + msg[1:]
 
 
 def _choices(cls, field_name) -> list[str]:
@@ -898,11 +861,6 @@ def _span_or(s, default):
     return s if s is not None else default
 
 
-# Every field of a node is given: the nodes share one set of names, not a set each (a fifth of their memory).
-# Frozen models never change it in place; model_copy copies it first.
-_NODE_FIELDS = set(Node.model_fields)
-
-
 def _too_large(path: str, size: int) -> CnnDslError:
     return CnnDslError(
         "E400", f"cannot read '{path}': {size:,} bytes is more than the {MAX_BYTES:,} a .cnn file may have", path, 1, 1,
@@ -911,7 +869,7 @@ def _too_large(path: str, size: int) -> CnnDslError:
 
 
 def _ir_span(span: Span) -> IrSpan:
-    return IrSpan.model_construct(path=span.path, line=span.line, column=span.column)
+    return IrSpan(span.path, span.line, span.column)
 
 
 # --- the public entry points --------------------------------------------------------------------

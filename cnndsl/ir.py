@@ -3,19 +3,24 @@
 A `Network` is what every backend reads. Nodes are in topological order and `node.id` is the index in
 `net.nodes`. Blocks are expanded, but each node points at the innermost `Scope` (block instance or
 sequence) it came from, and scopes point at their parents, so a backend can rebuild the hierarchy
-(`layer2` → `layer2.0` (basic(128, stride=2)) → `layer2.0.conv1`). The IR round-trips through JSON.
+(`layer2` → `layer2.0` (basic(128, stride=2)) → `layer2.0.conv1`).
+
+The classes are frozen dataclasses: the compiler builds them from values it has checked, at no cost
+beyond the objects themselves. pydantic validates an IR that comes from outside (`Network.from_json`:
+every type and bound of every field, each op's own rules, and the names the code generators write into
+source) and writes JSON and the JSON Schema; it is imported only then.
 """
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
-
-from .ops import AnyOp, Dim
+from .ops import Dim, Op
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
@@ -44,8 +49,9 @@ def scope_path(name: str) -> str:
 
 
 def check_names(net: Network) -> None:
-    """ValueError unless every name in `net` is one the compiler could have written: for an IR built in
-    Python without validation (`model_construct`, `model_copy(update=...)`) before a backend writes code."""
+    """ValueError unless every name in `net` is one the compiler could have written: checked when an IR is
+    read from JSON, and by each code generator before it writes names into source (an IR built or
+    changed in Python, with `dataclasses.replace`, is not validated)."""
     identifier(net.name)
     for n in net.nodes:
         dotted(n.name)
@@ -60,64 +66,78 @@ def check_names(net: Network) -> None:
         identifier(name)
 
 
-Identifier = Annotated[str, AfterValidator(identifier)]
-Dotted = Annotated[str, AfterValidator(dotted)]
-ScopePath = Annotated[str, AfterValidator(scope_path)]
 Scalar = bool | int | float | str
 Value = Scalar | tuple[Scalar, ...]  # a block argument
 
 
-class Span(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Span:
     """Where a node came from in the source."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
     path: str
     line: int
     column: int
 
 
-class Scope(BaseModel):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Scope:
     """A named container of nodes: the network itself, a block instance, or a sequence."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
     id: int
-    name: ScopePath  # dotted path from the network ("" for the network itself)
+    name: str  # dotted path from the network ("" for the network itself)
     kind: Literal["network", "block", "sequence"]
-    block: Identifier | None = None  # the block definition, for kind == "block"
-    args: dict[Identifier, Value] = {}  # the block's arguments, every default filled in
+    block: str | None = None  # the block definition, for kind == "block"
+    args: dict[str, Value] = field(default_factory=dict)  # the block's arguments, every default filled in
     parent: int | None = None
     input: int | None = None  # the node feeding the scope (None for the network)
     output: int | None = None  # the node whose value the scope returns
-    exprs: dict[Identifier, str] = {}  # a block's arguments written in terms of the caller's parameters, as Node.exprs
+    # a block's arguments written in terms of the caller's parameters, as Node.exprs
+    exprs: dict[str, str] = field(default_factory=dict)
     span: Span
 
 
-class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Node:
     id: int
-    name: Dotted  # dotted path, as torch names submodules: "layer2.0.conv1"
-    op: AnyOp
+    name: str  # dotted path, as torch names submodules: "layer2.0.conv1"
+    op: Op
     inputs: tuple[int, ...]
     shape: tuple[Dim, ...]  # output shape, (C, H, W) or (N,); open sizes are symbolic strings
     params: int
     buffers: int  # non-trainable state: batch norm's running mean and variance
     macs: int | None  # multiply-adds of conv/dense weights; None where a size is open
     scope: int
-    exprs: dict[Identifier, str] = {}  # arguments written in terms of block parameters, e.g. {"strides": "stride"}
+    exprs: dict[str, str] = field(default_factory=dict)  # arguments in terms of block parameters: {"strides": "stride"}
     span: Span
 
 
-class Network(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-    name: Identifier
+@dataclass(frozen=True, kw_only=True)
+class Network:
+    name: str
     source: str  # the file it was compiled from
-    args: dict[Identifier, Value] = {}
+    args: dict[str, Value] = field(default_factory=dict)
     nodes: tuple[Node, ...]
     scopes: tuple[Scope, ...]
     output: int
     # The blocks used, each with its parameters in order and their defaults as source text (None: required),
     # for backends that emit one function or class per block definition.
-    blocks: dict[Identifier, dict[Identifier, str | None]] = {}
+    blocks: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Network:
+        """An IR written by `to_json` (or `cnndsl compile --backend ir`), validated: ValueError (pydantic's
+        ValidationError) if any field, op rule, name or node reference is wrong."""
+        net = _adapter().validate_json(text)
+        check_names(net)
+        check_graph(net)
+        return net
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return _adapter().dump_json(self, indent=indent).decode()
+
+    @staticmethod
+    def json_schema() -> dict:
+        return _adapter().json_schema()
 
     @property
     def input_shape(self) -> tuple[Dim, ...]:
@@ -186,3 +206,29 @@ class Network(BaseModel):
         from .summary import one_line
 
         return one_line(self)
+
+
+def check_graph(net: Network) -> None:
+    """ValueError unless the nodes form the graph the backends expect: ids equal to positions, inputs that
+    come earlier, scopes and outputs that exist."""
+    n, m = len(net.nodes), len(net.scopes)
+    if not n or not 0 <= net.output < n:
+        raise ValueError("the network's output is not one of its nodes")
+    for i, node in enumerate(net.nodes):
+        if node.id != i or not 0 <= node.scope < m or any(not 0 <= j < i for j in node.inputs):
+            raise ValueError(f"node {i} ({node.name[:80]!r}) is out of order or refers to a missing node or scope")
+        if (not node.inputs) != (i == 0) or (node.op.kind == "input") != (i == 0):
+            raise ValueError("the first node, and only it, must be the input")
+    for i, s in enumerate(net.scopes):
+        refs = [r for r in (s.input, s.output) if r is not None]
+        if s.id != i or any(not 0 <= r < n for r in refs) or (s.parent is not None and not 0 <= s.parent < i):
+            raise ValueError(f"scope {i} is out of order or refers to a missing node or scope")
+        if (s.parent is None) != (i == 0) or (s.kind == "network") != (i == 0):
+            raise ValueError("the first scope, and only it, must be the network")
+
+
+@functools.cache
+def _adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Network)

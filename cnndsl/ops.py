@@ -1,22 +1,25 @@
-"""The operations of the IR: one frozen pydantic model per op, with its shape rule and its cost.
+"""The operations of the IR: one frozen dataclass per op, with its argument types, shape rule and cost.
 
 Adding an op means adding a class here (its fields are its .cnn arguments, in positional order after
 `kind`) and one entry per backend. The grammar needs no change: every layer is a call.
+
+Arguments are checked twice over the same declarations: `make` checks a .cnn call's values against the
+field types (and expands the language's shorthands: `3` for (3, 3), `valid`, `swish`), and pydantic checks
+an IR read from JSON (`Network.from_json`). Rules between arguments live in `__post_init__`, which both
+run. The ops are plain dataclasses so that `cnndsl check` never pays for building pydantic validators.
 
 Shapes are tuples: (C, H, W) for feature maps, (N,) after flatten/dense. A spatial size left open
 (`input(3, ?, ?)`) is carried as a symbolic string ("H", "H//2", ...), so that two paths that compute
 the same size compare equal, until a global or adaptive pool fixes it.
 """
 
-from __future__ import annotations
-
+import dataclasses
 import functools
-import hashlib
 import math
 import re
-from typing import Annotated, ClassVar, Literal
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+import types
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
 
 Dim = int | str  # a size, or a symbolic expression of an open input size
 Shape = tuple[Dim, ...]
@@ -39,41 +42,192 @@ class ShapeError(Exception):
         self.hint = hint
 
 
-# --- argument normalisation -------------------------------------------------------------------
+class ArgumentError(ValueError):
+    """An argument the op does not admit. `field` names it (None: a rule between arguments); `depth` is
+    how far into the value the check got, so that of a union's failures the most specific is reported."""
+
+    def __init__(self, message: str, field: str | None = None, depth: int = 0, literal: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.depth = depth
+        self.literal = literal
+
+
+# --- argument types ------------------------------------------------------------------------------
+
+
+class Arg:
+    """What an argument admits beyond its Python type: bounds, and the .cnn shorthand it accepts
+    (`before` turns `3` into (3, 3); `expects` is what to say when the value has the wrong form).
+    pydantic reads the bounds through `__get_pydantic_core_schema__`; shorthands are the language's
+    and are expanded by `make` only (an IR holds the expanded values)."""
+
+    __slots__ = ("ge", "gt", "le", "lt", "before", "expects")
+
+    def __init__(self, *, ge=None, gt=None, le=None, lt=None, before=None, expects=None):
+        self.ge, self.gt, self.le, self.lt = ge, gt, le, lt
+        self.before, self.expects = before, expects
+
+    def bounds(self) -> dict:
+        return {k: v for k in ("ge", "gt", "le", "lt") if (v := getattr(self, k)) is not None}
+
+    def check_bounds(self, v, depth: int) -> None:
+        for key, words, ok in (
+            ("ge", "must be at least", lambda b: v >= b), ("gt", "must be greater than", lambda b: v > b),
+            ("le", "must be at most", lambda b: v <= b), ("lt", "must be less than", lambda b: v < b),
+        ):  # fmt: skip
+            bound = getattr(self, key)
+            if bound is not None and not ok(bound):
+                raise ArgumentError(f"{words} {bound}", depth=depth + 1)
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        return {**handler(source), **self.bounds()}
 
 
 def _pair(v):
-    """3 -> (3, 3); (3, 5) stays; lists from JSON become tuples."""
-    if isinstance(v, bool):
-        return v  # let validation refuse it
-    if isinstance(v, (int, float)):
+    """3 -> (3, 3); (3, 5) stays."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
         return (v, v)  # a float is checked as an integer: 3.0 passes, 3.5 is refused as a size
-    if isinstance(v, list):
-        return tuple(v)
     return v
 
 
 def _padding(v):
     """valid -> (0, 0); same stays "same"; 1 -> (1, 1); (1, 2) stays."""
-    if v == "valid":
-        return (0, 0)
-    return _pair(v)
+    return (0, 0) if v == "valid" else _pair(v)
 
 
 def _activation(v):
     if v in ("none", "linear"):
         return None
-    if v == "swish":
-        return "silu"
-    return v
+    return "silu" if v == "swish" else v
 
 
-PosInt = Annotated[int, Field(ge=1, strict=False)]
-NonNegInt = Annotated[int, Field(ge=0)]
-Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_pair)]
-NonNegPair = Annotated[tuple[NonNegInt, NonNegInt], BeforeValidator(_pair)]
-Padding = Annotated[Literal["same"] | tuple[NonNegInt, NonNegInt], BeforeValidator(_padding)]
-OptActivation = Annotated[Activation | None, BeforeValidator(_activation)]
+PAIR = "an integer or a pair such as (3, 5)"
+PosInt = Annotated[int, Arg(ge=1)]
+NonNegInt = Annotated[int, Arg(ge=0)]
+Pair = Annotated[tuple[PosInt, PosInt], Arg(before=_pair, expects=PAIR)]
+NonNegPair = Annotated[tuple[NonNegInt, NonNegInt], Arg(before=_pair, expects=PAIR)]
+Padding = Annotated[
+    Literal["same"] | NonNegPair, Arg(before=_padding, expects="same, valid, an integer or a pair such as (1, 2)")
+]
+OptActivation = Annotated[Activation | None, Arg(before=_activation)]
+
+
+def _literal_words(choices) -> str:
+    quoted = [repr(c) for c in choices]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+_SCALARS = {
+    # type: (admits, converts, what to say otherwise). As pydantic's lax mode: 3.0 is the integer 3 and
+    # 3 the float 3.0; but a bool is neither an integer nor a number.
+    bool: (lambda v: isinstance(v, bool), bool, "expected true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(), int,
+          "expected an integer"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float, "expected a number"),
+    str: (lambda v: isinstance(v, str), str, "expected a name"),
+}  # fmt: skip
+
+
+@functools.cache
+def checker(tp):
+    """A function `(value, depth) -> value` that returns `value` as type `tp` admits it (tuples, Literal,
+    unions, Annotated with `Arg`) or raises ArgumentError; built once per type, since every layer of a
+    network is checked."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *meta = get_args(tp)
+        arg = next((m for m in meta if isinstance(m, Arg)), None) or Arg()
+        inner, before, expects, bounded = checker(base), arg.before, arg.expects, bool(arg.bounds())
+
+        def check_annotated(value, depth):
+            if before is not None:
+                value = before(value)
+            try:
+                value = inner(value, depth)
+            except ArgumentError as e:
+                if expects and e.depth == depth and not e.literal:  # the value has the wrong form
+                    raise ArgumentError(f"expected {expects}", depth=depth) from None
+                raise
+            if bounded:
+                arg.check_bounds(value, depth)
+            return value
+
+        return check_annotated
+    if origin in (Union, types.UnionType):
+        members = [checker(m) for m in get_args(tp)]
+
+        def check_union(value, depth):
+            errors = []
+            for member in members:
+                try:
+                    return member(value, depth)
+                except ArgumentError as e:
+                    errors.append(e)
+            # the branch that got furthest: for padding=(1, -1) "must be at least 0", not "expected 'same'"
+            raise max(errors, key=lambda e: (not e.literal, e.depth))
+
+        return check_union
+    if origin is Literal or tp is type(None):
+        choices = get_args(tp) if origin is Literal else (None,)
+        message = "expected " + (_literal_words(choices) if origin is Literal else "none")
+
+        def check_literal(value, depth):
+            if (value is None or isinstance(value, str)) and value in choices:
+                return value
+            raise ArgumentError(message, depth=depth, literal=True)
+
+        return check_literal
+    if origin is tuple:
+        args = get_args(tp)
+        variadic = len(args) == 2 and args[1] is Ellipsis
+        items = [checker(t) for t in args[: 1 if variadic else None]]
+
+        def check_tuple(value, depth):
+            if isinstance(value, list):
+                value = tuple(value)
+            if not isinstance(value, tuple):
+                raise ArgumentError("expected a tuple", depth=depth)
+            if not variadic and len(items) != len(value):
+                raise ArgumentError(f"expected {len(items)} values, got {len(value)}", depth=depth)
+            return tuple(check(v, depth + 1) for v, check in zip(value, items * len(value) if variadic else items))
+
+        return check_tuple
+    admits, convert, message = _SCALARS[tp]
+
+    def check_scalar(value, depth):
+        if admits(value):
+            return convert(value)
+        raise ArgumentError(message, depth=depth)
+
+    return check_scalar
+
+
+@functools.cache
+def _fields(cls) -> tuple[dict, tuple[str, ...]]:
+    """Each field's checker, and the fields without a default."""
+    hints = get_type_hints(cls, include_extras=True)
+    fields = dataclasses.fields(cls)
+    required = tuple(f.name for f in fields if f.default is f.default_factory is dataclasses.MISSING)
+    return {f.name: checker(hints[f.name]) for f in fields}, required
+
+
+def make(cls: type["Op"], values: dict) -> "Op":
+    """An op from the values of a .cnn call, each checked against its field's type; ArgumentError if one
+    is not admitted, missing, or breaks a rule between arguments."""
+    checkers, required = _fields(cls)
+    checked = {}
+    for name, value in values.items():
+        try:
+            checked[name] = checkers[name](value, 0)
+        except ArgumentError as e:
+            e.field = name
+            raise
+    for name in required:
+        if name not in checked:
+            raise ArgumentError("missing", field=name)
+    return cls(**checked)
 
 
 # --- symbolic sizes -------------------------------------------------------------------------------
@@ -119,6 +273,8 @@ def _bounded(expr: str) -> str:
     stay small however many layers follow (each ceil-mode pool would otherwise repeat its input twice)."""
     if len(expr) <= MAX_SYMBOL:
         return expr
+    import hashlib  # rarely needed: not worth its import time on every `cnndsl check`
+
     return "S" + hashlib.sha1(expr.encode()).hexdigest()[:8]
 
 
@@ -175,9 +331,8 @@ def _check_positive(op: str, shape: Shape, inp: Shape, hint: str) -> Shape:
 # --- the ops ------------------------------------------------------------------------------------
 
 
-class Op(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Op:
     positional: ClassVar[tuple[str, ...]] = ()  # argument order in .cnn calls
     trainable: ClassVar[bool] = False  # has weights
 
@@ -189,19 +344,28 @@ class Op(BaseModel):
         """(parameters, buffer elements, multiply-adds) for these shapes."""
         return 0, 0, 0
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        """A field typed `Op` holds any op, told apart by `kind` (pydantic's discriminated union)."""
+        if cls is not Op:
+            return handler(source)
+        from pydantic_core import core_schema
 
+        return core_schema.tagged_union_schema(
+            {op.__dataclass_fields__["kind"].default: handler.generate_schema(op) for op in OPS}, discriminator="kind"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Input(Op):
     kind: Literal["input"] = "input"
     shape: tuple[PosInt | Literal["?"], ...]
 
-    @field_validator("shape")
-    @classmethod
-    def _rank(cls, v):
-        if len(v) not in (1, 3):
-            raise ValueError("input takes (channels, height, width) or (features,)")
-        if v[0] == "?":
-            raise ValueError("the number of channels cannot be left open")
-        return v
+    def __post_init__(self):
+        if len(self.shape) not in (1, 3):
+            raise ArgumentError("input takes (channels, height, width) or (features,)", "shape")
+        if self.shape[0] == "?":
+            raise ArgumentError("the number of channels cannot be left open", "shape")
 
     def infer(self, inputs):
         return tuple(("C", "H", "W")[i] if d == "?" else d for i, d in enumerate(self.shape))
@@ -236,6 +400,7 @@ def preset_kernel(name: str, size: tuple[int, int], sigma: float) -> tuple[tuple
 Matrix = tuple[tuple[float, ...], ...]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Conv(Op):
     """2-D convolution with Keras Conv2D's hyperparameters. With `weights` its kernel is fixed and not trained:
     the same 2-D matrix (a preset or one written out) for every output and input channel of each group."""
@@ -247,44 +412,36 @@ class Conv(Op):
     padding: Padding = (0, 0)
     dilation: Pair = (1, 1)
     groups: PosInt = 1
-    use_bias: bool = True
+    use_bias: bool | None = None  # None: True, or False for a fixed kernel
     activation: OptActivation = None
-    sigma: Annotated[float, Field(gt=0)] | None = None  # the width of weights=gaussian
+    sigma: Annotated[float, Arg(gt=0)] | None = None  # the width of weights=gaussian
     weights: Preset | Matrix | None = None  # a fixed kernel: a preset's name, or the matrix itself
 
     positional: ClassVar = ("filters", "kernel_size")
     trainable: ClassVar = True
 
-    @field_validator("weights")
-    @classmethod
-    def _fixed_kernel(cls, v, info: ValidationInfo):
-        size = info.data.get("kernel_size")
-        if v is None or size is None:
-            return v
-        sigma = info.data.get("sigma")
-        if sigma is not None and v != "gaussian":
-            raise ValueError("sigma goes with weights=gaussian only")
-        if isinstance(v, str):
-            preset_kernel(v, size, sigma or 1.0)  # raises for a 3×3 preset of another size
-            return v
-        if (len(v), {len(r) for r in v}) != (size[0], {size[1]}):
-            raise ValueError(f"must be a {size[0]}×{size[1]} matrix, as kernel_size")
-        if not all(math.isfinite(x) for r in v for x in r):
-            raise ValueError("must be finite numbers")
-        return v
-
-    @model_validator(mode="after")
-    def _no_bias(self):
-        if self.weights is None:
-            if self.sigma is not None:
-                raise ValueError("sigma goes with weights=gaussian only")
-            return self
-        if self.use_bias and "use_bias" in self.model_fields_set:
-            raise ValueError("a fixed filter has no bias: leave use_bias out")
+    def __post_init__(self):
+        w, sigma = self.weights, self.sigma
+        if sigma is not None and w != "gaussian":
+            raise ArgumentError("sigma goes with weights=gaussian only", "weights" if w is not None else None)
+        if w is None:
+            object.__setattr__(self, "use_bias", self.use_bias is not False)
+            return
+        if isinstance(w, str):
+            try:
+                preset_kernel(w, self.kernel_size, sigma or 1.0)  # raises for a 3×3 preset of another size
+            except ValueError as e:
+                raise ArgumentError(str(e), "weights") from None
+        elif (len(w), {len(r) for r in w}) != (self.kernel_size[0], {self.kernel_size[1]}):
+            kh, kw = self.kernel_size
+            raise ArgumentError(f"must be a {kh}×{kw} matrix, as kernel_size", "weights")
+        elif not all(math.isfinite(x) for r in w for x in r):
+            raise ArgumentError("must be finite numbers", "weights")
+        if self.use_bias:
+            raise ArgumentError("a fixed filter has no bias: leave use_bias out")
         object.__setattr__(self, "use_bias", False)
-        if self.weights == "gaussian" and self.sigma is None:
+        if w == "gaussian" and sigma is None:
             object.__setattr__(self, "sigma", 1.0)
-        return self
 
     def fixed_kernel(self) -> Matrix | None:
         """The matrix of a fixed filter (the same for every output and input channel), or None."""
@@ -336,6 +493,7 @@ class Conv(Op):
         return weights + (self.filters if self.use_bias else 0), 0, macs
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ConvTranspose(Op):
     """Transposed convolution: learned upsampling. `same` gives in × strides, as in Keras."""
 
@@ -389,6 +547,7 @@ class ConvTranspose(Op):
         return weights + (self.filters if self.use_bias else 0), 0, None if positions is None else weights * positions
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class _Pool(Op):
     pool_size: Pair
     strides: Pair | None = None  # None before validation only: defaults to pool_size
@@ -397,19 +556,11 @@ class _Pool(Op):
 
     positional: ClassVar = ("pool_size", "strides")
 
-    @field_validator("padding")
-    @classmethod
-    def _half(cls, v, info: ValidationInfo):
-        size = info.data.get("pool_size")
-        if size and v != "same" and any(2 * p > k for p, k in zip(v, size)):
-            raise ValueError(f"must be at most half the pool size {shape_str(size)}")
-        return v
-
-    @model_validator(mode="after")
-    def _default_strides(self):
+    def __post_init__(self):
+        if self.padding != "same" and any(2 * p > k for p, k in zip(self.padding, self.pool_size)):
+            raise ArgumentError(f"must be at most half the pool size {shape_str(self.pool_size)}", "padding")
         if self.strides is None:
             object.__setattr__(self, "strides", self.pool_size)
-        return self
 
     def infer(self, inputs):
         (x,) = inputs
@@ -425,15 +576,18 @@ class _Pool(Op):
         return _check_positive(self.kind, out, x, "the pool window is larger than the input")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class MaxPool(_Pool):
     kind: Literal["maxpool"] = "maxpool"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AvgPool(_Pool):
     kind: Literal["avgpool"] = "avgpool"
     count_include_pad: bool = True
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class GlobalAvgPool(Op):
     """Average over all positions; keeps C×1×1 (as torch's AdaptiveAvgPool2d(1)); flatten() follows."""
 
@@ -444,10 +598,12 @@ class GlobalAvgPool(Op):
         return (inputs[0][0], 1, 1)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class GlobalMaxPool(GlobalAvgPool):
     kind: Literal["global_maxpool"] = "global_maxpool"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AdaptiveAvgPool(Op):
     """Average pooling to a fixed output size, as torchvision's AlexNet and VGG use before the classifier."""
 
@@ -461,6 +617,7 @@ class AdaptiveAvgPool(Op):
         return (inputs[0][0], *self.output_size)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Upsample(Op):
     """Upsampling by an integer factor: nearest neighbour, bilinear, or zeros ("bed of nails")."""
 
@@ -477,12 +634,13 @@ class Upsample(Op):
         return (x[0], _scale(h, self.scale[0]), _scale(w, self.scale[1]))
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BatchNorm(Op):
     """Batch normalisation over channels (torch's eps and momentum conventions)."""
 
     kind: Literal["batchnorm"] = "batchnorm"
-    eps: Annotated[float, Field(gt=0)] = 1e-5
-    momentum: Annotated[float, Field(ge=0, le=1)] = 0.1
+    eps: Annotated[float, Arg(gt=0)] = 1e-5
+    momentum: Annotated[float, Arg(ge=0, le=1)] = 0.1
 
     positional: ClassVar = ()
     trainable: ClassVar = True
@@ -492,6 +650,7 @@ class BatchNorm(Op):
         return 2 * c, 2 * c, 0
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LocalResponseNorm(Op):
     """Local response normalisation across `size` channels (AlexNet, GoogLeNet); torch's formula:
     b = a / (k + alpha / size * sum(a²)) ** beta."""
@@ -509,13 +668,15 @@ class LocalResponseNorm(Op):
         return inputs[0]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Dropout(Op):
     kind: Literal["dropout"] = "dropout"
-    rate: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    rate: Annotated[float, Arg(ge=0, lt=1)] = 0.5
 
     positional: ClassVar = ("rate",)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Flatten(Op):
     kind: Literal["flatten"] = "flatten"
 
@@ -531,6 +692,7 @@ class Flatten(Op):
         return (n,)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Dense(Op):
     """Fully connected layer on a vector."""
 
@@ -553,6 +715,7 @@ class Dense(Op):
         return weights + (self.units if self.use_bias else 0), 0, weights
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Act(Op):
     """An activation function as a layer of its own: relu(), leaky_relu(0.2), softmax() ..."""
 
@@ -562,21 +725,16 @@ class Act(Op):
 
     positional: ClassVar = ("alpha",)
 
-    @field_validator("alpha")
-    @classmethod
-    def _takes_alpha(cls, v, info: ValidationInfo):
-        if v is not None and info.data.get("function") not in ("leaky_relu", "elu"):
-            raise ValueError(f"{info.data.get('function')} takes no alpha (only leaky_relu and elu have one)")
-        return v
-
-    @model_validator(mode="after")
-    def _alpha(self):
+    def __post_init__(self):
         defaults = {"leaky_relu": 0.01, "elu": 1.0}
-        if self.function in defaults and self.alpha is None:
+        if self.function not in defaults:
+            if self.alpha is not None:
+                raise ArgumentError(f"{self.function} takes no alpha (only leaky_relu and elu have one)", "alpha")
+        elif self.alpha is None:
             object.__setattr__(self, "alpha", defaults[self.function])
-        return self
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Concat(Op):
     """Concatenation on channels; spatial sizes must match."""
 
@@ -595,6 +753,7 @@ class Concat(Op):
         return (channels, *first[1:])
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Add(Op):
     """Element-wise sum; shapes must match."""
 
@@ -617,11 +776,11 @@ def _mismatch(a: Shape, b: Shape) -> bool:
     return any(isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(a, b))
 
 
-AnyOp = Annotated[
-    Input | Conv | ConvTranspose | MaxPool | AvgPool | GlobalAvgPool | GlobalMaxPool | AdaptiveAvgPool | Upsample
-    | BatchNorm | LocalResponseNorm | Dropout | Flatten | Dense | Act | Concat | Add,
-    Field(discriminator="kind"),
-]
+# Every op, for pydantic's union of them (Op.__get_pydantic_core_schema__).
+OPS = (
+    Input, Conv, ConvTranspose, MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, AdaptiveAvgPool, Upsample,
+    BatchNorm, LocalResponseNorm, Dropout, Flatten, Dense, Act, Concat, Add,
+)  # fmt: skip
 
 # .cnn layer name -> (op class, fixed attributes). Activation layers are one op with a `function`.
 LAYERS: dict[str, tuple[type[Op], dict]] = {
@@ -651,7 +810,7 @@ MERGES = ("concat", "add")
 @functools.cache
 def fields_of(cls: type[Op]) -> tuple[str, ...]:
     """The arguments a layer accepts, positional ones first (cached: asked once per layer compiled)."""
-    names = [n for n in cls.model_fields if n not in ("kind", "function")]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("kind", "function")]
     return (*cls.positional, *(n for n in names if n not in cls.positional))
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from . import ops
 from .ir import Network, Node
-from .receptive import describe as describe_field
-from .receptive import receptive_fields
 
 
 def _fmt(n: int | None) -> str:
@@ -105,6 +103,9 @@ def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
     header rows before their first node, one level out from their contents."""
     totals = _scope_totals(net)
     depths = _depths(net)
+    from .receptive import describe as describe_field  # imported here: `cnndsl check` needs none of it
+    from .receptive import receptive_fields
+
     fields = receptive_fields(net) if receptive_field else None
     shown: set[int] = {0}
     out = []
@@ -187,6 +188,8 @@ def totals_lines(net: Network) -> list[str]:
 
 def to_dict(net: Network) -> dict:
     """The JSON form of `cnndsl summary --format json`."""
+    from .receptive import receptive_fields
+
     return {
         "network": net.name,
         "source": net.source,
@@ -217,3 +220,4 @@ def _layer(net: Network, n: Node, field) -> dict:
         "line": n.span.line,
         "column": n.span.column,
     }
+

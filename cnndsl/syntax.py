@@ -19,6 +19,12 @@ MAX_INT_DIGITS = 30  # far beyond any real size; keeps int() and arithmetic chea
 MAX_INT = 2**53  # the largest integer literal (as compiler.MAX_INT for computed values)
 
 
+# The tree's nodes are never changed after parsing and are told apart by identity (each has its own
+# position anyway): plain slotted dataclasses without generated __eq__, which every `cnndsl check`
+# defines in about half the time of frozen ones.
+node = dataclass(slots=True, eq=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     path: str
@@ -29,7 +35,7 @@ class Span:
 # --- expressions ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Const:
     """A literal: int, float, bool or string (strings only appear in `import`)."""
 
@@ -37,26 +43,26 @@ class Const:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Open:
     """`?`: a spatial size left open (only meaningful in `input`)."""
 
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class TupleExpr:
     items: tuple
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class BinOp:
     op: str  # one of + - * / // %
     left: object
@@ -64,7 +70,7 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Neg:
     operand: object
     span: Span
@@ -73,14 +79,14 @@ class Neg:
 # --- statements ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Kwarg:
     name: str
     value: object
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Call:
     """`conv(64, 3, strides=2)`: a layer or a block call."""
 
@@ -90,21 +96,21 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Repeat:
     count: object
     item: object
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Sequence:
     body: tuple  # of Stmt
     span: Span
     bare: bool  # written `{ ... }` without the `sequence` keyword
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Residual:
     main: tuple
     shortcut_label: str | None
@@ -114,7 +120,7 @@ class Residual:
     shortcut_label_span: Span | None = None  # where a shortcut's label is written, for errors about it
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Branches:
     """`concat { ... }` or `add { ... }`: each statement is a branch fed with the same input."""
 
@@ -123,21 +129,21 @@ class Branches:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Stmt:
     label: str | None
     label_span: Span | None
     item: object
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Param:
     name: str
     default: object | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Definition:
     """A `block` or a `network`: a name, parameters with optional defaults, and a body."""
 
@@ -148,13 +154,13 @@ class Definition:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Import:
     path: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@node
 class Module:
     path: str
     imports: tuple

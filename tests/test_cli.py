@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 from conftest import ARCH, ROOT
 
+import cnndsl
 from cnndsl.cli import main
 from cnndsl.ir import Network
 
@@ -87,7 +89,7 @@ def test_summary_json(capsys):
 def test_compile_ir_round_trips(tmp_path):
     out = tmp_path / "resnet18.json"
     assert main(["compile", str(ARCH / "resnet18.cnn"), "--backend", "ir", "-o", str(out)]) == 0
-    net = Network.model_validate_json(out.read_text())
+    net = Network.from_json(out.read_text())
     assert net.params == 11_689_512
     from cnndsl import load
 
@@ -99,6 +101,40 @@ def test_schema(capsys):
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "Network" and "nodes" in schema["properties"]
     assert "Conv" in schema["$defs"] and "BatchNorm" in schema["$defs"]
+    # the bounds the front end checks are the schema's
+    assert schema["$defs"]["Conv"]["properties"]["filters"]["minimum"] == 1
+    assert schema["$defs"]["Dropout"]["properties"]["rate"]["exclusiveMaximum"] == 1
+
+
+def _edited_ir(edit) -> str:
+    data = json.loads(cnndsl.loads(SMALL).to_json())
+    edit(data)
+    return json.dumps(data)
+
+
+SMALL = "network n { input(3, 8, 8); conv(4, 3, padding=1); maxpool(2); flatten(); dense(10) }"
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: d["nodes"][1]["op"].update(filters=0), "greater than or equal to 1"),  # a field's bound
+        (lambda d: d["nodes"][1]["op"].update(kernel_size=[3]), "kernel_size.1\n  Field required"),
+        (lambda d: d["nodes"][1]["op"].update(kind="conv3d"), "does not match any of the expected tags"),
+        (lambda d: d["nodes"][2]["op"].update(padding=[2, 2]), "at most half the pool size"),  # an op's rule
+        (lambda d: d["nodes"][1]["op"].update(weights="sharpen", use_bias=True), "no bias"),
+        (lambda d: d["nodes"][2].update(inputs=[5]), "refers to a missing node"),  # the graph
+        (lambda d: d["nodes"][2].update(inputs=[]), "must be the input"),
+        (lambda d: d["nodes"][3].update(scope=9), "missing node or scope"),
+        (lambda d: d.update(output=7), "output is not one of its nodes"),
+        (lambda d: d["scopes"][0].update(kind="sequence"), "must be the network"),
+        (lambda d: d["nodes"][1].update(name="conv.__class__"), "not a valid name"),
+    ],
+)
+def test_an_ir_read_from_json_is_validated(edit, words):
+    assert Network.from_json(_edited_ir(lambda d: None)) == cnndsl.loads(SMALL)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        Network.from_json(_edited_ir(edit))
 
 
 def test_network_selection(tmp_path, capsys):
@@ -146,7 +182,7 @@ def test_python_m_and_the_front_end_imports_no_framework():
     )  # fmt: skip
     assert r.returncode == 0 and r.stdout.startswith("resnet152: 3×224×224 → 1000, 60,192,808 params")
     imported = {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if "|" in line}
-    assert "lark" in imported and "pydantic" in imported
+    assert "lark" in imported and "pydantic" not in imported  # pydantic only reads and writes IR JSON
     assert not imported & {"torch", "tensorflow", "keras", "graphviz", "onnx", "numpy"}
 
 

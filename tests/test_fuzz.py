@@ -127,7 +127,7 @@ def compile_everything(data: bytes, tmp_path) -> None:
             net = c.compile(name)
             table(net, receptive_field=True)
             to_dict(net)
-            assert type(net).model_validate_json(net.model_dump_json()) == net
+            assert type(net).from_json(net.to_json()) == net
     except cnndsl.CnnDslError as e:
         assert e.line >= 1 and e.column >= 1 and e.code and e.message
         assert e.format().startswith(f"{path}:{e.line}:{e.column}: error[{e.code}]: ")

@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import keras  # noqa: F401  (imported, with TensorFlow, before any test watches what generated code does)
@@ -482,8 +483,8 @@ def test_a_name_shadowing_what_the_code_uses_compiles_safely_everywhere(name, ha
     d = diagram.render(net, detail="layers")
     assert dot_structure(d.pipe("svg")) == structure  # the name is text on the drawing, never DOT syntax
 
-    text = net.model_dump_json()
-    assert Network.model_validate_json(text) == net
+    text = net.to_json()
+    assert Network.from_json(text) == net
 
 
 def test_training_is_no_label():
@@ -534,7 +535,7 @@ def _doctor(data: dict, path: tuple, value) -> dict:
 
 
 def _doctored_cases(net: Network):
-    d = json.loads(net.model_dump_json())
+    d = json.loads(net.to_json())
     name_sites = [
         ("name",), ("scopes", 1, "block"), ("scopes", 1, "args", ("key", "p")), ("blocks", ("key", "blk")),
         ("blocks", "blk", ("key", "p")), ("args", ("key", "classes")), ("nodes", 2, "exprs", ("key", "filters")),
@@ -580,7 +581,7 @@ def test_a_doctored_ir_is_refused_or_neutralised(harmless):
 
 def _try_doctored(data: dict, codes: dict, x, outcomes: Counter, seen: set) -> None:
     try:
-        net = Network.model_validate_json(json.dumps(data))
+        net = Network.from_json(json.dumps(data))
     except ValueError:  # pydantic's ValidationError
         outcomes["refused when read"] += 1
         return
@@ -624,16 +625,14 @@ def _try_doctored(data: dict, codes: dict, x, outcomes: Counter, seen: set) -> N
 
 
 def test_keras_checks_the_names_of_an_ir_built_without_validation():
-    # model_copy(update=...) does not validate: the Keras backend checks every name before writing code
+    # dataclasses.replace does not validate: the Keras backend checks every name before writing code
     net = cnndsl.loads("block b(c) { y: conv(c, 3); relu() }\nnetwork n { input(3, 8, 8); x: b(4); z: conv(2, 1) }")
     evil = "x.a{" + RUN + "}"
     for bad in (
-        net.model_copy(
-            update={"nodes": (net.nodes[0], net.nodes[1].model_copy(update={"name": evil}), *net.nodes[2:])}
-        ),
-        net.model_copy(update={"name": "n(); " + RUN}),
-        net.model_copy(update={"scopes": (net.scopes[0], net.scopes[1].model_copy(update={"block": "b():\n " + RUN}))}),
-        net.model_copy(update={"blocks": {"b": {"c); " + RUN + "; (c": None}}}),
+        replace(net, nodes=(net.nodes[0], replace(net.nodes[1], name=evil), *net.nodes[2:])),
+        replace(net, name="n(); " + RUN),
+        replace(net, scopes=(net.scopes[0], replace(net.scopes[1], block="b():\n " + RUN))),
+        replace(net, blocks={"b": {"c); " + RUN + "; (c": None}}),
     ):
         for emit in (keras_backend.emit, torch_backend.emit):
             with pytest.raises(ValueError):
@@ -666,7 +665,7 @@ def test_a_hostile_file_name_stays_text_in_every_output(stem, tmp_path, capsys):
     model = onnx.load_from_string(outputs["onnx"])
     onnx.checker.check_model(model, full_check=True)
     assert model.doc_string.endswith(f"compiled by cnndsl from {shown}")
-    assert Network.model_validate_json(outputs["ir"]).source == shown
+    assert Network.from_json(outputs["ir"]).source == shown
     assert main(["render", str(path), "-o", str(tmp_path / "out.svg")]) == 0
     assert main(["render", str(path), "-o", str(tmp_path / "out.dot")]) == 0
     # a broken file: the name reaches GitHub's workflow commands escaped, so it can start no other command

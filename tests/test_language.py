@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from conftest import ROOT
@@ -146,7 +147,7 @@ def test_comments_semicolons_and_free_layout():
     a = cnndsl.loads("network n { input(1, 8, 8); conv(2, 3) ; relu() }  # trailing comment")
     b = cnndsl.loads("network n {\n  input(1, 8, 8)\n  # a comment line\n  conv(2, 3)\n  relu()\n}\n")
     c = cnndsl.loads("network n{input(1,8,8)conv(2,3)relu()}")
-    assert a.model_dump(exclude={"nodes", "scopes"}) == b.model_dump(exclude={"nodes", "scopes"})
+    assert replace(a, nodes=(), scopes=()) == replace(b, nodes=(), scopes=())
     assert [n.shape for n in a.nodes] == [n.shape for n in b.nodes] == [n.shape for n in c.nodes]
 
 

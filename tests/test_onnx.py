@@ -219,7 +219,7 @@ def test_the_op_networks_use_every_op():
     nodes = [node for name in OPS for node in op_network(name).nodes]
     used = {n.op.kind for n in nodes} | {n.op.function for n in nodes if n.op.kind == "activation"}
     used |= {n.op.activation for n in nodes if getattr(n.op, "activation", None)}
-    assert {cls.model_fields["kind"].default for cls, _ in ops.LAYERS.values()} | set(ops.ACTIVATIONS) <= used
+    assert {cls.__dataclass_fields__["kind"].default for cls, _ in ops.LAYERS.values()} | set(ops.ACTIVATIONS) <= used
 
 
 @pytest.mark.parametrize("opset", [MIN_OPSET, DEFAULT_OPSET])

@@ -10,7 +10,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -506,24 +506,24 @@ def test_shortcut_labels_are_checked_as_labels(body):
 def test_a_doctored_ir_cannot_inject_code():
     net = cnndsl.loads("block b(c) { conv(c, 3) }\nnetwork n { input(3, 8, 8); x: b(4) }")
     conv = net.nodes[1]
-    hostile = conv.model_copy(update={"exprs": {"filters": "__import__('os').system('echo hi')"}})
-    source = emit(net.model_copy(update={"nodes": (net.nodes[0], hostile)}))
+    hostile = replace(conv, exprs={"filters": "__import__('os').system('echo hi')"})
+    source = emit(replace(net, nodes=(net.nodes[0], hostile)))
     assert "__import__" not in source and "nn.Conv2d(in_channels, 4, kernel_size=3)" in source
     for update in (
         {"name": "x.y; import os"},
         {"name": "x.__class__"},
     ):
-        bad = net.model_copy(update={"nodes": (net.nodes[0], conv.model_copy(update=update))})
+        bad = replace(net, nodes=(net.nodes[0], replace(conv, **update)))
         with pytest.raises(ValueError):
             emit(bad)
-    bad_block = net.scopes[1].model_copy(update={"block": "b(); import os; B"})
+    bad_block = replace(net.scopes[1], block="b(); import os; B")
     with pytest.raises(ValueError):
-        emit(net.model_copy(update={"scopes": (net.scopes[0], bad_block)}))
+        emit(replace(net, scopes=(net.scopes[0], bad_block)))
 
 
 def test_an_ir_from_json_gives_the_same_source(sources):
     net = cnndsl.load(ARCH / "googlenet.cnn")
-    assert emit(cnndsl.Network.model_validate_json(net.model_dump_json())) == sources["googlenet"]
+    assert emit(cnndsl.Network.from_json(net.to_json())) == sources["googlenet"]
 
 
 # --- the rest of the PyTorch ecosystem -----------------------------------------------------------------------
