@@ -10,6 +10,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+# The console script pip installs beside the interpreter (a plain `cnndsl` for users), else `python -m cnndsl`.
+_SCRIPT = Path(PYTHON).with_name("cnndsl")
+CNNDSL = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "cnndsl"]
+
+
+def compile_bytecode() -> None:
+    """Write cnndsl's .pyc files first, as pip does on install: an editable checkout run with
+    PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "cnndsl", quiet=1)
 
 
 def chain(layers: int) -> str:

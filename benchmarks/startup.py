@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import subprocess
 
-from common import PYTHON, ROOT, alternate, table
+from common import CNNDSL, PYTHON, ROOT, alternate, compile_bytecode, table
 
 FORBIDDEN = ("torch", "tensorflow", "keras", "graphviz", "onnx")
 
 
 def run() -> tuple[str, bool]:
+    compile_bytecode()
     medians = alternate(
         {
             "python -c 'import lark, pydantic'": [PYTHON, "-c", "import lark, pydantic"],
-            "cnndsl check architectures/resnet152.cnn": [
-                PYTHON, "-m", "cnndsl", "check", "architectures/resnet152.cnn"
-            ],
+            "cnndsl check architectures/resnet152.cnn": [*CNNDSL, "check", "architectures/resnet152.cnn"],
         }
     )
     base, check = medians.values()

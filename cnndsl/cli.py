@@ -8,7 +8,6 @@ need them, and pydantic only by those that read or write IR JSON, so `check` and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -153,7 +152,7 @@ def cmd_check(args) -> int:
             ],
             "errors": [e.to_dict() for e in errors],
         }  # fmt: skip
-        print(json.dumps(out, indent=2))
+        _print_json(out)
     else:
         for n in results:
             print(n)
@@ -176,12 +175,18 @@ def _gh_property(s: str) -> str:
     return _gh_escape(s).replace(":", "%3A").replace(",", "%2C")
 
 
+def _print_json(data) -> None:
+    import json  # only the --format json outputs need it
+
+    print(json.dumps(data, indent=2))
+
+
 def cmd_summary(args) -> int:
     from .summary import table, to_dict
 
     net = _load(args)
     if args.format == "json":
-        print(json.dumps(to_dict(net), indent=2))
+        _print_json(to_dict(net))
     else:
         print(table(net, args.receptive_field))
     return 0
@@ -257,7 +262,7 @@ def cmd_convert(args) -> int:
 def cmd_schema(args) -> int:
     from .ir import Network
 
-    print(json.dumps(Network.json_schema(), indent=2))
+    _print_json(Network.json_schema())
     return 0
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from . import ops
 from .errors import CnnDslError
 from .ir import Network, Node, Scope
-from .ir import Span as IrSpan
 from .syntax import (
     BinOp,
     Branches,
@@ -131,9 +130,9 @@ def _names_in(expr) -> set[str]:
     return set()
 
 
-def _without_gc(method):
-    """Run without the cyclic garbage collector: parsing and expansion allocate millions of small acyclic
-    objects, and the collector's passes over them cost as much as the work itself on large networks."""
+def without_gc(method):
+    """Run without the cyclic garbage collector: parsing, expansion and summaries allocate millions of small
+    acyclic objects, and the collector's passes over them cost as much as the work itself on large networks."""
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
@@ -162,7 +161,7 @@ class Compiler:
 
     # --- reading files ---------------------------------------------------------------------------
 
-    @_without_gc
+    @without_gc
     def add_text(self, text: str, path: str = "<string>") -> None:
         text = text.removeprefix("\ufeff")
         self.sources[path] = text.splitlines()
@@ -170,7 +169,7 @@ class Compiler:
         self._root = Path(path).resolve().parent if path != "<string>" else Path.cwd()
         self._add_module(module, top=True, chain=(str(Path(path).resolve()),) if path != "<string>" else ())
 
-    @_without_gc
+    @without_gc
     def add_file(self, path: str | Path) -> None:
         p = Path(path)
         # Shown in messages and the IR as given, but as valid UTF-8: the undecodable bytes of a file name
@@ -282,7 +281,7 @@ class Compiler:
     def network_names(self) -> list[str]:
         return [d.name for d in self.networks]
 
-    @_without_gc
+    @without_gc
     def compile(self, name: str | None = None, args: dict | None = None) -> Network:
         if not self.networks:
             path = next(iter(self.sources), "<string>")
@@ -320,7 +319,6 @@ class _Expansion:
         self.depth = 0
         self.signatures: dict[str, dict[str, str | None]] = {}  # block -> parameter -> default (source text)
         self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
-        self.spans: dict[Span, IrSpan] = {}  # one IR span per source position: a repeat's nodes share theirs
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -346,7 +344,7 @@ class _Expansion:
         self.scopes.append(
             Scope(
                 id=sid, name=name, kind=kind, block=block, args=args, parent=parent, input=x, output=None,
-                exprs=exprs or {}, span=self.ir_span(span),
+                exprs=exprs or {}, span=span,
             )  # fmt: skip
         )
         return sid
@@ -369,15 +367,10 @@ class _Expansion:
         self.nodes.append(
             Node(
                 id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers,
-                macs=macs, scope=frame.scope, exprs=exprs or {}, span=self.ir_span(span),
+                macs=macs, scope=frame.scope, exprs=exprs or {}, span=span,
             )  # fmt: skip
         )
         return nid
-
-    def ir_span(self, span: Span) -> IrSpan:
-        if span not in self.spans:
-            self.spans[span] = _ir_span(span)
-        return self.spans[span]
 
     def where(self, frame: Frame) -> str:
         """' in layer2.0 (basic(128, stride=2))' for messages about nodes inside blocks."""
@@ -866,10 +859,6 @@ def _too_large(path: str, size: int) -> CnnDslError:
         "E400", f"cannot read '{path}': {size:,} bytes is more than the {MAX_BYTES:,} a .cnn file may have", path, 1, 1,
         hint="a network takes a few kilobytes: is this the file you meant?",
     )  # fmt: skip
-
-
-def _ir_span(span: Span) -> IrSpan:
-    return IrSpan(span.path, span.line, span.column)
 
 
 # --- the public entry points --------------------------------------------------------------------

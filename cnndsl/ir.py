@@ -98,6 +98,8 @@ class Scope:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Node:
+    """One op applied to earlier nodes, with its output shape and cost."""
+
     id: int
     name: str  # dotted path, as torch names submodules: "layer2.0.conv1"
     op: Op
@@ -113,6 +115,8 @@ class Node:
 
 @dataclass(frozen=True, kw_only=True)
 class Network:
+    """A compiled network: what every backend reads."""
+
     name: str
     source: str  # the file it was compiled from
     args: dict[str, Value] = field(default_factory=dict)

@@ -16,6 +16,7 @@ the same size compare equal, until a global or adaptive pool fixes it.
 import dataclasses
 import functools
 import math
+import operator
 import re
 import types
 from dataclasses import dataclass
@@ -73,12 +74,11 @@ class Arg:
         return {k: v for k in ("ge", "gt", "le", "lt") if (v := getattr(self, k)) is not None}
 
     def check_bounds(self, v, depth: int) -> None:
-        for key, words, ok in (
-            ("ge", "must be at least", lambda b: v >= b), ("gt", "must be greater than", lambda b: v > b),
-            ("le", "must be at most", lambda b: v <= b), ("lt", "must be less than", lambda b: v < b),
+        for words, bound, broken in (
+            ("must be at least", self.ge, operator.lt), ("must be greater than", self.gt, operator.le),
+            ("must be at most", self.le, operator.gt), ("must be less than", self.lt, operator.ge),
         ):  # fmt: skip
-            bound = getattr(self, key)
-            if bound is not None and not ok(bound):
+            if bound is not None and broken(v, bound):
                 raise ArgumentError(f"{words} {bound}", depth=depth + 1)
 
     def __get_pydantic_core_schema__(self, source, handler):
@@ -333,6 +333,8 @@ def _check_positive(op: str, shape: Shape, inp: Shape, hint: str) -> Shape:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Op:
+    """The base of every op: the shape rule and cost of an op that changes neither."""
+
     positional: ClassVar[tuple[str, ...]] = ()  # argument order in .cnn calls
     trainable: ClassVar[bool] = False  # has weights
 
@@ -358,6 +360,8 @@ class Op:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Input(Op):
+    """The network's input: (C, H, W) or (N,); `?` leaves a spatial size open."""
+
     kind: Literal["input"] = "input"
     shape: tuple[PosInt | Literal["?"], ...]
 
@@ -479,9 +483,8 @@ class Conv(Op):
                 window_out(h, self.kernel_size[0], self.strides[0], 2 * ph, self.dilation[0]),
                 window_out(w, self.kernel_size[1], self.strides[1], 2 * pw, self.dilation[1]),
             )
-        k = "×".join(map(str, self.kernel_size))
         hint = "the kernel is larger than the padded input; pad it or shrink the kernel"
-        return _check_positive(f"conv {k}", out, x, hint)
+        return _check_positive(f"conv {shape_str(self.kernel_size)}", out, x, hint)
 
     def cost(self, inputs, out):
         cin = inputs[0][0]
@@ -549,6 +552,8 @@ class ConvTranspose(Op):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Pool(Op):
+    """The window and padding that max and average pooling share."""
+
     pool_size: Pair
     strides: Pair | None = None  # None before validation only: defaults to pool_size
     padding: Padding = (0, 0)
@@ -578,11 +583,15 @@ class _Pool(Op):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MaxPool(_Pool):
+    """Max pooling (padding counts as −∞, as in PyTorch)."""
+
     kind: Literal["maxpool"] = "maxpool"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AvgPool(_Pool):
+    """Average pooling; `count_include_pad` as in PyTorch."""
+
     kind: Literal["avgpool"] = "avgpool"
     count_include_pad: bool = True
 
@@ -600,6 +609,8 @@ class GlobalAvgPool(Op):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GlobalMaxPool(GlobalAvgPool):
+    """Max over all positions; keeps C×1×1."""
+
     kind: Literal["global_maxpool"] = "global_maxpool"
 
 
@@ -670,6 +681,8 @@ class LocalResponseNorm(Op):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dropout(Op):
+    """Dropout at `rate` while training."""
+
     kind: Literal["dropout"] = "dropout"
     rate: Annotated[float, Arg(ge=0, lt=1)] = 0.5
 
@@ -678,6 +691,8 @@ class Dropout(Op):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Flatten(Op):
+    """A feature map to a vector, in C, H, W order (as torch.flatten)."""
+
     kind: Literal["flatten"] = "flatten"
 
     def infer(self, inputs):

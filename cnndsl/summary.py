@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import ops
+from .compiler import without_gc
 from .ir import Network, Node
 
 
@@ -103,10 +104,12 @@ def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
     header rows before their first node, one level out from their contents."""
     totals = _scope_totals(net)
     depths = _depths(net)
-    from .receptive import describe as describe_field  # imported here: `cnndsl check` needs none of it
-    from .receptive import receptive_fields
+    fields = None
+    if receptive_field:
+        from .receptive import describe as describe_field  # imported here: `cnndsl check` needs none of it
+        from .receptive import receptive_fields
 
-    fields = receptive_fields(net) if receptive_field else None
+        fields = receptive_fields(net)
     shown: set[int] = {0}
     out = []
     for n in net.nodes:
@@ -135,15 +138,18 @@ def _si(n: int) -> str:
     return str(n)
 
 
+@without_gc
 def table(net: Network, receptive_field: bool = False) -> str:
     header = ("Layer", "Op", "Output shape", "Params", "MACs")
     if receptive_field:
         header += ("Receptive field", "Jump", "Padding")
     body = [("  " * r[0] + r[1], *r[2:]) for r in rows(net, receptive_field)]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    # names, ops and shapes to the left, numbers to the right; one format for every row
+    layout = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
 
     def line(r):
-        return "  ".join(r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i]) for i in range(len(r))).rstrip()
+        return layout.format(*r).rstrip()
 
     rule = "=" * len(line(header))
     out = [f'Network "{net.name}" ({net.source})', rule, line(header), rule.replace("=", "-")]
@@ -186,6 +192,7 @@ def totals_lines(net: Network) -> list[str]:
     return lines
 
 
+@without_gc
 def to_dict(net: Network) -> dict:
     """The JSON form of `cnndsl summary --format json`."""
     from .receptive import receptive_fields

@@ -7,6 +7,7 @@ every code has a section, and every example in it fails with that code and the m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,8 +19,9 @@ import pytest
 from conftest import ROOT
 
 import cnndsl
-from cnndsl import CnnDslError
+from cnndsl import CnnDslError, syntax
 from cnndsl.errors import CODES
+from cnndsl.syntax import parse
 
 
 def net(*body: str) -> str:
@@ -168,6 +170,24 @@ def check(e: CnnDslError, code, line, at, message, hint, source: str | None = No
 )
 def test_bad_source(code, source, line, at, message, hint):
     check(error_of(cnndsl.loads, source), code, line, at, message, hint, source)
+
+
+def _outcome(source: str, accelerated: bool):
+    try:
+        return dataclasses.astuple(parse(source, "x.cnn", accelerated=accelerated))  # the whole tree, positions too
+    except CnnDslError as e:
+        return e.format()
+
+
+def test_lark_cython_and_pure_lark_agree():
+    """The accelerated parser (lark-cython, a dependency on CPython) and pure Lark build the same tree and
+    report the same syntax errors, at the same place, for every case above (but the 10,000-deep ones, too
+    deep to compare recursively) and every architecture."""
+    assert syntax._cython_plugins() is not None
+    sources = [c[1] for c in CASES if len(c[1]) < 10_000]
+    sources += [p.read_text() for p in sorted((ROOT / "architectures").rglob("*.cnn"))]
+    for source in sources:
+        assert _outcome(source, True) == _outcome(source, False), source
 
 
 def test_every_reachable_code_is_tested():
