@@ -71,7 +71,7 @@ def initial_weights(net: Network, seed: int = SEED) -> dict[str, np.ndarray]:
     """PyTorch's default initialisation, drawn with NumPy: kaiming_uniform(a=√5) for weights, which is
     U(±1/√fan_in), the same bound for biases, and batch norm's ones, zeros, mean 0 and variance 1. A fixed
     filter's kernel is its matrix."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.Generator(np.random.SFC64(seed))  # NumPy's fastest generator: ResNet-152 has 60 M weights
     out = {}
     for key, shape, (kind, value) in _parameters(net):
         if kind == "uniform":
