@@ -47,6 +47,26 @@ def reference_state_dict(name: str) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def torch_model(net, seed: int = 0):
+    """The PyTorch backend's model in eval mode, with batch norm's statistics and affine parameters away from
+    their initial 0 and 1 so that a mix-up of mean, variance, scale and shift shows (for the Keras and ONNX
+    comparisons)."""
+    import torch  # here: most tests never need it
+
+    import cnndsl
+
+    torch.manual_seed(seed)
+    model = cnndsl.to_torch(net).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model
+
+
 @pytest.fixture(params=ARCHITECTURES)
 def architecture(request) -> Path:
     return ARCH / f"{request.param}.cnn"

@@ -874,14 +874,19 @@ def _listing(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir() if p.is_file()}
 
 
-def test_a_failed_command_leaves_the_existing_output_and_no_temporary_file(tmp_path, capsys):
+def _workspaces(tmp_path: Path):
+    """For each writing command: a directory of its own holding SMALL as net.cnn, the output path, the argv."""
     for i, (suffix, command) in enumerate(_writers(tmp_path)):
         work = tmp_path / f"w{i}"
         work.mkdir()
         cnn = work / "net.cnn"
         cnn.write_text(SMALL)
         out = work / f"out{suffix}"
-        argv = [a.format(cnn=cnn) for a in command] + ["-o", str(out)]
+        yield work, cnn, out, [a.format(cnn=cnn) for a in command] + ["-o", str(out)]
+
+
+def test_a_failed_command_leaves_the_existing_output_and_no_temporary_file(tmp_path, capsys):
+    for work, cnn, out, argv in _workspaces(tmp_path):
         assert main(argv) == 0, (argv, capsys.readouterr().err)
         assert out.stat().st_size > 0
         cnn.write_text(BROKEN)
@@ -924,15 +929,9 @@ def test_a_write_that_fails_midway_leaves_the_old_output_and_no_temporary_file(t
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    for i, (suffix, command) in enumerate(_writers(tmp_path)):
-        work = tmp_path / f"w{i}"
-        work.mkdir()
-        cnn = work / "net.cnn"
-        cnn.write_text(SMALL)
-        out = work / f"out{suffix}"
+    for work, _, out, argv in _workspaces(tmp_path):
         out.write_bytes(b"the previous output")
         before = _listing(work)
-        argv = [a.format(cnn=cnn) for a in command] + ["-o", str(out)]
         with monkeypatch.context() as m:
             m.setattr(os, "replace", full_disk)  # the last step of every atomic write
             assert main(argv) == 2, argv

@@ -19,7 +19,7 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, REFERENCE, ROOT  # noqa: E402
+from conftest import ARCH, REFERENCE, ROOT, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -405,21 +405,6 @@ def test_keras_applications_parity(application):
 
 
 # --- one network, two frameworks ---------------------------------------------------------------------------------
-
-
-def torch_model(net, seed: int = 0) -> torch.nn.Module:
-    """The PyTorch backend's model in eval mode, with batch norm's statistics and affine parameters away from
-    their initial 0 and 1 so that a mix-up of mean, variance, scale and shift shows."""
-    torch.manual_seed(seed)
-    model = cnndsl.to_torch(net).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-1, 1)
-                m.running_var.uniform_(0.5, 2)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model
 
 
 @pytest.mark.parametrize("name", CROSS + OPS)

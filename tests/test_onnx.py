@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import ARCH, ARCHITECTURES, ROOT
+from conftest import ARCH, ARCHITECTURES, ROOT, torch_model
 from onnx import TensorProto, helper
 
 import cnndsl
@@ -79,21 +79,6 @@ def check_shapes(net, model: onnx.ModelProto) -> list[str]:
         if got[1:] != want[1:]:  # the batch is only ever a symbol, and Resize loses even that one's name
             inexact.append(node.name)
     return inexact
-
-
-def torch_model(net, seed: int = 0) -> torch.nn.Module:
-    """The PyTorch backend's model in eval mode, with batch norm's statistics and affine parameters away from
-    their initial 0 and 1 so that a mix-up of mean, variance, scale and shift shows."""
-    torch.manual_seed(seed)
-    model = cnndsl.to_torch(net).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-1, 1)
-                m.running_var.uniform_(0.5, 2)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model
 
 
 def difference(model: onnx.ModelProto | bytes, module: torch.nn.Module, x: np.ndarray) -> float:

@@ -898,16 +898,9 @@ class _Owner:
             args[2] = self.fixed_kernel(node)
         call, comment = "{m}({0})", None
         if op.padding == "same":
-            pads = _same_pads(x, op.kernel_size, op.strides, op.dilation)
-            if pads is None:  # the split depends on a size left open: pad at run time
-                self.em.helpers.add("pad_same")
-                call = f"{{m}}(pad_same({{0}}, {_lit(op.kernel_size)}, {_lit(op.strides)}, {_lit(op.dilation)}))"
-            elif pads[0] == pads[1] and pads[2] == pads[3]:
-                if pads[0] or pads[2]:
-                    args.append(f"padding={_pair_lit((pads[0], pads[2]))}")
-            else:
-                call = f"{{m}}(F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}))"
-                comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
+            padding, inner, comment = self.same_padding(x, op.kernel_size, op.strides, op.dilation)
+            args += [padding] if padding else []
+            call = "{m}(" + inner + ")"
         else:
             padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
             args += [f"padding={padding}"] if padding is not None else []
@@ -963,6 +956,19 @@ class _Owner:
         args += [f"dilation={dilation}"] if dilation is not None else []
         return self.activated(node, Call("nn.ConvTranspose2d(", tuple(args)), call, comment)
 
+    def same_padding(self, x: Node, kernel, strides, dilation, value: str = "") -> tuple[str | None, str, str | None]:
+        """`same` padding in PyTorch's terms: (the layer's padding argument or None, what the layer reads, a
+        comment). Even padding is the layer's own; TensorFlow's odd pixel at the bottom and right needs F.pad;
+        a split that depends on a size left open is made at run time."""
+        pads = _same_pads(x, kernel, strides, dilation)
+        if pads is None:
+            self.em.helpers.add("pad_same")
+            return None, f"pad_same({{0}}, {_lit(kernel)}, {_lit(strides)}, {_lit(dilation)}{value})", None
+        if pads[0] == pads[1] and pads[2] == pads[3]:
+            return (f"padding={_pair_lit((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
+        comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
+        return None, f"F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
+
     def pool(self, node: Node, x: Node):
         op, ctx = node.op, self.ctx
         which = "Max" if op.kind == "maxpool" else "Avg"
@@ -973,24 +979,14 @@ class _Owner:
             stride = _pair_lit(op.strides)
         args += [f"stride={stride}"] if stride is not None else []
         inner, comment = "{0}", None
-        include = getattr(op, "count_include_pad", True)
         if op.padding == "same":
-            pads = _same_pads(x, op.pool_size, op.strides, (1, 1))
-            geometry = f"{_lit(op.pool_size)}, {_lit(op.strides)}"
-            if pads is not None and pads[0] == pads[1] and pads[2] == pads[3]:
-                args += [f"padding={_pair_lit((pads[0], pads[2]))}"] if pads[0] or pads[2] else []
-            elif which == "Avg" and not include:
+            value = ', value=float("-inf")' if which == "Max" else ""  # padding never wins a max
+            padding, inner, comment = self.same_padding(x, op.pool_size, op.strides, (1, 1), value)
+            if inner != "{0}" and which == "Avg" and not op.count_include_pad:  # padded pixels must not count
                 self.em.helpers |= {"pad_same", "avg_pool_same"}
-                call = f"avg_pool_same({{0}}, {geometry})"
+                call = f"avg_pool_same({{0}}, {_lit(op.pool_size)}, {_lit(op.strides)})"
                 return None, call, call, None
-            else:
-                value = ', value=float("-inf")' if which == "Max" else ""  # padding never wins a max
-                if pads is None:
-                    self.em.helpers.add("pad_same")
-                    inner = f"pad_same({{0}}, {geometry}, (1, 1){value})"
-                else:
-                    inner = f"F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}{value})"
-                    comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
+            args += [padding] if padding else []
         else:
             padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
             args += [f"padding={padding}"] if padding is not None else []
