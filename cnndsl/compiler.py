@@ -319,6 +319,10 @@ class _Expansion:
         self.depth = 0
         self.signatures: dict[str, dict[str, str | None]] = {}  # block -> parameter -> default (source text)
         self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
+        # Networks repeat their layers: equal calls share one (immutable) op, and an op's shape and cost are
+        # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
+        self.ops: dict = {}  # (layer, arguments) -> op
+        self.inferred: dict = {}  # (op, input shapes) -> (shape, params, buffers, macs)
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -358,11 +362,13 @@ class _Expansion:
                 "E403", f"the network expands to more than {self.c.max_nodes:,} nodes", span,
                 hint="raise the budget with --max-nodes if this is intended",
             )  # fmt: skip
-        shapes = [self.nodes[i].shape for i in inputs]
-        try:
-            shape, params, buffers, macs = ops.infer_and_cost(op, shapes)
-        except ops.ShapeError as e:
-            raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
+        shapes = tuple(self.nodes[i].shape for i in inputs)
+        if (op, shapes) not in self.inferred:
+            try:
+                self.inferred[op, shapes] = ops.infer_and_cost(op, list(shapes))
+            except ops.ShapeError as e:
+                raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
+        shape, params, buffers, macs = self.inferred[op, shapes]
         nid = len(self.nodes)
         self.nodes.append(
             Node(
@@ -661,8 +667,13 @@ class _Expansion:
         return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame, exprs)
 
     def make_op(self, call: Call, cls, fixed: dict, values: dict, spans: dict, env: dict) -> ops.Op:
+        plain = {k: _plain(v) for k, v in values.items()}
+        key = (call.name, *((k, _typed(v)) for k, v in plain.items()))
+        if key in self.ops:
+            return self.ops[key]
         try:
-            return ops.make(cls, {**fixed, **{k: _plain(v) for k, v in values.items()}})
+            op = self.ops[key] = ops.make(cls, {**fixed, **plain})
+            return op
         except ops.ArgumentError as err:
             field_name = err.field
             span = spans.get(field_name, call.span)
@@ -810,6 +821,11 @@ def _plain(v):
     if isinstance(v, Word):
         return str(v)
     return v
+
+
+def _typed(v):
+    """A value with its type, as a key: 1, 1.0 and true are equal in Python but not as arguments."""
+    return tuple(_typed(i) for i in v) if isinstance(v, tuple) else (type(v), v)
 
 
 def _flatten(v):

@@ -82,6 +82,9 @@ CASES = [
     ("E205", net("conv(8, 3, activation=relux)"), 3, "relux", ["'relux' is not a valid activation"],
      "did you mean 'relu'?"),
     ("E205", net("conv(8, 3, use_bias=3)"), 3, "3)", ["use_bias = 3: expected true or false"], None),
+    # equal calls share one op; a value equal in Python but of another type is still checked
+    ("E205", net("conv(8, 3, use_bias=true)", "conv(8, 3, use_bias=1)"), 4, "1)",
+     ["use_bias = 1: expected true or false"], None),
     ("E205", net("dropout(1.5)"), 3, "1.5", ["dropout: rate = 1.5: must be less than 1"], None),
     ("E205", net("relu(0.3)"), 3, "0.3", ["relu takes no alpha", "leaky_relu"], None),
     ("E205", net("maxpool(3, padding=2)"), 3, "2)", ["padding = 2: must be at most half the pool size 3×3"], None),
