@@ -151,8 +151,10 @@ def check_python(source: str, backend: str, hostile_text: list[str] = ()) -> ast
             assert set(modules) <= imports and getattr(stmt, "level", 0) == 0, ast.unparse(stmt)
         elif isinstance(stmt, (ast.FunctionDef, ast.ClassDef)) and stmt.name in helpers:
             # the fixed helper code, exactly as the generator holds it
+            decorators = [f"@{ast.get_source_segment(source, d)}\n" for d in stmt.decorator_list]
             text = "\n".join(
-                line.removesuffix("  # noqa: E501") for line in ast.get_source_segment(source, stmt).split("\n")
+                line.removesuffix("  # noqa: E501")
+                for line in "".join([*decorators, ast.get_source_segment(source, stmt)]).split("\n")
             )
             assert text == helpers[stmt.name], stmt.name
             defined.add(stmt.name)

@@ -429,6 +429,20 @@ def test_a_model_of_another_network_is_refused():
         transfer_weights(object(), keras_model("lenet5"), load("lenet5"))
 
 
+def test_a_whole_model_with_custom_layers_saves_and_loads(tmp_path):
+    """The layers cnndsl writes for what Keras lacks (PyTorch's pooling and padding, aligned bilinear and
+    zero-insertion upsampling, LRN, adaptive pooling, transposed convolution) are registered for Keras'
+    whole-model format: model.save and keras.models.load_model need no custom_objects."""
+    net = load("open_sizes")
+    model = to_keras(net)
+    names = {type(layer).__name__ for layer in model.layers}
+    assert {"PaddedMaxPooling2D", "LocalResponseNormalization", "ZeroInsertionUpSampling2D"} <= names, names
+    model.save(tmp_path / "open_sizes.keras")
+    loaded = keras.models.load_model(tmp_path / "open_sizes.keras")
+    x = sample(net, size=(29, 35))
+    assert np.array_equal(run_keras(loaded, x), run_keras(model, x))
+
+
 def test_convert_carries_checkpoints_both_ways(tmp_path):
     net = load("lenet5")
     source = torch_model(net, seed=3)

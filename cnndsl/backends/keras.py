@@ -1304,6 +1304,7 @@ def _pool_padding(size, pool_size, strides, padding, ceil_mode):
     return padding, padding, _where(extra > 0, extra, 0)
 '''),
     "SamePadding2D": (("_pair", "_pool_padding"), '''
+@keras.saving.register_keras_serializable(package="cnndsl")
 class SamePadding2D(layers.Layer):
     """ZeroPadding2D by what TensorFlow's `same` adds at this input size, for a convolution that Keras will
     not give `same` itself: one with both strides and dilation (`kernel_size` is the dilated kernel's)."""
@@ -1344,6 +1345,7 @@ class _Pooling2D(layers.Layer):
         return config
 '''),
     "PaddedMaxPooling2D": (("_Pooling2D",), '''
+@keras.saving.register_keras_serializable(package="cnndsl")
 class PaddedMaxPooling2D(_Pooling2D):
     """MaxPooling2D with PyTorch's padding, which never wins the maximum, and ceil_mode."""
 
@@ -1354,6 +1356,7 @@ class PaddedMaxPooling2D(_Pooling2D):
         return keras.ops.max_pool(x, self.pool_size, self.strides)
 '''),
     "PaddedAveragePooling2D": (("_Pooling2D",), '''
+@keras.saving.register_keras_serializable(package="cnndsl")
 class PaddedAveragePooling2D(_Pooling2D):
     """AveragePooling2D with PyTorch's padding and ceil_mode: the padding counts as zeros with
     count_include_pad and not at all without; the rows ceil_mode adds never count."""
@@ -1396,6 +1399,7 @@ def _adaptive_average(size, out, dtype):
     return keras.ops.cast(inside, dtype) / keras.ops.cast(end - start, dtype)[:, None]
 
 
+@keras.saving.register_keras_serializable(package="cnndsl")
 class AdaptiveAveragePooling2D(layers.Layer):
     """PyTorch's AdaptiveAvgPool2d: average pooling to a fixed output size, with uneven windows."""
 
@@ -1426,6 +1430,7 @@ def _aligned_bilinear(size, scale, dtype):
     return below + keras.ops.one_hot(high, size, dtype=dtype) * weight
 
 
+@keras.saving.register_keras_serializable(package="cnndsl")
 class AlignedBilinearUpSampling2D(layers.Layer):
     """UpSampling2D's bilinear mode with the corners aligned, as PyTorch's align_corners=True."""
 
@@ -1448,6 +1453,7 @@ def _zero_insertion(size, scale, dtype):
     return keras.ops.transpose(keras.ops.one_hot(keras.ops.arange(size) * scale, size * scale, dtype=dtype))
 '''),
     "ZeroInsertionUpSampling2D": (("_pair", "_resample", "_zero_insertion"), '''
+@keras.saving.register_keras_serializable(package="cnndsl")
 class ZeroInsertionUpSampling2D(layers.Layer):
     """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
 
@@ -1472,6 +1478,7 @@ def _pad_or_crop(x, pads):
     return x[:, top : -bottom or None, left : -right or None]
 '''),
     "ConvTranspose2D": (("_pair", "_resample", "_zero_insertion", "_pad_or_crop"), '''
+@keras.saving.register_keras_serializable(package="cnndsl")
 class ConvTranspose2D(layers.Layer):
     """PyTorch's ConvTranspose2d, for what Conv2DTranspose lacks: groups, and dilation (which TensorFlow's CPU
     kernels refuse). Computed as the convolution it is the gradient of: the input spread `strides` apart,
@@ -1531,6 +1538,7 @@ class ConvTranspose2D(layers.Layer):
         return config
 '''),
     "LocalResponseNormalization": ((), '''
+@keras.saving.register_keras_serializable(package="cnndsl")
 class LocalResponseNormalization(layers.Layer):
     """PyTorch's LocalResponseNorm: x / (k + alpha / size * sum of x² over `size` neighbouring channels) ** beta,
     the window of channel c running from c - size // 2 to c + (size - 1) // 2."""
