@@ -356,7 +356,10 @@ class _Expansion:
     def close_scope(self, sid: int, out: int | None) -> None:
         self.scopes[sid] = dataclasses.replace(self.scopes[sid], output=out)
 
-    def add_node(self, name: str, op: ops.Op, inputs: tuple[int, ...], span: Span, frame: Frame, exprs=None) -> int:
+    def add_node(
+        self, name: str, op: ops.Op, inputs: tuple[int, ...], span: Span, frame: Frame, exprs=None, spans=None
+    ) -> int:
+        """Append a node; `spans` (argument -> position) lets a shape error point at the argument at fault."""
         if len(self.nodes) >= self.c.max_nodes:
             raise self.error(
                 "E403", f"the network expands to more than {self.c.max_nodes:,} nodes", span,
@@ -367,7 +370,8 @@ class _Expansion:
             try:
                 self.inferred[op, shapes] = ops.infer_and_cost(op, list(shapes))
             except ops.ShapeError as e:
-                raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
+                where = (spans or {}).get(e.field, span)
+                raise self.error(e.code, e.message + self.where(frame), where, e.hint) from None
         shape, params, buffers, macs = self.inferred[op, shapes]
         nid = len(self.nodes)
         self.nodes.append(
@@ -664,7 +668,7 @@ class _Expansion:
         except CnnDslError as e:
             e.message += self.where(frame)  # which call of a block gave the bad value
             raise
-        return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame, exprs)
+        return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame, exprs, spans)
 
     def make_op(self, call: Call, cls, fixed: dict, values: dict, spans: dict, env: dict) -> ops.Op:
         plain = {k: _plain(v) for k, v in values.items()}

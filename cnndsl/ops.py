@@ -34,13 +34,15 @@ Activation = Literal[
 
 
 class ShapeError(Exception):
-    """A shape rule failed; the compiler adds the source position and the block path."""
+    """A shape rule failed; the compiler adds the source position (of the argument `field` where the call
+    gives it, else of the layer) and the block path."""
 
-    def __init__(self, code: str, message: str, hint: str | None = None):
+    def __init__(self, code: str, message: str, hint: str | None = None, field: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
+        self.field = field
 
 
 class ArgumentError(ValueError):
@@ -321,10 +323,10 @@ def _spatial(shape: Shape, op: str) -> tuple[Dim, Dim]:
     return shape[1], shape[2]
 
 
-def _check_positive(op: str, shape: Shape, inp: Shape, hint: str) -> Shape:
+def _check_positive(op: str, shape: Shape, inp: Shape, hint: str, field: str) -> Shape:
     for d in shape[1:]:
         if isinstance(d, int) and d < 1:
-            raise ShapeError("E301", f"{op} on {shape_str(inp)} gives an empty output (size {d})", hint)
+            raise ShapeError("E301", f"{op} on {shape_str(inp)} gives an empty output (size {d})", hint, field)
     return shape
 
 
@@ -473,6 +475,7 @@ class Conv(Op):
                 "E302",
                 f"conv with groups={self.groups} needs input channels ({x[0]}) and filters ({self.filters}) "
                 f"divisible by {self.groups}",
+                field="groups",
             )
         if self.padding == "same":
             out = (self.filters, same_out(h, self.strides[0]), same_out(w, self.strides[1]))
@@ -484,7 +487,7 @@ class Conv(Op):
                 window_out(w, self.kernel_size[1], self.strides[1], 2 * pw, self.dilation[1]),
             )
         hint = "the kernel is larger than the padded input; pad it or shrink the kernel"
-        return _check_positive(f"conv {shape_str(self.kernel_size)}", out, x, hint)
+        return _check_positive(f"conv {shape_str(self.kernel_size)}", out, x, hint, "kernel_size")
 
     def cost(self, inputs, out):
         cin = inputs[0][0]
@@ -522,6 +525,7 @@ class ConvTranspose(Op):
                 "E302",
                 f"conv_transpose with groups={self.groups} needs input channels ({x[0]}) and filters "
                 f"({self.filters}) divisible by {self.groups}",
+                field="groups",
             )
         for op, s in zip(self.output_padding, self.strides):
             if op >= s and op >= 1:
@@ -529,6 +533,7 @@ class ConvTranspose(Op):
                     "E205",
                     f"conv_transpose: output_padding {shape_str(self.output_padding)} must be smaller than "
                     f"strides {shape_str(self.strides)}",
+                    field="output_padding",
                 )
         if self.padding == "same":
             return (self.filters, _scale(h, self.strides[0]), _scale(w, self.strides[1]))
@@ -541,7 +546,8 @@ class ConvTranspose(Op):
                 sizes.append((size - 1) * s + extra)
             else:
                 sizes.append(_sym_add(_scale(_sym_add(size, -1), s), extra))
-        return _check_positive("conv_transpose", (self.filters, *sizes), x, "the padding is larger than the output")
+        hint = "the padding is larger than the output"
+        return _check_positive("conv_transpose", (self.filters, *sizes), x, hint, "padding")
 
     def cost(self, inputs, out):
         cin = inputs[0][0]
@@ -578,7 +584,7 @@ class _Pool(Op):
             window_out(h, self.pool_size[0], self.strides[0], 2 * ph, ceil=self.ceil_mode),
             window_out(w, self.pool_size[1], self.strides[1], 2 * pw, ceil=self.ceil_mode),
         )
-        return _check_positive(self.kind, out, x, "the pool window is larger than the input")
+        return _check_positive(self.kind, out, x, "the pool window is larger than the input", "pool_size")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -88,7 +88,7 @@ CASES = [
     ("E205", net("dropout(1.5)"), 3, "1.5", ["dropout: rate = 1.5: must be less than 1"], None),
     ("E205", net("relu(0.3)"), 3, "0.3", ["relu takes no alpha", "leaky_relu"], None),
     ("E205", net("maxpool(3, padding=2)"), 3, "2)", ["padding = 2: must be at most half the pool size 3×3"], None),
-    ("E205", net("conv_transpose(8, 3, strides=2, output_padding=2)"), 3, "conv_transpose",
+    ("E205", net("conv_transpose(8, 3, strides=2, output_padding=2)"), 3, "2)",
      ["output_padding 2×2 must be smaller than strides 2×2"], None),
     ("E205", net("conv(64 // (2 - 2), 3)"), 3, "2 - 2)", ["division by zero"], None),
     ("E205", net("repeat -2 relu()"), 3, "-2", ["repeat needs a count of 0 or more, got -2"], None),
@@ -126,9 +126,9 @@ CASES = [
     ("E300", net("add { conv(8, 1); conv(16, 1) }"), 3, "add", ["add: 8×32×32 and 16×32×32 differ"], "same shape"),
     ("E300", net("residual { conv(8, 1) } shortcut { conv(16, 1) }"), 3, "residual",
      ["main path gives 8×32×32 but the shortcut gives 16×32×32"], "make the shortcut produce"),
-    ("E301", net("conv(8, 33)"), 3, "conv", ["conv 33×33 on 3×32×32 gives an empty output"], "kernel is larger"),
-    ("E301", net("maxpool(64)"), 3, "maxpool", ["maxpool on 3×32×32 gives an empty output"], "larger than the input"),
-    ("E302", net("conv(8, 3, groups=3)"), 3, "conv", ["groups=3", "input channels (3)", "filters (8)"], None),
+    ("E301", net("conv(8, 33)"), 3, "33", ["conv 33×33 on 3×32×32 gives an empty output"], "kernel is larger"),
+    ("E301", net("maxpool(64)"), 3, "64", ["maxpool on 3×32×32 gives an empty output"], "larger than the input"),
+    ("E302", net("conv(8, 3, groups=3)"), 3, "3)", ["groups=3", "input channels (3)", "filters (8)"], None),
     ("E303", "network n {\n    input(3, ?, ?)\n    conv(8, 3)\n    flatten()\n}\n", 4, "flatten",
      ["flatten needs a fixed size, got 8×H-2×W-2"], "global_avgpool()"),
     ("E304", net("dense(10)"), 3, "dense", ["dense expects a vector, got 3×32×32"], "add flatten() before dense()"),
@@ -235,7 +235,7 @@ def test_invalid_utf8_points_at_the_byte(tmp_path):
 def test_a_bom_and_crlf_line_ends_are_fine_and_columns_stay_right(tmp_path):
     f = tmp_path / "windows.cnn"
     f.write_bytes(b"\xef\xbb\xbfnetwork n {\r\n\tinput(3, 8, 8)\r\n\tconv(8, 33)\r\n}\r\n")
-    check(error_of(cnndsl.load, f), "E301", 3, 2, ["conv 33×33 on 3×8×8"], None)
+    check(error_of(cnndsl.load, f), "E301", 3, 10, ["conv 33×33 on 3×8×8"], None)  # at 33, after a tab
 
 
 def test_missing_file_and_directory(tmp_path):
