@@ -131,8 +131,9 @@ def _names_in(expr) -> set[str]:
 
 
 def without_gc(method):
-    """Run without the cyclic garbage collector: parsing, expansion and summaries allocate millions of small
-    acyclic objects, and the collector's passes over them cost as much as the work itself on large networks."""
+    """Run without the cyclic garbage collector: parsing, expansion, summaries and code generation allocate
+    millions of small acyclic objects, and the collector's passes over them (and over the network they
+    read) cost as much as the work itself on large networks."""
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):

@@ -30,6 +30,7 @@ from pathlib import Path
 import graphviz
 
 from . import ops
+from .compiler import without_gc
 from .ir import Network, Node, Scope
 from .summary import _value, describe
 
@@ -112,6 +113,7 @@ class Diagram:
         return self.pipe("svg").decode("utf-8")
 
 
+@without_gc
 def render(
     net: Network,
     detail: str | None = None,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .. import ops
+from ..compiler import without_gc
 from ..errors import CnnDslError
 from ..ir import Network, Node, Scope, check_names
 from . import arith
@@ -56,6 +57,7 @@ def keras_name(name: str) -> str:
     return name.replace(".", "_")
 
 
+@without_gc
 def emit(net: Network) -> str:
     """Keras 3 source for `net`: block functions and `build() -> keras.Model`."""
     return _Module(net).source()

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import ops
+from ..compiler import without_gc
 from ..ir import Network, Node, Scope
 from . import arith
 
@@ -148,6 +149,7 @@ class FixedConv2d(nn.Conv2d):
 }
 
 
+@without_gc
 def emit(net: Network) -> str:
     """The network as the source of a Python module that defines `build() -> nn.Module`."""
     return _Emitter(net).source()
