@@ -7,6 +7,7 @@ The transformer runs inside the parser (no intermediate Lark tree), which keeps 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -389,6 +390,9 @@ def parser(accelerated: bool = True) -> Lark:
         _parsers[key] = Lark(
             _grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
+            # One scanner for every token: the keywords are reserved words everywhere, and start-up does not
+            # compile a scanner per parser state as the contextual lexer would (~10 ms of `cnndsl check`).
+            lexer="basic",
             transformer=_transformer,
             maybe_placeholders=True,
             cache=True,
@@ -459,9 +463,8 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
             ) from None
         expected = _expected(e)
         message = f"unexpected {_token_text(tok)}" + (f", {expected}" if expected else "")
-        raise CnnDslError(
-            "E100", message, path, tok.line, tok.column, hint=_syntax_hint(tok, e), source_line=source_line(tok.line)
-        ) from None
+        hint, line = _syntax_hint(tok, e, text), source_line(tok.line)
+        raise CnnDslError("E100", message, path, tok.line, tok.column, hint=hint, source_line=line) from None
     except RecursionError:  # not reachable from the LALR parser itself; a guard all the same
         raise CnnDslError("E404", "nesting is too deep", path, 1, 1) from None
 
@@ -473,8 +476,17 @@ def _token_text(tok: Token) -> str:
     return f"'{text}'"
 
 
-def _syntax_hint(tok: Token, exc: UnexpectedToken) -> str | None:
+KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "true", "false")
+
+
+def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
     expected = set(getattr(exc, "expected", ()) or ())
+    word = tok.value
+    if tok.type == "COLON":  # `sequence: ...` or `repeat: ...`, a keyword written as a label
+        last = re.search(r"\w+$", text[max(0, tok.start_pos - 40) : tok.start_pos].rstrip())
+        word = last.group() if last else ""
+    if word in KEYWORDS and ("NAME" in expected or tok.type == "COLON"):
+        return f"'{word}' is a keyword of the language: choose another name"
     if tok.type == "EQUAL" and "COLON" in expected:
         return "a label is written 'name: layer(...)', not 'name = layer(...)'"
     if tok.type == "NAME" and "LPAR" in expected:

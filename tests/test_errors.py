@@ -45,6 +45,9 @@ network n {
 CASES = [
     # --- syntax ----------------------------------------------------------------------------------------
     ("E100", net("a = conv(8, 3)"), 3, "= conv", ["unexpected '='"], "name: layer(...)"),
+    ("E100", net("block: conv(8, 3)"), 3, "block", ["unexpected 'block'"], "'block' is a keyword"),
+    ("E100", net("sequence: conv(8, 3)"), 3, ":", ["unexpected ':'"], "'sequence' is a keyword"),
+    ("E100", "block shortcut(c) { conv(c, 3) }", 1, "shortcut", ["unexpected 'shortcut'"], "is a keyword"),
     ("E100", net("conv(8 3)"), 3, "3)", ["unexpected '3'"], "separated by ','"),
     ("E100", net("relu"), 4, 1, ["unexpected '}'", "'('"], None),
     ("E100", net("conv(2**3, 3)"), 3, "*3", ["unexpected '*'"], None),
