@@ -8,6 +8,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import re
 import time
 
 from common import ROOT, chain, table
@@ -52,7 +53,8 @@ def hotspots(text: str) -> str:
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(8)
     keep = [line for line in out.getvalue().splitlines() if line.strip() and "/" in line]
-    return "\n".join(line.strip()[:140] for line in keep[:8])
+    keep = [re.sub(r"\S*/(site-packages|cnndsl)/", r"\1/", line.strip()) for line in keep]  # paths from the package
+    return "\n".join(line[:140] for line in keep[:8])
 
 
 def run() -> tuple[str, bool]:
