@@ -39,6 +39,7 @@ from .syntax import (
     Span,
     Stmt,
     TupleExpr,
+    literal,
     parse,
     parse_file,
 )  # fmt: skip
@@ -389,7 +390,7 @@ class _Expansion:
         while sid is not None:
             s = self.scopes[sid]
             if s.kind == "block":
-                args = ", ".join(f"{k}={_show(v)}" for k, v in s.args.items())
+                args = ", ".join(f"{k}={literal(v)}" for k, v in s.args.items())
                 return f" (in {s.name}: {s.block}({args}))"
             sid = s.parent
         return ""
@@ -456,7 +457,7 @@ class _Expansion:
         if isinstance(count, Word):
             raise self.unknown_name(count, frame.env)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise self.error("E205", f"repeat needs a count of 0 or more, got {_show(count)}", item.count.span)
+            raise self.error("E205", f"repeat needs a count of 0 or more, got {literal(count)}", item.count.span)
         budget = self.c.max_nodes
         if count > budget or len(self.nodes) + count * self.min_nodes(item.item, frame.env) > budget:
             raise self.error(
@@ -699,7 +700,7 @@ class _Expansion:
                 ) from None  # fmt: skip
             if field_name is None:  # a rule between arguments
                 raise self.error("E205", f"{call.name}: {err.message}", call.span) from None
-            shown = f" = {_show(value)}" if field_name in values else ""
+            shown = f" = {literal(value)}" if field_name in values else ""
             raise self.error("E205", f"{call.name}: {field_name}{shown}: {err.message}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
@@ -815,7 +816,7 @@ class _Expansion:
         if isinstance(v, Word):
             raise self.unknown_name(v, env)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.error("E205", f"arithmetic needs numbers, got {_show(v)}", expr.span)
+            raise self.error("E205", f"arithmetic needs numbers, got {literal(v)}", expr.span)
         return v
 
 
@@ -861,14 +862,6 @@ _ALIASES = {"linear": "dense", "fc": "dense", "bn": "batchnorm", "deconv": "conv
 
 # every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block
 _WORDS = frozenset(w for f in ("activation", "padding", "mode", "weights") for w in _choices(None, f))
-
-
-def _show(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_show(i) for i in v) + ")"
-    return str(v)
 
 
 def _span_or(s, default):

@@ -32,7 +32,8 @@ import graphviz
 from . import ops
 from .compiler import without_gc
 from .ir import Network, Node, Scope
-from .summary import _value, describe
+from .summary import describe
+from .syntax import literal
 
 AUTO_NODES = 30  # the most nodes the default detail draws: what fits on a slide
 INF = 1 << 30  # a depth deeper than any nesting
@@ -434,7 +435,7 @@ def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
     defaults = net.blocks.get(s.block)  # parameter -> default as source text (None: required)
     parts, positional = [], True
     for name, value in s.args.items():
-        text = _value(value)
+        text = literal(value)
         if defaults is None or (positional and defaults.get(name) is None):
             parts.append(text)
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import ops
 from .compiler import without_gc
 from .ir import Network, Node
+from .syntax import literal
 
 
 def _fmt(n: int | None) -> str:
@@ -63,16 +64,8 @@ def one_line(net: Network) -> str:
 
 
 def _block_call(net: Network, scope) -> str:
-    args = ", ".join(f"{k}={_value(v)}" for k, v in scope.args.items())
+    args = ", ".join(f"{k}={literal(v)}" for k, v in scope.args.items())
     return f"{scope.block}({args})"
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_value(i) for i in v) + ")"
-    return str(v)
 
 
 def _scope_totals(net: Network) -> dict[int, list[int | None]]:

@@ -186,6 +186,15 @@ class Module:
     definitions: tuple
 
 
+def literal(value) -> str:
+    """A value as a .cnn file writes it: `true`, `(3, 5)`, `same`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(literal(v) for v in value) + ")"
+    return str(value)
+
+
 def _grammar_path() -> Path:
     """The grammar ships inside the wheel as cnndsl/grammars/; in a source tree it is ../grammars/."""
     here = Path(__file__).resolve().parent
