@@ -67,12 +67,15 @@ def check_names(net: Network) -> None:
 
 
 Scalar = bool | int | float | str
+STRICT = {"strict": True}  # pydantic's config for these classes (as ops.Op's): an IR from JSON has exact types
 Value = Scalar | tuple[Scalar, ...]  # a block argument
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
     """Where a node came from in the source."""
+
+    __pydantic_config__ = STRICT
 
     path: str
     line: int
@@ -82,6 +85,8 @@ class Span:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Scope:
     """A named container of nodes: the network itself, a block instance, or a sequence."""
+
+    __pydantic_config__ = STRICT
 
     id: int
     name: str  # dotted path from the network ("" for the network itself)
@@ -100,6 +105,8 @@ class Scope:
 class Node:
     """One op applied to earlier nodes, with its output shape and cost."""
 
+    __pydantic_config__ = STRICT
+
     id: int
     name: str  # dotted path, as torch names submodules: "layer2.0.conv1"
     op: Op
@@ -116,6 +123,8 @@ class Node:
 @dataclass(frozen=True, kw_only=True)
 class Network:
     """A compiled network: what every backend reads."""
+
+    __pydantic_config__ = STRICT
 
     name: str
     source: str  # the file it was compiled from

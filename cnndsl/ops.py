@@ -337,6 +337,9 @@ def _check_positive(op: str, shape: Shape, inp: Shape, hint: str, field: str) ->
 class Op:
     """The base of every op: the shape rule and cost of an op that changes neither."""
 
+    # pydantic, reading an IR, as strict as `make`: no "3" for 3, no true for 1 (a dict: no pydantic import)
+    __pydantic_config__ = {"strict": True}
+
     positional: ClassVar[tuple[str, ...]] = ()  # argument order in .cnn calls
     trainable: ClassVar[bool] = False  # has weights
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import pytest
 from conftest import ARCH, ROOT
 
 import cnndsl
+from cnndsl import ops
 from cnndsl.cli import main
 from cnndsl.ir import Network
 
@@ -113,6 +115,61 @@ def _edited_ir(edit) -> str:
 
 
 SMALL = "network n { input(3, 8, 8); conv(4, 3, padding=1); maxpool(2); flatten(); dense(10) }"
+
+
+# Values for every kind of argument: in range, out of range, of another type, of the wrong shape.
+PROBES = [
+    0, 1, 3, -1, 2**53, 0.0, 0.5, 1.0, 1.5, -0.1, True, False, None, "same", "relu", "swish", "valid", "nearest",
+    "box", "sobel_x", "?", "", [1, 2], [3, 3], [0, 0], [1, -1], [1, 2, 3], [1.5, 2], [[1.0, 2.0], [3.0, 4.0]],
+    [[0.0] * 3] * 3, [True, 1], ["?", 4, 4], [3, "?", "?"],
+]  # fmt: skip
+
+
+def _required(cls) -> dict:
+    """Valid values for the fields an op cannot do without."""
+    return {"filters": 4, "kernel_size": (3, 3), "pool_size": (2, 2), "output_size": (1, 1), "units": 5,
+            "function": "relu", "shape": (3, 8, 8)}  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", ops.OPS, ids=lambda c: c.__name__)
+def test_the_front_end_and_pydantic_admit_the_same_values(cls):
+    """Both read the same declarations (ops.make for .cnn calls, pydantic for IR JSON): on values already in
+    the IR's form (no shorthand), they must accept and refuse alike, every field and every probe."""
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(ops.Op)
+    fields = [f.name for f in dataclasses.fields(cls) if f.name != "kind"]
+    base = {k: v for k, v in _required(cls).items() if k in fields}
+    for name in fields:
+        for probe in PROBES:
+            values = {**base, name: probe}
+            as_python = {k: _tuples(v) for k, v in values.items()}
+            try:
+                front = ops.make(cls, as_python)
+            except ops.ArgumentError:
+                front = None
+            kind = cls.__dataclass_fields__["kind"].default
+            try:
+                back = adapter.validate_json(json.dumps({"kind": kind, **values}))
+            except ValueError:
+                back = None
+            if front is not None and back is None:
+                # a shorthand of the language (3 for (3, 3), valid, 8.0 for 8): `make` stored something else
+                assert not _exactly(getattr(front, name), _tuples(probe)), (cls.__name__, name, probe)
+                continue
+            assert (front is None) == (back is None), (cls.__name__, name, probe, front, back)
+            assert front == back, (cls.__name__, name, probe)
+
+
+def _tuples(v):
+    return tuple(_tuples(i) for i in v) if isinstance(v, list) else v
+
+
+def _exactly(a, b) -> bool:
+    """Equal, and of the same types all the way down (1 == 1.0 == True in Python)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(_exactly, a, b))
+    return type(a) is type(b) and a == b
 
 
 @pytest.mark.parametrize(
