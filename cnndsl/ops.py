@@ -122,8 +122,8 @@ def _literal_words(choices) -> str:
 
 
 _SCALARS = {
-    # type: (admits, converts, what to say otherwise). As pydantic's lax mode: 3.0 is the integer 3 and
-    # 3 the float 3.0; but a bool is neither an integer nor a number.
+    # type: (admits, converts, what to say otherwise). The language's numbers: 3.0 is the integer 3 (sizes
+    # computed with `/` are floats) and 3 the float 3.0; a bool is neither. (IR JSON is read strictly.)
     bool: (lambda v: isinstance(v, bool), bool, "expected true or false"),
     int: (lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and v.is_integer(), int,
           "expected an integer"),
