@@ -6,9 +6,10 @@ sequence) it came from, and scopes point at their parents, so a backend can rebu
 (`layer2` → `layer2.0` (basic(128, stride=2)) → `layer2.0.conv1`).
 
 The classes are frozen dataclasses: the compiler builds them from values it has checked, at no cost
-beyond the objects themselves. pydantic validates an IR that comes from outside (`Network.from_json`:
-every type and bound of every field, each op's own rules, and the names the code generators write into
-source) and writes JSON and the JSON Schema; it is imported only then.
+beyond the objects themselves. An IR that comes from outside (`Network.from_json`) is validated by
+pydantic, strictly (every type and bound of every field, each op's own rules), then for the names the
+code generators write into source and for the graph's references; pydantic also writes JSON and the
+JSON Schema, and is imported only for these.
 """
 
 from __future__ import annotations
