@@ -683,7 +683,7 @@ class _Expansion:
         except ops.ArgumentError as err:
             field_name = err.field
             span = spans.get(field_name, call.span)
-            if err.message == "missing":
+            if isinstance(err, ops.MissingArgument):
                 raise self.error(
                     "E202", f"{call.name} needs the argument '{field_name}'", call.span,
                     hint=f"{call.name}({', '.join(n for n in cls.positional if n not in fixed)}, ...)",

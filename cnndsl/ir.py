@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from .ops import Dim, Op
+from .ops import STRICT, Dim, Op
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
@@ -68,7 +68,6 @@ def check_names(net: Network) -> None:
 
 
 Scalar = bool | int | float | str
-STRICT = {"strict": True}  # pydantic's config for these classes (as ops.Op's): an IR from JSON has exact types
 Value = Scalar | tuple[Scalar, ...]  # a block argument
 
 

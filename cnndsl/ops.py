@@ -57,6 +57,15 @@ class ArgumentError(ValueError):
         self.literal = literal
 
 
+class MissingArgument(ArgumentError):
+    """A required argument was not given."""
+
+
+# pydantic's config for the IR's classes: an IR read from JSON is held to exact types, as `make` holds a
+# call (no "3" for 3, no true for 1). A plain dict: defining it imports nothing.
+STRICT = {"strict": True}
+
+
 # --- argument types ------------------------------------------------------------------------------
 
 
@@ -66,25 +75,26 @@ class Arg:
     pydantic reads the bounds through `__get_pydantic_core_schema__`; shorthands are the language's
     and are expanded by `make` only (an IR holds the expanded values)."""
 
-    __slots__ = ("ge", "gt", "le", "lt", "before", "expects")
+    __slots__ = ("bounds", "before", "expects")
+
+    # pydantic's name for a bound -> what a value breaking it is told, and the test that it breaks it
+    LIMITS = {
+        "ge": ("must be at least", operator.lt), "gt": ("must be greater than", operator.le),
+        "le": ("must be at most", operator.gt), "lt": ("must be less than", operator.ge),
+    }  # fmt: skip
 
     def __init__(self, *, ge=None, gt=None, le=None, lt=None, before=None, expects=None):
-        self.ge, self.gt, self.le, self.lt = ge, gt, le, lt
+        self.bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
         self.before, self.expects = before, expects
 
-    def bounds(self) -> dict:
-        return {k: v for k in ("ge", "gt", "le", "lt") if (v := getattr(self, k)) is not None}
-
     def check_bounds(self, v, depth: int) -> None:
-        for words, bound, broken in (
-            ("must be at least", self.ge, operator.lt), ("must be greater than", self.gt, operator.le),
-            ("must be at most", self.le, operator.gt), ("must be less than", self.lt, operator.ge),
-        ):  # fmt: skip
-            if bound is not None and broken(v, bound):
+        for key, bound in self.bounds.items():
+            words, broken = self.LIMITS[key]
+            if broken(v, bound):
                 raise ArgumentError(f"{words} {bound}", depth=depth + 1)
 
     def __get_pydantic_core_schema__(self, source, handler):
-        return {**handler(source), **self.bounds()}
+        return {**handler(source), **self.bounds}
 
 
 def _pair(v):
@@ -141,7 +151,7 @@ def checker(tp):
     if origin is Annotated:
         base, *meta = get_args(tp)
         arg = next((m for m in meta if isinstance(m, Arg)), None) or Arg()
-        inner, before, expects, bounded = checker(base), arg.before, arg.expects, bool(arg.bounds())
+        inner, before, expects, bounded = checker(base), arg.before, arg.expects, bool(arg.bounds)
 
         def check_annotated(value, depth):
             if before is not None:
@@ -228,7 +238,7 @@ def make(cls: type["Op"], values: dict) -> "Op":
             raise
     for name in required:
         if name not in checked:
-            raise ArgumentError("missing", field=name)
+            raise MissingArgument(f"{name} is required", field=name)
     return cls(**checked)
 
 
@@ -337,8 +347,7 @@ def _check_positive(op: str, shape: Shape, inp: Shape, hint: str, field: str) ->
 class Op:
     """The base of every op: the shape rule and cost of an op that changes neither."""
 
-    # pydantic, reading an IR, as strict as `make`: no "3" for 3, no true for 1 (a dict: no pydantic import)
-    __pydantic_config__ = {"strict": True}
+    __pydantic_config__ = STRICT
 
     positional: ClassVar[tuple[str, ...]] = ()  # argument order in .cnn calls
     trainable: ClassVar[bool] = False  # has weights
