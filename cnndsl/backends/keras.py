@@ -1418,7 +1418,24 @@ class AdaptiveAveragePooling2D(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "output_size": self.output_size}
 '''),
-    "AlignedBilinearUpSampling2D": (("_pair", "_resample"), '''
+    "_MatrixUpSampling2D": (("_pair", "_resample"), '''
+class _MatrixUpSampling2D(layers.Layer):
+    """Upsampling by `size` that maps rows and columns each by the matrix `matrix(in, size, dtype)` builds."""
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = _pair(size)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        rows = self.matrix(shape[1], self.size[0], x.dtype)
+        columns = self.matrix(shape[2], self.size[1], x.dtype)
+        return _resample(x, rows, columns)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+'''),
+    "AlignedBilinearUpSampling2D": (("_MatrixUpSampling2D",), '''
 def _aligned_bilinear(size, scale, dtype):
     """The (size * scale, size) matrix of bilinear interpolation with aligned corners (PyTorch's
     align_corners=True): output row i samples input position i * (size - 1) / (size * scale - 1)."""
@@ -1433,44 +1450,22 @@ def _aligned_bilinear(size, scale, dtype):
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
-class AlignedBilinearUpSampling2D(layers.Layer):
+class AlignedBilinearUpSampling2D(_MatrixUpSampling2D):
     """UpSampling2D's bilinear mode with the corners aligned, as PyTorch's align_corners=True."""
 
-    def __init__(self, size, **kwargs):
-        super().__init__(**kwargs)
-        self.size = _pair(size)
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        rows = _aligned_bilinear(shape[1], self.size[0], x.dtype)
-        columns = _aligned_bilinear(shape[2], self.size[1], x.dtype)
-        return _resample(x, rows, columns)
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size}
+    matrix = staticmethod(_aligned_bilinear)
 '''),
     "_zero_insertion": ((), '''
 def _zero_insertion(size, scale, dtype):
     """The (size * scale, size) matrix that moves input row i to output row i * scale."""
     return keras.ops.transpose(keras.ops.one_hot(keras.ops.arange(size) * scale, size * scale, dtype=dtype))
 '''),
-    "ZeroInsertionUpSampling2D": (("_pair", "_resample", "_zero_insertion"), '''
+    "ZeroInsertionUpSampling2D": (("_MatrixUpSampling2D", "_zero_insertion"), '''
 @keras.saving.register_keras_serializable(package="cnndsl")
-class ZeroInsertionUpSampling2D(layers.Layer):
+class ZeroInsertionUpSampling2D(_MatrixUpSampling2D):
     """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
 
-    def __init__(self, size, **kwargs):
-        super().__init__(**kwargs)
-        self.size = _pair(size)
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        rows = _zero_insertion(shape[1], self.size[0], x.dtype)
-        columns = _zero_insertion(shape[2], self.size[1], x.dtype)
-        return _resample(x, rows, columns)
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size}
+    matrix = staticmethod(_zero_insertion)
 '''),
     "_pad_or_crop": ((), '''
 def _pad_or_crop(x, pads):
