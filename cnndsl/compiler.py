@@ -524,7 +524,7 @@ class _Expansion:
         for stmt in item.body:
             out = self.run_stmt(stmt, frame, x)
             outs.append(out)
-        op = ops.Concat() if item.kind == "concat" else ops.Add()
+        op = ops.REGISTRY[item.kind]()
         name = frame.prefix + frame.take(label)
         return self.add_node(name, op, tuple(outs), item.span, frame)
 

@@ -25,12 +25,12 @@ from typing import Annotated, ClassVar, Literal, Union, get_args, get_origin, ge
 Dim = int | str  # a size, or a symbolic expression of an open input size
 Shape = tuple[Dim, ...]
 
+# The activation functions, each usable as a layer (`relu()`) and as a layer's `activation=`. A new one is
+# an entry here and one in each backend's ACTIVATIONS table (tests/test_registry.py holds them in step).
 ACTIVATIONS = (
-    "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "relu6", "hardswish",
+    "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "relu6", "hardswish", "hardsigmoid",
 )  # fmt: skip
-Activation = Literal[
-    "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "relu6", "hardswish"
-]  # fmt: skip
+Activation = Literal[ACTIVATIONS]
 
 
 class ShapeError(Exception):
@@ -342,6 +342,19 @@ def _check_positive(op: str, shape: Shape, inp: Shape, hint: str, field: str) ->
 
 # --- the ops ------------------------------------------------------------------------------------
 
+# kind -> op class: the one list of ops. Everything else that lists ops (pydantic's union, the layers a
+# .cnn call may name, the merges) is derived from it, and every consumer of the IR dispatches on its keys.
+REGISTRY: dict[str, type["Op"]] = {}
+
+
+def register(cls):
+    """Class decorator (outermost, after @dataclass) that adds an op to REGISTRY under its `kind`."""
+    kind = cls.kind_of()
+    assert kind not in REGISTRY, kind
+    REGISTRY[kind] = cls
+    return cls
+
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Op:
@@ -351,6 +364,13 @@ class Op:
 
     positional: ClassVar[tuple[str, ...]] = ()  # argument order in .cnn calls
     trainable: ClassVar[bool] = False  # has weights
+    merge: ClassVar[bool] = False  # joins several tensors: `kind { branches }` and `kind(label, ...)`
+    # .cnn layer name -> fixed attributes, for ops that more than one name calls (default: {kind: {}})
+    layer_names: ClassVar[dict[str, dict] | None] = None
+
+    @classmethod
+    def kind_of(cls) -> str:
+        return cls.__dataclass_fields__["kind"].default
 
     def infer(self, inputs: list[Shape]) -> Shape:
         """The output shape for these input shapes; raises ShapeError."""
@@ -368,10 +388,11 @@ class Op:
         from pydantic_core import core_schema
 
         return core_schema.tagged_union_schema(
-            {op.__dataclass_fields__["kind"].default: handler.generate_schema(op) for op in OPS}, discriminator="kind"
+            {kind: handler.generate_schema(op) for kind, op in REGISTRY.items()}, discriminator="kind"
         )
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Input(Op):
     """The network's input: (C, H, W) or (N,); `?` leaves a spatial size open."""
@@ -418,6 +439,7 @@ def preset_kernel(name: str, size: tuple[int, int], sigma: float) -> tuple[tuple
 Matrix = tuple[tuple[float, ...], ...]
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Conv(Op):
     """2-D convolution with Keras Conv2D's hyperparameters. With `weights` its kernel is fixed and not trained:
@@ -511,6 +533,7 @@ class Conv(Op):
         return weights + (self.filters if self.use_bias else 0), 0, macs
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ConvTranspose(Op):
     """Transposed convolution: learned upsampling. `same` gives in × strides, as in Keras."""
@@ -599,6 +622,7 @@ class _Pool(Op):
         return _check_positive(self.kind, out, x, "the pool window is larger than the input", "pool_size")
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MaxPool(_Pool):
     """Max pooling (padding counts as −∞, as in PyTorch)."""
@@ -606,6 +630,7 @@ class MaxPool(_Pool):
     kind: Literal["maxpool"] = "maxpool"
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AvgPool(_Pool):
     """Average pooling; `count_include_pad` as in PyTorch."""
@@ -614,6 +639,7 @@ class AvgPool(_Pool):
     count_include_pad: bool = True
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GlobalAvgPool(Op):
     """Average over all positions; keeps C×1×1 (as torch's AdaptiveAvgPool2d(1)); flatten() follows."""
@@ -625,6 +651,7 @@ class GlobalAvgPool(Op):
         return (inputs[0][0], 1, 1)
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GlobalMaxPool(GlobalAvgPool):
     """Max over all positions; keeps C×1×1."""
@@ -632,6 +659,7 @@ class GlobalMaxPool(GlobalAvgPool):
     kind: Literal["global_maxpool"] = "global_maxpool"
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AdaptiveAvgPool(Op):
     """Average pooling to a fixed output size, as torchvision's AlexNet and VGG use before the classifier."""
@@ -646,6 +674,7 @@ class AdaptiveAvgPool(Op):
         return (inputs[0][0], *self.output_size)
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Upsample(Op):
     """Upsampling by an integer factor: nearest neighbour, bilinear, or zeros ("bed of nails")."""
@@ -663,6 +692,7 @@ class Upsample(Op):
         return (x[0], _scale(h, self.scale[0]), _scale(w, self.scale[1]))
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BatchNorm(Op):
     """Batch normalisation over channels (torch's eps and momentum conventions)."""
@@ -679,6 +709,7 @@ class BatchNorm(Op):
         return 2 * c, 2 * c, 0
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LocalResponseNorm(Op):
     """Local response normalisation across `size` channels (AlexNet, GoogLeNet); torch's formula:
@@ -697,6 +728,7 @@ class LocalResponseNorm(Op):
         return inputs[0]
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dropout(Op):
     """Dropout at `rate` while training."""
@@ -707,6 +739,7 @@ class Dropout(Op):
     positional: ClassVar = ("rate",)
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Flatten(Op):
     """A feature map to a vector, in C, H, W order (as torch.flatten)."""
@@ -725,6 +758,7 @@ class Flatten(Op):
         return (n,)
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dense(Op):
     """Fully connected layer on a vector."""
@@ -748,6 +782,7 @@ class Dense(Op):
         return weights + (self.units if self.use_bias else 0), 0, weights
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Act(Op):
     """An activation function as a layer of its own: relu(), leaky_relu(0.2), softmax() ..."""
@@ -757,6 +792,7 @@ class Act(Op):
     alpha: float | None = None  # the slope of leaky_relu, the scale of elu; None for the others
 
     positional: ClassVar = ("alpha",)
+    layer_names: ClassVar = {**{f: {"function": f} for f in ACTIVATIONS}, "swish": {"function": "silu"}}
 
     def __post_init__(self):
         defaults = {"leaky_relu": 0.01, "elu": 1.0}
@@ -767,11 +803,14 @@ class Act(Op):
             object.__setattr__(self, "alpha", defaults[self.function])
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Concat(Op):
     """Concatenation on channels; spatial sizes must match."""
 
     kind: Literal["concat"] = "concat"
+
+    merge: ClassVar = True
 
     def infer(self, inputs):
         first = inputs[0]
@@ -786,11 +825,14 @@ class Concat(Op):
         return (channels, *first[1:])
 
 
+@register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Add(Op):
     """Element-wise sum; shapes must match."""
 
     kind: Literal["add"] = "add"
+
+    merge: ClassVar = True
 
     def infer(self, inputs):
         first = inputs[0]
@@ -809,35 +851,14 @@ def _mismatch(a: Shape, b: Shape) -> bool:
     return any(isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(a, b))
 
 
-# Every op, for pydantic's union of them (Op.__get_pydantic_core_schema__).
-OPS = (
-    Input, Conv, ConvTranspose, MaxPool, AvgPool, GlobalAvgPool, GlobalMaxPool, AdaptiveAvgPool, Upsample,
-    BatchNorm, LocalResponseNorm, Dropout, Flatten, Dense, Act, Concat, Add,
-)  # fmt: skip
+OPS = tuple(REGISTRY.values())
 
 # .cnn layer name -> (op class, fixed attributes). Activation layers are one op with a `function`.
 LAYERS: dict[str, tuple[type[Op], dict]] = {
-    "input": (Input, {}),
-    "conv": (Conv, {}),
-    "conv_transpose": (ConvTranspose, {}),
-    "maxpool": (MaxPool, {}),
-    "avgpool": (AvgPool, {}),
-    "global_avgpool": (GlobalAvgPool, {}),
-    "global_maxpool": (GlobalMaxPool, {}),
-    "adaptive_avgpool": (AdaptiveAvgPool, {}),
-    "upsample": (Upsample, {}),
-    "batchnorm": (BatchNorm, {}),
-    "lrn": (LocalResponseNorm, {}),
-    "dropout": (Dropout, {}),
-    "flatten": (Flatten, {}),
-    "dense": (Dense, {}),
-    "concat": (Concat, {}),
-    "add": (Add, {}),
-    **{name: (Act, {"function": name}) for name in ACTIVATIONS},
-    "swish": (Act, {"function": "silu"}),
+    name: (cls, fixed) for cls in OPS for name, fixed in (cls.layer_names or {cls.kind_of(): {}}).items()
 }
 
-MERGES = ("concat", "add")
+MERGES = tuple(kind for kind, cls in REGISTRY.items() if cls.merge)
 
 
 @functools.cache
