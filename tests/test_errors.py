@@ -424,7 +424,8 @@ def test_every_code_is_documented():
         assert re.search(rf"^## {code}: {re.escape(title)}$", DOCS.read_text(encoding="utf-8"), flags=re.M), code
 
 
-@pytest.mark.parametrize("code", sorted(CODES))
+# E500 needs a consumer that lacks an op, which no released one does: tests/test_registry.py makes one.
+@pytest.mark.parametrize("code", sorted(set(CODES) - {"E500"}))
 def test_documented_example_fails_as_documented(code, tmp_path, monkeypatch):
     """Each section's ```cnn blocks are files (named by a first line `# file: NAME`, else example.cnn); the
     first is compiled and must fail with the section's code and the message the ```text block shows."""
