@@ -33,11 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
     )
+    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, many=False):
         if many:
-            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files")
+            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files, or directories to search for them")
         else:
             sp.add_argument("file", metavar="FILE", help="a .cnn file")
             sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
@@ -47,9 +48,14 @@ def _parser() -> argparse.ArgumentParser:
             help="also allow imports from DIR (by default imports stay inside the file's directory)",
         )  # fmt: skip
 
-    sp = sub.add_parser("check", help="validate files and infer every shape")
+    sp = sub.add_parser("check", help="validate files (every .cnn file of a directory) and infer every shape")
     common(sp, many=True)
     sp.add_argument("--format", choices=("text", "github", "json"), default="text")
+    sp.add_argument(
+        "--with-importers", action="store_true",
+        help="also check every .cnn file below --root that imports one of FILES, directly or transitively",
+    )  # fmt: skip
+    sp.add_argument("--root", default=".", metavar="DIR", help="where --with-importers looks (default: .)")
 
     sp = sub.add_parser("summary", help="a per-layer table: output shapes, parameters, multiply-adds")
     common(sp)
@@ -89,10 +95,26 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT", help="a PyTorch state_dict (.pt, .pth) or Keras .weights.h5")
     sp.add_argument("-o", "--output", metavar="PATH", required=True, help="the converted checkpoint")
 
+    sp = sub.add_parser("fmt", help="rewrite files in the canonical layout (every .cnn file of a directory)")
+    sp.add_argument("paths", nargs="+", metavar="FILE|DIR", help=".cnn files, directories, or - for standard input")
+    sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
+    sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
+
     add_apply_parser(sub, common)
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnndsl")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH
+        from . import __version__
+
+        return __version__
 
 
 def _compiler(args, path: str) -> Compiler:
@@ -129,13 +151,24 @@ def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
 
 
 def cmd_check(args) -> int:
-    results, errors = [], []
-    for path in args.files:
+    from .project import check_blocks, cnn_files, importers, unused_blocks
+
+    files = cnn_files(args.files)
+    if args.with_importers:
+        files = cnn_files([*files, *importers(files, args.root)])
+    results, errors, libraries = [], [], []
+    for path in files:
         try:
             c = _compiler(args, path)
+            shown = next(iter(c.sources))
             names = c.network_names()
-            if not names:
+            unused = unused_blocks(c, shown)
+            if not names and not unused:
                 raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
+            found = check_blocks(c, unused)
+            errors += found
+            if not names and not found:
+                libraries.append((shown, [d.name for d in unused]))
             for name in names:
                 try:
                     results.append(c.compile(name))
@@ -150,12 +183,15 @@ def cmd_check(args) -> int:
                  "params": n.params, "buffers": n.buffers, "macs": n.macs}
                 for n in results
             ],
+            "blocks": [{"source": path, "blocks": names} for path, names in libraries],
             "errors": [e.to_dict() for e in errors],
         }  # fmt: skip
         _print_json(out)
     else:
         for n in results:
             print(n)
+        for path, names in libraries:
+            print(f"{path}: blocks {', '.join(names)} (no network)")
         for e in errors:
             if args.format == "github":
                 message = e.message + (f" ({e.hint})" if e.hint else "")
@@ -259,6 +295,61 @@ def cmd_convert(args) -> int:
     return convert(args)
 
 
+def cmd_fmt(args) -> int:
+    import difflib
+
+    from .fmt import format_text
+    from .project import cnn_files
+
+    if args.paths == ["-"]:
+        sys.stdout.write(format_text(sys.stdin.read(), "<stdin>"))
+        return 0
+    status = 0
+    for path in cnn_files(args.paths):
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+            formatted = format_text(text, path)
+        except CnnDslError as e:
+            print(e.format(), file=sys.stderr)
+            status = 1
+            continue
+        except UnicodeDecodeError:
+            print(f"{path}: not UTF-8 text", file=sys.stderr)
+            status = 1
+            continue
+        if formatted == text:
+            continue
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(True), formatted.splitlines(True), f"{path}", f"{path} (formatted)"
+                )
+            )
+        if args.check or args.diff:
+            if args.check:
+                print(f"would reformat {path}")
+            status = 1
+            continue
+        _replace(path, formatted)
+        print(f"reformatted {path}", file=sys.stderr)
+    return status
+
+
+def _replace(path: str, text: str) -> None:
+    """Rewrite a file in place, atomically, keeping its permissions."""
+    mode = os.stat(path).st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def cmd_schema(args) -> int:
     from .ir import Network
 
@@ -268,7 +359,7 @@ def cmd_schema(args) -> int:
 
 COMMANDS = {
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
-    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema,
+    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema, "fmt": cmd_fmt,
 }  # fmt: skip
 
 
