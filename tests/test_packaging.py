@@ -33,3 +33,7 @@ def test_wheel_installs_and_runs(tmp_path):
         capture_output=True, text=True, cwd=work, timeout=120,
     )  # fmt: skip
     assert "site-packages/cnndsl/grammars/cnn.lark" in r.stdout
+    # the Pygments lexer is registered, so ```cnn blocks highlight wherever cnndsl is installed
+    code = "from importlib.metadata import entry_points as e; print(e(group='pygments.lexers')['cnn'].value)"
+    r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=work, timeout=120)
+    assert r.stdout.strip() == "cnndsl.highlight:CnnLexer", r.stderr
