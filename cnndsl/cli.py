@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
     sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
 
+    sub.add_parser("lsp", help="the language server, over standard input and output (docs/editors.md)")
+
     add_apply_parser(sub, common)
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
@@ -151,7 +153,7 @@ def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
 
 
 def cmd_check(args) -> int:
-    from .project import check_blocks, cnn_files, importers, unused_blocks
+    from .project import check_compiled, cnn_files, importers
 
     files = cnn_files(args.files)
     if args.with_importers:
@@ -161,19 +163,11 @@ def cmd_check(args) -> int:
         try:
             c = _compiler(args, path)
             shown = next(iter(c.sources))
-            names = c.network_names()
-            unused = unused_blocks(c, shown)
-            if not names and not unused:
-                raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
-            found = check_blocks(c, unused)
+            networks, found, unused = check_compiled(c, shown)
+            results += networks
             errors += found
-            if not names and not found:
+            if not networks and not found:
                 libraries.append((shown, [d.name for d in unused]))
-            for name in names:
-                try:
-                    results.append(c.compile(name))
-                except CnnDslError as e:
-                    errors.append(e)
         except CnnDslError as e:
             errors.append(e)
     if args.format == "json":
@@ -350,6 +344,12 @@ def _replace(path: str, text: str) -> None:
         raise
 
 
+def cmd_lsp(args) -> int:
+    from .lsp import main as serve  # pygls: the [lsp] extra
+
+    return serve()
+
+
 def cmd_schema(args) -> int:
     from .ir import Network
 
@@ -360,6 +360,7 @@ def cmd_schema(args) -> int:
 COMMANDS = {
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
     "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema, "fmt": cmd_fmt,
+    "lsp": cmd_lsp,
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import ops
 from .compiler import _WORDS, Compiler, Word, _choices, _did_you_mean, _Expansion, _names_in
 from .errors import CnnDslError
+from .ir import Network
 from .syntax import Branches, Call, Definition, Name, Repeat, Residual, Sequence, Stmt
 
 SUFFIX = ".cnn"
@@ -79,6 +80,26 @@ def importers(changed, root: str | Path = ".") -> list[str]:
                 found[key] = f
                 todo.append(key)
     return sorted(found.values(), key=lambda f: Path(f).parts)
+
+
+# --- checking a file ----------------------------------------------------------------------------------
+
+
+def check_compiled(c: Compiler, path: str) -> tuple[list[Network], list[CnnDslError], list[Definition]]:
+    """What `cnndsl check` (and the language server) report for a file read by `c`: its networks, the errors
+    (in the blocks no network uses, then in each network), and those unused blocks."""
+    names = c.network_names()
+    unused = unused_blocks(c, path)
+    if not names and not unused:
+        raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
+    errors = check_blocks(c, unused)
+    networks = []
+    for name in names:
+        try:
+            networks.append(c.compile(name))
+        except CnnDslError as e:
+            errors.append(e)
+    return networks, errors, unused
 
 
 # --- blocks checked without an input ------------------------------------------------------------------
