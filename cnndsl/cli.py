@@ -23,6 +23,7 @@ from .compiler import MAX_NODES, Compiler  # noqa: E402
 from .errors import CnnDslError  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
+MAX_ERRORS = 20  # per file: `check` reports every independent error, up to this many
 
 
 class UsageError(Exception):
@@ -153,23 +154,27 @@ def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
 
 
 def cmd_check(args) -> int:
-    from .project import check_compiled, cnn_files, importers
+    from .project import check_compiled, cnn_files, importers, recovered
 
     files = cnn_files(args.files)
     if args.with_importers:
         files = cnn_files([*files, *importers(files, args.root)])
-    results, errors, libraries = [], [], []
+    results, errors, libraries, omitted = [], [], [], []
     for path in files:
+        c = Compiler(args.max_nodes, tuple(args.import_path))
         try:
-            c = _compiler(args, path)
+            c.add_file(path)
             shown = next(iter(c.sources))
             networks, found, unused = check_compiled(c, shown)
             results += networks
-            errors += found
             if not networks and not found:
                 libraries.append((shown, [d.name for d in unused]))
         except CnnDslError as e:
-            errors.append(e)
+            found = recovered(c, e)
+        if len(found) > MAX_ERRORS:
+            omitted.append((path, len(found) - MAX_ERRORS))
+            found = found[:MAX_ERRORS]
+        errors += found
     if args.format == "json":
         out = {
             "networks": [
@@ -179,6 +184,7 @@ def cmd_check(args) -> int:
             ],
             "blocks": [{"source": path, "blocks": names} for path, names in libraries],
             "errors": [e.to_dict() for e in errors],
+            "omitted": [{"path": path, "errors": n} for path, n in omitted],
         }  # fmt: skip
         _print_json(out)
     else:
@@ -193,6 +199,8 @@ def cmd_check(args) -> int:
                 print(f"::error {where}::{_gh_escape(message)}")
             else:
                 print(e.format(), file=sys.stderr)
+        for path, n in omitted:
+            print(f"{path}: … and {n} more error{'s' if n > 1 else ''}", file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -25,7 +25,7 @@ from . import __version__, ops
 from .compiler import Compiler
 from .errors import CnnDslError
 from .ir import Network, Node
-from .project import check_compiled
+from .project import check_compiled, network_definitions, recovered
 from .summary import _scope_totals, describe
 from .syntax import Branches, Call, Definition, Module, Repeat, Residual, Sequence, Stmt
 
@@ -68,14 +68,14 @@ def analyse(text: str, path: str) -> Analysis:
         a.module, a.compiler = _module_of(c, path), c
         a.networks, a.errors, _ = check_compiled(c, path)
     except CnnDslError as e:
-        a.errors = [e]
-        if c.blocks or c.networks:
+        a.errors = recovered(c, e)
+        if c.blocks or network_definitions(c):
             a.compiler = c
     return a
 
 
 def _module_of(c: Compiler, path: str) -> Module:
-    definitions = tuple(d for d in (*c.blocks.values(), *c.networks) if d.span.path == path)
+    definitions = tuple(d for d in (*c.blocks.values(), *network_definitions(c)) if d.span.path == path)
     return Module(path, (), tuple(sorted(definitions, key=lambda d: (d.span.line, d.span.column))))
 
 

@@ -16,7 +16,7 @@ from . import ops
 from .compiler import _WORDS, Compiler, Word, _choices, _did_you_mean, _Expansion, _names_in
 from .errors import CnnDslError
 from .ir import Network
-from .syntax import Branches, Call, Definition, Name, Repeat, Residual, Sequence, Stmt
+from .syntax import Branches, Call, Definition, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
 
 SUFFIX = ".cnn"
 
@@ -94,12 +94,50 @@ def check_compiled(c: Compiler, path: str) -> tuple[list[Network], list[CnnDslEr
         raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
     errors = check_blocks(c, unused)
     networks = []
-    for name in names:
+    for d in network_definitions(c):
         try:
-            networks.append(c.compile(name))
+            networks.append(c.compile(d.name))
         except CnnDslError as e:
-            errors.append(e)
+            errors += [e, *errors_after(c, d, e)]
+    errors.sort(key=lambda e: (e.path != path, e.path, e.line, e.column))  # in source order, this file's first
     return networks, errors, unused
+
+
+SYNTAX = ("E100", "E101", "E102")
+
+
+def recovered(c: Compiler, e: CnnDslError) -> list[CnnDslError]:
+    """A file's errors when reading it stopped at `e`: with every syntax error of that file after it (the parser
+    recovers at the next token it can go on with), else `e` alone."""
+    if e.code not in SYNTAX or e.path not in c.sources:
+        return [e]
+    found = syntax_errors("\n".join(c.sources[e.path]), e.path)
+    if not found or (found[0].line, found[0].column, found[0].code) != (e.line, e.column, e.code):
+        return [e]
+    return [e, *found[1:]]
+
+
+def network_definitions(c: Compiler) -> list[Definition]:
+    """The networks of the file a compiler read, in order."""
+    networks = c.networks
+    return list(networks.values() if isinstance(networks, dict) else networks)
+
+
+def errors_after(c: Compiler, d: Definition, first: CnnDslError) -> list[CnnDslError]:
+    """The errors of a network that stopped at `first` which show without knowing any tensor's shape: the
+    statements after it are checked as a block's are (names, arguments, labels, constant values), and
+    those written after the first error are reported with it, in source order."""
+    checker = _BlockChecker(c, network=True)
+    checker.definition(d)
+    where = (first.line, first.column) if first.path == d.span.path else (0, 0)
+    seen = {(first.path, first.line, first.column, first.code)}
+    out = []
+    for e in sorted(checker.errors, key=lambda e: (e.line, e.column)):
+        key = (e.path, e.line, e.column, e.code)
+        if e.path == d.span.path and (e.line, e.column) > where and key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 # --- blocks checked without an input ------------------------------------------------------------------
@@ -109,7 +147,7 @@ def unused_blocks(c: Compiler, path: str) -> list[Definition]:
     """The blocks defined in `path` that no network of the compiler calls: expanding a network checks the
     blocks it uses, these are checked by `check_blocks`."""
     called: set[str] = set()
-    todo = [d for d in c.networks]
+    todo = network_definitions(c)
     while todo:
         d = todo.pop()
         for name in _calls(d.body):
@@ -145,8 +183,9 @@ def check_blocks(c: Compiler, blocks: list[Definition]) -> list[CnnDslError]:
 
 
 class _BlockChecker:
-    def __init__(self, c: Compiler):
+    def __init__(self, c: Compiler, network: bool = False):
         self.c = c
+        self.network = network  # checking a network's statements: its first may be input(...)
         self.errors: list[CnnDslError] = []
 
     def error(self, code, message, span, hint=None):
@@ -169,7 +208,8 @@ class _BlockChecker:
                 self.names(p.default, seen, None)
             seen.append(p.name)
         self.params = dict.fromkeys(seen)
-        cycle = self.cycle(d.name, (d.name,))
+        self.first_call = d.body[0].item if d.body else None
+        cycle = None if d.kind == "network" else self.cycle(d.name, (d.name,))
         if cycle:
             self.error("E402", f"block '{d.name}' calls itself ({' → '.join(cycle)})", d.span)
         self.body(d.body, [{}])
@@ -235,7 +275,8 @@ class _BlockChecker:
         cls, fixed = ops.LAYERS[call.name]
         before = len(self.errors)
         if call.name == "input":
-            self.error("E211", "input(...) may only start a network", call.span)
+            if not (self.network and call is self.first_call):
+                self.error("E211", "input(...) may only start a network", call.span)
             return
         if call.name in ops.MERGES:
             for a in call.args:

@@ -127,3 +127,69 @@ def test_check_with_importers_fails_when_only_a_library_breaks(tmp_path, capsys,
     err = capsys.readouterr().err
     # resnet50, resnet101 and resnet152 (keras/resnet50.cnn has blocks of its own), located in the library
     assert err.count("arch/blocks/resnet.cnn:21:5: error[E300]") == 3
+
+
+# --- every error at once ------------------------------------------------------------------------------
+
+THREE = """\
+network a {
+    input(3, 32, 32)
+    conv(16, 3, strids=2)
+    relu()
+    dense(10, activaton=relu)
+}
+
+network b {
+    input(3, 8, 8)
+    maxpool(2)
+    frob()
+}
+"""
+
+
+def located(err: str) -> list[tuple[int, int, str]]:
+    return [(int(a), int(b), c) for a, b, c in re.findall(r"\.cnn:(\d+):(\d+): error\[(E\d+)\]", err)]
+
+
+def test_three_independent_mistakes_give_three_located_errors(tmp_path, capsys):
+    f = tmp_path / "three.cnn"
+    f.write_text(THREE)
+    assert main(["check", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert located(err) == [(3, 17, "E201"), (5, 15, "E201"), (11, 5, "E200")]
+    assert "did you mean 'strides'?" in err and "did you mean 'activation'?" in err
+    assert "        dense(10, activaton=relu)\n" + " " * 18 + "^" in err  # each with its line and caret
+
+
+def test_no_error_follows_from_another(tmp_path, capsys):
+    """After a shape error the later shapes are unknown: only what needs no shape is checked past it."""
+    f = tmp_path / "shape.cnn"
+    f.write_text(
+        "network n {\n    input(3, 4, 4)\n    conv(16, 7)\n    conv(16, 3)\n    enc: relu()\n    concat(enc)\n"
+        "    concat(nope)\n    maxpool(2, stride=2)\n}\n"
+    )
+    assert main(["check", str(f)]) == 1
+    assert located(capsys.readouterr().err) == [(3, 14, "E301"), (7, 12, "E209"), (8, 16, "E201")]
+
+
+def test_syntax_errors_recover_at_the_next_statement(tmp_path, capsys):
+    f = tmp_path / "syntax.cnn"
+    f.write_text(
+        "network tiny {\n    input(3, 32, 32)\n    features = conv(16, 3)\n    relu()\n    conv(16 3)\n"
+        "    dense(10,, 3)\n}\nnetwork b { input(3, 8, 8); conv(3, 3}\nnetwork c { input(3, 8, 8); relu() @ }\n"
+    )
+    assert main(["check", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert located(err) == [(3, 14, "E100"), (5, 13, "E100"), (6, 14, "E100"), (8, 38, "E100"), (9, 36, "E101")]
+    assert "a label is written 'name: layer(...)', not 'name = layer(...)'" in err
+
+
+def test_errors_are_capped(tmp_path, capsys):
+    f = tmp_path / "many.cnn"
+    f.write_text("network n {\n    input(3, 8, 8)\n" + "    frob()\n" * 30 + "}\n")
+    assert main(["check", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert len(located(err)) == 20 and err.rstrip().endswith(f"{f}: … and 10 more errors")
+    assert main(["check", "--format", "json", str(f)]) == 1
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert len(data["errors"]) == 20 and data["omitted"] == [{"path": str(f), "errors": 10}]
