@@ -151,11 +151,16 @@ def located(err: str) -> list[tuple[int, int, str]]:
     return [(int(a), int(b), c) for a, b, c in re.findall(r"\.cnn:(\d+):(\d+): error\[(E\d+)\]", err)]
 
 
-def test_three_independent_mistakes_give_three_located_errors(tmp_path, capsys):
-    f = tmp_path / "three.cnn"
-    f.write_text(THREE)
+def check_text(tmp_path, capsys, text: str) -> str:
+    """`cnndsl check` on a file holding `text`, which must fail: what it printed on stderr."""
+    f = tmp_path / "f.cnn"
+    f.write_text(text)
     assert main(["check", str(f)]) == 1
-    err = capsys.readouterr().err
+    return capsys.readouterr().err
+
+
+def test_three_independent_mistakes_give_three_located_errors(tmp_path, capsys):
+    err = check_text(tmp_path, capsys, THREE)
     assert located(err) == [(3, 17, "E201"), (5, 15, "E201"), (11, 5, "E200")]
     assert "did you mean 'strides'?" in err and "did you mean 'activation'?" in err
     assert "        dense(10, activaton=relu)\n" + " " * 18 + "^" in err  # each with its line and caret
@@ -163,23 +168,19 @@ def test_three_independent_mistakes_give_three_located_errors(tmp_path, capsys):
 
 def test_no_error_follows_from_another(tmp_path, capsys):
     """After a shape error the later shapes are unknown: only what needs no shape is checked past it."""
-    f = tmp_path / "shape.cnn"
-    f.write_text(
-        "network n {\n    input(3, 4, 4)\n    conv(16, 7)\n    conv(16, 3)\n    enc: relu()\n    concat(enc)\n"
-        "    concat(nope)\n    maxpool(2, stride=2)\n}\n"
-    )
-    assert main(["check", str(f)]) == 1
-    assert located(capsys.readouterr().err) == [(3, 14, "E301"), (7, 12, "E209"), (8, 16, "E201")]
+    err = check_text(
+        tmp_path, capsys, "network n {\n    input(3, 4, 4)\n    conv(16, 7)\n    conv(16, 3)\n    enc: relu()\n"
+        "    concat(enc)\n    concat(nope)\n    maxpool(2, stride=2)\n}\n",
+    )  # fmt: skip
+    assert located(err) == [(3, 14, "E301"), (7, 12, "E209"), (8, 16, "E201")]
 
 
 def test_syntax_errors_recover_at_the_next_statement(tmp_path, capsys):
-    f = tmp_path / "syntax.cnn"
-    f.write_text(
-        "network tiny {\n    input(3, 32, 32)\n    features = conv(16, 3)\n    relu()\n    conv(16 3)\n"
-        "    dense(10,, 3)\n}\nnetwork b { input(3, 8, 8); conv(3, 3}\nnetwork c { input(3, 8, 8); relu() @ }\n"
-    )
-    assert main(["check", str(f)]) == 1
-    err = capsys.readouterr().err
+    err = check_text(
+        tmp_path, capsys, "network tiny {\n    input(3, 32, 32)\n    features = conv(16, 3)\n    relu()\n"
+        "    conv(16 3)\n    dense(10,, 3)\n}\nnetwork b { input(3, 8, 8); conv(3, 3}\n"
+        "network c { input(3, 8, 8); relu() @ }\n",
+    )  # fmt: skip
     assert located(err) == [(3, 14, "E100"), (5, 13, "E100"), (6, 14, "E100"), (8, 38, "E100"), (9, 36, "E101")]
     assert "a label is written 'name: layer(...)', not 'name = layer(...)'" in err
 
