@@ -12,8 +12,6 @@ are transparent: their statements are numbered in the enclosing scope, then the 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import gc
 import keyword
 import os
 import re
@@ -39,10 +37,10 @@ from .syntax import (
     Span,
     Stmt,
     TupleExpr,
-    literal,
     parse,
     parse_file,
 )  # fmt: skip
+from .util import literal, without_gc
 
 MAX_NODES = 1_000_000  # default budget of expanded nodes per network
 MAX_DEPTH = 100  # nesting of scopes, block calls and expressions
@@ -129,24 +127,6 @@ def _names_in(expr) -> set[str]:
     if isinstance(expr, TupleExpr):
         return set().union(*(_names_in(i) for i in expr.items))
     return set()
-
-
-def without_gc(method):
-    """Run without the cyclic garbage collector: parsing, expansion, summaries and code generation allocate
-    millions of small acyclic objects, and the collector's passes over them (and over the network they
-    read) cost as much as the work itself on large networks."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return method(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return wrapper
 
 
 class Compiler:

@@ -30,10 +30,10 @@ from pathlib import Path
 import graphviz
 
 from . import ops
-from .compiler import without_gc
+from .dispatch import Dispatcher
 from .ir import Network, Node, Scope
 from .summary import describe
-from .syntax import literal
+from .util import literal, without_gc
 
 AUTO_NODES = 30  # the most nodes the default detail draws: what fits on a slide
 INF = 1 << 30  # a depth deeper than any nesting
@@ -52,17 +52,38 @@ KINDS = {
     "other": ("#DDDDDD", "dropout / reshape"),
     "block": ("#F4F4F4", "block"),
 }
-_KIND_OF = {
-    "conv": "conv", "conv_transpose": "conv",
-    "maxpool": "pool", "avgpool": "pool", "global_avgpool": "pool", "global_maxpool": "pool",
-    "adaptive_avgpool": "pool", "upsample": "pool",
-    "batchnorm": "norm", "lrn": "norm",
-    "activation": "act",
-    "dense": "dense",
-    "concat": "merge", "add": "merge",
-    "dropout": "other", "flatten": "other",
-    "input": "io",
-}  # fmt: skip
+
+
+def _drawn_as(category: str):
+    return lambda self, op: category
+
+
+class _Category(Dispatcher):
+    """The colour (a key of KINDS, or "io") each op kind is drawn in."""
+
+    WHAT = "diagrams"
+    TRANSFORMS = {
+        **dict.fromkeys(("conv", "conv_transpose"), _drawn_as("conv")),
+        **dict.fromkeys(
+            ("maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample"),
+            _drawn_as("pool"),
+        ),
+        **dict.fromkeys(("batchnorm", "lrn"), _drawn_as("norm")),
+        "activation": _drawn_as("act"),
+        "dense": _drawn_as("dense"),
+        **dict.fromkeys(ops.MERGES, _drawn_as("merge")),
+        **dict.fromkeys(("dropout", "flatten"), _drawn_as("other")),
+        "input": _drawn_as("io"),
+    }
+
+
+_CATEGORY = _Category()
+
+
+def _category(op: ops.Op) -> str:
+    return _CATEGORY.handler(op)(op)
+
+
 BORDER = "#888888"
 
 
@@ -392,7 +413,7 @@ class _Plan:
     def _layer_item(self, n: Node) -> str:
         label = _html(describe(n.op))
         self.items[n.name] = _Item(
-            n.name, n.id, _KIND_OF[n.op.kind], label, [n.name], n.params, self.cluster[n.scope], n.id
+            n.name, n.id, _category(n.op), label, [n.name], n.params, self.cluster[n.scope], n.id
         )
         return n.name
 
@@ -402,7 +423,7 @@ class _Plan:
             return None
         p = self.tree.net.nodes[n.inputs[0]]
         if (
-            _KIND_OF[p.op.kind] not in ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
+            _category(p.op) not in ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
             or getattr(p.op, "activation", None)
             or self.tree.consumers[p.id] != [n.id]
             or self.collapsed[p.scope] is not None

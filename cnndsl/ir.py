@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from .errors import Span
 from .ops import STRICT, Dim, Op
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -69,17 +70,6 @@ def check_names(net: Network) -> None:
 
 Scalar = bool | int | float | str
 Value = Scalar | tuple[Scalar, ...]  # a block argument
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Where a node came from in the source."""
-
-    __pydantic_config__ = STRICT
-
-    path: str
-    line: int
-    column: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

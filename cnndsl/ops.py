@@ -355,7 +355,6 @@ def register(cls):
     return cls
 
 
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Op:
     """The base of every op: the shape rule and cost of an op that changes neither."""
@@ -872,4 +871,3 @@ def infer_and_cost(op: Op, inputs: list[Shape]) -> tuple[Shape, int, int, int | 
     out = op.infer(inputs)
     params, buffers, macs = op.cost(inputs, out)
     return out, params, buffers, macs
-
