@@ -49,7 +49,7 @@ KINDS = {
     "act": ("#EE8866", "activation"),
     "dense": ("#FFAABB", "dense"),
     "merge": ("#BBCC33", "merge"),
-    "other": ("#DDDDDD", "dropout / reshape"),
+    "other": ("#DDDDDD", "dropout / reshape / channels"),
     "block": ("#F4F4F4", "block"),
 }
 
@@ -72,7 +72,7 @@ class _Category(Dispatcher):
         "activation": _drawn_as("act"),
         "dense": _drawn_as("dense"),
         **dict.fromkeys(ops.MERGES, _drawn_as("merge")),
-        **dict.fromkeys(("dropout", "flatten"), _drawn_as("other")),
+        **dict.fromkeys(("dropout", "flatten", "chunk", "channel_shuffle", "stochastic_depth"), _drawn_as("other")),
         "input": _drawn_as("io"),
     }
 
@@ -326,6 +326,10 @@ class _Plan:
             else:
                 owner[n.id] = self._layer_item(n)
         self.items[OUTPUT] = _Item(OUTPUT, len(net.nodes), "io", "output", [], 0, 0, None)
+        for k, i in enumerate(net.extra_outputs, 1):  # each extra output gets a terminal of its own
+            self.items[f"{OUTPUT}{k}"] = _Item(
+                f"{OUTPUT}{k}", len(net.nodes) + k, "io", _html(f"output {net.output_name(i)}"), [], 0, 0, None
+            )
 
         self.edges: list[_Edge] = []
         seen = set()
@@ -340,6 +344,8 @@ class _Plan:
                     seen.add(key)
                     self.edges.append(_Edge(*key, net.nodes[tail].shape, self._role(net.nodes[head], tail, key[1])))
         self.edges.append(_Edge(owner[self.final[net.output]], OUTPUT, net.output_shape, ""))
+        for k, i in enumerate(net.extra_outputs, 1):
+            self.edges.append(_Edge(owner[self.final[i]], f"{OUTPUT}{k}", net.nodes[i].shape, ""))
         tails = set()
         for e in self.edges:  # a tensor read by several items is labelled once
             e.labelled = e.tail not in tails

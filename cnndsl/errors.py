@@ -28,6 +28,7 @@ CODES = {
     "E210": "network not found",
     "E211": "misplaced or missing input",
     "E212": "invalid name",
+    "E213": "misplaced output",
     "E300": "shapes do not match",
     "E301": "output size is not positive",
     "E302": "channels not divisible by groups",

@@ -89,6 +89,7 @@ class _Field(Dispatcher):
         return fields[0]
 
     def _merge(self, node, fields, size, axis):
+        # A gate computed over the whole input (squeeze-excitation) widens the field to the whole input.
         if any(f.size is None for f in fields):
             return WHOLE
         widest = max(fields, key=lambda f: f.size)
@@ -98,7 +99,10 @@ class _Field(Dispatcher):
 
     TRANSFORMS = {
         **dict.fromkeys(("global_avgpool", "global_maxpool", "flatten", "dense"), _whole),
-        **dict.fromkeys(("batchnorm", "lrn", "dropout", "activation"), _pixelwise),
+        # position by position (a channel shuffle or chunk moves channels, not pixels)
+        **dict.fromkeys(
+            ("batchnorm", "lrn", "dropout", "activation", "chunk", "channel_shuffle", "stochastic_depth"), _pixelwise
+        ),
         **dict.fromkeys(ops.MERGES, _merge),
     }
 

@@ -70,10 +70,19 @@ class Describe(Dispatcher):
     def activation(self, op):
         return op.function if op.alpha is None else f"{op.function} {op.alpha:g}"
 
+    def chunk(self, op):
+        return f"chunk {op.index + 1} of {op.chunks}"
+
+    def channel_shuffle(self, op):
+        return f"channel_shuffle {op.groups}"
+
+    def stochastic_depth(self, op):
+        return f"stochastic_depth {op.p:g}, {op.mode}"
+
     def _kind(self, op):
         return op.kind
 
-    TRANSFORMS = dict.fromkeys(("global_avgpool", "global_maxpool", "batchnorm", "flatten", "concat", "add"), _kind)
+    TRANSFORMS = dict.fromkeys(("global_avgpool", "global_maxpool", "batchnorm", "flatten", *ops.MERGES), _kind)
 
 
 _DESCRIBE = Describe()
@@ -85,8 +94,15 @@ def describe(op: ops.Op) -> str:
 
 
 def one_line(net: Network) -> str:
-    """`resnet34: 3×224×224 → 1000, 21,797,672 params`"""
-    return f"{net.name}: {ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}, {net.params:,} params"
+    """`resnet34: 3×224×224 → 1000, 21,797,672 params`; extra outputs follow the main one with their names:
+    `googlenet: 3×224×224 → 1000 (+ aux1 1000, aux2 1000), 13,004,888 params`."""
+    out = ops.shape_str(net.output_shape)
+    if net.extra_outputs:
+        out += " (+ " + ", ".join(
+            f"{net.output_name(i)} {ops.shape_str(net.nodes[i].shape)}" for i in net.extra_outputs
+        )
+        out += ")"
+    return f"{net.name}: {ops.shape_str(net.input_shape)} → {out}, {net.params:,} params"
 
 
 def _scope_totals(net: Network) -> dict[int, list[int | None]]:
@@ -190,8 +206,11 @@ def _buffers(net: Network) -> str:
 def totals_lines(net: Network) -> list[str]:
     macs = net.macs
     act = net.activation_elements
+    output = ops.shape_str(net.output_shape)
+    for i in net.extra_outputs:
+        output += f"    Output {net.output_name(i)}: {ops.shape_str(net.nodes[i].shape)}"
     lines = [
-        f"Input: {ops.shape_str(net.input_shape)}    Output: {ops.shape_str(net.output_shape)}",
+        f"Input: {ops.shape_str(net.input_shape)}    Output: {output}",
         f"Trainable params: {net.params:,}",
         _buffers(net),
     ]
@@ -216,6 +235,7 @@ def to_dict(net: Network) -> dict:
         "source": net.source,
         "input": list(net.input_shape),
         "output": list(net.output_shape),
+        "extra_outputs": {net.output_name(i): list(net.nodes[i].shape) for i in net.extra_outputs},
         "params": net.params,
         "buffers": net.buffers,
         "macs": net.macs,

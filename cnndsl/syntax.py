@@ -152,6 +152,8 @@ class Stmt:
     label: str | None
     label_span: Span | None
     item: object
+    output: bool = False  # `output item`: an extra output of the network; the current tensor stays
+    quoted: bool = False  # the label was written as a string: a module name that need not be an identifier
 
 
 @node
@@ -302,8 +304,12 @@ class _ToAst(Transformer):
         return (self._span(c[0]), tuple(c[1:]))
 
     def stmt(self, c):
-        label, item = c
-        return Stmt(label.value if label else None, self._span(label) if label else None, item)
+        label, output, item = c
+        if label is None:
+            return Stmt(None, None, item, output is not None)
+        quoted = label.type == "STRING"
+        text = label.value[1:-1] if quoted else label.value
+        return Stmt(text, self._span(label), item, output is not None, quoted)
 
     def repeat(self, c):
         return Repeat(c[1], c[2], self._span(c[0]))
@@ -494,7 +500,7 @@ def _token_text(tok: Token) -> str:
     return f"'{text}'"
 
 
-KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "true", "false")
+KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false")
 
 
 def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:

@@ -191,8 +191,8 @@ class _Builder(Dispatcher):
             self.nodes,
             net.name,
             inputs=[_value_info(first, _doc_string(net, first))],
-            outputs=[_value_info(last)],
-            value_info=[_value_info(n) for n in net.nodes[1:] if n.id != net.output],
+            outputs=[_value_info(last)] + [_value_info(net.nodes[i]) for i in net.extra_outputs],
+            value_info=[_value_info(n) for n in net.nodes[1:] if n.id not in net.outputs],
             doc_string=f"{root.span.path}:{root.span.line}:{root.span.column}: network {net.name}",
         )
         opsets = [helper.make_opsetid("", self.opset)]
@@ -553,6 +553,34 @@ class _Builder(Dispatcher):
 
     def add(self, node: Node, *xs: Node) -> None:
         self.emit("Add" if len(xs) == 2 else "Sum", [x.name for x in xs], node.name)
+
+    def multiply(self, node: Node, *xs: Node) -> None:
+        out = xs[0].name  # ONNX's Mul broadcasts as PyTorch's `*` does: a C×1×1 gate scales every position
+        for k, x in enumerate(xs[1:], 1):
+            out = self.emit("Mul", [out, x.name], node.name if k == len(xs) - 1 else f"{node.name}/product{k}")
+
+    def chunk(self, node: Node, x: Node) -> None:
+        size = node.shape[0]
+        start, end = node.op.index * size, (node.op.index + 1) * size
+        p = f"{node.name}/"
+        bounds = [
+            self.const(p + "start", np.array([start], np.int64)),
+            self.const(p + "end", np.array([end], np.int64)),
+        ]
+        self.emit("Slice", [x.name, *bounds, self.const("const/axis_1", np.array([1], np.int64))], node.name)
+
+    def channel_shuffle(self, node: Node, x: Node) -> None:
+        # N×C×H×W -> N×g×(C/g)×(H·W) -> swap the two channel axes -> back to N×C×H×W
+        g, c, p = node.op.groups, node.shape[0], f"{node.name}/"
+        grouped = self.emit(
+            "Reshape", [x.name, self.const(p + "groups", np.array([0, g, c // g, -1], np.int64))], p + "grouped"
+        )
+        swapped = self.emit("Transpose", [grouped], p + "transposed", perm=[0, 2, 1, 3])
+        shape = self.emit("Shape", [x.name], p + "shape")
+        self.emit("Reshape", [swapped, shape], node.name)
+
+    def stochastic_depth(self, node: Node, x: Node) -> None:
+        self.emit("Identity", [x.name], node.name)  # inference: the branch is always kept, unscaled
 
 
 def _value_info(node: Node, doc_string: str = "") -> onnx.ValueInfoProto:
