@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ops
-from .errors import CnnDslError
+from .errors import CnnDslError, Span
 from .ir import Network, Node, Scope
 from .syntax import (
     BinOp,
@@ -35,7 +35,6 @@ from .syntax import (
     Repeat,
     Residual,
     Sequence,
-    Span,
     Stmt,
     TupleExpr,
     parse,
