@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from lark import Lark, Token, Tree
 
-from .syntax import _grammar_path, parse
+from .syntax import grammar_path, parse
 
 INDENT = "    "
 # the only tokens a '#' or '"' can start: a comment, or a string (which may hold a '#')
@@ -34,7 +34,7 @@ _ATOMS = ("int", "float", "dims", "true", "false", "open", "name", "string")
 def _tree_parser() -> Lark:
     """The grammar without the compiler's transformer: a Lark tree that keeps every token's text and position."""
     return Lark(
-        _grammar_path().read_text(encoding="utf-8"),
+        grammar_path().read_text(encoding="utf-8"),
         parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True,
     )  # fmt: skip
 
@@ -115,9 +115,10 @@ class _Printer:
         self.emit(indent, "}", body.meta.end_pos - 1, body.meta.end_pos)
 
     def stmt(self, indent: int, s: Tree) -> None:
-        label, item = s.children
-        prefix = f"{label}: " if label is not None else ""
-        self.item(indent, prefix, label.start_pos if label is not None else item.meta.start_pos, item)
+        label, output, item = s.children
+        prefix = (f"{label}: " if label is not None else "") + ("output " if output is not None else "")
+        first = label if label is not None else output
+        self.item(indent, prefix, first.start_pos if first is not None else item.meta.start_pos, item)
 
     def item(self, indent: int, prefix: str, start: int, item: Tree) -> None:
         kind = item.data

@@ -11,9 +11,12 @@ from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
 
 from . import ops
+from .compiler import BUILTINS
 
-KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut")
+KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+# layers, `identity`, and the words that open a group of branches (`concat { }`, `inline { }`)
+LAYERS = tuple(sorted({*ops.LAYERS, *BUILTINS, *ops.MERGES, "inline"}, key=lambda w: (-len(w), w)))
 
 
 class CnnLexer(RegexLexer):
@@ -29,6 +32,7 @@ class CnnLexer(RegexLexer):
         "root": [
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
+            (r'("[^"\\\n]*")(\s*)(:)', bygroups(Name.Label, Whitespace, Punctuation)),  # a quoted module name
             (r'"[^"\\\n]*"', String),
             (rf"(block|network)(\s+)({_IDENT})", bygroups(Keyword.Declaration, Whitespace, Name.Function)),
             (rf"(shortcut)(\s+)({_IDENT})", bygroups(Keyword, Whitespace, Name.Label)),
@@ -36,7 +40,7 @@ class CnnLexer(RegexLexer):
             (words(("true", "false"), suffix=r"\b"), Keyword.Constant),
             (rf"({_IDENT})(\s*)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
             (rf"({_IDENT})(\s*)(=)", bygroups(Name.Attribute, Whitespace, Operator)),
-            (words(tuple(sorted(ops.LAYERS, key=len, reverse=True)), suffix=r"\b(?=\s*[({])"), Name.Builtin),
+            (words(LAYERS, suffix=r"\b(?=\s*[({])"), Name.Builtin),
             (rf"{_IDENT}(?=\s*\()", Name.Function),
             (r"[0-9]+x[0-9]+(?![A-Za-z0-9_])", Number),
             (r"([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", Number.Float),
@@ -44,6 +48,7 @@ class CnnLexer(RegexLexer):
             (_IDENT, Name),
             (r"\?", Keyword.Constant),
             (r"//|[-+*/%]", Operator),
-            (r"[(){},;]", Punctuation),
+            (r"[(){},;:]", Punctuation),
+            (r"=", Operator),
         ]
     }

@@ -22,15 +22,15 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__, ops
-from .compiler import Compiler
+from .compiler import WORDS, Compiler
 from .errors import CnnDslError
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
-from .summary import _scope_totals, describe
+from .summary import describe, scope_totals
 from .syntax import Branches, Call, Definition, Module, Repeat, Residual, Sequence, Stmt
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-KEYWORDS = ("block", "network", "import", "repeat", "sequence", "residual", "shortcut", "concat", "add")
+KEYWORDS = ("block", "network", "import", "repeat", "sequence", "residual", "shortcut", "output", "inline", *ops.MERGES)
 
 
 @dataclass
@@ -283,7 +283,7 @@ def _scopes_hover(scopes) -> str:
     totals = {}
     for net, sc in scopes[:12]:
         if net.name not in totals:
-            totals[net.name] = _scope_totals(net)
+            totals[net.name] = scope_totals(net)
         params, macs = totals[net.name][sc.id]
         shape = ops.shape_str(net.nodes[sc.output].shape) if sc.output is not None else "?"
         what = f"{sc.block}(" + ", ".join(f"{k}={v}" for k, v in sc.args.items()) + ")" if sc.block else sc.kind
@@ -421,9 +421,7 @@ def completions(a: Analysis, line: int, character: int) -> list[tuple[str, str, 
             return [(s.label, "label", f"line {s.label_span.line}") for s in stmts]
         if name in ops.LAYERS:
             out = [(f, "argument", f"default {default}") for f, default, _ in _fields(name) if f not in given]
-            from .compiler import _WORDS
-
-            return out + [(w, "value", "") for w in sorted(_WORDS)]
+            return out + [(w, "value", "") for w in sorted(WORDS)]
         if name in blocks:
             return [(p.name, "argument", "") for p in blocks[name].params if p.name not in given]
         return []

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from . import ops
-from .compiler import _WORDS, Compiler, Word, _choices, _did_you_mean, _Expansion, _names_in
+from .compiler import BUILTINS, WORDS, Compiler, Expansion, Word, choices, did_you_mean, names_in
 from .errors import CnnDslError
 from .ir import Network
 from .syntax import Branches, Call, Definition, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
@@ -198,7 +198,7 @@ class _BlockChecker:
             self.errors.append(e)
 
     def definition(self, d: Definition) -> None:
-        self.expansion = _Expansion(self.c, d, {})
+        self.expansion = Expansion(self.c, d, {})
         seen: list[str] = []
         for p in d.params:
             self.guard(self.c._check_name, p.name, p.span, "parameter")
@@ -230,8 +230,11 @@ class _BlockChecker:
 
     def stmt(self, stmt: Stmt, scopes: list[dict]) -> None:
         label = stmt.label
+        if stmt.output and not (self.network and len(scopes) == 1):
+            self.error("E213", "output statements belong to the network's own body", stmt.item.span)
         if label is not None:
-            self.guard(self.c._check_name, label, stmt.label_span, "label")
+            what = "module name" if stmt.quoted else "label"
+            self.guard(self.c._check_name, label, stmt.label_span, what)
             if label in scopes[-1]:
                 self.error("E208", f"label '{label}' is used twice in this scope", stmt.label_span)
         self.item(stmt.item, scopes)
@@ -253,20 +256,23 @@ class _BlockChecker:
             if item.shortcut is not None:
                 self.body(item.shortcut, [*scopes, {}])
         elif isinstance(item, Branches):
-            if item.kind not in ops.MERGES:
+            if item.kind not in (*ops.MERGES, "inline"):
+                merges = ", ".join(ops.MERGES)
                 self.error(
-                    "E200", f"'{item.kind} {{ ... }}' is not a construct: branches merge with concat or add",
-                    item.span, hint=_did_you_mean(item.kind, ops.MERGES),
+                    "E200", f"'{item.kind} {{ ... }}' is not a construct: branches merge with {merges}; inline groups",
+                    item.span, hint=did_you_mean(item.kind, (*ops.MERGES, "inline")),
                 )  # fmt: skip
             self.body(item.body, scopes)
 
     def call(self, call: Call, scopes: list[dict]) -> None:
+        if call.name in BUILTINS:
+            return  # identity(): checked where it is expanded
         if call.name in ops.LAYERS:
             self.layer(call, scopes)
         elif call.name in self.c.blocks:
             self.block_call(call, self.c.blocks[call.name])
         else:
-            hint = _did_you_mean(call.name, [*ops.LAYERS, *self.c.blocks])
+            hint = did_you_mean(call.name, [*ops.LAYERS, *BUILTINS, *self.c.blocks])
             self.error("E200", f"unknown layer or block '{call.name}'" + (f" — {hint}" if hint else ""), call.span)
             for a in (*call.args, *(k.value for k in call.kwargs)):
                 self.names(a, self.params, None)
@@ -283,7 +289,7 @@ class _BlockChecker:
                 if not isinstance(a, Name) or a.id in self.params:
                     self.error("E205", f"{call.name}(...) takes labels of earlier layers", a.span)
                 elif not any(a.id in s for s in scopes):
-                    hint = _did_you_mean(a.id, [k for s in scopes for k in s])
+                    hint = did_you_mean(a.id, [k for s in scopes for k in s])
                     self.error("E209", f"no earlier layer is labelled '{a.id}'", a.span, hint)
             return
         names = [n for n in ops.fields_of(cls) if n not in fixed]
@@ -293,15 +299,15 @@ class _BlockChecker:
         given = dict(zip(names, call.args))
         for k in call.kwargs:
             if k.name not in names:
-                hint = _did_you_mean(k.name, names) or f"{call.name} takes: {', '.join(names) or 'no arguments'}"
+                hint = did_you_mean(k.name, names) or f"{call.name} takes: {', '.join(names) or 'no arguments'}"
                 self.error("E201", f"{call.name} has no argument '{k.name}'", k.span, hint)
             elif k.name in given:
                 self.error("E204", f"argument '{k.name}' of {call.name} is given twice", k.span)
             else:
                 given[k.name] = k.value
         for field_name, expr in given.items():
-            self.names(expr, self.params, _choices(cls, field_name))
-        if any(_names_in(e) & self.params.keys() for e in given.values()) or len(self.errors) > before:
+            self.names(expr, self.params, choices(cls, field_name))
+        if any(names_in(e) & self.params.keys() for e in given.values()) or len(self.errors) > before:
             return  # its values are known only once the block is called
         self.guard(self.constant_layer, call, cls, fixed, given)
 
@@ -321,7 +327,7 @@ class _BlockChecker:
         given = set(names[: len(call.args)])
         for k in call.kwargs:
             if k.name not in names:
-                self.error("E201", f"{what} has no parameter '{k.name}'", k.span, _did_you_mean(k.name, names))
+                self.error("E201", f"{what} has no parameter '{k.name}'", k.span, did_you_mean(k.name, names))
             elif k.name in given:
                 self.error("E204", f"argument '{k.name}' of {what} is given twice", k.span)
             given.add(k.name)
@@ -334,7 +340,7 @@ class _BlockChecker:
     def names(self, expr, params, choices) -> None:
         """Names in an expression: parameters, or words such as `same` (E206 for any other)."""
         for name in _name_nodes(expr):
-            if name.id in params or name.id in _WORDS or (choices and name.id in choices):
+            if name.id in params or name.id in WORDS or (choices and name.id in choices):
                 continue
             w = Word(name.id)
             w.span = name.span

@@ -8,15 +8,20 @@ The transformer runs inside the parser (no intermediate Lark tree), which keeps 
 from __future__ import annotations
 
 import bisect
+import contextvars
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .errors import CnnDslError
-from .ir import Span  # the syntax tree and the IR share positions: nodes keep their statement's Span
+from .errors import (
+    CnnDslError,
+    Span,  # the syntax tree and the IR share positions: nodes keep their statement's Span
+)
+from .util import literal  # noqa: F401  (re-exported: a value's .cnn spelling)
 
 MAX_INT_DIGITS = 30  # far beyond any real size; keeps int() and arithmetic cheap
 MAX_INT = 2**53  # the largest integer literal (as compiler.MAX_INT for computed values)
@@ -148,6 +153,8 @@ class Stmt:
     label: str | None
     label_span: Span | None
     item: object
+    output: bool = False  # `output item`: an extra output of the network; the current tensor stays
+    quoted: bool = False  # the label was written as a string: a module name that need not be an identifier
 
 
 @node
@@ -187,16 +194,7 @@ class Module:
     definitions: tuple
 
 
-def literal(value) -> str:
-    """A value as a .cnn file writes it: `true`, `(3, 5)`, `same`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(literal(v) for v in value) + ")"
-    return str(value)
-
-
-def _grammar_path() -> Path:
+def grammar_path() -> Path:
     """The grammar ships inside the wheel as cnndsl/grammars/; in a source tree it is ../grammars/."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "grammars" / "cnn.lark", here.parent / "grammars" / "cnn.lark"):
@@ -205,12 +203,18 @@ def _grammar_path() -> Path:
     raise FileNotFoundError("grammars/cnn.lark is missing from this installation of cnndsl")
 
 
+# The file being parsed. Lark calls the transformer from inside the parser it was built into, so one
+# transformer serves every parse; the path is per thread and per async task, which makes parsing
+# re-entrant (a language server or a web server parses from several threads at once).
+_path: contextvars.ContextVar[str] = contextvars.ContextVar("cnndsl_parse_path", default="<string>")
+
+
 class _ToAst(Transformer):
     """Called by the LALR parser as it reduces each rule. Positions come from the rule's first token."""
 
-    def __init__(self):
-        super().__init__()
-        self.path = "<string>"
+    @property
+    def path(self) -> str:
+        return _path.get()
 
     def _span(self, token: Token) -> Span:
         return Span(self.path, token.line, token.column)
@@ -301,8 +305,12 @@ class _ToAst(Transformer):
         return (self._span(c[0]), tuple(c[1:]))
 
     def stmt(self, c):
-        label, item = c
-        return Stmt(label.value if label else None, self._span(label) if label else None, item)
+        label, output, item = c
+        if label is None:
+            return Stmt(None, None, item, output is not None)
+        quoted = label.type == "STRING"
+        text = label.value[1:-1] if quoted else label.value
+        return Stmt(text, self._span(label), item, output is not None, quoted)
 
     def repeat(self, c):
         return Repeat(c[1], c[2], self._span(c[0]))
@@ -356,6 +364,7 @@ class _ToAst(Transformer):
 
 _transformer = _ToAst()
 _parsers: dict[bool, Lark] = {}
+_building = threading.Lock()  # two threads asking at once build one parser
 
 # Readable names for the terminals Lark reports in "expected ..." lists.
 _TERMINALS = {
@@ -396,9 +405,13 @@ def parser(accelerated: bool = True) -> Lark:
     the transformer reads tokens only through attributes both kinds of token have (`.value`, `.line`)."""
     plugins = _cython_plugins() if accelerated else None
     key = plugins is not None
-    if key not in _parsers:
+    if key in _parsers:
+        return _parsers[key]
+    with _building:
+        if key in _parsers:
+            return _parsers[key]
         _parsers[key] = Lark(
-            _grammar_path().read_text(encoding="utf-8"),
+            grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
             # One scanner for every token: the keywords are reserved words everywhere, and start-up does not
             # compile a scanner per parser state as the contextual lexer would (~10 ms of `cnndsl check`).
@@ -438,7 +451,7 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
     if accelerated is None:
         accelerated = len(text) >= ACCELERATE_FROM
     lines = text.splitlines()
-    _transformer.path = path
+    token = _path.set(path)
     try:
         return parser(accelerated).parse(text)
     except CnnDslError as e:
@@ -448,6 +461,8 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
         raise _syntax_error(e, text, path, lines) from None
     except RecursionError:  # not reachable from the LALR parser itself; a guard all the same
         raise CnnDslError("E404", "nesting is too deep", path, 1, 1) from None
+    finally:
+        _path.reset(token)
 
 
 def _source_line(lines: list[str], n: int) -> str | None:
@@ -534,7 +549,7 @@ def syntax_errors(text: str, path: str = "<string>", limit: int = 20) -> list[Cn
             _repair(e, tokens[at : at + LOOKAHEAD])
         return len(errors) < limit and error.code != "E102"
 
-    _transformer.path = path
+    token = _path.set(path)
     try:
         parser(accelerated=False).parse(text, on_error=on_error)
     except CnnDslError as e:  # a number out of range, met while recovering
@@ -543,6 +558,8 @@ def syntax_errors(text: str, path: str = "<string>", limit: int = 20) -> list[Cn
             errors.append(e)
     except (UnexpectedInput, RecursionError):
         pass
+    finally:
+        _path.reset(token)
     return errors
 
 
@@ -553,7 +570,7 @@ def _token_text(tok: Token) -> str:
     return f"'{text}'"
 
 
-KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "true", "false")
+KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false")
 
 
 def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import runpy
 import subprocess
 
 import pytest
@@ -16,8 +17,9 @@ from conftest import ARCH, ROOT
 from pygments.token import Comment, Error, Keyword, Name, Text
 
 from cnndsl import ops
+from cnndsl.compiler import BUILTINS
 from cnndsl.errors import CnnDslError
-from cnndsl.highlight import CnnLexer
+from cnndsl.highlight import LAYERS, CnnLexer
 from cnndsl.syntax import parse
 
 VSCODE = ROOT / "editors" / "vscode"
@@ -109,7 +111,9 @@ def test_textmate_grammar_scopes():
 def test_grammar_and_lexer_know_every_layer():
     grammar = json.loads((VSCODE / "syntaxes" / "cnn.tmLanguage.json").read_text())
     listed = re.search(r"\\b\(([^)]*)\)", grammar["repository"]["layer"]["match"]).group(1).split("|")
-    assert sorted(listed) == sorted(ops.LAYERS)
+    assert set(listed) == set(LAYERS) >= {*ops.LAYERS, *BUILTINS, *ops.MERGES, "inline"}
+    build = runpy.run_path(str(VSCODE / "syntaxes" / "build.py"))
+    assert build["text"]() == (VSCODE / "syntaxes" / "cnn.tmLanguage.json").read_text(), "run syntaxes/build.py"
     for layer in ops.LAYERS:
         assert ("Token.Name.Builtin", layer) in {(str(t), v) for t, v in CnnLexer().get_tokens(f"{layer}()")}
 
