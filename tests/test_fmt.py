@@ -60,16 +60,20 @@ def assert_formatting_keeps_meaning(text: str, path: str) -> str:
     return once
 
 
+def squashed(text: str) -> str:
+    """The lines without comments badly laid out: no indentation, spaces inside calls."""
+    return "\n".join(
+        line if "#" in line else " " + line.strip().replace("(", " ( ").replace(",", " ,").replace("=", " = ")
+        for line in text.splitlines()
+    )
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ARCH)))
 def test_architectures_are_formatted_and_keep_their_meaning(path):
     text = path.read_text()
     assert format_text(text, str(path)) == text, "run: cnndsl fmt architectures/"
     # the same file laid out badly (the lines without comments) formats back to itself, with the same IR
-    squashed = "\n".join(
-        line if "#" in line else " " + line.strip().replace("(", " ( ").replace(",", " ,").replace("=", " = ")
-        for line in text.splitlines()
-    )
-    assert assert_formatting_keeps_meaning(squashed, str(path)) == text
+    assert assert_formatting_keeps_meaning(squashed(text), str(path)) == text
 
 
 @pytest.mark.parametrize(("doc", "text"), DOC_EXAMPLES)
@@ -82,6 +86,7 @@ def test_doc_examples_are_formatted(doc, text):
         assert doc == "errors.md" and e.code in ("E100", "E101", "E102", "E405")  # examples of syntax errors
         return
     assert formatted == text
+    assert assert_formatting_keeps_meaning(squashed(text), "example.cnn") == text
 
 
 @PROFILE
