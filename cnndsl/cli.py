@@ -29,6 +29,17 @@ class UsageError(Exception):
     """Bad command-line use: exit 2."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
@@ -41,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
         else:
             sp.add_argument("file", metavar="FILE", help="a .cnn file")
             sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
-        sp.add_argument("--max-nodes", type=int, default=MAX_NODES, help="refuse networks larger than this")
+        sp.add_argument(
+            "--max-nodes", type=positive_int, default=MAX_NODES, metavar="N", help="refuse networks larger than this",
+        )  # fmt: skip
         sp.add_argument(
             "--import-path", action="append", default=[], metavar="DIR",
             help="also allow imports from DIR (by default imports stay inside the file's directory)",

@@ -345,7 +345,7 @@ def test_deep_nesting_never_raises_recursion_error():
         net("{" * 10_000 + "relu()" + "}" * 10_000),
         net("{" * 10_000),  # and never closed
         net("conv(" + "-" * 10_000 + "8, 3)"),
-        net("conv(" + "+".join(["1"] * 10_000) + ", 3)"),
+        net("conv(" + "1 + (" * 10_000 + "1" + ")" * 10_000 + ", 3)"),
         net("repeat 1 " * 10_000 + "relu()"),
         "".join(f"block b{i}(c) {{ b{i + 1}(c) }}\n" for i in range(200)) + "block b200(c) { relu() }\n" + net("b0(1)"),
     ):
@@ -353,6 +353,8 @@ def test_deep_nesting_never_raises_recursion_error():
         assert e.code in ("E102", "E404"), e.format()
     # parentheses build no nesting of their own: 10,000 of them are merely redundant
     assert cnndsl.loads(net("conv(" + "(" * 10_000 + "8" + ")" * 10_000 + ", 3)")).output_shape == (8, 30, 30)
+    # nor does a flat sum: 10,000 terms are one expression, evaluated in a loop (issue 14)
+    assert cnndsl.loads(net("conv(" + "+".join(["1"] * 10_000) + ", 3)")).output_shape == (10_000, 30, 30)
 
 
 # --- the command line -----------------------------------------------------------------------------------------
