@@ -359,6 +359,7 @@ class _Expansion:
         # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
         self.ops: dict = {}  # (layer, arguments) -> op
         self.inferred: dict = {}  # (op, input shapes) -> (shape, params, buffers, macs)
+        self.weights = 0  # parameters and buffer elements so far
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -409,6 +410,10 @@ class _Expansion:
                 where = (spans or {}).get(e.field, span)
                 raise self.error(e.code, e.message + self.where(frame), where, e.hint) from None
         shape, params, buffers, macs = self.inferred[op, shapes]
+        try:
+            self.weights = ops.add_weights(self.weights, params, buffers)
+        except ops.ShapeError as e:
+            raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
         nid = len(self.nodes)
         self.nodes.append(
             Node(

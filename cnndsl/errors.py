@@ -37,6 +37,7 @@ CODES = {
     "E403": "network too large",
     "E404": "nesting too deep",
     "E405": "number out of range",
+    "E406": "layer too large",
     "E500": "not supported by this backend",
 }
 

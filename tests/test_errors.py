@@ -148,6 +148,13 @@ CASES = [
     ("E405", net("dropout(1e999)"), 3, "1e999", ["number '1e999' is out of range"], None),
     ("E405", net("conv(99999999 * 99999999, 3)"), 3, "99999999 *", ["number out of range"], None),
     ("E405", net("conv(8, 3x" + "9" * 40 + ")"), 3, "3x9", ["size '3x999", "out of range"], None),
+    ("E406", net("conv(1, 20000, weights=box)"), 3, "20000", ["20000×20000 kernel", "1,048,576"], "few dozen"),
+    ("E406", net("conv(1, (1, 9007199254740992))"), 3, "1, 9", ["1×9007199254740992 kernel"], None),
+    ("E406", net("flatten()", "dense(400000)"), 4, "dense", ["1,229,200,000 weights", "1,073,741,824"], "flatten"),
+    ("E406", net("flatten()", "dense(10000)", "repeat 90 dense(10000)"), 5, "dense", ["8,589,934,592"], "memory"),
+    ("E205", net("conv(1, 4, weights=gaussian, sigma=0.01)"), 3, "0.01", ["must be at least 0.05"], None),
+    ("E205", net("conv(1, 4, weights=gaussian, sigma=1e-300)"), 3, "1e-300", ["must be at least 0.05"], None),
+    ("E205", net("conv(1, 4, weights=gaussian, sigma=1e200)"), 3, "1e200", ["must be at most"], None),
 ]
 # fmt: on
 

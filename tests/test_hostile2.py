@@ -84,3 +84,42 @@ def test_an_e210_error_names_ten_networks_and_counts_the_rest(tmp_path, capsys):
     assert code == 1 and "E210" in err and "n9 … and 7,990 more" in err and "n10," not in err
     code, _, err = run(["summary", path, "--network", "zzz"], capsys)
     assert code == 1 and "and 7,990 more" in err and len(err) < 500
+
+
+# --- 2. memory bombs in check ---------------------------------------------------------------------------
+
+
+def test_check_never_builds_a_fixed_kernel(monkeypatch):
+    def refuse(*args):
+        raise AssertionError("the checker built a kernel")
+
+    monkeypatch.setattr(cnndsl.ops, "preset_kernel", refuse)
+    for weights in ("box", "gaussian"):
+        net = cnndsl.loads(f"network n {{ input(1, ?, ?); conv(1, 1000, weights={weights}) }}")
+        assert net.nodes[1].buffers == 1000 * 1000
+
+
+@pytest.mark.parametrize(
+    "layer, code",
+    [
+        ("conv(1, 20000, weights=box)", "E406"),
+        ("conv(1, (1, 9007199254740992), weights=box)", "E406"),
+        ("conv(1, 4, weights=gaussian, sigma=0.01)", "E205"),
+        ("conv(1, 4, weights=gaussian, sigma=1e-300)", "E205"),
+        ("conv(1, 4, weights=gaussian, sigma=1e200)", "E205"),
+    ],
+)
+def test_a_tiny_file_cannot_make_check_allocate(layer, code, tmp_path, capsys):
+    path = write(tmp_path, f"network kb {{ input(1, ?, ?); {layer} }}")
+    start = time.perf_counter()
+    status, _, err = run(["check", path], capsys)
+    assert (status, err.split("error[")[1][:4]) == (1, code)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.3, 1e6])
+@pytest.mark.parametrize("size", [2, 4, 5])
+def test_every_gaussian_admitted_sums_to_one(sigma, size):
+    net = cnndsl.loads(f"network n {{ input(1, 9, 9); conv(1, {size}, weights=gaussian, sigma={sigma}) }}")
+    kernel = net.nodes[1].op.fixed_kernel()
+    assert abs(sum(map(sum, kernel)) - 1) < 1e-9
