@@ -10,23 +10,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 # cnndsl uses no pydantic plugins; looking for them scans every installed distribution's entry points,
 # which costs ~90 ms the first time pydantic builds a validator when torch and tensorflow are installed.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from .apply import add_parser as add_apply_parser  # noqa: E402
-from .apply import cmd_apply  # noqa: E402
+from .apply import DESCRIPTION as APPLY_DESCRIPTION  # noqa: E402
+from .apply import SAMPLE  # noqa: E402
 from .compiler import MAX_NODES, Compiler  # noqa: E402
-from .errors import CnnDslError  # noqa: E402
+from .errors import CnnDslError, InputError, UsageError  # noqa: E402
+from .files import check_output, write_atomic  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
-
-
-class UsageError(Exception):
-    """Bad command-line use: exit 2."""
+__all__ = ["main", "UsageError", "write_atomic"]  # the last two live in errors.py and files.py
 
 
 def positive_int(text: str) -> int:
@@ -102,7 +99,19 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT", help="a PyTorch state_dict (.pt, .pth) or Keras .weights.h5")
     sp.add_argument("-o", "--output", metavar="PATH", required=True, help="the converted checkpoint")
 
-    add_apply_parser(sub, common)
+    sp = sub.add_parser(
+        "apply", help="run a network of fixed filters on an image and write the result as an image",
+        description=APPLY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    common(sp)
+    sp.add_argument("--image", metavar="PATH", help=f"the input image (default: scikit-learn's {SAMPLE})")
+    sp.add_argument(
+        "--width", type=int, metavar="N", help="scale the picture to N pixels wide, keeping its proportions",
+    )  # fmt: skip
+    sp.add_argument(
+        "-o", "--output", metavar="PATH",
+        help="where to write (atomically; .png, .jpg ...); default: IMAGE_NETWORK.png next to the image",
+    )  # fmt: skip
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
@@ -116,29 +125,6 @@ def _compiler(args, path: str) -> Compiler:
 
 def _load(args):
     return _compiler(args, args.file).compile(args.network)
-
-
-def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
-    """Write all of `data` or nothing: a temporary file in the same directory, then a rename."""
-    target = Path(path)
-    for source in inputs:
-        if target.exists() and Path(source).exists() and target.resolve() == Path(source).resolve():
-            raise UsageError(f"refusing to overwrite the input file {path}")
-    if target.is_dir():
-        raise UsageError(f"{path} is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"directory {directory} does not exist")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": "\n"})) as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def cmd_check(args) -> int:
@@ -206,6 +192,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    if args.output:
+        check_output(args.output, [args.file])  # said before the work, as after it
     net = _load(args)
     if args.backend == "ir":
         data: str | bytes = net.to_json() + "\n"
@@ -267,9 +255,29 @@ def cmd_render(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .transfer import cmd_convert as convert
+    """A PyTorch state_dict (.pt, .pth) becomes Keras weights (.weights.h5) for the network of FILE, or the
+    reverse; written atomically, as `compile` writes."""
+    from .transfer import convert, direction
 
-    return convert(args)
+    direction(args.checkpoint, args.output)  # said before the network is compiled
+    check_output(args.output, [args.file, args.checkpoint])
+    convert(_load(args), args.checkpoint, args.output, [args.file, args.checkpoint])
+    return 0
+
+
+def cmd_apply(args) -> int:
+    from .apply import apply, check_network, default_output, image_format
+
+    net = _load(args)
+    check_network(net)
+    output = args.output or default_output(args.image, net.name)
+    inputs = [args.file, *([args.image] if args.image else [])]
+    fmt = image_format(output)
+    check_output(output, inputs)
+    data, what = apply(net, args.image, args.width, fmt)
+    write_atomic(output, data, inputs)
+    print(f"wrote {output} ({what})")
+    return 0
 
 
 def cmd_schema(args) -> int:
@@ -291,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except CnnDslError as e:
         print(e.format(), file=sys.stderr)
+        return 1
+    except InputError as e:
+        print(f"cnndsl: {e}", file=sys.stderr)
         return 1
     except UsageError as e:
         print(f"cnndsl: {e}", file=sys.stderr)

@@ -7,7 +7,15 @@ a usage error with a clear message (exit 1 or 2), never an internal error (exit 
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +131,255 @@ def test_every_gaussian_admitted_sums_to_one(sigma, size):
     net = cnndsl.loads(f"network n {{ input(1, 9, 9); conv(1, {size}, weights=gaussian, sigma={sigma}) }}")
     kernel = net.nodes[1].op.fixed_kernel()
     assert abs(sum(map(sum, kernel)) - 1) < 1e-9
+
+
+# --- 1. -o never replaces a device, FIFO or symbolic link ----------------------------------------------------
+
+SMALL = "network small { input(3, 8, 8); conv(4, 3); relu(); flatten(); dense(2) }\n"
+
+
+def test_a_character_device_is_written_through_never_replaced(tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    link = tmp_path / "null"
+    link.symlink_to("/dev/null")
+    devices = [link]
+    if os.geteuid() == 0:  # a device node of our own, as `mknod devnull c 1 3` makes it
+        node = tmp_path / "devnull"
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        devices.append(node)
+    for device in devices:
+        for argv in (["compile", cnn, "-b", "torch"], ["compile", cnn, "-b", "onnx"], ["render", cnn]):
+            if argv[0] == "render":
+                argv = [*argv, "-o", device]  # no suffix: refused as a format, before any write
+                assert run(argv, capsys)[0] == 2
+                continue
+            assert run([*argv, "-o", device], capsys)[0] == 0
+        assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert link.is_symlink() and os.readlink(link) == "/dev/null" and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_fifo_is_written_through_to_its_reader(tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    fifo = tmp_path / "out.py"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    time.sleep(0.2)  # the reader opens the FIFO
+    code, _, err = run(["compile", cnn, "-b", "torch", "-o", fifo], capsys)
+    reader.join(10)
+    assert code == 0, err
+    assert b"def build() -> nn.Module" in received[0]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_fifo_nobody_reads_is_refused_at_once(tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    fifo = tmp_path / "out.py"
+    os.mkfifo(fifo)
+    start = time.perf_counter()
+    code, _, err = run(["compile", cnn, "-b", "torch", "-o", fifo], capsys)
+    assert (code, err.strip()) == (2, f"cnndsl: {fifo} is a FIFO that no process is reading")
+    assert time.perf_counter() - start < 5 and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_symbolic_link_is_followed_and_stays_a_link(tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "model.py"
+    target.write_text("old")
+    target.chmod(0o600)
+    link = tmp_path / "model.py"
+    link.symlink_to(target)
+    assert run(["compile", cnn, "-b", "torch", "-o", link], capsys)[0] == 0
+    assert link.is_symlink() and "def build()" in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # the file keeps its permissions
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["model.py"]
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "directory", "socket"])
+def test_what_is_no_file_is_refused(kind, tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    out = tmp_path / "out.py"
+    if kind == "dangling link":
+        out.symlink_to(tmp_path / "nowhere.py")
+        message = "is a symbolic link to"
+    elif kind == "directory":
+        out.mkdir()
+        message = "is a directory"
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(out))
+        message = "is a socket"
+    code, _, err = run(["compile", cnn, "-b", "torch", "-o", out], capsys)
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "nowhere.py").exists()
+
+
+# A `cnndsl compile` whose write of the output stalls once the temporary file exists: the test kills it there.
+STALLED_WRITE = """
+import sys, time
+import cnndsl.files as files
+from cnndsl.cli import main
+
+real = files._write_file
+
+
+def stalled(tmp, data):
+    real(tmp, data[: len(data) // 2])
+    print("writing", flush=True)
+    time.sleep(60)
+
+
+files._write_file = stalled
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_write_leaves_no_temporary_file(signum, tmp_path):
+    cnn = write(tmp_path, SMALL)
+    out = tmp_path / "out.onnx"
+    out.write_bytes(b"the previous output")
+    script = tmp_path / "stall.py"
+    script.write_text(STALLED_WRITE)
+    env = {**os.environ, "PYTHONPATH": str(Path(cnndsl.__file__).parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "compile", str(cnn), "-b", "onnx", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline() == "writing\n"
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    proc.send_signal(signum)
+    code = proc.wait(30)
+    assert code == (-signal.SIGTERM if signum == signal.SIGTERM else 130), proc.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.cnn", "out.onnx", "stall.py"]
+    assert out.read_bytes() == b"the previous output"
+
+
+def test_a_large_onnx_export_killed_at_any_moment_leaves_no_temporary_file(tmp_path):
+    """Unpatched: a 40 MB model, killed repeatedly at random moments of its export."""
+    cnn = write(tmp_path, "network big { input(1024); dense(10000); dense(1000) }")
+    env = {**os.environ, "PYTHONPATH": str(Path(cnndsl.__file__).parent.parent)}
+    for delay in (0.3, 0.5, 0.7, 0.9):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cnndsl", "compile", str(cnn), "-b", "onnx", "-o", str(tmp_path / "big.onnx")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        time.sleep(delay)
+        proc.terminate()
+        proc.wait(30)
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# --- 3. apply refuses what would not fit, before allocating it -------------------------------------------------
+
+FILTERS = Path(__file__).parent.parent / "architectures" / "filters.cnn"
+
+
+def png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims `width`×`height` RGB pixels in a few bytes (its pixel data is one empty stream): what
+    a decompression bomb looks like to a reader that trusts the header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.fixture
+def picture(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "small.png"
+    Image.new("RGB", (16, 12), "gray").save(path)
+    return path
+
+
+@pytest.mark.parametrize("width, height", [(20_000, 20_000), (9_500, 9_500)])
+def test_apply_refuses_a_huge_picture_before_decoding_it(width, height, tmp_path, capsys):
+    bomb = png_header(tmp_path / "bomb.png", width, height)
+    code, _, err = run(["apply", FILTERS, "--image", bomb, "-o", tmp_path / "out.png"], capsys)
+    assert code == 2 and f"{width:,}×{height:,} pixels is larger than the 50,000,000" in err, err
+
+
+@pytest.mark.parametrize("width", ["20000", "1000000", str(10**20), str(10**400)])
+def test_apply_refuses_a_width_that_would_not_fit(width, picture, tmp_path, capsys):
+    code, _, err = run(["apply", FILTERS, "--image", picture, "--width", width, "-o", tmp_path / "o.png"], capsys)
+    assert code == 2 and err.startswith("cnndsl: --width: ") and ("too large" in err or "1 GiB" in err), err
+
+
+def test_apply_refuses_a_network_on_too_many_values(picture, tmp_path, capsys):
+    code, _, err = run(["apply", FILTERS, "--image", picture, "--width", "8000", "-o", tmp_path / "o.png"], capsys)
+    assert code == 2 and "computes" in err and "more than the 268,435,456 (1 GiB)" in err, err
+
+
+def test_apply_refuses_a_network_with_a_huge_fixed_input(picture, tmp_path, capsys):
+    cnn = write(tmp_path, "network big { input(1, 100000, 100000); conv(1, 3, weights=box) }")
+    code, _, err = run(["apply", cnn, "--image", picture, "-o", tmp_path / "o.png"], capsys)
+    assert code == 2 and "the network's input: a picture of 100,000×100,000 pixels is too large" in err, err
+
+
+@pytest.mark.parametrize("suffix", [".xpm", ".mpeg"])
+def test_apply_refuses_a_format_pillow_cannot_write(suffix, picture, tmp_path, capsys):
+    code, _, err = run(["apply", FILTERS, "--image", picture, "-o", tmp_path / f"x{suffix}"], capsys)
+    assert code == 2 and "cannot write them" in err, err
+    assert not (tmp_path / f"x{suffix}").exists()
+
+
+def test_apply_still_writes_a_picture(picture, tmp_path, capsys):
+    code, out, err = run(["apply", FILTERS, "--image", picture, "--width", "40", "-o", tmp_path / "o.png"], capsys)
+    assert code == 0, err
+    assert out.strip().endswith("from 3×30×40)")
+
+
+# --- 4. convert says what a bad checkpoint is ---------------------------------------------------------------
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (a .pt file that is no state_dict, what the error must say)."""
+    import pickle
+
+    import torch
+
+    files = {}
+    for name, protocol in (("payload2", 2), ("payload4", 4)):
+        path = tmp_path / f"{name}.pt"
+        path.write_bytes(pickle.dumps(Payload(), protocol=protocol))
+        files[name] = (path, "a pickle that calls posix.system")
+    files["torch-payload"] = (tmp_path / "torch-payload.pt", "a pickle that calls posix.system")
+    torch.save(Payload(), files["torch-payload"][0])
+    files["whole-model"] = (tmp_path / "whole.pt", "container.Sequential (code, or a whole model)")
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), files["whole-model"][0])
+    files["tensor"] = (tmp_path / "tensor.pt", "holds a tensor of shape 3×4, not a state_dict")
+    torch.save(torch.zeros(3, 4), files["tensor"][0])
+    files["none"] = (tmp_path / "none.pt", "holds None, not a state_dict")
+    torch.save(None, files["none"][0])
+    files["empty"] = (tmp_path / "empty.pt", "not a PyTorch checkpoint (the file is empty)")
+    files["empty"][0].write_bytes(b"")
+    files["garbage"] = (tmp_path / "garbage.pt", "not a PyTorch checkpoint")
+    files["garbage"][0].write_bytes(bytes(range(256)) * 8)
+    return files
+
+
+def test_convert_says_what_a_bad_checkpoint_is(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cnn = write(tmp_path, SMALL)
+    for name, (path, message) in checkpoints(tmp_path).items():
+        code, _, err = run(["convert", cnn, path, "-o", tmp_path / "out.weights.h5"], capsys)
+        assert code == 1, (name, err)
+        assert message in err and "expected a state_dict saved with torch.save" in err, (name, err)
+        assert "weights_only" not in err and "internal error" not in err, (name, err)
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "out.weights.h5").exists()
