@@ -123,8 +123,32 @@ def _compiler(args, path: str) -> Compiler:
     return c
 
 
+MAX_IR_BYTES = 256 << 20  # an IR JSON file: ResNet-152's is 0.6 MB; 1,000,000 nodes take ~400 MB
+
+
 def _load(args):
-    return _compiler(args, args.file).compile(args.network)
+    """The network of FILE: compiled from .cnn text, or read from IR JSON (`compile --backend ir`) and
+    verified as `Network.from_json` verifies it (InputError, exit 1, naming what is wrong)."""
+    if not args.file.endswith(".json"):
+        return _compiler(args, args.file).compile(args.network)
+    from .ir import Network
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file" if not path.exists() else f"{args.file}: not a regular file")
+    if path.stat().st_size > MAX_IR_BYTES:
+        raise InputError(f"{args.file}: more than the {MAX_IR_BYTES:,} bytes an IR file may have")
+    try:
+        net = Network.from_json(path.read_bytes())
+    except ValueError as e:
+        lines = str(e).splitlines()
+        reason = " ".join(line.strip() for line in lines[:3])[:500]
+        raise InputError(f"{args.file}: not a valid cnndsl IR: {reason}") from None
+    if len(net.nodes) > args.max_nodes:
+        raise InputError(f"{args.file}: {len(net.nodes):,} nodes are more than the budget of {args.max_nodes:,}")
+    if args.network is not None and args.network != net.name:
+        raise InputError(f"{args.file}: holds network {net.name}, not {args.network}")
+    return net
 
 
 def cmd_check(args) -> int:

@@ -7,7 +7,9 @@ a usage error with a clear message (exit 1 or 2), never an internal error (exit 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -22,6 +24,7 @@ import pytest
 import cnndsl
 from cnndsl.cli import main
 from cnndsl.compiler import Compiler
+from cnndsl.ir import Network
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
@@ -383,3 +386,69 @@ def test_convert_says_what_a_bad_checkpoint_is(tmp_path, capsys, monkeypatch):
         assert message in err and "expected a state_dict saved with torch.save" in err, (name, err)
         assert "weights_only" not in err and "internal error" not in err, (name, err)
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "out.weights.h5").exists()
+
+
+# --- 5. IR JSON is re-inferred as if compiled from text ----------------------------------------------------
+
+
+def _ir(edit) -> str:
+    data = json.loads(cnndsl.loads(SMALL).to_json())
+    edit(data)
+    return json.dumps(data)
+
+
+def _set(*path_and_value):
+    *path, key, value = path_and_value
+
+    def edit(data):
+        for p in path:
+            data = data[p]
+        data[key] = value
+
+    return edit
+
+
+FORGED = [
+    (_set("nodes", 1, "shape", [4, 7, 7]), "node 1 ('0', conv): shape is 4×7×7, but its op gives 4×6×6"),
+    (_set("nodes", 1, "op", "filters", 5), "shape is 4×6×6, but its op gives 5×6×6"),
+    (_set("nodes", 1, "params", 10**30), "params is 1000000000000000000000000000000, but its op gives 112"),
+    (_set("nodes", 1, "params", -5), "params is -5, but its op gives 112"),
+    (_set("nodes", 1, "buffers", 3), "buffers is 3, but its op gives 0"),
+    (_set("nodes", 1, "macs", 1), "macs is 1, but its op gives 3888"),
+    (_set("nodes", 1, "op", "kernel_size", [100000, 100000]), "100000×100000 kernel has more than 1,048,576"),
+    (_set("nodes", 4, "op", "units", 10**12), "(error[E406])"),
+    (_set("nodes", 4, "op", "units", 3), "shape is 2, but its op gives 3"),
+    (_set("nodes", 3, "inputs", [1, 2]), "takes one input, not 2"),
+    (_set("nodes", 4, "shape", [2, "H"]), "shape is 2×H, but its op gives 2"),
+]
+
+
+@pytest.mark.parametrize("edit, message", FORGED)
+def test_an_ir_that_contradicts_itself_is_refused(edit, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Network.from_json(_ir(edit))
+
+
+def test_an_unedited_ir_reads_back_equal():
+    net = cnndsl.load(FILTERS)
+    assert Network.from_json(net.to_json()) == net
+
+
+@pytest.mark.parametrize("edit, message", FORGED[:3])
+def test_the_cli_reads_ir_json_and_reports_a_forgery_cleanly(edit, message, tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text(cnndsl.loads(SMALL).to_json())
+    code, out, _ = run(["summary", good], capsys)
+    assert code == 0 and "112" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text(_ir(edit))
+    for argv in (["summary", bad], ["compile", bad, "-b", "onnx", "-o", tmp_path / "x.onnx"]):
+        code, out, err = run(argv, capsys)
+        assert (code, out) == (1, "") and err.startswith(f"cnndsl: {bad}: not a valid cnndsl IR: ") and message in err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_ir_json_that_is_no_json_is_an_input_error(tmp_path, capsys):
+    bad = write(tmp_path, '{"name": ', "bad.json")
+    code, _, err = run(["summary", bad], capsys)
+    assert code == 1 and "not a valid cnndsl IR" in err and "internal error" not in err
