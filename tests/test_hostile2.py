@@ -452,3 +452,40 @@ def test_ir_json_that_is_no_json_is_an_input_error(tmp_path, capsys):
     bad = write(tmp_path, '{"name": ', "bad.json")
     code, _, err = run(["summary", bad], capsys)
     assert code == 1 and "not a valid cnndsl IR" in err and "internal error" not in err
+
+
+# --- 6. ONNX reserves its own names ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", ["input: relu()", "input: conv(4, 3, activation=relu); input_2: relu(); concat { a: {}; b: {} }"]
+)
+def test_a_layer_labelled_input_gives_a_valid_onnx_model(body):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    net = cnndsl.loads(f"network n {{ input(3, 9, 9); {body} }}")
+    model = cnndsl.to_onnx(net)
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert {i.name for i in model.graph.initializer} == set(onnx_backend_parameters(net))  # state_dict keys
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 9)).astype(np.float32)
+    (y,) = ort.InferenceSession(model.SerializeToString()).run(None, {"input": x})
+    assert y.shape == (2, *net.output_shape)
+    if body == "input: relu()":
+        assert np.array_equal(y, np.maximum(x, 0))
+
+
+def onnx_backend_parameters(net) -> list[str]:
+    from cnndsl.backends.onnx import parameter_shapes
+
+    return list(parameter_shapes(net))
+
+
+def test_the_cli_compiles_a_layer_labelled_input_to_onnx(tmp_path, capsys):
+    import onnx
+
+    cnn = write(tmp_path, "network n { input(3,9,9); input: relu() }")
+    assert run(["compile", cnn, "-b", "onnx", "-o", tmp_path / "n.onnx"], capsys)[0] == 0
+    onnx.checker.check_model(onnx.load(tmp_path / "n.onnx"), full_check=True)
