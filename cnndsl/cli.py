@@ -37,6 +37,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text[:40]}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
@@ -81,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--detail", choices=("blocks", "layers"), default=None,
         help="collapse every block, or draw every layer (default: open blocks as far as a slide holds)",
+    )  # fmt: skip
+    sp.add_argument(
+        "--timeout", type=positive_float, default=None, metavar="SECONDS",
+        help="give up if Graphviz takes longer than this (default: 60)",
     )  # fmt: skip
     sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
     sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
@@ -246,7 +261,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .diagram import GraphvizMissing, render
+    from .diagram import DOT_TIMEOUT, GraphvizFailed, GraphvizMissing, render
 
     net = _load(args)
     output = args.output or f"{net.name}.svg"
@@ -264,7 +279,11 @@ def cmd_render(args) -> int:
     if suffix not in (".svg", ".png", ".pdf"):
         raise UsageError(f"cannot render to '{suffix}': use .svg, .png, .pdf or .dot")
     try:
-        data = diagram.pipe(suffix[1:])
+        data = diagram.pipe(suffix[1:], timeout=args.timeout or DOT_TIMEOUT)
+    except GraphvizFailed as e:
+        raise UsageError(
+            f"{e}: draw fewer nodes (--detail blocks, --depth 1), or write the DOT text (-o {net.name}.dot)"
+        ) from None
     except GraphvizMissing:
         dot_path = str(Path(output).with_suffix(".dot"))
         write_atomic(dot_path, diagram.source, [args.file])

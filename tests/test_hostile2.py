@@ -489,3 +489,44 @@ def test_the_cli_compiles_a_layer_labelled_input_to_onnx(tmp_path, capsys):
     cnn = write(tmp_path, "network n { input(3,9,9); input: relu() }")
     assert run(["compile", cnn, "-b", "onnx", "-o", tmp_path / "n.onnx"], capsys)[0] == 0
     onnx.checker.check_model(onnx.load(tmp_path / "n.onnx"), full_check=True)
+
+
+# --- 7. render: `dot` under a time bound, its crash a clear error ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "script, message",
+    [
+        ("kill -SEGV $$", "Graphviz 'dot' crashed (SIGSEGV) laying out the diagram"),
+        ("exec sleep 30", "Graphviz 'dot' took longer than 0.5 s to lay out the diagram"),
+        ("echo 'Error: trouble in layout' >&2; exit 1", "Graphviz 'dot' failed: Error: trouble in layout"),
+    ],
+)
+def test_a_dot_that_crashes_hangs_or_fails_is_a_clear_error(script, message, tmp_path, capsys, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dot").write_text(f"#!/bin/sh\ncat > /dev/null\n{script}\n")
+    (bin_dir / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    cnn = write(tmp_path, SMALL)
+    start = time.perf_counter()
+    code, _, err = run(["render", cnn, "-o", tmp_path / "small.svg", "--timeout", "0.5"], capsys)
+    assert code == 2 and err.startswith(f"cnndsl: {message}: draw fewer nodes"), err
+    assert "(-o small.dot)" in err and time.perf_counter() - start < 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "net.cnn"]
+
+
+def test_a_4000_branch_concat_is_stopped_at_the_time_bound(tmp_path, capsys):
+    branches = "; ".join(f"b{i}: relu()" for i in range(4000))
+    cnn = write(tmp_path, f"network wide {{ input(3, 8, 8); concat {{ {branches} }} }}")
+    start = time.perf_counter()
+    code, _, err = run(["render", cnn, "-o", tmp_path / "wide.svg", "--timeout", "1"], capsys)
+    assert code == 2 and "took longer than 1 s" in err, err
+    assert time.perf_counter() - start < 15
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "x"])
+def test_a_timeout_that_is_no_positive_number_is_a_usage_error(value, tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    code, _, err = run(["render", cnn, f"--timeout={value}"], capsys)
+    assert code == 2 and "--timeout" in err
