@@ -36,7 +36,10 @@ sharpening and edge enhancement, whose weights sum to 1), so it keeps the input'
 clipped to 0..1 and scaled by 255. A picture whose response to a flat image is 0 (an edge map: sobel,
 laplacian) is stretched min-max to 0..255 instead.
 
-A network with trainable layers is refused (exit 2): their weights would be random."""
+A network with trainable layers is refused (exit 2): their weights would be random. So is, before anything
+is decoded or allocated, a picture of more than 50,000,000 pixels, a side (--width, or a size the .cnn file
+fixes) of more than 32,768 pixels, a network that would compute more than 2**28 values (1 GiB) on the
+picture, and an output format Pillow cannot write."""
 
 
 # Bounds, checked before anything is decoded or allocated (the command refuses more, exit 2):
