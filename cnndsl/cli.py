@@ -3,7 +3,8 @@
 Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`; a
 checkpoint or IR JSON file that is not what it should be, as `cnndsl: PATH: ...`), 2 usage errors (and a
 missing Graphviz program, or one that fails or outruns --timeout). Output files are written by files.py;
-FILE may also be IR JSON (`compile --backend ir`), verified as Network.from_json verifies it. The backends are imported only by the commands that
+FILE may also be IR JSON (`compile --backend ir`), verified as Network.from_json verifies it. The backends are
+imported only by the commands that
 need them, and pydantic only by those that read or write IR JSON, so `check` and `summary` start fast.
 """
 
