@@ -422,7 +422,7 @@ def test_a_hostile_name_is_refused_where_it_stands_or_compiles(role, harmless):
 
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-COMPILING = [n for n in SHADOWING + LONG if n not in (*LANGUAGE_KEYWORDS, "concat", "stride", "training")]
+COMPILING = [n for n in SHADOWING + LONG if n not in (*LANGUAGE_KEYWORDS, "concat", "identity", "stride", "training")]
 # (the keywords are reserved; concat is a layer; `stride` is the block's other parameter)
 
 
