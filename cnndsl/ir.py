@@ -250,6 +250,9 @@ def check_graph(net: Network) -> None:
             raise ValueError(f"scope {i} is out of order or refers to a missing node or scope")
         if (s.parent is None) != (i == 0) or (s.kind == "network") != (i == 0):
             raise ValueError("the first scope, and only it, must be the network")
+        # as the compiler closes scopes: the network's gives the network's output, every other has both ends
+        if (s.input, s.output) != (None, net.output) if i == 0 else (s.input is None or s.output is None):
+            raise ValueError(f"scope {i} ({s.name[:80]!r}) does not say which nodes it takes and gives")
 
 
 def check_inference(net: Network) -> None:

@@ -530,3 +530,12 @@ def test_a_timeout_that_is_no_positive_number_is_a_usage_error(value, tmp_path, 
     cnn = write(tmp_path, SMALL)
     code, _, err = run(["render", cnn, f"--timeout={value}"], capsys)
     assert code == 2 and "--timeout" in err
+
+
+@pytest.mark.parametrize(
+    "edit", [_set("scopes", 0, "output", None), _set("scopes", 0, "output", 2), _set("scopes", 0, "input", 0)]
+)
+def test_an_ir_whose_network_scope_is_not_the_network_is_refused(edit):
+    """Found by the fuzzing: the torch backend read the network scope's output (None) as a node index."""
+    with pytest.raises(ValueError, match=re.escape("scope 0 ('') does not say which nodes it takes and gives")):
+        Network.from_json(_ir(edit))
