@@ -130,6 +130,8 @@ def _write_through(path: str, source: str) -> None:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
+    except OSError as e:  # /dev/full, a reader gone: name the output in the message
+        raise OSError(e.errno, e.strerror, path) from None
     finally:
         os.close(fd)
 

@@ -539,3 +539,10 @@ def test_an_ir_whose_network_scope_is_not_the_network_is_refused(edit):
     """Found by the fuzzing: the torch backend read the network scope's output (None) as a node index."""
     with pytest.raises(ValueError, match=re.escape("scope 0 ('') does not say which nodes it takes and gives")):
         Network.from_json(_ir(edit))
+
+
+def test_a_device_that_refuses_the_write_is_named(tmp_path, capsys):
+    cnn = write(tmp_path, SMALL)
+    code, _, err = run(["compile", cnn, "-b", "ir", "-o", "/dev/full"], capsys)
+    assert (code, err.strip()) == (2, "cnndsl: No space left on device: /dev/full")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
