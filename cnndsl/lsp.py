@@ -27,6 +27,7 @@ from .errors import CnnDslError
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
 from .summary import describe, scope_totals
+from .util import without_gc
 from .syntax import Branches, Call, Definition, Module, Repeat, Residual, Sequence, Stmt
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -59,6 +60,7 @@ class Analysis:
         return self._at.get((line, column), [])
 
 
+@without_gc  # as the compiler's own entry points: the collector's passes cost as much as the work
 def analyse(text: str, path: str) -> Analysis:
     """Check a document's text as `cnndsl check` would check the file at `path`."""
     a = Analysis(text, path)
