@@ -22,13 +22,13 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__, ops
-from .compiler import WORDS, Compiler
+from .compiler import BUILTINS, WORDS, Compiler
 from .errors import CnnDslError
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
 from .summary import describe, scope_totals
-from .util import without_gc
 from .syntax import Branches, Call, Definition, Module, Repeat, Residual, Sequence, Stmt
+from .util import without_gc
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 KEYWORDS = ("block", "network", "import", "repeat", "sequence", "residual", "shortcut", "output", "inline", *ops.MERGES)
@@ -431,6 +431,7 @@ def completions(a: Analysis, line: int, character: int) -> list[tuple[str, str, 
         (name, "layer", (inspect.cleandoc(ops.LAYERS[name][0].__doc__ or "").split("\n") or [""])[0])
         for name in ops.LAYERS
     ]
+    out += [(name, "layer", "the current tensor, unchanged: a branch of a merge") for name in BUILTINS]
     out += [(name, "block", f"block {name}") for name in blocks]
     out += [(k, "keyword", "") for k in KEYWORDS]
     return out

@@ -149,7 +149,7 @@ async def test_completion(client: LanguageClient, tmp_path):
     assert arguments["strides"].kind == t.CompletionItemKind.Property and arguments["strides"].insert_text == "strides="
     assert (await labels("concat()", 7)).keys() == {"enc1", "x"}
     anywhere = await labels("    \n}", 4)
-    assert {"conv", "batchnorm", "basic", "bottleneck", "repeat"} <= anywhere.keys()
+    assert {"conv", "batchnorm", "identity", "basic", "bottleneck", "repeat", "output", "inline"} <= anywhere.keys()
     assert (
         anywhere["basic"].kind == t.CompletionItemKind.Class and anywhere["conv"].kind == t.CompletionItemKind.Function
     )
