@@ -56,15 +56,18 @@ async def hover(client: LanguageClient, uri: str, text: str, needle: str, offset
 
 async def test_diagnostics_as_you_type(client: LanguageClient, tmp_path):
     path = tmp_path / "typing.cnn"
-    bad = "block unused(c) {\n    frob(c)\n}\nnetwork n {\n    input(3, 8, 8)\n    conv(8, 3, strids=2)\n}\n"
+    bad = (
+        "block unused(c) {\n    frob(c)\n}\nnetwork n {\n    input(3, 8, 8)\n    conv(8, 3, strids=2)\n"
+        "    maxpool(2, stride=2)\n}\n"
+    )
     uri = open_doc(client, path, bad)
-    found = await diagnostics_for(client, uri, 1)
+    found = await diagnostics_for(client, uri, 1)  # every independent error at once
     assert [(d.code, d.range.start.line, d.range.start.character, d.range.end.character) for d in found] == [
-        ("E200", 1, 4, 8), ("E201", 5, 15, 21),
+        ("E200", 1, 4, 8), ("E201", 5, 15, 21), ("E201", 6, 15, 21),
     ]  # fmt: skip
     assert found[1].message == "conv has no argument 'strids'\nhint: did you mean 'strides'?"
     assert found[1].source == "cnndsl" and found[1].severity == t.DiagnosticSeverity.Error
-    fixed = bad.replace("strids", "strides").replace("frob(c)", "relu()")
+    fixed = bad.replace("strids", "strides").replace("frob(c)", "relu()").replace("stride=", "strides=")
     client.text_document_did_change(
         t.DidChangeTextDocumentParams(
             t.VersionedTextDocumentIdentifier(uri=uri, version=2),
