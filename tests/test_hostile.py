@@ -95,18 +95,19 @@ class Watch:
 # --- what the generators write ------------------------------------------------------------------------------
 # Read off cnndsl/backends/torch.py (_Owner.code and the methods it calls, _ACT_MODULES, _ACT_CALLS, Call(...)
 # constructors, _register, _render_class, _lit, _Context.check) and keras.py (_Layers, _Stmt callees,
-# _FunctionWriter.lines, _Module.source). The fixed helpers (torch's _HELPER_SOURCE, keras' _LIBRARY) are
-# compared verbatim instead.
+# _FunctionWriter.lines, _Module.source). The fixed helpers (cnndsl/runtime/) are compared verbatim instead.
 
 TORCH_CALLS = {
     *(f"nn.{c}" for c in (
         "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample",
         "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "Dropout", "Flatten", "Linear", "Sequential",
-        "ModuleDict", "ReLU", "ReLU6", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "Hardswish", "LeakyReLU", "ELU",
+        "ModuleDict", "ReLU", "ReLU6", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "Hardswish", "Hardsigmoid",
+        "LeakyReLU", "ELU",
     )),
     *(f"F.{f}" for f in (
-        "relu", "relu6", "gelu", "silu", "softmax", "hardswish", "leaky_relu", "elu", "adaptive_avg_pool2d",
-        "adaptive_max_pool2d", "interpolate", "local_response_norm", "dropout", "max_pool2d", "avg_pool2d", "pad",
+        "relu", "relu6", "gelu", "silu", "softmax", "hardswish", "hardsigmoid", "leaky_relu", "elu",
+        "adaptive_avg_pool2d", "adaptive_max_pool2d", "interpolate", "local_response_norm", "dropout", "max_pool2d",
+        "avg_pool2d", "pad",
     )),
     "torch.sigmoid", "torch.tanh", "torch.flatten", "torch.cat", "OrderedDict", "super", "super().__init__",
     "self.add_module", "int",
@@ -120,8 +121,8 @@ KERAS_CALLS = {
     )),
     "keras.Model",
 }  # fmt: skip
-TORCH_HELPERS = {name: text.strip() for name, text in torch_backend._HELPER_SOURCE.items()}
-KERAS_HELPERS = {name: text.strip("\n") for name, (_, text) in keras_backend._LIBRARY.items()}
+TORCH_HELPERS = {name: d.source for name, d in torch_backend._HELPERS.items()}
+KERAS_HELPERS = {name: d.source for name, d in keras_backend._LIBRARY.items()}
 TORCH_IMPORTS = {"math", "collections", "torch", "torch.nn.functional"}
 KERAS_IMPORTS = {"math", "keras"}
 

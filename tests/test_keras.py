@@ -110,12 +110,14 @@ network activations {
     input(4, 6, 6)
     concat {
         relu(); leaky_relu(); leaky_relu(0.2); elu(); elu(0.5); gelu(); silu(); sigmoid(); tanh(); softmax()
-        relu6(); hardswish()
+        relu6(); hardswish(); hardsigmoid()
     }
     conv(4, 3, activation=elu)
     dense_input: flatten()
 }
-network vector_input { input(12); dense(6, activation=sigmoid); dense(3, activation=silu) }
+network vector_input {
+    input(12); dense(6, activation=sigmoid); dense(3, activation=silu); dense(3, activation=hardsigmoid)
+}
 
 block mix(c) { add { conv(c, 1); { conv(c, 3, padding=1); relu() } } }
 block stack(c, n = 1) { repeat n { conv(c, 3, padding=1); relu() } }

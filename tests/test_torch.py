@@ -386,7 +386,7 @@ def test_open_sizes_run_at_any_size_and_match_the_ir():
 ACTIVATIONS = {
     "relu": torch.relu, "leaky_relu": F.leaky_relu, "elu": F.elu, "gelu": F.gelu, "silu": F.silu,
     "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda v: F.softmax(v, 1), "relu6": F.relu6,
-    "hardswish": F.hardswish,
+    "hardswish": F.hardswish, "hardsigmoid": lambda v: F.relu6(v + 3) / 6,
 }  # fmt: skip
 
 

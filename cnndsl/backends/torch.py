@@ -40,8 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ops
 from ..compiler import without_gc
+from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
 from . import arith
+from .base import needed, runtime
 
 if TYPE_CHECKING:
     from torch import nn
@@ -63,7 +65,7 @@ _MODULE_ATTRIBUTES = frozenset(
     "register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty "
     "train training type update values xpu zero_grad".split()
 )
-_HELPERS = ("pad_same", "avg_pool_same", "upsample_zeros", "box_kernel", "gaussian_kernel", "FixedConv2d")
+_HELPERS = runtime("kernels", "torch_layers")  # what emitted modules carry: cnndsl/runtime/torch_layers.py
 # Names the generated code uses itself; a parameter or a variable taken from the .cnn gets a `_` appended.
 _RESERVED = frozenset(
     {"self", "x", "out", "identity", "torch", "nn", "F", "Tensor", "OrderedDict", "math", *_HELPERS, "l", "O", "I"}
@@ -76,76 +78,19 @@ _RESERVED = frozenset(
 # `out += identity`) is safe once nothing else reads it.
 _FRESH = frozenset({"conv", "conv_transpose", "dense", "batchnorm", "add", "concat"})
 
-_ACT_MODULES = {
-    "relu": "nn.ReLU()", "relu6": "nn.ReLU6()", "gelu": "nn.GELU()", "silu": "nn.SiLU()",
-    "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "softmax": "nn.Softmax(dim=1)", "hardswish": "nn.Hardswish()",
-    "leaky_relu": "nn.LeakyReLU(negative_slope={alpha})", "elu": "nn.ELU(alpha={alpha})",
-}  # fmt: skip
-_ACT_CALLS = {
-    "relu": "F.relu({x})", "relu6": "F.relu6({x})", "gelu": "F.gelu({x})", "silu": "F.silu({x})",
-    "sigmoid": "torch.sigmoid({x})", "tanh": "torch.tanh({x})", "softmax": "F.softmax({x}, dim=1)",
-    "hardswish": "F.hardswish({x})", "leaky_relu": "F.leaky_relu({x}, negative_slope={alpha})",
-    "elu": "F.elu({x}, alpha={alpha})",
-}  # fmt: skip
-
-_HELPER_SOURCE = {
-    "pad_same": '''
-def pad_same(
-    x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1),
-    value: float = 0.0,
-) -> Tensor:
-    """Pad as TensorFlow's `same` does for this input size: ceil(size / stride) outputs, the odd pixel last."""
-    pads = []
-    for i in (1, 0):  # F.pad takes the width first
-        size, k, s, d = x.shape[2 + i], kernel_size[i], stride[i], dilation[i]
-        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value)
-''',
-    "avg_pool_same": '''
-def avg_pool_same(x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int]) -> Tensor:
-    """Average pooling with `same` padding that counts only the pixels of each window inside the input."""
-    total = F.avg_pool2d(pad_same(x, kernel_size, stride), kernel_size, stride)
-    inside = F.avg_pool2d(pad_same(torch.ones_like(x[:1, :1]), kernel_size, stride), kernel_size, stride)
-    return total / inside
-''',
-    "upsample_zeros": '''
-def upsample_zeros(x: Tensor, scale: int | tuple[int, int]) -> Tensor:
-    """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
-    sh, sw = (scale, scale) if isinstance(scale, int) else scale
-    n, c, h, w = x.shape
-    out = x.new_zeros(n, c, h * sh, w * sw)
-    out[:, :, ::sh, ::sw] = x
-    return out
-''',
-    # The two as cnndsl.ops.preset_kernel computes them, so that the kernels are the IR's to the last bit.
-    "box_kernel": '''
-def box_kernel(size: int | tuple[int, int]) -> tuple[tuple[float, ...], ...]:
-    """A box blur: every weight is 1 / (h * w)."""
-    h, w = (size, size) if isinstance(size, int) else size
-    return tuple(tuple(1 / (h * w) for _ in range(w)) for _ in range(h))
-''',
-    "gaussian_kernel": '''
-def gaussian_kernel(size: int | tuple[int, int], sigma: float) -> tuple[tuple[float, ...], ...]:
-    """A Gaussian blur: exp(-d^2 / (2 sigma^2)) along each axis, their product normalised to sum 1."""
-    h, w = (size, size) if isinstance(size, int) else size
-    gy = [math.exp(-((i - (h - 1) / 2) ** 2) / (2 * sigma**2)) for i in range(h)]
-    gx = [math.exp(-((j - (w - 1) / 2) ** 2) / (2 * sigma**2)) for j in range(w)]
-    total = sum(gy) * sum(gx)
-    return tuple(tuple(a * b / total for b in gx) for a in gy)
-''',
-    "FixedConv2d": '''
-class FixedConv2d(nn.Conv2d):
-    """A convolution with a fixed kernel (`weights=` in the .cnn file): one matrix for every output and input
-    channel, held as a buffer, so that it is not trained and does not count as a parameter."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[tuple[float, ...], ...], **kwargs) -> None:
-        matrix = torch.tensor(kernel, dtype=torch.float32)
-        super().__init__(in_channels, out_channels, tuple(matrix.shape), bias=False, **kwargs)
-        shape = self.weight.shape
-        del self.weight  # the parameter nn.Conv2d made: the same key now holds the fixed kernel
-        self.register_buffer("weight", matrix.expand(shape).clone())
-''',
+# activation function -> (its module, its call on {x}); leaky_relu and elu take {alpha}
+_ACTIVATIONS = {
+    "relu": ("nn.ReLU()", "F.relu({x})"),
+    "relu6": ("nn.ReLU6()", "F.relu6({x})"),
+    "gelu": ("nn.GELU()", "F.gelu({x})"),
+    "silu": ("nn.SiLU()", "F.silu({x})"),
+    "sigmoid": ("nn.Sigmoid()", "torch.sigmoid({x})"),
+    "tanh": ("nn.Tanh()", "torch.tanh({x})"),
+    "softmax": ("nn.Softmax(dim=1)", "F.softmax({x}, dim=1)"),
+    "hardswish": ("nn.Hardswish()", "F.hardswish({x})"),
+    "hardsigmoid": ("nn.Hardsigmoid()", "F.hardsigmoid({x})"),  # relu6(x + 3) / 6
+    "leaky_relu": ("nn.LeakyReLU(negative_slope={alpha})", "F.leaky_relu({x}, negative_slope={alpha})"),
+    "elu": ("nn.ELU(alpha={alpha})", "F.elu({x}, alpha={alpha})"),
 }
 
 
@@ -519,7 +464,7 @@ class _Emitter:
         network = _Owner(self, self.net.scopes[0], None).instance()
         constants = "\n".join(f"{name} = {text}" for text, name in self.constants.items())
         parts = [constants + "\n"] if constants else []
-        parts += [_HELPER_SOURCE[h].strip() + "\n" for h in _HELPERS if h in self.helpers]
+        parts += [d.source + "\n" for d in needed(_HELPERS, self.helpers)]
         parts += [self._render_group(g) for g in order]
         doc = [f"The {self.net.name} network of {_doc(self.net.source)}."]
         parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output))
@@ -681,24 +626,31 @@ def _signature(g: Group, signature: dict) -> None:
         g.optional[path] = flag
 
 
-class _Owner:
-    """The analysis of the network or of one block instance: its steps, with the code of each."""
+class _Owner(Dispatcher):
+    """The analysis of the network or of one block instance: its steps, with the code of each.
+
+    The code of a layer comes from the method named after its op's kind, `conv(node, x)`, which returns
+    (module constructor, forward with the module as {m}, forward without a module, comment).
+    """
+
+    WHAT = "backend torch"
+    ACTIVATIONS = _ACTIVATIONS
 
     def __init__(self, em: _Emitter, scope: Scope, names: _Names | None):
         self.em, self.net, self.scope, self.names = em, em.net, scope, names
         if scope.kind == "network":
-            self.input = next(n.id for n in self.net.nodes if n.op.kind == "input")
+            self.start = next(n.id for n in self.net.nodes if n.op.kind == "input")
         else:
-            self.input = scope.input
-        in_channels = self.net.nodes[self.input].shape[0]
+            self.start = scope.input
+        in_channels = self.net.nodes[self.start].shape[0]
         self.ctx = _Context(scope.args if names else {}, names, in_channels)
-        self.channels: dict[int, str] = {self.input: names.in_channels if names else _lit(in_channels)}
-        self.paths: dict[int, tuple[str, ...]] = {self.input: ()}
+        self.channels: dict[int, str] = {self.start: names.in_channels if names else _lit(in_channels)}
+        self.paths: dict[int, tuple[str, ...]] = {self.start: ()}
 
     def instance(self) -> Instance:
         pieces = self.pieces(self.scope, ())
         output = self.scope.output
-        sequential = _is_chain(pieces, self.input, output) and all(p.name == str(i) for i, p in enumerate(pieces))
+        sequential = _is_chain(pieces, self.start, output) and all(p.name == str(i) for i, p in enumerate(pieces))
         if sequential:
             items = [Item((p.name,), (), "", p.module) for p in pieces]
         else:
@@ -770,7 +722,7 @@ class _Owner:
 
     def fresh(self, value: int) -> bool:
         op = self.net.nodes[value].op
-        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != self.input
+        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != self.start
 
     def inplace(self, node: Node) -> bool:
         """May this op overwrite its input? Only a fresh tensor that nothing else reads."""
@@ -782,7 +734,7 @@ class _Owner:
     def layer(self, node: Node, name: str, prefix) -> Piece:
         x = self.net.nodes[node.inputs[0]]
         path = (*prefix, name)
-        module, call, functional, comment = self.code(node, x)
+        module, call, functional, comment = self.handler(node)(node, x)
         labelled = not _INDEX.fullmatch(name)
         fields = dict(fresh=self.fresh(node.id), hint=name if labelled else None, comment=comment)
         # forward sees no constructor parameters: a layer whose arguments use them is a module, made in __init__
@@ -813,62 +765,83 @@ class _Owner:
             return (ctx.check(tree, c) if tree else self.channels[x.id]) or _lit(c)
         return self.channels[x.id]
 
-    def code(self, node: Node, x: Node) -> tuple[Call | None, str, str | None, str | None]:
-        """(module constructor, forward with the module as {m}, forward without a module, comment)."""
-        op, ctx, kind = node.op, self.ctx, node.op.kind
-        cin = self.channels[x.id]
-        if kind == "conv":
-            return self.conv(node, x, cin)
-        if kind == "conv_transpose":
-            return self.conv_transpose(node, cin)
-        if kind in ("maxpool", "avgpool"):
-            return self.pool(node, x)
-        if kind in ("global_avgpool", "global_maxpool", "adaptive_avgpool"):
-            size = "(1, 1)"
-            if kind == "adaptive_avgpool":
-                size = ctx.source(node.exprs.get("output_size"), op.output_size, "pair") or _lit(op.output_size)
-            which = "Max" if kind == "global_maxpool" else "Avg"
-            functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
-            return Call(f"nn.Adaptive{which}Pool2d(", (size,)), "{m}({0})", functional, None
-        if kind == "upsample":
-            if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
-                self.em.helpers.add("upsample_zeros")
-                call = f"upsample_zeros({{0}}, {_pair_lit(op.scale)})"
-                return None, call, call, None
-            scale = ctx.arg(node, "scale", op.scale, "pair", literal=_pair_lit)
-            args = [f"scale_factor={scale}", f"mode={_str(op.mode)}"]
-            if op.mode == "bilinear":
-                args.append(f"align_corners={ctx.arg(node, 'align_corners', op.align_corners)}")
-            return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
-        if kind == "batchnorm":
-            args = [cin, *self.keywords(node, ("eps", "momentum"), (1e-5, 0.1))]
-            return Call(f"nn.BatchNorm{'2d' if len(node.shape) == 3 else '1d'}(", tuple(args)), "{m}({0})", None, None
-        if kind == "lrn":
-            args = [ctx.arg(node, "size", op.size), *self.keywords(node, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0))]
-            functional = f"F.local_response_norm({{0}}, {', '.join(args)})"
-            return Call("nn.LocalResponseNorm(", tuple(args)), "{m}({0})", functional, None
-        if kind == "dropout":
-            p = ctx.arg(node, "rate", op.rate, "float")
-            functional = f"F.dropout({{0}}, p={p}, training=self.training)"
-            return Call("nn.Dropout(", (f"p={p}",)), "{m}({0})", functional, None
-        if kind == "flatten":
-            return Call("nn.Flatten("), "{m}({0})", "torch.flatten({0}, 1)", None
-        if kind == "dense":
-            args = [cin, ctx.arg(node, "units", op.units), *self.keywords(node, ("use_bias",), (True,), ("bias",))]
-            return self.activated(node, Call("nn.Linear(", tuple(args)), "{m}({0})")
-        if kind == "activation":
-            alpha = ctx.arg(node, "alpha", op.alpha, "float") if op.alpha is not None else None
-            module = _ACT_MODULES[op.function].format(alpha=alpha)
-            call = _ACT_CALLS[op.function].format(x="{0}", alpha=alpha)
-            if op.function == "relu" and self.inplace(node):
-                module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
-            head, _, rest = module.partition("(")
-            return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
-        if kind == "concat":
-            return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(node.inputs))) + "], 1)", None, None
-        if kind == "add":
-            return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
-        raise ValueError(f"no PyTorch code for the op {kind!r}")
+    # --- layers by kind: (module constructor, forward with the module as {m}, forward without one, comment) ---
+
+    def input(self, node: Node, x: Node):
+        return None, "{0}", None, None  # never called: the input is forward's `x`, not a child of a scope
+
+    def maxpool(self, node: Node, x: Node):
+        return self.pool(node, x, "Max")
+
+    def avgpool(self, node: Node, x: Node):
+        return self.pool(node, x, "Avg")
+
+    def global_avgpool(self, node: Node, x: Node):
+        return self.adaptive(node, "Avg", "(1, 1)")
+
+    def global_maxpool(self, node: Node, x: Node):
+        return self.adaptive(node, "Max", "(1, 1)")
+
+    def adaptive_avgpool(self, node: Node, x: Node):
+        size = self.ctx.source(node.exprs.get("output_size"), node.op.output_size, "pair")
+        return self.adaptive(node, "Avg", size or _lit(node.op.output_size))
+
+    def adaptive(self, node: Node, which: str, size: str):
+        functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
+        return Call(f"nn.Adaptive{which}Pool2d(", (size,)), "{m}({0})", functional, None
+
+    def upsample(self, node: Node, x: Node):
+        op = node.op
+        if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
+            self.em.helpers.add("upsample_zeros")
+            call = f"upsample_zeros({{0}}, {_pair_lit(op.scale)})"
+            return None, call, call, None
+        scale = self.ctx.arg(node, "scale", op.scale, "pair", literal=_pair_lit)
+        args = [f"scale_factor={scale}", f"mode={_str(op.mode)}"]
+        if op.mode == "bilinear":
+            args.append(f"align_corners={self.ctx.arg(node, 'align_corners', op.align_corners)}")
+        return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
+
+    def batchnorm(self, node: Node, x: Node):
+        args = [self.channels[x.id], *self.keywords(node, ("eps", "momentum"), (1e-5, 0.1))]
+        return Call(f"nn.BatchNorm{'2d' if len(node.shape) == 3 else '1d'}(", tuple(args)), "{m}({0})", None, None
+
+    def lrn(self, node: Node, x: Node):
+        args = [
+            self.ctx.arg(node, "size", node.op.size),
+            *self.keywords(node, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0)),
+        ]
+        functional = f"F.local_response_norm({{0}}, {', '.join(args)})"
+        return Call("nn.LocalResponseNorm(", tuple(args)), "{m}({0})", functional, None
+
+    def dropout(self, node: Node, x: Node):
+        p = self.ctx.arg(node, "rate", node.op.rate, "float")
+        functional = f"F.dropout({{0}}, p={p}, training=self.training)"
+        return Call("nn.Dropout(", (f"p={p}",)), "{m}({0})", functional, None
+
+    def flatten(self, node: Node, x: Node):
+        return Call("nn.Flatten("), "{m}({0})", "torch.flatten({0}, 1)", None
+
+    def dense(self, node: Node, x: Node):
+        op = node.op
+        args = [self.channels[x.id], self.ctx.arg(node, "units", op.units)]
+        args += self.keywords(node, ("use_bias",), (True,), ("bias",))
+        return self.activated(node, Call("nn.Linear(", tuple(args)), "{m}({0})")
+
+    def activation(self, node: Node, x: Node):
+        op = node.op
+        alpha = self.ctx.arg(node, "alpha", op.alpha, "float") if op.alpha is not None else None
+        module, call = (text.format(x="{0}", alpha=alpha) for text in self.ACTIVATIONS[op.function])
+        if op.function == "relu" and self.inplace(node):
+            module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
+        head, _, rest = module.partition("(")
+        return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
+
+    def concat(self, node: Node, x: Node):
+        return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(node.inputs))) + "], 1)", None, None
+
+    def add(self, node: Node, x: Node):
+        return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
 
     def keywords(self, node: Node, attrs, defaults, keywords=None) -> list[str]:
         """`attr=value` for the attributes that differ from torch's defaults (or are written as expressions)."""
@@ -883,7 +856,7 @@ class _Owner:
     def activated(self, node: Node, module: Call, call: str, comment=None):
         if node.op.activation is not None:  # `activation=` takes a name: leaky_relu and elu keep their defaults
             alpha = {"leaky_relu": 0.01, "elu": 1.0}.get(node.op.activation)
-            call = _ACT_CALLS[node.op.activation].format(x=call, alpha=alpha)
+            call = self.ACTIVATIONS[node.op.activation][1].format(x=call, alpha=alpha)
         return module, call, None, comment
 
     def geometry(self, node: Node, kernel_attr: str) -> list[str]:
@@ -893,9 +866,9 @@ class _Owner:
         stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), _pair_lit)
         return args + ([f"stride={stride}"] if stride is not None else [])
 
-    def conv(self, node: Node, x: Node, cin: str):
+    def conv(self, node: Node, x: Node):
         op, ctx = node.op, self.ctx
-        args = [cin, ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+        args = [self.channels[x.id], ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
         if op.weights is not None:  # the kernel's size is the matrix's
             args[2] = self.fixed_kernel(node)
         call, comment = "{m}({0})", None
@@ -930,9 +903,9 @@ class _Owner:
         name = node.name.split(".")[-1]
         return self.em.constant(f"{name.upper()}_KERNEL" if _IDENT.fullmatch(name) else "KERNEL", op.weights)
 
-    def conv_transpose(self, node: Node, cin: str):
+    def conv_transpose(self, node: Node, x: Node):
         op, ctx = node.op, self.ctx
-        args = [cin, ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+        args = [self.channels[x.id], ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
         call, comment = "{m}({0})", None
         if op.padding == "same":
             # Keras' `same` (output = input x strides) is the transpose of a `same` convolution: crop the
@@ -971,9 +944,8 @@ class _Owner:
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
         return None, f"F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
 
-    def pool(self, node: Node, x: Node):
+    def pool(self, node: Node, x: Node, which: str):
         op, ctx = node.op, self.ctx
-        which = "Max" if op.kind == "maxpool" else "Avg"
         size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=_pair_lit)
         args = [f"kernel_size={size}"]
         stride = ctx.source(node.exprs.get("strides"), op.strides, "pair")
