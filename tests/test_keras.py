@@ -23,7 +23,7 @@ from conftest import ARCH, REFERENCE, ROOT, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
-from cnndsl.backends.keras import emit, keras_name, to_keras  # noqa: E402
+from cnndsl.backends.keras import emit, keras_names, to_keras  # noqa: E402
 from cnndsl.cli import UsageError  # noqa: E402
 from cnndsl.errors import CnnDslError  # noqa: E402
 from cnndsl.transfer import cmd_convert, transfer_weights  # noqa: E402
@@ -293,20 +293,39 @@ def test_blocks_become_functions():
 def test_block_instances_that_differ_get_functions_of_their_own():
     source = emit(load("merges"))
     assert "def stack(x, c, name=None):" in source and "def stack_2(x, c, name=None):" in source
-    assert 'x = stack_2(x, 8, name="12")' in source
+    assert 'x = stack_2(x, 8, name="stack_2")' in source
     # A default written with another parameter is computed in the body.
     assert "def widen(x, width, expand=None, stride=1, name=None):" in source
     assert "    if expand is None:\n        expand = width * 2\n" in source
-    assert 'x = widen(x, 4, expand=4, stride=2, name="15")' in source
+    assert 'x = widen(x, 4, expand=4, stride=2, name="widen_2")' in source
     # Instances whose arguments cannot be written as parameters (an activation here) are split too.
-    assert 'x = act(x, name="16")\n    x = act_2(x, name="17")\n    x = act(x, name="18")' in source
+    assert 'x = act(x, name="act_1")\n    x = act_2(x, name="act_2")\n    x = act(x, name="act_3")' in source
 
 
 def test_keras_layer_names_are_the_labels():
     model = keras_model("resnet34")
     names = {layer.name for layer in model.layers}
-    assert {keras_name(n.name) for n in load("resnet34").nodes} <= names
+    net = load("resnet34")
+    assert {keras_names(net)[n.name] for n in net.nodes} <= names
     assert {"layer2_0_conv1", "layer2_0_downsample_0", "layer4_2_bn2", "fc"} <= names
+    # Unlabelled layers are named for what they are, as keras.applications names them.
+    assert {"layer1_0_add", "layer1_0_out", "flatten"} <= names
+    assert not [n for n in names if n.isdigit() or re.fullmatch(r"layer\d_\d+_\d+", n)]  # not `9`, `layer1_0_6`
+
+
+def test_no_layer_does_nothing():
+    for name in LIBRARY + OPS:
+        source = emit(load(name))
+        assert "ZeroPadding2D(0" not in source and "((0, 0), (0, 0))" not in source, name
+
+
+def test_network_parameters_are_build_arguments(tmp_path):
+    source = emit(load("resnet18"))
+    assert "def build(classes=1000) -> keras.Model:" in source
+    assert 'layers.Dense(classes, name="fc")' in source
+    module = import_emitted(source, tmp_path / "resnet18_keras.py")
+    assert module.build(classes=10).output_shape == (None, 10)
+    assert module.build().output_shape == (None, 1000)
 
 
 def test_layer_names_that_collide_are_refused():

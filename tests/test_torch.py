@@ -178,7 +178,18 @@ def test_resnet34_reads_like_torchvision(sources):
     assert source.count("downsample=True") == 3
     assert "        out += identity\n        return F.relu(out, inplace=True)\n" in source
     assert "        self.layer1 = nn.Sequential(\n            Basic(64, 64),\n" in source
-    assert "def build() -> nn.Module:" in source
+    assert "def build(classes: int = 1000) -> nn.Module:" in source and "return Resnet34(classes=classes)" in source
+    assert "    def __init__(self, classes: int = 1000) -> None:" in source
+    assert "self.fc = nn.Linear(512, classes)" in source
+
+
+def test_network_parameters_are_constructor_arguments(tmp_path):
+    for name, classes in (("resnet18", 10), ("nin", 7)):  # nin's classes are a convolution's filters
+        out = tmp_path / f"{name}.py"
+        out.write_text(emit(cnndsl.load(ARCH / f"{name}.cnn")))
+        model = load_file(out).build(classes=classes)
+        size = cnndsl.load(ARCH / f"{name}.cnn").input_shape
+        assert forward(model, torch.randn(1, *size)).shape == (1, classes)
 
 
 def test_googlenet_reads_like_torchvision(sources):

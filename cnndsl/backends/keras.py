@@ -56,9 +56,54 @@ _KEEPS_SIGN = {
 _ELEMENTWISE = {"dropout", "activation", "batchnorm"}
 
 
-def keras_name(name: str) -> str:
-    """The Keras layer name of an IR node: `layer2.0.conv1` -> `layer2_0_conv1`."""
-    return name.replace(".", "_")
+def keras_names(net: Network) -> dict[str, str]:
+    """The Keras layer name of each IR node, and the `name=` prefix of each scope, by IR name.
+
+    A label stays (`layer2.0.conv1` -> `layer2_0_conv1`), and so does a position inside a sequence (`features_0`,
+    as torchvision numbers its modules). An unlabelled statement of a block or of the network is named for what
+    it is, as keras.applications names its layers: `layer1_0_add`, `layer1_0_out` (a block's closing
+    activation), `flatten`, or `relu_2` where the word alone would be ambiguous.
+    """
+    scopes = net.scopes
+    children: dict[int, list[tuple[str, str]]] = {}  # scope -> (IR name, what it is) of its children
+    for s in scopes[1:]:
+        children.setdefault(s.parent, []).append((s.name, s.block or "sequence"))
+    for n in net.nodes:
+        op, scope = n.op, scopes[n.scope]
+        if op.kind == "activation":
+            word = "out" if scope.kind == "block" and n.id == scope.output else op.function
+        else:
+            word = {"batchnorm": "bn"}.get(op.kind, op.kind)
+        children.setdefault(n.scope, []).append((n.name, word))
+    local: dict[str, str] = {}
+    for sid, entries in children.items():
+        prefix = scopes[sid].name + "." if scopes[sid].name else ""
+        for name, _ in entries:
+            local[name] = name[len(prefix) :]
+            if not name.startswith(prefix) or "." in local[name]:  # an IR built or doctored by hand
+                raise ValueError(f"{name!r} is not a name inside {scopes[sid].name!r}")
+        if scopes[sid].kind == "sequence":
+            continue
+        unlabelled = sorted((int(local[name]), name, word) for name, word in entries if local[name].isdigit())
+        used = {local[name] for name, _ in entries if not local[name].isdigit()}
+        count = Counter(word for _, _, word in unlabelled)
+        seen: Counter = Counter()
+        for _, name, word in unlabelled:
+            seen[word] += 1
+            candidate, k = (word, seen[word]) if count[word] == 1 else (f"{word}_{seen[word]}", seen[word])
+            while candidate in used:
+                k += 1
+                candidate = f"{word}_{k}"
+            used.add(candidate)
+            local[name] = candidate
+    out = {"": ""}
+    for s in scopes[1:]:
+        parent = out[scopes[s.parent].name]
+        out[s.name] = f"{parent}_{local[s.name]}" if parent else local[s.name]
+    for n in net.nodes:
+        parent = out[scopes[n.scope].name]
+        out[n.name] = f"{parent}_{local[n.name]}" if parent else local[n.name]
+    return out
 
 
 @without_gc
@@ -453,6 +498,7 @@ class _Module:
         check_names(net)  # every name reaches the source: an IR built without validation is checked here
         self.net = net
         self.flatten_last = channels_last_flattens(net)
+        self.names = keras_names(net)
         self.nonnegative = self._nonnegative()
         scopes = net.scopes
         owner: dict[int, int] = {}  # scope -> the block (or network) scope whose function writes its nodes
@@ -523,7 +569,8 @@ class _Module:
             out += ["", "", *definition.source.splitlines()]
         for f in self.functions:
             out += ["", "", *_wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
-        out += ["", "", "def build() -> keras.Model:", *self._network.lines]
+        build = [f"{py}={_py(self.net.args[p])}" for p, py in self._network.params.items()]
+        out += ["", "", *_wrap("", "def build(", build, ") -> keras.Model:"), *self._network.lines]
         # What no wrapping shortens (a long path or label) says that it knows.
         return "\n".join(line + "  # noqa: E501" if len(line) > LINE_LENGTH else line for line in out) + "\n"
 
@@ -605,12 +652,13 @@ class _Module:
 
     def _write(self, definition: str | None, bodies: list[_Body]) -> _Function:
         first = bodies[0]
-        scope = first.scope
         taken = self._taken_names()
         params: dict[str, str] = {}
-        for p in scope.args if definition is not None else {}:
+        # The network's parameters are build()'s: build(classes=1000).
+        args = [b.scope.args for b in bodies] if definition is not None else [self.net.args]
+        for p in args[0]:
             params[p] = _unique(p, taken | set(params.values()))
-        envs = [{params[k]: v for k, v in b.scope.args.items()} for b in bodies] if definition else [{}]
+        envs = [{params[k]: v for k, v in a.items()} for a in args]
 
         # The template: every instance's main items, and each projection from the first instance that has it.
         slots: list[_Slot] = []
@@ -648,7 +696,10 @@ class _Module:
         writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved)
         lines = writer.lines()
         # The parameters the code uses, and those their defaults use.
-        texts = self.net.blocks.get(definition, {}) if definition is not None else {}
+        if definition is not None:
+            texts = self.net.blocks.get(definition, {})
+        else:  # a word (`same`) as _default reads it
+            texts = {p: v if isinstance(v, str) else _py(v) for p, v in self.net.args.items()}
         defaults = {py: _default(texts[p], params) if texts.get(p) is not None else None for p, py in params.items()}
         earlier: dict = {}  # a default computes numbers from earlier parameters, as the compiler writes it
         for py in params.values():
@@ -670,21 +721,32 @@ class _Module:
         seen: dict[str, str] = {}
         for f in [*self.functions, self._network]:
             for body in f.bodies:
-                prefix = keras_name(body.scope.name)
                 for rel, suffixes in f.layer_suffixes.items():
-                    if rel not in body.by_rel:
+                    item = body.by_rel.get(rel)
+                    if item is None:
                         continue
+                    node_name = (item.node or item.call).name
                     for suffix in suffixes:
-                        name = "_".join(p for p in (prefix, keras_name(rel) + suffix) if p)
-                        node_name = prefix + "." + rel if prefix else rel
+                        name = self.names[node_name] + suffix
                         if name in seen and seen[name] != node_name:
-                            item = body.by_rel[rel]
                             span = (item.node or self.net.nodes[item.value]).span
                             raise CnnDslError(
                                 "E208", f"'{node_name}' and '{seen[name]}' both become the Keras layer name '{name}'",
                                 span.path, span.line, span.column, hint="rename one of the labels",
                             )  # fmt: skip
                         seen[name] = node_name
+
+    def local_name(self, rel: str, items, scopes) -> str:
+        """The Keras name of the statement at `rel` after the function's `name` prefix: the same in every
+        instance of the function, or they cannot share it."""
+        names = set()
+        for item, scope in zip(items, scopes):
+            if item is not None:
+                full, prefix = self.names[(item.node or item.call).name], self.names[scope.name]
+                names.add(full[len(prefix) + 1 :] if prefix else full)
+        if len(names) != 1:
+            raise _Mismatch(rel)
+        return names.pop()
 
 
 def _compatible(a: _Body, b: _Body) -> bool:
@@ -712,6 +774,7 @@ class _Position:
         self.module = writer.module
         self.prefix = writer.definition is not None
         self.suffixes: list[str] = []
+        self.local = writer.module.local_name(slot.rel, slot.items, [b.scope for b in writer.bodies])
 
     def values(self, attr: str) -> list:
         return [getattr(n.op, attr) for n in self.nodes]
@@ -743,8 +806,8 @@ class _Position:
     def name(self, suffix: str = "") -> str:
         """The `name=` argument of a layer written for this slot."""
         self.suffixes.append(suffix)
-        rel = keras_name(self.rel) + suffix
-        return f'name=f"{{name}}_{rel}"' if self.prefix else f"name={_quote(rel)}"
+        local = self.local + suffix
+        return f'name=f"{{name}}_{local}"' if self.prefix else f"name={_quote(local)}"
 
 
 class _FunctionWriter:
@@ -951,8 +1014,8 @@ class _FunctionWriter:
                 raise _Mismatch(slot.rel)
             args.append(source if f.positional(py) else f"{py}={source}")
         args += [f"{f.flags[add]}=True" for add, on in flags.items() if on]
-        rel = keras_name(slot.rel)
-        args.append(f'name=f"{{name}}_{rel}"' if self.definition is not None else f"name={_quote(rel)}")
+        local = self.module.local_name(slot.rel, slot.items, [b.scope for b in self.bodies])
+        args.append(f'name=f"{{name}}_{local}"' if self.definition is not None else f"name={_quote(local)}")
         return _Stmt(out, f.name, args)
 
 
@@ -1175,7 +1238,9 @@ def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:
         if not subsample:
             return '"same"', None
         pads = [n.op.pads(shape) for n, shape in zip(p.nodes, p.input_shapes())]
-        return '"valid"', "same" if None in pads else _pads(p.same(pads))
+        if None in pads:
+            return '"valid"', "same"
+        return '"valid"', _pads(p.same(pads)) if any(p.same(pads)) else None
     if any(v == "same" for v in paddings):
         raise _Mismatch(p.rel)
 
@@ -1208,9 +1273,10 @@ def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
             return [_Stmt(out, keras_class, args, x)]
         if static and all(include):
             pads = p.same([_same_pads(shape, pool, strides) for shape in p.input_shapes()])
+            stmts = [_Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x)] if any(pads) else []
             return [
-                _Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x),
-                _Stmt(out, keras_class, [_size(pool), f"strides={_size(strides)}", p.name()], out),
+                *stmts,
+                _Stmt(out, keras_class, [_size(pool), f"strides={_size(strides)}", p.name()], out if stmts else x),
             ]
         padding = '"same"'
     elif any(v == "same" for v in paddings):

@@ -231,10 +231,11 @@ def _docstring(paragraphs: list[str], indent: int) -> list[str]:
 class Call:
     """A call in __init__: printed on one line, or with one argument a line when long or a container."""
 
-    open: str  # "nn.Conv2d(", "nn.Sequential(OrderedDict(["
+    open: str  # "nn.Conv2d(", "nn.Sequential("
     args: tuple = ()  # str | Call | Entry
     close: str = ")"
     block: bool = False
+    sole: bool = False  # one argument, split over lines as ruff splits it: no comma after it
 
     @property
     def type(self) -> str:
@@ -266,7 +267,8 @@ def _format(a, indent: int, room: int) -> str:
     if not isinstance(a, Call) or not a.args or (not a.block and len(one) <= room):
         return one
     inner = " " * (indent + 4)
-    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + "," for x in a.args]
+    comma = "" if a.sole else ","
+    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + comma for x in a.args]
     return a.open + "\n" + "\n".join(rows) + "\n" + " " * indent + a.close
 
 
@@ -408,7 +410,9 @@ class _Emitter:
         self.instances: dict[int, Instance] = {}
         self.groups: dict[str, list[Group]] = {}
         # Class names avoid every name of the .cnn file, so no parameter or variable can hide a class.
-        words = {p for s in net.scopes for p in s.args} | {w for n in net.nodes for w in n.name.split(".")}
+        words = (
+            {p for s in net.scopes for p in s.args} | {w for n in net.nodes for w in n.name.split(".")} | set(net.args)
+        )
         self.taken = set(_RESERVED) | words
         self.network_class = self.allocate(_camel(net.name))
         self.constants: dict[str, str] = {}  # the literal of a matrix -> its name in the module
@@ -461,16 +465,23 @@ class _Emitter:
         order: list[Group] = []
         for definition in self._definitions():
             order += self._classify(definition)
-        network = _Owner(self, self.net.scopes[0], None).instance()
+        net = self.net
+        # The network's parameters are its class's, as a block's are: Resnet34(classes=1000), build(classes=1000).
+        names = _Names(net.args) if net.args else None
+        network = _Owner(self, net.scopes[0], names).instance()
+        g = Group(net.name, self.network_class, names or _Names({}), network.items, network.sequential, network.output)
+        g.instances.append(replace(net.scopes[0], args=dict(net.args)))
+        _signature(g, {p: _lit(v) for p, v in net.args.items()})
         constants = "\n".join(f"{name} = {text}" for text, name in self.constants.items())
         parts = [constants + "\n"] if constants else []
         parts += [d.source + "\n" for d in needed(_HELPERS, self.helpers)]
         parts += [self._render_group(g) for g in order]
-        doc = [f"The {self.net.name} network of {_doc(self.net.source)}."]
-        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output))
+        doc = [f"The {net.name} network of {_doc(net.source)}."]
+        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output, g))
+        head = f"def build({', '.join(_parameters(g))}) -> nn.Module:"
         parts.append(
-            f'def build() -> nn.Module:\n    """The {self.net.name} network, with freshly initialised weights."""\n'
-            f"    return {self.network_class}()\n"
+            f'{head}\n    """The {net.name} network, with freshly initialised weights."""\n'
+            f"    return {self.network_class}({', '.join(f'{p}={p}' for p in g.params)})\n"
         )
         code = "\n\n".join(parts)
         gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
@@ -643,8 +654,10 @@ class _Owner(Dispatcher):
         else:
             self.start = scope.input
         in_channels = self.net.nodes[self.start].shape[0]
-        self.ctx = _Context(scope.args if names else {}, names, in_channels)
-        self.channels: dict[int, str] = {self.start: names.in_channels if names else _lit(in_channels)}
+        network = scope.kind == "network"
+        self.ctx = _Context((self.net.args if network else scope.args) if names else {}, names, in_channels)
+        # A block's input channels are a parameter; the network's are its input's.
+        self.channels: dict[int, str] = {self.start: names.in_channels if names and not network else _lit(in_channels)}
         self.paths: dict[int, tuple[str, ...]] = {self.start: ()}
 
     def instance(self) -> Instance:
@@ -679,7 +692,8 @@ class _Owner(Dispatcher):
                 module = Call("nn.Sequential(", tuple(c.module for c in children), block=True)
             else:
                 entries = tuple(Entry(f'("{c.name}", ', c.module, ")") for c in children)
-                module = Call("nn.Sequential(OrderedDict([", entries, "]))", block=True)
+                listed = Call("OrderedDict(", (Call("[", entries, "]", block=True),), ")", block=True, sole=True)
+                module = Call("nn.Sequential(", (listed,), block=True, sole=True)
             return self.opaque(s, path, module)
         # Not a chain: its steps join the forward pass of the class, its modules go into an nn.ModuleDict.
         return Piece(name, s.output, (s.input,), None, children=tuple(children))
