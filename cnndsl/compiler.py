@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ops
+from . import expr, ops
 from .errors import CnnDslError
 from .ir import Network, Node, Scope
 from .syntax import (
@@ -99,24 +99,28 @@ def _did_you_mean(name: str, candidates) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _unparse(expr) -> str:
-    """Canonical source of an expression, fully parenthesised where precedence needs it."""
-    if isinstance(expr, Const):
-        return repr(expr.value) if not isinstance(expr.value, bool) else ("True" if expr.value else "False")
-    if isinstance(expr, Name):
-        return expr.id
-    if isinstance(expr, Neg):
-        return f"-{_unparse_operand(expr.operand)}"
-    if isinstance(expr, TupleExpr):
-        return "(" + ", ".join(_unparse(i) for i in expr.items) + ")"
-    if isinstance(expr, BinOp):
-        return f"{_unparse_operand(expr.left)} {expr.op} {_unparse_operand(expr.right)}"
-    return "?"
+def _ir_expr(e) -> expr.Expr | None:
+    """A syntax tree's expression as the IR keeps it (cnndsl/expr.py); None for one it has no form for."""
+    if isinstance(e, Const):
+        return expr.Const(value=e.value) if type(e.value) in (bool, int, float, str) else None
+    if isinstance(e, Name):
+        return expr.Param(name=e.id)
+    parts = [e.operand] if isinstance(e, Neg) else [e.left, e.right] if isinstance(e, BinOp) else []
+    parts = list(e.items) if isinstance(e, TupleExpr) else parts
+    converted = [_ir_expr(p) for p in parts]
+    if not parts or None in converted:
+        return None
+    if isinstance(e, Neg):
+        return expr.Neg(operand=converted[0])
+    if isinstance(e, BinOp):
+        return expr.BinOp(op=e.op, left=converted[0], right=converted[1])
+    return expr.Tuple(items=tuple(converted))
 
 
-def _unparse_operand(expr) -> str:
-    text = _unparse(expr)
-    return f"({text})" if isinstance(expr, BinOp) else text
+def _exprs(given, env) -> dict:
+    """The arguments written with the caller's parameters, as IR expressions."""
+    out = {p: _ir_expr(a) for p, a in given if _names_in(a) & env.keys()}
+    return {p: e for p, e in out.items() if e is not None}
 
 
 def _names_in(expr) -> set[str]:
@@ -319,7 +323,7 @@ class _Expansion:
         self.scopes: list[Scope] = []
         self.calls: list[str] = []  # the block call stack, to refuse recursion
         self.depth = 0
-        self.signatures: dict[str, dict[str, str | None]] = {}  # block -> parameter -> default (source text)
+        self.signatures: dict[str, dict[str, expr.Expr | None]] = {}  # block -> parameter -> default
         self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
         # Networks repeat their layers: equal calls share one (immutable) op, and an op's shape and cost are
         # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
@@ -557,12 +561,12 @@ class _Expansion:
         args = [(None, self.evaluate(a, frame.env), a.span) for a in call.args]
         kwargs = [(k.name, self.evaluate(k.value, frame.env), k.span) for k in call.kwargs]
         env = self.bind_params(definition, args, kwargs, call.span, frame.env)
-        # As for layers, the arguments that use the caller's parameters are kept as source text, so that a
+        # As for layers, the arguments that use the caller's parameters are kept as expressions, so that a
         # backend can write `conv_bn(c1, 1)` inside `inception` as a call in terms of `c1`.
         given = [*zip((p.name for p in definition.params), call.args), *((k.name, k.value) for k in call.kwargs)]
-        exprs = {p: _unparse(a) for p, a in given if _names_in(a) & frame.env.keys()}
+        exprs = _exprs(given, frame.env)
         self.signatures.setdefault(
-            call.name, {p.name: None if p.default is None else _unparse(p.default) for p in definition.params}
+            call.name, {p.name: None if p.default is None else _ir_expr(p.default) for p in definition.params}
         )
         name = frame.prefix + frame.take(label)
         sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, env, exprs)
@@ -651,8 +655,7 @@ class _Expansion:
         for field_name, a in zip(positional, call.args):
             values[field_name] = self.evaluate(a, frame.env)
             spans[field_name] = a.span
-            if _names_in(a) & frame.env.keys():
-                exprs[field_name] = _unparse(a)
+            exprs.update(_exprs([(field_name, a)], frame.env))
         for k in call.kwargs:
             if k.name not in names:
                 raise self.error(
@@ -663,8 +666,7 @@ class _Expansion:
                 raise self.error("E204", f"argument '{k.name}' of {call.name} is given twice", k.span)
             values[k.name] = self.evaluate(k.value, frame.env)
             spans[k.name] = k.value.span
-            if _names_in(k.value) & frame.env.keys():
-                exprs[k.name] = _unparse(k.value)
+            exprs.update(_exprs([(k.name, k.value)], frame.env))
         try:
             op = self.make_op(call, cls, fixed, values, spans, frame.env)
         except CnnDslError as e:

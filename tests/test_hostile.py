@@ -26,6 +26,7 @@ gives the same bytes in any process and any directory, and bounds its work.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -516,6 +517,38 @@ BAD_EXPRESSIONS = [
     "p\n" + RUN, "classes", "stride", "((" * 300 + "p" + "))" * 300, "1e999", "p / 0", "p // 0.0", "1" + "0" * 2000,
     "(" + "999999999999 * " * 500 + "p)", "globals()", "p.real", "x",
 ]  # fmt: skip
+# Expressions are trees in IR JSON (cnndsl/expr.py): the texts above are refused as they are read; these trees
+# pass pydantic's field types, and must then be refused (a name that is no identifier, nesting past the
+# compiler's bound) or come out as the values they replace (an unknown parameter, a division by zero, a word).
+
+
+def _nested(depth: int, inner: dict) -> dict:
+    for _ in range(depth):
+        inner = {"kind": "neg", "operand": inner}
+    return inner
+
+
+_P = {"kind": "param", "name": "p"}
+BAD_EXPRESSION_TREES = {
+    "call as a name": {"kind": "param", "name": f"__import__('os').system('touch {SENTINEL}')"},
+    "attribute": {"kind": "param", "name": "p.__class__"},
+    "network parameter": {"kind": "param", "name": "classes"},
+    "other block's parameter": {"kind": "param", "name": "stride"},
+    "generated name": {"kind": "param", "name": "x"},
+    "power": {"kind": "binop", "op": "**", "left": _P, "right": {"kind": "const", "value": 99999999}},
+    "shift": {"kind": "binop", "op": "<<", "left": _P, "right": {"kind": "const", "value": 99999999}},
+    "division by zero": {"kind": "binop", "op": "/", "left": _P, "right": {"kind": "const", "value": 0}},
+    "code as a word": {"kind": "const", "value": f"__import__('os').system('touch {SENTINEL}')"},
+    "repeated word": {"kind": "binop", "op": "*", "left": {"kind": "const", "value": "a"}, "right": _P},
+    "huge product": functools.reduce(
+        lambda a, _: {"kind": "binop", "op": "*", "left": a, "right": {"kind": "const", "value": 999999999999}},
+        range(90),
+        _P,
+    ),  # fmt: skip
+    "deep": _nested(150, _P),
+    "a list": {"kind": "tuple", "items": [_P, {"kind": "lambda"}]},
+    "a float": {"kind": "const", "value": 1e308},
+}
 BAD_TEXT = [
     f"'''\n{RUN}\n'''", f'"""\n{RUN}\n"""', f'\\"""\n{RUN}\n#', "\\", "\\\\", "x\x00y", "\n", "\r", "\u2028", "{RUN}",
     "%s%n", "<b>&amp;</b>", '" ]; digraph x { a -> b }; "', "\\N\\G\\L", "\ud800", "é" * 1000,
@@ -555,6 +588,8 @@ def _doctored_cases(net: Network):
     for site in expression_sites:
         for bad in BAD_EXPRESSIONS:
             yield f"expression {site} = {bad[:40]!r}", _doctor(d, site, bad)
+        for label, tree in BAD_EXPRESSION_TREES.items():
+            yield f"expression {site} = {label}", _doctor(d, site, tree)
     for site in [("source",), ("nodes", 2, "span", "path"), ("nodes", 7, "shape", 1), ("scopes", 1, "args", "p")]:
         for bad in BAD_TEXT:
             yield f"text {site} = {bad[:40]!r}", _doctor(d, site, bad)

@@ -22,6 +22,7 @@ from conftest import ARCH, ARCHITECTURES, ROOT, TORCHVISION, reference_header, r
 import cnndsl
 from cnndsl.backends.torch import emit, to_torch
 from cnndsl.cli import main as cli
+from cnndsl.expr import Param
 
 RUFF = [sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml")]
 
@@ -517,7 +518,7 @@ def test_shortcut_labels_are_checked_as_labels(body):
 def test_a_doctored_ir_cannot_inject_code():
     net = cnndsl.loads("block b(c) { conv(c, 3) }\nnetwork n { input(3, 8, 8); x: b(4) }")
     conv = net.nodes[1]
-    hostile = replace(conv, exprs={"filters": "__import__('os').system('echo hi')"})
+    hostile = replace(conv, exprs={"filters": Param(name="__import__('os').system('echo hi')")})
     source = emit(replace(net, nodes=(net.nodes[0], hostile)))
     assert "__import__" not in source and "nn.Conv2d(in_channels, 4, kernel_size=3)" in source
     for update in (

@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
-from .. import ops
+from .. import expr, ops
 from ..compiler import without_gc
 from ..dispatch import Dispatcher
 from ..errors import CnnDslError
@@ -196,40 +196,29 @@ def _pads(pads) -> str:
     return f"(({t}, {b}), ({le}, {r}))"
 
 
-_EXPRESSION_NODES = (
-    ast.Expression, ast.BinOp, ast.UnaryOp, ast.USub, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
-    ast.Constant, ast.Name, ast.Load, ast.Tuple,
-)  # fmt: skip
-
-
-def _expression(text: str, params: dict[str, str]) -> ast.Expression | None:
+def _expression(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
     """An argument written with block parameters, its names renamed to the Python parameters; None if it is
-    anything else. Only this checked subset of Python reaches the generated source."""
+    anything else (or holds a word)."""
     try:
-        tree = arith.parse(text)
+        tree = expr.python(e, params)
     except ValueError:
         return None
-    for node in ast.walk(tree):
-        if not isinstance(node, _EXPRESSION_NODES):
-            return None
-        if isinstance(node, ast.Constant) and type(node.value) not in (int, float, bool):
-            return None
-        if isinstance(node, ast.Name):
-            if node.id not in params:
-                return None
-            node.id = params[node.id]
-    return tree
+    if any(isinstance(n, ast.Constant) and type(n.value) not in (int, float, bool) for n in ast.walk(tree)):
+        return None
+    return ast.Expression(tree)
 
 
 def _uses_names(tree: ast.Expression) -> bool:
     return any(isinstance(n, ast.Name) for n in ast.walk(tree))
 
 
-def _default(text: str, params: dict[str, str]) -> ast.Expression | None:
-    """A parameter's default from the IR's source text: an expression, or a bare word such as `same`."""
-    tree = _expression(text, params)
-    if tree is None and text.isidentifier() and text not in params:
-        tree = ast.Expression(ast.Constant(text))
+def _default(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
+    """A parameter's default: an expression, or a bare word such as `same`."""
+    tree = _expression(e, params)
+    if tree is None:  # a word is a parameter to the compiler, and a Const in a network's arguments
+        word = e.name if isinstance(e, expr.Param) else e.value if isinstance(e, expr.Const) else None
+        if isinstance(word, str) and word.isidentifier() and word not in params:
+            tree = ast.Expression(ast.Constant(word))
     return tree
 
 
@@ -698,8 +687,8 @@ class _Module:
         # The parameters the code uses, and those their defaults use.
         if definition is not None:
             texts = self.net.blocks.get(definition, {})
-        else:  # a word (`same`) as _default reads it
-            texts = {p: v if isinstance(v, str) else _py(v) for p, v in self.net.args.items()}
+        else:
+            texts = {p: expr.constant(v) for p, v in self.net.args.items()}
         defaults = {py: _default(texts[p], params) if texts.get(p) is not None else None for p, py in params.items()}
         earlier: dict = {}  # a default computes numbers from earlier parameters, as the compiler writes it
         for py in params.values():

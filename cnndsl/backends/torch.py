@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .. import ops
+from .. import expr, ops
 from ..compiler import without_gc
 from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
@@ -116,23 +116,6 @@ def to_torch(net: Network) -> nn.Module:
 
 
 # --- expressions ------------------------------------------------------------------------------------
-
-_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.USub, ast.UAdd)
-
-
-def _parse(text: str, names) -> ast.expr:
-    """An arithmetic expression of `names`; anything else in it (a call, an attribute ...) is refused."""
-    tree = arith.parse(text).body
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if node.id not in names:
-                raise ValueError(f"unknown name {node.id!r} in {text!r}")
-        elif isinstance(node, ast.Constant):
-            if type(node.value) not in (int, float, bool, str):
-                raise ValueError(f"unexpected constant in {text!r}")
-        elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Tuple, ast.Load, *_OPERATORS)):
-            raise ValueError(f"not an arithmetic expression: {text!r}")
-    return tree
 
 
 def _evaluate(tree: ast.expr, env: dict):
@@ -350,9 +333,6 @@ class _Names:
             self.in_channels += "_"
         self.source = {v: k for k, v in self.py.items()}
 
-    def rename(self, tree: ast.expr) -> ast.expr:
-        return _substitute(tree, {k: ast.Name(v, ast.Load()) for k, v in self.py.items()})
-
 
 class _Context:
     """Expressions inside one owner instance: a block's parameters with this instance's values."""
@@ -363,12 +343,12 @@ class _Context:
         if names:
             self.penv[names.in_channels] = in_channels
 
-    def source(self, text: str | None, actual, kind: str = "exact") -> str | None:
+    def source(self, text: expr.Expr | None, actual, kind: str = "exact") -> str | None:
         """An IR expression (in .cnn parameter names) as Python, if it gives `actual` here."""
         if text is None or self.names is None:
             return None
         try:
-            tree = self.names.rename(_parse(text, self.names.py))
+            tree = expr.python(text, self.names.py)
         except ValueError:
             return None  # not the arithmetic the compiler writes: the value will do
         return self.check(tree, actual, kind)
@@ -471,7 +451,7 @@ class _Emitter:
         network = _Owner(self, net.scopes[0], names).instance()
         g = Group(net.name, self.network_class, names or _Names({}), network.items, network.sequential, network.output)
         g.instances.append(replace(net.scopes[0], args=dict(net.args)))
-        _signature(g, {p: _lit(v) for p, v in net.args.items()})
+        _signature(g, {p: expr.constant(v) for p, v in net.args.items()})
         constants = "\n".join(f"{name} = {text}" for text, name in self.constants.items())
         parts = [constants + "\n"] if constants else []
         parts += [d.source + "\n" for d in needed(_HELPERS, self.helpers)]
@@ -612,7 +592,7 @@ def _signature(g: Group, signature: dict) -> None:
     for p, text in signature.items():
         if text is not None:
             try:
-                tree = names.rename(_parse(text, names.py))
+                tree = expr.python(text, names.py)
                 _evaluate(tree, earlier)  # numbers from earlier parameters, as the compiler writes defaults
                 g.defaults[names.py[p]] = tree
             except (ValueError, ArithmeticError, TypeError, NameError):
