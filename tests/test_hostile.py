@@ -1104,3 +1104,36 @@ def test_memory_stays_bounded_just_under_the_node_budget(tmp_path):
     # About 1.3 kB a node (a node, its op; a repeat's nodes share their span): 1.3 GB at the default budget.
     assert grown / n < 2_000, grown / n
     assert seconds < 10
+
+
+# --- the generators on inputs shaped to be slow or to confuse them --------------------------------------------
+
+
+def test_a_label_named_input_gives_a_working_keras_model():
+    net = cnndsl.loads("network n { input(3, 9, 9); input: relu() }")
+    model = keras_backend.to_keras(net)
+    assert [layer.name for layer in model.layers] == ["input_2", "input"]  # the label keeps its name
+    x = np.random.default_rng(0).standard_normal((1, 9, 9, 3)).astype("float32")
+    assert np.allclose(keras.ops.convert_to_numpy(model(x)), np.maximum(x, 0))
+
+
+def _emit_seconds(emit, net) -> float:
+    import time
+
+    start = time.perf_counter()
+    ast.parse(emit(net))
+    return time.perf_counter() - start
+
+
+def test_a_concat_of_32000_branches_compiles_to_keras_in_linear_time():
+    text = "network n { input(3, 8, 8); concat {\n" + "relu()\n" * 32_000 + "} }"
+    # About 1.5 s on the project's machine; it took minutes when each branch's variable was checked
+    # against a copy of every name taken before it.
+    assert _emit_seconds(keras_backend.emit, cnndsl.loads(text)) < 12
+
+
+def test_a_block_of_60000_parameters_compiles_to_torch_in_linear_time():
+    params = ", ".join(f"p{i}" for i in range(60_000))
+    text = f"block b({params}) {{ conv(p0, 3, padding=1) }}\nnetwork n {{ input(3, 8, 8); b({', 4' * 60_000}) }}"
+    # About 1 s; it took minutes when each parameter's Python name was checked against a list of the others.
+    assert _emit_seconds(torch_backend.emit, cnndsl.loads(text.replace("b(, ", "b("))) < 12

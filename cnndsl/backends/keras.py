@@ -56,54 +56,59 @@ _KEEPS_SIGN = {
 _ELEMENTWISE = {"dropout", "activation", "batchnorm"}
 
 
-def keras_names(net: Network) -> dict[str, str]:
-    """The Keras layer name of each IR node, and the `name=` prefix of each scope, by IR name.
+def keras_names(net: Network) -> tuple[list[str], list[str]]:
+    """The Keras layer name of each IR node, and the `name=` prefix of each scope, by id.
 
     A label stays (`layer2.0.conv1` -> `layer2_0_conv1`), and so does a position inside a sequence (`features_0`,
     as torchvision numbers its modules). An unlabelled statement of a block or of the network is named for what
     it is, as keras.applications names its layers: `layer1_0_add`, `layer1_0_out` (a block's closing
-    activation), `flatten`, or `relu_2` where the word alone would be ambiguous.
+    activation), `flatten`, or `relu_2` where the word alone would be ambiguous. The input layer is `input`,
+    unless a label takes that name.
     """
     scopes = net.scopes
-    children: dict[int, list[tuple[str, str]]] = {}  # scope -> (IR name, what it is) of its children
+    # scope -> its children as (key, IR name, what it is); a key is ("node" | "scope", id)
+    children: dict[int, list[tuple[tuple[str, int], str, str]]] = {}
     for s in scopes[1:]:
-        children.setdefault(s.parent, []).append((s.name, s.block or "sequence"))
-    for n in net.nodes:
+        children.setdefault(s.parent, []).append((("scope", s.id), s.name, s.block or "sequence"))
+    for n in net.nodes[1:]:
         op, scope = n.op, scopes[n.scope]
         if op.kind == "activation":
             word = "out" if scope.kind == "block" and n.id == scope.output else op.function
         else:
             word = {"batchnorm": "bn"}.get(op.kind, op.kind)
-        children.setdefault(n.scope, []).append((n.name, word))
-    local: dict[str, str] = {}
+        children.setdefault(n.scope, []).append((("node", n.id), n.name, word))
+    local: dict[tuple[str, int], str] = {}
     for sid, entries in children.items():
         prefix = scopes[sid].name + "." if scopes[sid].name else ""
-        for name, _ in entries:
-            local[name] = name[len(prefix) :]
-            if not name.startswith(prefix) or "." in local[name]:  # an IR built or doctored by hand
+        for key, name, _ in entries:
+            local[key] = name[len(prefix) :]
+            if not name.startswith(prefix) or "." in local[key]:  # an IR built or doctored by hand
                 raise ValueError(f"{name!r} is not a name inside {scopes[sid].name!r}")
         if scopes[sid].kind == "sequence":
             continue
-        unlabelled = sorted((int(local[name]), name, word) for name, word in entries if local[name].isdigit())
-        used = {local[name] for name, _ in entries if not local[name].isdigit()}
+        unlabelled = sorted((int(local[key]), key, word) for key, _, word in entries if local[key].isdigit())
+        used = {local[key] for key, _, _ in entries if not local[key].isdigit()}
         count = Counter(word for _, _, word in unlabelled)
         seen: Counter = Counter()
-        for _, name, word in unlabelled:
+        for _, key, word in unlabelled:
             seen[word] += 1
             candidate, k = (word, seen[word]) if count[word] == 1 else (f"{word}_{seen[word]}", seen[word])
             while candidate in used:
                 k += 1
                 candidate = f"{word}_{k}"
             used.add(candidate)
-            local[name] = candidate
-    out = {"": ""}
+            local[key] = candidate
+    top = {local[key] for key, _, _ in children.get(0, [])}
+    local["node", 0] = _unique("input", top)  # `input: relu()` keeps its label; the input layer gives way
+    scope_names = [""]
     for s in scopes[1:]:
-        parent = out[scopes[s.parent].name]
-        out[s.name] = f"{parent}_{local[s.name]}" if parent else local[s.name]
+        parent = scope_names[s.parent]
+        scope_names.append(f"{parent}_{local['scope', s.id]}" if parent else local["scope", s.id])
+    node_names = []
     for n in net.nodes:
-        parent = out[scopes[n.scope].name]
-        out[n.name] = f"{parent}_{local[n.name]}" if parent else local[n.name]
-    return out
+        parent = scope_names[n.scope]
+        node_names.append(f"{parent}_{local['node', n.id]}" if parent else local["node", n.id])
+    return node_names, scope_names
 
 
 @without_gc
@@ -487,7 +492,7 @@ class _Module:
         check_names(net)  # every name reaches the source: an IR built without validation is checked here
         self.net = net
         self.flatten_last = channels_last_flattens(net)
-        self.names = keras_names(net)
+        self.layer_names, self.prefixes = keras_names(net)
         self.nonnegative = self._nonnegative()
         scopes = net.scopes
         owner: dict[int, int] = {}  # scope -> the block (or network) scope whose function writes its nodes
@@ -499,7 +504,8 @@ class _Module:
         self.items: dict[int, list[_Item]] = {s.id: [] for s in scopes if s.kind != "sequence"}
         for node in net.nodes:
             f = scopes[owner[node.scope]]
-            self.items[f.id].append(_Item(self.rel(f, node.name), node.id, node.inputs, node=node))
+            rel = "" if node.id == 0 else self.rel(f, node.name)  # the input: a ref no label can take (`input:`)
+            self.items[f.id].append(_Item(rel, node.id, node.inputs, node=node))
         for s in scopes:
             if s.kind == "block" and self._inside(s.output, s.id):  # an empty block is the identity
                 f = scopes[owner[s.parent]]
@@ -716,7 +722,7 @@ class _Module:
                         continue
                     node_name = (item.node or item.call).name
                     for suffix in suffixes:
-                        name = self.names[node_name] + suffix
+                        name = self.layer_names[item.node.id] + suffix
                         if name in seen and seen[name] != node_name:
                             span = (item.node or self.net.nodes[item.value]).span
                             raise CnnDslError(
@@ -731,7 +737,8 @@ class _Module:
         names = set()
         for item, scope in zip(items, scopes):
             if item is not None:
-                full, prefix = self.names[(item.node or item.call).name], self.names[scope.name]
+                full = self.layer_names[item.node.id] if item.node else self.prefixes[item.call.id]
+                prefix = self.prefixes[scope.id]
                 names.add(full[len(prefix) + 1 :] if prefix else full)
         if len(names) != 1:
             raise _Mismatch(rel)
@@ -845,10 +852,12 @@ class _FunctionWriter:
             else:
                 branches = [(label or f"branch{j + 1}", items) for j, (label, items) in enumerate(self._branches(slot))]
             inside = around.get(slot.rel, set()) | {lanes[slot.rel]}
+            taken = self.reserved | inside  # grown in place: a concat of n branches takes n names, not n² steps
             for label, items in branches:
                 if items:
-                    lane = _unique(label, self.reserved | inside)
-                    inside = inside | {lane}
+                    lane = _unique(label, taken)
+                    taken.add(lane)
+                    inside.add(lane)
                     for item in items:
                         lanes[item.rel] = lane
             for _, items in branches:

@@ -323,13 +323,15 @@ class _Names:
 
     def __init__(self, params):
         self.py: dict[str, str] = {}
+        used: set[str] = set()  # the names given so far, as a set: a block of n parameters is n steps, not n²
         for p in params:
             name = _ident(p, "parameter name")
-            while name in _RESERVED or name in self.py.values():
+            while name in _RESERVED or name in used:
                 name += "_"
             self.py[p] = name
+            used.add(name)
         self.in_channels = "in_channels"
-        while self.in_channels in self.py.values():
+        while self.in_channels in used:
             self.in_channels += "_"
         self.source = {v: k for k, v in self.py.items()}
 
