@@ -31,9 +31,21 @@ from ..dispatch import Dispatcher
 from ..errors import CnnDslError
 from ..ir import Network, Node, Scope, check_names
 from . import arith
-from .base import needed, runtime
+from .base import (
+    WIDTH,
+    block_definitions,
+    code_owners,
+    literal,
+    matrix,
+    needed,
+    noqa,
+    pair,
+    quote,
+    runtime,
+    same_pads,
+    wrap,
+)
 
-LINE_LENGTH = 120
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
 _LIBRARY = runtime("kernels", "keras_layers")
 _RESERVED = {"keras", "layers", "math", "build", "name", "x", "inputs"}  # names the generated code uses itself
@@ -171,33 +183,11 @@ def _only_dense_reads(net: Network, consumers, node_id: int) -> bool:
 # --- Python source ----------------------------------------------------------------------------------------
 
 
-def _quote(s: str) -> str:
-    """A string literal, double-quoted as ruff formats it where that needs no escape."""
-    text = repr(s)
-    if text[0] == "'" and '"' not in text and "\\" not in text:
-        text = f'"{text[1:-1]}"'
-    return text
-
-
-def _py(v) -> str:
-    """A Python literal for an IR value."""
-    if isinstance(v, str):
-        return _quote(v)
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_py(i) for i in v) + ("," if len(v) == 1 else "") + ")"
-    return repr(v)
-
-
-def _size(v) -> str:
-    """A size pair as Keras takes it: `3` for (3, 3)."""
-    return _py(v[0]) if v[0] == v[1] else _py(v)
-
-
 def _pads(pads) -> str:
     """ZeroPadding2D/Cropping2D's argument for (top, bottom, left, right)."""
     t, b, le, r = pads
     if t == b and le == r:
-        return _size((t, le))
+        return pair((t, le))
     return f"(({t}, {b}), ({le}, {r}))"
 
 
@@ -277,18 +267,6 @@ def _unique(base: str, taken) -> str:
     return name
 
 
-def _wrap(indent: str, opening: str, args: list[str], closing: str, explode: bool = False) -> list[str]:
-    """`opening` + arguments + `closing` as ruff formats it: on one line; else the arguments on a line of
-    their own; else (and always for `explode`) one a line, with a trailing comma."""
-    line = f"{indent}{opening}{', '.join(args)}{closing}"
-    if len(line) <= LINE_LENGTH:
-        return [line]
-    inner = f"{indent}    {', '.join(args)}"
-    if not explode and len(inner) <= LINE_LENGTH:
-        return [f"{indent}{opening}", inner, f"{indent}{closing}"]
-    return [f"{indent}{opening}", *(f"{indent}    {a}," for a in args), f"{indent}{closing}"]
-
-
 @dataclass
 class _Stmt:
     """`out = callee(args)(operand)`, or `out = callee(args)` without an operand."""
@@ -301,17 +279,17 @@ class _Stmt:
     def lines(self, indent: str) -> list[str]:
         head = f"{self.out} = {self.callee}("
         if self.operand is None:
-            return _wrap(indent, head, self.args, ")")
+            return wrap(indent, head, self.args, ")")
         operand = self.operand if isinstance(self.operand, str) else "[" + ", ".join(self.operand) + "]"
         line = f"{indent}{head}{', '.join(self.args)})({operand})"
-        if len(line) <= LINE_LENGTH:
+        if len(line) <= WIDTH:
             return [line]
         first = f"{indent}{head}{', '.join(self.args)})("
-        if len(first) > LINE_LENGTH:  # the layer's arguments one a line, then `)(x)`
-            return _wrap(indent, head, self.args, f")({operand})", explode=True)
-        if isinstance(self.operand, str) or len(f"{indent}    {operand}") <= LINE_LENGTH:
+        if len(first) > WIDTH:  # the layer's arguments one a line, then `)(x)`
+            return wrap(indent, head, self.args, f")({operand})", explode=True)
+        if isinstance(self.operand, str) or len(f"{indent}    {operand}") <= WIDTH:
             return [first, f"{indent}    {operand}", f"{indent})"]
-        return [first, *_wrap(indent + "    ", "[", self.operand, "]", explode=True), f"{indent})"]
+        return [first, *wrap(indent + "    ", "[", self.operand, "]", explode=True), f"{indent})"]
 
 
 class _Mismatch(Exception):
@@ -495,10 +473,7 @@ class _Module:
         self.layer_names, self.prefixes = keras_names(net)
         self.nonnegative = self._nonnegative()
         scopes = net.scopes
-        owner: dict[int, int] = {}  # scope -> the block (or network) scope whose function writes its nodes
-        for s in scopes:  # parents come before their children
-            owner[s.id] = owner[s.parent] if s.kind == "sequence" else s.id
-        self.owner = owner
+        owner = code_owners(net)  # scope -> the block (or network) scope whose function writes its nodes
         self.sequences = {(s.output, s.parent): s for s in scopes if s.kind == "sequence"}
         self.scope_by_name = {s.name: s for s in scopes}
         self.items: dict[int, list[_Item]] = {s.id: [] for s in scopes if s.kind != "sequence"}
@@ -546,7 +521,7 @@ class _Module:
     # --- functions -------------------------------------------------------------------------------------------
 
     def source(self) -> str:
-        for definition in self._definitions():
+        for definition in block_definitions(self.net):
             self._write_definition(definition)
         self._network = self._write(None, [_Body(self, self.net.scopes[0])])
         self._check_names()
@@ -563,39 +538,18 @@ class _Module:
         for definition in library:
             out += ["", "", *definition.source.splitlines()]
         for f in self.functions:
-            out += ["", "", *_wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
-        build = [f"{py}={_py(self.net.args[p])}" for p, py in self._network.params.items()]
-        out += ["", "", *_wrap("", "def build(", build, ") -> keras.Model:"), *self._network.lines]
+            out += ["", "", *wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
+        build = [f"{py}={literal(self.net.args[p])}" for p, py in self._network.params.items()]
+        out += ["", "", *wrap("", "def build(", build, ") -> keras.Model:"), *self._network.lines]
         # What no wrapping shortens (a long path or label) says that it knows.
-        return "\n".join(line + "  # noqa: E501" if len(line) > LINE_LENGTH else line for line in out) + "\n"
+        return "\n".join(noqa(line) for line in out) + "\n"
 
-    def constant(self, base: str, matrix) -> str:
+    def constant(self, base: str, rows) -> str:
         """A module-level name for a fixed filter's matrix, one row a line."""
-        text = "\n".join(["(", *(f"    {_py(tuple(row))}," for row in matrix), ")"])
+        text = matrix(rows)
         if text not in self.constants:
             self.constants[text] = _unique(base, self._taken_names())
         return self.constants[text]
-
-    def _definitions(self) -> list[str]:
-        """Block definitions, each after the ones it calls."""
-        calls: dict[str, list[str]] = {}
-        for s in self.net.scopes:
-            if s.kind == "block":
-                calls.setdefault(s.block, [])
-                caller = self.net.scopes[self.owner[s.parent]]
-                if caller.kind == "block" and s.block not in calls.setdefault(caller.block, []):
-                    calls[caller.block].append(s.block)
-        order: list[str] = []
-
-        def visit(d):
-            if d not in order:
-                for callee in calls[d]:
-                    visit(callee)
-                order.append(d)
-
-        for d in calls:
-            visit(d)
-        return order
 
     def _write_definition(self, definition: str) -> None:
         scopes = [s for s in self.net.scopes if s.kind == "block" and s.block == definition and self.items[s.id]]
@@ -784,7 +738,7 @@ class _Position:
     def get(self, attr: str):
         return self.same(self.values(attr))
 
-    def arg(self, attr: str, literal=_py, symbolic: bool = True) -> str:
+    def arg(self, attr: str, literal=literal, symbolic: bool = True) -> str:
         """An attribute as source: the expression it was written with where that reproduces every instance's
         value, else the value."""
         values = self.values(attr)
@@ -803,7 +757,7 @@ class _Position:
         """The `name=` argument of a layer written for this slot."""
         self.suffixes.append(suffix)
         local = self.local + suffix
-        return f'name=f"{{name}}_{local}"' if self.prefix else f"name={_quote(local)}"
+        return f'name=f"{{name}}_{local}"' if self.prefix else f"name={quote(local)}"
 
 
 class _FunctionWriter:
@@ -948,8 +902,8 @@ class _FunctionWriter:
             t += len(slots)
         result = self.read(self.output, len(order))
         if self.definition is None:
-            args = [home[self.source], result, f"name={_quote(self.module.net.name)}"]
-            return out + _wrap("    ", "return keras.Model(", args, ")")
+            args = [home[self.source], result, f"name={quote(self.module.net.name)}"]
+            return out + wrap("    ", "return keras.Model(", args, ")")
         return out + [f"    return {result}"]
 
     def _label(self, ref: str) -> str:
@@ -1007,13 +961,13 @@ class _FunctionWriter:
                 default = f.defaults[py]
                 if default is not None and all(_gives(default, e, v) for e, v in zip(callee_envs, values)):
                     continue
-                source = _py(values[0])
+                source = literal(values[0])
             else:
                 raise _Mismatch(slot.rel)
             args.append(source if f.positional(py) else f"{py}={source}")
         args += [f"{f.flags[add]}=True" for add, on in flags.items() if on]
         local = self.module.local_name(slot.rel, slot.items, [b.scope for b in self.bodies])
-        args.append(f'name=f"{{name}}_{local}"' if self.definition is not None else f"name={_quote(local)}")
+        args.append(f'name=f"{{name}}_{local}"' if self.definition is not None else f"name={quote(local)}")
         return _Stmt(out, f.name, args)
 
 
@@ -1038,7 +992,7 @@ class _Layers(Dispatcher):
     def input(self, p: _Position, inputs, out):
         c, *hw = p.node.shape
         shape = tuple(d if isinstance(d, int) else None for d in (*hw, c))
-        return [_Stmt(out, "layers.Input", [f"shape={_py(shape)}", p.name()])]
+        return [_Stmt(out, "layers.Input", [f"shape={literal(shape)}", p.name()])]
 
     def conv(self, p: _Position, inputs, out):
         x = inputs[0]
@@ -1050,7 +1004,7 @@ class _Layers(Dispatcher):
         if explicit == "same":  # the padding depends on an open size
             p.module.classes.add("SamePadding2D")
             dilated = p.same([tuple(d * (k - 1) + 1 for d, k in zip(n.op.dilation, n.op.kernel_size)) for n in p.nodes])
-            stmts.append(_Stmt(out, "SamePadding2D", [_size(dilated), p.arg("strides", _size), p.name("_pad")], x))
+            stmts.append(_Stmt(out, "SamePadding2D", [pair(dilated), p.arg("strides", pair), p.name("_pad")], x))
             x = out
         elif explicit is not None:
             stmts.append(_Stmt(out, "layers.ZeroPadding2D", [explicit, p.name("_pad")], x))
@@ -1058,18 +1012,18 @@ class _Layers(Dispatcher):
         depthwise = [is_depthwise(p.net, n) for n in p.nodes]
         if p.same(depthwise):
             multiplier = p.same([n.op.filters // n.op.groups for n in p.nodes])
-            args = _Args([p.arg("kernel_size", _size)])
+            args = _Args([p.arg("kernel_size", pair)])
             if not subsample:
-                args.add("strides", p.arg("strides", _size), "1")
+                args.add("strides", p.arg("strides", pair), "1")
             args.add("padding", padding, '"valid"').add("depth_multiplier", str(multiplier), "1")
             callee = "layers.DepthwiseConv2D"
         else:
-            args = _Args([p.arg("filters"), p.arg("kernel_size", _size)])
+            args = _Args([p.arg("filters"), p.arg("kernel_size", pair)])
             if not subsample:
-                args.add("strides", p.arg("strides", _size), "1")
+                args.add("strides", p.arg("strides", pair), "1")
             args.add("padding", padding, '"valid"')
             callee = "layers.Conv2D"
-        args.add("dilation_rate", p.arg("dilation", _size), "1")
+        args.add("dilation_rate", p.arg("dilation", pair), "1")
         if callee == "layers.Conv2D":
             args.add("groups", p.arg("groups", symbolic=False), "1")
         activation, separate = _activation(p)
@@ -1079,20 +1033,20 @@ class _Layers(Dispatcher):
             args += [f"{initializer}=fixed_kernel({_fixed_matrix(p)})", "trainable=False"]
         stmts.append(_Stmt(out, callee, [*args, p.name()], x))
         if subsample:
-            strides = f"strides={p.arg('strides', _size)}"
+            strides = f"strides={p.arg('strides', pair)}"
             stmts.append(_Stmt(out, "layers.MaxPooling2D", ["1", strides, p.name("_stride")], out))
         return stmts + separate(out)
 
     def conv_transpose(self, p: _Position, inputs, out):
-        args = _Args([p.arg("filters"), p.arg("kernel_size", _size)]).add("strides", p.arg("strides", _size), "1")
+        args = _Args([p.arg("filters"), p.arg("kernel_size", pair)]).add("strides", p.arg("strides", pair), "1")
         activation, separate = _activation(p)
         if p.get("groups") > 1 or any(max(d) > 1 for d in p.values("dilation")):
             # Conv2DTranspose has no groups, and TensorFlow's CPU kernel no dilation.
             p.module.classes.add("ConvTranspose2D")
             padding = p.get("padding")
-            args.add("padding", '"same"' if padding == "same" else _size(padding), "0")
-            args.add("output_padding", _size(p.get("output_padding")), "0")
-            args.add("dilation_rate", p.arg("dilation", _size), "1").add("groups", p.arg("groups", symbolic=False), "1")
+            args.add("padding", '"same"' if padding == "same" else pair(padding), "0")
+            args.add("output_padding", pair(p.get("output_padding")), "0")
+            args.add("dilation_rate", p.arg("dilation", pair), "1").add("groups", p.arg("groups", symbolic=False), "1")
             args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
             return [_Stmt(out, "ConvTranspose2D", [*args, p.name()], inputs[0]), *separate(out)]
         crop = None
@@ -1105,7 +1059,7 @@ class _Layers(Dispatcher):
             kept = tuple(max(o - q, 0) for o, q in zip(extra, pad))
             short = any(k < s for n in p.nodes for k, s in zip(n.op.kernel_size, n.op.strides))
             if any(kept) or short:  # without output_padding Keras makes at least in·strides
-                args.add("output_padding", _size(kept))
+                args.add("output_padding", pair(kept))
             pads = (pad[0], max(pad[0] - extra[0], 0), pad[1], max(pad[1] - extra[1], 0))
             crop = _pads(pads) if any(pads) else None
         args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
@@ -1134,9 +1088,9 @@ class _Layers(Dispatcher):
             if (h, w) == size:
                 plans.append(("layers.Identity", []))
             elif isinstance(h, int) and isinstance(w, int) and h % size[0] == 0 and w % size[1] == 0:
-                plans.append(("layers.AveragePooling2D", [_size((h // size[0], w // size[1]))]))
+                plans.append(("layers.AveragePooling2D", [pair((h // size[0], w // size[1]))]))
             else:  # uneven windows (or an open size): PyTorch's bins
-                plans.append(("AdaptiveAveragePooling2D", [_size(size)]))
+                plans.append(("AdaptiveAveragePooling2D", [pair(size)]))
         callee, args = p.same(plans)
         if not callee.startswith("layers."):
             p.module.classes.add(callee)
@@ -1144,10 +1098,10 @@ class _Layers(Dispatcher):
 
     def upsample(self, p: _Position, inputs, out):
         mode, corners = p.get("mode"), p.get("align_corners")
-        scale = p.arg("scale", _size)
+        scale = p.arg("scale", pair)
         if mode == "nearest" or (mode == "bilinear" and not corners):
             # UpSampling2D's bilinear samples at half-pixel centres: PyTorch's align_corners=False.
-            args = _Args([scale]).add("interpolation", _quote(mode), '"nearest"')
+            args = _Args([scale]).add("interpolation", quote(mode), '"nearest"')
             return [_Stmt(out, "layers.UpSampling2D", [*args, p.name()], inputs[0])]
         callee = "ZeroInsertionUpSampling2D" if mode == "zeros" else "AlignedBilinearUpSampling2D"
         p.module.classes.add(callee)
@@ -1156,7 +1110,7 @@ class _Layers(Dispatcher):
     def batchnorm(self, p: _Position, inputs, out):
         # PyTorch's momentum weighs the new batch, Keras' the running average.
         momentum = p.get("momentum")
-        args = _Args().add("epsilon", p.arg("eps"), "0.001").add("momentum", _py(round(1 - momentum, 12)), "0.99")
+        args = _Args().add("epsilon", p.arg("eps"), "0.001").add("momentum", literal(round(1 - momentum, 12)), "0.99")
         return [_Stmt(out, "layers.BatchNormalization", [*args, p.name()], inputs[0])]
 
     def lrn(self, p: _Position, inputs, out):
@@ -1190,7 +1144,7 @@ class _Layers(Dispatcher):
         elif function == "softmax":
             callee, args = "layers.Softmax", []  # over the last axis: channels, as PyTorch's dim=1
         else:
-            callee, args = "layers.Activation", [_quote(self.ACTIVATIONS[function])]
+            callee, args = "layers.Activation", [quote(self.ACTIVATIONS[function])]
         return [_Stmt(out, callee, [*args, p.name()], inputs[0])]
 
     def concat(self, p: _Position, inputs, out):
@@ -1210,7 +1164,7 @@ def _fixed_matrix(p: _Position) -> str:
     p.module.classes.add("fixed_kernel")
     if weights in ("box", "gaussian"):
         p.module.classes.add(f"{weights}_kernel")
-        size = p.arg("kernel_size", _size)
+        size = p.arg("kernel_size", pair)
         return f"box_kernel({size})" if weights == "box" else f"gaussian_kernel({size}, {p.arg('sigma')})"
     if isinstance(weights, str):
         return p.module.constant(weights.upper(), ops.PRESETS[weights])
@@ -1224,7 +1178,7 @@ def _activation(p: _Position):
     if function is None:
         return "None", lambda out: []
     if function != "leaky_relu":
-        return _quote(_ACTIVATIONS[function]), lambda out: []
+        return quote(_ACTIVATIONS[function]), lambda out: []
     return "None", lambda out: [_Stmt(out, "layers.LeakyReLU", ["negative_slope=0.01", p.name("_act")], out)]
 
 
@@ -1250,7 +1204,7 @@ def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:
         return '"valid"', None
     if not subsample and all(map(centred, p.nodes)):
         return '"same"', None
-    return '"valid"', p.arg("padding", _size)
+    return '"valid"', p.arg("padding", pair)
 
 
 def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
@@ -1259,28 +1213,28 @@ def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
     paddings, ceil = p.values("padding"), p.values("ceil_mode")
     include = p.values("count_include_pad") if kind == "average" else [False] * len(p.nodes)
     if all(v == (0, 0) for v in paddings) and not any(ceil):
-        args = [p.arg("pool_size", _size)]
+        args = [p.arg("pool_size", pair)]
         if any(n.op.strides != n.op.pool_size for n in p.nodes):  # Keras' strides default to the pool size too
-            args.append(f"strides={p.arg('strides', _size)}")
+            args.append(f"strides={p.arg('strides', pair)}")
         return [_Stmt(out, keras_class, [*args, p.name()], x)]
     pool, strides = p.get("pool_size"), p.get("strides")
     static = all(isinstance(d, int) for shape in p.input_shapes() for d in shape)
     if all(v == "same" for v in paddings):
         if kind == "max" or not any(include):  # TensorFlow's "same" leaves the padding out of max and mean
-            args = [_size(pool), f"strides={_size(strides)}", 'padding="same"', p.name()]
+            args = [pair(pool), f"strides={pair(strides)}", 'padding="same"', p.name()]
             return [_Stmt(out, keras_class, args, x)]
         if static and all(include):
-            pads = p.same([_same_pads(shape, pool, strides) for shape in p.input_shapes()])
+            pads = p.same([same_pads(shape, pool, strides) for shape in p.input_shapes()])
             stmts = [_Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x)] if any(pads) else []
             return [
                 *stmts,
-                _Stmt(out, keras_class, [_size(pool), f"strides={_size(strides)}", p.name()], out if stmts else x),
+                _Stmt(out, keras_class, [pair(pool), f"strides={pair(strides)}", p.name()], out if stmts else x),
             ]
         padding = '"same"'
     elif any(v == "same" for v in paddings):
         raise _Mismatch(p.rel)
     else:
-        padding = _size(p.get("padding"))
+        padding = pair(p.get("padding"))
         pad = p.get("padding")
         if static:
             # The rows ceil_mode adds after the padding, so that the last window fits.
@@ -1291,14 +1245,14 @@ def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
             if zeros_are_safe:  # zeros never win a max over non-negative values, and count_include_pad counts them
                 pads = (pad[0], pad[0] + extra[0], pad[1], pad[1] + extra[1])
                 stmts = [_Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x)] if any(pads) else []
-                args = [_size(pool), f"strides={_size(strides)}", p.name()]
+                args = [pair(pool), f"strides={pair(strides)}", p.name()]
                 return [*stmts, _Stmt(out, keras_class, args, out if stmts else x)]
     callee = "PaddedMaxPooling2D" if kind == "max" else "PaddedAveragePooling2D"
     p.module.classes.add(callee)
-    args = _Args([_size(pool), f"strides={_size(strides)}", f"padding={padding}"])
-    args.add("ceil_mode", _py(p.get("ceil_mode")), "False")
+    args = _Args([pair(pool), f"strides={pair(strides)}", f"padding={padding}"])
+    args.add("ceil_mode", literal(p.get("ceil_mode")), "False")
     if kind == "average":
-        args.add("count_include_pad", _py(p.get("count_include_pad")), "True")
+        args.add("count_include_pad", literal(p.get("count_include_pad")), "True")
     return [_Stmt(out, callee, [*args, p.name()], x)]
 
 
@@ -1307,7 +1261,3 @@ def _ceil_extra(node: Node, shape) -> tuple[int, int]:
     op = node.op
     windows = zip(node.shape[1:], op.strides, op.pool_size, shape[1:], op.padding)
     return tuple(max((o - 1) * s + k - i - 2 * q, 0) for o, s, k, i, q in windows)
-
-
-def _same_pads(shape, pool, strides) -> tuple[int, ...]:
-    return (*ops.same_pads(shape[1], pool[0], strides[0]), *ops.same_pads(shape[2], pool[1], strides[1]))

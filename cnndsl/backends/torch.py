@@ -43,12 +43,11 @@ from ..compiler import without_gc
 from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
 from . import arith
-from .base import needed, runtime
+from .base import WIDTH, block_definitions, literal, matrix, needed, noqa, pair, runtime, same_pads, wrap
 
 if TYPE_CHECKING:
     from torch import nn
 
-WIDTH = 120  # the line length of the repository's ruff configuration
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INDEX = re.compile(r"[0-9]+")
 
@@ -136,29 +135,6 @@ class _Substitute(ast.NodeTransformer):
 
 def _substitute(tree: ast.expr, mapping: dict[str, ast.expr]) -> ast.expr:
     return _Substitute(mapping).visit(copy.deepcopy(tree))
-
-
-def _lit(v) -> str:
-    """A value as a Python literal."""
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    if isinstance(v, float) and not math.isfinite(v):
-        return f'float("{v}")'
-    if isinstance(v, (int, float, str)):
-        return repr(v)
-    if isinstance(v, (tuple, list)):
-        return "(" + ", ".join(_lit(i) for i in v) + ("," if len(v) == 1 else "") + ")"
-    raise ValueError(f"unexpected value {v!r}")
-
-
-def _str(s: str) -> str:
-    """A word as a string literal, in double quotes as the code around it."""
-    return f'"{s}"' if re.fullmatch(r"[a-z_]+", s) else repr(s)
-
-
-def _pair_lit(v) -> str:
-    """(3, 3) as 3, (3, 5) as (3, 5): torch takes either."""
-    return _lit(v[0]) if v[0] == v[1] else _lit(tuple(v))
 
 
 def _as_pair(v):
@@ -362,14 +338,14 @@ class _Context:
         except (ArithmeticError, TypeError, ValueError, NameError):
             return None
         if not _names(tree):
-            return _lit(value) if _matches(value, actual, kind) else None
+            return literal(value) if _matches(value, actual, kind) else None
         if not _matches(value, actual, kind):
             if type(actual) is not int or not isinstance(value, float) or value != actual:
                 return None
             tree = ast.Call(ast.Name("int", ast.Load()), [tree], [])  # `/` divides exactly in .cnn
         return ast.unparse(tree)
 
-    def arg(self, node: Node, attr: str, actual, kind: str = "exact", default=None, literal=_lit) -> str | None:
+    def arg(self, node: Node, attr: str, actual, kind: str = "exact", default=None, literal=literal) -> str | None:
         """An op attribute: its expression if it has one, else its value (None where that is torch's default)."""
         text = self.source(node.exprs.get(attr), actual, kind)
         if text is not None:
@@ -399,10 +375,9 @@ class _Emitter:
         self.network_class = self.allocate(_camel(net.name))
         self.constants: dict[str, str] = {}  # the literal of a matrix -> its name in the module
 
-    def constant(self, base: str, matrix) -> str:
+    def constant(self, base: str, rows) -> str:
         """A module-level name for a matrix, one row a line."""
-        rows = tuple(_lit(tuple(row)) for row in matrix)
-        text = "\n".join(["(", *(f"    {row}," for row in rows), ")"])
+        text = matrix(rows)
         if text not in self.constants:
             self.constants[text] = self.allocate(base)
         return self.constants[text]
@@ -429,12 +404,6 @@ class _Emitter:
                 self.local[("scope", s.id)] = _local(s.name, net.scopes[s.parent].name)
         return {sid: [e[2] for e in sorted(entries, key=lambda e: e[:2])] for sid, entries in keyed.items()}
 
-    def block_of(self, sid: int | None) -> Scope | None:
-        """The block instance (or the network) whose code holds scope `sid`."""
-        while sid is not None and self.net.scopes[sid].kind == "sequence":
-            sid = self.net.scopes[sid].parent
-        return None if sid is None else self.net.scopes[sid]
-
     def allocate(self, base: str) -> str:
         name, k = base, 1
         while name in self.taken:
@@ -445,7 +414,7 @@ class _Emitter:
 
     def source(self) -> str:
         order: list[Group] = []
-        for definition in self._definitions():
+        for definition in block_definitions(self.net):
             order += self._classify(definition)
         net = self.net
         # The network's parameters are its class's, as a block's are: Resnet34(classes=1000), build(classes=1000).
@@ -460,11 +429,10 @@ class _Emitter:
         parts += [self._render_group(g) for g in order]
         doc = [f"The {net.name} network of {_doc(net.source)}."]
         parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output, g))
-        head = f"def build({', '.join(_parameters(g))}) -> nn.Module:"
-        parts.append(
-            f'{head}\n    """The {net.name} network, with freshly initialised weights."""\n'
-            f"    return {self.network_class}({', '.join(f'{p}={p}' for p in g.params)})\n"
-        )
+        build = wrap("", "def build(", _parameters(g), ") -> nn.Module:", explode=True)
+        build.append(f'    """The {net.name} network, with freshly initialised weights."""')
+        build += wrap("    ", f"return {self.network_class}(", [f"{p}={p}" for p in g.params], ")")
+        parts.append("\n".join(build) + "\n")
         code = "\n\n".join(parts)
         gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
         return self._header(code) + gap + code
@@ -477,27 +445,6 @@ class _Emitter:
             if child.kind == "sequence" and (path := self._first_node_path(child)):
                 return path
         return None
-
-    def _definitions(self) -> list[str]:
-        """The block definitions used, each after those its instances contain."""
-        inner: dict[str, set[str]] = {}
-        for s in self.net.scopes:
-            if s.kind == "block":
-                inner.setdefault(s.block, set())
-                outer = self.block_of(s.parent)
-                if outer is not None and outer.kind == "block":
-                    inner[outer.block].add(s.block)
-        order: list[str] = []
-
-        def visit(b: str) -> None:
-            if b not in order:
-                for c in sorted(inner[b]):
-                    visit(c)
-                order.append(b)
-
-        for b in inner:
-            visit(b)
-        return order
 
     def _classify(self, definition: str) -> list[Group]:
         """Build every instance of a block definition; instances with the same code share a class."""
@@ -639,7 +586,9 @@ class _Owner(Dispatcher):
         network = scope.kind == "network"
         self.ctx = _Context((self.net.args if network else scope.args) if names else {}, names, in_channels)
         # A block's input channels are a parameter; the network's are its input's.
-        self.channels: dict[int, str] = {self.start: names.in_channels if names and not network else _lit(in_channels)}
+        self.channels: dict[int, str] = {
+            self.start: names.in_channels if names and not network else literal(in_channels)
+        }
         self.paths: dict[int, tuple[str, ...]] = {self.start: ()}
 
     def instance(self) -> Instance:
@@ -650,7 +599,7 @@ class _Owner(Dispatcher):
             items = [Item((p.name,), (), "", p.module) for p in pieces]
         else:
             items = _items(pieces)
-        out_channels = self.channels.get(output, _lit(self.net.nodes[output].shape[0]))
+        out_channels = self.channels.get(output, literal(self.net.nodes[output].shape[0]))
         return Instance(items, sequential, self.paths[output], out_channels)
 
     def pieces(self, scope: Scope, prefix: tuple[str, ...]) -> list[Piece]:
@@ -690,13 +639,13 @@ class _Owner(Dispatcher):
         keyword_only = False
         for p, py in names.py.items():
             value = s.args[p]
-            text = self.ctx.source(s.exprs.get(p), value) or _lit(value)
+            text = self.ctx.source(s.exprs.get(p), value) or literal(value)
             here[py] = ast.parse(text, mode="eval").body
             if py not in g.params:
                 continue
             if py in g.defaults:
                 keyword_only = True
-                if text == _lit(value) and _default_gives(g.defaults[py], s.args, names, value):
+                if text == literal(value) and _default_gives(g.defaults[py], s.args, names, value):
                     continue
             args.append(f"{py}={text}" if keyword_only else text)
         for path, flag in g.optional.items():
@@ -704,7 +653,7 @@ class _Owner(Dispatcher):
                 args.append(f"{flag}=True")
         out = self.net.nodes[s.output].shape[0]
         lifted = _substitute(ast.parse(inst.out_channels, mode="eval").body, here)
-        self.channels[s.output] = self.ctx.check(lifted, out) or _lit(out)
+        self.channels[s.output] = self.ctx.check(lifted, out) or literal(out)
         return self.opaque(s, (*prefix, name), Call(f"{g.name}(", tuple(args)))
 
     def opaque(self, s: Scope, path: tuple[str, ...], module: Call) -> Piece:
@@ -754,11 +703,11 @@ class _Owner(Dispatcher):
         if op.kind == "concat":
             terms = [ast.parse(self.channels[i], mode="eval").body for i in node.inputs]
             tree = functools.reduce(lambda a, b: ast.BinOp(a, ast.Add(), b), terms)  # too long a sum fails the check
-            return ctx.check(tree, c) or _lit(c)
+            return ctx.check(tree, c) or literal(c)
         if op.kind == "flatten":
             size = math.prod(x.shape[1:])
             tree = ast.parse(f"({self.channels[x.id]}) * {size}", mode="eval").body if size > 1 else None
-            return (ctx.check(tree, c) if tree else self.channels[x.id]) or _lit(c)
+            return (ctx.check(tree, c) if tree else self.channels[x.id]) or literal(c)
         return self.channels[x.id]
 
     # --- layers by kind: (module constructor, forward with the module as {m}, forward without one, comment) ---
@@ -780,7 +729,7 @@ class _Owner(Dispatcher):
 
     def adaptive_avgpool(self, node: Node, x: Node):
         size = self.ctx.source(node.exprs.get("output_size"), node.op.output_size, "pair")
-        return self.adaptive(node, "Avg", size or _lit(node.op.output_size))
+        return self.adaptive(node, "Avg", size or literal(node.op.output_size))
 
     def adaptive(self, node: Node, which: str, size: str):
         functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
@@ -790,10 +739,10 @@ class _Owner(Dispatcher):
         op = node.op
         if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
             self.em.helpers.add("upsample_zeros")
-            call = f"upsample_zeros({{0}}, {_pair_lit(op.scale)})"
+            call = f"upsample_zeros({{0}}, {pair(op.scale)})"
             return None, call, call, None
-        scale = self.ctx.arg(node, "scale", op.scale, "pair", literal=_pair_lit)
-        args = [f"scale_factor={scale}", f"mode={_str(op.mode)}"]
+        scale = self.ctx.arg(node, "scale", op.scale, "pair", literal=pair)
+        args = [f"scale_factor={scale}", f"mode={literal(op.mode)}"]
         if op.mode == "bilinear":
             args.append(f"align_corners={self.ctx.arg(node, 'align_corners', op.align_corners)}")
         return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
@@ -858,8 +807,8 @@ class _Owner(Dispatcher):
     def geometry(self, node: Node, kernel_attr: str) -> list[str]:
         """The channels-independent arguments of a convolution: kernel_size, stride."""
         op, ctx = node.op, self.ctx
-        args = [f"kernel_size={ctx.arg(node, kernel_attr, getattr(op, kernel_attr), 'pair', literal=_pair_lit)}"]
-        stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), _pair_lit)
+        args = [f"kernel_size={ctx.arg(node, kernel_attr, getattr(op, kernel_attr), 'pair', literal=pair)}"]
+        stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), pair)
         return args + ([f"stride={stride}"] if stride is not None else [])
 
     def conv(self, node: Node, x: Node):
@@ -873,9 +822,9 @@ class _Owner(Dispatcher):
             args += [padding] if padding else []
             call = "{m}(" + inner + ")"
         else:
-            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
+            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), pair)
             args += [f"padding={padding}"] if padding is not None else []
-        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), _pair_lit)
+        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), pair)
         args += [f"dilation={dilation}"] if dilation is not None else []
         if op.weights is not None:
             args += self.keywords(node, ("groups",), (1,))
@@ -887,7 +836,7 @@ class _Owner(Dispatcher):
     def fixed_kernel(self, node: Node) -> str:
         """The matrix of a fixed filter: a call for box and gaussian, else a constant of the module."""
         op = node.op
-        size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=_pair_lit)
+        size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=pair)
         if op.weights == "box":
             self.em.helpers.add("box_kernel")
             return f"box_kernel({size})"
@@ -913,17 +862,17 @@ class _Owner(Dispatcher):
                 padding.append(max(total, 0) // 2)
                 crop.append(max(total, 0) % 2)
                 extra.append(max(-total, 0))
-            args += [f"padding={_pair_lit(padding)}"] if any(padding) else []
-            args += [f"output_padding={_pair_lit(extra)}"] if any(extra) else []
+            args += [f"padding={pair(padding)}"] if any(padding) else []
+            args += [f"output_padding={pair(extra)}"] if any(extra) else []
             if any(crop):
                 call = "{m}({0})[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
                 comment = "`same`: TensorFlow crops the odd row and column at the bottom and right"
         else:
             for attr in ("padding", "output_padding"):
-                text = ctx.arg(node, attr, getattr(op, attr), "pair", (0, 0), _pair_lit)
+                text = ctx.arg(node, attr, getattr(op, attr), "pair", (0, 0), pair)
                 args += [f"{attr}={text}"] if text is not None else []
         args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
-        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), _pair_lit)
+        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), pair)
         args += [f"dilation={dilation}"] if dilation is not None else []
         return self.activated(node, Call("nn.ConvTranspose2d(", tuple(args)), call, comment)
 
@@ -931,22 +880,22 @@ class _Owner(Dispatcher):
         """`same` padding in PyTorch's terms: (the layer's padding argument or None, what the layer reads, a
         comment). Even padding is the layer's own; TensorFlow's odd pixel at the bottom and right needs F.pad;
         a split that depends on a size left open is made at run time."""
-        pads = _same_pads(x, kernel, strides, dilation)
+        pads = same_pads(x.shape, kernel, strides, dilation)
         if pads is None:
             self.em.helpers.add("pad_same")
-            return None, f"pad_same({{0}}, {_lit(kernel)}, {_lit(strides)}, {_lit(dilation)}{value})", None
+            return None, f"pad_same({{0}}, {literal(kernel)}, {literal(strides)}, {literal(dilation)}{value})", None
         if pads[0] == pads[1] and pads[2] == pads[3]:
-            return (f"padding={_pair_lit((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
+            return (f"padding={pair((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
-        return None, f"F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
+        return None, f"F.pad({{0}}, {literal((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
 
     def pool(self, node: Node, x: Node, which: str):
         op, ctx = node.op, self.ctx
-        size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=_pair_lit)
+        size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=pair)
         args = [f"kernel_size={size}"]
         stride = ctx.source(node.exprs.get("strides"), op.strides, "pair")
         if stride is None and op.strides != op.pool_size:  # torch's stride defaults to the kernel size too
-            stride = _pair_lit(op.strides)
+            stride = pair(op.strides)
         args += [f"stride={stride}"] if stride is not None else []
         inner, comment = "{0}", None
         if op.padding == "same":
@@ -954,11 +903,11 @@ class _Owner(Dispatcher):
             padding, inner, comment = self.same_padding(x, op.pool_size, op.strides, (1, 1), value)
             if inner != "{0}" and which == "Avg" and not op.count_include_pad:  # padded pixels must not count
                 self.em.helpers |= {"pad_same", "avg_pool_same"}
-                call = f"avg_pool_same({{0}}, {_lit(op.pool_size)}, {_lit(op.strides)})"
+                call = f"avg_pool_same({{0}}, {literal(op.pool_size)}, {literal(op.strides)})"
                 return None, call, call, None
             args += [padding] if padding else []
         else:
-            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
+            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), pair)
             args += [f"padding={padding}"] if padding is not None else []
             args += self.keywords(node, ("ceil_mode",), (False,))
         if which == "Avg":
@@ -966,20 +915,6 @@ class _Owner(Dispatcher):
         module = Call(f"nn.{which}Pool2d(", tuple(args))
         functional = f"F.{which.lower()}_pool2d({inner}, " + ", ".join([size, *args[1:]]) + ")"
         return module, "{m}(" + inner + ")", functional, comment
-
-
-def _same_pads(x: Node, kernel, strides, dilation) -> tuple[int, ...] | None:
-    """TensorFlow's (top, bottom, left, right) for `same`, or None where they depend on an open size."""
-    pads: list[int] = []
-    for size, k, s, d in zip(x.shape[1:], kernel, strides, dilation, strict=True):
-        if s == 1:
-            total = d * (k - 1)  # whatever the size
-            pads += [total // 2, total - total // 2]
-        elif isinstance(size, int):
-            pads += ops.same_pads(size, k, s, d)
-        else:
-            return None
-    return tuple(pads)
 
 
 def _is_chain(pieces: list[Piece], start: int, end: int | None) -> bool:
@@ -1056,10 +991,7 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, output, g:
     lines = [f"class {name}({base}):"]
     docstring = _docstring(doc, 4) + [""]
     params = _parameters(g) if g else []
-    head = "    def __init__(self" + "".join(f", {p}" for p in params) + ") -> None:"
-    if len(head) > WIDTH:
-        head = "    def __init__(\n        self,\n" + "".join(f"        {p},\n" for p in params) + "    ) -> None:"
-    lines.append(head)
+    lines += wrap("    ", "def __init__(", ["self", *params], ") -> None:", explode=True)
     for p, tree in (g.defaults if g else {}).items():
         if _names(tree):
             lines += [f"        if {p} is None:", f"            {p} = {ast.unparse(tree)}"]
@@ -1071,7 +1003,7 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, output, g:
         lines += _registrations(items, optional)
         lines += ["", "    def forward(self, x: Tensor) -> Tensor:", *_forward(items, optional, output)]
     code = "\n".join(lines).split("\n")
-    return "\n".join([*code[:1], *docstring, *(_long(line) for line in code[1:])]) + "\n"
+    return "\n".join([*code[:1], *docstring, *(noqa(line) for line in code[1:])]) + "\n"
 
 
 def _parameters(g: Group) -> list[str]:
@@ -1175,11 +1107,6 @@ def _has_unsafe(tree: dict) -> bool:
 def _module_dict(tree: dict) -> Call:
     entries = (Entry(f'"{k}": ', v.module if isinstance(v, Item) else _module_dict(v)) for k, v in tree.items())
     return Call("nn.ModuleDict({", tuple(entries), "})", block=True)
-
-
-def _long(line: str) -> str:
-    """A line still longer than ruff allows (a very long label) says that it knows."""
-    return line + "  # noqa: E501" if len(line) > WIDTH else line
 
 
 def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list[str]:
