@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 import keyword
 import os
 import re
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import expr, ops
-from .errors import CnnDslError
+from .errors import CnnDslError, Span
 from .ir import Network, Node, Scope
 from .syntax import (
     BinOp,
@@ -36,13 +35,12 @@ from .syntax import (
     Repeat,
     Residual,
     Sequence,
-    Span,
     Stmt,
     TupleExpr,
-    literal,
     parse,
     parse_file,
 )  # fmt: skip
+from .util import literal, without_gc
 
 MAX_NODES = 1_000_000  # default budget of expanded nodes per network
 MAX_DEPTH = 100  # nesting of scopes, block calls and expressions
@@ -50,6 +48,11 @@ MAX_BYTES = 1 << 20  # a .cnn file read from disk (text given to the API is the 
 # network takes a few kilobytes, and the parser reads some 200 kB a second
 MAX_INT = 2**53  # values beyond this are typos, and would make shape arithmetic slow
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# A quoted label: a module name that need not be an identifier (RegNet's "block1-0"), but that every backend
+# can still write as a string: letters, digits, `_` and `-`, and not only digits (those are positions).
+_MODULE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+# Calls the compiler itself handles: they make no node.
+BUILTINS = ("identity",)
 
 
 class Word(str):
@@ -135,24 +138,6 @@ def _names_in(expr) -> set[str]:
     return set()
 
 
-def without_gc(method):
-    """Run without the cyclic garbage collector: parsing, expansion, summaries and code generation allocate
-    millions of small acyclic objects, and the collector's passes over them (and over the network they
-    read) cost as much as the work itself on large networks."""
-
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return method(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return wrapper
-
-
 class Compiler:
     """Compiles the networks of one source file (and the blocks it imports)."""
 
@@ -223,7 +208,7 @@ class Compiler:
         for d in module.definitions:
             if d.kind == "block":
                 self._check_name(d.name, d.span, "block")
-                if d.name in ops.LAYERS:
+                if d.name in ops.LAYERS or d.name in BUILTINS:
                     raise self._error("E207", f"block '{d.name}' has the name of a built-in layer", d.span)
                 if d.name in self.blocks:
                     other = self.blocks[d.name].span
@@ -271,6 +256,13 @@ class Compiler:
         self._add_module(module, top=False, chain=(*chain, str(target)))
 
     def _check_name(self, name: str, span: Span, what: str) -> None:
+        if what == "module name":
+            if len(name) > 200 or not _MODULE_RE.fullmatch(name):
+                raise self._error(
+                    "E212", f"'{name[:80]}' cannot be used as a module name", span,
+                    hint="a quoted label starts with a letter and holds letters, digits, '_' and '-'",
+                )  # fmt: skip
+            return
         if not _NAME_RE.fullmatch(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
             raise self._error(
                 "E212", f"'{name}' cannot be used as a {what} name", span,
@@ -329,6 +321,7 @@ class _Expansion:
         # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
         self.ops: dict = {}  # (layer, arguments) -> op
         self.inferred: dict = {}  # (op, input shapes) -> (shape, params, buffers, macs)
+        self.outputs: list[int] = []  # the network's extra outputs (`output ...` statements), in order
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -344,8 +337,8 @@ class _Expansion:
         self.close_scope(root, x)
         return Network(
             name=d.name, source=d.span.path, args=env, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
-            blocks=self.signatures,
-        )
+            extra_outputs=tuple(self.outputs), blocks=self.signatures,
+        )  # fmt: skip
 
     # --- scopes and nodes -------------------------------------------------------------------------
 
@@ -417,17 +410,30 @@ class _Expansion:
     def run_stmt(self, stmt: Stmt, frame: Frame, x: int | None) -> int | None:
         label = stmt.label
         if label is not None:
-            self.c._check_name(label, stmt.label_span, "label")
+            self.c._check_name(label, stmt.label_span, "module name" if stmt.quoted else "label")
             if label in frame.labels or label in frame.shortcuts:
                 raise self.error("E208", f"label '{label}' is used twice in this scope", stmt.label_span)
         item = stmt.item
-        self.enter(getattr(item, "span", stmt.label_span))
+        span = getattr(item, "span", stmt.label_span)
+        if stmt.output:
+            if frame.scope != 0:
+                raise self.error(
+                    "E213", "output statements belong to the network's own body", span,
+                    hint="write `output ...` in the network, after the layer it branches from",
+                )  # fmt: skip
+            x = self.need_input(x, span, "output")
+        self.enter(span)
         try:
             out = self.run_item(item, label, frame, x)
         finally:
             self.depth -= 1
         if label is not None:
             frame.labels[label] = out
+        if stmt.output:
+            if out == x:
+                raise self.error("E213", "an output statement must compute something from its input", span)
+            self.outputs.append(out)
+            return x  # a side branch: the statements after it read what it read
         return out
 
     def run_item(self, item, label: str | None, frame: Frame, x: int | None) -> int | None:
@@ -516,10 +522,14 @@ class _Expansion:
         return self.add_node(name, ops.Add(), (main, shortcut), item.span, frame)
 
     def run_branches(self, item: Branches, label, frame: Frame, x) -> int:
+        if item.kind == "inline":  # statements of the enclosing scope, grouped: no scope, no index of its own
+            return self.run_stmts(item.body, frame, self.need_input(x, item.span, "inline"))
         if item.kind not in ops.MERGES:
+            merges = ", ".join(ops.MERGES)
             raise self.error(
-                "E200", f"'{item.kind} {{ ... }}' is not a construct: branches merge with concat or add",
-                item.span, hint=_did_you_mean(item.kind, ops.MERGES),
+                "E200", f"'{item.kind} {{ ... }}' is not a construct: branches merge with {merges}; inline groups",
+                item.span, hint=_did_you_mean(item.kind, (*ops.MERGES, "inline"))
+                or (f"did you mean '{_ALIASES[item.kind]}'?" if item.kind in _ALIASES else None),
             )  # fmt: skip
         x = self.need_input(x, item.span, item.kind)
         if not item.body:
@@ -535,11 +545,16 @@ class _Expansion:
     # --- calls ---------------------------------------------------------------------------------------
 
     def run_call(self, call: Call, label, frame: Frame, x) -> int | None:
+        if call.name == "identity":  # the current tensor, unchanged: an explicit branch of a merge
+            if call.args or call.kwargs:
+                extra = (*call.args, *call.kwargs)[0]
+                raise self.error("E203", "identity() takes no arguments", extra.span)
+            return self.need_input(x, call.span, "identity")
         if call.name in ops.LAYERS:
             return self.run_layer(call, label, frame, x)
         if call.name in self.c.blocks:
             return self.run_block(call, label, frame, x)
-        candidates = [*ops.LAYERS, *self.c.blocks]
+        candidates = [*ops.LAYERS, *BUILTINS, *self.c.blocks]
         hint = _did_you_mean(call.name, candidates)
         if call.name.lower() in _ALIASES and call.name not in self.c.blocks:  # names other frameworks use
             hint = f"did you mean '{_ALIASES[call.name.lower()]}'?"
@@ -639,7 +654,8 @@ class _Expansion:
                     hint = _did_you_mean(a.id, frame.visible_labels())
                     raise self.error("E209", f"no earlier layer is labelled '{a.id}'", a.span, hint=hint)
                 refs.append(ref)
-            inputs = (x, *refs)
+            # The current tensor comes first, unless it is one of the labels: then the labels' order is the order.
+            inputs = tuple(refs) if x in refs else (x, *refs)
             op = cls()
             return self.add_node(frame.prefix + frame.take(label), op, inputs, call.span, frame)
         names = ops.fields_of(cls)
@@ -844,26 +860,31 @@ def _flatten(v):
         yield v
 
 
-def _choices(cls, field_name) -> list[str]:
-    """The words a field accepts (`same` for padding, the activations for activation ...)."""
+@functools.cache
+def _choices(cls, field_name) -> tuple[str, ...]:
+    """The words a field accepts (`same` for padding, the activations for activation ...): the strings of
+    its type's Literals, and the shorthands its checker expands."""
+    if cls is None or field_name is None:
+        return ()
+    words = [w for w in ops.words_of(cls, field_name) if w != "?" or field_name == "shape"]
     if field_name in ("activation", "function"):
-        return [*ops.ACTIVATIONS, "swish", "none", "linear"]
+        words += ["swish", "none", "linear"]
     if field_name == "padding":
-        return ["same", "valid"]
-    if field_name == "mode":
-        return ["nearest", "bilinear", "zeros"]
-    if field_name == "shape":
-        return ["?"]
-    if field_name == "weights":
-        return ["box", "gaussian", *ops.PRESETS]
-    return []
+        words.append("valid")
+    return tuple(dict.fromkeys(words))
 
 
 # layer names of Keras and PyTorch that are too far from ours for difflib
-_ALIASES = {"linear": "dense", "fc": "dense", "bn": "batchnorm", "deconv": "conv_transpose", "pool": "maxpool"}
+_ALIASES = {
+    "linear": "dense", "fc": "dense", "bn": "batchnorm", "deconv": "conv_transpose", "pool": "maxpool",
+    "mul": "multiply", "scale": "multiply", "cat": "concat", "sum": "add", "split": "chunk",
+    "shuffle": "channel_shuffle",
+}  # fmt: skip
 
 # every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block
-_WORDS = frozenset(w for f in ("activation", "padding", "mode", "weights") for w in _choices(None, f))
+_WORDS = frozenset(
+    w for cls in ops.OPS for f in ops.fields_of(cls) if f != "shape" for w in _choices(cls, f)
+)
 
 
 def _span_or(s, default):

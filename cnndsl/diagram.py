@@ -30,10 +30,10 @@ from pathlib import Path
 import graphviz
 
 from . import ops
-from .compiler import without_gc
+from .dispatch import Dispatcher
 from .ir import Network, Node, Scope
 from .summary import describe
-from .syntax import literal
+from .util import literal, without_gc
 
 AUTO_NODES = 30  # the most nodes the default detail draws: what fits on a slide
 INF = 1 << 30  # a depth deeper than any nesting
@@ -49,20 +49,41 @@ KINDS = {
     "act": ("#EE8866", "activation"),
     "dense": ("#FFAABB", "dense"),
     "merge": ("#BBCC33", "merge"),
-    "other": ("#DDDDDD", "dropout / reshape"),
+    "other": ("#DDDDDD", "dropout / reshape / channels"),
     "block": ("#F4F4F4", "block"),
 }
-_KIND_OF = {
-    "conv": "conv", "conv_transpose": "conv",
-    "maxpool": "pool", "avgpool": "pool", "global_avgpool": "pool", "global_maxpool": "pool",
-    "adaptive_avgpool": "pool", "upsample": "pool",
-    "batchnorm": "norm", "lrn": "norm",
-    "activation": "act",
-    "dense": "dense",
-    "concat": "merge", "add": "merge",
-    "dropout": "other", "flatten": "other",
-    "input": "io",
-}  # fmt: skip
+
+
+def _drawn_as(category: str):
+    return lambda self, op: category
+
+
+class _Category(Dispatcher):
+    """The colour (a key of KINDS, or "io") each op kind is drawn in."""
+
+    WHAT = "diagrams"
+    TRANSFORMS = {
+        **dict.fromkeys(("conv", "conv_transpose"), _drawn_as("conv")),
+        **dict.fromkeys(
+            ("maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample"),
+            _drawn_as("pool"),
+        ),
+        **dict.fromkeys(("batchnorm", "lrn"), _drawn_as("norm")),
+        "activation": _drawn_as("act"),
+        "dense": _drawn_as("dense"),
+        **dict.fromkeys(ops.MERGES, _drawn_as("merge")),
+        **dict.fromkeys(("dropout", "flatten", "chunk", "channel_shuffle", "stochastic_depth"), _drawn_as("other")),
+        "input": _drawn_as("io"),
+    }
+
+
+_CATEGORY = _Category()
+
+
+def _category(op: ops.Op) -> str:
+    return _CATEGORY.handler(op)(op)
+
+
 BORDER = "#888888"
 
 
@@ -305,6 +326,10 @@ class _Plan:
             else:
                 owner[n.id] = self._layer_item(n)
         self.items[OUTPUT] = _Item(OUTPUT, len(net.nodes), "io", "output", [], 0, 0, None)
+        for k, i in enumerate(net.extra_outputs, 1):  # each extra output gets a terminal of its own
+            self.items[f"{OUTPUT}{k}"] = _Item(
+                f"{OUTPUT}{k}", len(net.nodes) + k, "io", _html(f"output {net.output_name(i)}"), [], 0, 0, None
+            )
 
         self.edges: list[_Edge] = []
         seen = set()
@@ -319,6 +344,8 @@ class _Plan:
                     seen.add(key)
                     self.edges.append(_Edge(*key, net.nodes[tail].shape, self._role(net.nodes[head], tail, key[1])))
         self.edges.append(_Edge(owner[self.final[net.output]], OUTPUT, net.output_shape, ""))
+        for k, i in enumerate(net.extra_outputs, 1):
+            self.edges.append(_Edge(owner[self.final[i]], f"{OUTPUT}{k}", net.nodes[i].shape, ""))
         tails = set()
         for e in self.edges:  # a tensor read by several items is labelled once
             e.labelled = e.tail not in tails
@@ -392,7 +419,7 @@ class _Plan:
     def _layer_item(self, n: Node) -> str:
         label = _html(describe(n.op))
         self.items[n.name] = _Item(
-            n.name, n.id, _KIND_OF[n.op.kind], label, [n.name], n.params, self.cluster[n.scope], n.id
+            n.name, n.id, _category(n.op), label, [n.name], n.params, self.cluster[n.scope], n.id
         )
         return n.name
 
@@ -402,7 +429,7 @@ class _Plan:
             return None
         p = self.tree.net.nodes[n.inputs[0]]
         if (
-            _KIND_OF[p.op.kind] not in ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
+            _category(p.op) not in ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
             or getattr(p.op, "activation", None)
             or self.tree.consumers[p.id] != [n.id]
             or self.collapsed[p.scope] is not None

@@ -45,8 +45,8 @@ class Dispatcher:
         return lacking
 
     def handler(self, node) -> Callable:
-        """The bound handler of `node`'s op; E500 where this consumer cannot handle it."""
-        kind = node.op.kind
+        """The bound handler of a node's op (or of an op); E500 where this consumer cannot handle it."""
+        kind = node.kind if isinstance(node, ops.Op) else node.op.kind
         if kind in self.TRANSFORMS:
             return functools.partial(self.TRANSFORMS[kind], self)
         if kind not in self.table():
@@ -54,10 +54,11 @@ class Dispatcher:
         return getattr(self, kind)
 
     def unsupported(self, node, what: str | None = None) -> CnnDslError:
-        """The error for a node this consumer cannot handle, at the node's place in the source."""
-        what = what or f"'{node.op.kind}'"
+        """The error for a node (or an op) this consumer cannot handle, at the node's place in the source."""
+        if isinstance(node, ops.Op):
+            return CnnDslError("E500", f"{self.WHAT} cannot handle {what or repr(node.kind)} yet")
         span = node.span
         return CnnDslError(
-            "E500", f"{self.WHAT} cannot handle {what} yet ({node.name})", span.path, span.line, span.column,
-            hint="see docs/language.md for what each backend supports",
+            "E500", f"{self.WHAT} cannot handle {what or repr(node.op.kind)} yet ({node.name})",
+            span.path, span.line, span.column, hint="see docs/language.md for what each backend supports",
         )  # fmt: skip

@@ -7,6 +7,8 @@ then the source line with a caret under the spot.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # code -> short title; docs/errors.md explains each one with an example (a test keeps the two in step).
 CODES = {
     "E100": "syntax error",
@@ -26,6 +28,7 @@ CODES = {
     "E210": "network not found",
     "E211": "misplaced or missing input",
     "E212": "invalid name",
+    "E213": "misplaced output",
     "E300": "shapes do not match",
     "E301": "output size is not positive",
     "E302": "channels not divisible by groups",
@@ -39,6 +42,17 @@ CODES = {
     "E405": "number out of range",
     "E500": "not supported by this backend",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A place in the source: where a syntax node, and the IR nodes it made, were written."""
+
+    __pydantic_config__ = {"strict": True}  # as every IR class (ops.STRICT)
+
+    path: str
+    line: int
+    column: int
 
 
 class CnnDslError(Exception):

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from .errors import Span
 from .expr import Expr
 from .expr import check as check_expr
 from .ops import STRICT, Dim, Op
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
+_MODULE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,199}")  # a quoted label: "block1-0"
 
 
 def identifier(name: str) -> str:
@@ -39,9 +41,9 @@ def identifier(name: str) -> str:
 
 
 def dotted(name: str) -> str:
-    """A node's path of labels and positions: `layer2.0.conv1`."""
+    """A node's path of labels, quoted labels and positions: `layer2.0.conv1`, `trunk.block1-0.0`."""
     for part in name.split("."):
-        if not _POSITION.fullmatch(part):
+        if not _POSITION.fullmatch(part) and not _MODULE.fullmatch(part):
             identifier(part)
     return name
 
@@ -78,17 +80,6 @@ def check_names(net: Network) -> None:
 
 Scalar = bool | int | float | str
 Value = Scalar | tuple[Scalar, ...]  # a block argument
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Where a node came from in the source."""
-
-    __pydantic_config__ = STRICT
-
-    path: str
-    line: int
-    column: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -140,7 +131,10 @@ class Network:
     args: dict[str, Value] = field(default_factory=dict)
     nodes: tuple[Node, ...]
     scopes: tuple[Scope, ...]
-    output: int
+    output: int  # the main output
+    # Further outputs (`output ...` statements: auxiliary classifiers, deep supervision, detection heads), in
+    # source order; every backend returns them after the main one.
+    extra_outputs: tuple[int, ...] = ()
     # The blocks used, each with its parameters in order and their defaults (None: required), for backends
     # that emit one function or class per block definition.
     blocks: dict[str, dict[str, Expr | None]] = field(default_factory=dict)
@@ -168,6 +162,19 @@ class Network:
     @property
     def output_shape(self) -> tuple[Dim, ...]:
         return self.nodes[self.output].shape
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        """Every output: the main one, then the extra ones."""
+        return (self.output, *self.extra_outputs)
+
+    def output_name(self, node_id: int) -> str:
+        """An output's name: the label of the statement that made it (the top-level scope it closes, or the
+        node itself)."""
+        for s in self.scopes[1:]:
+            if s.output == node_id and s.parent == 0:
+                return s.name
+        return self.nodes[node_id].name
 
     @cached_property
     def params(self) -> int:
@@ -234,8 +241,10 @@ def check_graph(net: Network) -> None:
     """ValueError unless the nodes form the graph the backends expect: ids equal to positions, inputs that
     come earlier, scopes and outputs that exist."""
     n, m = len(net.nodes), len(net.scopes)
-    if not n or not 0 <= net.output < n:
-        raise ValueError("the network's output is not one of its nodes")
+    if not n or not all(0 <= o < n for o in net.outputs):
+        raise ValueError("the network's outputs are not among its nodes")
+    if len(set(net.outputs)) != len(net.outputs):
+        raise ValueError("the network names one node as two outputs")
     for i, node in enumerate(net.nodes):
         if node.id != i or not 0 <= node.scope < m or any(not 0 <= j < i for j in node.inputs):
             raise ValueError(f"node {i} ({node.name[:80]!r}) is out of order or refers to a missing node or scope")

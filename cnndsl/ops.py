@@ -355,7 +355,6 @@ def register(cls):
     return cls
 
 
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Op:
     """The base of every op: the shape rule and cost of an op that changes neither."""
@@ -846,6 +845,96 @@ class Add(Op):
         return first
 
 
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Multiply(Op):
+    """Element-wise product with broadcasting: a C×1×1 gate scales a C×H×W map (squeeze-excitation), as
+    PyTorch's `*` does. Each size must be equal or 1 in one of the inputs."""
+
+    kind: Literal["multiply"] = "multiply"
+
+    merge: ClassVar = True
+
+    def infer(self, inputs):
+        out = list(inputs[0])
+        for other in inputs[1:]:
+            if len(other) != len(out):
+                raise ShapeError(
+                    "E300", f"multiply: {shape_str(tuple(out))} and {shape_str(other)} differ in rank",
+                    "multiply broadcasts sizes of 1: a C×1×1 gate times a C×H×W map",
+                )  # fmt: skip
+            for i, (a, b) in enumerate(zip(out, other)):
+                if a == 1:
+                    out[i] = b
+                elif b != 1 and a != b and (isinstance(a, int) and isinstance(b, int)):
+                    raise ShapeError(
+                        "E300", f"multiply: {shape_str(tuple(out))} and {shape_str(other)} differ",
+                        "multiply broadcasts sizes of 1: every other size must be equal",
+                    )  # fmt: skip
+        return tuple(out)
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Chunk(Op):
+    """One of `chunks` equal groups of channels, the `index`-th (from 0): `torch.chunk(x, chunks, 1)[index]`.
+    ShuffleNetV2 splits its input in two this way."""
+
+    kind: Literal["chunk"] = "chunk"
+    chunks: PosInt
+    index: NonNegInt
+
+    positional: ClassVar = ("chunks", "index")
+
+    def __post_init__(self):
+        if self.index >= self.chunks:
+            raise ArgumentError(f"must be less than chunks ({self.chunks})", "index")
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x[0] % self.chunks:
+            raise ShapeError(
+                "E302", f"chunk: {x[0]} channels do not split into {self.chunks} equal groups",
+                "the number of channels must be a multiple of chunks", "chunks",
+            )  # fmt: skip
+        return (x[0] // self.chunks, *x[1:])
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChannelShuffle(Op):
+    """ShuffleNet's channel shuffle: channels seen as `groups` × C/groups, transposed, flattened again."""
+
+    kind: Literal["channel_shuffle"] = "channel_shuffle"
+    groups: PosInt = 2
+
+    positional: ClassVar = ("groups",)
+
+    def infer(self, inputs):
+        (x,) = inputs
+        _spatial(x, "channel_shuffle")
+        if x[0] % self.groups:
+            raise ShapeError(
+                "E302", f"channel_shuffle: {x[0]} channels do not split into {self.groups} groups",
+                "the number of channels must be a multiple of groups", "groups",
+            )  # fmt: skip
+        return x
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StochasticDepth(Op):
+    """Stochastic depth (Huang et al., 2016) on a residual branch: while training, drops the whole branch
+    for a sample (mode `row`) or the batch (mode `batch`) with probability `p`, scaling the rest by 1/(1-p);
+    the identity in inference. Put it last in a residual's main path, as torchvision does."""
+
+    kind: Literal["stochastic_depth"] = "stochastic_depth"
+    p: Annotated[float, Arg(ge=0, lt=1)]
+    mode: Literal["row", "batch"] = "row"
+
+    positional: ClassVar = ("p", "mode")
+
+
 def _mismatch(a: Shape, b: Shape) -> bool:
     """Two sizes differ for sure (symbolic sizes that are written differently may still agree)."""
     return any(isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(a, b))
@@ -868,8 +957,25 @@ def fields_of(cls: type[Op]) -> tuple[str, ...]:
     return (*cls.positional, *(n for n in names if n not in cls.positional))
 
 
+@functools.cache
+def words_of(cls: type[Op], field_name: str) -> tuple[str, ...]:
+    """The words (strings of Literal types) a field of an op admits, in declaration order."""
+    hint = get_type_hints(cls, include_extras=True).get(field_name)
+    found: list[str] = []
+
+    def walk(tp):
+        if get_origin(tp) is Literal:
+            found.extend(a for a in get_args(tp) if isinstance(a, str))
+        for a in get_args(tp):
+            if not isinstance(a, (str, int, float, Arg)) and a is not Ellipsis:
+                walk(a)
+
+    if hint is not None:
+        walk(hint)
+    return tuple(dict.fromkeys(found))
+
+
 def infer_and_cost(op: Op, inputs: list[Shape]) -> tuple[Shape, int, int, int | None]:
     out = op.infer(inputs)
     params, buffers, macs = op.cost(inputs, out)
     return out, params, buffers, macs
-

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from . import ops
+from .dispatch import Dispatcher
 from .ir import Network
 
 
@@ -72,45 +73,69 @@ def _transposed(a: Axis, k: int, s: int, p: int, d: int) -> Axis:
     return Axis(a.size + (reach - 1) * a.jump, a.jump / s, padding, a.aligned)
 
 
-def _axis(node, inputs: list[tuple[Axis, Axis]], in_shapes: list[tuple], axis: int) -> Axis:
-    op = node.op
-    if isinstance(op, ops.Input):
+class _Field(Dispatcher):
+    """One axis of a node's receptive field from its inputs' (`a`: the first input's), per op kind. Each
+    handler gets the node, the inputs' fields on this axis, the first input's size on it, and the axis."""
+
+    WHAT = "receptive fields"
+
+    def input(self, node, fields, size, axis):
         return ONE
-    if isinstance(op, (ops.GlobalAvgPool, ops.Flatten, ops.Dense)):
+
+    def _whole(self, node, fields, size, axis):
         return WHOLE
-    fields = [f[axis] for f in inputs]
-    a = fields[0]
-    size = in_shapes[0][1 + axis] if len(in_shapes[0]) == 3 else None
-    if isinstance(op, (ops.Concat, ops.Add)):
+
+    def _pixelwise(self, node, fields, size, axis):
+        return fields[0]
+
+    def _merge(self, node, fields, size, axis):
+        # A gate computed over the whole input (squeeze-excitation) widens the field to the whole input.
         if any(f.size is None for f in fields):
             return WHOLE
         widest = max(fields, key=lambda f: f.size)
         centres = {None if f.padding is None else f.size / 2 - f.padding for f in fields}
         aligned = all(f.aligned for f in fields) and len({f.jump for f in fields}) == 1 and len(centres) == 1
         return Axis(widest.size, widest.jump, widest.padding, aligned)
-    if isinstance(op, ops.Conv):
+
+    TRANSFORMS = {
+        **dict.fromkeys(("global_avgpool", "global_maxpool", "flatten", "dense"), _whole),
+        # position by position (a channel shuffle or chunk moves channels, not pixels)
+        **dict.fromkeys(
+            ("batchnorm", "lrn", "dropout", "activation", "chunk", "channel_shuffle", "stochastic_depth"), _pixelwise
+        ),
+        **dict.fromkeys(ops.MERGES, _merge),
+    }
+
+    def conv(self, node, fields, size, axis):
+        op = node.op
         k, s, d = op.kernel_size[axis], op.strides[axis], op.dilation[axis]
         p = _same_left_pad(size, k, s, d) if op.padding == "same" else op.padding[axis]
-        return _window(a, k, s, p, d)
-    if isinstance(op, (ops.MaxPool, ops.AvgPool)):
+        return _window(fields[0], k, s, p, d)
+
+    def maxpool(self, node, fields, size, axis):
+        op = node.op
         k, s = op.pool_size[axis], op.strides[axis]
         p = _same_left_pad(size, k, s, 1) if op.padding == "same" else op.padding[axis]
-        return _window(a, k, s, p)
-    if isinstance(op, ops.AdaptiveAvgPool):
-        out = op.output_size[axis]
+        return _window(fields[0], k, s, p)
+
+    avgpool = maxpool
+
+    def adaptive_avgpool(self, node, fields, size, axis):
+        out = node.op.output_size[axis]
         if not isinstance(size, int):
             return WHOLE
         # torch's windows run from floor(i·n/m) to ceil((i+1)·n/m): the widest is ceil(n/m) (+1 if inexact)
         k = -(-size // out) + (0 if size % out == 0 else 1)
-        return _window(a, k, Fraction(size, out), 0)
-    if isinstance(op, ops.ConvTranspose):
+        return _window(fields[0], k, Fraction(size, out), 0)
+
+    def conv_transpose(self, node, fields, size, axis):
+        op = node.op
         k, s, d = op.kernel_size[axis], op.strides[axis], op.dilation[axis]
-        if op.padding == "same":
-            p = (d * (k - 1) + 1 - s) // 2
-        else:
-            p = op.padding[axis]
-        return _transposed(a, k, s, p, d)
-    if isinstance(op, ops.Upsample):
+        p = (d * (k - 1) + 1 - s) // 2 if op.padding == "same" else op.padding[axis]
+        return _transposed(fields[0], k, s, p, d)
+
+    def upsample(self, node, fields, size, axis):
+        op, a = node.op, fields[0]
         s = op.scale[axis]
         if op.mode != "bilinear":  # nearest and bed of nails: output o reads input o // s only
             return _transposed(a, s, s, 0, 1)
@@ -125,16 +150,18 @@ def _axis(node, inputs: list[tuple[Axis, Axis]], in_shapes: list[tuple], axis: i
         # half-pixel centres: x = (o + ½)/s − ½
         padding = None if a.padding is None else a.padding + a.jump * Fraction(2 * s - 1, 2 * s)
         return Axis(a.size + a.jump, a.jump / s, padding, a.aligned)
-    return a  # batch norm, LRN, dropout, activations: pixel by pixel
 
 
 def receptive_fields(net: Network) -> list[tuple[Axis, Axis]]:
     """(height axis, width axis) for every node, in node order."""
     out: list[tuple[Axis, Axis]] = []
+    rules = _Field()
     for n in net.nodes:
+        rule = rules.handler(n)
         inputs = [out[i] for i in n.inputs]
-        shapes = [net.nodes[i].shape for i in n.inputs]
-        out.append((_axis(n, inputs, shapes, 0), _axis(n, inputs, shapes, 1)))
+        first = net.nodes[n.inputs[0]].shape if n.inputs else ()
+        sizes = first[1:] if len(first) == 3 else (None, None)
+        out.append(tuple(rule(n, [f[axis] for f in inputs], sizes[axis], axis) for axis in (0, 1)))
     return out
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from . import ops
-from .compiler import without_gc
+from .dispatch import Dispatcher
 from .ir import Network, Node
-from .syntax import literal
+from .util import block_call, without_gc
 
 
 def _fmt(n: int | None) -> str:
@@ -20,13 +20,18 @@ def _kernel(p) -> str:
     return f"{p[0]}×{p[1]}"
 
 
-def describe(op: ops.Op) -> str:
-    """A short label with the op's key hyperparameters: 'conv 3×3, 64, /2'."""
-    k = op.kind
-    if isinstance(op, (ops.Conv, ops.ConvTranspose)):
-        parts = [f"{k} {_kernel(op.kernel_size)}", str(op.filters)]
+class Describe(Dispatcher):
+    """A short label per op kind with its key hyperparameters: 'conv 3×3, 64, /2'."""
+
+    WHAT = "the summary"
+
+    def input(self, op):
+        return "input"
+
+    def conv(self, op):
+        parts = [f"{op.kind} {_kernel(op.kernel_size)}", str(op.filters)]
         if op.strides != (1, 1):
-            parts.append(("×" if k == "conv_transpose" else "/") + _pair(op.strides))
+            parts.append(("×" if op.kind == "conv_transpose" else "/") + _pair(op.strides))
         if op.dilation != (1, 1):
             parts.append(f"dilation {_pair(op.dilation)}")
         if op.groups != 1:
@@ -36,36 +41,68 @@ def describe(op: ops.Op) -> str:
         if op.activation:
             parts.append(op.activation)
         return ", ".join(parts)
-    if isinstance(op, (ops.MaxPool, ops.AvgPool)):
-        text = f"{k} {_kernel(op.pool_size)}"
+
+    conv_transpose = conv
+
+    def maxpool(self, op):
+        text = f"{op.kind} {_kernel(op.pool_size)}"
         if op.strides != op.pool_size:
             text += f", /{_pair(op.strides)}"
         return text + (", ceil" if op.ceil_mode else "")
-    if isinstance(op, ops.AdaptiveAvgPool):
+
+    avgpool = maxpool
+
+    def adaptive_avgpool(self, op):
         return f"adaptive_avgpool → {_kernel(op.output_size)}"
-    if isinstance(op, ops.Upsample):
+
+    def upsample(self, op):
         return f"upsample ×{_pair(op.scale)}, {op.mode}"
-    if isinstance(op, ops.Dense):
+
+    def dense(self, op):
         return f"dense {op.units}" + (f", {op.activation}" if op.activation else "")
-    if isinstance(op, ops.Dropout):
+
+    def dropout(self, op):
         return f"dropout {op.rate:g}"
-    if isinstance(op, ops.LocalResponseNorm):
+
+    def lrn(self, op):
         return f"lrn {op.size}"
-    if isinstance(op, ops.Act):
+
+    def activation(self, op):
         return op.function if op.alpha is None else f"{op.function} {op.alpha:g}"
-    if isinstance(op, ops.Input):
-        return "input"
-    return k
+
+    def chunk(self, op):
+        return f"chunk {op.index + 1} of {op.chunks}"
+
+    def channel_shuffle(self, op):
+        return f"channel_shuffle {op.groups}"
+
+    def stochastic_depth(self, op):
+        return f"stochastic_depth {op.p:g}, {op.mode}"
+
+    def _kind(self, op):
+        return op.kind
+
+    TRANSFORMS = dict.fromkeys(("global_avgpool", "global_maxpool", "batchnorm", "flatten", *ops.MERGES), _kind)
+
+
+_DESCRIBE = Describe()
+
+
+def describe(op: ops.Op) -> str:
+    """A short label with the op's key hyperparameters: 'conv 3×3, 64, /2'."""
+    return _DESCRIBE.handler(op)(op)
 
 
 def one_line(net: Network) -> str:
-    """`resnet34: 3×224×224 → 1000, 21,797,672 params`"""
-    return f"{net.name}: {ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}, {net.params:,} params"
-
-
-def _block_call(net: Network, scope) -> str:
-    args = ", ".join(f"{k}={literal(v)}" for k, v in scope.args.items())
-    return f"{scope.block}({args})"
+    """`resnet34: 3×224×224 → 1000, 21,797,672 params`; extra outputs follow the main one with their names:
+    `googlenet: 3×224×224 → 1000 (+ aux1 1000, aux2 1000), 13,004,888 params`."""
+    out = ops.shape_str(net.output_shape)
+    if net.extra_outputs:
+        out += " (+ " + ", ".join(
+            f"{net.output_name(i)} {ops.shape_str(net.nodes[i].shape)}" for i in net.extra_outputs
+        )
+        out += ")"
+    return f"{net.name}: {ops.shape_str(net.input_shape)} → {out}, {net.params:,} params"
 
 
 def _scope_totals(net: Network) -> dict[int, list[int | None]]:
@@ -114,7 +151,7 @@ def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
         for sid in reversed(chain):
             shown.add(sid)
             s = net.scopes[sid]
-            op = _block_call(net, s) if s.kind == "block" else "sequence"
+            op = block_call(s) if s.kind == "block" else "sequence"
             shape = ops.shape_str(net.nodes[s.output].shape) if s.output is not None else ""
             params, macs = totals[sid]
             row = (depths[sid] - 1, s.name, op, shape, _fmt(params), _fmt(macs))
@@ -169,8 +206,11 @@ def _buffers(net: Network) -> str:
 def totals_lines(net: Network) -> list[str]:
     macs = net.macs
     act = net.activation_elements
+    output = ops.shape_str(net.output_shape)
+    for i in net.extra_outputs:
+        output += f"    Output {net.output_name(i)}: {ops.shape_str(net.nodes[i].shape)}"
     lines = [
-        f"Input: {ops.shape_str(net.input_shape)}    Output: {ops.shape_str(net.output_shape)}",
+        f"Input: {ops.shape_str(net.input_shape)}    Output: {output}",
         f"Trainable params: {net.params:,}",
         _buffers(net),
     ]
@@ -195,6 +235,7 @@ def to_dict(net: Network) -> dict:
         "source": net.source,
         "input": list(net.input_shape),
         "output": list(net.output_shape),
+        "extra_outputs": {net.output_name(i): list(net.nodes[i].shape) for i in net.extra_outputs},
         "params": net.params,
         "buffers": net.buffers,
         "macs": net.macs,
@@ -220,4 +261,3 @@ def _layer(net: Network, n: Node, field) -> dict:
         "line": n.span.line,
         "column": n.span.column,
     }
-

@@ -7,15 +7,20 @@ The transformer runs inside the parser (no intermediate Lark tree), which keeps 
 
 from __future__ import annotations
 
+import contextvars
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .errors import CnnDslError
-from .ir import Span  # the syntax tree and the IR share positions: nodes keep their statement's Span
+from .errors import (
+    CnnDslError,
+    Span,  # the syntax tree and the IR share positions: nodes keep their statement's Span
+)
+from .util import literal  # noqa: F401  (re-exported: a value's .cnn spelling)
 
 MAX_INT_DIGITS = 30  # far beyond any real size; keeps int() and arithmetic cheap
 MAX_INT = 2**53  # the largest integer literal (as compiler.MAX_INT for computed values)
@@ -147,6 +152,8 @@ class Stmt:
     label: str | None
     label_span: Span | None
     item: object
+    output: bool = False  # `output item`: an extra output of the network; the current tensor stays
+    quoted: bool = False  # the label was written as a string: a module name that need not be an identifier
 
 
 @node
@@ -186,15 +193,6 @@ class Module:
     definitions: tuple
 
 
-def literal(value) -> str:
-    """A value as a .cnn file writes it: `true`, `(3, 5)`, `same`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(literal(v) for v in value) + ")"
-    return str(value)
-
-
 def _grammar_path() -> Path:
     """The grammar ships inside the wheel as cnndsl/grammars/; in a source tree it is ../grammars/."""
     here = Path(__file__).resolve().parent
@@ -204,12 +202,18 @@ def _grammar_path() -> Path:
     raise FileNotFoundError("grammars/cnn.lark is missing from this installation of cnndsl")
 
 
+# The file being parsed. Lark calls the transformer from inside the parser it was built into, so one
+# transformer serves every parse; the path is per thread and per async task, which makes parsing
+# re-entrant (a language server or a web server parses from several threads at once).
+_path: contextvars.ContextVar[str] = contextvars.ContextVar("cnndsl_parse_path", default="<string>")
+
+
 class _ToAst(Transformer):
     """Called by the LALR parser as it reduces each rule. Positions come from the rule's first token."""
 
-    def __init__(self):
-        super().__init__()
-        self.path = "<string>"
+    @property
+    def path(self) -> str:
+        return _path.get()
 
     def _span(self, token: Token) -> Span:
         return Span(self.path, token.line, token.column)
@@ -300,8 +304,12 @@ class _ToAst(Transformer):
         return (self._span(c[0]), tuple(c[1:]))
 
     def stmt(self, c):
-        label, item = c
-        return Stmt(label.value if label else None, self._span(label) if label else None, item)
+        label, output, item = c
+        if label is None:
+            return Stmt(None, None, item, output is not None)
+        quoted = label.type == "STRING"
+        text = label.value[1:-1] if quoted else label.value
+        return Stmt(text, self._span(label), item, output is not None, quoted)
 
     def repeat(self, c):
         return Repeat(c[1], c[2], self._span(c[0]))
@@ -355,6 +363,7 @@ class _ToAst(Transformer):
 
 _transformer = _ToAst()
 _parsers: dict[bool, Lark] = {}
+_building = threading.Lock()  # two threads asking at once build one parser
 
 # Readable names for the terminals Lark reports in "expected ..." lists.
 _TERMINALS = {
@@ -395,7 +404,11 @@ def parser(accelerated: bool = True) -> Lark:
     the transformer reads tokens only through attributes both kinds of token have (`.value`, `.line`)."""
     plugins = _cython_plugins() if accelerated else None
     key = plugins is not None
-    if key not in _parsers:
+    if key in _parsers:
+        return _parsers[key]
+    with _building:
+        if key in _parsers:
+            return _parsers[key]
         _parsers[key] = Lark(
             _grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
@@ -441,7 +454,7 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
     def source_line(n: int) -> str | None:
         return lines[n - 1] if 0 < n <= len(lines) else None
 
-    _transformer.path = path
+    token = _path.set(path)
     try:
         return parser(accelerated).parse(text)
     except CnnDslError as e:
@@ -476,6 +489,8 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
         raise CnnDslError("E100", message, path, tok.line, tok.column, hint=hint, source_line=line) from None
     except RecursionError:  # not reachable from the LALR parser itself; a guard all the same
         raise CnnDslError("E404", "nesting is too deep", path, 1, 1) from None
+    finally:
+        _path.reset(token)
 
 
 def _token_text(tok: Token) -> str:
@@ -485,7 +500,7 @@ def _token_text(tok: Token) -> str:
     return f"'{text}'"
 
 
-KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "true", "false")
+KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false")
 
 
 def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:

@@ -24,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import ops
 from .backends.keras import channels_last_flattens, is_depthwise, keras_names
+from .dispatch import Dispatcher
 from .ir import Network, Node
 
 _TRANSPARENT = {"dropout", "activation", "batchnorm"}  # keep a vector's order
@@ -116,21 +118,44 @@ def _flattened(net: Network) -> dict[int, tuple[int, int, int]]:
     return out
 
 
-def _keras_layout(net: Network, node: Node, chw, tensor):
-    """A view of a PyTorch weight whose elements, in order, are the Keras weight's; and the Keras shape."""
-    kind = node.op.kind
-    if kind == "batchnorm":  # all four per-feature vectors; ordered H·W·C after a flatten in Keras
+class _Layout(Dispatcher):
+    """Per op kind with weights: a view of a PyTorch weight whose elements, in order, are the Keras weight's,
+    and the Keras shape. `chw` is the C×H×W map a dense or batch norm's input vector was flattened from,
+    where Keras orders that vector H·W·C."""
+
+    WHAT = "weight transfer"
+
+    def _no_weights(self, net, node, chw, tensor):
+        raise AssertionError(f"{node.op.kind} has no weights")  # _parametric yields only trainable nodes
+
+    TRANSFORMS = dict.fromkeys((k for k, cls in ops.REGISTRY.items() if not cls.trainable), _no_weights)
+
+    def batchnorm(self, net, node, chw, tensor):  # all four per-feature vectors
         return (tensor, tuple(tensor.shape)) if chw is None else (tensor.view(chw).permute(1, 2, 0), (tensor.numel(),))
-    if tensor.dim() == 1:  # a bias
-        return tensor, tuple(tensor.shape)
-    if kind == "dense":  # (out, in) -> (in, out), the inputs in H·W·C order after a flatten
+
+    def dense(self, net, node, chw, tensor):  # (out, in) -> (in, out), the inputs in H·W·C order after a flatten
+        if tensor.dim() == 1:  # the bias
+            return tensor, tuple(tensor.shape)
         shape = (tensor.shape[1], tensor.shape[0])
         return (tensor.t(), shape) if chw is None else (tensor.view(tensor.shape[0], *chw).permute(2, 3, 1, 0), shape)
-    if is_depthwise(net, node):  # (in·m, 1, h, w) -> (h, w, in, m)
-        view = tensor.view(node.op.groups, -1, *tensor.shape[2:]).permute(2, 3, 0, 1)
-    else:  # conv (out, in/groups, h, w) -> (h, w, in/groups, out); conv_transpose (in, out, h, w) -> (h, w, out, in)
-        view = tensor.permute(2, 3, 1, 0)
-    return view, tuple(view.shape)
+
+    def conv(self, net, node, chw, tensor):
+        if tensor.dim() == 1:  # the bias
+            return tensor, tuple(tensor.shape)
+        if is_depthwise(net, node):  # (in·m, 1, h, w) -> (h, w, in, m)
+            view = tensor.view(node.op.groups, -1, *tensor.shape[2:]).permute(2, 3, 0, 1)
+        else:  # conv (out, in/groups, h, w) -> (h, w, in/groups, out); transposed (in, out, h, w) -> (h, w, out, in)
+            view = tensor.permute(2, 3, 1, 0)
+        return view, tuple(view.shape)
+
+    conv_transpose = conv
+
+
+_LAYOUT = _Layout()
+
+
+def _keras_layout(net: Network, node: Node, chw, tensor):
+    return _LAYOUT.handler(node)(net, node, chw, tensor)
 
 
 # --- cnndsl convert --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from conftest import ARCH, REFERENCE, ROOT, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
+from cnndsl.backends.base import NOT_YET  # noqa: E402
 from cnndsl.backends.keras import emit, keras_names, to_keras  # noqa: E402
 from cnndsl.cli import UsageError  # noqa: E402
 from cnndsl.errors import CnnDslError  # noqa: E402
@@ -239,7 +240,8 @@ def test_the_op_networks_use_every_op():
     nodes = [node for name in OPS for node in load(name).nodes]
     used = {n.op.kind for n in nodes} | {n.op.function for n in nodes if n.op.kind == "activation"}
     used |= {n.op.activation for n in nodes if getattr(n.op, "activation", None)}
-    assert {cls.__dataclass_fields__["kind"].default for cls, _ in ops.LAYERS.values()} | set(ops.ACTIVATIONS) <= used
+    kinds = {cls.__dataclass_fields__["kind"].default for cls, _ in ops.LAYERS.values()} - NOT_YET  # those get E500
+    assert kinds | set(ops.ACTIVATIONS) <= used
 
 
 def test_emitted_source_passes_ruff(tmp_path):

@@ -173,12 +173,14 @@ network activations {
     conv(6, 1); swish()
     conv(6, 1); relu6()
     conv(6, 1); hardswish()
+    conv(6, 1); hardsigmoid()
     softmax()
 }
 network fused_activations {
     input(6, 5, 5)
     conv(6, 3, padding=1, activation=gelu)
     conv(6, 1, activation=hardswish)
+    conv(6, 1, activation=hardsigmoid)
     conv(6, 1, activation=relu6)
     conv_transpose(4, 2, strides=2, activation=sigmoid)
     conv(4, 1, activation=silu)

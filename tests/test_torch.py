@@ -564,3 +564,23 @@ def test_torch_export_of_resnet18():
 def test_lenet5_learns_the_digits():
     train_digits = load_file(ROOT / "examples" / "train_digits.py")
     assert train_digits.main(epochs=4, seed=0) >= 0.95  # 8x8 digits upsampled to 32x32, a quarter held out
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("conv(4, 1); a: output relu()", "extra outputs"),
+        ('"block1-0": { conv(4, 1); relu() }', "the quoted label in 'block1-0.0'"),
+        ("chunk(2, 0)", "'chunk'"),
+        ("channel_shuffle(2)", "'channel_shuffle'"),
+    ],
+)
+def test_what_the_generators_cannot_write_yet_is_a_located_error(text, what):
+    from cnndsl.backends import keras as keras_backend
+
+    net = cnndsl.loads(f"network n {{\n    input(4, 8, 8)\n    {text}\n}}\n", path="n.cnn")
+    for backend, generate in (("torch", emit), ("keras", keras_backend.emit)):
+        with pytest.raises(cnndsl.CnnDslError) as e:
+            generate(net)
+        assert (e.value.code, e.value.path, e.value.line) == ("E500", "n.cnn", 3)
+        assert f"backend {backend} cannot handle {what}" in e.value.message

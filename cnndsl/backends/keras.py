@@ -26,15 +26,17 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .. import expr, ops
-from ..compiler import without_gc
 from ..dispatch import Dispatcher
 from ..errors import CnnDslError
 from ..ir import Network, Node, Scope, check_names
+from ..util import without_gc
 from . import arith
 from .base import (
+    NOT_YET,
     WIDTH,
     block_definitions,
     code_owners,
+    lacking,
     literal,
     matrix,
     needed,
@@ -468,6 +470,8 @@ class _Module:
 
     def __init__(self, net: Network):
         check_names(net)  # every name reaches the source: an IR built without validation is checked here
+        if (missing := lacking(net)) is not None:
+            raise _LAYERS.unsupported(*missing)
         self.net = net
         self.flatten_last = channels_last_flattens(net)
         self.layer_names, self.prefixes = keras_names(net)
@@ -988,6 +992,7 @@ class _Layers(Dispatcher):
 
     WHAT = "backend keras"
     ACTIVATIONS = _ACTIVATIONS
+    UNSUPPORTED = NOT_YET
 
     def input(self, p: _Position, inputs, out):
         c, *hw = p.node.shape

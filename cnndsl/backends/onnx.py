@@ -22,8 +22,10 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__, ops
+from ..dispatch import Dispatcher
 from ..ir import Network, Node
-from ..summary import _block_call, describe
+from ..summary import describe
+from ..util import block_call
 
 # The newest opset that changed an operator this backend emits (Conv, the pools, Dropout, Elu and HardSwish
 # in 22; the pools' ceil_mode then took torch's rule). A higher opset gives the same graph for fewer runtimes.
@@ -91,29 +93,47 @@ def _fixed(matrix, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(np.asarray(matrix, dtype=np.float32), shape).copy()
 
 
+class _Parameters(Dispatcher):
+    """Per op kind with weights: (state_dict key, shape, initialisation) of each parameter and buffer, where
+    the initialisation is ("uniform", bound), ("constant", value) or ("fixed", matrix) for the kernel of a
+    fixed filter."""
+
+    WHAT = "backend onnx"
+
+    def _none(self, net, node):
+        return ()
+
+    TRANSFORMS = dict.fromkeys((k for k, cls in ops.REGISTRY.items() if not cls.trainable), _none)
+
+    def _weighted(self, node, shape, fixed=None):
+        # torch's fan_in is weight.shape[1] × kernel area: output channels for a transposed convolution.
+        init = ("uniform", 1 / math.sqrt(math.prod(shape[1:])))
+        yield f"{node.name}.weight", shape, init if fixed is None else ("fixed", fixed)
+        if node.op.use_bias:
+            yield f"{node.name}.bias", (node.shape[0],), init
+
+    def conv(self, net, node):
+        op, cin = node.op, net.nodes[node.inputs[0]].shape[0]
+        return self._weighted(node, (op.filters, cin // op.groups, *op.kernel_size), op.fixed_kernel())
+
+    def conv_transpose(self, net, node):
+        op, cin = node.op, net.nodes[node.inputs[0]].shape[0]
+        return self._weighted(node, (cin, op.filters // op.groups, *op.kernel_size))
+
+    def dense(self, net, node):
+        return self._weighted(node, (node.op.units, net.nodes[node.inputs[0]].shape[0]))
+
+    def batchnorm(self, net, node):
+        c = node.shape[0]
+        for key, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+            yield f"{node.name}.{key}", (c,), ("constant", value)
+
+
 def _parameters(net: Network):
-    """(state_dict key, shape, initialisation) of every parameter and buffer, where the initialisation is
-    ("uniform", bound), ("constant", value) or ("fixed", matrix) for the kernel of a fixed filter."""
+    """(state_dict key, shape, initialisation) of every parameter and buffer, in node order."""
+    table = _Parameters()
     for node in net.nodes:
-        op, name = node.op, node.name
-        if isinstance(op, (ops.Conv, ops.ConvTranspose, ops.Dense)):
-            cin = net.nodes[node.inputs[0]].shape[0]
-            if isinstance(op, ops.Conv):
-                shape = (op.filters, cin // op.groups, *op.kernel_size)
-            elif isinstance(op, ops.ConvTranspose):
-                shape = (cin, op.filters // op.groups, *op.kernel_size)
-            else:
-                shape = (op.units, cin)
-            # torch's fan_in is weight.shape[1] × kernel area: output channels for a transposed convolution.
-            init = ("uniform", 1 / math.sqrt(math.prod(shape[1:])))
-            fixed = op.fixed_kernel() if isinstance(op, ops.Conv) else None
-            yield f"{name}.weight", shape, init if fixed is None else ("fixed", fixed)
-            if op.use_bias:
-                yield f"{name}.bias", (node.shape[0],), init
-        elif isinstance(op, ops.BatchNorm):
-            c = node.shape[0]
-            for key, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
-                yield f"{name}.{key}", (c,), ("constant", value)
+        yield from table.handler(node)(net, node)
 
 
 def _checked(weights: Mapping, net: Network) -> dict[str, np.ndarray]:
@@ -145,7 +165,14 @@ def _checked(weights: Mapping, net: Network) -> dict[str, np.ndarray]:
 # --- the graph ----------------------------------------------------------------------------------------------
 
 
-class _Builder:
+def _plain(op_type: str):
+    """An activation that is one ONNX operator of the same meaning."""
+    return lambda self, x, out, name, alpha: self.emit(op_type, [x], out, name)
+
+
+class _Builder(Dispatcher):
+    WHAT = "backend onnx"
+
     def __init__(self, net: Network, opset: int, params: dict[str, np.ndarray]):
         self.net = net
         self.opset = opset
@@ -156,16 +183,16 @@ class _Builder:
 
     def model(self) -> onnx.ModelProto:
         net = self.net
-        for node in net.nodes[1:]:
+        for node in net.nodes:
             self.doc = _doc_string(net, node)
-            getattr(self, "_" + node.op.kind)(node, *(net.nodes[i] for i in node.inputs))
+            self.handler(node)(node, *(net.nodes[i] for i in node.inputs))
         first, last, root = net.nodes[0], net.nodes[net.output], net.scopes[0]
         graph = helper.make_graph(
             self.nodes,
             net.name,
             inputs=[_value_info(first, _doc_string(net, first))],
-            outputs=[_value_info(last)],
-            value_info=[_value_info(n) for n in net.nodes[1:] if n.id != net.output],
+            outputs=[_value_info(last)] + [_value_info(net.nodes[i]) for i in net.extra_outputs],
+            value_info=[_value_info(n) for n in net.nodes[1:] if n.id not in net.outputs],
             doc_string=f"{root.span.path}:{root.span.line}:{root.span.column}: network {net.name}",
         )
         opsets = [helper.make_opsetid("", self.opset)]
@@ -218,39 +245,58 @@ class _Builder:
         """Where a layer with a fused activation writes its own result."""
         return node.name if node.op.activation is None else f"{node.name}/pre_activation"
 
-    def activation(self, function: str, alpha: float | None, x: str, out: str, name: str) -> None:
-        simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "HardSwish"}
-        if function in simple:
-            self.emit(simple[function], [x], out, name)
-        elif function == "leaky_relu":
-            self.emit("LeakyRelu", [x], out, name, alpha=alpha)
-        elif function == "elu":
-            self.emit("Elu", [x], out, name, alpha=alpha)
-        elif function == "softmax":
-            self.emit("Softmax", [x], out, name, axis=1)  # over channels, as torch's nn.Softmax(dim=1)
-        elif function == "relu6":
-            self.emit(
-                "Clip", [x, self.const("relu6/min", np.float32(0)), self.const("relu6/max", np.float32(6))], out, name
-            )
-        elif function == "silu":
-            self.emit("Mul", [x, self.emit("Sigmoid", [x], f"{name}/sigmoid")], out, name)
-        elif self.opset >= 20:  # gelu
+    def apply_activation(self, function: str, alpha: float | None, x: str, out: str, name: str) -> None:
+        self.ACTIVATIONS[function](self, x, out, name, alpha)
+
+    def _relu6(self, x, out, name, alpha):
+        self.emit(
+            "Clip", [x, self.const("relu6/min", np.float32(0)), self.const("relu6/max", np.float32(6))], out, name
+        )
+
+    def _silu(self, x, out, name, alpha):
+        self.emit("Mul", [x, self.emit("Sigmoid", [x], f"{name}/sigmoid")], out, name)
+
+    def _gelu(self, x, out, name, alpha):
+        if self.opset >= 20:
             self.emit("Gelu", [x], out, name, approximate="none")
-        else:  # gelu before opset 20: x · ½(1 + erf(x/√2)), torch's exact form
-            scaled = self.emit("Div", [x, self.const("gelu/sqrt2", np.float32(math.sqrt(2)))], f"{name}/scaled")
-            erf = self.emit("Erf", [scaled], f"{name}/erf")
-            half = self.emit("Add", [erf, self.const("gelu/one", np.float32(1))], f"{name}/one_plus_erf")
-            gated = self.emit("Mul", [x, half], f"{name}/gated")
-            self.emit("Mul", [gated, self.const("gelu/half", np.float32(0.5))], out, name)
+            return
+        # before opset 20: x · ½(1 + erf(x/√2)), torch's exact form
+        scaled = self.emit("Div", [x, self.const("gelu/sqrt2", np.float32(math.sqrt(2)))], f"{name}/scaled")
+        erf = self.emit("Erf", [scaled], f"{name}/erf")
+        half = self.emit("Add", [erf, self.const("gelu/one", np.float32(1))], f"{name}/one_plus_erf")
+        gated = self.emit("Mul", [x, half], f"{name}/gated")
+        self.emit("Mul", [gated, self.const("gelu/half", np.float32(0.5))], out, name)
+
+    # activation function -> (builder, x, out, node name, alpha)
+    ACTIVATIONS = {
+        **{
+            f: _plain(t)
+            for f, t in (("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"), ("hardswish", "HardSwish"))
+        },
+        "leaky_relu": lambda self, x, out, name, alpha: self.emit("LeakyRelu", [x], out, name, alpha=alpha),
+        "elu": lambda self, x, out, name, alpha: self.emit("Elu", [x], out, name, alpha=alpha),
+        # over channels, as torch's nn.Softmax(dim=1)
+        "softmax": lambda self, x, out, name, alpha: self.emit("Softmax", [x], out, name, axis=1),
+        # torch's relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1); ONNX's default alpha is Keras 2's 0.2
+        "hardsigmoid": lambda self, x, out, name, alpha: self.emit(
+            "HardSigmoid", [x], out, name, alpha=1 / 6, beta=0.5
+        ),
+        "relu6": _relu6,
+        "silu": _silu,
+        "gelu": _gelu,
+    }
 
     def fused_activation(self, node: Node) -> None:
         if node.op.activation is not None:
             act = ops.Act(function=node.op.activation)  # with the default alpha of leaky_relu and elu
-            self.activation(
+            self.apply_activation(
                 act.function, act.alpha, f"{node.name}/pre_activation", node.name, f"{node.name}/{act.function}"
             )
 
     # --- one method per op kind ---
+
+    def input(self, node: Node) -> None:
+        pass  # the graph's input, made by model()
 
     def same_padding(self, node: Node, x: Node, kernel, strides, dilation=(1, 1)) -> dict | str:
         """TensorFlow's `same` padding of a window op (the odd pixel at the end): its attributes, or where the
@@ -280,7 +326,7 @@ class _Builder:
     def pad(self, x: str, pads: str, value: float, out: str) -> str:
         return self.emit("Pad", [x, pads, self.const(f"pad/{value:g}", np.float32(value))], out)
 
-    def _conv(self, node: Node, x: Node) -> None:
+    def conv(self, node: Node, x: Node) -> None:
         op: ops.Conv = node.op
         source, padding = x.name, {"pads": [*op.padding, *op.padding]}
         if op.padding == "same":
@@ -294,7 +340,7 @@ class _Builder:
         )  # fmt: skip
         self.fused_activation(node)
 
-    def _conv_transpose(self, node: Node, x: Node) -> None:
+    def conv_transpose(self, node: Node, x: Node) -> None:
         op: ops.ConvTranspose = node.op
         if op.padding == "same":
             # Keras' `same` (output = in × strides) is the transpose of a `same` convolution: crop the full
@@ -370,19 +416,19 @@ class _Builder:
             "window that starts past the input and its left padding, which PyTorch drops; use opset 22 or later"
         )
 
-    def _maxpool(self, node: Node, x: Node) -> None:
+    def maxpool(self, node: Node, x: Node) -> None:
         self._pool("MaxPool", node, x)
 
-    def _avgpool(self, node: Node, x: Node) -> None:
+    def avgpool(self, node: Node, x: Node) -> None:
         self._pool("AveragePool", node, x, count_include_pad=int(node.op.count_include_pad))
 
-    def _global_avgpool(self, node: Node, x: Node) -> None:
+    def global_avgpool(self, node: Node, x: Node) -> None:
         self.emit("GlobalAveragePool", [x.name], node.name)
 
-    def _global_maxpool(self, node: Node, x: Node) -> None:
+    def global_maxpool(self, node: Node, x: Node) -> None:
         self.emit("GlobalMaxPool", [x.name], node.name)
 
-    def _adaptive_avgpool(self, node: Node, x: Node) -> None:
+    def adaptive_avgpool(self, node: Node, x: Node) -> None:
         sizes, out = x.shape[1:], node.op.output_size
         if all(isinstance(n, int) and n % o == 0 for n, o in zip(sizes, out, strict=True)):
             # Equal windows: an ordinary average pool.
@@ -433,7 +479,7 @@ class _Builder:
         )
         return self.emit("Div", [mask, length], name)
 
-    def _upsample(self, node: Node, x: Node) -> None:
+    def upsample(self, node: Node, x: Node) -> None:
         op: ops.Upsample = node.op
         if op.mode == "zeros":
             # Bed of nails: a transposed convolution whose kernel is 1 at its top-left corner and 0 elsewhere,
@@ -454,7 +500,7 @@ class _Builder:
             attrs = {"mode": "linear", "coordinate_transformation_mode": transform}
         self.emit("Resize", [x.name, "", scales], node.name, **attrs)
 
-    def _batchnorm(self, node: Node, x: Node) -> None:
+    def batchnorm(self, node: Node, x: Node) -> None:
         op: ops.BatchNorm = node.op
         keys = ("weight", "bias", "running_mean", "running_var")
         # ONNX's momentum weighs the old running value, torch's the new batch statistic.
@@ -463,7 +509,7 @@ class _Builder:
             epsilon=op.eps, momentum=1 - op.momentum,
         )  # fmt: skip
 
-    def _lrn(self, node: Node, x: Node) -> None:
+    def lrn(self, node: Node, x: Node) -> None:
         op: ops.LocalResponseNorm = node.op
         if op.size % 2:
             self.emit("LRN", [x.name], node.name, size=op.size, alpha=op.alpha, beta=op.beta, bias=op.k)
@@ -486,27 +532,55 @@ class _Builder:
         divisor = self.emit("Pow", [base, self.const(p + "beta", np.float32(op.beta))], p + "divisor")
         self.emit("Div", [x.name, divisor], node.name)
 
-    def _dropout(self, node: Node, x: Node) -> None:
+    def dropout(self, node: Node, x: Node) -> None:
         # Kept as a node so the graph reads like the source; without training_mode it passes its input through.
         ratio = self.const(f"{node.name}/ratio", np.float32(node.op.rate))
         self.emit("Dropout", [x.name, ratio], node.name)
 
-    def _flatten(self, node: Node, x: Node) -> None:
+    def flatten(self, node: Node, x: Node) -> None:
         self.emit("Flatten", [x.name], node.name, axis=1)
 
-    def _dense(self, node: Node, x: Node) -> None:
+    def dense(self, node: Node, x: Node) -> None:
         # torch's Linear stores (out, in): Gemm multiplies by its transpose.
         self.emit("Gemm", self.weighted_inputs(node, x.name), self.before_activation(node), node.name, transB=1)
         self.fused_activation(node)
 
-    def _activation(self, node: Node, x: Node) -> None:
-        self.activation(node.op.function, node.op.alpha, x.name, node.name, node.name)
+    def activation(self, node: Node, x: Node) -> None:
+        self.apply_activation(node.op.function, node.op.alpha, x.name, node.name, node.name)
 
-    def _concat(self, node: Node, *xs: Node) -> None:
+    def concat(self, node: Node, *xs: Node) -> None:
         self.emit("Concat", [x.name for x in xs], node.name, axis=1)
 
-    def _add(self, node: Node, *xs: Node) -> None:
+    def add(self, node: Node, *xs: Node) -> None:
         self.emit("Add" if len(xs) == 2 else "Sum", [x.name for x in xs], node.name)
+
+    def multiply(self, node: Node, *xs: Node) -> None:
+        out = xs[0].name  # ONNX's Mul broadcasts as PyTorch's `*` does: a C×1×1 gate scales every position
+        for k, x in enumerate(xs[1:], 1):
+            out = self.emit("Mul", [out, x.name], node.name if k == len(xs) - 1 else f"{node.name}/product{k}")
+
+    def chunk(self, node: Node, x: Node) -> None:
+        size = node.shape[0]
+        start, end = node.op.index * size, (node.op.index + 1) * size
+        p = f"{node.name}/"
+        bounds = [
+            self.const(p + "start", np.array([start], np.int64)),
+            self.const(p + "end", np.array([end], np.int64)),
+        ]
+        self.emit("Slice", [x.name, *bounds, self.const("const/axis_1", np.array([1], np.int64))], node.name)
+
+    def channel_shuffle(self, node: Node, x: Node) -> None:
+        # N×C×H×W -> N×g×(C/g)×(H·W) -> swap the two channel axes -> back to N×C×H×W
+        g, c, p = node.op.groups, node.shape[0], f"{node.name}/"
+        grouped = self.emit(
+            "Reshape", [x.name, self.const(p + "groups", np.array([0, g, c // g, -1], np.int64))], p + "grouped"
+        )
+        swapped = self.emit("Transpose", [grouped], p + "transposed", perm=[0, 2, 1, 3])
+        shape = self.emit("Shape", [x.name], p + "shape")
+        self.emit("Reshape", [swapped, shape], node.name)
+
+    def stochastic_depth(self, node: Node, x: Node) -> None:
+        self.emit("Identity", [x.name], node.name)  # inference: the branch is always kept, unscaled
 
 
 def _value_info(node: Node, doc_string: str = "") -> onnx.ValueInfoProto:
@@ -522,5 +596,5 @@ def _doc_string(net: Network, node: Node) -> str:
     for scope in reversed(net.scope_path(node)):
         if scope.kind == "block":
             at = scope.span
-            lines.append(f"in {scope.name} = {_block_call(net, scope)} at {at.path}:{at.line}:{at.column}")
+            lines.append(f"in {scope.name} = {block_call(scope)} at {at.path}:{at.line}:{at.column}")
     return "\n".join(lines)

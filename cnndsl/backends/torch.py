@@ -39,11 +39,24 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import expr, ops
-from ..compiler import without_gc
 from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
+from ..util import without_gc
 from . import arith
-from .base import WIDTH, block_definitions, literal, matrix, needed, noqa, pair, runtime, same_pads, wrap
+from .base import (
+    NOT_YET,
+    WIDTH,
+    block_definitions,
+    lacking,
+    literal,
+    matrix,
+    needed,
+    noqa,
+    pair,
+    runtime,
+    same_pads,
+    wrap,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -360,6 +373,8 @@ class _Emitter:
     def __init__(self, net: Network):
         self.net = net
         _ident(net.name, "network name")
+        if (missing := lacking(net)) is not None:
+            raise _Owner.__new__(_Owner).unsupported(*missing)  # the error needs only the class's WHAT
         self.consumers = Counter(i for n in net.nodes for i in n.inputs)
         self.consumers[net.output] += 1
         self.local: dict[tuple[str, int], str] = {}  # ("node" | "scope", id) -> its name inside its parent
@@ -575,6 +590,7 @@ class _Owner(Dispatcher):
 
     WHAT = "backend torch"
     ACTIVATIONS = _ACTIVATIONS
+    UNSUPPORTED = NOT_YET
 
     def __init__(self, em: _Emitter, scope: Scope, names: _Names | None):
         self.em, self.net, self.scope, self.names = em, em.net, scope, names
