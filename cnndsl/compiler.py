@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ops
+from . import expr, ops
 from .errors import CnnDslError, Span
 from .ir import Network, Node, Scope
 from .syntax import (
@@ -103,23 +103,37 @@ def _did_you_mean(name: str, candidates) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def _unparse(expr) -> str:
-    """Canonical source of an expression, fully parenthesised where precedence needs it."""
-    if isinstance(expr, Const):
-        return repr(expr.value) if not isinstance(expr.value, bool) else ("True" if expr.value else "False")
-    if isinstance(expr, Name):
-        return expr.id
-    if isinstance(expr, Neg):
-        return f"-{_unparse_operand(expr.operand)}"
-    if isinstance(expr, TupleExpr):
-        return "(" + ", ".join(_unparse(i) for i in expr.items) + ")"
-    if isinstance(expr, BinOp):
-        first, rest = _chain(expr)
-        text = _unparse_operand(first)
-        for i, (op, right) in enumerate(rest):
-            text = f"{text if i == 0 else f'({text})'} {op} {_unparse_operand(right)}"
-        return text
-    return "?"
+def _ir_expr(e) -> expr.Expr | None:
+    """A syntax tree's expression as the IR keeps it (cnndsl/expr.py); None for one it has no form for, or
+    that nests deeper than expr.MAX_DEPTH (a flat sum of 5,000 terms): the backends write its value."""
+    spine = []  # a left-leaning chain, `1 + 1 - 2 + ...`, walked in a loop rather than by recursion
+    while isinstance(e, BinOp):
+        spine.append(e)
+        e = e.left
+    if spine:
+        left = _ir_expr(e)
+        for b in reversed(spine):
+            right = _ir_expr(b.right) if left is not None else None
+            if right is None or len(spine) > expr.MAX_DEPTH:
+                return None
+            left = expr.BinOp(op=b.op, left=left, right=right)
+        return left if expr.depth(left) <= expr.MAX_DEPTH else None
+    if isinstance(e, Const):
+        return expr.Const(value=e.value) if type(e.value) in (bool, int, float, str) else None
+    if isinstance(e, Name):
+        return expr.Param(name=e.id)
+    parts = [e.operand] if isinstance(e, Neg) else list(e.items) if isinstance(e, TupleExpr) else []
+    converted = [_ir_expr(p) for p in parts]
+    if not parts or None in converted:
+        return None
+    out = expr.Neg(operand=converted[0]) if isinstance(e, Neg) else expr.Tuple(items=tuple(converted))
+    return out if expr.depth(out) <= expr.MAX_DEPTH else None
+
+
+def _exprs(given, env) -> dict:
+    """The arguments written with the caller's parameters, as IR expressions."""
+    out = {p: _ir_expr(a) for p, a in given if _names_in(a) & env.keys()}
+    return {p: e for p, e in out.items() if e is not None}
 
 
 _GROUP = {"+": 0, "-": 0, "*": 1, "/": 1, "//": 1, "%": 1}  # operators of one precedence level
@@ -135,11 +149,6 @@ def _chain(expr: BinOp) -> tuple[object, list[tuple[str, object]]]:
         rest.append((expr.op, expr.right))
         expr = expr.left
     return expr, rest[::-1]
-
-
-def _unparse_operand(expr) -> str:
-    text = _unparse(expr)
-    return f"({text})" if isinstance(expr, BinOp) else text
 
 
 def _names_in(expr) -> set[str]:
@@ -345,7 +354,7 @@ class _Expansion:
         self.scopes: list[Scope] = []
         self.calls: list[str] = []  # the block call stack, to refuse recursion
         self.depth = 0
-        self.signatures: dict[str, dict[str, str | None]] = {}  # block -> parameter -> default (source text)
+        self.signatures: dict[str, dict[str, expr.Expr | None]] = {}  # block -> parameter -> default
         self.estimates: dict = {}  # (block, arguments) -> a lower bound on its nodes
         # Networks repeat their layers: equal calls share one (immutable) op, and an op's shape and cost are
         # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
@@ -611,12 +620,12 @@ class _Expansion:
         args = [(None, self.evaluate(a, frame.env), a.span) for a in call.args]
         kwargs = [(k.name, self.evaluate(k.value, frame.env), k.span) for k in call.kwargs]
         env = self.bind_params(definition, args, kwargs, call.span, frame.env)
-        # As for layers, the arguments that use the caller's parameters are kept as source text, so that a
+        # As for layers, the arguments that use the caller's parameters are kept as expressions, so that a
         # backend can write `conv_bn(c1, 1)` inside `inception` as a call in terms of `c1`.
         given = [*zip((p.name for p in definition.params), call.args), *((k.name, k.value) for k in call.kwargs)]
-        exprs = {p: _unparse(a) for p, a in given if _names_in(a) & frame.env.keys()}
+        exprs = _exprs(given, frame.env)
         self.signatures.setdefault(
-            call.name, {p.name: None if p.default is None else _unparse(p.default) for p in definition.params}
+            call.name, {p.name: None if p.default is None else _ir_expr(p.default) for p in definition.params}
         )
         name = frame.prefix + frame.take(label)
         sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, env, exprs)
@@ -706,8 +715,7 @@ class _Expansion:
         for field_name, a in zip(positional, call.args):
             values[field_name] = self.evaluate(a, frame.env)
             spans[field_name] = a.span
-            if _names_in(a) & frame.env.keys():
-                exprs[field_name] = _unparse(a)
+            exprs.update(_exprs([(field_name, a)], frame.env))
         for k in call.kwargs:
             if k.name not in names:
                 raise self.error(
@@ -718,8 +726,7 @@ class _Expansion:
                 raise self.error("E204", f"argument '{k.name}' of {call.name} is given twice", k.span)
             values[k.name] = self.evaluate(k.value, frame.env)
             spans[k.name] = k.value.span
-            if _names_in(k.value) & frame.env.keys():
-                exprs[k.name] = _unparse(k.value)
+            exprs.update(_exprs([(k.name, k.value)], frame.env))
         try:
             op = self.make_op(call, cls, fixed, values, spans, frame.env)
         except CnnDslError as e:

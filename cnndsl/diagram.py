@@ -484,7 +484,7 @@ class _Plan:
 def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
     """A block instance's call as one would write it: required arguments by position, the others by name
     unless they have their default value. "basic(128, stride=2)", "basic(64) ×3" for a run."""
-    defaults = net.blocks.get(s.block)  # parameter -> default as source text (None: required)
+    defaults = net.blocks.get(s.block)  # parameter -> default expression (None: required)
     parts, positional = [], True
     for name, value in s.args.items():
         text = literal(value)
@@ -492,7 +492,7 @@ def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
             parts.append(text)
             continue
         positional = False  # after a named or left-out argument, the rest go by name
-        if text != defaults.get(name):
+        if text != str(defaults.get(name)):
             parts.append(f"{name}={text}")
     return f"{s.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
 

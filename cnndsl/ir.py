@@ -22,6 +22,8 @@ from functools import cached_property
 from typing import Literal
 
 from .errors import Span
+from .expr import Expr
+from .expr import check as check_expr
 from .ops import STRICT, Dim, Op, ShapeError, add_weights, infer_and_cost
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -58,13 +60,20 @@ def check_names(net: Network) -> None:
     identifier(net.name)
     for n in net.nodes:
         dotted(n.name)
+        for e in n.exprs.values():
+            check_expr(e)
     for s in net.scopes:
         scope_path(s.name)
         for name in [*([s.block] if s.block is not None else []), *s.args, *s.exprs]:
             identifier(name)
+        for e in s.exprs.values():
+            check_expr(e)
     for block, params in net.blocks.items():
         for name in [block, *params]:
             identifier(name)
+        for e in params.values():
+            if e is not None:
+                check_expr(e)
     for name in net.args:
         identifier(name)
 
@@ -88,7 +97,7 @@ class Scope:
     input: int | None = None  # the node feeding the scope (None for the network)
     output: int | None = None  # the node whose value the scope returns
     # a block's arguments written in terms of the caller's parameters, as Node.exprs
-    exprs: dict[str, str] = field(default_factory=dict)
+    exprs: dict[str, Expr] = field(default_factory=dict)
     span: Span
 
 
@@ -107,7 +116,7 @@ class Node:
     buffers: int  # non-trainable state: batch norm's running mean and variance
     macs: int | None  # multiply-adds of conv/dense weights; None where a size is open
     scope: int
-    exprs: dict[str, str] = field(default_factory=dict)  # arguments in terms of block parameters: {"strides": "stride"}
+    exprs: dict[str, Expr] = field(default_factory=dict)  # arguments in terms of block parameters: strides=stride
     span: Span
 
 
@@ -126,9 +135,9 @@ class Network:
     # Further outputs (`output ...` statements: auxiliary classifiers, deep supervision, detection heads), in
     # source order; every backend returns them after the main one.
     extra_outputs: tuple[int, ...] = ()
-    # The blocks used, each with its parameters in order and their defaults as source text (None: required),
-    # for backends that emit one function or class per block definition.
-    blocks: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # The blocks used, each with its parameters in order and their defaults (None: required), for backends
+    # that emit one function or class per block definition.
+    blocks: dict[str, dict[str, Expr | None]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Network:

@@ -1,7 +1,7 @@
 """Weights between the PyTorch and Keras models of one network, in either direction.
 
 The two backends name every weight after the IR node it belongs to: the state_dict keys `{node}.weight`,
-`.bias` (batch norm also `.running_mean`, `.running_var`) and the Keras layer `keras_name(node)` with its
+`.bias` (batch norm also `.running_mean`, `.running_var`) and the Keras layer `keras_names(net)[0][node.id]` with its
 `kernel`, `bias` (`gamma`, `beta`, `moving_mean`, `moving_variance`). What differs is the layout:
 
 - convolution kernels: PyTorch (out, in/groups, h, w), Keras (h, w, in/groups, out); depthwise ones
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from . import ops
-from .backends.keras import channels_last_flattens, is_depthwise, keras_name
+from .backends.keras import channels_last_flattens, is_depthwise, keras_names
 from .dispatch import Dispatcher
 from .errors import InputError, UsageError
 from .files import check_output, output_path
@@ -57,8 +57,9 @@ def _is_keras(model) -> bool:
 
 def _torch_to_keras(torch_model, keras_model, net: Network) -> None:
     state = torch_model.state_dict()
+    names, _ = keras_names(net)
     for node, chw in _parametric(net):
-        layer = keras_model.get_layer(keras_name(node.name))
+        layer = keras_model.get_layer(names[node.id])
         weights = []
         for key in _torch_keys(node, state):
             view, shape = _keras_layout(net, node, chw, state[key])
@@ -71,10 +72,11 @@ def _keras_to_torch(keras_model, torch_model, net: Network) -> None:
     import torch
 
     state = torch_model.state_dict()
+    names, _ = keras_names(net)
     with torch.no_grad():
         for node, chw in _parametric(net):
             keys = _torch_keys(node, state)
-            arrays = keras_model.get_layer(keras_name(node.name)).get_weights()
+            arrays = keras_model.get_layer(names[node.id]).get_weights()
             layouts = [_keras_layout(net, node, chw, state[key]) for key in keys]
             _check_shapes(node, [shape for _, shape in layouts], [a.shape for a in arrays])
             for (view, _), array in zip(layouts, arrays):

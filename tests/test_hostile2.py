@@ -62,7 +62,14 @@ def test_a_flat_sum_is_one_level_of_nesting(terms):
 
 def test_a_flat_sum_keeps_its_canonical_source_in_block_arguments():
     net = cnndsl.loads("block b(c) { conv(c, 1) }\nnetwork n(k = 2) { input(3, 8, 8); b(k + 1 + k - 1) }")
-    assert net.scopes[1].exprs == {"c": "((k + 1) + k) - 1"}
+    assert {p: str(e) for p, e in net.scopes[1].exprs.items()} == {"c": "k + 1 + k - 1"}
+
+
+def test_a_flat_sum_too_deep_for_the_ir_is_written_as_its_value():
+    terms = " + ".join(["k"] * 5000)
+    net = cnndsl.loads(f"block b(c) {{ conv(c, 1) }}\nnetwork n(k = 1) {{ input(3, 8, 8); b({terms}) }}")
+    assert net.scopes[1].exprs == {} and net.output_shape == (5000, 8, 8)  # no expression: the value stands
+    assert Network.from_json(net.to_json()) == net
 
 
 def test_real_nesting_is_still_bounded():

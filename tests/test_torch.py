@@ -22,6 +22,7 @@ from conftest import ARCH, ARCHITECTURES, ROOT, TORCHVISION, reference_header, r
 import cnndsl
 from cnndsl.backends.torch import emit, to_torch
 from cnndsl.cli import main as cli
+from cnndsl.expr import Param
 
 RUFF = [sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml")]
 
@@ -178,7 +179,18 @@ def test_resnet34_reads_like_torchvision(sources):
     assert source.count("downsample=True") == 3
     assert "        out += identity\n        return F.relu(out, inplace=True)\n" in source
     assert "        self.layer1 = nn.Sequential(\n            Basic(64, 64),\n" in source
-    assert "def build() -> nn.Module:" in source
+    assert "def build(classes: int = 1000) -> nn.Module:" in source and "return Resnet34(classes=classes)" in source
+    assert "    def __init__(self, classes: int = 1000) -> None:" in source
+    assert "self.fc = nn.Linear(512, classes)" in source
+
+
+def test_network_parameters_are_constructor_arguments(tmp_path):
+    for name, classes in (("resnet18", 10), ("nin", 7)):  # nin's classes are a convolution's filters
+        out = tmp_path / f"{name}.py"
+        out.write_text(emit(cnndsl.load(ARCH / f"{name}.cnn")))
+        model = load_file(out).build(classes=classes)
+        size = cnndsl.load(ARCH / f"{name}.cnn").input_shape
+        assert forward(model, torch.randn(1, *size)).shape == (1, classes)
 
 
 def test_googlenet_reads_like_torchvision(sources):
@@ -386,7 +398,7 @@ def test_open_sizes_run_at_any_size_and_match_the_ir():
 ACTIVATIONS = {
     "relu": torch.relu, "leaky_relu": F.leaky_relu, "elu": F.elu, "gelu": F.gelu, "silu": F.silu,
     "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda v: F.softmax(v, 1), "relu6": F.relu6,
-    "hardswish": F.hardswish,
+    "hardswish": F.hardswish, "hardsigmoid": lambda v: F.relu6(v + 3) / 6,
 }  # fmt: skip
 
 
@@ -506,7 +518,7 @@ def test_shortcut_labels_are_checked_as_labels(body):
 def test_a_doctored_ir_cannot_inject_code():
     net = cnndsl.loads("block b(c) { conv(c, 3) }\nnetwork n { input(3, 8, 8); x: b(4) }")
     conv = net.nodes[1]
-    hostile = replace(conv, exprs={"filters": "__import__('os').system('echo hi')"})
+    hostile = replace(conv, exprs={"filters": Param(name="__import__('os').system('echo hi')")})
     source = emit(replace(net, nodes=(net.nodes[0], hostile)))
     assert "__import__" not in source and "nn.Conv2d(in_channels, 4, kernel_size=3)" in source
     for update in (
@@ -552,3 +564,23 @@ def test_torch_export_of_resnet18():
 def test_lenet5_learns_the_digits():
     train_digits = load_file(ROOT / "examples" / "train_digits.py")
     assert train_digits.main(epochs=4, seed=0) >= 0.95  # 8x8 digits upsampled to 32x32, a quarter held out
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("conv(4, 1); a: output relu()", "extra outputs"),
+        ('"block1-0": { conv(4, 1); relu() }', "the quoted label in 'block1-0.0'"),
+        ("chunk(2, 0)", "'chunk'"),
+        ("channel_shuffle(2)", "'channel_shuffle'"),
+    ],
+)
+def test_what_the_generators_cannot_write_yet_is_a_located_error(text, what):
+    from cnndsl.backends import keras as keras_backend
+
+    net = cnndsl.loads(f"network n {{\n    input(4, 8, 8)\n    {text}\n}}\n", path="n.cnn")
+    for backend, generate in (("torch", emit), ("keras", keras_backend.emit)):
+        with pytest.raises(cnndsl.CnnDslError) as e:
+            generate(net)
+        assert (e.value.code, e.value.path, e.value.line) == ("E500", "n.cnn", 3)
+        assert f"backend {backend} cannot handle {what}" in e.value.message

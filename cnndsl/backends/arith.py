@@ -1,11 +1,10 @@
-"""The arithmetic of block parameters as the code generators read it from the IR, without `eval`.
+"""The arithmetic of block parameters as the code generators evaluate it, without `eval`.
 
-The compiler keeps an argument written with block parameters as source text (`Node.exprs`, `Scope.exprs`,
-`Network.blocks`); a generator parses it back with `ast`, checks that it is arithmetic on names and
-literals, and evaluates it for each instance to see whether it reproduces the IR's value. The IR may come
-from a JSON file nobody checked, so the text is untrusted: `parse` turns every failure into ValueError and
-refuses trees nested deeper than the compiler's expressions may be, and `evaluate` walks the tree itself,
-computing only numbers (no sequence repetition, no integers larger than any size could be).
+The IR keeps an argument written with block parameters as an expression tree (cnndsl/expr.py); a generator
+turns it into a Python `ast` tree and evaluates it for each instance, to see whether it reproduces the IR's
+value. The IR may come from a JSON file nobody checked, so `evaluate` walks the tree itself, computing only
+numbers (no sequence repetition, no integers larger than any size could be), and refuses trees nested deeper
+than the compiler's expressions may be. `parse` reads an expression from text, for callers that hold one.
 """
 
 from __future__ import annotations

@@ -25,24 +25,42 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
-from .. import ops
-from ..compiler import without_gc
+from .. import expr, ops
+from ..dispatch import Dispatcher
 from ..errors import CnnDslError
 from ..ir import Network, Node, Scope, check_names
+from ..util import without_gc
 from . import arith
-from .torch import _HELPER_SOURCE as _TORCH_HELPERS
+from .base import (
+    NOT_YET,
+    WIDTH,
+    block_definitions,
+    code_owners,
+    lacking,
+    literal,
+    matrix,
+    needed,
+    noqa,
+    pair,
+    quote,
+    runtime,
+    same_pads,
+    wrap,
+)
 
-LINE_LENGTH = 120
+# Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
+_LIBRARY = runtime("kernels", "keras_layers")
 _RESERVED = {"keras", "layers", "math", "build", "name", "x", "inputs"}  # names the generated code uses itself
 _RESERVED |= set(dir(builtins))  # a block named `super` or `int` must not hide what the helper classes call
 
-# Keras activation names with PyTorch's semantics (Keras' gelu is exact by default, as torch's is);
-# leaky_relu is missing because Keras' default slope is 0.2 where PyTorch's is 0.01.
+# Keras activation names with PyTorch's semantics (Keras' gelu is exact by default, as torch's is; its
+# hard_sigmoid is relu6(x + 3) / 6 as torch's). leaky_relu has none: Keras' default slope is 0.2, PyTorch's 0.01.
 _ACTIVATIONS = {
     "relu": "relu", "elu": "elu", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh",
-    "softmax": "softmax", "relu6": "relu6", "hardswish": "hard_swish",
+    "softmax": "softmax", "relu6": "relu6", "hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid",
+    "leaky_relu": None,
 }  # fmt: skip
-_NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax"}
+_NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax", "hardsigmoid"}
 # Ops whose output is non-negative when every input is.
 _KEEPS_SIGN = {
     "maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample", "dropout",
@@ -52,9 +70,59 @@ _KEEPS_SIGN = {
 _ELEMENTWISE = {"dropout", "activation", "batchnorm"}
 
 
-def keras_name(name: str) -> str:
-    """The Keras layer name of an IR node: `layer2.0.conv1` -> `layer2_0_conv1`."""
-    return name.replace(".", "_")
+def keras_names(net: Network) -> tuple[list[str], list[str]]:
+    """The Keras layer name of each IR node, and the `name=` prefix of each scope, by id.
+
+    A label stays (`layer2.0.conv1` -> `layer2_0_conv1`), and so does a position inside a sequence (`features_0`,
+    as torchvision numbers its modules). An unlabelled statement of a block or of the network is named for what
+    it is, as keras.applications names its layers: `layer1_0_add`, `layer1_0_out` (a block's closing
+    activation), `flatten`, or `relu_2` where the word alone would be ambiguous. The input layer is `input`,
+    unless a label takes that name.
+    """
+    scopes = net.scopes
+    # scope -> its children as (key, IR name, what it is); a key is ("node" | "scope", id)
+    children: dict[int, list[tuple[tuple[str, int], str, str]]] = {}
+    for s in scopes[1:]:
+        children.setdefault(s.parent, []).append((("scope", s.id), s.name, s.block or "sequence"))
+    for n in net.nodes[1:]:
+        op, scope = n.op, scopes[n.scope]
+        if op.kind == "activation":
+            word = "out" if scope.kind == "block" and n.id == scope.output else op.function
+        else:
+            word = {"batchnorm": "bn"}.get(op.kind, op.kind)
+        children.setdefault(n.scope, []).append((("node", n.id), n.name, word))
+    local: dict[tuple[str, int], str] = {}
+    for sid, entries in children.items():
+        prefix = scopes[sid].name + "." if scopes[sid].name else ""
+        for key, name, _ in entries:
+            local[key] = name[len(prefix) :]
+            if not name.startswith(prefix) or "." in local[key]:  # an IR built or doctored by hand
+                raise ValueError(f"{name!r} is not a name inside {scopes[sid].name!r}")
+        if scopes[sid].kind == "sequence":
+            continue
+        unlabelled = sorted((int(local[key]), key, word) for key, _, word in entries if local[key].isdigit())
+        used = {local[key] for key, _, _ in entries if not local[key].isdigit()}
+        count = Counter(word for _, _, word in unlabelled)
+        seen: Counter = Counter()
+        for _, key, word in unlabelled:
+            seen[word] += 1
+            candidate, k = (word, seen[word]) if count[word] == 1 else (f"{word}_{seen[word]}", seen[word])
+            while candidate in used:
+                k += 1
+                candidate = f"{word}_{k}"
+            used.add(candidate)
+            local[key] = candidate
+    top = {local[key] for key, _, _ in children.get(0, [])}
+    local["node", 0] = _unique("input", top)  # `input: relu()` keeps its label; the input layer gives way
+    scope_names = [""]
+    for s in scopes[1:]:
+        parent = scope_names[s.parent]
+        scope_names.append(f"{parent}_{local['scope', s.id]}" if parent else local["scope", s.id])
+    node_names = []
+    for n in net.nodes:
+        parent = scope_names[n.scope]
+        node_names.append(f"{parent}_{local['node', n.id]}" if parent else local["node", n.id])
+    return node_names, scope_names
 
 
 @without_gc
@@ -117,70 +185,37 @@ def _only_dense_reads(net: Network, consumers, node_id: int) -> bool:
 # --- Python source ----------------------------------------------------------------------------------------
 
 
-def _quote(s: str) -> str:
-    """A string literal, double-quoted as ruff formats it where that needs no escape."""
-    text = repr(s)
-    if text[0] == "'" and '"' not in text and "\\" not in text:
-        text = f'"{text[1:-1]}"'
-    return text
-
-
-def _py(v) -> str:
-    """A Python literal for an IR value."""
-    if isinstance(v, str):
-        return _quote(v)
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_py(i) for i in v) + ("," if len(v) == 1 else "") + ")"
-    return repr(v)
-
-
-def _size(v) -> str:
-    """A size pair as Keras takes it: `3` for (3, 3)."""
-    return _py(v[0]) if v[0] == v[1] else _py(v)
-
-
 def _pads(pads) -> str:
     """ZeroPadding2D/Cropping2D's argument for (top, bottom, left, right)."""
     t, b, le, r = pads
     if t == b and le == r:
-        return _size((t, le))
+        return pair((t, le))
     return f"(({t}, {b}), ({le}, {r}))"
 
 
-_EXPRESSION_NODES = (
-    ast.Expression, ast.BinOp, ast.UnaryOp, ast.USub, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
-    ast.Constant, ast.Name, ast.Load, ast.Tuple,
-)  # fmt: skip
-
-
-def _expression(text: str, params: dict[str, str]) -> ast.Expression | None:
+def _expression(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
     """An argument written with block parameters, its names renamed to the Python parameters; None if it is
-    anything else. Only this checked subset of Python reaches the generated source."""
+    anything else (or holds a word)."""
     try:
-        tree = arith.parse(text)
+        tree = expr.python(e, params)
     except ValueError:
         return None
-    for node in ast.walk(tree):
-        if not isinstance(node, _EXPRESSION_NODES):
-            return None
-        if isinstance(node, ast.Constant) and type(node.value) not in (int, float, bool):
-            return None
-        if isinstance(node, ast.Name):
-            if node.id not in params:
-                return None
-            node.id = params[node.id]
-    return tree
+    if any(isinstance(n, ast.Constant) and type(n.value) not in (int, float, bool) for n in ast.walk(tree)):
+        return None
+    return ast.Expression(tree)
 
 
 def _uses_names(tree: ast.Expression) -> bool:
     return any(isinstance(n, ast.Name) for n in ast.walk(tree))
 
 
-def _default(text: str, params: dict[str, str]) -> ast.Expression | None:
-    """A parameter's default from the IR's source text: an expression, or a bare word such as `same`."""
-    tree = _expression(text, params)
-    if tree is None and text.isidentifier() and text not in params:
-        tree = ast.Expression(ast.Constant(text))
+def _default(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
+    """A parameter's default: an expression, or a bare word such as `same`."""
+    tree = _expression(e, params)
+    if tree is None:  # a word is a parameter to the compiler, and a Const in a network's arguments
+        word = e.name if isinstance(e, expr.Param) else e.value if isinstance(e, expr.Const) else None
+        if isinstance(word, str) and word.isidentifier() and word not in params:
+            tree = ast.Expression(ast.Constant(word))
     return tree
 
 
@@ -234,18 +269,6 @@ def _unique(base: str, taken) -> str:
     return name
 
 
-def _wrap(indent: str, opening: str, args: list[str], closing: str, explode: bool = False) -> list[str]:
-    """`opening` + arguments + `closing` as ruff formats it: on one line; else the arguments on a line of
-    their own; else (and always for `explode`) one a line, with a trailing comma."""
-    line = f"{indent}{opening}{', '.join(args)}{closing}"
-    if len(line) <= LINE_LENGTH:
-        return [line]
-    inner = f"{indent}    {', '.join(args)}"
-    if not explode and len(inner) <= LINE_LENGTH:
-        return [f"{indent}{opening}", inner, f"{indent}{closing}"]
-    return [f"{indent}{opening}", *(f"{indent}    {a}," for a in args), f"{indent}{closing}"]
-
-
 @dataclass
 class _Stmt:
     """`out = callee(args)(operand)`, or `out = callee(args)` without an operand."""
@@ -258,17 +281,17 @@ class _Stmt:
     def lines(self, indent: str) -> list[str]:
         head = f"{self.out} = {self.callee}("
         if self.operand is None:
-            return _wrap(indent, head, self.args, ")")
+            return wrap(indent, head, self.args, ")")
         operand = self.operand if isinstance(self.operand, str) else "[" + ", ".join(self.operand) + "]"
         line = f"{indent}{head}{', '.join(self.args)})({operand})"
-        if len(line) <= LINE_LENGTH:
+        if len(line) <= WIDTH:
             return [line]
         first = f"{indent}{head}{', '.join(self.args)})("
-        if len(first) > LINE_LENGTH:  # the layer's arguments one a line, then `)(x)`
-            return _wrap(indent, head, self.args, f")({operand})", explode=True)
-        if isinstance(self.operand, str) or len(f"{indent}    {operand}") <= LINE_LENGTH:
+        if len(first) > WIDTH:  # the layer's arguments one a line, then `)(x)`
+            return wrap(indent, head, self.args, f")({operand})", explode=True)
+        if isinstance(self.operand, str) or len(f"{indent}    {operand}") <= WIDTH:
             return [first, f"{indent}    {operand}", f"{indent})"]
-        return [first, *_wrap(indent + "    ", "[", self.operand, "]", explode=True), f"{indent})"]
+        return [first, *wrap(indent + "    ", "[", self.operand, "]", explode=True), f"{indent})"]
 
 
 class _Mismatch(Exception):
@@ -447,20 +470,21 @@ class _Module:
 
     def __init__(self, net: Network):
         check_names(net)  # every name reaches the source: an IR built without validation is checked here
+        if (missing := lacking(net)) is not None:
+            raise _LAYERS.unsupported(*missing)
         self.net = net
         self.flatten_last = channels_last_flattens(net)
+        self.layer_names, self.prefixes = keras_names(net)
         self.nonnegative = self._nonnegative()
         scopes = net.scopes
-        owner: dict[int, int] = {}  # scope -> the block (or network) scope whose function writes its nodes
-        for s in scopes:  # parents come before their children
-            owner[s.id] = owner[s.parent] if s.kind == "sequence" else s.id
-        self.owner = owner
+        owner = code_owners(net)  # scope -> the block (or network) scope whose function writes its nodes
         self.sequences = {(s.output, s.parent): s for s in scopes if s.kind == "sequence"}
         self.scope_by_name = {s.name: s for s in scopes}
         self.items: dict[int, list[_Item]] = {s.id: [] for s in scopes if s.kind != "sequence"}
         for node in net.nodes:
             f = scopes[owner[node.scope]]
-            self.items[f.id].append(_Item(self.rel(f, node.name), node.id, node.inputs, node=node))
+            rel = "" if node.id == 0 else self.rel(f, node.name)  # the input: a ref no label can take (`input:`)
+            self.items[f.id].append(_Item(rel, node.id, node.inputs, node=node))
         for s in scopes:
             if s.kind == "block" and self._inside(s.output, s.id):  # an empty block is the identity
                 f = scopes[owner[s.parent]]
@@ -501,65 +525,35 @@ class _Module:
     # --- functions -------------------------------------------------------------------------------------------
 
     def source(self) -> str:
-        for definition in self._definitions():
+        for definition in block_definitions(self.net):
             self._write_definition(definition)
         self._network = self._write(None, [_Body(self, self.net.scopes[0])])
         self._check_names()
-        needed = self._needed()
+        library = needed(_LIBRARY, self.classes)
         out = [
             f"# Generated by cnndsl from {self.net.source!r} (network {self.net.name}): Keras 3 functional API,",
             "# channels-last. Do not edit; change the .cnn file and compile again.",
-            *(["import math", ""] if "gaussian_kernel" in needed else []),
+            *(["import math", ""] if any(d.name == "gaussian_kernel" for d in library) else []),
             "import keras",
             "from keras import layers",
         ]
         if self.constants:
             out += ["", *(f"{name} = {text}" for text, name in self.constants.items())]
-        for name, (_, code) in _LIBRARY.items():
-            if name in needed:
-                out += ["", "", *code.strip("\n").splitlines()]
+        for definition in library:
+            out += ["", "", *definition.source.splitlines()]
         for f in self.functions:
-            out += ["", "", *_wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
-        out += ["", "", "def build() -> keras.Model:", *self._network.lines]
+            out += ["", "", *wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
+        build = [f"{py}={literal(self.net.args[p])}" for p, py in self._network.params.items()]
+        out += ["", "", *wrap("", "def build(", build, ") -> keras.Model:"), *self._network.lines]
         # What no wrapping shortens (a long path or label) says that it knows.
-        return "\n".join(line + "  # noqa: E501" if len(line) > LINE_LENGTH else line for line in out) + "\n"
+        return "\n".join(noqa(line) for line in out) + "\n"
 
-    def constant(self, base: str, matrix) -> str:
+    def constant(self, base: str, rows) -> str:
         """A module-level name for a fixed filter's matrix, one row a line."""
-        text = "\n".join(["(", *(f"    {_py(tuple(row))}," for row in matrix), ")"])
+        text = matrix(rows)
         if text not in self.constants:
             self.constants[text] = _unique(base, self._taken_names())
         return self.constants[text]
-
-    def _needed(self) -> set[str]:
-        needed, todo = set(), list(self.classes)
-        while todo:
-            name = todo.pop()
-            if name not in needed:
-                needed.add(name)
-                todo += _LIBRARY[name][0]
-        return needed
-
-    def _definitions(self) -> list[str]:
-        """Block definitions, each after the ones it calls."""
-        calls: dict[str, list[str]] = {}
-        for s in self.net.scopes:
-            if s.kind == "block":
-                calls.setdefault(s.block, [])
-                caller = self.net.scopes[self.owner[s.parent]]
-                if caller.kind == "block" and s.block not in calls.setdefault(caller.block, []):
-                    calls[caller.block].append(s.block)
-        order: list[str] = []
-
-        def visit(d):
-            if d not in order:
-                for callee in calls[d]:
-                    visit(callee)
-                order.append(d)
-
-        for d in calls:
-            visit(d)
-        return order
 
     def _write_definition(self, definition: str) -> None:
         scopes = [s for s in self.net.scopes if s.kind == "block" and s.block == definition and self.items[s.id]]
@@ -611,12 +605,13 @@ class _Module:
 
     def _write(self, definition: str | None, bodies: list[_Body]) -> _Function:
         first = bodies[0]
-        scope = first.scope
         taken = self._taken_names()
         params: dict[str, str] = {}
-        for p in scope.args if definition is not None else {}:
+        # The network's parameters are build()'s: build(classes=1000).
+        args = [b.scope.args for b in bodies] if definition is not None else [self.net.args]
+        for p in args[0]:
             params[p] = _unique(p, taken | set(params.values()))
-        envs = [{params[k]: v for k, v in b.scope.args.items()} for b in bodies] if definition else [{}]
+        envs = [{params[k]: v for k, v in a.items()} for a in args]
 
         # The template: every instance's main items, and each projection from the first instance that has it.
         slots: list[_Slot] = []
@@ -654,7 +649,10 @@ class _Module:
         writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved)
         lines = writer.lines()
         # The parameters the code uses, and those their defaults use.
-        texts = self.net.blocks.get(definition, {}) if definition is not None else {}
+        if definition is not None:
+            texts = self.net.blocks.get(definition, {})
+        else:
+            texts = {p: expr.constant(v) for p, v in self.net.args.items()}
         defaults = {py: _default(texts[p], params) if texts.get(p) is not None else None for p, py in params.items()}
         earlier: dict = {}  # a default computes numbers from earlier parameters, as the compiler writes it
         for py in params.values():
@@ -676,21 +674,33 @@ class _Module:
         seen: dict[str, str] = {}
         for f in [*self.functions, self._network]:
             for body in f.bodies:
-                prefix = keras_name(body.scope.name)
                 for rel, suffixes in f.layer_suffixes.items():
-                    if rel not in body.by_rel:
+                    item = body.by_rel.get(rel)
+                    if item is None:
                         continue
+                    node_name = (item.node or item.call).name
                     for suffix in suffixes:
-                        name = "_".join(p for p in (prefix, keras_name(rel) + suffix) if p)
-                        node_name = prefix + "." + rel if prefix else rel
+                        name = self.layer_names[item.node.id] + suffix
                         if name in seen and seen[name] != node_name:
-                            item = body.by_rel[rel]
                             span = (item.node or self.net.nodes[item.value]).span
                             raise CnnDslError(
                                 "E208", f"'{node_name}' and '{seen[name]}' both become the Keras layer name '{name}'",
                                 span.path, span.line, span.column, hint="rename one of the labels",
                             )  # fmt: skip
                         seen[name] = node_name
+
+    def local_name(self, rel: str, items, scopes) -> str:
+        """The Keras name of the statement at `rel` after the function's `name` prefix: the same in every
+        instance of the function, or they cannot share it."""
+        names = set()
+        for item, scope in zip(items, scopes):
+            if item is not None:
+                full = self.layer_names[item.node.id] if item.node else self.prefixes[item.call.id]
+                prefix = self.prefixes[scope.id]
+                names.add(full[len(prefix) + 1 :] if prefix else full)
+        if len(names) != 1:
+            raise _Mismatch(rel)
+        return names.pop()
 
 
 def _compatible(a: _Body, b: _Body) -> bool:
@@ -718,6 +728,7 @@ class _Position:
         self.module = writer.module
         self.prefix = writer.definition is not None
         self.suffixes: list[str] = []
+        self.local = writer.module.local_name(slot.rel, slot.items, [b.scope for b in writer.bodies])
 
     def values(self, attr: str) -> list:
         return [getattr(n.op, attr) for n in self.nodes]
@@ -731,7 +742,7 @@ class _Position:
     def get(self, attr: str):
         return self.same(self.values(attr))
 
-    def arg(self, attr: str, literal=_py, symbolic: bool = True) -> str:
+    def arg(self, attr: str, literal=literal, symbolic: bool = True) -> str:
         """An attribute as source: the expression it was written with where that reproduces every instance's
         value, else the value."""
         values = self.values(attr)
@@ -749,8 +760,8 @@ class _Position:
     def name(self, suffix: str = "") -> str:
         """The `name=` argument of a layer written for this slot."""
         self.suffixes.append(suffix)
-        rel = keras_name(self.rel) + suffix
-        return f'name=f"{{name}}_{rel}"' if self.prefix else f"name={_quote(rel)}"
+        local = self.local + suffix
+        return f'name=f"{{name}}_{local}"' if self.prefix else f"name={quote(local)}"
 
 
 class _FunctionWriter:
@@ -799,10 +810,12 @@ class _FunctionWriter:
             else:
                 branches = [(label or f"branch{j + 1}", items) for j, (label, items) in enumerate(self._branches(slot))]
             inside = around.get(slot.rel, set()) | {lanes[slot.rel]}
+            taken = self.reserved | inside  # grown in place: a concat of n branches takes n names, not n² steps
             for label, items in branches:
                 if items:
-                    lane = _unique(label, self.reserved | inside)
-                    inside = inside | {lane}
+                    lane = _unique(label, taken)
+                    taken.add(lane)
+                    inside.add(lane)
                     for item in items:
                         lanes[item.rel] = lane
             for _, items in branches:
@@ -893,8 +906,8 @@ class _FunctionWriter:
             t += len(slots)
         result = self.read(self.output, len(order))
         if self.definition is None:
-            args = [home[self.source], result, f"name={_quote(self.module.net.name)}"]
-            return out + _wrap("    ", "return keras.Model(", args, ")")
+            args = [home[self.source], result, f"name={quote(self.module.net.name)}"]
+            return out + wrap("    ", "return keras.Model(", args, ")")
         return out + [f"    return {result}"]
 
     def _label(self, ref: str) -> str:
@@ -923,7 +936,7 @@ class _FunctionWriter:
             self.layer_suffixes[slot.rel] = []
         else:
             position = _Position(self, slot)
-            stmts = getattr(_Layers, position.op.kind)(position, inputs, out)
+            stmts = _LAYERS.handler(position.node)(position, inputs, out)
             self.layer_suffixes[slot.rel] = position.suffixes
         lines = [line for stmt in stmts for line in stmt.lines(indent)]
         if copy and self.home[slot.rel] != out:
@@ -952,13 +965,13 @@ class _FunctionWriter:
                 default = f.defaults[py]
                 if default is not None and all(_gives(default, e, v) for e, v in zip(callee_envs, values)):
                     continue
-                source = _py(values[0])
+                source = literal(values[0])
             else:
                 raise _Mismatch(slot.rel)
             args.append(source if f.positional(py) else f"{py}={source}")
         args += [f"{f.flags[add]}=True" for add, on in flags.items() if on]
-        rel = keras_name(slot.rel)
-        args.append(f'name=f"{{name}}_{rel}"' if self.definition is not None else f"name={_quote(rel)}")
+        local = self.module.local_name(slot.rel, slot.items, [b.scope for b in self.bodies])
+        args.append(f'name=f"{{name}}_{local}"' if self.definition is not None else f"name={quote(local)}")
         return _Stmt(out, f.name, args)
 
 
@@ -974,17 +987,19 @@ class _Args(list):
         return self
 
 
-class _Layers:
-    """One writer per op: the Keras statements of a slot, reading `inputs`, writing `out`."""
+class _Layers(Dispatcher):
+    """One writer per op kind: the Keras statements of a slot, reading `inputs`, writing `out`."""
 
-    @staticmethod
-    def input(p: _Position, inputs, out):
+    WHAT = "backend keras"
+    ACTIVATIONS = _ACTIVATIONS
+    UNSUPPORTED = NOT_YET
+
+    def input(self, p: _Position, inputs, out):
         c, *hw = p.node.shape
         shape = tuple(d if isinstance(d, int) else None for d in (*hw, c))
-        return [_Stmt(out, "layers.Input", [f"shape={_py(shape)}", p.name()])]
+        return [_Stmt(out, "layers.Input", [f"shape={literal(shape)}", p.name()])]
 
-    @staticmethod
-    def conv(p: _Position, inputs, out):
+    def conv(self, p: _Position, inputs, out):
         x = inputs[0]
         stmts = []
         strides, dilations = p.values("strides"), p.values("dilation")
@@ -994,7 +1009,7 @@ class _Layers:
         if explicit == "same":  # the padding depends on an open size
             p.module.classes.add("SamePadding2D")
             dilated = p.same([tuple(d * (k - 1) + 1 for d, k in zip(n.op.dilation, n.op.kernel_size)) for n in p.nodes])
-            stmts.append(_Stmt(out, "SamePadding2D", [_size(dilated), p.arg("strides", _size), p.name("_pad")], x))
+            stmts.append(_Stmt(out, "SamePadding2D", [pair(dilated), p.arg("strides", pair), p.name("_pad")], x))
             x = out
         elif explicit is not None:
             stmts.append(_Stmt(out, "layers.ZeroPadding2D", [explicit, p.name("_pad")], x))
@@ -1002,18 +1017,18 @@ class _Layers:
         depthwise = [is_depthwise(p.net, n) for n in p.nodes]
         if p.same(depthwise):
             multiplier = p.same([n.op.filters // n.op.groups for n in p.nodes])
-            args = _Args([p.arg("kernel_size", _size)])
+            args = _Args([p.arg("kernel_size", pair)])
             if not subsample:
-                args.add("strides", p.arg("strides", _size), "1")
+                args.add("strides", p.arg("strides", pair), "1")
             args.add("padding", padding, '"valid"').add("depth_multiplier", str(multiplier), "1")
             callee = "layers.DepthwiseConv2D"
         else:
-            args = _Args([p.arg("filters"), p.arg("kernel_size", _size)])
+            args = _Args([p.arg("filters"), p.arg("kernel_size", pair)])
             if not subsample:
-                args.add("strides", p.arg("strides", _size), "1")
+                args.add("strides", p.arg("strides", pair), "1")
             args.add("padding", padding, '"valid"')
             callee = "layers.Conv2D"
-        args.add("dilation_rate", p.arg("dilation", _size), "1")
+        args.add("dilation_rate", p.arg("dilation", pair), "1")
         if callee == "layers.Conv2D":
             args.add("groups", p.arg("groups", symbolic=False), "1")
         activation, separate = _activation(p)
@@ -1023,21 +1038,20 @@ class _Layers:
             args += [f"{initializer}=fixed_kernel({_fixed_matrix(p)})", "trainable=False"]
         stmts.append(_Stmt(out, callee, [*args, p.name()], x))
         if subsample:
-            strides = f"strides={p.arg('strides', _size)}"
+            strides = f"strides={p.arg('strides', pair)}"
             stmts.append(_Stmt(out, "layers.MaxPooling2D", ["1", strides, p.name("_stride")], out))
         return stmts + separate(out)
 
-    @staticmethod
-    def conv_transpose(p: _Position, inputs, out):
-        args = _Args([p.arg("filters"), p.arg("kernel_size", _size)]).add("strides", p.arg("strides", _size), "1")
+    def conv_transpose(self, p: _Position, inputs, out):
+        args = _Args([p.arg("filters"), p.arg("kernel_size", pair)]).add("strides", p.arg("strides", pair), "1")
         activation, separate = _activation(p)
         if p.get("groups") > 1 or any(max(d) > 1 for d in p.values("dilation")):
             # Conv2DTranspose has no groups, and TensorFlow's CPU kernel no dilation.
             p.module.classes.add("ConvTranspose2D")
             padding = p.get("padding")
-            args.add("padding", '"same"' if padding == "same" else _size(padding), "0")
-            args.add("output_padding", _size(p.get("output_padding")), "0")
-            args.add("dilation_rate", p.arg("dilation", _size), "1").add("groups", p.arg("groups", symbolic=False), "1")
+            args.add("padding", '"same"' if padding == "same" else pair(padding), "0")
+            args.add("output_padding", pair(p.get("output_padding")), "0")
+            args.add("dilation_rate", p.arg("dilation", pair), "1").add("groups", p.arg("groups", symbolic=False), "1")
             args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
             return [_Stmt(out, "ConvTranspose2D", [*args, p.name()], inputs[0]), *separate(out)]
         crop = None
@@ -1050,7 +1064,7 @@ class _Layers:
             kept = tuple(max(o - q, 0) for o, q in zip(extra, pad))
             short = any(k < s for n in p.nodes for k, s in zip(n.op.kernel_size, n.op.strides))
             if any(kept) or short:  # without output_padding Keras makes at least in·strides
-                args.add("output_padding", _size(kept))
+                args.add("output_padding", pair(kept))
             pads = (pad[0], max(pad[0] - extra[0], 0), pad[1], max(pad[1] - extra[1], 0))
             crop = _pads(pads) if any(pads) else None
         args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
@@ -1059,24 +1073,19 @@ class _Layers:
             stmts.append(_Stmt(out, "layers.Cropping2D", [crop, p.name("_crop")], out))
         return stmts + separate(out)
 
-    @staticmethod
-    def maxpool(p: _Position, inputs, out):
+    def maxpool(self, p: _Position, inputs, out):
         return _pool(p, inputs[0], out, "max")
 
-    @staticmethod
-    def avgpool(p: _Position, inputs, out):
+    def avgpool(self, p: _Position, inputs, out):
         return _pool(p, inputs[0], out, "average")
 
-    @staticmethod
-    def global_avgpool(p: _Position, inputs, out):
+    def global_avgpool(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.GlobalAveragePooling2D", ["keepdims=True", p.name()], inputs[0])]
 
-    @staticmethod
-    def global_maxpool(p: _Position, inputs, out):
+    def global_maxpool(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.GlobalMaxPooling2D", ["keepdims=True", p.name()], inputs[0])]
 
-    @staticmethod
-    def adaptive_avgpool(p: _Position, inputs, out):
+    def adaptive_avgpool(self, p: _Position, inputs, out):
         size = p.get("output_size")
         plans = []
         for shape in p.input_shapes():
@@ -1084,46 +1093,41 @@ class _Layers:
             if (h, w) == size:
                 plans.append(("layers.Identity", []))
             elif isinstance(h, int) and isinstance(w, int) and h % size[0] == 0 and w % size[1] == 0:
-                plans.append(("layers.AveragePooling2D", [_size((h // size[0], w // size[1]))]))
+                plans.append(("layers.AveragePooling2D", [pair((h // size[0], w // size[1]))]))
             else:  # uneven windows (or an open size): PyTorch's bins
-                plans.append(("AdaptiveAveragePooling2D", [_size(size)]))
+                plans.append(("AdaptiveAveragePooling2D", [pair(size)]))
         callee, args = p.same(plans)
         if not callee.startswith("layers."):
             p.module.classes.add(callee)
         return [_Stmt(out, callee, [*args, p.name()], inputs[0])]
 
-    @staticmethod
-    def upsample(p: _Position, inputs, out):
+    def upsample(self, p: _Position, inputs, out):
         mode, corners = p.get("mode"), p.get("align_corners")
-        scale = p.arg("scale", _size)
+        scale = p.arg("scale", pair)
         if mode == "nearest" or (mode == "bilinear" and not corners):
             # UpSampling2D's bilinear samples at half-pixel centres: PyTorch's align_corners=False.
-            args = _Args([scale]).add("interpolation", _quote(mode), '"nearest"')
+            args = _Args([scale]).add("interpolation", quote(mode), '"nearest"')
             return [_Stmt(out, "layers.UpSampling2D", [*args, p.name()], inputs[0])]
         callee = "ZeroInsertionUpSampling2D" if mode == "zeros" else "AlignedBilinearUpSampling2D"
         p.module.classes.add(callee)
         return [_Stmt(out, callee, [scale, p.name()], inputs[0])]
 
-    @staticmethod
-    def batchnorm(p: _Position, inputs, out):
+    def batchnorm(self, p: _Position, inputs, out):
         # PyTorch's momentum weighs the new batch, Keras' the running average.
         momentum = p.get("momentum")
-        args = _Args().add("epsilon", p.arg("eps"), "0.001").add("momentum", _py(round(1 - momentum, 12)), "0.99")
+        args = _Args().add("epsilon", p.arg("eps"), "0.001").add("momentum", literal(round(1 - momentum, 12)), "0.99")
         return [_Stmt(out, "layers.BatchNormalization", [*args, p.name()], inputs[0])]
 
-    @staticmethod
-    def lrn(p: _Position, inputs, out):
+    def lrn(self, p: _Position, inputs, out):
         p.module.classes.add("LocalResponseNormalization")
         args = _Args([p.arg("size")]).add("alpha", p.arg("alpha"), "0.0001").add("beta", p.arg("beta"), "0.75")
         args.add("k", p.arg("k"), "1.0")
         return [_Stmt(out, "LocalResponseNormalization", [*args, p.name()], inputs[0])]
 
-    @staticmethod
-    def dropout(p: _Position, inputs, out):
+    def dropout(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Dropout", [p.arg("rate"), p.name()], inputs[0])]
 
-    @staticmethod
-    def flatten(p: _Position, inputs, out):
+    def flatten(self, p: _Position, inputs, out):
         x = inputs[0]
         stmts = []
         if not p.same([n.id in p.module.flatten_last for n in p.nodes]):
@@ -1131,14 +1135,12 @@ class _Layers:
             x = out
         return stmts + [_Stmt(out, "layers.Flatten", [p.name()], x)]
 
-    @staticmethod
-    def dense(p: _Position, inputs, out):
+    def dense(self, p: _Position, inputs, out):
         activation, separate = _activation(p)
         args = _Args([p.arg("units")]).add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
         return [_Stmt(out, "layers.Dense", [*args, p.name()], inputs[0])] + separate(out)
 
-    @staticmethod
-    def activation(p: _Position, inputs, out):
+    def activation(self, p: _Position, inputs, out):
         function = p.get("function")
         if function == "leaky_relu":
             callee, args = "layers.LeakyReLU", [f"negative_slope={p.arg('alpha')}"]
@@ -1147,16 +1149,17 @@ class _Layers:
         elif function == "softmax":
             callee, args = "layers.Softmax", []  # over the last axis: channels, as PyTorch's dim=1
         else:
-            callee, args = "layers.Activation", [_quote(_ACTIVATIONS[function])]
+            callee, args = "layers.Activation", [quote(self.ACTIVATIONS[function])]
         return [_Stmt(out, callee, [*args, p.name()], inputs[0])]
 
-    @staticmethod
-    def concat(p: _Position, inputs, out):
+    def concat(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Concatenate", [p.name()], inputs)]
 
-    @staticmethod
-    def add(p: _Position, inputs, out):
+    def add(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Add", [p.name()], inputs)]
+
+
+_LAYERS = _Layers()
 
 
 def _fixed_matrix(p: _Position) -> str:
@@ -1166,7 +1169,7 @@ def _fixed_matrix(p: _Position) -> str:
     p.module.classes.add("fixed_kernel")
     if weights in ("box", "gaussian"):
         p.module.classes.add(f"{weights}_kernel")
-        size = p.arg("kernel_size", _size)
+        size = p.arg("kernel_size", pair)
         return f"box_kernel({size})" if weights == "box" else f"gaussian_kernel({size}, {p.arg('sigma')})"
     if isinstance(weights, str):
         return p.module.constant(weights.upper(), ops.PRESETS[weights])
@@ -1180,7 +1183,7 @@ def _activation(p: _Position):
     if function is None:
         return "None", lambda out: []
     if function != "leaky_relu":
-        return _quote(_ACTIVATIONS[function]), lambda out: []
+        return quote(_ACTIVATIONS[function]), lambda out: []
     return "None", lambda out: [_Stmt(out, "layers.LeakyReLU", ["negative_slope=0.01", p.name("_act")], out)]
 
 
@@ -1192,7 +1195,9 @@ def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:
         if not subsample:
             return '"same"', None
         pads = [n.op.pads(shape) for n, shape in zip(p.nodes, p.input_shapes())]
-        return '"valid"', "same" if None in pads else _pads(p.same(pads))
+        if None in pads:
+            return '"valid"', "same"
+        return '"valid"', _pads(p.same(pads)) if any(p.same(pads)) else None
     if any(v == "same" for v in paddings):
         raise _Mismatch(p.rel)
 
@@ -1204,7 +1209,7 @@ def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:
         return '"valid"', None
     if not subsample and all(map(centred, p.nodes)):
         return '"same"', None
-    return '"valid"', p.arg("padding", _size)
+    return '"valid"', p.arg("padding", pair)
 
 
 def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
@@ -1213,27 +1218,28 @@ def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
     paddings, ceil = p.values("padding"), p.values("ceil_mode")
     include = p.values("count_include_pad") if kind == "average" else [False] * len(p.nodes)
     if all(v == (0, 0) for v in paddings) and not any(ceil):
-        args = [p.arg("pool_size", _size)]
+        args = [p.arg("pool_size", pair)]
         if any(n.op.strides != n.op.pool_size for n in p.nodes):  # Keras' strides default to the pool size too
-            args.append(f"strides={p.arg('strides', _size)}")
+            args.append(f"strides={p.arg('strides', pair)}")
         return [_Stmt(out, keras_class, [*args, p.name()], x)]
     pool, strides = p.get("pool_size"), p.get("strides")
     static = all(isinstance(d, int) for shape in p.input_shapes() for d in shape)
     if all(v == "same" for v in paddings):
         if kind == "max" or not any(include):  # TensorFlow's "same" leaves the padding out of max and mean
-            args = [_size(pool), f"strides={_size(strides)}", 'padding="same"', p.name()]
+            args = [pair(pool), f"strides={pair(strides)}", 'padding="same"', p.name()]
             return [_Stmt(out, keras_class, args, x)]
         if static and all(include):
-            pads = p.same([_same_pads(shape, pool, strides) for shape in p.input_shapes()])
+            pads = p.same([same_pads(shape, pool, strides) for shape in p.input_shapes()])
+            stmts = [_Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x)] if any(pads) else []
             return [
-                _Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x),
-                _Stmt(out, keras_class, [_size(pool), f"strides={_size(strides)}", p.name()], out),
+                *stmts,
+                _Stmt(out, keras_class, [pair(pool), f"strides={pair(strides)}", p.name()], out if stmts else x),
             ]
         padding = '"same"'
     elif any(v == "same" for v in paddings):
         raise _Mismatch(p.rel)
     else:
-        padding = _size(p.get("padding"))
+        padding = pair(p.get("padding"))
         pad = p.get("padding")
         if static:
             # The rows ceil_mode adds after the padding, so that the last window fits.
@@ -1244,14 +1250,14 @@ def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
             if zeros_are_safe:  # zeros never win a max over non-negative values, and count_include_pad counts them
                 pads = (pad[0], pad[0] + extra[0], pad[1], pad[1] + extra[1])
                 stmts = [_Stmt(out, "layers.ZeroPadding2D", [_pads(pads), p.name("_pad")], x)] if any(pads) else []
-                args = [_size(pool), f"strides={_size(strides)}", p.name()]
+                args = [pair(pool), f"strides={pair(strides)}", p.name()]
                 return [*stmts, _Stmt(out, keras_class, args, out if stmts else x)]
     callee = "PaddedMaxPooling2D" if kind == "max" else "PaddedAveragePooling2D"
     p.module.classes.add(callee)
-    args = _Args([_size(pool), f"strides={_size(strides)}", f"padding={padding}"])
-    args.add("ceil_mode", _py(p.get("ceil_mode")), "False")
+    args = _Args([pair(pool), f"strides={pair(strides)}", f"padding={padding}"])
+    args.add("ceil_mode", literal(p.get("ceil_mode")), "False")
     if kind == "average":
-        args.add("count_include_pad", _py(p.get("count_include_pad")), "True")
+        args.add("count_include_pad", literal(p.get("count_include_pad")), "True")
     return [_Stmt(out, callee, [*args, p.name()], x)]
 
 
@@ -1260,303 +1266,3 @@ def _ceil_extra(node: Node, shape) -> tuple[int, int]:
     op = node.op
     windows = zip(node.shape[1:], op.strides, op.pool_size, shape[1:], op.padding)
     return tuple(max((o - 1) * s + k - i - 2 * q, 0) for o, s, k, i, q in windows)
-
-
-def _same_pads(shape, pool, strides) -> tuple[int, ...]:
-    return (*ops.same_pads(shape[1], pool[0], strides[0]), *ops.same_pads(shape[2], pool[1], strides[1]))
-
-
-# --- custom layers, written into the module when the network needs them -------------------------------------------
-
-# name -> (the helpers it uses, its source)
-_LIBRARY: dict[str, tuple[tuple[str, ...], str]] = {
-    "box_kernel": ((), _TORCH_HELPERS["box_kernel"]),
-    "gaussian_kernel": ((), _TORCH_HELPERS["gaussian_kernel"]),
-    # Keras' Constant broadcasts its value to the kernel's shape: (h, w, 1, 1) to Conv2D's (h, w, in, out)
-    # and DepthwiseConv2D's (h, w, in, multiplier).
-    "fixed_kernel": ((), '''
-def fixed_kernel(matrix):
-    """The initializer of a fixed filter (`weights=` in the .cnn file): `matrix` for every input and output channel."""
-    return keras.initializers.Constant([[[[value]] for value in row] for row in matrix])
-'''),
-    "_pair": ((), '''
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
-'''),
-    "_where": ((), '''
-def _where(condition, a, b):
-    """`a if condition else b`, for open sizes (tensors) as for fixed ones."""
-    if isinstance(condition, bool):
-        return a if condition else b
-    return keras.ops.where(condition, a, b)
-'''),
-    "_pool_padding": (("_where",), '''
-def _pool_padding(size, pool_size, strides, padding, ceil_mode):
-    """PyTorch's padding of one axis as (before, after, extra): ceil_mode adds `extra` rows after the
-    padding for a last partial window, unless that window would start past the padding before it."""
-    if padding == "same":
-        total = (size + strides - 1) // strides * strides - strides + pool_size - size
-        total = _where(total > 0, total, 0)
-        return total // 2, total - total // 2, 0
-    if not ceil_mode:
-        return padding, padding, 0
-    windows = (size + 2 * padding - pool_size + strides - 1) // strides + 1
-    windows = _where((windows - 1) * strides >= size + padding, windows - 1, windows)
-    extra = (windows - 1) * strides + pool_size - size - 2 * padding
-    return padding, padding, _where(extra > 0, extra, 0)
-'''),
-    "SamePadding2D": (("_pair", "_pool_padding"), '''
-@keras.saving.register_keras_serializable(package="cnndsl")
-class SamePadding2D(layers.Layer):
-    """ZeroPadding2D by what TensorFlow's `same` adds at this input size, for a convolution that Keras will
-    not give `same` itself: one with both strides and dilation (`kernel_size` is the dilated kernel's)."""
-
-    def __init__(self, kernel_size, strides, **kwargs):
-        super().__init__(**kwargs)
-        self.kernel_size = _pair(kernel_size)
-        self.strides = _pair(strides)
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        pads = [_pool_padding(shape[i + 1], self.kernel_size[i], self.strides[i], "same", False)[:2] for i in (0, 1)]
-        return keras.ops.pad(x, ((0, 0), *pads, (0, 0)))
-
-    def get_config(self):
-        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides}
-'''),
-    "_Pooling2D": (("_pair", "_pool_padding"), '''
-class _Pooling2D(layers.Layer):
-    def __init__(self, pool_size, strides, padding, ceil_mode=False, **kwargs):
-        super().__init__(**kwargs)
-        self.pool_size = _pair(pool_size)
-        self.strides = _pair(strides)
-        self.padding = padding if padding == "same" else _pair(padding)
-        self.ceil_mode = ceil_mode
-
-    def padding_of(self, x):
-        """[(before, after, extra)] of the height and the width."""
-        shape = keras.ops.shape(x)
-        padding = ("same", "same") if self.padding == "same" else self.padding
-        return [
-            _pool_padding(shape[i + 1], self.pool_size[i], self.strides[i], padding[i], self.ceil_mode) for i in (0, 1)
-        ]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(pool_size=self.pool_size, strides=self.strides, padding=self.padding, ceil_mode=self.ceil_mode)
-        return config
-'''),
-    "PaddedMaxPooling2D": (("_Pooling2D",), '''
-@keras.saving.register_keras_serializable(package="cnndsl")
-class PaddedMaxPooling2D(_Pooling2D):
-    """MaxPooling2D with PyTorch's padding, which never wins the maximum, and ceil_mode."""
-
-    def call(self, x):
-        (top, bottom, extra_h), (left, right, extra_w) = self.padding_of(x)
-        pads = ((0, 0), (top, bottom + extra_h), (left, right + extra_w), (0, 0))
-        x = keras.ops.pad(x, pads, constant_values=float("-inf"))
-        return keras.ops.max_pool(x, self.pool_size, self.strides)
-'''),
-    "PaddedAveragePooling2D": (("_Pooling2D",), '''
-@keras.saving.register_keras_serializable(package="cnndsl")
-class PaddedAveragePooling2D(_Pooling2D):
-    """AveragePooling2D with PyTorch's padding and ceil_mode: the padding counts as zeros with
-    count_include_pad and not at all without; the rows ceil_mode adds never count."""
-
-    def __init__(self, pool_size, strides, padding, ceil_mode=False, count_include_pad=True, **kwargs):
-        super().__init__(pool_size, strides, padding, ceil_mode, **kwargs)
-        self.count_include_pad = count_include_pad
-
-    def call(self, x):
-        (top, bottom, extra_h), (left, right, extra_w) = self.padding_of(x)
-        shape = keras.ops.shape(x)
-        pads = ((0, 0), (top, bottom + extra_h), (left, right + extra_w), (0, 0))
-        counted = keras.ops.ones((1, shape[1], shape[2], 1), dtype=x.dtype)
-        if self.count_include_pad:
-            counted = keras.ops.pad(counted, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=1)
-            counted = keras.ops.pad(counted, ((0, 0), (0, extra_h), (0, extra_w), (0, 0)))
-        else:
-            counted = keras.ops.pad(counted, pads)
-        total = keras.ops.average_pool(keras.ops.pad(x, pads), self.pool_size, self.strides)
-        return total / keras.ops.average_pool(counted, self.pool_size, self.strides)
-
-    def get_config(self):
-        return {**super().get_config(), "count_include_pad": self.count_include_pad}
-'''),
-    "_resample": ((), '''
-def _resample(x, rows, columns):
-    """Applies an (out, in) matrix to the rows and another to the columns of channels-last images."""
-    x = keras.ops.einsum("ih,nhwc->niwc", rows, x)
-    return keras.ops.einsum("jw,niwc->nijc", columns, x)
-'''),
-    "AdaptiveAveragePooling2D": (("_pair", "_resample"), '''
-def _adaptive_average(size, out, dtype):
-    """The (out, size) matrix of PyTorch's adaptive pooling: cell i averages rows
-    floor(i * size / out) to ceil((i + 1) * size / out)."""
-    cell = keras.ops.arange(out)
-    start = cell * size // out
-    end = -(-(cell + 1) * size // out)
-    row = keras.ops.arange(size)[None, :]
-    inside = keras.ops.logical_and(row >= start[:, None], row < end[:, None])
-    return keras.ops.cast(inside, dtype) / keras.ops.cast(end - start, dtype)[:, None]
-
-
-@keras.saving.register_keras_serializable(package="cnndsl")
-class AdaptiveAveragePooling2D(layers.Layer):
-    """PyTorch's AdaptiveAvgPool2d: average pooling to a fixed output size, with uneven windows."""
-
-    def __init__(self, output_size, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = _pair(output_size)
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        rows = _adaptive_average(shape[1], self.output_size[0], x.dtype)
-        columns = _adaptive_average(shape[2], self.output_size[1], x.dtype)
-        return _resample(x, rows, columns)
-
-    def get_config(self):
-        return {**super().get_config(), "output_size": self.output_size}
-'''),
-    "_MatrixUpSampling2D": (("_pair", "_resample"), '''
-class _MatrixUpSampling2D(layers.Layer):
-    """Upsampling by `size` that maps rows and columns each by the matrix `matrix(in, size, dtype)` builds."""
-
-    def __init__(self, size, **kwargs):
-        super().__init__(**kwargs)
-        self.size = _pair(size)
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        rows = self.matrix(shape[1], self.size[0], x.dtype)
-        columns = self.matrix(shape[2], self.size[1], x.dtype)
-        return _resample(x, rows, columns)
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size}
-'''),
-    "AlignedBilinearUpSampling2D": (("_MatrixUpSampling2D",), '''
-def _aligned_bilinear(size, scale, dtype):
-    """The (size * scale, size) matrix of bilinear interpolation with aligned corners (PyTorch's
-    align_corners=True): output row i samples input position i * (size - 1) / (size * scale - 1)."""
-    out = size * scale
-    step = keras.ops.cast(size - 1, "float32") / keras.ops.cast(keras.ops.maximum(out - 1, 1), "float32")
-    position = keras.ops.cast(keras.ops.arange(out), "float32") * step
-    low = keras.ops.cast(keras.ops.floor(position), "int32")
-    high = keras.ops.minimum(low + 1, size - 1)
-    weight = keras.ops.cast(position - keras.ops.floor(position), dtype)[:, None]
-    below = keras.ops.one_hot(low, size, dtype=dtype) * (1 - weight)
-    return below + keras.ops.one_hot(high, size, dtype=dtype) * weight
-
-
-@keras.saving.register_keras_serializable(package="cnndsl")
-class AlignedBilinearUpSampling2D(_MatrixUpSampling2D):
-    """UpSampling2D's bilinear mode with the corners aligned, as PyTorch's align_corners=True."""
-
-    matrix = staticmethod(_aligned_bilinear)
-'''),
-    "_zero_insertion": ((), '''
-def _zero_insertion(size, scale, dtype):
-    """The (size * scale, size) matrix that moves input row i to output row i * scale."""
-    return keras.ops.transpose(keras.ops.one_hot(keras.ops.arange(size) * scale, size * scale, dtype=dtype))
-'''),
-    "ZeroInsertionUpSampling2D": (("_MatrixUpSampling2D", "_zero_insertion"), '''
-@keras.saving.register_keras_serializable(package="cnndsl")
-class ZeroInsertionUpSampling2D(_MatrixUpSampling2D):
-    """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
-
-    matrix = staticmethod(_zero_insertion)
-'''),
-    "_pad_or_crop": ((), '''
-def _pad_or_crop(x, pads):
-    """Pads channels-last images by ((top, bottom), (left, right)); a negative amount crops instead."""
-    x = keras.ops.pad(x, ((0, 0), *((max(a, 0), max(b, 0)) for a, b in pads), (0, 0)))
-    (top, bottom), (left, right) = ((max(-a, 0), max(-b, 0)) for a, b in pads)
-    return x[:, top : -bottom or None, left : -right or None]
-'''),
-    "ConvTranspose2D": (("_pair", "_resample", "_zero_insertion", "_pad_or_crop"), '''
-@keras.saving.register_keras_serializable(package="cnndsl")
-class ConvTranspose2D(layers.Layer):
-    """PyTorch's ConvTranspose2d, for what Conv2DTranspose lacks: groups, and dilation (which TensorFlow's CPU
-    kernels refuse). Computed as the convolution it is the gradient of: the input spread `strides` apart,
-    padded by the dilated kernel's reach, correlated with the flipped kernel. The kernel is laid out as
-    Conv2DTranspose's: (height, width, filters / groups, input channels)."""
-
-    def __init__(
-        self, filters, kernel_size, strides=1, padding=0, output_padding=0, dilation_rate=1, groups=1, activation=None,
-        use_bias=True, **kwargs,
-    ):  # fmt: skip
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.kernel_size = _pair(kernel_size)
-        self.strides = _pair(strides)
-        self.padding = padding if padding == "same" else _pair(padding)
-        self.output_padding = _pair(output_padding)
-        self.dilation_rate = _pair(dilation_rate)
-        self.groups = groups
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-
-    def build(self, input_shape):
-        shape = (*self.kernel_size, self.filters // self.groups, input_shape[-1])
-        self.kernel = self.add_weight(name="kernel", shape=shape, initializer="glorot_uniform")
-        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
-
-    def call(self, x):
-        shape = keras.ops.shape(x)
-        rows = _zero_insertion(shape[1], self.strides[0], x.dtype)
-        columns = _zero_insertion(shape[2], self.strides[1], x.dtype)
-        x = _resample(x, rows, columns)  # size · strides: strides - 1 zeros after the last row
-        pads = []
-        for i in (0, 1):
-            reach = self.dilation_rate[i] * (self.kernel_size[i] - 1)
-            if self.padding == "same":  # Keras' output size, size · strides
-                start = max(reach + 1 - self.strides[i], 0) // 2
-                pads.append((reach - start, start))
-            else:
-                start, extra = self.padding[i], self.output_padding[i]
-                pads.append((reach - start, reach - start + extra - self.strides[i] + 1))
-        x = _pad_or_crop(x, pads)
-        height, width, out, _ = self.kernel.shape
-        kernel = keras.ops.reshape(keras.ops.flip(self.kernel, axis=(0, 1)), (height, width, out, self.groups, -1))
-        kernel = keras.ops.reshape(keras.ops.transpose(kernel, (0, 1, 4, 3, 2)), (height, width, -1, self.filters))
-        x = keras.ops.conv(x, kernel, dilation_rate=self.dilation_rate)
-        if self.use_bias:
-            x = x + self.bias
-        return self.activation(x)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
-            output_padding=self.output_padding, dilation_rate=self.dilation_rate, groups=self.groups,
-            activation=keras.activations.serialize(self.activation), use_bias=self.use_bias,
-        )  # fmt: skip
-        return config
-'''),
-    "LocalResponseNormalization": ((), '''
-@keras.saving.register_keras_serializable(package="cnndsl")
-class LocalResponseNormalization(layers.Layer):
-    """PyTorch's LocalResponseNorm: x / (k + alpha / size * sum of x² over `size` neighbouring channels) ** beta,
-    the window of channel c running from c - size // 2 to c + (size - 1) // 2."""
-
-    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.size = size
-        self.alpha = alpha
-        self.beta = beta
-        self.k = k
-
-    def call(self, x):
-        channel = keras.ops.arange(x.shape[-1])
-        offset = channel[:, None] - channel[None, :]  # source channel minus target channel
-        window = keras.ops.logical_and(offset >= -(self.size // 2), offset <= (self.size - 1) // 2)
-        total = keras.ops.matmul(keras.ops.square(x), keras.ops.cast(window, x.dtype))
-        return x / keras.ops.power(self.k + self.alpha / self.size * total, self.beta)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
-        return config
-'''),
-}  # fmt: skip

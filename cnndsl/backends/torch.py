@@ -38,15 +38,29 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .. import ops
-from ..compiler import without_gc
+from .. import expr, ops
+from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
+from ..util import without_gc
 from . import arith
+from .base import (
+    NOT_YET,
+    WIDTH,
+    block_definitions,
+    lacking,
+    literal,
+    matrix,
+    needed,
+    noqa,
+    pair,
+    runtime,
+    same_pads,
+    wrap,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
-WIDTH = 120  # the line length of the repository's ruff configuration
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INDEX = re.compile(r"[0-9]+")
 
@@ -63,7 +77,7 @@ _MODULE_ATTRIBUTES = frozenset(
     "register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty "
     "train training type update values xpu zero_grad".split()
 )
-_HELPERS = ("pad_same", "avg_pool_same", "upsample_zeros", "box_kernel", "gaussian_kernel", "FixedConv2d")
+_HELPERS = runtime("kernels", "torch_layers")  # what emitted modules carry: cnndsl/runtime/torch_layers.py
 # Names the generated code uses itself; a parameter or a variable taken from the .cnn gets a `_` appended.
 _RESERVED = frozenset(
     {"self", "x", "out", "identity", "torch", "nn", "F", "Tensor", "OrderedDict", "math", *_HELPERS, "l", "O", "I"}
@@ -76,76 +90,19 @@ _RESERVED = frozenset(
 # `out += identity`) is safe once nothing else reads it.
 _FRESH = frozenset({"conv", "conv_transpose", "dense", "batchnorm", "add", "concat"})
 
-_ACT_MODULES = {
-    "relu": "nn.ReLU()", "relu6": "nn.ReLU6()", "gelu": "nn.GELU()", "silu": "nn.SiLU()",
-    "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "softmax": "nn.Softmax(dim=1)", "hardswish": "nn.Hardswish()",
-    "leaky_relu": "nn.LeakyReLU(negative_slope={alpha})", "elu": "nn.ELU(alpha={alpha})",
-}  # fmt: skip
-_ACT_CALLS = {
-    "relu": "F.relu({x})", "relu6": "F.relu6({x})", "gelu": "F.gelu({x})", "silu": "F.silu({x})",
-    "sigmoid": "torch.sigmoid({x})", "tanh": "torch.tanh({x})", "softmax": "F.softmax({x}, dim=1)",
-    "hardswish": "F.hardswish({x})", "leaky_relu": "F.leaky_relu({x}, negative_slope={alpha})",
-    "elu": "F.elu({x}, alpha={alpha})",
-}  # fmt: skip
-
-_HELPER_SOURCE = {
-    "pad_same": '''
-def pad_same(
-    x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int] = (1, 1),
-    value: float = 0.0,
-) -> Tensor:
-    """Pad as TensorFlow's `same` does for this input size: ceil(size / stride) outputs, the odd pixel last."""
-    pads = []
-    for i in (1, 0):  # F.pad takes the width first
-        size, k, s, d = x.shape[2 + i], kernel_size[i], stride[i], dilation[i]
-        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value)
-''',
-    "avg_pool_same": '''
-def avg_pool_same(x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int]) -> Tensor:
-    """Average pooling with `same` padding that counts only the pixels of each window inside the input."""
-    total = F.avg_pool2d(pad_same(x, kernel_size, stride), kernel_size, stride)
-    inside = F.avg_pool2d(pad_same(torch.ones_like(x[:1, :1]), kernel_size, stride), kernel_size, stride)
-    return total / inside
-''',
-    "upsample_zeros": '''
-def upsample_zeros(x: Tensor, scale: int | tuple[int, int]) -> Tensor:
-    """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
-    sh, sw = (scale, scale) if isinstance(scale, int) else scale
-    n, c, h, w = x.shape
-    out = x.new_zeros(n, c, h * sh, w * sw)
-    out[:, :, ::sh, ::sw] = x
-    return out
-''',
-    # The two as cnndsl.ops.preset_kernel computes them, so that the kernels are the IR's to the last bit.
-    "box_kernel": '''
-def box_kernel(size: int | tuple[int, int]) -> tuple[tuple[float, ...], ...]:
-    """A box blur: every weight is 1 / (h * w)."""
-    h, w = (size, size) if isinstance(size, int) else size
-    return tuple(tuple(1 / (h * w) for _ in range(w)) for _ in range(h))
-''',
-    "gaussian_kernel": '''
-def gaussian_kernel(size: int | tuple[int, int], sigma: float) -> tuple[tuple[float, ...], ...]:
-    """A Gaussian blur: exp(-d^2 / (2 sigma^2)) along each axis, their product normalised to sum 1."""
-    h, w = (size, size) if isinstance(size, int) else size
-    gy = [math.exp(-((i - (h - 1) / 2) ** 2) / (2 * sigma**2)) for i in range(h)]
-    gx = [math.exp(-((j - (w - 1) / 2) ** 2) / (2 * sigma**2)) for j in range(w)]
-    total = sum(gy) * sum(gx)
-    return tuple(tuple(a * b / total for b in gx) for a in gy)
-''',
-    "FixedConv2d": '''
-class FixedConv2d(nn.Conv2d):
-    """A convolution with a fixed kernel (`weights=` in the .cnn file): one matrix for every output and input
-    channel, held as a buffer, so that it is not trained and does not count as a parameter."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[tuple[float, ...], ...], **kwargs) -> None:
-        matrix = torch.tensor(kernel, dtype=torch.float32)
-        super().__init__(in_channels, out_channels, tuple(matrix.shape), bias=False, **kwargs)
-        shape = self.weight.shape
-        del self.weight  # the parameter nn.Conv2d made: the same key now holds the fixed kernel
-        self.register_buffer("weight", matrix.expand(shape).clone())
-''',
+# activation function -> (its module, its call on {x}); leaky_relu and elu take {alpha}
+_ACTIVATIONS = {
+    "relu": ("nn.ReLU()", "F.relu({x})"),
+    "relu6": ("nn.ReLU6()", "F.relu6({x})"),
+    "gelu": ("nn.GELU()", "F.gelu({x})"),
+    "silu": ("nn.SiLU()", "F.silu({x})"),
+    "sigmoid": ("nn.Sigmoid()", "torch.sigmoid({x})"),
+    "tanh": ("nn.Tanh()", "torch.tanh({x})"),
+    "softmax": ("nn.Softmax(dim=1)", "F.softmax({x}, dim=1)"),
+    "hardswish": ("nn.Hardswish()", "F.hardswish({x})"),
+    "hardsigmoid": ("nn.Hardsigmoid()", "F.hardsigmoid({x})"),  # relu6(x + 3) / 6
+    "leaky_relu": ("nn.LeakyReLU(negative_slope={alpha})", "F.leaky_relu({x}, negative_slope={alpha})"),
+    "elu": ("nn.ELU(alpha={alpha})", "F.elu({x}, alpha={alpha})"),
 }
 
 
@@ -172,23 +129,6 @@ def to_torch(net: Network) -> nn.Module:
 
 # --- expressions ------------------------------------------------------------------------------------
 
-_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.USub, ast.UAdd)
-
-
-def _parse(text: str, names) -> ast.expr:
-    """An arithmetic expression of `names`; anything else in it (a call, an attribute ...) is refused."""
-    tree = arith.parse(text).body
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if node.id not in names:
-                raise ValueError(f"unknown name {node.id!r} in {text!r}")
-        elif isinstance(node, ast.Constant):
-            if type(node.value) not in (int, float, bool, str):
-                raise ValueError(f"unexpected constant in {text!r}")
-        elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Tuple, ast.Load, *_OPERATORS)):
-            raise ValueError(f"not an arithmetic expression: {text!r}")
-    return tree
-
 
 def _evaluate(tree: ast.expr, env: dict):
     return arith.evaluate(tree, env)  # walks the tree: no eval, numbers only, bounded depth
@@ -208,29 +148,6 @@ class _Substitute(ast.NodeTransformer):
 
 def _substitute(tree: ast.expr, mapping: dict[str, ast.expr]) -> ast.expr:
     return _Substitute(mapping).visit(copy.deepcopy(tree))
-
-
-def _lit(v) -> str:
-    """A value as a Python literal."""
-    if isinstance(v, bool):
-        return "True" if v else "False"
-    if isinstance(v, float) and not math.isfinite(v):
-        return f'float("{v}")'
-    if isinstance(v, (int, float, str)):
-        return repr(v)
-    if isinstance(v, (tuple, list)):
-        return "(" + ", ".join(_lit(i) for i in v) + ("," if len(v) == 1 else "") + ")"
-    raise ValueError(f"unexpected value {v!r}")
-
-
-def _str(s: str) -> str:
-    """A word as a string literal, in double quotes as the code around it."""
-    return f'"{s}"' if re.fullmatch(r"[a-z_]+", s) else repr(s)
-
-
-def _pair_lit(v) -> str:
-    """(3, 3) as 3, (3, 5) as (3, 5): torch takes either."""
-    return _lit(v[0]) if v[0] == v[1] else _lit(tuple(v))
 
 
 def _as_pair(v):
@@ -286,10 +203,11 @@ def _docstring(paragraphs: list[str], indent: int) -> list[str]:
 class Call:
     """A call in __init__: printed on one line, or with one argument a line when long or a container."""
 
-    open: str  # "nn.Conv2d(", "nn.Sequential(OrderedDict(["
+    open: str  # "nn.Conv2d(", "nn.Sequential("
     args: tuple = ()  # str | Call | Entry
     close: str = ")"
     block: bool = False
+    sole: bool = False  # one argument, split over lines as ruff splits it: no comma after it
 
     @property
     def type(self) -> str:
@@ -321,7 +239,8 @@ def _format(a, indent: int, room: int) -> str:
     if not isinstance(a, Call) or not a.args or (not a.block and len(one) <= room):
         return one
     inner = " " * (indent + 4)
-    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + "," for x in a.args]
+    comma = "" if a.sole else ","
+    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + comma for x in a.args]
     return a.open + "\n" + "\n".join(rows) + "\n" + " " * indent + a.close
 
 
@@ -393,18 +312,17 @@ class _Names:
 
     def __init__(self, params):
         self.py: dict[str, str] = {}
+        used: set[str] = set()  # the names given so far, as a set: a block of n parameters is n steps, not n²
         for p in params:
             name = _ident(p, "parameter name")
-            while name in _RESERVED or name in self.py.values():
+            while name in _RESERVED or name in used:
                 name += "_"
             self.py[p] = name
+            used.add(name)
         self.in_channels = "in_channels"
-        while self.in_channels in self.py.values():
+        while self.in_channels in used:
             self.in_channels += "_"
         self.source = {v: k for k, v in self.py.items()}
-
-    def rename(self, tree: ast.expr) -> ast.expr:
-        return _substitute(tree, {k: ast.Name(v, ast.Load()) for k, v in self.py.items()})
 
 
 class _Context:
@@ -416,12 +334,12 @@ class _Context:
         if names:
             self.penv[names.in_channels] = in_channels
 
-    def source(self, text: str | None, actual, kind: str = "exact") -> str | None:
+    def source(self, text: expr.Expr | None, actual, kind: str = "exact") -> str | None:
         """An IR expression (in .cnn parameter names) as Python, if it gives `actual` here."""
         if text is None or self.names is None:
             return None
         try:
-            tree = self.names.rename(_parse(text, self.names.py))
+            tree = expr.python(text, self.names.py)
         except ValueError:
             return None  # not the arithmetic the compiler writes: the value will do
         return self.check(tree, actual, kind)
@@ -433,14 +351,14 @@ class _Context:
         except (ArithmeticError, TypeError, ValueError, NameError):
             return None
         if not _names(tree):
-            return _lit(value) if _matches(value, actual, kind) else None
+            return literal(value) if _matches(value, actual, kind) else None
         if not _matches(value, actual, kind):
             if type(actual) is not int or not isinstance(value, float) or value != actual:
                 return None
             tree = ast.Call(ast.Name("int", ast.Load()), [tree], [])  # `/` divides exactly in .cnn
         return ast.unparse(tree)
 
-    def arg(self, node: Node, attr: str, actual, kind: str = "exact", default=None, literal=_lit) -> str | None:
+    def arg(self, node: Node, attr: str, actual, kind: str = "exact", default=None, literal=literal) -> str | None:
         """An op attribute: its expression if it has one, else its value (None where that is torch's default)."""
         text = self.source(node.exprs.get(attr), actual, kind)
         if text is not None:
@@ -455,6 +373,8 @@ class _Emitter:
     def __init__(self, net: Network):
         self.net = net
         _ident(net.name, "network name")
+        if (missing := lacking(net)) is not None:
+            raise _Owner.__new__(_Owner).unsupported(*missing)  # the error needs only the class's WHAT
         self.consumers = Counter(i for n in net.nodes for i in n.inputs)
         self.consumers[net.output] += 1
         self.local: dict[tuple[str, int], str] = {}  # ("node" | "scope", id) -> its name inside its parent
@@ -463,15 +383,16 @@ class _Emitter:
         self.instances: dict[int, Instance] = {}
         self.groups: dict[str, list[Group]] = {}
         # Class names avoid every name of the .cnn file, so no parameter or variable can hide a class.
-        words = {p for s in net.scopes for p in s.args} | {w for n in net.nodes for w in n.name.split(".")}
+        words = (
+            {p for s in net.scopes for p in s.args} | {w for n in net.nodes for w in n.name.split(".")} | set(net.args)
+        )
         self.taken = set(_RESERVED) | words
         self.network_class = self.allocate(_camel(net.name))
         self.constants: dict[str, str] = {}  # the literal of a matrix -> its name in the module
 
-    def constant(self, base: str, matrix) -> str:
+    def constant(self, base: str, rows) -> str:
         """A module-level name for a matrix, one row a line."""
-        rows = tuple(_lit(tuple(row)) for row in matrix)
-        text = "\n".join(["(", *(f"    {row}," for row in rows), ")"])
+        text = matrix(rows)
         if text not in self.constants:
             self.constants[text] = self.allocate(base)
         return self.constants[text]
@@ -498,12 +419,6 @@ class _Emitter:
                 self.local[("scope", s.id)] = _local(s.name, net.scopes[s.parent].name)
         return {sid: [e[2] for e in sorted(entries, key=lambda e: e[:2])] for sid, entries in keyed.items()}
 
-    def block_of(self, sid: int | None) -> Scope | None:
-        """The block instance (or the network) whose code holds scope `sid`."""
-        while sid is not None and self.net.scopes[sid].kind == "sequence":
-            sid = self.net.scopes[sid].parent
-        return None if sid is None else self.net.scopes[sid]
-
     def allocate(self, base: str) -> str:
         name, k = base, 1
         while name in self.taken:
@@ -514,19 +429,25 @@ class _Emitter:
 
     def source(self) -> str:
         order: list[Group] = []
-        for definition in self._definitions():
+        for definition in block_definitions(self.net):
             order += self._classify(definition)
-        network = _Owner(self, self.net.scopes[0], None).instance()
+        net = self.net
+        # The network's parameters are its class's, as a block's are: Resnet34(classes=1000), build(classes=1000).
+        names = _Names(net.args) if net.args else None
+        network = _Owner(self, net.scopes[0], names).instance()
+        g = Group(net.name, self.network_class, names or _Names({}), network.items, network.sequential, network.output)
+        g.instances.append(replace(net.scopes[0], args=dict(net.args)))
+        _signature(g, {p: expr.constant(v) for p, v in net.args.items()})
         constants = "\n".join(f"{name} = {text}" for text, name in self.constants.items())
         parts = [constants + "\n"] if constants else []
-        parts += [_HELPER_SOURCE[h].strip() + "\n" for h in _HELPERS if h in self.helpers]
+        parts += [d.source + "\n" for d in needed(_HELPERS, self.helpers)]
         parts += [self._render_group(g) for g in order]
-        doc = [f"The {self.net.name} network of {_doc(self.net.source)}."]
-        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output))
-        parts.append(
-            f'def build() -> nn.Module:\n    """The {self.net.name} network, with freshly initialised weights."""\n'
-            f"    return {self.network_class}()\n"
-        )
+        doc = [f"The {net.name} network of {_doc(net.source)}."]
+        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output, g))
+        build = wrap("", "def build(", _parameters(g), ") -> nn.Module:", explode=True)
+        build.append(f'    """The {net.name} network, with freshly initialised weights."""')
+        build += wrap("    ", f"return {self.network_class}(", [f"{p}={p}" for p in g.params], ")")
+        parts.append("\n".join(build) + "\n")
         code = "\n\n".join(parts)
         gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
         return self._header(code) + gap + code
@@ -539,27 +460,6 @@ class _Emitter:
             if child.kind == "sequence" and (path := self._first_node_path(child)):
                 return path
         return None
-
-    def _definitions(self) -> list[str]:
-        """The block definitions used, each after those its instances contain."""
-        inner: dict[str, set[str]] = {}
-        for s in self.net.scopes:
-            if s.kind == "block":
-                inner.setdefault(s.block, set())
-                outer = self.block_of(s.parent)
-                if outer is not None and outer.kind == "block":
-                    inner[outer.block].add(s.block)
-        order: list[str] = []
-
-        def visit(b: str) -> None:
-            if b not in order:
-                for c in sorted(inner[b]):
-                    visit(c)
-                order.append(b)
-
-        for b in inner:
-            visit(b)
-        return order
 
     def _classify(self, definition: str) -> list[Group]:
         """Build every instance of a block definition; instances with the same code share a class."""
@@ -656,7 +556,7 @@ def _signature(g: Group, signature: dict) -> None:
     for p, text in signature.items():
         if text is not None:
             try:
-                tree = names.rename(_parse(text, names.py))
+                tree = expr.python(text, names.py)
                 _evaluate(tree, earlier)  # numbers from earlier parameters, as the compiler writes defaults
                 g.defaults[names.py[p]] = tree
             except (ValueError, ArithmeticError, TypeError, NameError):
@@ -681,29 +581,41 @@ def _signature(g: Group, signature: dict) -> None:
         g.optional[path] = flag
 
 
-class _Owner:
-    """The analysis of the network or of one block instance: its steps, with the code of each."""
+class _Owner(Dispatcher):
+    """The analysis of the network or of one block instance: its steps, with the code of each.
+
+    The code of a layer comes from the method named after its op's kind, `conv(node, x)`, which returns
+    (module constructor, forward with the module as {m}, forward without a module, comment).
+    """
+
+    WHAT = "backend torch"
+    ACTIVATIONS = _ACTIVATIONS
+    UNSUPPORTED = NOT_YET
 
     def __init__(self, em: _Emitter, scope: Scope, names: _Names | None):
         self.em, self.net, self.scope, self.names = em, em.net, scope, names
         if scope.kind == "network":
-            self.input = next(n.id for n in self.net.nodes if n.op.kind == "input")
+            self.start = next(n.id for n in self.net.nodes if n.op.kind == "input")
         else:
-            self.input = scope.input
-        in_channels = self.net.nodes[self.input].shape[0]
-        self.ctx = _Context(scope.args if names else {}, names, in_channels)
-        self.channels: dict[int, str] = {self.input: names.in_channels if names else _lit(in_channels)}
-        self.paths: dict[int, tuple[str, ...]] = {self.input: ()}
+            self.start = scope.input
+        in_channels = self.net.nodes[self.start].shape[0]
+        network = scope.kind == "network"
+        self.ctx = _Context((self.net.args if network else scope.args) if names else {}, names, in_channels)
+        # A block's input channels are a parameter; the network's are its input's.
+        self.channels: dict[int, str] = {
+            self.start: names.in_channels if names and not network else literal(in_channels)
+        }
+        self.paths: dict[int, tuple[str, ...]] = {self.start: ()}
 
     def instance(self) -> Instance:
         pieces = self.pieces(self.scope, ())
         output = self.scope.output
-        sequential = _is_chain(pieces, self.input, output) and all(p.name == str(i) for i, p in enumerate(pieces))
+        sequential = _is_chain(pieces, self.start, output) and all(p.name == str(i) for i, p in enumerate(pieces))
         if sequential:
             items = [Item((p.name,), (), "", p.module) for p in pieces]
         else:
             items = _items(pieces)
-        out_channels = self.channels.get(output, _lit(self.net.nodes[output].shape[0]))
+        out_channels = self.channels.get(output, literal(self.net.nodes[output].shape[0]))
         return Instance(items, sequential, self.paths[output], out_channels)
 
     def pieces(self, scope: Scope, prefix: tuple[str, ...]) -> list[Piece]:
@@ -727,7 +639,8 @@ class _Owner:
                 module = Call("nn.Sequential(", tuple(c.module for c in children), block=True)
             else:
                 entries = tuple(Entry(f'("{c.name}", ', c.module, ")") for c in children)
-                module = Call("nn.Sequential(OrderedDict([", entries, "]))", block=True)
+                listed = Call("OrderedDict(", (Call("[", entries, "]", block=True),), ")", block=True, sole=True)
+                module = Call("nn.Sequential(", (listed,), block=True, sole=True)
             return self.opaque(s, path, module)
         # Not a chain: its steps join the forward pass of the class, its modules go into an nn.ModuleDict.
         return Piece(name, s.output, (s.input,), None, children=tuple(children))
@@ -742,13 +655,13 @@ class _Owner:
         keyword_only = False
         for p, py in names.py.items():
             value = s.args[p]
-            text = self.ctx.source(s.exprs.get(p), value) or _lit(value)
+            text = self.ctx.source(s.exprs.get(p), value) or literal(value)
             here[py] = ast.parse(text, mode="eval").body
             if py not in g.params:
                 continue
             if py in g.defaults:
                 keyword_only = True
-                if text == _lit(value) and _default_gives(g.defaults[py], s.args, names, value):
+                if text == literal(value) and _default_gives(g.defaults[py], s.args, names, value):
                     continue
             args.append(f"{py}={text}" if keyword_only else text)
         for path, flag in g.optional.items():
@@ -756,7 +669,7 @@ class _Owner:
                 args.append(f"{flag}=True")
         out = self.net.nodes[s.output].shape[0]
         lifted = _substitute(ast.parse(inst.out_channels, mode="eval").body, here)
-        self.channels[s.output] = self.ctx.check(lifted, out) or _lit(out)
+        self.channels[s.output] = self.ctx.check(lifted, out) or literal(out)
         return self.opaque(s, (*prefix, name), Call(f"{g.name}(", tuple(args)))
 
     def opaque(self, s: Scope, path: tuple[str, ...], module: Call) -> Piece:
@@ -770,7 +683,7 @@ class _Owner:
 
     def fresh(self, value: int) -> bool:
         op = self.net.nodes[value].op
-        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != self.input
+        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != self.start
 
     def inplace(self, node: Node) -> bool:
         """May this op overwrite its input? Only a fresh tensor that nothing else reads."""
@@ -782,7 +695,7 @@ class _Owner:
     def layer(self, node: Node, name: str, prefix) -> Piece:
         x = self.net.nodes[node.inputs[0]]
         path = (*prefix, name)
-        module, call, functional, comment = self.code(node, x)
+        module, call, functional, comment = self.handler(node)(node, x)
         labelled = not _INDEX.fullmatch(name)
         fields = dict(fresh=self.fresh(node.id), hint=name if labelled else None, comment=comment)
         # forward sees no constructor parameters: a layer whose arguments use them is a module, made in __init__
@@ -806,69 +719,90 @@ class _Owner:
         if op.kind == "concat":
             terms = [ast.parse(self.channels[i], mode="eval").body for i in node.inputs]
             tree = functools.reduce(lambda a, b: ast.BinOp(a, ast.Add(), b), terms)  # too long a sum fails the check
-            return ctx.check(tree, c) or _lit(c)
+            return ctx.check(tree, c) or literal(c)
         if op.kind == "flatten":
             size = math.prod(x.shape[1:])
             tree = ast.parse(f"({self.channels[x.id]}) * {size}", mode="eval").body if size > 1 else None
-            return (ctx.check(tree, c) if tree else self.channels[x.id]) or _lit(c)
+            return (ctx.check(tree, c) if tree else self.channels[x.id]) or literal(c)
         return self.channels[x.id]
 
-    def code(self, node: Node, x: Node) -> tuple[Call | None, str, str | None, str | None]:
-        """(module constructor, forward with the module as {m}, forward without a module, comment)."""
-        op, ctx, kind = node.op, self.ctx, node.op.kind
-        cin = self.channels[x.id]
-        if kind == "conv":
-            return self.conv(node, x, cin)
-        if kind == "conv_transpose":
-            return self.conv_transpose(node, cin)
-        if kind in ("maxpool", "avgpool"):
-            return self.pool(node, x)
-        if kind in ("global_avgpool", "global_maxpool", "adaptive_avgpool"):
-            size = "(1, 1)"
-            if kind == "adaptive_avgpool":
-                size = ctx.source(node.exprs.get("output_size"), op.output_size, "pair") or _lit(op.output_size)
-            which = "Max" if kind == "global_maxpool" else "Avg"
-            functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
-            return Call(f"nn.Adaptive{which}Pool2d(", (size,)), "{m}({0})", functional, None
-        if kind == "upsample":
-            if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
-                self.em.helpers.add("upsample_zeros")
-                call = f"upsample_zeros({{0}}, {_pair_lit(op.scale)})"
-                return None, call, call, None
-            scale = ctx.arg(node, "scale", op.scale, "pair", literal=_pair_lit)
-            args = [f"scale_factor={scale}", f"mode={_str(op.mode)}"]
-            if op.mode == "bilinear":
-                args.append(f"align_corners={ctx.arg(node, 'align_corners', op.align_corners)}")
-            return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
-        if kind == "batchnorm":
-            args = [cin, *self.keywords(node, ("eps", "momentum"), (1e-5, 0.1))]
-            return Call(f"nn.BatchNorm{'2d' if len(node.shape) == 3 else '1d'}(", tuple(args)), "{m}({0})", None, None
-        if kind == "lrn":
-            args = [ctx.arg(node, "size", op.size), *self.keywords(node, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0))]
-            functional = f"F.local_response_norm({{0}}, {', '.join(args)})"
-            return Call("nn.LocalResponseNorm(", tuple(args)), "{m}({0})", functional, None
-        if kind == "dropout":
-            p = ctx.arg(node, "rate", op.rate, "float")
-            functional = f"F.dropout({{0}}, p={p}, training=self.training)"
-            return Call("nn.Dropout(", (f"p={p}",)), "{m}({0})", functional, None
-        if kind == "flatten":
-            return Call("nn.Flatten("), "{m}({0})", "torch.flatten({0}, 1)", None
-        if kind == "dense":
-            args = [cin, ctx.arg(node, "units", op.units), *self.keywords(node, ("use_bias",), (True,), ("bias",))]
-            return self.activated(node, Call("nn.Linear(", tuple(args)), "{m}({0})")
-        if kind == "activation":
-            alpha = ctx.arg(node, "alpha", op.alpha, "float") if op.alpha is not None else None
-            module = _ACT_MODULES[op.function].format(alpha=alpha)
-            call = _ACT_CALLS[op.function].format(x="{0}", alpha=alpha)
-            if op.function == "relu" and self.inplace(node):
-                module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
-            head, _, rest = module.partition("(")
-            return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
-        if kind == "concat":
-            return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(node.inputs))) + "], 1)", None, None
-        if kind == "add":
-            return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
-        raise ValueError(f"no PyTorch code for the op {kind!r}")
+    # --- layers by kind: (module constructor, forward with the module as {m}, forward without one, comment) ---
+
+    def input(self, node: Node, x: Node):
+        return None, "{0}", None, None  # never called: the input is forward's `x`, not a child of a scope
+
+    def maxpool(self, node: Node, x: Node):
+        return self.pool(node, x, "Max")
+
+    def avgpool(self, node: Node, x: Node):
+        return self.pool(node, x, "Avg")
+
+    def global_avgpool(self, node: Node, x: Node):
+        return self.adaptive(node, "Avg", "(1, 1)")
+
+    def global_maxpool(self, node: Node, x: Node):
+        return self.adaptive(node, "Max", "(1, 1)")
+
+    def adaptive_avgpool(self, node: Node, x: Node):
+        size = self.ctx.source(node.exprs.get("output_size"), node.op.output_size, "pair")
+        return self.adaptive(node, "Avg", size or literal(node.op.output_size))
+
+    def adaptive(self, node: Node, which: str, size: str):
+        functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
+        return Call(f"nn.Adaptive{which}Pool2d(", (size,)), "{m}({0})", functional, None
+
+    def upsample(self, node: Node, x: Node):
+        op = node.op
+        if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
+            self.em.helpers.add("upsample_zeros")
+            call = f"upsample_zeros({{0}}, {pair(op.scale)})"
+            return None, call, call, None
+        scale = self.ctx.arg(node, "scale", op.scale, "pair", literal=pair)
+        args = [f"scale_factor={scale}", f"mode={literal(op.mode)}"]
+        if op.mode == "bilinear":
+            args.append(f"align_corners={self.ctx.arg(node, 'align_corners', op.align_corners)}")
+        return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
+
+    def batchnorm(self, node: Node, x: Node):
+        args = [self.channels[x.id], *self.keywords(node, ("eps", "momentum"), (1e-5, 0.1))]
+        return Call(f"nn.BatchNorm{'2d' if len(node.shape) == 3 else '1d'}(", tuple(args)), "{m}({0})", None, None
+
+    def lrn(self, node: Node, x: Node):
+        args = [
+            self.ctx.arg(node, "size", node.op.size),
+            *self.keywords(node, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0)),
+        ]
+        functional = f"F.local_response_norm({{0}}, {', '.join(args)})"
+        return Call("nn.LocalResponseNorm(", tuple(args)), "{m}({0})", functional, None
+
+    def dropout(self, node: Node, x: Node):
+        p = self.ctx.arg(node, "rate", node.op.rate, "float")
+        functional = f"F.dropout({{0}}, p={p}, training=self.training)"
+        return Call("nn.Dropout(", (f"p={p}",)), "{m}({0})", functional, None
+
+    def flatten(self, node: Node, x: Node):
+        return Call("nn.Flatten("), "{m}({0})", "torch.flatten({0}, 1)", None
+
+    def dense(self, node: Node, x: Node):
+        op = node.op
+        args = [self.channels[x.id], self.ctx.arg(node, "units", op.units)]
+        args += self.keywords(node, ("use_bias",), (True,), ("bias",))
+        return self.activated(node, Call("nn.Linear(", tuple(args)), "{m}({0})")
+
+    def activation(self, node: Node, x: Node):
+        op = node.op
+        alpha = self.ctx.arg(node, "alpha", op.alpha, "float") if op.alpha is not None else None
+        module, call = (text.format(x="{0}", alpha=alpha) for text in self.ACTIVATIONS[op.function])
+        if op.function == "relu" and self.inplace(node):
+            module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
+        head, _, rest = module.partition("(")
+        return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
+
+    def concat(self, node: Node, x: Node):
+        return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(node.inputs))) + "], 1)", None, None
+
+    def add(self, node: Node, x: Node):
+        return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
 
     def keywords(self, node: Node, attrs, defaults, keywords=None) -> list[str]:
         """`attr=value` for the attributes that differ from torch's defaults (or are written as expressions)."""
@@ -883,19 +817,19 @@ class _Owner:
     def activated(self, node: Node, module: Call, call: str, comment=None):
         if node.op.activation is not None:  # `activation=` takes a name: leaky_relu and elu keep their defaults
             alpha = {"leaky_relu": 0.01, "elu": 1.0}.get(node.op.activation)
-            call = _ACT_CALLS[node.op.activation].format(x=call, alpha=alpha)
+            call = self.ACTIVATIONS[node.op.activation][1].format(x=call, alpha=alpha)
         return module, call, None, comment
 
     def geometry(self, node: Node, kernel_attr: str) -> list[str]:
         """The channels-independent arguments of a convolution: kernel_size, stride."""
         op, ctx = node.op, self.ctx
-        args = [f"kernel_size={ctx.arg(node, kernel_attr, getattr(op, kernel_attr), 'pair', literal=_pair_lit)}"]
-        stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), _pair_lit)
+        args = [f"kernel_size={ctx.arg(node, kernel_attr, getattr(op, kernel_attr), 'pair', literal=pair)}"]
+        stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), pair)
         return args + ([f"stride={stride}"] if stride is not None else [])
 
-    def conv(self, node: Node, x: Node, cin: str):
+    def conv(self, node: Node, x: Node):
         op, ctx = node.op, self.ctx
-        args = [cin, ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+        args = [self.channels[x.id], ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
         if op.weights is not None:  # the kernel's size is the matrix's
             args[2] = self.fixed_kernel(node)
         call, comment = "{m}({0})", None
@@ -904,9 +838,9 @@ class _Owner:
             args += [padding] if padding else []
             call = "{m}(" + inner + ")"
         else:
-            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
+            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), pair)
             args += [f"padding={padding}"] if padding is not None else []
-        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), _pair_lit)
+        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), pair)
         args += [f"dilation={dilation}"] if dilation is not None else []
         if op.weights is not None:
             args += self.keywords(node, ("groups",), (1,))
@@ -918,7 +852,7 @@ class _Owner:
     def fixed_kernel(self, node: Node) -> str:
         """The matrix of a fixed filter: a call for box and gaussian, else a constant of the module."""
         op = node.op
-        size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=_pair_lit)
+        size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=pair)
         if op.weights == "box":
             self.em.helpers.add("box_kernel")
             return f"box_kernel({size})"
@@ -930,9 +864,9 @@ class _Owner:
         name = node.name.split(".")[-1]
         return self.em.constant(f"{name.upper()}_KERNEL" if _IDENT.fullmatch(name) else "KERNEL", op.weights)
 
-    def conv_transpose(self, node: Node, cin: str):
+    def conv_transpose(self, node: Node, x: Node):
         op, ctx = node.op, self.ctx
-        args = [cin, ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+        args = [self.channels[x.id], ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
         call, comment = "{m}({0})", None
         if op.padding == "same":
             # Keras' `same` (output = input x strides) is the transpose of a `same` convolution: crop the
@@ -944,17 +878,17 @@ class _Owner:
                 padding.append(max(total, 0) // 2)
                 crop.append(max(total, 0) % 2)
                 extra.append(max(-total, 0))
-            args += [f"padding={_pair_lit(padding)}"] if any(padding) else []
-            args += [f"output_padding={_pair_lit(extra)}"] if any(extra) else []
+            args += [f"padding={pair(padding)}"] if any(padding) else []
+            args += [f"output_padding={pair(extra)}"] if any(extra) else []
             if any(crop):
                 call = "{m}({0})[:, :, " + ", ".join(":-1" if c else ":" for c in crop) + "]"
                 comment = "`same`: TensorFlow crops the odd row and column at the bottom and right"
         else:
             for attr in ("padding", "output_padding"):
-                text = ctx.arg(node, attr, getattr(op, attr), "pair", (0, 0), _pair_lit)
+                text = ctx.arg(node, attr, getattr(op, attr), "pair", (0, 0), pair)
                 args += [f"{attr}={text}"] if text is not None else []
         args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
-        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), _pair_lit)
+        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), pair)
         args += [f"dilation={dilation}"] if dilation is not None else []
         return self.activated(node, Call("nn.ConvTranspose2d(", tuple(args)), call, comment)
 
@@ -962,23 +896,22 @@ class _Owner:
         """`same` padding in PyTorch's terms: (the layer's padding argument or None, what the layer reads, a
         comment). Even padding is the layer's own; TensorFlow's odd pixel at the bottom and right needs F.pad;
         a split that depends on a size left open is made at run time."""
-        pads = _same_pads(x, kernel, strides, dilation)
+        pads = same_pads(x.shape, kernel, strides, dilation)
         if pads is None:
             self.em.helpers.add("pad_same")
-            return None, f"pad_same({{0}}, {_lit(kernel)}, {_lit(strides)}, {_lit(dilation)}{value})", None
+            return None, f"pad_same({{0}}, {literal(kernel)}, {literal(strides)}, {literal(dilation)}{value})", None
         if pads[0] == pads[1] and pads[2] == pads[3]:
-            return (f"padding={_pair_lit((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
+            return (f"padding={pair((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
-        return None, f"F.pad({{0}}, {_lit((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
+        return None, f"F.pad({{0}}, {literal((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
 
-    def pool(self, node: Node, x: Node):
+    def pool(self, node: Node, x: Node, which: str):
         op, ctx = node.op, self.ctx
-        which = "Max" if op.kind == "maxpool" else "Avg"
-        size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=_pair_lit)
+        size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=pair)
         args = [f"kernel_size={size}"]
         stride = ctx.source(node.exprs.get("strides"), op.strides, "pair")
         if stride is None and op.strides != op.pool_size:  # torch's stride defaults to the kernel size too
-            stride = _pair_lit(op.strides)
+            stride = pair(op.strides)
         args += [f"stride={stride}"] if stride is not None else []
         inner, comment = "{0}", None
         if op.padding == "same":
@@ -986,11 +919,11 @@ class _Owner:
             padding, inner, comment = self.same_padding(x, op.pool_size, op.strides, (1, 1), value)
             if inner != "{0}" and which == "Avg" and not op.count_include_pad:  # padded pixels must not count
                 self.em.helpers |= {"pad_same", "avg_pool_same"}
-                call = f"avg_pool_same({{0}}, {_lit(op.pool_size)}, {_lit(op.strides)})"
+                call = f"avg_pool_same({{0}}, {literal(op.pool_size)}, {literal(op.strides)})"
                 return None, call, call, None
             args += [padding] if padding else []
         else:
-            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), _pair_lit)
+            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), pair)
             args += [f"padding={padding}"] if padding is not None else []
             args += self.keywords(node, ("ceil_mode",), (False,))
         if which == "Avg":
@@ -998,20 +931,6 @@ class _Owner:
         module = Call(f"nn.{which}Pool2d(", tuple(args))
         functional = f"F.{which.lower()}_pool2d({inner}, " + ", ".join([size, *args[1:]]) + ")"
         return module, "{m}(" + inner + ")", functional, comment
-
-
-def _same_pads(x: Node, kernel, strides, dilation) -> tuple[int, ...] | None:
-    """TensorFlow's (top, bottom, left, right) for `same`, or None where they depend on an open size."""
-    pads: list[int] = []
-    for size, k, s, d in zip(x.shape[1:], kernel, strides, dilation, strict=True):
-        if s == 1:
-            total = d * (k - 1)  # whatever the size
-            pads += [total // 2, total - total // 2]
-        elif isinstance(size, int):
-            pads += ops.same_pads(size, k, s, d)
-        else:
-            return None
-    return tuple(pads)
 
 
 def _is_chain(pieces: list[Piece], start: int, end: int | None) -> bool:
@@ -1088,10 +1007,7 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, output, g:
     lines = [f"class {name}({base}):"]
     docstring = _docstring(doc, 4) + [""]
     params = _parameters(g) if g else []
-    head = "    def __init__(self" + "".join(f", {p}" for p in params) + ") -> None:"
-    if len(head) > WIDTH:
-        head = "    def __init__(\n        self,\n" + "".join(f"        {p},\n" for p in params) + "    ) -> None:"
-    lines.append(head)
+    lines += wrap("    ", "def __init__(", ["self", *params], ") -> None:", explode=True)
     for p, tree in (g.defaults if g else {}).items():
         if _names(tree):
             lines += [f"        if {p} is None:", f"            {p} = {ast.unparse(tree)}"]
@@ -1103,7 +1019,7 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, output, g:
         lines += _registrations(items, optional)
         lines += ["", "    def forward(self, x: Tensor) -> Tensor:", *_forward(items, optional, output)]
     code = "\n".join(lines).split("\n")
-    return "\n".join([*code[:1], *docstring, *(_long(line) for line in code[1:])]) + "\n"
+    return "\n".join([*code[:1], *docstring, *(noqa(line) for line in code[1:])]) + "\n"
 
 
 def _parameters(g: Group) -> list[str]:
@@ -1207,11 +1123,6 @@ def _has_unsafe(tree: dict) -> bool:
 def _module_dict(tree: dict) -> Call:
     entries = (Entry(f'"{k}": ', v.module if isinstance(v, Item) else _module_dict(v)) for k, v in tree.items())
     return Call("nn.ModuleDict({", tuple(entries), "})", block=True)
-
-
-def _long(line: str) -> str:
-    """A line still longer than ruff allows (a very long label) says that it knows."""
-    return line + "  # noqa: E501" if len(line) > WIDTH else line
 
 
 def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list[str]:

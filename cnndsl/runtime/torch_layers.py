@@ -1,0 +1,50 @@
+"""What emitted PyTorch modules use beyond torch: TensorFlow's `same` padding, bed-of-nails upsampling and
+fixed convolutions. The PyTorch backend copies each definition a network needs into its module."""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def pad_same(
+    x: Tensor,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    value: float = 0.0,
+) -> Tensor:
+    """Pad as TensorFlow's `same` does for this input size: ceil(size / stride) outputs, the odd pixel last."""
+    pads = []
+    for i in (1, 0):  # F.pad takes the width first
+        size, k, s, d = x.shape[2 + i], kernel_size[i], stride[i], dilation[i]
+        total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value)
+
+
+def avg_pool_same(x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int]) -> Tensor:
+    """Average pooling with `same` padding that counts only the pixels of each window inside the input."""
+    total = F.avg_pool2d(pad_same(x, kernel_size, stride), kernel_size, stride)
+    inside = F.avg_pool2d(pad_same(torch.ones_like(x[:1, :1]), kernel_size, stride), kernel_size, stride)
+    return total / inside
+
+
+def upsample_zeros(x: Tensor, scale: int | tuple[int, int]) -> Tensor:
+    """Bed-of-nails upsampling: each pixel goes to the top-left corner of its cell, the rest is zero."""
+    sh, sw = (scale, scale) if isinstance(scale, int) else scale
+    n, c, h, w = x.shape
+    out = x.new_zeros(n, c, h * sh, w * sw)
+    out[:, :, ::sh, ::sw] = x
+    return out
+
+
+class FixedConv2d(nn.Conv2d):
+    """A convolution with a fixed kernel (`weights=` in the .cnn file): one matrix for every output and input
+    channel, held as a buffer, so that it is not trained and does not count as a parameter."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[tuple[float, ...], ...], **kwargs) -> None:
+        matrix = torch.tensor(kernel, dtype=torch.float32)
+        super().__init__(in_channels, out_channels, tuple(matrix.shape), bias=False, **kwargs)
+        shape = self.weight.shape
+        del self.weight  # the parameter nn.Conv2d made: the same key now holds the fixed kernel
+        self.register_buffer("weight", matrix.expand(shape).clone())
