@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "--receptive-field", "--rf", action="store_true",
         help="add each layer's receptive field, effective stride and effective padding",
     )  # fmt: skip
+    sp.add_argument("--depth", type=int, default=None, help="leave out rows nested deeper than this (0: top level)")
 
     sp = sub.add_parser("compile", help="emit PyTorch or Keras source, ONNX, or the IR as JSON")
     common(sp)
@@ -182,13 +183,15 @@ def _print_json(data) -> None:
 
 
 def cmd_summary(args) -> int:
-    from .summary import table, to_dict
+    from .summary import table, terminal_width, to_dict
 
+    if args.depth is not None and args.depth < 0:
+        raise UsageError("--depth must be 0 or more")
     net = _load(args)
     if args.format == "json":
         _print_json(to_dict(net))
     else:
-        print(table(net, args.receptive_field))
+        print(table(net, args.receptive_field, args.depth, terminal_width()))
     return 0
 
 

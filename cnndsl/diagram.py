@@ -33,7 +33,7 @@ from . import ops
 from .dispatch import Dispatcher
 from .ir import Network, Node, Scope
 from .summary import describe
-from .util import literal, without_gc
+from .util import short_call, without_gc
 
 AUTO_NODES = 30  # the most nodes the default detail draws: what fits on a slide
 INF = 1 << 30  # a depth deeper than any nesting
@@ -457,19 +457,8 @@ class _Plan:
 
 
 def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
-    """A block instance's call as one would write it: required arguments by position, the others by name
-    unless they have their default value. "basic(128, stride=2)", "basic(64) ×3" for a run."""
-    defaults = net.blocks.get(s.block)  # parameter -> default as source text (None: required)
-    parts, positional = [], True
-    for name, value in s.args.items():
-        text = literal(value)
-        if defaults is None or (positional and defaults.get(name) is None):
-            parts.append(text)
-            continue
-        positional = False  # after a named or left-out argument, the rest go by name
-        if text != defaults.get(name):
-            parts.append(f"{name}={text}")
-    return f"{s.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+    """A block instance's call as one would write it (util.short_call): "basic(128, stride=2)", "basic(64) ×3"."""
+    return short_call(s, net.blocks.get(s.block), repeat)
 
 
 def run_name(net: Network, run: list[int]) -> str:

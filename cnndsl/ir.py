@@ -216,11 +216,12 @@ class Network:
             scope = self.scopes[scope].parent
         return path[::-1]
 
-    def summary(self, receptive_field: bool = False) -> str:
-        """The per-layer table of `cnndsl summary`."""
+    def summary(self, receptive_field: bool = False, depth: int | None = None, width: int | None = None) -> str:
+        """The per-layer table of `cnndsl summary`. depth: leave out rows nested deeper than this (their
+        block's row totals them); width: fit the lines to this many columns (None: no limit)."""
         from .summary import table
 
-        return table(self, receptive_field)
+        return table(self, receptive_field, depth, width)
 
     def __str__(self) -> str:
         from .summary import one_line

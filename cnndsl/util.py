@@ -37,3 +37,21 @@ def block_call(scope) -> str:
     """A block instance as a call with every argument named: `basic(channels=128, stride=2)`."""
     args = ", ".join(f"{k}={literal(v)}" for k, v in scope.args.items())
     return f"{scope.block}({args})"
+
+
+def short_call(scope, signature: dict[str, str | None] | None, repeat: int = 1) -> str:
+    """A block instance's call in its short form, the one summaries and diagrams share: the leading arguments
+    by position (the required ones, which the definition lists first), the others by name and only where
+    they differ from their default. `conv_bn(64, 1)`, `basic(128, stride=2)`, `basic(64) ×3` for a run.
+    signature: the block's parameters in order with their defaults as source text (None: required), as
+    `Network.blocks` holds them; without it every argument goes by position."""
+    parts, positional = [], True
+    for name, value in scope.args.items():
+        text = literal(value)
+        if signature is None or (positional and signature.get(name) is None):
+            parts.append(text)
+            continue
+        positional = False  # after a named or left-out argument, the rest go by name
+        if text != signature.get(name):
+            parts.append(f"{name}={text}")
+    return f"{scope.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
