@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
     sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
     sp.add_argument("--no-shapes", dest="show_shapes", action="store_false", help="leave tensor shapes off the edges")
+    sp.add_argument("--no-title", dest="title", action="store_false", help="leave out the name, shapes and parameters")
+    sp.add_argument("--no-legend", dest="legend", action="store_false", help="leave out the legend of colours")
+    sp.add_argument("--dpi", type=int, default=None, help="the resolution of a .png (default 192)")
     sp.add_argument(
         "--show", action="append", choices=("rf",), default=[],
         help="annotate each node: rf = its receptive field and jump in input pixels",
@@ -231,9 +234,10 @@ def cmd_render(args) -> int:
     try:
         diagram = render(
             net, detail=args.detail, direction=args.direction, depth=args.depth, show_shapes=args.show_shapes,
-            show_rf="rf" in args.show, expand=args.expand,
+            show_rf="rf" in args.show, expand=args.expand, title=args.title, legend=args.legend,
+            **({"dpi": args.dpi} if args.dpi is not None else {}),
         )  # fmt: skip
-    except ValueError as e:  # an unknown --expand name, a negative --depth
+    except ValueError as e:  # an unknown --expand name, a negative --depth or --dpi
         raise UsageError(str(e)) from None
     suffix = Path(output).suffix.lower()
     if suffix == ".dot" or suffix == ".gv":
@@ -275,6 +279,13 @@ COMMANDS = {
 }  # fmt: skip
 
 
+def _command_extra(args) -> str | None:
+    """The extra a command needs, for a missing module several extras share (numpy)."""
+    if args.command == "compile":
+        return {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(args.backend)
+    return {"render": "render", "apply": "images", "convert": "torch,keras"}.get(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -291,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()  # `cnndsl summary x | head` is not an error
         return 0
     except ImportError as e:
-        print(f"cnndsl: {e.name or e} is not installed: pip install 'cnndsl[all]'", file=sys.stderr)
+        from .util import extra_hint, missing_extra
+
+        extra = missing_extra(e, _command_extra(args))
+        if extra is None:
+            print(f"cnndsl: {e.name or e} is not installed", file=sys.stderr)
+        else:
+            print(f"cnndsl: {args.command} needs the [{extra}] extra: {extra_hint(extra)}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"cnndsl: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)

@@ -55,3 +55,23 @@ def short_call(scope, signature: dict[str, str | None] | None, repeat: int = 1) 
         if text != signature.get(name):
             parts.append(f"{name}={text}")
     return f"{scope.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+
+
+# The extra that installs each optional package cnndsl imports; a package two extras use is named by the
+# command that needed it (numpy: ONNX or `apply`).
+EXTRAS = {
+    "torch": "torch", "tensorflow": "keras", "keras": "keras", "onnx": "onnx", "onnxruntime": "onnx",
+    "graphviz": "render", "PIL": "images", "sklearn": "images",
+}  # fmt: skip
+
+
+def missing_extra(error: ImportError, default: str | None = None) -> str | None:
+    """The extra to install for a failed import: the one that provides the module, else `default` (what the
+    command or function needs), else None (not a module an extra provides)."""
+    root = (error.name or "").split(".")[0]
+    return EXTRAS.get(root, default if root else None)
+
+
+def extra_hint(extra: str) -> str:
+    """`pip install 'cnndsl[onnx]'`; `torch,keras` for two."""
+    return f"pip install 'cnndsl[{extra}]'"
