@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 # cnndsl uses no pydantic plugins; looking for them scans every installed distribution's entry points,
@@ -20,7 +21,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from .apply import add_parser as add_apply_parser  # noqa: E402
 from .apply import cmd_apply  # noqa: E402
 from .compiler import MAX_NODES, Compiler  # noqa: E402
-from .errors import CnnDslError  # noqa: E402
+from .errors import CnnDslError, CnnDslWarning  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
 
@@ -163,7 +164,8 @@ def cmd_check(args) -> int:
         for e in errors:
             if args.format == "github":
                 message = e.message + (f" ({e.hint})" if e.hint else "")
-                where = f"file={_gh_property(e.path)},line={e.line},col={e.column},title={e.code}"
+                where = f"file={_gh_property(e.path)}" + (f",line={e.line},col={e.column}" if e.line else "")
+                where += f",title={e.code}"
                 print(f"::error {where}::{_gh_escape(message)}")
             else:
                 print(e.format(), file=sys.stderr)
@@ -286,7 +288,16 @@ def _command_extra(args) -> str | None:
     return {"render": "render", "apply": "images", "convert": "torch,keras"}.get(args.command)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """A .cnn warning as errors are printed (path:line:col, the line, a caret, the hint); others as Python does."""
+    if isinstance(message, CnnDslWarning):
+        print(message.format(), file=file or sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -311,7 +311,8 @@ def _scale(size: Dim, f: int) -> Dim:
 
 
 def shape_str(shape: Shape) -> str:
-    return "×".join(str(d) for d in shape)
+    """`64×56×56`; an open size that is an expression in parentheses: `16×((H-3)//2+1)×((W-3)//2+1)`."""
+    return "×".join(str(d) if isinstance(d, int) else _atom(d) for d in shape)
 
 
 def _elements(shape: Shape) -> int | None:

@@ -483,6 +483,14 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
                 "E102", "unexpected end of file" + (f": {hint}" if hint else ""), path, line, column,
                 hint="is a '}' or ')' missing?", source_line=source_line(line),
             ) from None
+        bare = _bare_call(text, tok, e)
+        if bare:  # `relu` on a line of its own
+            word, line, column = bare
+            raise CnnDslError(
+                "E100", f"'{word}' without parentheses: write '{word}()'", path, line, column,
+                hint="a layer or block is called with parentheses, even without arguments",
+                source_line=source_line(line),
+            ) from None
         expected = _expected(e)
         message = f"unexpected {_token_text(tok)}" + (f", {expected}" if expected else "")
         hint, line = _syntax_hint(tok, e, text), source_line(tok.line)
@@ -491,6 +499,18 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
         raise CnnDslError("E404", "nesting is too deep", path, 1, 1) from None
     finally:
         _path.reset(token)
+
+
+def _bare_call(text: str, tok: Token, exc: UnexpectedToken) -> tuple[str, int, int] | None:
+    """(word, line, column) of a name written without its call's parentheses, where the parser wanted '('
+    after it and found something on a later line (the next statement, a '}')."""
+    if "LPAR" not in set(getattr(exc, "expected", ()) or ()):
+        return None
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*\r?\n\s*\Z", text[: tok.start_pos])
+    if m is None or m.group(1) in KEYWORDS:
+        return None
+    line = text.count("\n", 0, m.start(1)) + 1
+    return m.group(1), line, m.start(1) - (text.rfind("\n", 0, m.start(1)) + 1) + 1
 
 
 def _token_text(tok: Token) -> str:
