@@ -112,8 +112,9 @@ class Diagram:
     The DOT text needs nothing beyond cnndsl; pictures need the graphviz package (the [render] extra) and
     Graphviz's `dot` program."""
 
-    def __init__(self, graph: Digraph, dpi: int = DPI, about: str = ""):
+    def __init__(self, graph: Digraph, dpi: int = DPI, about: str = "", display_format: str = "svg"):
         self.graph, self.dpi, self.about = graph, dpi, about
+        self.display_format = display_format  # what Jupyter shows: "svg" or "png"
 
     @property
     def source(self) -> str:
@@ -152,22 +153,23 @@ class Diagram:
     def __repr__(self) -> str:
         return f"<cnndsl Diagram {self.about}; .save('x.svg'|'x.png'|'x.pdf'|'x.dot'), .source for the DOT text>"
 
-    def _repr_svg_(self) -> str:
-        return self.pipe("svg").decode("utf-8")
+    def _repr_svg_(self) -> str | None:
+        return self.pipe("svg").decode("utf-8") if self.display_format == "svg" else None
 
-    def _repr_png_(self) -> bytes:
-        return self.pipe("png")
+    def _repr_png_(self) -> bytes | None:
+        return self.pipe("png") if self.display_format == "png" else None
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """What Jupyter shows: the SVG (sharp at any zoom), with the PNG for front ends that want a bitmap
-        (asked for through `include`) and the repr as text."""
-        wanted = {"image/svg+xml", "text/plain"} | ({"image/png"} & set(include or ()))
-        wanted -= set(exclude or ())
+        """What Jupyter shows: the picture in `display_format` ("svg", sharp at any zoom, or "png" for front
+        ends that want a bitmap), and the repr as text. Only one picture is made: IPython skips a _repr_*_
+        that returns None."""
+        mime = {"svg": "image/svg+xml", "png": "image/png"}[self.display_format]
+        wanted = {mime, "text/plain"} - set(exclude or ())
+        if include:
+            wanted &= set(include)
         bundle: dict = {"text/plain": repr(self)} if "text/plain" in wanted else {}
-        if "image/svg+xml" in wanted:
-            bundle["image/svg+xml"] = self._repr_svg_()
-        if "image/png" in wanted:
-            bundle["image/png"] = self._repr_png_()
+        if mime in wanted:
+            bundle[mime] = self._repr_svg_() if mime == "image/svg+xml" else self._repr_png_()
         return bundle
 
 

@@ -100,12 +100,23 @@ def test_depth_2_nests_with_titles_in_place():
 def test_jupyter_display():
     diagram = render(load("lenet5"))
     assert repr(diagram).startswith("<cnndsl Diagram lenet5: 10 nodes, 0 opened blocks;")
-    assert diagram._repr_png_().startswith(b"\x89PNG")
     bundle = diagram._repr_mimebundle_()
     assert set(bundle) == {"image/svg+xml", "text/plain"} and "<svg" in bundle["image/svg+xml"]
-    assert set(diagram._repr_mimebundle_(include=["image/png"], exclude=["image/svg+xml"])) == {
-        "image/png", "text/plain"
-    }  # fmt: skip
+    assert diagram._repr_png_() is None  # IPython would otherwise add a PNG beside the SVG
+    diagram.display_format = "png"
+    assert diagram._repr_png_().startswith(b"\x89PNG") and diagram._repr_svg_() is None
+    assert set(diagram._repr_mimebundle_()) == {"image/png", "text/plain"}
+    assert set(diagram._repr_mimebundle_(exclude=["text/plain"])) == {"image/png"}
+
+
+def test_ipython_shows_one_picture():
+    formatter = __import__("pytest").importorskip("IPython.core.formatters")
+    data, _ = formatter.DisplayFormatter().format(render(load("lenet5")))
+    assert set(data) == {"image/svg+xml", "text/plain"}
+    diagram = render(load("lenet5"))
+    diagram.display_format = "png"
+    data, _ = formatter.DisplayFormatter().format(diagram)
+    assert set(data) == {"image/png", "text/plain"} and data["image/png"].startswith(b"\x89PNG")
 
 
 MISSING = """

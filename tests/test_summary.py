@@ -113,3 +113,13 @@ def test_one_short_form_for_summary_and_diagram():
     resnet = cnndsl.load(ARCH / "resnet34.cnn")
     assert {r[2] for r in rows(resnet) if r[1] in ("layer1.0", "layer2.0")} == {"basic(64)", "basic(128, stride=2)"}
     assert "channels=" not in resnet.summary()
+
+
+def test_lenet5_layers_carry_the_lectures_names():
+    net = cnndsl.load(ARCH / "lenet5.cnn")
+    named = [(r[1], r[2]) for r in rows(net) if not r[1].isdigit() and r[1] != "input"]
+    assert named == [
+        ("C1", "conv 5×5, 6"), ("S2", "avgpool 2×2"), ("C3", "conv 5×5, 16"), ("S4", "avgpool 2×2"),
+        ("C5", "dense 120"), ("F6", "dense 84"),
+    ]  # fmt: skip
+    assert net.params == 61_706
