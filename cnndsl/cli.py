@@ -8,6 +8,7 @@ need them, and pydantic only by those that read or write IR JSON, so `check` and
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -30,8 +31,23 @@ class UsageError(Exception):
     """Bad command-line use: exit 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse asks for the terminal's size for every argument it adds (~2 ms of start-up): once will do.
+    Sub-command parsers are of the same class, so they share the width."""
+
+    WIDTH: int | None = None
+
+    def __init__(self, *args, **kwargs):
+        if _Parser.WIDTH is None:
+            import shutil
+
+            _Parser.WIDTH = shutil.get_terminal_size().columns - 2  # as argparse.HelpFormatter computes it
+        kwargs.setdefault("formatter_class", functools.partial(argparse.HelpFormatter, width=_Parser.WIDTH))
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -655,7 +655,7 @@ class _Expansion:
                 value = self.evaluate(p.default, env)
             else:
                 raise self.error("E202", f"{what} needs the argument '{p.name}'", span)
-            if isinstance(value, Word) and value not in _WORDS:  # `same`, `relu` ... may be passed on
+            if isinstance(value, Word) and value not in _words():  # `same`, `relu` ... may be passed on
                 raise self.unknown_name(value, caller_env if p.name in given else env)
             env[p.name] = value
         return env
@@ -747,7 +747,7 @@ class _Expansion:
             value = values.get(field_name)
             words = [w for w in _flatten(value) if isinstance(w, Word)]
             choices = _choices(cls, field_name)
-            if words and not (choices and words[0] in choices) and (choices or words[0] not in _WORDS):
+            if words and not (choices and words[0] in choices) and (choices or words[0] not in _words()):
                 if not choices:
                     raise self.unknown_name(words[0], env) from None
                 raise self.error(
@@ -760,7 +760,7 @@ class _Expansion:
             raise self.error("E205", f"{call.name}: {field_name}{shown}: {err.message}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
-        hint = _did_you_mean(word, env) or _did_you_mean(word, _WORDS)
+        hint = _did_you_mean(word, env) or _did_you_mean(word, _words())
         if not hint and env:
             hint = f"parameters here: {', '.join(env)}"
         return self.error("E206", f"unknown name '{word}'", word.span, hint=hint)
@@ -927,10 +927,11 @@ _ALIASES = {
 # arguments other frameworks name differently
 _ARG_ALIASES = {"bias": "use_bias", "out_channels": "filters", "kernel": "kernel_size", "stride": "strides"}
 
-# every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block
-_WORDS = frozenset(
-    w for cls in ops.OPS for f in ops.fields_of(cls) if f != "shape" for w in _choices(cls, f)
-)
+@functools.cache
+def _words() -> frozenset[str]:
+    """Every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block.
+    Computed when first needed: reading every op's type hints costs start-up ~5 ms."""
+    return frozenset(w for cls in ops.OPS for f in ops.fields_of(cls) if f != "shape" for w in _choices(cls, f))
 
 
 def _span_or(s, default):

@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Literal
 
 from .errors import Span
-from .ops import STRICT, Dim, Op
+from .ops import STRICT, Dim, Op, shape_str
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
@@ -224,9 +224,14 @@ class Network:
         return table(self, receptive_field, depth, width)
 
     def __str__(self) -> str:
-        from .summary import one_line
-
-        return one_line(self)
+        """`resnet34: 3×224×224 → 1000, 21,797,672 params`; extra outputs follow the main one with their names:
+        `googlenet: 3×224×224 → 1000 (+ aux1 1000, aux2 1000), 13,004,888 params`. Here rather than in
+        summary.py, which `cnndsl check` (printing this line per network) then need not import."""
+        out = shape_str(self.output_shape)
+        if self.extra_outputs:
+            extra = ", ".join(f"{self.output_name(i)} {shape_str(self.nodes[i].shape)}" for i in self.extra_outputs)
+            out += f" (+ {extra})"
+        return f"{self.name}: {shape_str(self.input_shape)} → {out}, {self.params:,} params"
 
 
 def check_graph(net: Network) -> None:

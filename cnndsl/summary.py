@@ -94,15 +94,8 @@ def describe(op: ops.Op) -> str:
 
 
 def one_line(net: Network) -> str:
-    """`resnet34: 3×224×224 → 1000, 21,797,672 params`; extra outputs follow the main one with their names:
-    `googlenet: 3×224×224 → 1000 (+ aux1 1000, aux2 1000), 13,004,888 params`."""
-    out = ops.shape_str(net.output_shape)
-    if net.extra_outputs:
-        out += " (+ " + ", ".join(
-            f"{net.output_name(i)} {ops.shape_str(net.nodes[i].shape)}" for i in net.extra_outputs
-        )
-        out += ")"
-    return f"{net.name}: {ops.shape_str(net.input_shape)} → {out}, {net.params:,} params"
+    """`resnet34: 3×224×224 → 1000, 21,797,672 params` (str(net))."""
+    return str(net)
 
 
 def _scope_totals(net: Network) -> dict[int, list[int | None]]:
