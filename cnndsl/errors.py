@@ -7,7 +7,7 @@ then the source line with a caret under the spot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .util import Frozen, frozen_dataclass
 
 # code -> short title; docs/errors.md explains each one with an example (a test keeps the two in step).
 CODES = {
@@ -44,8 +44,8 @@ CODES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+@frozen_dataclass(slots=True)
+class Span(Frozen):
     """A place in the source: where a syntax node, and the IR nodes it made, were written."""
 
     __pydantic_config__ = {"strict": True}  # as every IR class (ops.STRICT)

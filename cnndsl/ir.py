@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Literal
 
 from .errors import Span
 from .ops import STRICT, Dim, Op, shape_str
+from .util import Frozen, frozen_dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
@@ -73,8 +74,8 @@ Scalar = bool | int | float | str
 Value = Scalar | tuple[Scalar, ...]  # a block argument
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Scope:
+@frozen_dataclass(kw_only=True, slots=True)
+class Scope(Frozen):
     """A named container of nodes: the network itself, a block instance, or a sequence."""
 
     __pydantic_config__ = STRICT
@@ -92,8 +93,8 @@ class Scope:
     span: Span
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Node:
+@frozen_dataclass(kw_only=True, slots=True)
+class Node(Frozen):
     """One op applied to earlier nodes, with its output shape and cost."""
 
     __pydantic_config__ = STRICT
@@ -111,8 +112,8 @@ class Node:
     span: Span
 
 
-@dataclass(frozen=True, kw_only=True)
-class Network:
+@frozen_dataclass(kw_only=True)
+class Network(Frozen):
     """A compiled network: what every backend reads."""
 
     __pydantic_config__ = STRICT

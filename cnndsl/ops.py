@@ -19,8 +19,9 @@ import math
 import operator
 import re
 import types
-from collections.abc import Callable
 from typing import Annotated, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
+
+from .util import Frozen, frozen_dataclass
 
 Dim = int | str  # a size, or a symbolic expression of an open input size
 Shape = tuple[Dim, ...]
@@ -356,26 +357,12 @@ def register(cls):
     return cls
 
 
-def dataclass(cls=None, /, **options):
-    """dataclasses.dataclass for ops, without the __repr__, __eq__ and __hash__ it would generate for each
-    class: Op implements them once, from each class's fields. Generating them costs `cnndsl check` ~6 ms
-    of start-up (an exec per method and class)."""
-    options = {"repr": False, "eq": False, **options}
-    return dataclasses.dataclass(**options) if cls is None else dataclasses.dataclass(cls, **options)
-
-
-@functools.cache
-def _values_of(cls: type) -> Callable:
-    """A function from an op to the tuple of its field values, as the generated methods compare them."""
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    if not names:
-        return lambda op: ()
-    get = operator.attrgetter(*names)
-    return get if len(names) > 1 else lambda op: (get(op),)
+# Every op class is a frozen dataclass whose generated methods Frozen supplies once: ~6 ms of start-up.
+dataclass = frozen_dataclass
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Op:
+class Op(Frozen):
     """The base of every op: the shape rule and cost of an op that changes neither."""
 
     __pydantic_config__ = STRICT
@@ -389,20 +376,6 @@ class Op:
     @classmethod
     def kind_of(cls) -> str:
         return cls.__dataclass_fields__["kind"].default
-
-    # what dataclasses would generate for a frozen class with eq=True
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        values = _values_of(self.__class__)
-        return values(self) == values(other)
-
-    def __hash__(self):
-        return hash(_values_of(self.__class__)(self))
-
-    def __repr__(self):
-        names = (f.name for f in dataclasses.fields(self))
-        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
 
     def infer(self, inputs: list[Shape]) -> Shape:
         """The output shape for these input shapes; raises ShapeError."""
