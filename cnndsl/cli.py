@@ -1,7 +1,10 @@
 """The `cnndsl` command: check, summary, compile, render, convert, apply, schema.
 
-Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`),
-2 usage errors (and a missing Graphviz program). The backends are imported only by the commands that
+Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`; a
+checkpoint or IR JSON file that is not what it should be, as `cnndsl: PATH: ...`), 2 usage errors (and a
+missing Graphviz program, or one that fails or outruns --timeout). Output files are written by files.py;
+FILE may also be IR JSON (`compile --backend ir`), verified as Network.from_json verifies it. The backends are
+imported only by the commands that
 need them, and pydantic only by those that read or write IR JSON, so `check` and `summary` start fast.
 """
 
@@ -11,7 +14,6 @@ import argparse
 import functools
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,16 +21,37 @@ from pathlib import Path
 # which costs ~90 ms the first time pydantic builds a validator when torch and tensorflow are installed.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from .apply import add_parser as add_apply_parser  # noqa: E402
-from .apply import cmd_apply  # noqa: E402
+from .apply import DESCRIPTION as APPLY_DESCRIPTION  # noqa: E402
+from .apply import SAMPLE  # noqa: E402
 from .compiler import MAX_NODES, Compiler  # noqa: E402
-from .errors import CnnDslError, CnnDslWarning  # noqa: E402
+from .errors import CnnDslError, CnnDslWarning, InputError, UsageError  # noqa: E402
+from .files import check_output, write_atomic  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
+MAX_ERRORS = 20  # per file: `check` reports every independent error, up to this many
+__all__ = ["main", "UsageError", "write_atomic"]  # the last two live in errors.py and files.py
 
 
-class UsageError(Exception):
-    """Bad command-line use: exit 2."""
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text[:40]}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,23 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
     )
+    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, many=False):
         if many:
-            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files")
+            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files, or directories to search for them")
         else:
             sp.add_argument("file", metavar="FILE", help="a .cnn file")
             sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
-        sp.add_argument("--max-nodes", type=int, default=MAX_NODES, help="refuse networks larger than this")
+        sp.add_argument(
+            "--max-nodes", type=positive_int, default=MAX_NODES, metavar="N", help="refuse networks larger than this",
+        )  # fmt: skip
         sp.add_argument(
             "--import-path", action="append", default=[], metavar="DIR",
             help="also allow imports from DIR (by default imports stay inside the file's directory)",
         )  # fmt: skip
 
-    sp = sub.add_parser("check", help="validate files and infer every shape")
+    sp = sub.add_parser("check", help="validate files (every .cnn file of a directory) and infer every shape")
     common(sp, many=True)
     sp.add_argument("--format", choices=("text", "github", "json"), default="text")
+    sp.add_argument(
+        "--with-importers", action="store_true",
+        help="also check every .cnn file below --root that imports one of FILES, directly or transitively",
+    )  # fmt: skip
+    sp.add_argument("--root", default=".", metavar="DIR", help="where --with-importers looks (default: .)")
 
     sp = sub.add_parser("summary", help="a per-layer table: output shapes, parameters, multiply-adds")
     common(sp)
@@ -110,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
         "--detail", choices=("blocks", "layers"), default=None,
         help="collapse every block, or draw every layer (default: open blocks as far as a slide holds)",
     )  # fmt: skip
+    sp.add_argument(
+        "--timeout", type=positive_float, default=None, metavar="SECONDS",
+        help="give up if Graphviz takes longer than this (default: 60)",
+    )  # fmt: skip
     sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
     sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
     sp.add_argument("--no-shapes", dest="show_shapes", action="store_false", help="leave tensor shapes off the edges")
@@ -130,10 +165,40 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT", help="a PyTorch state_dict (.pt, .pth) or Keras .weights.h5")
     sp.add_argument("-o", "--output", metavar="PATH", required=True, help="the converted checkpoint")
 
-    add_apply_parser(sub, common)
+    sp = sub.add_parser(
+        "apply", help="run a network of fixed filters on an image and write the result as an image",
+        description=APPLY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    common(sp)
+    sp.add_argument("--image", metavar="PATH", help=f"the input image (default: scikit-learn's {SAMPLE})")
+    sp.add_argument(
+        "--width", type=int, metavar="N", help="scale the picture to N pixels wide, keeping its proportions",
+    )  # fmt: skip
+    sp.add_argument(
+        "-o", "--output", metavar="PATH",
+        help="where to write (atomically; .png, .jpg ...); default: IMAGE_NETWORK.png next to the image",
+    )  # fmt: skip
+
+    sp = sub.add_parser("fmt", help="rewrite files in the canonical layout (every .cnn file of a directory)")
+    sp.add_argument("paths", nargs="+", metavar="FILE|DIR", help=".cnn files, directories, or - for standard input")
+    sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
+    sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
+
+    sub.add_parser("lsp", help="the language server, over standard input and output (docs/editors.md)")
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnndsl")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH
+        from . import __version__
+
+        return __version__
 
 
 def _compiler(args, path: str) -> Compiler:
@@ -142,48 +207,56 @@ def _compiler(args, path: str) -> Compiler:
     return c
 
 
+MAX_IR_BYTES = 256 << 20  # an IR JSON file: ResNet-152's is 0.6 MB; 1,000,000 nodes take ~400 MB
+
+
 def _load(args):
-    return _compiler(args, args.file).compile(args.network)
+    """The network of FILE: compiled from .cnn text, or read from IR JSON (`compile --backend ir`) and
+    verified as `Network.from_json` verifies it (InputError, exit 1, naming what is wrong)."""
+    if not args.file.endswith(".json"):
+        return _compiler(args, args.file).compile(args.network)
+    from .ir import Network
 
-
-def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
-    """Write all of `data` or nothing: a temporary file in the same directory, then a rename."""
-    target = Path(path)
-    for source in inputs:
-        if target.exists() and Path(source).exists() and target.resolve() == Path(source).resolve():
-            raise UsageError(f"refusing to overwrite the input file {path}")
-    if target.is_dir():
-        raise UsageError(f"{path} is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"directory {directory} does not exist")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file" if not path.exists() else f"{args.file}: not a regular file")
+    if path.stat().st_size > MAX_IR_BYTES:
+        raise InputError(f"{args.file}: more than the {MAX_IR_BYTES:,} bytes an IR file may have")
     try:
-        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": "\n"})) as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        net = Network.from_json(path.read_bytes())
+    except ValueError as e:
+        lines = str(e).splitlines()
+        reason = " ".join(line.strip() for line in lines[:3])[:500]
+        raise InputError(f"{args.file}: not a valid cnndsl IR: {reason}") from None
+    if len(net.nodes) > args.max_nodes:
+        raise InputError(f"{args.file}: {len(net.nodes):,} nodes are more than the budget of {args.max_nodes:,}")
+    if args.network is not None and args.network != net.name:
+        raise InputError(f"{args.file}: holds network {net.name}, not {args.network}")
+    return net
 
 
 def cmd_check(args) -> int:
-    results, errors = [], []
-    for path in args.files:
+    from .project import check_compiled, cnn_files, importers, recovered
+
+    files = cnn_files(args.files)
+    if args.with_importers:
+        files = cnn_files([*files, *importers(files, args.root)])
+    results, errors, libraries, omitted = [], [], [], []
+    for path in files:
+        c = Compiler(args.max_nodes, tuple(args.import_path))
         try:
-            c = _compiler(args, path)
-            names = c.network_names()
-            if not names:
-                raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
-            for name in names:
-                try:
-                    results.append(c.compile(name))
-                except CnnDslError as e:
-                    errors.append(e)
+            c.add_file(path)
+            shown = next(iter(c.sources))
+            networks, found, unused = check_compiled(c, shown)
+            results += networks
+            if not networks and not found:
+                libraries.append((shown, [d.name for d in unused]))
         except CnnDslError as e:
-            errors.append(e)
+            found = recovered(c, e)
+        if len(found) > MAX_ERRORS:
+            omitted.append((path, len(found) - MAX_ERRORS))
+            found = found[:MAX_ERRORS]
+        errors += found
     if args.format == "json":
         out = {
             "networks": [
@@ -191,12 +264,16 @@ def cmd_check(args) -> int:
                  "params": n.params, "buffers": n.buffers, "macs": n.macs}
                 for n in results
             ],
+            "blocks": [{"source": path, "blocks": names} for path, names in libraries],
             "errors": [e.to_dict() for e in errors],
+            "omitted": [{"path": path, "errors": n} for path, n in omitted],
         }  # fmt: skip
         _print_json(out)
     else:
         for n in results:
             print(n)
+        for path, names in libraries:
+            print(f"{path}: blocks {', '.join(names)} (no network)")
         for e in errors:
             if args.format == "github":
                 message = e.message + (f" ({e.hint})" if e.hint else "")
@@ -205,6 +282,8 @@ def cmd_check(args) -> int:
                 print(f"::error {where}::{_gh_escape(message)}")
             else:
                 print(e.format(), file=sys.stderr)
+        for path, n in omitted:
+            print(f"{path}: … and {n} more error{'s' if n > 1 else ''}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -237,6 +316,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    if args.output:
+        check_output(args.output, [args.file])  # said before the work, as after it
     net = _load(args)
     if args.backend == "ir":
         data: str | bytes = net.to_json() + "\n"
@@ -265,7 +346,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .diagram import GraphvizMissing, render
+    from .diagram import DOT_TIMEOUT, GraphvizFailed, GraphvizMissing, render
 
     net = _load(args)
     output = args.output or f"{net.name}.svg"
@@ -284,7 +365,11 @@ def cmd_render(args) -> int:
     if suffix not in (".svg", ".png", ".pdf"):
         raise UsageError(f"cannot render to '{suffix}': use .svg, .png, .pdf or .dot")
     try:
-        data = diagram.pipe(suffix[1:])
+        data = diagram.pipe(suffix[1:], timeout=args.timeout or DOT_TIMEOUT)
+    except GraphvizFailed as e:
+        raise UsageError(
+            f"{e}: draw fewer nodes (--detail blocks, --depth 1), or write the DOT text (-o {net.name}.dot)"
+        ) from None
     except GraphvizMissing:
         dot_path = str(Path(output).with_suffix(".dot"))
         write_atomic(dot_path, diagram.source, [args.file])
@@ -299,9 +384,81 @@ def cmd_render(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .transfer import cmd_convert as convert
+    """A PyTorch state_dict (.pt, .pth) becomes Keras weights (.weights.h5) for the network of FILE, or the
+    reverse; written atomically, as `compile` writes."""
+    from .transfer import convert, direction
 
-    return convert(args)
+    direction(args.checkpoint, args.output)  # said before the network is compiled
+    check_output(args.output, [args.file, args.checkpoint])
+    convert(_load(args), args.checkpoint, args.output, [args.file, args.checkpoint])
+    return 0
+
+
+def cmd_apply(args) -> int:
+    from .apply import apply, check_network, default_output, image_format
+
+    net = _load(args)
+    check_network(net)
+    output = args.output or default_output(args.image, net.name)
+    inputs = [args.file, *([args.image] if args.image else [])]
+    fmt = image_format(output)
+    check_output(output, inputs)
+    data, what = apply(net, args.image, args.width, fmt)
+    write_atomic(output, data, inputs)
+    print(f"wrote {output} ({what})")
+    return 0
+
+
+def cmd_fmt(args) -> int:
+    import difflib
+
+    from .fmt import format_text
+    from .project import cnn_files
+
+    if args.paths == ["-"]:
+        sys.stdout.write(format_text(sys.stdin.read(), "<stdin>"))
+        return 0
+    status = 0
+    for path in cnn_files(args.paths):
+        if not os.path.isfile(path):  # a FIFO would block the read
+            what = "it is a directory" if os.path.isdir(path) else "not a regular file"
+            print(f"cnndsl: cannot read '{path}': {what}", file=sys.stderr)
+            status = 1
+            continue
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+            formatted = format_text(text, path)
+        except CnnDslError as e:
+            print(e.format(), file=sys.stderr)
+            status = 1
+            continue
+        except UnicodeDecodeError:
+            print(f"{path}: not UTF-8 text", file=sys.stderr)
+            status = 1
+            continue
+        if formatted == text:
+            continue
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(True), formatted.splitlines(True), f"{path}", f"{path} (formatted)"
+                )
+            )
+        if args.check or args.diff:
+            if args.check:
+                print(f"would reformat {path}")
+            status = 1
+            continue
+        write_atomic(path, formatted, [])  # in place: the same permissions, through a symbolic link
+        print(f"reformatted {path}", file=sys.stderr)
+    return status
+
+
+def cmd_lsp(args) -> int:
+    from .lsp import main as serve  # pygls: the [lsp] extra
+
+    return serve()
 
 
 def cmd_schema(args) -> int:
@@ -313,7 +470,8 @@ def cmd_schema(args) -> int:
 
 COMMANDS = {
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
-    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema,
+    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema, "fmt": cmd_fmt,
+    "lsp": cmd_lsp,
 }  # fmt: skip
 
 
@@ -348,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except CnnDslError as e:
         print(e.format(), file=sys.stderr)
+        return 1
+    except InputError as e:
+        print(f"cnndsl: {e}", file=sys.stderr)
         return 1
     except UsageError as e:
         print(f"cnndsl: {e}", file=sys.stderr)

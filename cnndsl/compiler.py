@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import keyword
 import os
 import re
@@ -113,8 +114,27 @@ def _unparse(expr) -> str:
     if isinstance(expr, TupleExpr):
         return "(" + ", ".join(_unparse(i) for i in expr.items) + ")"
     if isinstance(expr, BinOp):
-        return f"{_unparse_operand(expr.left)} {expr.op} {_unparse_operand(expr.right)}"
+        first, rest = _chain(expr)
+        text = _unparse_operand(first)
+        for i, (op, right) in enumerate(rest):
+            text = f"{text if i == 0 else f'({text})'} {op} {_unparse_operand(right)}"
+        return text
     return "?"
+
+
+_GROUP = {"+": 0, "-": 0, "*": 1, "/": 1, "//": 1, "%": 1}  # operators of one precedence level
+
+
+def _chain(expr: BinOp) -> tuple[object, list[tuple[str, object]]]:
+    """A left-leaning chain of operators of one precedence level, `1 + 1 - 2 + ...`, as its first operand
+    and the (operator, operand) pairs after it: a flat sum is walked in a loop, not nested recursion (and
+    counts as one level of nesting, not one per term)."""
+    rest = []
+    group = _GROUP[expr.op]
+    while isinstance(expr, BinOp) and _GROUP[expr.op] == group:
+        rest.append((expr.op, expr.right))
+        expr = expr.left
+    return expr, rest[::-1]
 
 
 def _unparse_operand(expr) -> str:
@@ -126,7 +146,8 @@ def _names_in(expr) -> set[str]:
     if isinstance(expr, Name):
         return {expr.id}
     if isinstance(expr, BinOp):
-        return _names_in(expr.left) | _names_in(expr.right)
+        first, rest = _chain(expr)
+        return _names_in(first).union(*(_names_in(right) for _, right in rest))
     if isinstance(expr, Neg):
         return _names_in(expr.operand)
     if isinstance(expr, TupleExpr):
@@ -141,7 +162,7 @@ class Compiler:
         self.max_nodes = max_nodes
         self.import_paths = [Path(p).resolve() for p in import_paths]
         self.blocks: dict[str, Definition] = {}
-        self.networks: list[Definition] = []
+        self.networks: dict[str, Definition] = {}  # by name, in the order of the file
         self.sources: dict[str, list[str]] = {}  # path -> lines, for the caret under errors
         self._root: Path | None = None
         self._imported: set[str] = set()  # resolved paths already read: a diamond import reads a file once
@@ -215,9 +236,9 @@ class Compiler:
                 self.blocks[d.name] = d
             elif top:
                 self._check_name(d.name, d.span, "network")
-                if any(n.name == d.name for n in self.networks):
+                if d.name in self.networks:
                     raise self._error("E207", f"network '{d.name}' is defined twice", d.span)
-                self.networks.append(d)
+                self.networks[d.name] = d
 
     def _import(self, imp, importer: str, chain: tuple[str, ...]) -> None:
         base = Path(chain[-1]).parent if chain else Path.cwd()  # the importer's real path (`importer` is as shown)
@@ -272,8 +293,22 @@ class Compiler:
 
     # --- networks ----------------------------------------------------------------------------------
 
+    def _suggest(self, name: str) -> str | None:
+        """'did you mean ...?' among the networks: difflib is quadratic, so among at most 1,000 names (the
+        ones that share the first letter, where there are more)."""
+        candidates = list(self.networks)
+        if len(candidates) > 1000:
+            candidates = [n for n in candidates if n[:1] == name[:1]][:1000]
+        return _did_you_mean(name, candidates)
+
     def network_names(self) -> list[str]:
-        return [d.name for d in self.networks]
+        return list(self.networks)
+
+    def _listed(self, limit: int = 10) -> str:
+        """The networks' names for a message: the first `limit`, then how many more."""
+        names = list(itertools.islice(self.networks, limit))
+        more = len(self.networks) - len(names)
+        return ", ".join(names) + (f" … and {more:,} more" if more else "")
 
     @without_gc
     def compile(self, name: str | None = None, args: dict | None = None) -> Network:
@@ -282,21 +317,20 @@ class Compiler:
             raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
         if name is None:
             if len(self.networks) > 1:
-                d = self.networks[1]
+                d = list(itertools.islice(self.networks.values(), 2))[1]
                 raise self._error(
-                    "E210", f"several networks are defined ({', '.join(self.network_names())}); name one",
+                    "E210", f"several networks are defined ({self._listed()}); name one",
                     d.span, hint="pass --network NAME (or network= in Python)",
                 )  # fmt: skip
-            definition = self.networks[0]
+            definition = next(iter(self.networks.values()))
         else:
-            matches = [d for d in self.networks if d.name == name]
-            if not matches:
-                path = self.networks[0].span.path
+            definition = self.networks.get(name)
+            if definition is None:
+                path = next(iter(self.networks.values())).span.path
                 raise CnnDslError(
                     "E210", f"no network named '{name}'", path, 1, 1,
-                    hint=_did_you_mean(name, self.network_names()) or f"networks: {', '.join(self.network_names())}",
+                    hint=self._suggest(name) or f"networks: {self._listed()}",
                 )  # fmt: skip
-            definition = matches[0]
         return _Expansion(self, definition, args or {}).run()
 
 
@@ -317,6 +351,7 @@ class _Expansion:
         # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
         self.ops: dict = {}  # (layer, arguments) -> op
         self.inferred: dict = {}  # (op, input shapes) -> (shape, params, buffers, macs)
+        self.weights = 0  # parameters and buffer elements so far
         self.outputs: list[int] = []  # the network's extra outputs (`output ...` statements), in order
 
     def error(self, code, message, span, hint=None):
@@ -368,6 +403,10 @@ class _Expansion:
                 where = (spans or {}).get(e.field, span)
                 raise self.error(e.code, e.message + self.where(frame), where, e.hint) from None
         shape, params, buffers, macs = self.inferred[op, shapes]
+        try:
+            self.weights = ops.add_weights(self.weights, params, buffers)
+        except ops.ShapeError as e:
+            raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
         nid = len(self.nodes)
         self.nodes.append(
             Node(
@@ -853,20 +892,27 @@ class _Expansion:
             v = self.number(self.evaluate(expr.operand, env, depth + 1), expr.operand, env)
             return -v
         if isinstance(expr, BinOp):
-            a = self.number(self.evaluate(expr.left, env, depth + 1), expr.left, env)
-            b = self.number(self.evaluate(expr.right, env, depth + 1), expr.right, env)
-            if expr.op in ("/", "//", "%") and b == 0:
-                raise self.error("E205", "division by zero", expr.right.span)
-            result = {
-                "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
-            }[expr.op]()  # fmt: skip
-            if isinstance(result, float) and result.is_integer() and expr.op == "/":
-                result = int(result) if abs(result) <= MAX_INT else result
-            if abs(result) > MAX_INT or result != result:
-                raise self.error("E405", "number out of range", expr.span)
-            return result
+            first, rest = _chain(expr)
+            a = self.number(self.evaluate(first, env, depth + 1), first, env)
+            for op, right in rest:
+                b = self.number(self.evaluate(right, env, depth + 1), right, env)
+                a = self.arithmetic(op, a, b, right, expr)
+            return a
         raise AssertionError(expr)
+
+    def arithmetic(self, op: str, a, b, right, expr):
+        """`a op b`, checked: division by zero, numbers out of range (located on the whole expression)."""
+        if op in ("/", "//", "%") and b == 0:
+            raise self.error("E205", "division by zero", right.span)
+        result = {
+            "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+            "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
+        }[op]()  # fmt: skip
+        if isinstance(result, float) and result.is_integer() and op == "/":
+            result = int(result) if abs(result) <= MAX_INT else result
+        if abs(result) > MAX_INT or result != result:
+            raise self.error("E405", "number out of range", expr.span)
+        return result
 
     def number(self, v, expr, env):
         if isinstance(v, Word):
@@ -969,3 +1015,17 @@ def load_all(path: str | Path, *, max_nodes: int = MAX_NODES, import_paths=()) -
     c = Compiler(max_nodes, tuple(import_paths))
     c.add_file(path)
     return [c.compile(n) for n in c.network_names()]
+
+
+# --- for the checks that need no input shape (cnndsl.project: block libraries, errors after the first) ---
+
+Expansion = _Expansion
+did_you_mean = _did_you_mean
+names_in = _names_in
+choices = _choices
+
+
+def __getattr__(name: str):
+    if name == "WORDS":  # built on first use: see _words()
+        return _words()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

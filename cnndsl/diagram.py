@@ -102,6 +102,11 @@ class GraphvizMissing(Exception):
     """The Graphviz `dot` program is not installed (the DOT text can still be written)."""
 
 
+class GraphvizFailed(Exception):
+    """`dot` ran but gave no picture: it took longer than its time bound, crashed, or reported an error."""
+
+
+DOT_TIMEOUT = 60.0  # seconds `dot` may take for one picture; a 4,000-branch concat can take it minutes
 RASTER = ("png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp")  # the formats `dpi` applies to
 DPI = 192  # a PNG sharp on a high-density screen and in print: LeNet-5 ~1,500 px wide
 
@@ -109,8 +114,7 @@ DPI = 192  # a PNG sharp on a high-density screen and in print: LeNet-5 ~1,500 p
 class Diagram:
     """A drawn network: its DOT text, and pictures of it made by Graphviz's `dot`.
 
-    The DOT text needs nothing beyond cnndsl; pictures need the graphviz package (the [render] extra) and
-    Graphviz's `dot` program."""
+    The DOT text needs nothing beyond cnndsl (no graphviz package); pictures need Graphviz's `dot` program."""
 
     def __init__(self, graph: Digraph, dpi: int = DPI, about: str = "", display_format: str = "svg"):
         self.graph, self.dpi, self.about = graph, dpi, about
@@ -120,25 +124,34 @@ class Diagram:
     def source(self) -> str:
         return self.graph.source
 
-    def pipe(self, format: str = "svg") -> bytes:
-        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows; bitmaps at `self.dpi`."""
+    def pipe(self, format: str = "svg", timeout: float | None = DOT_TIMEOUT) -> bytes:
+        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows, bitmaps at `self.dpi`.
+        GraphvizFailed if `dot` runs longer than `timeout` seconds (None: no bound), crashes or fails."""
+        import signal
+        import subprocess
+
+        resolution = [f"-Gdpi={self.dpi}"] if format.lower() in RASTER else []
         try:
-            import graphviz
-        except ImportError as e:
-            raise ImportError(
-                f"drawing a .{format} needs the graphviz package: pip install 'cnndsl[render]' "
-                "(the DOT text, diagram.source or a .dot file, needs nothing)",
-                name="graphviz",
-            ) from e
-        source = self.source
-        if format.lower() in RASTER:
-            source = source.replace("{\n", f"{{\n\tdpi={self.dpi}\n", 1)
-        try:
-            return graphviz.Source(source).pipe(format=format)
-        except graphviz.ExecutableNotFound as e:
+            done = subprocess.run(
+                ["dot", f"-T{format}", *resolution], input=self.source.encode("utf-8"), capture_output=True,
+                timeout=timeout,
+            )  # fmt: skip
+        except FileNotFoundError as e:
             raise GraphvizMissing(
                 "the Graphviz 'dot' program is not installed: apt-get install graphviz (or brew install graphviz)"
             ) from e
+        except subprocess.TimeoutExpired:  # run() has killed it
+            raise GraphvizFailed(f"Graphviz 'dot' took longer than {timeout:g} s to lay out the diagram") from None
+        if done.returncode < 0:
+            try:
+                name = signal.Signals(-done.returncode).name
+            except ValueError:
+                name = f"signal {-done.returncode}"
+            raise GraphvizFailed(f"Graphviz 'dot' crashed ({name}) laying out the diagram")
+        if done.returncode:
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GraphvizFailed(f"Graphviz 'dot' failed: {message[0][:300] if message else f'exit {done.returncode}'}")
+        return done.stdout
 
     def save(self, path: str | Path) -> Path:
         """Write the picture in the format the suffix names; .dot and .gv get the DOT text."""

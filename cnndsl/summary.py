@@ -98,7 +98,7 @@ def one_line(net: Network) -> str:
     return str(net)
 
 
-def _scope_totals(net: Network) -> dict[int, list[int | None]]:
+def scope_totals(net: Network) -> dict[int, list[int | None]]:
     """Parameters and multiply-adds under each scope, nested ones included. A scope's id is larger than
     its parent's, so one backward pass adds each scope into its parent."""
     totals = {s.id: [0, 0] for s in net.scopes}
@@ -127,7 +127,7 @@ def rows(net: Network, receptive_field: bool = False, depth: int | None = None) 
     scopes as header rows before their first node, one level out from their contents. depth: leave out the
     rows indented deeper than this (as torchinfo's depth); a scope's row already totals what it holds.
     "connected to" names a merge's inputs, as the rows shown call them."""
-    totals = _scope_totals(net)
+    totals = scope_totals(net)
     depths = _depths(net)
     fields = None
     if receptive_field:

@@ -32,7 +32,6 @@ def cli_without(modules: tuple[str, ...], *args: str) -> subprocess.CompletedPro
     [
         (("numpy",), ("compile", "architectures/lenet5.cnn", "-b", "onnx", "-o", "{tmp}/x.onnx"), "onnx"),
         (("onnx",), ("compile", "architectures/lenet5.cnn", "-b", "onnx", "-o", "{tmp}/x.onnx"), "onnx"),
-        (("graphviz",), ("render", "architectures/lenet5.cnn", "-o", "{tmp}/x.png"), "render"),
         (("PIL",), ("apply", "architectures/filters.cnn", "-o", "{tmp}/x.png"), "images"),
     ],
 )
