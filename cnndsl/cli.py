@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
     )
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, many=False):
@@ -188,6 +188,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
+
+
+class _Version(argparse.Action):
+    """--version, as argparse's, but the version is looked up only when asked: importlib.metadata costs every
+    other command ~15 ms of start-up."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cnndsl {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
