@@ -11,8 +11,10 @@ need them, and pydantic only by those that read or write IR JSON, so `check` and
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+import warnings
 from pathlib import Path
 
 # cnndsl uses no pydantic plugins; looking for them scans every installed distribution's entry points,
@@ -22,7 +24,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from .apply import DESCRIPTION as APPLY_DESCRIPTION  # noqa: E402
 from .apply import SAMPLE  # noqa: E402
 from .compiler import MAX_NODES, Compiler  # noqa: E402
-from .errors import CnnDslError, InputError, UsageError  # noqa: E402
+from .errors import CnnDslError, CnnDslWarning, InputError, UsageError  # noqa: E402
 from .files import check_output, write_atomic  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
@@ -52,11 +54,46 @@ def positive_float(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse asks for the terminal's size for every argument it adds (~2 ms of start-up): once will do.
+    Sub-command parsers are of the same class, so they share the width."""
+
+    WIDTH: int | None = None
+
+    def __init__(self, *args, **kwargs):
+        if _Parser.WIDTH is None:
+            import shutil
+
+            _Parser.WIDTH = shutil.get_terminal_size().columns - 2  # as argparse.HelpFormatter computes it
+        kwargs.setdefault("formatter_class", functools.partial(argparse.HelpFormatter, width=_Parser.WIDTH))
+        super().__init__(*args, **kwargs)
+
+    ONLY: str | None = None  # the command on the command line: the others' parsers need not be built
+
+    def add_subparsers(self, **kwargs):
+        action = super().add_subparsers(**kwargs)
+        if _Parser.ONLY is not None:
+            add = action.add_parser
+            action.add_parser = lambda name, **kw: add(name, **kw) if name == _Parser.ONLY else _Unbuilt()
+        return action
+
+
+class _Unbuilt:
+    """The parser of a command that is not the one given: takes its arguments and keeps none."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    # argparse looks each of its messages up in the translation catalogues (a file search) every time it
+    # uses one: ~2 ms for the same few strings. Looked up once each, they read the same.
+    if not hasattr(argparse._, "cache_info"):
+        argparse._ = functools.lru_cache(maxsize=None)(argparse._)
+    p = _Parser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
     )
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, many=False):
@@ -89,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         "--receptive-field", "--rf", action="store_true",
         help="add each layer's receptive field, effective stride and effective padding",
     )  # fmt: skip
+    sp.add_argument("--depth", type=int, default=None, help="leave out rows nested deeper than this (0: top level)")
 
     sp = sub.add_parser("compile", help="emit PyTorch or Keras source, ONNX, or the IR as JSON")
     common(sp)
@@ -110,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
     sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
     sp.add_argument("--no-shapes", dest="show_shapes", action="store_false", help="leave tensor shapes off the edges")
+    sp.add_argument("--no-title", dest="title", action="store_false", help="leave out the name, shapes and parameters")
+    sp.add_argument("--no-legend", dest="legend", action="store_false", help="leave out the legend of colours")
+    sp.add_argument("--dpi", type=int, default=None, help="the resolution of a .png (default 192)")
     sp.add_argument(
         "--show", action="append", choices=("rf",), default=[],
         help="annotate each node: rf = its receptive field and jump in input pixels",
@@ -147,6 +188,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
+
+
+class _Version(argparse.Action):
+    """--version, as argparse's, but the version is looked up only when asked: importlib.metadata costs every
+    other command ~15 ms of start-up."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cnndsl {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
@@ -236,7 +289,8 @@ def cmd_check(args) -> int:
         for e in errors:
             if args.format == "github":
                 message = e.message + (f" ({e.hint})" if e.hint else "")
-                where = f"file={_gh_property(e.path)},line={e.line},col={e.column},title={e.code}"
+                where = f"file={_gh_property(e.path)}" + (f",line={e.line},col={e.column}" if e.line else "")
+                where += f",title={e.code}"
                 print(f"::error {where}::{_gh_escape(message)}")
             else:
                 print(e.format(), file=sys.stderr)
@@ -261,13 +315,15 @@ def _print_json(data) -> None:
 
 
 def cmd_summary(args) -> int:
-    from .summary import table, to_dict
+    from .summary import table, terminal_width, to_dict
 
+    if args.depth is not None and args.depth < 0:
+        raise UsageError("--depth must be 0 or more")
     net = _load(args)
     if args.format == "json":
         _print_json(to_dict(net))
     else:
-        print(table(net, args.receptive_field))
+        print(table(net, args.receptive_field, args.depth, terminal_width()))
     return 0
 
 
@@ -309,9 +365,10 @@ def cmd_render(args) -> int:
     try:
         diagram = render(
             net, detail=args.detail, direction=args.direction, depth=args.depth, show_shapes=args.show_shapes,
-            show_rf="rf" in args.show, expand=args.expand,
+            show_rf="rf" in args.show, expand=args.expand, title=args.title, legend=args.legend,
+            **({"dpi": args.dpi} if args.dpi is not None else {}),
         )  # fmt: skip
-    except ValueError as e:  # an unknown --expand name, a negative --depth
+    except ValueError as e:  # an unknown --expand name, a negative --depth or --dpi
         raise UsageError(str(e)) from None
     suffix = Path(output).suffix.lower()
     if suffix == ".dot" or suffix == ".gv":
@@ -430,7 +487,32 @@ COMMANDS = {
 }  # fmt: skip
 
 
+def _command_extra(args) -> str | None:
+    """The extra a command needs, for a missing module several extras share (numpy)."""
+    if args.command == "compile":
+        return {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(args.backend)
+    return {"render": "render", "apply": "images", "convert": "torch,keras"}.get(args.command)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """A .cnn warning as errors are printed (path:line:col, the line, a caret, the hint); others as Python does."""
+    if isinstance(message, CnnDslWarning):
+        print(message.format(), file=file or sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the program itself, not a call from Python
+        # Python's last garbage collection at exit walks every object left (the parser, the network ...):
+        # ~10 ms of `cnndsl check`. Frozen objects are skipped, and nothing runs after this.
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+    warnings.showwarning = _show_warning
+    words = sys.argv[1:] if argv is None else argv
+    _Parser.ONLY = words[0] if words and words[0] in COMMANDS else None  # else all, for the help
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -449,7 +531,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()  # `cnndsl summary x | head` is not an error
         return 0
     except ImportError as e:
-        print(f"cnndsl: {e.name or e} is not installed: pip install 'cnndsl[all]'", file=sys.stderr)
+        from .util import extra_hint, missing_extra
+
+        extra = missing_extra(e, _command_extra(args))
+        if extra is None:
+            print(f"cnndsl: {e.name or e} is not installed", file=sys.stderr)
+        else:
+            print(f"cnndsl: {args.command} needs the [{extra}] extra: {extra_hint(extra)}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"cnndsl: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)

@@ -194,7 +194,7 @@ class Compiler:
         path = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
         if not p.is_file():
             what = "it is a directory" if p.is_dir() else "not a regular file" if p.exists() else "no such file"
-            raise CnnDslError("E400", f"cannot read '{path}': {what}", path, 1, 1)
+            raise CnnDslError("E400", f"cannot read '{path}': {what}", path, 0, 0)  # no place in it to point at
         self._root = p.resolve().parent
         module = self._read(p, path)
         self._add_module(module, top=True, chain=(str(p.resolve()),))
@@ -425,6 +425,23 @@ class _Expansion:
         )
         return nid
 
+    def warn_channels_last(self, shape: tuple, call: Call) -> None:
+        """input(32, 32, 3), channels last as Keras writes it, is valid (32 channels of 32×3): say so."""
+        if len(shape) == 3 and all(isinstance(d, int) for d in shape) and shape[2] in (1, 3, 4) and shape[0] > 4:
+            import warnings
+
+            from .errors import CnnDslWarning
+
+            span = call.args[2].span
+            w = CnnDslWarning(
+                f"input({', '.join(map(str, shape))}) reads as {shape[0]} channels of {shape[1]}×{shape[2]}; "
+                f"the last size, {shape[2]}, looks like channels",
+                span.path, span.line, span.column,
+                hint=f"sizes are channels first: input({shape[2]}, {shape[0]}, {shape[1]})",
+            )  # fmt: skip
+            self.c._attach_source(w)
+            warnings.warn_explicit(w, CnnDslWarning, span.path, span.line)
+
     def where(self, frame: Frame) -> str:
         """' in layer2.0 (basic(128, stride=2))' for messages about nodes inside blocks."""
         sid = frame.scope
@@ -584,7 +601,27 @@ class _Expansion:
             outs.append(out)
         op = ops.REGISTRY[item.kind]()
         name = frame.prefix + frame.take(label)
-        return self.add_node(name, op, tuple(outs), item.span, frame)
+        try:
+            return self.add_node(name, op, tuple(outs), item.span, frame)
+        except CnnDslError as e:
+            if item.kind != "concat":
+                raise
+            raise self.branch_at_fault(e, op, item, outs, frame) from None
+
+    def branch_at_fault(self, e: CnnDslError, op: ops.Op, item: Branches, outs: list[int], frame: Frame):
+        """A concat's size error, pointing at the first branch that does not fit the first one."""
+        first = self.nodes[outs[0]].shape
+        for i, (stmt, out) in enumerate(zip(item.body[1:], outs[1:]), 2):
+            try:
+                ops.infer_and_cost(op, [first, self.nodes[out].shape])
+            except ops.ShapeError:
+                what = f"branch {i}" + (f" ({stmt.label})" if stmt.label else "")
+                message = (
+                    f"{item.kind}: {what} gives {ops.shape_str(self.nodes[out].shape)} but branch 1 gives "
+                    f"{ops.shape_str(first)}" + self.where(frame)
+                )
+                return self.error(e.code, message, stmt.label_span or getattr(stmt.item, "span", item.span), e.hint)
+        return e
 
     # --- calls ---------------------------------------------------------------------------------------
 
@@ -600,8 +637,9 @@ class _Expansion:
             return self.run_block(call, label, frame, x)
         candidates = [*ops.LAYERS, *BUILTINS, *self.c.blocks]
         hint = _did_you_mean(call.name, candidates)
-        if call.name.lower() in _ALIASES and call.name not in self.c.blocks:  # names other frameworks use
-            hint = f"did you mean '{_ALIASES[call.name.lower()]}'?"
+        lower = call.name.lower()
+        if lower in _ALIASES or lower in ops.LAYERS:  # names other frameworks use: Conv2D, ReLU
+            hint = f"did you mean '{_ALIASES.get(lower, lower)}'?"
         raise self.error(
             "E200", f"unknown layer or block '{call.name}'" + (f" — {hint}" if hint else ""), call.span,
             hint=None if hint else "see docs/language.md for the layers; blocks are defined with 'block name(...) { }'",
@@ -665,7 +703,7 @@ class _Expansion:
                 value = self.evaluate(p.default, env)
             else:
                 raise self.error("E202", f"{what} needs the argument '{p.name}'", span)
-            if isinstance(value, Word) and value not in _WORDS:  # `same`, `relu` ... may be passed on
+            if isinstance(value, Word) and value not in _words():  # `same`, `relu` ... may be passed on
                 raise self.unknown_name(value, caller_env if p.name in given else env)
             env[p.name] = value
         return env
@@ -680,6 +718,7 @@ class _Expansion:
             for k in call.kwargs:
                 raise self.error("E201", f"input has no argument '{k.name}'", k.span, hint="input(C, H, W)")
             op = self.make_op(call, cls, fixed, values, spans, frame.env)
+            self.warn_channels_last(values["shape"], call)
             return self.add_node(label or "input", op, (), call.span, frame)  # takes no index: it is no layer
         x = self.need_input(x, call.span, call.name)
         inputs = (x,)
@@ -720,7 +759,8 @@ class _Expansion:
             if k.name not in names:
                 raise self.error(
                     "E201", f"{call.name} has no argument '{k.name}'", k.span,
-                    hint=_did_you_mean(k.name, names) or f"{call.name} takes: {', '.join(names) or 'no arguments'}",
+                    hint=(f"did you mean '{_ARG_ALIASES[k.name]}'?" if _ARG_ALIASES.get(k.name) in names else None)
+                    or _did_you_mean(k.name, names) or f"{call.name} takes: {', '.join(names) or 'no arguments'}",
                 )  # fmt: skip
             if k.name in values:
                 raise self.error("E204", f"argument '{k.name}' of {call.name} is given twice", k.span)
@@ -753,7 +793,7 @@ class _Expansion:
             value = values.get(field_name)
             words = [w for w in _flatten(value) if isinstance(w, Word)]
             choices = _choices(cls, field_name)
-            if words and not (choices and words[0] in choices) and (choices or words[0] not in _WORDS):
+            if words and not (choices and words[0] in choices) and (choices or words[0] not in _words()):
                 if not choices:
                     raise self.unknown_name(words[0], env) from None
                 raise self.error(
@@ -766,7 +806,7 @@ class _Expansion:
             raise self.error("E205", f"{call.name}: {field_name}{shown}: {err.message}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
-        hint = _did_you_mean(word, env) or _did_you_mean(word, _WORDS)
+        hint = _did_you_mean(word, env) or _did_you_mean(word, _words())
         if not hint and env:
             hint = f"parameters here: {', '.join(env)}"
         return self.error("E206", f"unknown name '{word}'", word.span, hint=hint)
@@ -930,12 +970,21 @@ _ALIASES = {
     "linear": "dense", "fc": "dense", "bn": "batchnorm", "deconv": "conv_transpose", "pool": "maxpool",
     "mul": "multiply", "scale": "multiply", "cat": "concat", "sum": "add", "split": "chunk",
     "shuffle": "channel_shuffle",
+    # Keras' and PyTorch's class names, lower-cased
+    "conv2d": "conv", "convolution2d": "conv", "conv2dtranspose": "conv_transpose", "convtranspose2d": "conv_transpose",
+    "maxpool2d": "maxpool", "maxpooling2d": "maxpool", "avgpool2d": "avgpool", "averagepooling2d": "avgpool",
+    "batchnorm2d": "batchnorm", "batchnormalization": "batchnorm", "globalaveragepooling2d": "global_avgpool",
+    "globalmaxpooling2d": "global_maxpool", "adaptiveavgpool2d": "adaptive_avgpool", "upsampling2d": "upsample",
+    "localresponsenorm": "lrn", "relu6": "activation",
 }  # fmt: skip
+# arguments other frameworks name differently
+_ARG_ALIASES = {"bias": "use_bias", "out_channels": "filters", "kernel": "kernel_size", "stride": "strides"}
 
-# every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block
-_WORDS = frozenset(
-    w for cls in ops.OPS for f in ops.fields_of(cls) if f != "shape" for w in _choices(cls, f)
-)
+@functools.cache
+def _words() -> frozenset[str]:
+    """Every word an argument may take (`same`, `relu`, `nearest` ...): these may also be passed to a block.
+    Computed when first needed: reading every op's type hints costs start-up ~5 ms."""
+    return frozenset(w for cls in ops.OPS for f in ops.fields_of(cls) if f != "shape" for w in _choices(cls, f))
 
 
 def _span_or(s, default):
@@ -977,8 +1026,13 @@ def load_all(path: str | Path, *, max_nodes: int = MAX_NODES, import_paths=()) -
 
 # --- for the checks that need no input shape (cnndsl.project: block libraries, errors after the first) ---
 
-WORDS = _WORDS
 Expansion = _Expansion
 did_you_mean = _did_you_mean
 names_in = _names_in
 choices = _choices
+
+
+def __getattr__(name: str):
+    if name == "WORDS":  # built on first use: see _words()
+        return _words()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

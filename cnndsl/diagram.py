@@ -21,19 +21,19 @@ emitted in node order, so the same network gives the same bytes in any process.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import html
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import graphviz
 
 from . import ops
 from .dispatch import Dispatcher
 from .ir import Network, Node, Scope
 from .summary import describe
-from .util import literal, without_gc
+from .util import short_call, without_gc
 
 AUTO_NODES = 30  # the most nodes the default detail draws: what fits on a slide
 INF = 1 << 30  # a depth deeper than any nesting
@@ -107,28 +107,35 @@ class GraphvizFailed(Exception):
 
 
 DOT_TIMEOUT = 60.0  # seconds `dot` may take for one picture; a 4,000-branch concat can take it minutes
+RASTER = ("png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp")  # the formats `dpi` applies to
+DPI = 192  # a PNG sharp on a high-density screen and in print: LeNet-5 ~1,500 px wide
 
 
 class Diagram:
-    """A drawn network: its DOT text, and pictures of it made by Graphviz's `dot`."""
+    """A drawn network: its DOT text, and pictures of it made by Graphviz's `dot`.
 
-    def __init__(self, graph: graphviz.Digraph):
-        self.graph = graph
+    The DOT text needs nothing beyond cnndsl (no graphviz package); pictures need Graphviz's `dot` program."""
+
+    def __init__(self, graph: Digraph, dpi: int = DPI, about: str = "", display_format: str = "svg"):
+        self.graph, self.dpi, self.about = graph, dpi, about
+        self.display_format = display_format  # what Jupyter shows: "svg" or "png"
 
     @property
     def source(self) -> str:
         return self.graph.source
 
     def pipe(self, format: str = "svg", timeout: float | None = DOT_TIMEOUT) -> bytes:
-        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows. GraphvizFailed if `dot`
-        runs longer than `timeout` seconds (None: no bound), crashes or fails."""
+        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows, bitmaps at `self.dpi`.
+        GraphvizFailed if `dot` runs longer than `timeout` seconds (None: no bound), crashes or fails."""
         import signal
         import subprocess
 
+        resolution = [f"-Gdpi={self.dpi}"] if format.lower() in RASTER else []
         try:
             done = subprocess.run(
-                ["dot", f"-T{format}"], input=self.source.encode("utf-8"), capture_output=True, timeout=timeout
-            )
+                ["dot", f"-T{format}", *resolution], input=self.source.encode("utf-8"), capture_output=True,
+                timeout=timeout,
+            )  # fmt: skip
         except FileNotFoundError as e:
             raise GraphvizMissing(
                 "the Graphviz 'dot' program is not installed: apt-get install graphviz (or brew install graphviz)"
@@ -156,8 +163,88 @@ class Diagram:
             path.write_bytes(self.pipe(suffix or "svg"))
         return path
 
-    def _repr_svg_(self) -> str:
-        return self.pipe("svg").decode("utf-8")
+    def __repr__(self) -> str:
+        return f"<cnndsl Diagram {self.about}; .save('x.svg'|'x.png'|'x.pdf'|'x.dot'), .source for the DOT text>"
+
+    def _repr_svg_(self) -> str | None:
+        return self.pipe("svg").decode("utf-8") if self.display_format == "svg" else None
+
+    def _repr_png_(self) -> bytes | None:
+        return self.pipe("png") if self.display_format == "png" else None
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """What Jupyter shows: the picture in `display_format` ("svg", sharp at any zoom, or "png" for front
+        ends that want a bitmap), and the repr as text. Only one picture is made: IPython skips a _repr_*_
+        that returns None."""
+        mime = {"svg": "image/svg+xml", "png": "image/png"}[self.display_format]
+        wanted = {mime, "text/plain"} - set(exclude or ())
+        if include:
+            wanted &= set(include)
+        bundle: dict = {"text/plain": repr(self)} if "text/plain" in wanted else {}
+        if mime in wanted:
+            bundle[mime] = self._repr_svg_() if mime == "image/svg+xml" else self._repr_png_()
+        return bundle
+
+
+# --- DOT text, without the graphviz package: the same bytes graphviz.Digraph writes ----------------------
+
+_ID = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*|-?(\.[0-9]+|[0-9]+(\.[0-9]*)?))$")
+_KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
+_QUOTE = re.compile(r"(?P<escaped>(?:\\{2})*)\\?(?P<quote>\")")
+
+
+def _quote(text: str) -> str:
+    """A DOT identifier: HTML-like labels (<...>) as they are, others quoted where they need it."""
+    if re.match(r"<.*>$", text, re.DOTALL):
+        return text
+    if not _ID.match(text) or text.lower() in _KEYWORDS:
+        return '"' + _QUOTE.sub(r"\g<escaped>\\\g<quote>", text) + '"'
+    return text
+
+
+def _attrs(label: str | None, attrs: dict) -> str:
+    parts = [f"label={_quote(label)}"] if label is not None else []
+    parts += [f"{_quote(k)}={_quote(v)}" for k, v in sorted(attrs.items()) if v is not None]
+    return " [" + " ".join(parts) + "]" if parts else ""
+
+
+class Digraph:
+    """The part of Digraph that diagrams use, writing the same text."""
+
+    def __init__(self, name: str | None = None):
+        self.name, self.body = name, []
+        self.graph_attr: dict = {}
+        self.node_attr: dict = {}
+        self.edge_attr: dict = {}
+
+    def attr(self, kw: str | None = None, **attrs) -> None:
+        if kw is None:
+            self.body.append(f"\t{_attrs(None, attrs)[2:-1]}\n")
+        else:
+            self.body.append(f"\t{kw}{_attrs(None, attrs)}\n")
+
+    def node(self, name: str, label: str | None = None, **attrs) -> None:
+        self.body.append(f"\t{_quote(name)}{_attrs(label, attrs)}\n")
+
+    def edge(self, tail: str, head: str, **attrs) -> None:
+        self.body.append(f"\t{_quote(tail)} -> {_quote(head)}{_attrs(None, attrs)}\n")
+
+    @contextlib.contextmanager
+    def subgraph(self, name: str | None = None):
+        sub = Digraph(name)
+        yield sub
+        self.body += [f"\t{line}" for line in sub.lines(subgraph=True)]
+
+    def lines(self, subgraph: bool = False) -> list[str]:
+        name = _quote(self.name) + " " if self.name else ""
+        head = (
+            f"subgraph {name}{{\n" if subgraph and self.name else f"{name}{{\n" if subgraph else f"digraph {name}{{\n"
+        )
+        return [head, *self.body, "}\n"]
+
+    @property
+    def source(self) -> str:
+        return "".join(self.lines())
 
 
 @without_gc
@@ -169,6 +256,9 @@ def render(
     show_shapes: bool = True,
     show_rf: bool = False,
     expand: Iterable[str] = (),
+    title: bool = True,
+    legend: bool = True,
+    dpi: int = DPI,
 ) -> Diagram:
     """Draw `net`.
 
@@ -178,6 +268,8 @@ def render(
     show_shapes: tensor shapes on the edges.
     show_rf: each node's receptive field and jump (effective stride), in input pixels.
     expand: block instances to open whatever the depth ("inception3a"); the blocks they call follow the depth.
+    title: the network's name, shapes and parameters over the drawing; legend: the colours' meanings under it.
+    dpi: the resolution of bitmaps (.png); SVG and PDF scale freely.
     """
     if detail not in (None, "blocks", "layers"):
         raise ValueError(f"detail must be 'blocks' or 'layers', not {detail!r}")
@@ -185,16 +277,19 @@ def render(
         raise ValueError(f"direction must be TB, LR, BT or RL, not {direction!r}")
     if depth is not None and depth < 0:
         raise ValueError("depth must be 0 or more")
+    if dpi <= 0:
+        raise ValueError("dpi must be more than 0")
     tree = _Tree(net)
     named = tree.block_names(expand)
     compact = detail != "layers"
-    if depth is None and detail is None:
-        plan = tree.fit(named)
+    if depth is None and detail is None:  # the first instance of each block opened, to show what it is
+        plan = tree.fit(named | tree.first_instances())
     else:
         plan = _Plan(tree, depth if depth is not None else INF if detail == "layers" else 0, named, compact)
     if show_rf:
         _annotate_receptive_fields(plan)
-    return Diagram(_draw(plan, direction, show_shapes))
+    about = f"{net.name}: {len(plan.items)} nodes, {len(plan.clusters)} opened blocks"
+    return Diagram(_draw(plan, direction, show_shapes, title, legend), dpi, about)
 
 
 def _annotate_receptive_fields(plan: _Plan) -> None:
@@ -292,6 +387,15 @@ class _Tree:
             raise ValueError(f"no block instance is named '{name}'{hint}")
         return names
 
+    def first_instances(self) -> frozenset[str]:
+        """The first instance of each block: what the default drawing opens, so that a reader sees one
+        residual block and one Inception module (the rest collapse)."""
+        firsts: dict[str, str] = {}
+        for s in self.net.scopes:
+            if s.kind == "block" and self.first[s.id] <= self.last[s.id]:
+                firsts.setdefault(s.block, s.name)
+        return frozenset(firsts.values())
+
     def fit(self, named: frozenset[str]) -> _Plan:
         """The deepest opening whose drawing has at most AUTO_NODES nodes (or all blocks collapsed)."""
         for depth in range(max(self.level), 0, -1):
@@ -371,10 +475,49 @@ class _Plan:
         self.edges.append(_Edge(owner[self.final[net.output]], OUTPUT, net.output_shape, ""))
         for k, i in enumerate(net.extra_outputs, 1):
             self.edges.append(_Edge(owner[self.final[i]], f"{OUTPUT}{k}", net.nodes[i].shape, ""))
+        if compact:
+            self._merge_layer_runs()
         tails = set()
         for e in self.edges:  # a tensor read by several items is labelled once
             e.labelled = e.tail not in tails
             tails.add(e.tail)
+
+    def _merge_layer_runs(self) -> None:
+        """Draw a run of identical layers once, "conv 3×3, 64, relu ×2": consecutive items of a cluster with the
+        same label and output shape, each the only reader of the one before."""
+        nodes = self.tree.net.nodes
+        outs: dict[str, list[_Edge]] = {}
+        ins: dict[str, list[_Edge]] = {}
+        for e in self.edges:
+            outs.setdefault(e.tail, []).append(e)
+            ins.setdefault(e.head, []).append(e)
+        repeats: dict[str, int] = {}
+        into: dict[str, str] = {}  # a merged item -> the run's first
+        for key, item in list(self.items.items()):
+            if key not in self.items or item.kind in ("io", "block"):
+                continue
+            while len(outs.get(key, ())) == 1:
+                e = outs[key][0]
+                nxt = self.items[e.head]
+                if (
+                    ins[e.head] != [e] or nxt.kind != item.kind or nxt.cluster != item.cluster
+                    or nxt.label != item.label or nodes[nxt.out].shape != nodes[item.out].shape
+                ):  # fmt: skip
+                    break
+                repeats[key] = repeats.get(key, 1) + 1
+                item.names += nxt.names
+                item.params += nxt.params
+                item.out = nxt.out
+                del self.items[e.head]
+                self.edges.remove(e)
+                into[e.head] = key
+                outs[key] = outs.pop(e.head, [])
+                for later in outs[key]:
+                    later.tail = key
+        for key, count in repeats.items():
+            self.items[key].label += _html(f" ×{count}")
+        if into:
+            self.owner[:] = [into.get(o, o) for o in self.owner]
 
     def _open(self, named: frozenset[str]) -> None:
         """collapsed[sid]: the block instance drawn as one node that holds scope sid, or None;
@@ -482,19 +625,8 @@ class _Plan:
 
 
 def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
-    """A block instance's call as one would write it: required arguments by position, the others by name
-    unless they have their default value. "basic(128, stride=2)", "basic(64) ×3" for a run."""
-    defaults = net.blocks.get(s.block)  # parameter -> default expression (None: required)
-    parts, positional = [], True
-    for name, value in s.args.items():
-        text = literal(value)
-        if defaults is None or (positional and defaults.get(name) is None):
-            parts.append(text)
-            continue
-        positional = False  # after a named or left-out argument, the rest go by name
-        if text != str(defaults.get(name)):
-            parts.append(f"{name}={text}")
-    return f"{s.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+    """A block instance's call as one would write it (util.short_call): "basic(128, stride=2)", "basic(64) ×3"."""
+    return short_call(s, net.blocks.get(s.block), repeat)
 
 
 def run_name(net: Network, run: list[int]) -> str:
@@ -518,11 +650,11 @@ def _count(n: int) -> str:
 # --- DOT ----------------------------------------------------------------------------------------------
 
 
-def _draw(plan: _Plan, direction: str, show_shapes: bool) -> graphviz.Digraph:
+def _draw(plan: _Plan, direction: str, show_shapes: bool, title: bool = True, legend: bool = True) -> Digraph:
     net = plan.tree.net
-    g = graphviz.Digraph(net.name)
+    g = Digraph(net.name)
     g.attr(
-        "graph", rankdir=direction, label=_title(net, plan), labelloc="t", fontname=FONT, fontsize="12",
+        "graph", rankdir=direction, label=_title(net, plan, title, legend), labelloc="t", fontname=FONT, fontsize="12",
         newrank="true", nodesep="0.25", ranksep="0.3", margin="0.2",
     )  # fmt: skip
     g.attr("node", shape="box", style="rounded,filled", color=BORDER, fontname=FONT, fontsize="11", height="0.3")
@@ -550,11 +682,11 @@ def _draw(plan: _Plan, direction: str, show_shapes: bool) -> graphviz.Digraph:
     return g
 
 
-def _fill(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
+def _fill(g: Digraph, plan: _Plan, members: dict, sid: int, level: int = 0) -> None:
     """Emit the items and clusters of opened block instance sid, in node order."""
     for _, m in sorted(members.get(sid, []), key=lambda member: member[0]):
         if isinstance(m, int):
-            _cluster(g, plan, members, m)
+            _cluster(g, plan, members, m, level + 1)
             continue
         tooltip = " + ".join(m.names) + (f" · {m.params:,} params" if m.params else "")
         if m.kind == "io":
@@ -565,25 +697,37 @@ def _fill(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
             g.node(m.key, f"<{m.label}>", fillcolor=KINDS[m.kind][0], tooltip=tooltip)
 
 
-def _cluster(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
+def _cluster(g: Digraph, plan: _Plan, members: dict, sid: int, level: int = 1) -> None:
     """An opened block instance. Its title is a node left of (in LR: above) the layers that read the block's
-    input, rather than the cluster's label, which the edges entering the cluster would cross."""
+    input, rather than the cluster's label, which the edges entering the cluster would cross. When opened
+    blocks inside it read its input (an Inception module's branches), their titles hold that row, and the
+    title is the cluster's label, top left; nested clusters alternate grey and white."""
     net = plan.tree.net
     s, run = net.scopes[sid], plan.run(net.scopes[sid])
     title = f"_title_{s.name}"
+    label = f'<B>{_html(block_title(net, s, len(run)))}</B><BR ALIGN="LEFT"/>{_html(plan.name(run))}'
+    source = plan.owner[plan.final[s.input]]
+    row = []  # what reads the block's input: layers, or the titles of the opened blocks that hold them
+    for e in plan.edges:
+        part = plan.part(sid, e.head) if e.tail == source and not e.role else None
+        key = e.head if part == sid else f"_title_{net.scopes[part].name}" if part else None
+        if key and key not in row:
+            row.append(key)
+    row = row or [plan.owner[plan.tree.first[sid]]]  # a block whose input only feeds merges
+    nested = any(key.startswith("_title_") for key in row)
+    fill = KINDS["block"][0] if level % 2 else "#FFFFFF"
     with g.subgraph(name=f"cluster_{s.name}") as c:
-        c.attr(label="", style="rounded,filled", color=BORDER, fillcolor=KINDS["block"][0], margin="10")
-        label = f'<B>{_html(block_title(net, s, len(run)))}</B><BR ALIGN="LEFT"/>{_html(plan.name(run))}'
-        c.node(title, f'<{label}<BR ALIGN="LEFT"/>>', shape="plaintext", style="solid", fontsize="10")
-        _fill(c, plan, members, sid)
-        source = plan.owner[plan.final[s.input]]
-        row = []  # what reads the block's input: layers, or the titles of the opened blocks that hold them
-        for e in plan.edges:
-            part = plan.part(sid, e.head) if e.tail == source and not e.role else None
-            key = e.head if part == sid else f"_title_{net.scopes[part].name}" if part else None
-            if key and key not in row:
-                row.append(key)
-        row = row or [plan.owner[plan.tree.first[sid]]]  # a block whose input only feeds merges
+        if nested:
+            c.attr(
+                label=f'<{label}<BR ALIGN="LEFT"/>>', labeljust="l", labelloc="t", fontsize="10",
+                style="rounded,filled", color=BORDER, fillcolor=fill, margin="10",
+            )  # fmt: skip
+        else:
+            c.attr(label="", style="rounded,filled", color=BORDER, fillcolor=fill, margin="10")
+            c.node(title, f'<{label}<BR ALIGN="LEFT"/>>', shape="plaintext", style="solid", fontsize="10")
+        _fill(c, plan, members, sid, level)
+        if nested:
+            return
         with c.subgraph() as same:
             same.attr(rank="same")
             for key in [title, *row]:
@@ -592,10 +736,10 @@ def _cluster(g: graphviz.Digraph, plan: _Plan, members: dict, sid: int) -> None:
             c.edge(title, key, style="invis")  # flat edges: the title goes first in the row
 
 
-def _title(net: Network, plan: _Plan) -> str:
+def _title(net: Network, plan: _Plan, title: bool = True, legend: bool = True) -> str | None:
     """The network's name, input → output shape and parameters, over a legend of the colours drawn."""
     drawn = {item.kind for item in plan.items.values()} | ({"block"} if plan.clusters else set())
-    legend = "".join(
+    keys = "".join(
         f'<TD BGCOLOR="{fill}" BORDER="1" COLOR="{BORDER}" WIDTH="12" HEIGHT="10"></TD>'
         f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{text}  </FONT></TD>'
         for kind, (fill, text) in KINDS.items()
@@ -603,7 +747,7 @@ def _title(net: Network, plan: _Plan) -> str:
     )
     shapes = _html(f"{ops.shape_str(net.input_shape)} → {ops.shape_str(net.output_shape)}")
     head = f"<B>{_html(net.name)}</B>   {shapes} · {net.params:,} params"
-    return (
-        f'<<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="1"><TR><TD COLSPAN="99">{head}</TD></TR>'
-        f"<TR>{legend}</TR></TABLE>>"
-    )
+    rows = (f'<TR><TD COLSPAN="99">{head}</TD></TR>' if title else "") + (f"<TR>{keys}</TR>" if legend else "")
+    if not rows:
+        return None
+    return f'<<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="1">{rows}</TABLE>>'

@@ -7,7 +7,7 @@ then the source line with a caret under the spot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .util import Frozen, frozen_dataclass
 
 # code -> short title; docs/errors.md explains each one with an example (a test keeps the two in step).
 CODES = {
@@ -45,8 +45,8 @@ CODES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+@frozen_dataclass(slots=True)
+class Span(Frozen):
     """A place in the source: where a syntax node, and the IR nodes it made, were written."""
 
     __pydantic_config__ = {"strict": True}  # as every IR class (ops.STRICT)
@@ -80,24 +80,13 @@ class CnnDslError(Exception):
         self.source_line = source_line
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: error[{self.code}]: {self.message}"
+        # line 0: the file as a whole (one that cannot be read), with no place in it to point at
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return f"{where}: error[{self.code}]: {self.message}"
 
     def format(self) -> str:
         """The full report: location line, source line with a caret, hint."""
-        lines = [str(self)]
-        if self.source_line is not None:
-            text = self.source_line.rstrip("\r\n").expandtabs(1)
-            if len(text) > 200:  # keep a minified one-line file readable
-                start = max(0, self.column - 100)
-                text = text[start : start + 200]
-                caret = self.column - start
-            else:
-                caret = self.column
-            lines.append(f"    {text}")
-            lines.append("    " + " " * (caret - 1) + "^")
-        if self.hint:
-            lines.append(f"  hint: {self.hint}")
-        return "\n".join(lines)
+        return _report(self, str(self))
 
     def to_dict(self) -> dict:
         return {
@@ -108,6 +97,40 @@ class CnnDslError(Exception):
             "message": self.message,
             "hint": self.hint,
         }
+
+
+class CnnDslWarning(UserWarning):
+    """Valid .cnn input that is probably not what was meant (`input(32, 32, 3)`: channels last). Issued with
+    warnings.warn_explicit at the .cnn file and line; the command line prints it as errors are printed."""
+
+    def __init__(self, message: str, path: str, line: int, column: int, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.path, self.line, self.column, self.hint = message, path, line, column, hint
+        self.source_line: str | None = None
+
+    def __str__(self) -> str:
+        return self.message + (f" ({self.hint})" if self.hint else "")
+
+    def format(self) -> str:
+        return _report(self, f"{self.path}:{self.line}:{self.column}: warning: {self.message}")
+
+
+def _report(e, head: str) -> str:
+    """A located message, then the source line with a caret under the spot, then the hint."""
+    lines = [head]
+    if e.source_line is not None:
+        text = e.source_line.rstrip("\r\n").expandtabs(1)
+        if len(text) > 200:  # keep a minified one-line file readable
+            start = max(0, e.column - 100)
+            text = text[start : start + 200]
+            caret = e.column - start
+        else:
+            caret = e.column
+        lines.append(f"    {text}")
+        lines.append("    " + " " * (caret - 1) + "^")
+    if e.hint:
+        lines.append(f"  hint: {e.hint}")
+    return "\n".join(lines)
 
 
 class UsageError(Exception):

@@ -17,14 +17,15 @@ from __future__ import annotations
 import functools
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import Literal
 
 from .errors import Span
 from .expr import Expr
 from .expr import check as check_expr
-from .ops import STRICT, Dim, Op, ShapeError, add_weights, infer_and_cost
+from .ops import STRICT, Dim, Op, ShapeError, add_weights, infer_and_cost, shape_str
+from .util import Frozen, frozen_dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
@@ -82,8 +83,8 @@ Scalar = bool | int | float | str
 Value = Scalar | tuple[Scalar, ...]  # a block argument
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Scope:
+@frozen_dataclass(kw_only=True, slots=True)
+class Scope(Frozen):
     """A named container of nodes: the network itself, a block instance, or a sequence."""
 
     __pydantic_config__ = STRICT
@@ -101,8 +102,8 @@ class Scope:
     span: Span
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Node:
+@frozen_dataclass(kw_only=True, slots=True)
+class Node(Frozen):
     """One op applied to earlier nodes, with its output shape and cost."""
 
     __pydantic_config__ = STRICT
@@ -120,8 +121,8 @@ class Node:
     span: Span
 
 
-@dataclass(frozen=True, kw_only=True)
-class Network:
+@frozen_dataclass(kw_only=True)
+class Network(Frozen):
     """A compiled network: what every backend reads."""
 
     __pydantic_config__ = STRICT
@@ -228,16 +229,22 @@ class Network:
             scope = self.scopes[scope].parent
         return path[::-1]
 
-    def summary(self, receptive_field: bool = False) -> str:
-        """The per-layer table of `cnndsl summary`."""
+    def summary(self, receptive_field: bool = False, depth: int | None = None, width: int | None = None) -> str:
+        """The per-layer table of `cnndsl summary`. depth: leave out rows nested deeper than this (their
+        block's row totals them); width: fit the lines to this many columns (None: no limit)."""
         from .summary import table
 
-        return table(self, receptive_field)
+        return table(self, receptive_field, depth, width)
 
     def __str__(self) -> str:
-        from .summary import one_line
-
-        return one_line(self)
+        """`resnet34: 3×224×224 → 1000, 21,797,672 params`; extra outputs follow the main one with their names:
+        `googlenet: 3×224×224 → 1000 (+ aux1 1000, aux2 1000), 13,004,888 params`. Here rather than in
+        summary.py, which `cnndsl check` (printing this line per network) then need not import."""
+        out = shape_str(self.output_shape)
+        if self.extra_outputs:
+            extra = ", ".join(f"{self.output_name(i)} {shape_str(self.nodes[i].shape)}" for i in self.extra_outputs)
+            out += f" (+ {extra})"
+        return f"{self.name}: {shape_str(self.input_shape)} → {out}, {self.params:,} params"
 
 
 def check_graph(net: Network) -> None:

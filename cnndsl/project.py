@@ -12,8 +12,8 @@ import os
 import re
 from pathlib import Path
 
-from . import ops
-from .compiler import BUILTINS, WORDS, Compiler, Expansion, Word, choices, did_you_mean, names_in
+from . import compiler, ops
+from .compiler import BUILTINS, Compiler, Expansion, Word, choices, did_you_mean, names_in
 from .errors import CnnDslError
 from .ir import Network
 from .syntax import Branches, Call, Definition, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
@@ -340,7 +340,7 @@ class _BlockChecker:
     def names(self, expr, params, choices) -> None:
         """Names in an expression: parameters, or words such as `same` (E206 for any other)."""
         for name in _name_nodes(expr):
-            if name.id in params or name.id in WORDS or (choices and name.id in choices):
+            if name.id in params or name.id in compiler.WORDS or (choices and name.id in choices):
                 continue
             w = Word(name.id)
             w.span = name.span

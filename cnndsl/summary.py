@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import ops
 from .dispatch import Dispatcher
 from .ir import Network, Node
-from .util import block_call, without_gc
+from .util import short_call, without_gc
 
 
 def _fmt(n: int | None) -> str:
@@ -94,15 +94,8 @@ def describe(op: ops.Op) -> str:
 
 
 def one_line(net: Network) -> str:
-    """`resnet34: 3×224×224 → 1000, 21,797,672 params`; extra outputs follow the main one with their names:
-    `googlenet: 3×224×224 → 1000 (+ aux1 1000, aux2 1000), 13,004,888 params`."""
-    out = ops.shape_str(net.output_shape)
-    if net.extra_outputs:
-        out += " (+ " + ", ".join(
-            f"{net.output_name(i)} {ops.shape_str(net.nodes[i].shape)}" for i in net.extra_outputs
-        )
-        out += ")"
-    return f"{net.name}: {ops.shape_str(net.input_shape)} → {out}, {net.params:,} params"
+    """`resnet34: 3×224×224 → 1000, 21,797,672 params` (str(net))."""
+    return str(net)
 
 
 def scope_totals(net: Network) -> dict[int, list[int | None]]:
@@ -129,9 +122,11 @@ def _depths(net: Network) -> list[int]:
     return depths
 
 
-def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
-    """(indent, name, op, output shape, params, macs[, rf, jump, padding]): block and sequence scopes as
-    header rows before their first node, one level out from their contents."""
+def rows(net: Network, receptive_field: bool = False, depth: int | None = None) -> list[tuple]:
+    """(indent, name, op, output shape, params, macs, connected to[, rf, jump, padding]): block and sequence
+    scopes as header rows before their first node, one level out from their contents. depth: leave out the
+    rows indented deeper than this (as torchinfo's depth); a scope's row already totals what it holds.
+    "connected to" names a merge's inputs, as the rows shown call them."""
     totals = scope_totals(net)
     depths = _depths(net)
     fields = None
@@ -140,6 +135,12 @@ def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
         from .receptive import receptive_fields
 
         fields = receptive_fields(net)
+    limit = INF if depth is None else depth
+    # the row that shows each scope: itself, or the scope around it that the depth folds it into
+    shown_as = [s.name for s in net.scopes]
+    for s in net.scopes[1:]:
+        if depths[s.id] - 1 > limit:
+            shown_as[s.id] = shown_as[s.parent]
     shown: set[int] = {0}
     out = []
     for n in net.nodes:
@@ -150,15 +151,44 @@ def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
             sid = net.scopes[sid].parent
         for sid in reversed(chain):
             shown.add(sid)
+            if depths[sid] - 1 > limit:
+                continue
             s = net.scopes[sid]
-            op = block_call(s) if s.kind == "block" else "sequence"
+            op = short_call(s, net.blocks.get(s.block)) if s.kind == "block" else "sequence"
             shape = ops.shape_str(net.nodes[s.output].shape) if s.output is not None else ""
             params, macs = totals[sid]
-            row = (depths[sid] - 1, s.name, op, shape, _fmt(params), _fmt(macs))
+            row = (depths[sid] - 1, s.name, op, shape, _fmt(params), _fmt(macs), "")
             out.append(row + (("", "", "") if fields else ()))
-        row = (depths[n.scope], n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs))
+        if depths[n.scope] > limit:
+            continue
+        connected = ""
+        if n.op.kind in ops.MERGES:
+            inside = net.scopes[n.scope].name + "."  # names inside the merge's own scope go without its prefix
+            connected = ", ".join(_shown_name(net, i, shown_as, depths, limit).removeprefix(inside) for i in n.inputs)
+        row = (depths[n.scope], n.name, describe(n.op), ops.shape_str(n.shape), _fmt(n.params), _fmt(n.macs), connected)
         out.append(row + (describe_field(fields[n.id]) if fields else ()))
     return out
+
+
+INF = 1 << 30  # deeper than any nesting
+
+
+def _shown_name(net: Network, i: int, shown_as: list[str], depths: list[int], limit: int) -> str:
+    """The name of the row that shows node i: its own, or that of the scope it is folded into."""
+    n = net.nodes[i]
+    return n.name if depths[n.scope] <= limit else shown_as[n.scope]
+
+
+def terminal_width() -> int | None:
+    """The width to fit a table to: COLUMNS if set, else the terminal's; None (no limit) when the output is
+    not a terminal, so that a file or a pipe gets every column."""
+    import os
+    import shutil
+    import sys
+
+    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def _si(n: int) -> str:
@@ -168,26 +198,72 @@ def _si(n: int) -> str:
     return str(n)
 
 
+# The columns a narrow terminal gives up, first to last; Layer and Params stay.
+_DROP_ORDER = ("Padding", "Jump", "Receptive field", "MACs", "Connected to", "Op", "Output shape")
+_MIN_WIDTH = {"Layer": 16, "Op": 18, "Connected to": 14}  # the text columns shortened with "…" before any is dropped
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @without_gc
-def table(net: Network, receptive_field: bool = False) -> str:
-    header = ("Layer", "Op", "Output shape", "Params", "MACs")
+def table(net: Network, receptive_field: bool = False, depth: int | None = None, width: int | None = None) -> str:
+    """The per-layer table. depth: as in rows(). width: the widest a line may be (None: no limit); the text
+    columns are shortened first (with "…"), then columns are left out, with a note saying which."""
+    header = ("Layer", "Op", "Output shape", "Params", "MACs", "Connected to")
     if receptive_field:
         header += ("Receptive field", "Jump", "Padding")
-    body = [("  " * r[0] + r[1], *r[2:]) for r in rows(net, receptive_field)]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    # names, ops and shapes to the left, numbers to the right; one format for every row
-    layout = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
+    body = [("  " * r[0] + r[1], *r[2:]) for r in rows(net, receptive_field, depth)]
+    columns = list(range(len(header)))
+    if not any(r[5] for r in body):
+        columns.remove(5)  # no merges: no "connected to"
+    widths = {i: max(len(r[i]) for r in [header, *body]) for i in columns}
+    natural = dict(widths)
+    dropped = []
+
+    def total():
+        return sum(widths[i] for i in columns) + 2 * (len(columns) - 1)
+
+    if width is not None:
+        for name in ("Connected to", "Op", "Layer"):  # narrower text columns first
+            i = header.index(name)
+            if i in columns and total() > width:
+                widths[i] = max(_MIN_WIDTH[name], widths[i] - (total() - width), len(name))
+        for name in _DROP_ORDER:
+            i = header.index(name) if name in header else -1
+            if total() <= width:
+                break
+            if i in columns:
+                columns.remove(i)
+                dropped.append(name)
+        for name in ("Layer", "Op", "Connected to"):  # what a dropped column freed goes back to the text
+            i = header.index(name)
+            if i in columns and total() < width:
+                widths[i] = min(natural[i], widths[i] + width - total())
+    # names, ops, shapes and connections to the left, numbers to the right; one format for every row
+    layout = "  ".join(f"{{:{'<' if i in (0, 1, 2, 5) else '>'}{widths[i]}}}" for i in columns)
 
     def line(r):
-        return layout.format(*r).rstrip()
+        return layout.format(*(_shorten(r[i], widths[i]) for i in columns)).rstrip()
 
     rule = "=" * len(line(header))
     out = [f'Network "{net.name}" ({net.source})', rule, line(header), rule.replace("=", "-")]
     out += [line(r) for r in body]
     out.append(rule)
-    out += totals_lines(net)
-    if receptive_field:
+    if width is None:
+        out += totals_lines(net)
+    else:  # the totals wrap
+        import textwrap
+
+        out += [w for t in totals_lines(net) for w in textwrap.wrap(t, max(width, 40), subsequent_indent="    ")]
+    if receptive_field and "Receptive field" not in dropped:
         out.append("Receptive field, jump (effective stride) and effective padding in input pixels, per axis.")
+    if dropped:
+        import textwrap
+
+        note = f"Left out to fit {width} columns: {', '.join(dropped)}. Widen the terminal or set COLUMNS to see them."
+        out += textwrap.wrap(note, max(width, 40))
     return "\n".join(out)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
+import operator
 
 
 def without_gc(method):
@@ -37,3 +39,100 @@ def block_call(scope) -> str:
     """A block instance as a call with every argument named: `basic(channels=128, stride=2)`."""
     args = ", ".join(f"{k}={literal(v)}" for k, v in scope.args.items())
     return f"{scope.block}({args})"
+
+
+def short_call(scope, signature: dict[str, str | None] | None, repeat: int = 1) -> str:
+    """A block instance's call in its short form, the one summaries and diagrams share: the leading arguments
+    by position (the required ones, which the definition lists first), the others by name and only where
+    they differ from their default. `conv_bn(64, 1)`, `basic(128, stride=2)`, `basic(64) ×3` for a run.
+    signature: the block's parameters in order with their defaults as source text (None: required), as
+    `Network.blocks` holds them; without it every argument goes by position."""
+    parts, positional = [], True
+    for name, value in scope.args.items():
+        text = literal(value)
+        if signature is None or (positional and signature.get(name) is None):
+            parts.append(text)
+            continue
+        positional = False  # after a named or left-out argument, the rest go by name
+        if text != str(signature.get(name)):  # defaults are IR expressions (cnndsl.expr), printed as source
+            parts.append(f"{name}={text}")
+    return f"{scope.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+
+
+# The extra that installs each optional package cnndsl imports; a package two extras use is named by the
+# command that needed it (numpy: ONNX or `apply`).
+EXTRAS = {
+    "torch": "torch", "tensorflow": "keras", "keras": "keras", "onnx": "onnx", "onnxruntime": "onnx",
+    "graphviz": "render", "PIL": "images", "sklearn": "images",
+}  # fmt: skip
+
+
+def missing_extra(error: ImportError, default: str | None = None) -> str | None:
+    """The extra to install for a failed import: the one that provides the module, else `default` (what the
+    command or function needs), else None (not a module an extra provides)."""
+    root = (error.name or "").split(".")[0]
+    return EXTRAS.get(root, default if root else None)
+
+
+def extra_hint(extra: str) -> str:
+    """`pip install 'cnndsl[onnx]'`; `torch,keras` for two."""
+    return f"pip install 'cnndsl[{extra}]'"
+
+
+def frozen_dataclass(cls=None, /, **options):
+    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the __eq__, __hash__, __repr__,
+    __setattr__ and __delattr__ it would generate (an exec each, per class): Frozen implements them once.
+    For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
+    options = {"repr": False, "eq": False, **options, "frozen": False}
+    return dataclasses.dataclass(**options) if cls is None else dataclasses.dataclass(cls, **options)
+
+
+class Frozen:
+    """What dataclasses generate for a class with frozen=True and eq=True, written once. A field is set once,
+    by __init__ (or by pydantic, building from JSON); object.__setattr__ still sets one, as it does on a
+    frozen dataclass."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        values = _compared(self.__class__)
+        return values(self) == values(other)
+
+    def __hash__(self):
+        return hash(_compared(self.__class__)(self))
+
+    def __repr__(self):
+        shown = (f.name for f in dataclasses.fields(self) if f.repr)
+        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
+
+    def __setattr__(self, name, value):
+        if _is_set(self, name):
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _is_set(obj, name: str) -> bool:
+    """Whether `name` already has a value on obj: in its __dict__, or in its slot."""
+    values = getattr(obj, "__dict__", None)
+    if values is not None and name not in getattr(type(obj), "__slots__", ()):
+        return name in values
+    try:
+        object.__getattribute__(obj, name)
+    except AttributeError:
+        return False
+    return True
+
+
+@functools.cache
+def _compared(cls: type):
+    """A function from an instance to the tuple of the fields its equality compares."""
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+    if not names:
+        return lambda obj: ()
+    get = operator.attrgetter(*names)
+    return get if len(names) > 1 else lambda obj: (get(obj),)

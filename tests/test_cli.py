@@ -68,7 +68,7 @@ def test_check_github_and_json_formats(tmp_path, capsys):
 def test_summary_table(capsys):
     assert main(["summary", str(ARCH / "resnet34.cnn")]) == 0
     out = capsys.readouterr().out
-    assert "layer2.0.downsample.0" in out and "basic(channels=128, stride=2)" in out
+    assert "layer2.0.downsample.0" in out and "basic(128, stride=2)" in out
     assert "Trainable params: 21,797,672" in out
     assert "Buffers: 17,024" in out
     assert "Multiply-adds (MACs): 3,663,761,408" in out

@@ -49,7 +49,8 @@ CASES = [
     ("E100", net("sequence: conv(8, 3)"), 3, ":", ["unexpected ':'"], "'sequence' is a keyword"),
     ("E100", "block shortcut(c) { conv(c, 3) }", 1, "shortcut", ["unexpected 'shortcut'"], "is a keyword"),
     ("E100", net("conv(8 3)"), 3, "3)", ["unexpected '3'"], "separated by ','"),
-    ("E100", net("relu"), 4, 1, ["unexpected '}'", "'('"], None),
+    ("E100", net("relu"), 3, "relu", ["'relu' without parentheses: write 'relu()'"], "parentheses"),
+    ("E100", net("relu", "conv(8, 3)"), 3, "relu", ["'relu' without parentheses"], None),
     ("E100", net("conv(2**3, 3)"), 3, "*3", ["unexpected '*'"], None),
     ("E100", "network { input(3, 8, 8) }", 1, "{", ["unexpected '{'", "a name"], None),
     ("E101", net("conv(8, 3) $"), 3, "$", ["unexpected character '$'"], None),
@@ -140,7 +141,8 @@ CASES = [
      "layer2.0", "basic(channels=128, stride=2)"], "projection shortcut"),
     ("E300", net("a: conv(8, 3)", "maxpool(2)", "concat(a)"), 5, "concat",
      ["concat: 8×15×15 and 8×30×30 differ in size"], "sizes must be equal"),
-    ("E300", net("concat {", "    conv(8, 3)", "    conv(8, 1)", "}"), 3, "concat", ["8×30×30 and 8×32×32"], None),
+    ("E300", net("concat {", "    conv(8, 3)", "    conv(8, 1)", "}"), 5, "conv",
+     ["concat: branch 2 gives 8×32×32 but branch 1 gives 8×30×30"], None),  # the branch at fault
     ("E300", net("add { conv(8, 1); conv(16, 1) }"), 3, "add", ["add: 8×32×32 and 16×32×32 differ"], "same shape"),
     ("E300", net("residual { conv(8, 1) } shortcut { conv(16, 1) }"), 3, "residual",
      ["main path gives 8×32×32 but the shortcut gives 16×32×32"], "make the shortcut produce"),
@@ -148,7 +150,7 @@ CASES = [
     ("E301", net("maxpool(64)"), 3, "64", ["maxpool on 3×32×32 gives an empty output"], "larger than the input"),
     ("E302", net("conv(8, 3, groups=3)"), 3, "3)", ["groups=3", "input channels (3)", "filters (8)"], None),
     ("E303", "network n {\n    input(3, ?, ?)\n    conv(8, 3)\n    flatten()\n}\n", 4, "flatten",
-     ["flatten needs a fixed size, got 8×H-2×W-2"], "global_avgpool()"),
+     ["flatten needs a fixed size, got 8×(H-2)×(W-2)"], "global_avgpool()"),
     ("E304", net("dense(10)"), 3, "dense", ["dense expects a vector, got 3×32×32"], "add flatten() before dense()"),
     ("E304", net("flatten()", "conv(8, 3)"), 4, "conv", ["conv expects a C×H×W feature map, got 3072"], None),
     # --- recursion, size and depth limits ------------------------------------------------------------------
@@ -265,8 +267,10 @@ def test_a_bom_and_crlf_line_ends_are_fine_and_columns_stay_right(tmp_path):
 
 
 def test_missing_file_and_directory(tmp_path):
-    check(error_of(cnndsl.load, tmp_path / "nope.cnn"), "E400", 1, 1, ["cannot read", "no such file"], None)
-    check(error_of(cnndsl.load, tmp_path), "E400", 1, 1, ["cannot read", "it is a directory"], None)
+    # no line or column: the file has no place to point at
+    check(error_of(cnndsl.load, tmp_path / "nope.cnn"), "E400", 0, 1, ["cannot read", "no such file"], None)
+    check(error_of(cnndsl.load, tmp_path), "E400", 0, 1, ["cannot read", "it is a directory"], None)
+    assert str(error_of(cnndsl.load, tmp_path / "nope.cnn")).startswith(f"{tmp_path / 'nope.cnn'}: error[E400]")
 
 
 @pytest.mark.parametrize(

@@ -50,3 +50,28 @@ def test_the_committed_notebook_is_executed():
     assert sum("image/png" in o.get("data", {}) for cell in code for o in cell.outputs) == 2
     assert nb.metadata.kernelspec.name == "python3"
     assert str(Path(ROOT)) not in NOTEBOOK.read_text()  # no path of this machine in the outputs
+
+
+def test_the_documented_browser_free_command_runs(tmp_path):
+    """docs/lecture.md's command without a browser, as written, with what `pip install -e '.[dev]'` installs."""
+    import os
+    import shlex
+    import subprocess
+
+    lecture = (ROOT / "docs" / "lecture.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"^(jupyter execute .*?)\s+#", lecture, re.MULTILINE)
+    words = shlex.split(command)
+    jupyter = Path(sys.executable).parent / "jupyter"  # this environment's, as `make setup` installs it
+    assert jupyter.exists()
+    shutil.copytree(ROOT / "architectures", tmp_path / "architectures")
+    (tmp_path / "examples").mkdir()
+    for name in ("digits.ipynb", "train_digits.py"):
+        shutil.copy(ROOT / "examples" / name, tmp_path / "examples" / name)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([str(jupyter), *words[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    nb = nbformat.read(tmp_path / "examples" / "digits-run.ipynb", as_version=4)
+    assert outputs(nb, "error") == []
+    text = "".join(o.text for o in outputs(nb, "stream") if o.name == "stdout")
+    assert float(re.findall(r"^test accuracy: (\d\.\d+)$", text, re.MULTILINE)[0]) >= 0.9
+    assert "C1 " in text and "F6 " in text  # the summary's rows carry the lecture's names

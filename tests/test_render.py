@@ -113,7 +113,11 @@ def test_resnet34_node_counts():
         "basic(64) ×3", "basic(128, stride=2)", "basic(128) ×3", "basic(256, stride=2)", "basic(256) ×5",
         "basic(512, stride=2)", "basic(512) ×2",
     ]  # fmt: skip
-    assert render(net).source == render(net, detail="blocks").source  # 48 nodes opened: too many for a slide
+    # the default opens the first instance of each block (here the run layer1.0–2) so that one residual block
+    # shows its shortcut; the rest collapse (depth 1 would draw 49 nodes: too many for a slide)
+    nodes, edges, clusters = parse(render(net).source)
+    assert clusters == ["cluster_layer1.0"] and len(nodes) == 15 - 1 + 5
+    assert any("dashed" in a for a in edges.values())
     # depth 1 opens the 7 drawn instances: 5 items in an identity block (conv, bn + relu, conv, bn, add + relu),
     # 7 with a projection shortcut; the stem and the head as above
     nodes, edges, clusters = parse(render(net, depth=1).source)
@@ -157,8 +161,10 @@ def test_shortcuts_are_dashed():
     runs = ("layer1.0", "layer2.1", "layer3.1", "layer4.1")
     adds = [n for n in net.nodes if n.op.kind == "add" and net.scopes[n.scope].name in runs]
     assert dashed == [n.name for n in adds] and len(dashed) == 4
-    _, edges, _ = parse(render(load("unet")).source)
+    _, edges, _ = parse(render(load("unet"), detail="blocks").source)
     assert sorted(tail for (tail, _), a in edges.items() if "dashed" in a) == ["enc1", "enc2", "enc3"]
+    _, edges, _ = parse(render(load("unet")).source)  # enc1 opened: the skip leaves its last layer
+    assert sorted(tail for (tail, _), a in edges.items() if "dashed" in a) == ["enc1.4", "enc2", "enc3"]
 
 
 def test_activations_fold_unless_layer_detail():
@@ -176,12 +182,14 @@ def test_depth_and_expand_open_blocks():
     assert len(clusters) == 12 and len(nodes) == 88
     assert "<B>conv_bn(64, 1)</B>" in nodes["inception3a.branch1"]
     assert "<B>conv_bn(64, 7, strides=2, padding=3)</B>" in render(net).source
-    _, _, clusters = parse(render(net, expand=["inception3a"]).source)
+    _, _, clusters = parse(render(net, detail="blocks", expand=["inception3a"]).source)
     assert clusters == ["cluster_inception3a"]
+    _, _, clusters = parse(render(net, expand=["inception4a"]).source)  # and the first of each block
+    assert clusters == ["cluster_conv1", "cluster_inception3a", "cluster_inception4a"]
     _, _, clusters = parse(render(net, detail="blocks", expand=["inception3a.branch2.1"]).source)
     assert clusters == ["cluster_inception3a", "cluster_inception3a.branch2.1"]
     # naming any instance of a run opens the run
-    _, _, clusters = parse(render(load("resnet34"), expand=["layer3.4"]).source)
+    _, _, clusters = parse(render(load("resnet34"), detail="blocks", expand=["layer3.4"]).source)
     assert clusters == ["cluster_layer3.1"]
     with pytest.raises(ValueError, match="did you mean 'inception3a'"):
         render(net, expand=["incepton3a"])
@@ -192,7 +200,7 @@ def test_default_detail_fits_a_slide():
         nodes, _, clusters = parse(render(load(name)).source)
         assert len(nodes) <= AUTO_NODES, name
     assert len(parse(render(load("nin")).source)[2]) == 3  # small enough to open its 3 blocks
-    assert parse(render(load("unet")).source)[2] == []  # 40 nodes opened
+    assert parse(render(load("unet")).source)[2] == ["cluster_enc1"]  # 40 nodes opened: only the first block
 
 
 def test_title_and_legend():

@@ -203,7 +203,9 @@ def test_googlenet_reads_like_torchvision(sources):
 
 
 def test_pure_chains_are_sequential(sources):
-    assert "class Lenet5(nn.Sequential):" in sources["lenet5"]
+    # LeNet-5's layers carry the lecture's labels (C1 ... F6), so it is a class whose modules have those names
+    assert "        self.C1 = nn.Conv2d(1, 6, kernel_size=5)\n" in sources["lenet5"]
+    assert "        x = self.F6(x)\n" in sources["lenet5"]
     assert "class DoubleConv(nn.Sequential):" in sources["unet"]
     vgg = sources["vgg16"]
     assert "        self.features = nn.Sequential(\n            nn.Conv2d(3, 64, kernel_size=3, padding=1),\n" in vgg
