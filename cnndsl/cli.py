@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
         sp.add_argument("--max-nodes", type=int, default=MAX_NODES, help="refuse networks larger than this")
         sp.add_argument(
+            "--set", action="append", default=[], dest="settings", metavar="NAME=VALUE",
+            help="give a network parameter a value, written as in the file (--set classes=10); repeatable",
+        )  # fmt: skip
+        sp.add_argument(
             "--import-path", action="append", default=[], metavar="DIR",
             help="also allow imports from DIR (by default imports stay inside the file's directory)",
         )  # fmt: skip
@@ -101,8 +105,19 @@ def _compiler(args, path: str) -> Compiler:
     return c
 
 
+def _settings(args) -> list[tuple[str, str]]:
+    """`--set NAME=VALUE` as (name, value text) pairs; the compiler parses and checks each value."""
+    out = []
+    for text in args.settings:
+        name, eq, value = text.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE, got '{text}'")
+        out.append((name.strip(), value))
+    return out
+
+
 def _load(args):
-    return _compiler(args, args.file).compile(args.network)
+    return _compiler(args, args.file).compile(args.network, settings=_settings(args))
 
 
 def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
@@ -130,6 +145,7 @@ def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
 
 def cmd_check(args) -> int:
     results, errors = [], []
+    settings = _settings(args)
     for path in args.files:
         try:
             c = _compiler(args, path)
@@ -138,7 +154,7 @@ def cmd_check(args) -> int:
                 raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
             for name in names:
                 try:
-                    results.append(c.compile(name))
+                    results.append(c.compile(name, settings=c.settings_for(name, settings)))
                 except CnnDslError as e:
                     errors.append(e)
         except CnnDslError as e:
