@@ -1,10 +1,11 @@
-"""`cnndsl apply`: run a network of fixed filters on a picture and write what comes out as a picture.
+"""Run a network of fixed filters on a picture and make what comes out a picture (`cnndsl apply`).
 
     cnndsl apply architectures/filters.cnn -o filters.png        # scikit-learn's sample photograph
     cnndsl apply architectures/filters.cnn --image cat.jpg       # writes cat_filters.png next to cat.jpg
 
 The network runs with the PyTorch backend. Only fixed filters (`weights=` in the .cnn file) and layers
-without weights are accepted: a trainable layer would show its random initialisation, not a filter.
+without weights are accepted: a trainable layer would show its random initialisation, not a filter. The
+command itself is in cli.py; this module is its library: `check_network`, `image_format`, `apply`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+
+from .errors import UsageError
 
 SAMPLE = "china.jpg"  # ships inside scikit-learn (sklearn.datasets.load_sample_image): nothing is downloaded
 FLAT = 1e-3  # below this response to a flat image, an output is an edge map
@@ -33,32 +36,20 @@ sharpening and edge enhancement, whose weights sum to 1), so it keeps the input'
 clipped to 0..1 and scaled by 255. A picture whose response to a flat image is 0 (an edge map: sobel,
 laplacian) is stretched min-max to 0..255 instead.
 
-A network with trainable layers is refused (exit 2): their weights would be random."""
+A network with trainable layers is refused (exit 2): their weights would be random. So is, before anything
+is decoded or allocated, a picture of more than 50,000,000 pixels, a side (--width, or a size the .cnn file
+fixes) of more than 32,768 pixels, a network that would compute more than 2**28 values (1 GiB) on the
+picture, and an output format Pillow cannot write."""
 
 
-def add_parser(sub, common) -> None:
-    """The `apply` subcommand; `common` adds FILE, --network and the compiler's options."""
-    import argparse
-
-    sp = sub.add_parser(
-        "apply", help="run a network of fixed filters on an image and write the result as an image",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    common(sp)
-    sp.add_argument("--image", metavar="PATH", help=f"the input image (default: scikit-learn's {SAMPLE})")
-    sp.add_argument(
-        "--width", type=int, metavar="N", help="scale the picture to N pixels wide, keeping its proportions",
-    )  # fmt: skip
-    sp.add_argument(
-        "-o", "--output", metavar="PATH",
-        help="where to write (atomically; .png, .jpg ...); default: IMAGE_NETWORK.png next to the image",
-    )  # fmt: skip
+# Bounds, checked before anything is decoded or allocated (the command refuses more, exit 2):
+MAX_IMAGE_PIXELS = 50_000_000  # of the picture read: a large camera's photograph (an 87 kB PNG can hold 90 Mpx)
+MAX_SIDE = 32_768  # pixels of either side of the picture the network runs on (--width, a fixed input size)
+MAX_ELEMENTS = 1 << 28  # float32 values of every layer's output together (1 GiB) on that picture
 
 
-def cmd_apply(args) -> int:
-    from .cli import UsageError, _load, write_atomic
-
-    net = _load(args)
+def check_network(net) -> None:
+    """UsageError unless `net` is what `apply` runs: fixed filters only, an image in, a feature map out."""
     trainable = [n.name for n in net.nodes if n.params]
     if trainable:
         raise UsageError(
@@ -70,14 +61,28 @@ def cmd_apply(args) -> int:
             f"network {net.name} maps {_shape(net.input_shape)} to {_shape(net.output_shape)}: apply needs an "
             "image in (1 or 3 channels × height × width) and a feature map out"
         )
+
+
+def image_format(output: str) -> str:
+    """Pillow's name of the format that `output`'s suffix asks for; UsageError if Pillow cannot write it."""
     from PIL import Image
 
-    output = args.output or _default_output(args.image, net.name)
     suffix = Path(output).suffix.lower()
-    image_format = Image.registered_extensions().get(suffix)
-    if image_format is None:
+    name = Image.registered_extensions().get(suffix)
+    if name is None:
         raise UsageError(f"{output}: cannot tell the image format from '{suffix}': use .png or .jpg")
-    picture = _read(args.image, net.input_shape, args.width)
+    if name not in Image.SAVE:
+        raise UsageError(f"{output}: Pillow reads {name} images ('{suffix}') but cannot write them: use .png or .jpg")
+    return name
+
+
+def apply(net, image: str | None, width: int | None, fmt: str) -> tuple[bytes, str]:
+    """Run the fixed filters of `net` (`check_network`) on the picture at `image` (None: the sample
+    photograph), scaled to `width` pixels if given, and encode the result in Pillow's format `fmt`: the
+    bytes, and what was done (`3×427×640 from 3×427×640`)."""
+    from PIL import Image
+
+    picture = _read(image, net, width)
 
     import torch
 
@@ -90,31 +95,33 @@ def cmd_apply(args) -> int:
     pictures = [(label, _to_pixels(y[channels], flat[channels])) for label, channels in _panels(net)]
     result = pictures[0][1] if len(pictures) == 1 else _grid(pictures)
     buffer = io.BytesIO()
-    Image.fromarray(result[:, :, 0] if result.shape[2] == 1 else result).save(buffer, format=image_format)
-    write_atomic(output, buffer.getvalue(), [args.file, *([args.image] if args.image else [])])
-    print(f"wrote {output} ({_shape(y.shape)} from {_shape(picture.shape)})")
-    return 0
+    try:
+        Image.fromarray(result[:, :, 0] if result.shape[2] == 1 else result).save(buffer, format=fmt)
+    except (OSError, ValueError, KeyError) as e:  # a format that cannot hold this picture (its mode, its size)
+        raise UsageError(f"cannot write the result as {fmt}: {e}; use .png") from None
+    return buffer.getvalue(), f"{_shape(y.shape)} from {_shape(picture.shape)}"
 
 
 def _shape(shape) -> str:
     return "×".join(str(d) for d in shape)
 
 
-def _default_output(image: str | None, network: str) -> str:
+def default_output(image: str | None, network: str) -> str:
     if image is None:
         return f"{Path(SAMPLE).stem}_{network}.png"
     path = Path(image)
     return str(path.with_name(f"{path.stem}_{network}.png"))
 
 
-def _read(path: str | None, shape, scale_to: int | None):
+def _read(path: str | None, net, scale_to: int | None):
     """The image as a float32 C×H×W array of 0..1, in the network's channels and size (where fixed, else
-    `scale_to` pixels wide if given)."""
+    `scale_to` pixels wide if given). UsageError for what is no image, or too large to read or to run."""
+    import warnings
+
     import numpy as np
     from PIL import Image
 
-    from .cli import UsageError
-
+    shape = net.input_shape
     if path is None:
         from sklearn.datasets import load_sample_image
 
@@ -123,24 +130,71 @@ def _read(path: str | None, shape, scale_to: int | None):
         raise UsageError(f"{path}: no such image file")
     else:
         try:
-            image = Image.open(path)
-            image.load()
-        except OSError as e:  # Pillow's UnidentifiedImageError among them
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # ours is lower, and said
+                try:
+                    image = Image.open(path)  # reads the header only
+                finally:
+                    Image.MAX_IMAGE_PIXELS = pillow_limit
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise UsageError(
+                        f"{path}: a picture of {image.width:,}×{image.height:,} pixels is larger than the "
+                        f"{MAX_IMAGE_PIXELS:,} apply reads; scale it down first"
+                    )
+                image.load()
+        except (OSError, Image.DecompressionBombError, Image.DecompressionBombWarning, ValueError) as e:
             raise UsageError(f"{path}: not an image that Pillow can read ({e})") from None
     channels, height, width = shape
-    image = image.convert("RGB" if channels == 3 else "L")
     fixed = isinstance(height, int) or isinstance(width, int)  # sizes the .cnn file fixes
     if scale_to is not None:
         if fixed:
             raise UsageError(f"--width: the network fixes the input size ({_shape(shape)})")
         if scale_to < 1:
             raise UsageError(f"--width must be at least 1, not {scale_to}")
-        image = image.resize((scale_to, max(1, round(image.height * scale_to / image.width))), Image.Resampling.LANCZOS)
+        size = (scale_to, max(1, round(image.height * min(scale_to, MAX_SIDE + 1) / image.width)))
     elif fixed:
         size = (width if isinstance(width, int) else image.width, height if isinstance(height, int) else image.height)
+    else:
+        size = (image.width, image.height)
+    _check_size(net, size, "--width" if scale_to is not None else "the network's input" if fixed else "the picture")
+    image = image.convert("RGB" if channels == 3 else "L")
+    if size != (image.width, image.height):
         image = image.resize(size, Image.Resampling.LANCZOS)
     array = np.asarray(image, dtype=np.float32) / 255
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
+
+
+def _check_size(net, size: tuple[int, int], what: str) -> None:
+    """UsageError unless the network can run on a picture of `size` (width, height) within the bounds."""
+    w, h = size
+    if max(w, h) > MAX_SIDE:
+        raise UsageError(f"{what}: a picture of {w:,}×{h:,} pixels is too large: apply takes sides up to {MAX_SIDE:,}")
+    elements = activations(net, (net.input_shape[0], h, w))
+    if elements is None or elements > MAX_ELEMENTS:
+        raise UsageError(
+            f"{what}: network {net.name} on a {w:,}×{h:,} picture computes "
+            f"{'too many' if elements is None else f'{elements:,}'} values, more than the {MAX_ELEMENTS:,} "
+            "(1 GiB) apply allows; use a smaller --width"
+        )
+
+
+def activations(net, shape) -> int | None:
+    """The float values of every node's output when `net` runs on an input of `shape` (its open sizes
+    fixed); None where a shape rule fails on it."""
+    from . import ops
+
+    shapes, total = [], 0
+    for node in net.nodes:
+        try:
+            out = tuple(shape) if not node.inputs else node.op.infer([shapes[i] for i in node.inputs])
+        except ops.ShapeError:
+            return None
+        shapes.append(out)
+        total += math.prod(out)
+        if total > MAX_ELEMENTS:
+            return total
+    return total
 
 
 def _panels(net) -> list[tuple[str, list[int]]]:

@@ -1,7 +1,10 @@
 """The `cnndsl` command: check, summary, compile, render, convert, apply, schema.
 
-Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`),
-2 usage errors (and a missing Graphviz program). The backends are imported only by the commands that
+Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`; a
+checkpoint or IR JSON file that is not what it should be, as `cnndsl: PATH: ...`), 2 usage errors (and a
+missing Graphviz program, or one that fails or outruns --timeout). Output files are written by files.py;
+FILE may also be IR JSON (`compile --backend ir`), verified as Network.from_json verifies it. The backends are
+imported only by the commands that
 need them, and pydantic only by those that read or write IR JSON, so `check` and `summary` start fast.
 """
 
@@ -10,23 +13,42 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 # cnndsl uses no pydantic plugins; looking for them scans every installed distribution's entry points,
 # which costs ~90 ms the first time pydantic builds a validator when torch and tensorflow are installed.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from .apply import add_parser as add_apply_parser  # noqa: E402
-from .apply import cmd_apply  # noqa: E402
+from .apply import DESCRIPTION as APPLY_DESCRIPTION  # noqa: E402
+from .apply import SAMPLE  # noqa: E402
 from .compiler import MAX_NODES, Compiler  # noqa: E402
-from .errors import CnnDslError  # noqa: E402
+from .errors import CnnDslError, InputError, UsageError  # noqa: E402
+from .files import check_output, write_atomic  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
+__all__ = ["main", "UsageError", "write_atomic"]  # the last two live in errors.py and files.py
 
 
-class UsageError(Exception):
-    """Bad command-line use: exit 2."""
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text[:40]!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text[:40]}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         else:
             sp.add_argument("file", metavar="FILE", help="a .cnn file")
             sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
-        sp.add_argument("--max-nodes", type=int, default=MAX_NODES, help="refuse networks larger than this")
+        sp.add_argument(
+            "--max-nodes", type=positive_int, default=MAX_NODES, metavar="N", help="refuse networks larger than this",
+        )  # fmt: skip
         sp.add_argument(
             "--set", action="append", default=[], dest="settings", metavar="NAME=VALUE",
             help="give a network parameter a value, written as in the file (--set classes=10); repeatable",
@@ -76,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
         "--detail", choices=("blocks", "layers"), default=None,
         help="collapse every block, or draw every layer (default: open blocks as far as a slide holds)",
     )  # fmt: skip
+    sp.add_argument(
+        "--timeout", type=positive_float, default=None, metavar="SECONDS",
+        help="give up if Graphviz takes longer than this (default: 60)",
+    )  # fmt: skip
     sp.add_argument("--direction", "--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB")
     sp.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than this")
     sp.add_argument("--no-shapes", dest="show_shapes", action="store_false", help="leave tensor shapes off the edges")
@@ -93,7 +121,19 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint", metavar="CHECKPOINT", help="a PyTorch state_dict (.pt, .pth) or Keras .weights.h5")
     sp.add_argument("-o", "--output", metavar="PATH", required=True, help="the converted checkpoint")
 
-    add_apply_parser(sub, common)
+    sp = sub.add_parser(
+        "apply", help="run a network of fixed filters on an image and write the result as an image",
+        description=APPLY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    common(sp)
+    sp.add_argument("--image", metavar="PATH", help=f"the input image (default: scikit-learn's {SAMPLE})")
+    sp.add_argument(
+        "--width", type=int, metavar="N", help="scale the picture to N pixels wide, keeping its proportions",
+    )  # fmt: skip
+    sp.add_argument(
+        "-o", "--output", metavar="PATH",
+        help="where to write (atomically; .png, .jpg ...); default: IMAGE_NETWORK.png next to the image",
+    )  # fmt: skip
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
@@ -116,31 +156,34 @@ def _settings(args) -> list[tuple[str, str]]:
     return out
 
 
+MAX_IR_BYTES = 256 << 20  # an IR JSON file: ResNet-152's is 0.6 MB; 1,000,000 nodes take ~400 MB
+
+
 def _load(args):
-    return _compiler(args, args.file).compile(args.network, settings=_settings(args))
+    """The network of FILE: compiled from .cnn text, or read from IR JSON (`compile --backend ir`) and
+    verified as `Network.from_json` verifies it (InputError, exit 1, naming what is wrong)."""
+    if not args.file.endswith(".json"):
+        return _compiler(args, args.file).compile(args.network, settings=_settings(args))
+    if args.settings:
+        raise UsageError("--set gives values to the parameters of a .cnn network; an IR file has them fixed")
+    from .ir import Network
 
-
-def write_atomic(path: str, data: str | bytes, inputs: list[str]) -> None:
-    """Write all of `data` or nothing: a temporary file in the same directory, then a rename."""
-    target = Path(path)
-    for source in inputs:
-        if target.exists() and Path(source).exists() and target.resolve() == Path(source).resolve():
-            raise UsageError(f"refusing to overwrite the input file {path}")
-    if target.is_dir():
-        raise UsageError(f"{path} is a directory")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"directory {directory} does not exist")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file" if not path.exists() else f"{args.file}: not a regular file")
+    if path.stat().st_size > MAX_IR_BYTES:
+        raise InputError(f"{args.file}: more than the {MAX_IR_BYTES:,} bytes an IR file may have")
     try:
-        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": "\n"})) as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        net = Network.from_json(path.read_bytes())
+    except ValueError as e:
+        lines = str(e).splitlines()
+        reason = " ".join(line.strip() for line in lines[:3])[:500]
+        raise InputError(f"{args.file}: not a valid cnndsl IR: {reason}") from None
+    if len(net.nodes) > args.max_nodes:
+        raise InputError(f"{args.file}: {len(net.nodes):,} nodes are more than the budget of {args.max_nodes:,}")
+    if args.network is not None and args.network != net.name:
+        raise InputError(f"{args.file}: holds network {net.name}, not {args.network}")
+    return net
 
 
 def cmd_check(args) -> int:
@@ -209,6 +252,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    if args.output:
+        check_output(args.output, [args.file])  # said before the work, as after it
     net = _load(args)
     if args.backend == "ir":
         data: str | bytes = net.to_json() + "\n"
@@ -237,7 +282,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .diagram import GraphvizMissing, render
+    from .diagram import DOT_TIMEOUT, GraphvizFailed, GraphvizMissing, render
 
     net = _load(args)
     output = args.output or f"{net.name}.svg"
@@ -255,7 +300,11 @@ def cmd_render(args) -> int:
     if suffix not in (".svg", ".png", ".pdf"):
         raise UsageError(f"cannot render to '{suffix}': use .svg, .png, .pdf or .dot")
     try:
-        data = diagram.pipe(suffix[1:])
+        data = diagram.pipe(suffix[1:], timeout=args.timeout or DOT_TIMEOUT)
+    except GraphvizFailed as e:
+        raise UsageError(
+            f"{e}: draw fewer nodes (--detail blocks, --depth 1), or write the DOT text (-o {net.name}.dot)"
+        ) from None
     except GraphvizMissing:
         dot_path = str(Path(output).with_suffix(".dot"))
         write_atomic(dot_path, diagram.source, [args.file])
@@ -270,9 +319,29 @@ def cmd_render(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .transfer import cmd_convert as convert
+    """A PyTorch state_dict (.pt, .pth) becomes Keras weights (.weights.h5) for the network of FILE, or the
+    reverse; written atomically, as `compile` writes."""
+    from .transfer import convert, direction
 
-    return convert(args)
+    direction(args.checkpoint, args.output)  # said before the network is compiled
+    check_output(args.output, [args.file, args.checkpoint])
+    convert(_load(args), args.checkpoint, args.output, [args.file, args.checkpoint])
+    return 0
+
+
+def cmd_apply(args) -> int:
+    from .apply import apply, check_network, default_output, image_format
+
+    net = _load(args)
+    check_network(net)
+    output = args.output or default_output(args.image, net.name)
+    inputs = [args.file, *([args.image] if args.image else [])]
+    fmt = image_format(output)
+    check_output(output, inputs)
+    data, what = apply(net, args.image, args.width, fmt)
+    write_atomic(output, data, inputs)
+    print(f"wrote {output} ({what})")
+    return 0
 
 
 def cmd_schema(args) -> int:
@@ -294,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except CnnDslError as e:
         print(e.format(), file=sys.stderr)
+        return 1
+    except InputError as e:
+        print(f"cnndsl: {e}", file=sys.stderr)
         return 1
     except UsageError as e:
         print(f"cnndsl: {e}", file=sys.stderr)

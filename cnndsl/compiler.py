@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import keyword
 import math
 import os
@@ -127,8 +128,27 @@ def _unparse(expr) -> str:
     if isinstance(expr, TupleExpr):
         return "(" + ", ".join(_unparse(i) for i in expr.items) + ")"
     if isinstance(expr, BinOp):
-        return f"{_unparse_operand(expr.left)} {expr.op} {_unparse_operand(expr.right)}"
+        first, rest = _chain(expr)
+        text = _unparse_operand(first)
+        for i, (op, right) in enumerate(rest):
+            text = f"{text if i == 0 else f'({text})'} {op} {_unparse_operand(right)}"
+        return text
     return "?"
+
+
+_GROUP = {"+": 0, "-": 0, "*": 1, "/": 1, "//": 1, "%": 1}  # operators of one precedence level
+
+
+def _chain(expr: BinOp) -> tuple[object, list[tuple[str, object]]]:
+    """A left-leaning chain of operators of one precedence level, `1 + 1 - 2 + ...`, as its first operand
+    and the (operator, operand) pairs after it: a flat sum is walked in a loop, not nested recursion (and
+    counts as one level of nesting, not one per term)."""
+    rest = []
+    group = _GROUP[expr.op]
+    while isinstance(expr, BinOp) and _GROUP[expr.op] == group:
+        rest.append((expr.op, expr.right))
+        expr = expr.left
+    return expr, rest[::-1]
 
 
 def _unparse_operand(expr) -> str:
@@ -140,7 +160,8 @@ def _names_in(expr) -> set[str]:
     if isinstance(expr, Name):
         return {expr.id}
     if isinstance(expr, BinOp):
-        return _names_in(expr.left) | _names_in(expr.right)
+        first, rest = _chain(expr)
+        return _names_in(first).union(*(_names_in(right) for _, right in rest))
     if isinstance(expr, Neg):
         return _names_in(expr.operand)
     if isinstance(expr, TupleExpr):
@@ -179,7 +200,7 @@ class Compiler:
         self.import_paths = [Path(p).resolve() for p in import_paths]
         self.blocks: dict[str, Definition] = {}
         self.lets: dict[str, Let | FnDef] = {}  # constants and functions, of this file and the files it imports
-        self.networks: list[Definition] = []
+        self.networks: dict[str, Definition] = {}  # by name, in the order of the file
         self.sources: dict[str, list[str]] = {}  # path -> lines, for the caret under errors
         self._root: Path | None = None
         self._imported: set[str] = set()  # resolved paths already read: a diamond import reads a file once
@@ -264,9 +285,9 @@ class Compiler:
                 self.blocks[d.name] = d
             elif top:
                 self._check_name(d.name, d.span, "network")
-                if any(n.name == d.name for n in self.networks):
+                if d.name in self.networks:
                     raise self._error("E207", f"network '{d.name}' is defined twice", d.span)
-                self.networks.append(d)
+                self.networks[d.name] = d
 
     def _import(self, imp, importer: str, chain: tuple[str, ...]) -> None:
         base = Path(chain[-1]).parent if chain else Path.cwd()  # the importer's real path (`importer` is as shown)
@@ -321,16 +342,30 @@ class Compiler:
 
     # --- networks ----------------------------------------------------------------------------------
 
+    def _suggest(self, name: str) -> str | None:
+        """'did you mean ...?' among the networks: difflib is quadratic, so among at most 1,000 names (the
+        ones that share the first letter, where there are more)."""
+        candidates = list(self.networks)
+        if len(candidates) > 1000:
+            candidates = [n for n in candidates if n[:1] == name[:1]][:1000]
+        return _did_you_mean(name, candidates)
+
     def network_names(self) -> list[str]:
-        return [d.name for d in self.networks]
+        return list(self.networks)
+
+    def _listed(self, limit: int = 10) -> str:
+        """The networks' names for a message: the first `limit`, then how many more."""
+        names = list(itertools.islice(self.networks, limit))
+        more = len(self.networks) - len(names)
+        return ", ".join(names) + (f" … and {more:,} more" if more else "")
 
     def settings_for(self, name: str, settings: list) -> list:
         """The `--set` settings that apply to one of several networks checked at once: those naming its
         parameters, or all of them where a name is a parameter of none (so that it is reported)."""
-        params = {p.name: d.name for d in self.networks for p in d.params}
+        params = {p.name for d in self.networks.values() for p in d.params}
         if any(k not in params for k, _ in settings):
             return settings
-        own = {p.name for d in self.networks if d.name == name for p in d.params}
+        own = {p.name for p in self.networks[name].params}
         return [(k, v) for k, v in settings if k in own]
 
     @without_gc
@@ -342,21 +377,20 @@ class Compiler:
             raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
         if name is None:
             if len(self.networks) > 1:
-                d = self.networks[1]
+                d = list(itertools.islice(self.networks.values(), 2))[1]
                 raise self._error(
-                    "E210", f"several networks are defined ({', '.join(self.network_names())}); name one",
+                    "E210", f"several networks are defined ({self._listed()}); name one",
                     d.span, hint="pass --network NAME (or network= in Python)",
                 )  # fmt: skip
-            definition = self.networks[0]
+            definition = next(iter(self.networks.values()))
         else:
-            matches = [d for d in self.networks if d.name == name]
-            if not matches:
-                path = self.networks[0].span.path
+            definition = self.networks.get(name)
+            if definition is None:
+                path = next(iter(self.networks.values())).span.path
                 raise CnnDslError(
                     "E210", f"no network named '{name}'", path, 1, 1,
-                    hint=_did_you_mean(name, self.network_names()) or f"networks: {', '.join(self.network_names())}",
+                    hint=self._suggest(name) or f"networks: {self._listed()}",
                 )  # fmt: skip
-            definition = matches[0]
         return _Expansion(self, definition, args or {}, settings).run()
 
 
@@ -383,6 +417,7 @@ class _Expansion:
         # computed once per input shape. Keys carry each value's type, so that true and 1 stay apart.
         self.ops: dict = {}  # (layer, arguments) -> op
         self.inferred: dict = {}  # (op, input shapes) -> (shape, params, buffers, macs)
+        self.weights = 0  # parameters and buffer elements so far
         self.outputs: list[int] = []  # the network's extra outputs (`output ...` statements), in order
 
     def error(self, code, message, span, hint=None):
@@ -463,6 +498,10 @@ class _Expansion:
                 where = (spans or {}).get(e.field, span)
                 raise self.error(e.code, e.message + self.where(frame), where, e.hint) from None
         shape, params, buffers, macs = self.inferred[op, shapes]
+        try:
+            self.weights = ops.add_weights(self.weights, params, buffers)
+        except ops.ShapeError as e:
+            raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
         nid = len(self.nodes)
         self.nodes.append(
             Node(
@@ -1033,18 +1072,25 @@ class _Expansion:
             v = self.number(self.evaluate(expr.operand, env, depth + 1), expr.operand, env)
             return -v
         if isinstance(expr, BinOp):
-            a = self.number(self.evaluate(expr.left, env, depth + 1), expr.left, env)
-            b = self.number(self.evaluate(expr.right, env, depth + 1), expr.right, env)
-            if expr.op in ("/", "//", "%") and b == 0:
-                raise self.error("E205", "division by zero", expr.right.span)
-            result = {
-                "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
-            }[expr.op]()  # fmt: skip
-            if isinstance(result, float) and result.is_integer() and expr.op == "/":
-                result = int(result) if abs(result) <= MAX_INT else result
-            return self.in_range(result, expr)
+            first, rest = _chain(expr)
+            a = self.number(self.evaluate(first, env, depth + 1), first, env)
+            for op, right in rest:
+                b = self.number(self.evaluate(right, env, depth + 1), right, env)
+                a = self.arithmetic(op, a, b, right, expr)
+            return a
         return self.evaluate_more(expr, env, depth)
+
+    def arithmetic(self, op: str, a, b, right, expr):
+        """`a op b`, checked: division by zero, numbers out of range (located on the whole expression)."""
+        if op in ("/", "//", "%") and b == 0:
+            raise self.error("E205", "division by zero", right.span)
+        result = {
+            "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+            "/": lambda: a / b, "//": lambda: a // b, "%": lambda: a % b,
+        }[op]()  # fmt: skip
+        if isinstance(result, float) and result.is_integer() and op == "/":
+            result = int(result) if abs(result) <= MAX_INT else result
+        return self.in_range(result, expr)
 
     def in_range(self, result, expr):
         if abs(result) > MAX_INT or result != result:

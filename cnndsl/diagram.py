@@ -102,6 +102,13 @@ class GraphvizMissing(Exception):
     """The Graphviz `dot` program is not installed (the DOT text can still be written)."""
 
 
+class GraphvizFailed(Exception):
+    """`dot` ran but gave no picture: it took longer than its time bound, crashed, or reported an error."""
+
+
+DOT_TIMEOUT = 60.0  # seconds `dot` may take for one picture; a 4,000-branch concat can take it minutes
+
+
 class Diagram:
     """A drawn network: its DOT text, and pictures of it made by Graphviz's `dot`."""
 
@@ -112,14 +119,32 @@ class Diagram:
     def source(self) -> str:
         return self.graph.source
 
-    def pipe(self, format: str = "svg") -> bytes:
-        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows."""
+    def pipe(self, format: str = "svg", timeout: float | None = DOT_TIMEOUT) -> bytes:
+        """The picture: "svg", "png", "pdf" or any other format `dot -T` knows. GraphvizFailed if `dot`
+        runs longer than `timeout` seconds (None: no bound), crashes or fails."""
+        import signal
+        import subprocess
+
         try:
-            return self.graph.pipe(format=format)
-        except graphviz.ExecutableNotFound as e:
+            done = subprocess.run(
+                ["dot", f"-T{format}"], input=self.source.encode("utf-8"), capture_output=True, timeout=timeout
+            )
+        except FileNotFoundError as e:
             raise GraphvizMissing(
                 "the Graphviz 'dot' program is not installed: apt-get install graphviz (or brew install graphviz)"
             ) from e
+        except subprocess.TimeoutExpired:  # run() has killed it
+            raise GraphvizFailed(f"Graphviz 'dot' took longer than {timeout:g} s to lay out the diagram") from None
+        if done.returncode < 0:
+            try:
+                name = signal.Signals(-done.returncode).name
+            except ValueError:
+                name = f"signal {-done.returncode}"
+            raise GraphvizFailed(f"Graphviz 'dot' crashed ({name}) laying out the diagram")
+        if done.returncode:
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GraphvizFailed(f"Graphviz 'dot' failed: {message[0][:300] if message else f'exit {done.returncode}'}")
+        return done.stdout
 
     def save(self, path: str | Path) -> Path:
         """Write the picture in the format the suffix names; .dot and .gv get the DOT text."""

@@ -43,6 +43,7 @@ CODES = {
     "E403": "network too large",
     "E404": "nesting too deep",
     "E405": "number out of range",
+    "E406": "layer too large",
     "E500": "not supported by this backend",
 }
 
@@ -110,3 +111,14 @@ class CnnDslError(Exception):
             "message": self.message,
             "hint": self.hint,
         }
+
+
+class UsageError(Exception):
+    """Bad command-line use, or a file that is not what the command needs (an output path that cannot be
+    written, an image or checkpoint of the wrong kind): the CLI prints `cnndsl: MESSAGE` and exits with 2."""
+
+
+class InputError(UsageError):
+    """A file given to a command that holds something other than what the command needs (a checkpoint that
+    is no state_dict, an IR that contradicts itself): the CLI prints `cnndsl: MESSAGE` and exits with 1, as for
+    errors in a .cnn file."""

@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Literal
 
 from .errors import Span
-from .ops import STRICT, Dim, Op
+from .ops import STRICT, Dim, Op, ShapeError, add_weights, infer_and_cost
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
@@ -133,10 +133,13 @@ class Network:
     @classmethod
     def from_json(cls, text: str | bytes) -> Network:
         """An IR written by `to_json` (or `cnndsl compile --backend ir`), validated: ValueError (pydantic's
-        ValidationError) if any field, op rule, name or node reference is wrong."""
+        ValidationError) if any field, op rule, name or node reference is wrong, or if a node's shape, params,
+        buffers or multiply-adds are not what its op gives on its inputs (re-inferred as the compiler infers
+        them, within the same bounds on what a backend may build)."""
         net = _adapter().validate_json(text)
         check_names(net)
         check_graph(net)
+        check_inference(net)
         return net
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -247,6 +250,37 @@ def check_graph(net: Network) -> None:
             raise ValueError(f"scope {i} is out of order or refers to a missing node or scope")
         if (s.parent is None) != (i == 0) or (s.kind == "network") != (i == 0):
             raise ValueError("the first scope, and only it, must be the network")
+        # as the compiler closes scopes: the network's gives the network's output, every other has both ends
+        if (s.input, s.output) != (None, net.output) if i == 0 else (s.input is None or s.output is None):
+            raise ValueError(f"scope {i} ({s.name[:80]!r}) does not say which nodes it takes and gives")
+
+
+def check_inference(net: Network) -> None:
+    """ValueError naming the first node whose recorded shape or cost contradicts its op and inputs, or that
+    the compiler would refuse (a shape rule broken, a layer or network too large: E406)."""
+    inferred: dict = {}  # (op, input shapes) -> result, as the compiler caches it
+    total = 0
+    for node in net.nodes:
+        where = f"node {node.id} ({node.name[:80]!r}, {node.op.kind})"
+        if not node.op.merge and len(node.inputs) > 1:
+            raise ValueError(f"{where} takes one input, not {len(node.inputs)}")
+        shapes = tuple(net.nodes[i].shape for i in node.inputs)
+        try:
+            if (node.op, shapes) not in inferred:
+                inferred[node.op, shapes] = infer_and_cost(node.op, list(shapes))
+            shape, params, buffers, macs = inferred[node.op, shapes]
+            total = add_weights(total, params, buffers)
+        except ShapeError as e:
+            raise ValueError(f"{where}: {e.message} (error[{e.code}])") from None
+        recorded = {"shape": node.shape, "params": node.params, "buffers": node.buffers, "macs": node.macs}
+        for key, value in {"shape": shape, "params": params, "buffers": buffers, "macs": macs}.items():
+            if recorded[key] != value:
+                raise ValueError(f"{where}: {key} is {_short(recorded[key])}, but its op gives {_short(value)}")
+
+
+def _short(value) -> str:
+    text = "×".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @functools.cache

@@ -23,6 +23,13 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
 
 Dim = int | str  # a size, or a symbolic expression of an open input size
+
+# What a backend may be asked to build (E406), checked where every shape and cost is computed
+# (`infer_and_cost`, `add_weights`), by the compiler and for an IR read from JSON alike. The largest layers of
+# real CNNs are far below: VGG-16's fc6 has 102,760,448 weights, its 11×11 kernels are AlexNet's.
+MAX_KERNEL = 1 << 20  # elements of one kernel window, h × w (1024 × 1024): a fixed one is built as data
+MAX_LAYER = 1 << 30  # weights and buffers of one layer (4 GiB as float32): dense units × inputs and the like
+MAX_WEIGHTS = 1 << 33  # weights and buffers of a whole network (32 GiB as float32)
 Shape = tuple[Dim, ...]
 
 # The activation functions, each usable as a layer (`relu()`) and as a layer's `activation=`. A new one is
@@ -453,7 +460,9 @@ class Conv(Op):
     groups: PosInt = 1
     use_bias: bool | None = None  # None: True, or False for a fixed kernel
     activation: OptActivation = None
-    sigma: Annotated[float, Arg(gt=0)] | None = None  # the width of weights=gaussian
+    # the width of weights=gaussian: below 0.05 (a single pixel whatever the kernel) the weights of an even
+    # kernel underflow to 0; above 10^6 (a box) its square overflows
+    sigma: Annotated[float, Arg(ge=0.05, le=1e6)] | None = None
     weights: Preset | Matrix | None = None  # a fixed kernel: a preset's name, or the matrix itself
 
     positional: ClassVar = ("filters", "kernel_size")
@@ -466,11 +475,10 @@ class Conv(Op):
         if w is None:
             object.__setattr__(self, "use_bias", self.use_bias is not False)
             return
-        if isinstance(w, str):
-            try:
-                preset_kernel(w, self.kernel_size, sigma or 1.0)  # raises for a 3×3 preset of another size
-            except ValueError as e:
-                raise ArgumentError(str(e), "weights") from None
+        if isinstance(w, str):  # box and gaussian take any size; the matrix is only built by a backend
+            if w in PRESETS and self.kernel_size != (3, 3):
+                kh, kw = self.kernel_size
+                raise ArgumentError(f"the {w} filter is 3×3, not {kh}×{kw}", "weights")
         elif (len(w), {len(r) for r in w}) != (self.kernel_size[0], {self.kernel_size[1]}):
             kh, kw = self.kernel_size
             raise ArgumentError(f"must be a {kh}×{kw} matrix, as kernel_size", "weights")
@@ -976,6 +984,31 @@ def words_of(cls: type[Op], field_name: str) -> tuple[str, ...]:
 
 
 def infer_and_cost(op: Op, inputs: list[Shape]) -> tuple[Shape, int, int, int | None]:
+    """The output shape, parameters, buffer elements and multiply-adds of `op` on these inputs; ShapeError
+    for a shape rule broken, or for a layer larger than a backend may build (E406)."""
+    kernel = getattr(op, "kernel_size", None)
+    if kernel is not None and kernel[0] * kernel[1] > MAX_KERNEL:
+        raise ShapeError(
+            "E406", f"{op.kind}: a {shape_str(kernel)} kernel has more than {MAX_KERNEL:,} elements",
+            "real kernels are at most a few dozen pixels wide", field="kernel_size",
+        )  # fmt: skip
     out = op.infer(inputs)
     params, buffers, macs = op.cost(inputs, out)
+    if params + buffers > MAX_LAYER:
+        raise ShapeError(
+            "E406", f"{op.kind}: {params + buffers:,} weights are more than the {MAX_LAYER:,} a layer may have",
+            f"on input {shape_str(inputs[0])}; a flatten before a dense layer on a large map is the usual cause",
+        )  # fmt: skip
     return out, params, buffers, macs
+
+
+def add_weights(total: int, params: int, buffers: int) -> int:
+    """`total` plus one node's weights and buffers; ShapeError (E406) past what a network may have."""
+    total += params + buffers
+    if total > MAX_WEIGHTS:
+        raise ShapeError(
+            "E406", f"the network has more than {MAX_WEIGHTS:,} weights and buffers by this layer",
+            "a network this large cannot be built in memory",
+        )  # fmt: skip
+    return total
+

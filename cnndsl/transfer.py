@@ -19,14 +19,15 @@ The two backends name every weight after the IR node it belongs to: the state_di
 
 from __future__ import annotations
 
-import os
+import re
 import sys
-import tempfile
 from pathlib import Path
 
 from . import ops
 from .backends.keras import channels_last_flattens, is_depthwise, keras_name
 from .dispatch import Dispatcher
+from .errors import InputError, UsageError
+from .files import check_output, output_path
 from .ir import Network, Node
 
 _TRANSPARENT = {"dropout", "activation", "batchnorm"}  # keep a vector's order
@@ -156,33 +157,111 @@ def _keras_layout(net: Network, node: Node, chw, tensor):
     return _LAYOUT.handler(node)(net, node, chw, tensor)
 
 
-# --- cnndsl convert --------------------------------------------------------------------------------------
+# --- checkpoints (cnndsl convert) -------------------------------------------------------------------------
+
+TORCH_SUFFIXES = (".pt", ".pth")
+KERAS_SUFFIX = ".weights.h5"
+_EXPECTED = "a state_dict saved with torch.save(model.state_dict(), PATH)"
 
 
-def cmd_convert(args) -> int:
-    """`cnndsl convert FILE CHECKPOINT -o OUTPUT`: a PyTorch state_dict (.pt, .pth) becomes Keras weights
-    (.weights.h5) for the network of FILE, or the reverse. Written atomically, as `compile` writes."""
-    from .cli import UsageError, _load
-
-    source, target = Path(args.checkpoint), Path(args.output)
-    torch_suffixes = (".pt", ".pth")
-    if source.suffix in torch_suffixes:
+def direction(source: str, target: str) -> bool:
+    """True to convert PyTorch to Keras, False for the reverse, as the files' names say; UsageError if they
+    name no conversion."""
+    source_path, target_path = Path(source), Path(target)
+    if source_path.suffix in TORCH_SUFFIXES:
         to_keras = True
-    elif source.name.endswith(".weights.h5"):
+    elif source_path.name.endswith(KERAS_SUFFIX):
         to_keras = False
     else:
         raise UsageError(f"{source}: expected a PyTorch state_dict (.pt, .pth) or Keras weights (.weights.h5)")
-    if to_keras != target.name.endswith(".weights.h5") or (not to_keras and target.suffix not in torch_suffixes):
+    if to_keras != target_path.name.endswith(KERAS_SUFFIX) or (
+        not to_keras and target_path.suffix not in TORCH_SUFFIXES
+    ):
         raise UsageError(f"{target}: the output must be {'Keras weights (.weights.h5)' if to_keras else 'a .pt file'}")
-    if not source.is_file():
+    if not source_path.is_file():
         raise UsageError(f"{source}: no such file")
-    for given in (args.file, args.checkpoint):  # a .cnn file may be called anything, net.weights.h5 too
-        if target.exists() and Path(given).exists() and target.resolve() == Path(given).resolve():
-            raise UsageError(f"refusing to overwrite the input file {target}")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():  # said before the networks are built, as write_atomic says it
-        raise UsageError(f"directory {directory} does not exist")
-    net = _load(args)
+    return to_keras
+
+
+def read_state_dict(source: str) -> dict:
+    """The state_dict in a PyTorch checkpoint, read without running any code it holds (`weights_only`);
+    InputError saying what the file is when it is not a state_dict."""
+    import pickle
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch warns of pickle protocols its safe unpickler may not know
+            warnings.simplefilter("ignore")
+            state = torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message advises weights_only=False, which would run the pickle's code: never repeated
+        found = re.findall(r"GLOBAL ([\w.]+)", str(e)) or _pickle_globals(source)
+        if found:
+            raise InputError(
+                f"{source}: a pickle that calls {found[0]} (code, or a whole model), not a state_dict of tensors; "
+                f"expected {_EXPECTED} (cnndsl never runs a checkpoint's code)"
+            ) from None
+        raise InputError(
+            f"{source}: not a PyTorch checkpoint (no pickle torch can read); expected {_EXPECTED}"
+        ) from None
+    except (EOFError, RuntimeError, ValueError, OSError, AttributeError, KeyError, IndexError, TypeError) as e:
+        reason = "the file is empty" if isinstance(e, EOFError) else str(e).splitlines()[0][:200]
+        raise InputError(f"{source}: not a PyTorch checkpoint ({reason}); expected {_EXPECTED}") from None
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    ):
+        what = _describe(state)
+        raise InputError(f"{source}: holds {what}, not a state_dict (names to tensors); expected {_EXPECTED}")
+    return state
+
+
+def _pickle_globals(source: str) -> list[str]:
+    """The functions and classes a plain pickle file would call, read off its opcodes (nothing is run)."""
+    import pickletools
+
+    names, strings = [], []
+    try:
+        with open(source, "rb") as f:
+            for op, arg, _ in pickletools.genops(f.read(1 << 20)):
+                if op.name == "GLOBAL":
+                    names.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    names.append(".".join(strings[-2:]))
+                elif isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:  # not a pickle, or cut short: what was read so far
+        pass
+    return names
+
+
+def _describe(value) -> str:
+    """What a checkpoint holds, in a few words: `None`, `a tensor of shape 3×4`, `a dict of 2 entries`."""
+    import torch
+
+    if value is None:
+        return "None"
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {'×'.join(map(str, value.shape)) or 'scalar'}"
+    if isinstance(value, dict):
+        if not value:
+            return "an empty dict"
+        bad = next(k for k, v in value.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor)))
+        return f"a dict whose entry {str(bad)[:60]!r} is a {type(value[bad]).__name__}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
+def convert(net: Network, source: str, target: str, inputs: list[str]) -> None:
+    """Carry the checkpoint `source` for `net` to `target` (PyTorch to Keras or back, by `direction`),
+    written as `files.output_path` writes. UsageError when `source` does not hold the weights of `net`."""
+    to_keras = direction(source, target)
+    check_output(target, inputs)  # said before the models are built
+    state = read_state_dict(source) if to_keras else None
     import torch
 
     from .backends.keras import to_keras as keras_model_of
@@ -191,23 +270,16 @@ def cmd_convert(args) -> int:
     torch_model, keras_model = to_torch(net), keras_model_of(net)
     try:
         if to_keras:
-            torch_model.load_state_dict(torch.load(source, map_location="cpu", weights_only=True))
+            torch_model.load_state_dict(state)
         else:
             keras_model.load_weights(source)
-    except (RuntimeError, ValueError) as e:
-        reason = str(e).splitlines()[0]
-        raise UsageError(f"{source} does not hold the weights of network {net.name}: {reason}") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".weights.h5" if to_keras else ".pt", dir=directory)
-    os.close(fd)
-    try:
+    except (RuntimeError, ValueError, OSError, KeyError, TypeError) as e:
+        reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        raise InputError(f"{source} does not hold the weights of network {net.name}: {reason}") from None
+    with output_path(target, inputs, KERAS_SUFFIX if to_keras else ".pt") as tmp:
         if to_keras:
             transfer_weights(torch_model, keras_model, net)
             keras_model.save_weights(tmp)
         else:
             transfer_weights(keras_model, torch_model, net)
             torch.save(torch_model.state_dict(), tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return 0

@@ -183,7 +183,7 @@ def _exactly(a, b) -> bool:
         (lambda d: d["nodes"][2].update(inputs=[5]), "refers to a missing node"),  # the graph
         (lambda d: d["nodes"][2].update(inputs=[]), "must be the input"),
         (lambda d: d["nodes"][3].update(scope=9), "missing node or scope"),
-        (lambda d: d.update(output=7), "output is not one of its nodes"),
+        (lambda d: d.update(output=7), "outputs are not among its nodes"),
         (lambda d: d["scopes"][0].update(kind="sequence"), "must be the network"),
         (lambda d: d["nodes"][1].update(name="conv.__class__"), "not a valid name"),
     ],

@@ -200,6 +200,13 @@ CASES = [
     ("E405", net("dropout(1e999)"), 3, "1e999", ["number '1e999' is out of range"], None),
     ("E405", net("conv(99999999 * 99999999, 3)"), 3, "99999999 *", ["number out of range"], None),
     ("E405", net("conv(8, 3x" + "9" * 40 + ")"), 3, "3x9", ["size '3x999", "out of range"], None),
+    ("E406", net("conv(1, 20000, weights=box)"), 3, "20000", ["20000×20000 kernel", "1,048,576"], "few dozen"),
+    ("E406", net("conv(1, (1, 9007199254740992))"), 3, "1, 9", ["1×9007199254740992 kernel"], None),
+    ("E406", net("flatten()", "dense(400000)"), 4, "dense", ["1,229,200,000 weights", "1,073,741,824"], "flatten"),
+    ("E406", net("flatten()", "dense(10000)", "repeat 90 dense(10000)"), 5, "dense", ["8,589,934,592"], "memory"),
+    ("E205", net("conv(1, 4, weights=gaussian, sigma=0.01)"), 3, "0.01", ["must be at least 0.05"], None),
+    ("E205", net("conv(1, 4, weights=gaussian, sigma=1e-300)"), 3, "1e-300", ["must be at least 0.05"], None),
+    ("E205", net("conv(1, 4, weights=gaussian, sigma=1e200)"), 3, "1e200", ["must be at most"], None),
 ]
 # fmt: on
 
@@ -397,7 +404,7 @@ def test_deep_nesting_never_raises_recursion_error():
         net("{" * 10_000 + "relu()" + "}" * 10_000),
         net("{" * 10_000),  # and never closed
         net("conv(" + "-" * 10_000 + "8, 3)"),
-        net("conv(" + "+".join(["1"] * 10_000) + ", 3)"),
+        net("conv(" + "1 + (" * 10_000 + "1" + ")" * 10_000 + ", 3)"),
         net("repeat 1 " * 10_000 + "relu()"),
         "".join(f"block b{i}(c) {{ b{i + 1}(c) }}\n" for i in range(200)) + "block b200(c) { relu() }\n" + net("b0(1)"),
     ):
@@ -405,6 +412,8 @@ def test_deep_nesting_never_raises_recursion_error():
         assert e.code in ("E102", "E404"), e.format()
     # parentheses build no nesting of their own: 10,000 of them are merely redundant
     assert cnndsl.loads(net("conv(" + "(" * 10_000 + "8" + ")" * 10_000 + ", 3)")).output_shape == (8, 30, 30)
+    # nor does a flat sum: 10,000 terms are one expression, evaluated in a loop (issue 14)
+    assert cnndsl.loads(net("conv(" + "+".join(["1"] * 10_000) + ", 3)")).output_shape == (10_000, 30, 30)
 
 
 # --- the command line -----------------------------------------------------------------------------------------

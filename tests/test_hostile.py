@@ -697,7 +697,8 @@ RISKY_CALLS = re.compile(
     r"|runpy\.\w+|ctypes\.\w+|code\.interact|(importlib\.)?import_module|torch\.(load|jit\.load)|np\.load|numpy\.load)"
 )
 RISKY_CALL_SITES = {
-    ("cnndsl/transfer.py", "cmd_convert", "torch.load"),  # weights_only=True: tensors, no pickled code
+    ("cnndsl/transfer.py", "read_state_dict", "torch.load"),  # weights_only=True: tensors, no pickled code
+    ("cnndsl/diagram.py", "pipe", "subprocess.run"),  # ["dot", "-T" + format]: no shell, input on stdin
     ("cnndsl/__init__.py", "__getattr__", "import_module"),  # the lazy backends: a fixed table of modules
 }
 
@@ -736,7 +737,9 @@ def test_the_compiler_evaluates_no_user_text():
     assert risky == RISKY_CALL_SITES, risky ^ RISKY_CALL_SITES
     transfer = (ROOT / "cnndsl/transfer.py").read_text()
     assert transfer.count("torch.load(") == 1 and "weights_only=True" in transfer
-    assert "pickle" not in "".join(p.read_text() for p in (ROOT / "cnndsl").rglob("*.py"))
+    # nothing unpickles (transfer.py names pickle's error, and reads a bad checkpoint's opcodes with pickletools)
+    sources = "".join(p.read_text() for p in (ROOT / "cnndsl").rglob("*.py"))
+    assert not re.search(r"\bc?pickle\.(loads?|Unpickler)\b|\bUnpickler\(|find_class", sources)
     init = (ROOT / "cnndsl/__init__.py").read_text()
     assert "import_module(_LAZY[name])" in init  # a fixed table of backend modules, not a name from input
 

@@ -24,9 +24,9 @@ from conftest import ARCH, REFERENCE, ROOT, torch_model  # noqa: E402
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
 from cnndsl.backends.keras import emit, keras_name, to_keras  # noqa: E402
-from cnndsl.cli import UsageError  # noqa: E402
+from cnndsl.cli import UsageError, cmd_convert  # noqa: E402
 from cnndsl.errors import CnnDslError  # noqa: E402
-from cnndsl.transfer import cmd_convert, transfer_weights  # noqa: E402
+from cnndsl.transfer import transfer_weights  # noqa: E402
 
 TOLERANCE = 1e-4  # largest difference between the frameworks, relative to the largest output
 LIBRARY = sorted(str(p.relative_to(ARCH))[:-4] for p in ARCH.rglob("*.cnn") if p.parent.name != "blocks")

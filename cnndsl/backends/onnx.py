@@ -1,7 +1,8 @@
 """ONNX backend: an `onnx.ModelProto` built straight from the IR with onnx.helper (no torch, no tensorflow).
 
 Every IR node becomes one ONNX value named after it (`layer2.0.conv1`), computed by one ONNX node of the
-same name, or by a short chain whose helper values and nodes are named `layer2.0.conv1/...`. Parameters are
+same name, or by a short chain whose helper values and nodes are named `layer2.0.conv1/...`. The graph's
+input is `input`; a layer labelled `input` too becomes the value `input_2` (`_valued`). Parameters are
 initializers under PyTorch's state_dict keys (`layer2.0.conv1.weight`, `bn1.running_var`), so a state_dict
 loads as it is. The batch dimension is the symbol `N`; sizes the IR leaves open keep its expressions
 (`H//2+1`) as symbols, and every intermediate value carries its IR shape in value_info, which Netron shows
@@ -13,6 +14,7 @@ Semantics are PyTorch's (inference mode): TensorFlow's split of `same` padding, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -180,19 +182,22 @@ class _Builder(Dispatcher):
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, np.ndarray] = {}
         self.doc = ""  # the doc_string of the IR node being lowered
+        self.values = _valued(net)  # the nodes under their ONNX value names
+        self.renamed = {v.name: n.name for n, v in zip(net.nodes, self.values) if v.name != n.name}
 
     def model(self) -> onnx.ModelProto:
         net = self.net
-        for node in net.nodes:
-            self.doc = _doc_string(net, node)
-            self.handler(node)(node, *(net.nodes[i] for i in node.inputs))
-        first, last, root = net.nodes[0], net.nodes[net.output], net.scopes[0]
+        values = self.values
+        for node in values:
+            self.doc = _doc_string(net, net.nodes[node.id])
+            self.handler(node)(node, *(values[i] for i in node.inputs))
+        first, last, root = values[0], values[net.output], net.scopes[0]
         graph = helper.make_graph(
             self.nodes,
             net.name,
             inputs=[_value_info(first, _doc_string(net, first))],
-            outputs=[_value_info(last)] + [_value_info(net.nodes[i]) for i in net.extra_outputs],
-            value_info=[_value_info(n) for n in net.nodes[1:] if n.id not in net.outputs],
+            outputs=[_value_info(last)] + [_value_info(values[i]) for i in net.extra_outputs],
+            value_info=[_value_info(n) for n in values[1:] if n.id not in net.outputs],
             doc_string=f"{root.span.path}:{root.span.line}:{root.span.column}: network {net.name}",
         )
         opsets = [helper.make_opsetid("", self.opset)]
@@ -233,6 +238,8 @@ class _Builder(Dispatcher):
         return name
 
     def param(self, key: str) -> str:
+        node, _, suffix = key.rpartition(".")
+        key = f"{self.renamed.get(node, node)}.{suffix}"  # the state_dict key of a renamed node's parameter
         return self.const(key, self.params[key])
 
     def weighted_inputs(self, node: Node, x: str) -> list[str]:
@@ -581,6 +588,27 @@ class _Builder(Dispatcher):
 
     def stochastic_depth(self, node: Node, x: Node) -> None:
         self.emit("Identity", [x.name], node.name)  # inference: the branch is always kept, unscaled
+
+
+def _valued(net: Network) -> list[Node]:
+    """The nodes, each named as its ONNX value: its IR name, except where another node holds that name
+    already (the input node is named `input`, and so is a layer labelled `input`), which gets the first free
+    `NAME_2`, `NAME_3` ... ONNX wants every value named once; the graph's input stays `input`."""
+    taken = {n.name for n in net.nodes}
+    seen: set[str] = set()
+    out = []
+    for node in net.nodes:
+        name = node.name
+        if name in seen:
+            k = 2
+            while f"{name}_{k}" in taken:
+                k += 1
+            name = f"{name}_{k}"
+            taken.add(name)
+            node = dataclasses.replace(node, name=name)
+        seen.add(name)
+        out.append(node)
+    return out
 
 
 def _value_info(node: Node, doc_string: str = "") -> onnx.ValueInfoProto:
