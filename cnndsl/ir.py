@@ -70,7 +70,7 @@ def check_names(net: Network) -> None:
 
 
 Scalar = bool | int | float | str
-Value = Scalar | tuple[Scalar, ...]  # a block argument
+Value = Scalar | tuple[Scalar | tuple[Scalar, ...], ...]  # a block argument: a number, a tuple, a table of settings
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -332,3 +332,18 @@ def test_generated_code_keeps_working_with_computed_arguments():
     model = build(net)
     assert sum(p.numel() for p in model.parameters()) == net.params
     assert tuple(model(torch.zeros(1, 3, 224, 224)).shape) == (1, 10)
+
+
+def test_a_table_passed_to_a_block_survives_the_ir():
+    from cnndsl.ir import Network
+
+    text = """
+let rows = ((8, 1), (16, 2))
+block stage(table) { for c, s in table { conv(c, 3, strides=s, padding=1); relu() } }
+network n { input(3, 32, 32); s1: stage(rows); for i in range(2) { blk{i}: stage(((16, 1),)) } }
+"""
+    net = compile_text(text, "n")
+    assert [s.args for s in net.scopes if s.kind == "block"][0] == {"table": ((8, 1), (16, 2))}
+    again = Network.from_json(net.to_json())
+    assert again.to_json() == net.to_json() and again.output_shape == (16, 16, 16)
+    assert [s.name for s in again.scopes if s.kind == "block"] == ["s1", "blk0", "blk1"]
