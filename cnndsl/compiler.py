@@ -458,8 +458,7 @@ class _Expansion:
                     "E201", f"network {d.name} has no parameter '{name}'" + (f" — {hint}" if hint else ""), span,
                     hint=None if hint else f"its parameters: {', '.join(names)}" if names else "it has no parameters",
                 )  # fmt: skip
-            padded = "\n" * (line - 1) + " " * (len(name) + 1) + text
-            expr = self.c._guard(lambda: parse_expression(padded, SETTINGS))  # noqa: B023 (called at once)
+            expr = self.c._guard(lambda: parse_expression(text, SETTINGS, line, len(name) + 2))  # noqa: B023
             value = self.evaluate(expr, self.consts)
             if isinstance(value, Word) and value not in _WORDS:
                 raise self.unknown_name(value, self.consts)

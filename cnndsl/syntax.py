@@ -683,27 +683,41 @@ def _template(text: str, line: int, column: int) -> tuple:
                 hint="a computed label puts each expression in braces: block{i + 1}",
             )  # fmt: skip
         parts.append(text[at : m.start()])
-        # Padding puts the expression at its own line and column: its positions need no shifting.
-        padded = "\n" * (line - 1) + " " * (column + m.start()) + m.group(1)
-        parts.append(parse_expression(padded, path))
+        parts.append(parse_expression(m.group(1), path, line, column + m.start() + 1))
         at = m.end()
     parts.append(text[at:])
     return tuple(p for p in parts if p != "")
 
 
-def parse_expression(text: str, path: str = "<string>") -> object:
-    """One expression (a part of a computed label, a `--set` value): its syntax tree, or CnnDslError. Errors
-    point into `text` (which may be padded to stand at its place in a file); the caller shows the source."""
-    lines = text.split("\n")
-    if not text.strip():
-        raise CnnDslError("E100", "a value is missing", path, len(lines), len(lines[-1]) + 1)
+def parse_expression(text: str, path: str = "<string>", line: int = 1, column: int = 1) -> object:
+    """One expression (a part of a computed label, a `--set` value) that stands at `line`:`column` of `path`:
+    its syntax tree, or CnnDslError, with positions there; the caller shows the source line."""
+    padded = " " * (column - 1) + text  # the columns by padding; the lines (no newlines: linear) by moving
+    lines = padded.split("\n")
     try:
-        return _parse(text, path, False, "expr")
+        if not text.strip():
+            raise CnnDslError("E100", "a value is missing", path, len(lines), len(lines[-1]) + 1)
+        return _relocate(_parse(padded, path, False, "expr"), line - 1)
     except CnnDslError as e:
-        e.source_line = None
+        e.source_line, e.line = None, e.line + line - 1
         if e.code == "E102":
             e.message, e.hint = "unexpected end of the value", _expected_in(e.message)
         raise
+
+
+def _relocate(node, lines: int):
+    """An expression's tree moved down by `lines` lines."""
+    if lines and hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            value = getattr(node, name)
+            if isinstance(value, Span):
+                setattr(node, name, Span(value.path, value.line + lines, value.column))
+            elif isinstance(value, tuple):
+                for item in value:
+                    _relocate(item, lines)
+            else:
+                _relocate(value, lines)
+    return node
 
 
 def _expected_in(message: str) -> str | None:

@@ -347,3 +347,16 @@ network n { input(3, 32, 32); s1: stage(rows); for i in range(2) { blk{i}: stage
     again = Network.from_json(net.to_json())
     assert again.to_json() == net.to_json() and again.output_shape == (16, 16, 16)
     assert [s.name for s in again.scopes if s.kind == "block"] == ["s1", "blk0", "blk1"]
+
+
+def test_computed_labels_point_at_their_place_and_parse_in_linear_time():
+    lines = "".join(f"    a{k}: relu()\n" for k in range(500))
+    text = "network n {\n    input(1)\n" + lines + "    for i in range(2) { b{i +* 1}: relu() }\n}\n"
+    with pytest.raises(CnnDslError) as e:
+        compile_text(text, "n")
+    assert (e.value.code, e.value.line, e.value.column) == ("E100", 503, 30)
+    assert e.value.source_line == "    for i in range(2) { b{i +* 1}: relu() }"
+    text = "network n {\n    input(1)\n" + lines + "    for i in range(2) { b{i + j}: relu() }\n}\n"
+    with pytest.raises(CnnDslError, match="unknown name 'j'") as e:
+        compile_text(text, "n")
+    assert (e.value.line, e.value.column) == (503, 31)
