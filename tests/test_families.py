@@ -360,3 +360,113 @@ def test_computed_labels_point_at_their_place_and_parse_in_linear_time():
     with pytest.raises(CnnDslError, match="unknown name 'j'") as e:
         compile_text(text, "n")
     assert (e.value.line, e.value.column) == (503, 31)
+
+
+def _expressions():
+    from hypothesis import strategies as st
+
+    numbers = st.integers(-20, 20).map(lambda n: (str(n), str(n)) if n >= 0 else (f"({n})", f"({n})"))
+    booleans = st.sampled_from([("true", "True"), ("false", "False")])
+
+    def extend(children):
+        def binary(ops):
+            return st.tuples(children, st.sampled_from(ops), children).map(
+                lambda t: (f"({t[0][0]} {t[1]} {t[2][0]})", f"({t[0][1]} {t[1]} {t[2][1]})")
+            )
+
+        ternary = st.tuples(children, children, children).map(
+            lambda t: (f"({t[0][0]} if {t[1][0]} else {t[2][0]})", f"({t[0][1]} if {t[1][1]} else {t[2][1]})")
+        )
+        negation = children.map(lambda c: (f"(not {c[0]})", f"(not {c[1]})"))
+        calls = st.tuples(st.sampled_from(["min", "max"]), children, children).map(
+            lambda t: (f"{t[0]}({t[1][0]}, {t[2][0]})", f"{t[0]}({t[1][1]}, {t[2][1]})")
+        )
+        return st.one_of(
+            binary(["+", "-", "*", "//", "%"]), binary(["==", "!=", "<", "<=", ">", ">="]), binary(["and", "or"]),
+            ternary, negation, calls,
+        )  # fmt: skip
+
+    return st.recursive(st.one_of(numbers, booleans), extend, max_leaves=12)
+
+
+def test_expressions_evaluate_as_python_does():
+    """Where Python's answer is a number or a boolean computed only from numbers and booleans as the language
+    allows (no arithmetic on booleans, conditions that are booleans), the language gives the same answer;
+    everything else is an error with a code, never a crash."""
+    from hypothesis import given, settings
+
+    @settings(max_examples=300, deadline=None)
+    @given(_expressions())
+    def check(pair):
+        text, python = pair
+        try:
+            net = compile_text(f"network n(v = {text}) {{ input(1) }}", "n")
+        except CnnDslError as e:
+            assert e.code in ("E205", "E214", "E405"), e.format()
+            if e.code != "E405":  # refused only where the language's rules refuse it
+                with pytest.raises((AssertionError, ZeroDivisionError)):
+                    _strict_eval(python)
+            return
+        expected = _strict_eval(python)
+        assert net.args["v"] == expected and type(net.args["v"]) is type(expected), (text, net.args["v"], expected)
+
+    check()
+
+
+def _operators() -> dict:
+    import ast
+    import operator
+
+    return {
+        ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
+        ast.Mod: operator.mod, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    }  # fmt: skip
+
+
+_OPERATORS = _operators()
+
+
+def _strict_eval(python: str):
+    """Python's value, evaluated with the language's rules: arithmetic and ordering on numbers only,
+    conditions and `and`/`or`/`not` on booleans only (so that a value the language computes is Python's)."""
+    import ast
+
+    def value(node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.UnaryOp):
+            v = value(node.operand)
+            if isinstance(node.op, ast.USub):
+                return -v
+            assert type(v) is bool
+            return not v
+        if isinstance(node, ast.BinOp):
+            a, b = value(node.left), value(node.right)
+            assert type(a) is int and type(b) is int
+            return _OPERATORS[type(node.op)](a, b)
+        if isinstance(node, ast.Compare):
+            a, b = value(node.left), value(node.comparators[0])
+            if isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+                same = type(a) is type(b) and a == b
+                return same if isinstance(node.ops[0], ast.Eq) else not same
+            assert type(a) is int and type(b) is int
+            return _OPERATORS[type(node.ops[0])](a, b)
+        if isinstance(node, ast.BoolOp):
+            a = value(node.values[0])
+            assert type(a) is bool
+            if a is isinstance(node.op, ast.Or):
+                return a
+            b = value(node.values[1])
+            assert type(b) is bool
+            return b
+        if isinstance(node, ast.IfExp):
+            c = value(node.test)
+            assert type(c) is bool
+            return value(node.body if c else node.orelse)
+        if isinstance(node, ast.Call):
+            a, b = value(node.args[0]), value(node.args[1])
+            assert type(a) is int and type(b) is int
+            return {"min": min, "max": max}[node.func.id](a, b)
+        raise AssertionError(node)
+
+    return value(ast.parse(python, mode="eval").body)
