@@ -17,7 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.installed system-deps
+# node packages for tests/test_editors.py: the VS Code grammar runs in vscode-textmate, as in VS Code
+# (the extension's own dependency, vscode-languageclient, is not needed to test it).
+NODE_TEST := editors/vscode/test/node_modules/.installed
+$(NODE_TEST): editors/vscode/test/package-lock.json
+	npm ci --prefix editors/vscode/test --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed system-deps $(NODE_TEST)
 
 # Graphviz's `dot` renders the diagrams; Debian's package where we may install it.
 system-deps:
@@ -48,4 +55,4 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info editors/vscode/test/node_modules

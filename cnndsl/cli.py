@@ -26,6 +26,7 @@ from .errors import CnnDslError, InputError, UsageError  # noqa: E402
 from .files import check_output, write_atomic  # noqa: E402
 
 BACKENDS = ("torch", "keras", "onnx", "ir")
+MAX_ERRORS = 20  # per file: `check` reports every independent error, up to this many
 __all__ = ["main", "UsageError", "write_atomic"]  # the last two live in errors.py and files.py
 
 
@@ -55,11 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cnndsl", description="Describe convolutional networks as text; check, summarise and compile them."
     )
+    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp, many=False):
         if many:
-            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files")
+            sp.add_argument("files", nargs="+", metavar="FILE", help=".cnn files, or directories to search for them")
         else:
             sp.add_argument("file", metavar="FILE", help="a .cnn file")
             sp.add_argument("--network", "-n", metavar="NAME", help="the network to use, if the file has several")
@@ -75,9 +77,14 @@ def _parser() -> argparse.ArgumentParser:
             help="also allow imports from DIR (by default imports stay inside the file's directory)",
         )  # fmt: skip
 
-    sp = sub.add_parser("check", help="validate files and infer every shape")
+    sp = sub.add_parser("check", help="validate files (every .cnn file of a directory) and infer every shape")
     common(sp, many=True)
     sp.add_argument("--format", choices=("text", "github", "json"), default="text")
+    sp.add_argument(
+        "--with-importers", action="store_true",
+        help="also check every .cnn file below --root that imports one of FILES, directly or transitively",
+    )  # fmt: skip
+    sp.add_argument("--root", default=".", metavar="DIR", help="where --with-importers looks (default: .)")
 
     sp = sub.add_parser("summary", help="a per-layer table: output shapes, parameters, multiply-adds")
     common(sp)
@@ -135,8 +142,26 @@ def _parser() -> argparse.ArgumentParser:
         help="where to write (atomically; .png, .jpg ...); default: IMAGE_NETWORK.png next to the image",
     )  # fmt: skip
 
+    sp = sub.add_parser("fmt", help="rewrite files in the canonical layout (every .cnn file of a directory)")
+    sp.add_argument("paths", nargs="+", metavar="FILE|DIR", help=".cnn files, directories, or - for standard input")
+    sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
+    sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
+
+    sub.add_parser("lsp", help="the language server, over standard input and output (docs/editors.md)")
+
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cnndsl")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH
+        from . import __version__
+
+        return __version__
 
 
 def _compiler(args, path: str) -> Compiler:
@@ -187,21 +212,28 @@ def _load(args):
 
 
 def cmd_check(args) -> int:
-    results, errors = [], []
+    from .project import check_compiled, cnn_files, importers, recovered
+
+    files = cnn_files(args.files)
+    if args.with_importers:
+        files = cnn_files([*files, *importers(files, args.root)])
+    results, errors, libraries, omitted = [], [], [], []
     settings = _settings(args)
-    for path in args.files:
+    for path in files:
+        c = Compiler(args.max_nodes, tuple(args.import_path))
         try:
-            c = _compiler(args, path)
-            names = c.network_names()
-            if not names:
-                raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
-            for name in names:
-                try:
-                    results.append(c.compile(name, settings=c.settings_for(name, settings)))
-                except CnnDslError as e:
-                    errors.append(e)
+            c.add_file(path)
+            shown = next(iter(c.sources))
+            networks, found, unused = check_compiled(c, shown, settings)
+            results += networks
+            if not networks and not found:
+                libraries.append((shown, [d.name for d in unused]))
         except CnnDslError as e:
-            errors.append(e)
+            found = recovered(c, e)
+        if len(found) > MAX_ERRORS:
+            omitted.append((path, len(found) - MAX_ERRORS))
+            found = found[:MAX_ERRORS]
+        errors += found
     if args.format == "json":
         out = {
             "networks": [
@@ -209,12 +241,16 @@ def cmd_check(args) -> int:
                  "params": n.params, "buffers": n.buffers, "macs": n.macs}
                 for n in results
             ],
+            "blocks": [{"source": path, "blocks": names} for path, names in libraries],
             "errors": [e.to_dict() for e in errors],
+            "omitted": [{"path": path, "errors": n} for path, n in omitted],
         }  # fmt: skip
         _print_json(out)
     else:
         for n in results:
             print(n)
+        for path, names in libraries:
+            print(f"{path}: blocks {', '.join(names)} (no network)")
         for e in errors:
             if args.format == "github":
                 message = e.message + (f" ({e.hint})" if e.hint else "")
@@ -222,6 +258,8 @@ def cmd_check(args) -> int:
                 print(f"::error {where}::{_gh_escape(message)}")
             else:
                 print(e.format(), file=sys.stderr)
+        for path, n in omitted:
+            print(f"{path}: … and {n} more error{'s' if n > 1 else ''}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -344,6 +382,58 @@ def cmd_apply(args) -> int:
     return 0
 
 
+def cmd_fmt(args) -> int:
+    import difflib
+
+    from .fmt import format_text
+    from .project import cnn_files
+
+    if args.paths == ["-"]:
+        sys.stdout.write(format_text(sys.stdin.read(), "<stdin>"))
+        return 0
+    status = 0
+    for path in cnn_files(args.paths):
+        if not os.path.isfile(path):  # a FIFO would block the read
+            what = "it is a directory" if os.path.isdir(path) else "not a regular file"
+            print(f"cnndsl: cannot read '{path}': {what}", file=sys.stderr)
+            status = 1
+            continue
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+            formatted = format_text(text, path)
+        except CnnDslError as e:
+            print(e.format(), file=sys.stderr)
+            status = 1
+            continue
+        except UnicodeDecodeError:
+            print(f"{path}: not UTF-8 text", file=sys.stderr)
+            status = 1
+            continue
+        if formatted == text:
+            continue
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(True), formatted.splitlines(True), f"{path}", f"{path} (formatted)"
+                )
+            )
+        if args.check or args.diff:
+            if args.check:
+                print(f"would reformat {path}")
+            status = 1
+            continue
+        write_atomic(path, formatted, [])  # in place: the same permissions, through a symbolic link
+        print(f"reformatted {path}", file=sys.stderr)
+    return status
+
+
+def cmd_lsp(args) -> int:
+    from .lsp import main as serve  # pygls: the [lsp] extra
+
+    return serve()
+
+
 def cmd_schema(args) -> int:
     from .ir import Network
 
@@ -353,7 +443,8 @@ def cmd_schema(args) -> int:
 
 COMMANDS = {
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
-    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema,
+    "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema, "fmt": cmd_fmt,
+    "lsp": cmd_lsp,
 }  # fmt: skip
 
 

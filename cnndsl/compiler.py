@@ -38,6 +38,7 @@ from .syntax import (
     If,
     IfExp,
     Index,
+    Kwarg,
     Let,
     Module,
     Name,
@@ -157,6 +158,7 @@ def _unparse_operand(expr) -> str:
 
 
 def _names_in(expr) -> set[str]:
+    """The names an expression reads (`in` for `in.channels`)."""
     if isinstance(expr, Name):
         return {expr.id}
     if isinstance(expr, BinOp):
@@ -166,7 +168,16 @@ def _names_in(expr) -> set[str]:
         return _names_in(expr.operand)
     if isinstance(expr, TupleExpr):
         return set().union(*(_names_in(i) for i in expr.items))
-    return set()
+    if isinstance(expr, ShapeAttr):
+        return {"in"}
+    if isinstance(expr, (Const, Open)) or not hasattr(expr, "__dataclass_fields__"):
+        return set()
+    names = set()  # conditions, calls, indexing: every expression they hold
+    for f in expr.__dataclass_fields__:
+        value = getattr(expr, f)
+        for v in value if isinstance(value, tuple) else (value,):
+            names |= _names_in(v.value if isinstance(v, Kwarg) else v)
+    return names
 
 
 def _arithmetic(expr) -> bool:
@@ -175,7 +186,8 @@ def _arithmetic(expr) -> bool:
     if isinstance(expr, (Name, Const)):
         return True
     if isinstance(expr, BinOp):
-        return _arithmetic(expr.left) and _arithmetic(expr.right)
+        first, rest = _chain(expr)
+        return _arithmetic(first) and all(_arithmetic(right) for _, right in rest)
     if isinstance(expr, Neg):
         return _arithmetic(expr.operand)
     if isinstance(expr, TupleExpr):
@@ -425,9 +437,7 @@ class _Expansion:
 
     def run(self) -> Network:
         d = self.definition
-        for let in self.c.lets.values():
-            if isinstance(let, Let):  # in order: a constant sees the constants before it
-                self.consts[let.name] = self.evaluate(let.value, self.consts)
+        self.constants()
         kwargs = [(k, v, None) for k, v in self.args.items()] + self.overrides(d)
         env = self.bind_params(d, [], kwargs, d.span, self.consts, self.consts)
         params = {p.name: env[p.name] for p in d.params}
@@ -441,6 +451,13 @@ class _Expansion:
             name=d.name, source=d.span.path, args=params, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
             extra_outputs=tuple(self.outputs), blocks=self.signatures,
         )  # fmt: skip
+
+    def constants(self) -> dict:
+        """The file's constants, evaluated in order: a constant sees the constants before it."""
+        for let in self.c.lets.values():
+            if isinstance(let, Let):
+                self.consts[let.name] = self.evaluate(let.value, self.consts)
+        return self.consts
 
     def overrides(self, d: Definition) -> list:
         """`--set NAME=VALUE`: each VALUE parsed and evaluated as an expression of the file (its constants
@@ -1411,3 +1428,12 @@ def load_all(path: str | Path, *, max_nodes: int = MAX_NODES, import_paths=()) -
     c = Compiler(max_nodes, tuple(import_paths))
     c.add_file(path)
     return [c.compile(n) for n in c.network_names()]
+
+
+# --- for the checks that need no input shape (cnndsl.project: block libraries, errors after the first) ---
+
+WORDS = _WORDS
+Expansion = _Expansion
+did_you_mean = _did_you_mean
+names_in = _names_in
+choices = _choices

@@ -105,7 +105,7 @@ def one_line(net: Network) -> str:
     return f"{net.name}: {ops.shape_str(net.input_shape)} → {out}, {net.params:,} params"
 
 
-def _scope_totals(net: Network) -> dict[int, list[int | None]]:
+def scope_totals(net: Network) -> dict[int, list[int | None]]:
     """Parameters and multiply-adds under each scope, nested ones included. A scope's id is larger than
     its parent's, so one backward pass adds each scope into its parent."""
     totals = {s.id: [0, 0] for s in net.scopes}
@@ -132,7 +132,7 @@ def _depths(net: Network) -> list[int]:
 def rows(net: Network, receptive_field: bool = False) -> list[tuple]:
     """(indent, name, op, output shape, params, macs[, rf, jump, padding]): block and sequence scopes as
     header rows before their first node, one level out from their contents."""
-    totals = _scope_totals(net)
+    totals = scope_totals(net)
     depths = _depths(net)
     fields = None
     if receptive_field:

@@ -7,6 +7,7 @@ The transformer runs inside the parser (no intermediate Lark tree), which keeps 
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import re
 import threading
@@ -299,7 +300,7 @@ class Module:
     lets: tuple = ()  # of Let and FnDef, in source order
 
 
-def _grammar_path() -> Path:
+def grammar_path() -> Path:
     """The grammar ships inside the wheel as cnndsl/grammars/; in a source tree it is ../grammars/."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "grammars" / "cnn.lark", here.parent / "grammars" / "cnn.lark"):
@@ -583,7 +584,7 @@ def parser(accelerated: bool = True) -> Lark:
         if key in _parsers:
             return _parsers[key]
         _parsers[key] = Lark(
-            _grammar_path().read_text(encoding="utf-8"),
+            grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
             # One scanner for every token: the keywords are reserved words everywhere, and start-up does not
             # compile a scanner per parser state as the contextual lexer would (~10 ms of `cnndsl check`).
@@ -628,47 +629,116 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
 
 def _parse(text: str, path: str, accelerated: bool, start: str):
     lines = text.splitlines()
-
-    def source_line(n: int) -> str | None:
-        return lines[n - 1] if 0 < n <= len(lines) else None
-
     token = _path.set(path)
     try:
         return parser(accelerated).parse(text, start=start)
     except CnnDslError as e:
-        e.source_line = source_line(e.line)
+        e.source_line = _source_line(lines, e.line)
         raise
-    except UnexpectedCharacters as e:
-        char = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
-        raise CnnDslError(
-            "E101", f"unexpected character {char!r}", path, e.line, e.column, source_line=source_line(e.line)
-        ) from None
-    except UnexpectedEOF as e:
-        line = max(1, len(lines))
-        column = len(lines[-1]) + 1 if lines else 1
-        hint = _expected(e) or None
-        raise CnnDslError(
-            "E102", "unexpected end of file", path, line, column, hint=hint and f"{hint}; is a '}}' missing?",
-            source_line=source_line(line),
-        ) from None
-    except UnexpectedToken as e:
-        tok = e.token
-        if tok.type == "$END":
-            line = max(1, len(lines))
-            column = len(lines[-1]) + 1 if lines else 1
-            hint = _expected(e)
-            raise CnnDslError(
-                "E102", "unexpected end of file" + (f": {hint}" if hint else ""), path, line, column,
-                hint="is a '}' or ')' missing?", source_line=source_line(line),
-            ) from None
-        expected = _expected(e)
-        message = f"unexpected {_token_text(tok)}" + (f", {expected}" if expected else "")
-        hint, line = _syntax_hint(tok, e, text), source_line(tok.line)
-        raise CnnDslError("E100", message, path, tok.line, tok.column, hint=hint, source_line=line) from None
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text, path, lines) from None
     except RecursionError:  # not reachable from the LALR parser itself; a guard all the same
         raise CnnDslError("E404", "nesting is too deep", path, 1, 1) from None
     finally:
         _path.reset(token)
+
+
+def _source_line(lines: list[str], n: int) -> str | None:
+    return lines[n - 1] if 0 < n <= len(lines) else None
+
+
+def _syntax_error(e: UnexpectedInput, text: str, path: str, lines: list[str]) -> CnnDslError:
+    """The CnnDslError (E100, E101 or E102) for one of Lark's syntax errors."""
+    if isinstance(e, UnexpectedCharacters):
+        char = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        return CnnDslError(
+            "E101", f"unexpected character {char!r}", path, e.line, e.column, source_line=_source_line(lines, e.line)
+        )
+    last = max(1, len(lines))
+    end_column = len(lines[-1]) + 1 if lines else 1
+    if isinstance(e, UnexpectedEOF):
+        hint = _expected(e) or None
+        return CnnDslError(
+            "E102", "unexpected end of file", path, last, end_column, hint=hint and f"{hint}; is a '}}' missing?",
+            source_line=_source_line(lines, last),
+        )  # fmt: skip
+    tok = e.token
+    if tok.type == "$END":
+        hint = _expected(e)
+        return CnnDslError(
+            "E102", "unexpected end of file" + (f": {hint}" if hint else ""), path, last, end_column,
+            hint="is a '}' or ')' missing?", source_line=_source_line(lines, last),
+        )  # fmt: skip
+    expected = _expected(e)
+    message = f"unexpected {_token_text(tok)}" + (f", {expected}" if expected else "")
+    hint, line = _syntax_hint(tok, e, text), _source_line(lines, tok.line)
+    return CnnDslError("E100", message, path, tok.line, tok.column, hint=hint, source_line=line)
+
+
+# what a mistyped statement most often lacks before the token that stopped it: `conv(16 3)`, `conv(3, 3}`,
+# `sequence relu() }`
+_MISSING = (
+    ("COMMA", ","), ("RPAR", ")"), ("COLON", ":"), ("LBRACE", "{"), ("RBRACE", "}"), ("LPAR", "("), ("INT", "0"),
+    ("STRING", '""'),
+)  # fmt: skip
+LOOKAHEAD = 3  # a repair must let the parser take this many tokens after the one it stopped at
+_TOP = {"BLOCK", "IMPORT", "NETWORK", "LET", "DEF", "$END"}  # what may follow a definition
+
+
+def _repair(e: UnexpectedToken, following: list[Token]) -> None:
+    """Put in the one token whose absence stopped the parser, if one lets it go on with the unexpected token
+    and the few after it (else Lark skips that token)."""
+    for kind, value in _MISSING:
+        trial = e.interactive_parser.copy()
+        try:
+            for tok in (Token(kind, value), e.token, *following):
+                trial.feed_token(tok)
+        except UnexpectedInput:
+            continue
+        e.interactive_parser.feed_token(Token(kind, value))
+        e.interactive_parser.feed_token(e.token)
+        return
+
+
+def syntax_errors(text: str, path: str = "<string>", limit: int = 20) -> list[CnnDslError]:
+    """Every syntax error of a text (at most `limit`), for a text that `parse` refuses: the parser resumes
+    after each error (Lark's on_error), skipping tokens, and an error is reported only at a later line than the
+    previous one, so that one mistake is one error. The first error is always `parse`'s."""
+    text = text.removeprefix("\ufeff")
+    lines = text.splitlines()
+    errors: list[CnnDslError] = []
+    tokens: list[Token] = []
+    try:
+        tokens.extend(parser(accelerated=False).lex(text))
+    except UnexpectedInput:
+        pass  # the tokens before a stray character
+    starts = [t.start_pos for t in tokens]
+
+    between = [False]  # skipping tokens between definitions: one error for the whole stretch
+
+    def on_error(e: UnexpectedInput) -> bool:
+        error = _syntax_error(e, text, path, lines)
+        top = isinstance(e, UnexpectedToken) and set(e.expected or ()) <= _TOP
+        if (not errors or error.line > errors[-1].line) and not (top and between[0]):
+            errors.append(error)
+        between[0] = top
+        if isinstance(e, UnexpectedToken) and e.token.type != "$END":
+            at = bisect.bisect_right(starts, e.token.start_pos)
+            _repair(e, tokens[at : at + LOOKAHEAD])
+        return len(errors) < limit and error.code != "E102"
+
+    token = _path.set(path)
+    try:
+        parser(accelerated=False).parse(text, start="start", on_error=on_error)
+    except CnnDslError as e:  # a number out of range, met while recovering
+        if not errors or e.line > errors[-1].line:
+            e.source_line = _source_line(lines, e.line)
+            errors.append(e)
+    except (UnexpectedInput, RecursionError):
+        pass
+    finally:
+        _path.reset(token)
+    return errors
 
 
 def _template(text: str, line: int, column: int) -> tuple:
@@ -768,5 +838,3 @@ def parse_file(path: str | Path, shown: str | None = None) -> Module:
         column = len(before[start:].decode("utf-8")) + 1  # in characters, as the caret counts
         raise CnnDslError("E103", f"invalid UTF-8 byte 0x{raw[e.start]:02x}", shown, line, column) from None
     return parse(text, shown)
-
-

@@ -240,7 +240,8 @@ def test_python_m_and_the_front_end_imports_no_framework():
     assert r.returncode == 0 and r.stdout.startswith("resnet152: 3×224×224 → 1000, 60,192,808 params")
     imported = {line.split("|")[-1].strip().split(".")[0] for line in r.stderr.splitlines() if "|" in line}
     assert "lark" in imported and "pydantic" not in imported  # pydantic only reads and writes IR JSON
-    assert not imported & {"torch", "tensorflow", "keras", "graphviz", "onnx", "numpy"}
+    heavy = {"torch", "tensorflow", "keras", "graphviz", "onnx", "numpy", "pygls", "lsprotocol", "pygments"}
+    assert not imported & heavy
 
 
 @pytest.mark.parametrize("seed", ["1", "2"])

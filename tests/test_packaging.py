@@ -29,7 +29,11 @@ def test_wheel_installs_and_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == "resnet50: 3×224×224 → 1000, 25,557,032 params\n"
     r = subprocess.run(
-        [python, "-c", "import cnndsl.syntax as s; print(s._grammar_path())"],
+        [python, "-c", "import cnndsl.syntax as s; print(s.grammar_path())"],
         capture_output=True, text=True, cwd=work, timeout=120,
     )  # fmt: skip
     assert "site-packages/cnndsl/grammars/cnn.lark" in r.stdout
+    # the Pygments lexer is registered, so ```cnn blocks highlight wherever cnndsl is installed
+    code = "from importlib.metadata import entry_points as e; print(e(group='pygments.lexers')['cnn'].value)"
+    r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=work, timeout=120)
+    assert r.stdout.strip() == "cnndsl.highlight:CnnLexer", r.stderr

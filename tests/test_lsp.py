@@ -1,0 +1,180 @@
+"""`cnndsl lsp` end to end: a real LSP client (pytest-lsp) talks to `python -m cnndsl lsp` over stdio."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import pytest_lsp
+from conftest import ARCH, ROOT
+from lsprotocol import types as t
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnndsl", "lsp"], server_env=ENV),
+)
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=ROOT.as_uri()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_doc(client: LanguageClient, path, text: str | None = None, version: int = 1) -> str:
+    uri = path.as_uri()
+    text = path.read_text() if text is None else text
+    client.text_document_did_open(t.DidOpenTextDocumentParams(t.TextDocumentItem(uri, "cnn", version, text)))
+    return uri
+
+
+def position(text: str, needle: str, offset: int = 0) -> t.Position:
+    """The position of the first occurrence of `needle` (plus `offset` characters)."""
+    index = text.index(needle) + offset
+    line = text.count("\n", 0, index)
+    return t.Position(line, index - (text.rfind("\n", 0, index) + 1))
+
+
+async def diagnostics_for(client: LanguageClient, uri: str, version: int) -> list[t.Diagnostic]:
+    while True:
+        params = await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        if params.uri == uri and params.version == version:
+            return params.diagnostics
+
+
+async def hover(client: LanguageClient, uri: str, text: str, needle: str, offset: int = 0) -> str:
+    result = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri), position(text, needle, offset))
+    )
+    assert result is not None, needle
+    return result.contents.value
+
+
+async def test_diagnostics_as_you_type(client: LanguageClient, tmp_path):
+    path = tmp_path / "typing.cnn"
+    bad = (
+        "block unused(c) {\n    frob(c)\n}\nnetwork n {\n    input(3, 8, 8)\n    conv(8, 3, strids=2)\n"
+        "    maxpool(2, stride=2)\n}\n"
+    )
+    uri = open_doc(client, path, bad)
+    found = await diagnostics_for(client, uri, 1)  # every independent error at once
+    assert [(d.code, d.range.start.line, d.range.start.character, d.range.end.character) for d in found] == [
+        ("E200", 1, 4, 8), ("E201", 5, 15, 21), ("E201", 6, 15, 21),
+    ]  # fmt: skip
+    assert found[1].message == "conv has no argument 'strids'\nhint: did you mean 'strides'?"
+    assert found[1].source == "cnndsl" and found[1].severity == t.DiagnosticSeverity.Error
+    fixed = bad.replace("strids", "strides").replace("frob(c)", "relu()").replace("stride=", "strides=")
+    client.text_document_did_change(
+        t.DidChangeTextDocumentParams(
+            t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            [t.TextDocumentContentChangeWholeDocument(text=fixed)],
+        )
+    )
+    assert list(await diagnostics_for(client, uri, 2)) == []
+
+
+async def test_hover_shows_shapes_parameters_and_documentation(client: LanguageClient):
+    path = ARCH / "resnet34.cnn"
+    text = path.read_text()
+    uri = open_doc(client, path)
+    conv1 = await hover(client, uri, text, "conv1:")
+    assert "`conv1`: 64×112×112, 9,408 params, 118,013,952 multiply-adds, receptive field 7 (jump 2)" in conv1
+    layer2 = await hover(client, uri, text, "layer2:")
+    assert "`layer2` sequence: 128×28×28, 1,116,416 params" in layer2
+    strides = await hover(client, uri, text, "strides=2", 1)
+    assert strides == "`strides` of `conv`: default (1, 1)"
+    conv = await hover(client, uri, text, "conv(64")
+    assert "2-D convolution" in conv and "| `groups` | 1 |" in conv
+    basic = await hover(client, uri, text, "basic(128", 2)  # a block call: each of its instances
+    assert "`layer2.0` basic(channels=128, stride=2): 128×28×28" in basic
+
+    blocks = ARCH / "blocks" / "resnet.cnn"
+    btext = blocks.read_text()
+    buri = open_doc(client, blocks)
+    doc = await hover(client, buri, btext, "use_bias=false", 2)
+    assert doc.startswith("`use_bias` of `conv`: default none") and "None: True" in doc
+
+
+async def test_hover_inside_a_block_lists_its_instances(client: LanguageClient):
+    path = ARCH / "googlenet.cnn"
+    text = path.read_text()
+    uri = open_doc(client, path)
+    value = await hover(client, uri, text, "bn: batchnorm")
+    assert "57 instances" in value and "`conv1.bn`: 64×112×112, 128 params" in value and "… and 45 more" in value
+
+
+async def test_go_to_definition(client: LanguageClient):
+    path = ARCH / "resnet34.cnn"
+    text = path.read_text()
+    uri = open_doc(client, path)
+
+    async def where(needle, offset=0, in_text=text, in_uri=uri):
+        result = await client.text_document_definition_async(
+            t.DefinitionParams(t.TextDocumentIdentifier(in_uri), position(in_text, needle, offset))
+        )
+        return result.uri.removeprefix(ROOT.as_uri() + "/"), result.range.start.line, result.range.start.character
+
+    blocks = (ARCH / "blocks" / "resnet.cnn").read_text()
+    assert await where("basic(128") == ("architectures/blocks/resnet.cnn", *_line_col(blocks, "basic("))
+    assert await where('"blocks/resnet.cnn"', 3) == ("architectures/blocks/resnet.cnn", 0, 0)
+    assert await where("fc: dense(classes", 10) == ("architectures/resnet34.cnn", *_line_col(text, "classes"))
+    unet = ARCH / "unet.cnn"
+    utext = unet.read_text()
+    uuri = open_doc(client, unet)
+    assert await where("concat(enc2", 7, utext, uuri) == ("architectures/unet.cnn", *_line_col(utext, "enc2:"))
+
+
+def _line_col(text: str, needle: str) -> tuple[int, int]:
+    p = position(text, needle)
+    return p.line, p.character
+
+
+async def test_completion(client: LanguageClient, tmp_path):
+    text = (
+        'import "blocks/resnet.cnn"\nnetwork n {\n    input(3, 32, 32)\n'
+        "    enc1: conv(8, 3, padding=same, )\n    x: relu()\n    concat()\n    \n}\n"
+    )
+    path = ARCH / "completion_test.cnn"  # not written: imports resolve next to the document's path
+    uri = open_doc(client, path, text)
+
+    async def labels(needle, offset):
+        result = await client.text_document_completion_async(
+            t.CompletionParams(t.TextDocumentIdentifier(uri), position(text, needle, offset))
+        )
+        return {i.label: i for i in result.items}
+
+    arguments = await labels("same, )", 6)
+    assert {"strides", "groups", "dilation"} <= arguments.keys() and "padding" not in arguments
+    assert arguments["strides"].kind == t.CompletionItemKind.Property and arguments["strides"].insert_text == "strides="
+    assert (await labels("concat()", 7)).keys() == {"enc1", "x"}
+    anywhere = await labels("    \n}", 4)
+    assert {"conv", "batchnorm", "identity", "basic", "bottleneck", "repeat", "output", "inline"} <= anywhere.keys()
+    assert (
+        anywhere["basic"].kind == t.CompletionItemKind.Class and anywhere["conv"].kind == t.CompletionItemKind.Function
+    )
+
+
+async def test_document_symbols(client: LanguageClient):
+    uri = open_doc(client, ARCH / "googlenet.cnn")
+    result = await client.text_document_document_symbol_async(t.DocumentSymbolParams(t.TextDocumentIdentifier(uri)))
+    assert [(s.name, s.kind) for s in result] == [
+        ("conv_bn", t.SymbolKind.Function), ("inception", t.SymbolKind.Function), ("googlenet", t.SymbolKind.Class),
+    ]  # fmt: skip
+    inception = result[1]
+    assert [c.name for c in inception.children] == ["branch1", "branch2", "branch3", "branch4"]
+    assert inception.range.end.line > inception.range.start.line
+    assert [c.name for c in result[2].children][:3] == ["conv1", "maxpool1", "conv2"]
+
+
+async def test_formatting(client: LanguageClient, tmp_path):
+    messy = "network n { input(3,8,8) ; relu( )  # act\n}\n"
+    uri = open_doc(client, tmp_path / "messy.cnn", messy)
+    edits = await client.text_document_formatting_async(
+        t.DocumentFormattingParams(t.TextDocumentIdentifier(uri), t.FormattingOptions(tab_size=4, insert_spaces=True))
+    )
+    assert len(edits) == 1 and edits[0].range.start == t.Position(0, 0)
+    assert edits[0].new_text == "network n {\n    input(3, 8, 8)\n    relu()  # act\n}\n"
