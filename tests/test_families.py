@@ -470,3 +470,21 @@ def _strict_eval(python: str):
         raise AssertionError(node)
 
     return value(ast.parse(python, mode="eval").body)
+
+
+def test_fmt_prints_the_new_syntax_with_the_parentheses_it_needs():
+    from cnndsl.fmt import format_text
+
+    text = """let a = (true or false) and not (1 == 2)
+let b = ((1 if a else 2) + 3) * -(4 - 1)
+def f(x, y = 2) = x if x > y else (y if not a else x)
+network n(k = f(3)) { input(4,8,8); for i, (p, q) in enumerate(((1, 2), (3, 4))) { x{i}: conv(p + q, 1) }
+  if a { relu() } else if b > 0 { conv(k, 1) } else { "y{b}": relu() } }
+"""
+    out = format_text(text)
+    assert "let a = (true or false) and not 1 == 2\n" in out and "let b = ((1 if a else 2) + 3) * -(4 - 1)\n" in out
+    assert "    } else if b > 0 {\n" in out and "        x{i}: conv(p + q, 1)\n" in out
+    assert format_text(out) == out
+    before, after = compile_text(text, "n"), compile_text(out, "n")
+    assert [(n.name, n.op, n.shape) for n in after.nodes] == [(n.name, n.op, n.shape) for n in before.nodes]
+    assert [n.name for n in before.nodes] == ["input", "x0", "x1", "2"]
