@@ -173,7 +173,7 @@ def _compiler(args, path: str) -> Compiler:
 def _settings(args) -> list[tuple[str, str]]:
     """`--set NAME=VALUE` as (name, value text) pairs; the compiler parses and checks each value."""
     out = []
-    for text in args.settings:
+    for text in getattr(args, "settings", None) or ():  # a Namespace built by hand may lack it
         name, eq, value = text.partition("=")
         if not eq or not name.strip():
             raise UsageError(f"--set takes NAME=VALUE, got '{text}'")
@@ -189,7 +189,7 @@ def _load(args):
     verified as `Network.from_json` verifies it (InputError, exit 1, naming what is wrong)."""
     if not args.file.endswith(".json"):
         return _compiler(args, args.file).compile(args.network, settings=_settings(args))
-    if args.settings:
+    if getattr(args, "settings", None):
         raise UsageError("--set gives values to the parameters of a .cnn network; an IR file has them fixed")
     from .ir import Network
 
