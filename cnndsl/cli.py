@@ -106,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
             "--max-nodes", type=positive_int, default=MAX_NODES, metavar="N", help="refuse networks larger than this",
         )  # fmt: skip
         sp.add_argument(
+            "--set", action="append", default=[], dest="settings", metavar="NAME=VALUE",
+            help="give a network parameter a value, written as in the file (--set classes=10); repeatable",
+        )  # fmt: skip
+        sp.add_argument(
             "--import-path", action="append", default=[], metavar="DIR",
             help="also allow imports from DIR (by default imports stay inside the file's directory)",
         )  # fmt: skip
@@ -219,6 +223,17 @@ def _compiler(args, path: str) -> Compiler:
     return c
 
 
+def _settings(args) -> list[tuple[str, str]]:
+    """`--set NAME=VALUE` as (name, value text) pairs; the compiler parses and checks each value."""
+    out = []
+    for text in getattr(args, "settings", None) or ():  # a Namespace built by hand may lack it
+        name, eq, value = text.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE, got '{text}'")
+        out.append((name.strip(), value))
+    return out
+
+
 MAX_IR_BYTES = 256 << 20  # an IR JSON file: ResNet-152's is 0.6 MB; 1,000,000 nodes take ~400 MB
 
 
@@ -226,7 +241,9 @@ def _load(args):
     """The network of FILE: compiled from .cnn text, or read from IR JSON (`compile --backend ir`) and
     verified as `Network.from_json` verifies it (InputError, exit 1, naming what is wrong)."""
     if not args.file.endswith(".json"):
-        return _compiler(args, args.file).compile(args.network)
+        return _compiler(args, args.file).compile(args.network, settings=_settings(args))
+    if getattr(args, "settings", None):
+        raise UsageError("--set gives values to the parameters of a .cnn network; an IR file has them fixed")
     from .ir import Network
 
     path = Path(args.file)
@@ -254,12 +271,13 @@ def cmd_check(args) -> int:
     if args.with_importers:
         files = cnn_files([*files, *importers(files, args.root)])
     results, errors, libraries, omitted = [], [], [], []
+    settings = _settings(args)
     for path in files:
         c = Compiler(args.max_nodes, tuple(args.import_path))
         try:
             c.add_file(path)
             shown = next(iter(c.sources))
-            networks, found, unused = check_compiled(c, shown)
+            networks, found, unused = check_compiled(c, shown, settings)
             results += networks
             if not networks and not found:
                 libraries.append((shown, [d.name for d in unused]))

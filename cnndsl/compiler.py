@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import itertools
 import keyword
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,20 +26,33 @@ from .errors import CnnDslError, Span
 from .ir import Network, Node, Scope
 from .syntax import (
     BinOp,
+    BoolOp,
     Branches,
     Call,
+    Compare,
     Const,
     Definition,
+    FnCall,
+    FnDef,
+    For,
+    If,
+    IfExp,
+    Index,
+    Kwarg,
+    Let,
     Module,
     Name,
     Neg,
+    Not,
     Open,
     Repeat,
     Residual,
     Sequence,
+    ShapeAttr,
     Stmt,
     TupleExpr,
     parse,
+    parse_expression,
     parse_file,
 )  # fmt: skip
 from .util import literal, without_gc
@@ -73,6 +87,7 @@ class Frame:
     shortcuts: set = field(default_factory=set)  # shortcut labels: names of sequences, so no label may repeat one
     outer: Frame | None = None  # enclosing frame of the same block instance, for label lookup
     counter: int = 0
+    params: frozenset = frozenset()  # the parameters in env (the rest: constants, loop variables, `in`)
 
     def take(self, label: str | None) -> str:
         """The local name of the next statement: its label, or its position."""
@@ -130,12 +145,6 @@ def _ir_expr(e) -> expr.Expr | None:
     return out if expr.depth(out) <= expr.MAX_DEPTH else None
 
 
-def _exprs(given, env) -> dict:
-    """The arguments written with the caller's parameters, as IR expressions."""
-    out = {p: _ir_expr(a) for p, a in given if _names_in(a) & env.keys()}
-    return {p: e for p, e in out.items() if e is not None}
-
-
 _GROUP = {"+": 0, "-": 0, "*": 1, "/": 1, "//": 1, "%": 1}  # operators of one precedence level
 
 
@@ -152,6 +161,7 @@ def _chain(expr: BinOp) -> tuple[object, list[tuple[str, object]]]:
 
 
 def _names_in(expr) -> set[str]:
+    """The names an expression reads (`in` for `in.channels`)."""
     if isinstance(expr, Name):
         return {expr.id}
     if isinstance(expr, BinOp):
@@ -161,7 +171,40 @@ def _names_in(expr) -> set[str]:
         return _names_in(expr.operand)
     if isinstance(expr, TupleExpr):
         return set().union(*(_names_in(i) for i in expr.items))
-    return set()
+    if isinstance(expr, ShapeAttr):
+        return {"in"}
+    if isinstance(expr, (Const, Open)) or not hasattr(expr, "__dataclass_fields__"):
+        return set()
+    names = set()  # conditions, calls, indexing: every expression they hold
+    for f in expr.__dataclass_fields__:
+        value = getattr(expr, f)
+        for v in value if isinstance(value, tuple) else (value,):
+            names |= _names_in(v.value if isinstance(v, Kwarg) else v)
+    return names
+
+
+def _arithmetic(expr) -> bool:
+    """Whether an expression is arithmetic on names and numbers, which the code generators can read back
+    (backends/arith.py); conditions, calls, indexing and `in` are kept as their values only."""
+    if isinstance(expr, (Name, Const)):
+        return True
+    if isinstance(expr, BinOp):
+        first, rest = _chain(expr)
+        return _arithmetic(first) and all(_arithmetic(right) for _, right in rest)
+    if isinstance(expr, Neg):
+        return _arithmetic(expr.operand)
+    if isinstance(expr, TupleExpr):
+        return all(_arithmetic(i) for i in expr.items)
+    return False
+
+
+def _symbolic(e, frame: Frame) -> expr.Expr | None:
+    """An argument as an IR expression of the parameters of the enclosing block or network, when it uses
+    them and nothing else the generated code would lack (constants, loop variables)."""
+    names = _names_in(e)
+    if not names & frame.params or names & (frame.env.keys() - frame.params) or not _arithmetic(e):
+        return None
+    return _ir_expr(e)
 
 
 class Compiler:
@@ -171,6 +214,7 @@ class Compiler:
         self.max_nodes = max_nodes
         self.import_paths = [Path(p).resolve() for p in import_paths]
         self.blocks: dict[str, Definition] = {}
+        self.lets: dict[str, Let | FnDef] = {}  # constants and functions, of this file and the files it imports
         self.networks: dict[str, Definition] = {}  # by name, in the order of the file
         self.sources: dict[str, list[str]] = {}  # path -> lines, for the caret under errors
         self._root: Path | None = None
@@ -231,6 +275,17 @@ class Compiler:
     def _add_module(self, module: Module, top: bool, chain: tuple[str, ...]) -> None:
         for imp in module.imports:
             self._import(imp, module.path, chain)
+        for d in module.lets:  # one namespace, as for blocks: an imported file's constants are the importer's
+            what = "constant" if isinstance(d, Let) else "function"
+            self._check_name(d.name, d.span, what)
+            if d.name in self.lets or (what == "function" and d.name in FUNCTIONS):
+                other = self.lets.get(d.name)
+                raise self._error(
+                    "E207", f"{what} '{d.name}' is defined twice" if other else f"'{d.name}' is a built-in function",
+                    d.span, hint=f"the first definition is at {other.span.path}:{other.span.line}:{other.span.column}"
+                    if other else "choose another name",
+                )  # fmt: skip
+            self.lets[d.name] = d
         for d in module.definitions:
             if d.kind == "block":
                 self._check_name(d.name, d.span, "block")
@@ -319,8 +374,19 @@ class Compiler:
         more = len(self.networks) - len(names)
         return ", ".join(names) + (f" … and {more:,} more" if more else "")
 
+    def settings_for(self, name: str, settings: list) -> list:
+        """The `--set` settings that apply to one of several networks checked at once: those naming its
+        parameters, or all of them where a name is a parameter of none (so that it is reported)."""
+        params = {p.name for d in self.networks.values() for p in d.params}
+        if any(k not in params for k, _ in settings):
+            return settings
+        own = {p.name for p in self.networks[name].params}
+        return [(k, v) for k, v in settings if k in own]
+
     @without_gc
-    def compile(self, name: str | None = None, args: dict | None = None) -> Network:
+    def compile(self, name: str | None = None, args: dict | None = None, settings=()) -> Network:
+        """The network named (or the only one); `args` are Python values for its parameters, `settings`
+        (name, expression text) pairs as `--set NAME=VALUE` gives them, checked as values in the file are."""
         if not self.networks:
             path = next(iter(self.sources), "<string>")
             raise CnnDslError("E210", "no network is defined", path, 1, 1, hint="define one: network name { ... }")
@@ -340,16 +406,22 @@ class Compiler:
                     "E210", f"no network named '{name}'", path, 1, 1,
                     hint=self._suggest(name) or f"networks: {self._listed()}",
                 )  # fmt: skip
-        return _Expansion(self, definition, args or {}).run()
+        return _Expansion(self, definition, args or {}, settings).run()
 
 
 class _Expansion:
     """The expansion of one network."""
 
-    def __init__(self, compiler: Compiler, definition: Definition, args: dict):
+    def __init__(self, compiler: Compiler, definition: Definition, args: dict, settings=()):
         self.c = compiler
         self.definition = definition
         self.args = args
+        self.settings = settings
+        self.consts: dict = {}  # the file's constants, by name
+        self.calls_made: dict = {}  # (function, arguments) -> value: a function is computed once per arguments
+        self.work = 0  # loop iterations and function calls so far, bounded by the node budget
+        self.fn_stack: list[str] = []  # the functions being evaluated, to refuse recursion
+        self.loops = 0  # how many loops are running
         self.nodes: list[Node] = []
         self.scopes: list[Scope] = []
         self.calls: list[str] = []  # the block call stack, to refuse recursion
@@ -368,17 +440,50 @@ class _Expansion:
 
     def run(self) -> Network:
         d = self.definition
-        env = self.bind_params(d, [], [(k, v, None) for k, v in self.args.items()], d.span, {})
+        self.constants()
+        kwargs = [(k, v, None) for k, v in self.args.items()] + self.overrides(d)
+        env = self.bind_params(d, [], kwargs, d.span, self.consts, self.consts)
+        params = {p.name: env[p.name] for p in d.params}
         root = self.new_scope("", "network", d.span, None, None, None, {})
-        frame = Frame(scope=root, prefix="", env=env)
+        frame = Frame(scope=root, prefix="", env=env, params=frozenset(params))
         x = self.run_stmts(d.body, frame, None)
         if x is None:
             raise self.error("E211", f"network '{d.name}' has no input", d.span, hint="start it with input(C, H, W)")
         self.close_scope(root, x)
         return Network(
-            name=d.name, source=d.span.path, args=env, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
+            name=d.name, source=d.span.path, args=params, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
             extra_outputs=tuple(self.outputs), blocks=self.signatures,
         )  # fmt: skip
+
+    def constants(self) -> dict:
+        """The file's constants, evaluated in order: a constant sees the constants before it."""
+        for let in self.c.lets.values():
+            if isinstance(let, Let):
+                self.consts[let.name] = self.evaluate(let.value, self.consts)
+        return self.consts
+
+    def overrides(self, d: Definition) -> list:
+        """`--set NAME=VALUE`: each VALUE parsed and evaluated as an expression of the file (its constants
+        and functions are visible). Errors point into the setting, shown as line k of `--set`."""
+        out = []
+        lines = self.c.sources[SETTINGS] = []
+        for name, text in self.settings:
+            lines.append(f"{name}={text}")
+            line = len(lines)
+            span = Span(SETTINGS, line, 1)
+            names = [p.name for p in d.params]
+            if name not in names:
+                hint = _did_you_mean(name, names)
+                raise self.error(
+                    "E201", f"network {d.name} has no parameter '{name}'" + (f" — {hint}" if hint else ""), span,
+                    hint=None if hint else f"its parameters: {', '.join(names)}" if names else "it has no parameters",
+                )  # fmt: skip
+            expr = self.c._guard(lambda: parse_expression(text, SETTINGS, line, len(name) + 2))  # noqa: B023
+            value = self.evaluate(expr, self.consts)
+            if isinstance(value, Word) and value not in _words():
+                raise self.unknown_name(value, self.consts)
+            out.append((name, value, expr.span))
+        return out
 
     # --- scopes and nodes -------------------------------------------------------------------------
 
@@ -465,15 +570,117 @@ class _Expansion:
 
     def run_stmts(self, stmts, frame: Frame, x: int | None) -> int | None:
         for stmt in stmts:
-            x = self.run_stmt(stmt, frame, x)
+            if stmt.__class__ is If:  # the statements of the branch taken, in this scope
+                x = self.run_stmts(self.branch_taken(stmt, frame), frame, x)
+            elif stmt.item.__class__ is For and stmt.label is None and not stmt.output:
+                for _ in self.iterations(stmt.item, frame, x):
+                    x = self.run_stmts(stmt.item.body, frame, x)
+            else:
+                x = self.run_stmt(stmt, frame, x)
         return x
+
+    def flat(self, stmts, frame: Frame):
+        """The statements that `stmts` run, with `if` and `for` done (the branches of a merge): each one is
+        yielded while frame.env holds its loop variables."""
+        for stmt in stmts:
+            if stmt.__class__ is If:
+                yield from self.flat(self.branch_taken(stmt, frame), frame)
+            elif stmt.item.__class__ is For and stmt.label is None and not stmt.output:
+                for _ in self.iterations(stmt.item, frame, None):
+                    yield from self.flat(stmt.item.body, frame)
+            else:
+                yield stmt
+
+    def branch_taken(self, item: If, frame: Frame) -> tuple:
+        cond = self.evaluate(item.cond, frame.env)
+        if cond is not True and cond is not False:
+            raise self.not_boolean(cond, item.cond, frame.env, "an if statement")
+        return item.body if cond else item.orelse
+
+    def not_boolean(self, value, expr, env, what: str) -> CnnDslError:
+        if isinstance(value, Word) and value not in _words():
+            return self.unknown_name(value, env)
+        return self.error(
+            "E214", f"the condition of {what} must be true or false, got {literal(value)}", expr.span,
+            hint="compare it: x > 0, x == 1",
+        )  # fmt: skip
+
+    def iterations(self, item: For, frame: Frame, x):
+        """Runs a loop: yields once per item, with frame.env holding the loop variables. Refused before the
+        first iteration when the items times the nodes of the body would pass the node budget."""
+        items = self.evaluate(item.iterable, frame.env)
+        if not isinstance(items, tuple):
+            if isinstance(items, Word) and items not in _words():
+                raise self.unknown_name(items, frame.env)
+            raise self.error(
+                "E214", f"a for loop runs over a tuple or range(n), got {literal(items)}", item.iterable.span,
+                hint="for i in range(n) { ... }",
+            )  # fmt: skip
+        names = list(_target_names(item.target))
+        for name, span in names:
+            self.c._check_name(name, span, "loop variable")
+            if name in frame.env or name == "in" or [n for n, _ in names].count(name) > 1:
+                raise self.error(
+                    "E207", f"'{name}' is already defined here", span,
+                    hint="a loop variable takes a name of its own: not a parameter's, a constant's or an outer loop's",
+                )  # fmt: skip
+        self.work += len(items)
+        budget = self.c.max_nodes
+        outer = dict(frame.env)
+        if self.work > budget or len(self.nodes) + len(items) * self.min_nodes_of(item.body, outer, (), 0) > budget:
+            raise self.error(
+                "E403", f"a loop over {len(items):,} items expands past the budget of {budget:,} nodes", item.span,
+                hint="raise the budget with --max-nodes (max_nodes= in Python) if this is intended",
+            )  # fmt: skip
+        self.loops += 1
+        try:
+            for value in items:
+                env = dict(outer)
+                self.bind_target(item.target, value, env, item.iterable.span)
+                frame.env = env
+                yield
+        finally:
+            frame.env = outer
+            self.loops -= 1
+
+    def bind_target(self, target, value, env: dict, span: Span) -> None:
+        if isinstance(target[0], str):  # (name, span)
+            env[target[0]] = value
+            return
+        if not isinstance(value, tuple) or len(value) != len(target):
+            raise self.error(
+                "E214", f"cannot unpack {literal(value)} into {len(target)} names", span,
+                hint=f"each item must be a tuple of {len(target)}",
+            )  # fmt: skip
+        for t, v in zip(target, value):
+            self.bind_target(t, v, env, span)
+
+    def label_of(self, stmt: Stmt, frame: Frame) -> str:
+        """A computed label (`denselayer{i + 1}`): its parts, each expression an integer or a name."""
+        parts = []
+        for part in stmt.template:
+            if isinstance(part, str):
+                parts.append(part)
+                continue
+            value = self.evaluate(part, frame.env)
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                if isinstance(value, Word) and value not in _words():
+                    raise self.unknown_name(value, frame.env)
+                raise self.error("E214", f"a label is made of integers and names, got {literal(value)}", part.span)
+            parts.append(str(value))
+        return "".join(parts)
 
     def run_stmt(self, stmt: Stmt, frame: Frame, x: int | None) -> int | None:
         label = stmt.label
         if label is not None:
+            if stmt.template is not None:
+                label = self.label_of(stmt, frame)
             self.c._check_name(label, stmt.label_span, "module name" if stmt.quoted else "label")
             if label in frame.labels or label in frame.shortcuts:
-                raise self.error("E208", f"label '{label}' is used twice in this scope", stmt.label_span)
+                raise self.error(
+                    "E208", f"label '{label}' is used twice in this scope", stmt.label_span,
+                    hint="in a loop, compute the label from the loop variable: name{i}" if self.loops else None,
+                )  # fmt: skip
         item = stmt.item
         span = getattr(item, "span", stmt.label_span)
         if stmt.output:
@@ -508,6 +715,8 @@ class _Expansion:
             return self.run_residual(item, label, frame, x)
         if isinstance(item, Branches):
             return self.run_branches(item, label, frame, x)
+        if isinstance(item, For):  # labelled: a sequence of its own, as a labelled repeat
+            return self.run_sequence((Stmt(None, None, item),), label, frame, x, item.span)
         raise AssertionError(item)
 
     def need_input(self, x: int | None, span: Span, what: str) -> int:
@@ -518,7 +727,7 @@ class _Expansion:
     def run_sequence(self, body, label, frame: Frame, x, span: Span) -> int | None:
         name = frame.prefix + frame.take(label)
         sid = self.new_scope(name, "sequence", span, frame.scope, None, x, {})
-        inner = Frame(scope=sid, prefix=name + ".", env=frame.env, outer=frame)
+        inner = Frame(scope=sid, prefix=name + ".", env=frame.env, outer=frame, params=frame.params)
         out = self.run_stmts(body, inner, x)
         self.close_scope(sid, out)
         return out
@@ -563,7 +772,7 @@ class _Expansion:
         else:
             name = frame.prefix + shortcut_name
             sid = self.new_scope(name, "sequence", item.shortcut_span, frame.scope, None, x, {})
-            inner = Frame(scope=sid, prefix=name + ".", env=frame.env, outer=frame)
+            inner = Frame(scope=sid, prefix=name + ".", env=frame.env, outer=frame, params=frame.params)
             shortcut = self.run_stmts(item.shortcut, inner, x)
             self.close_scope(sid, shortcut)
         if self.nodes[main].shape != self.nodes[shortcut].shape and ops._mismatch(
@@ -596,9 +805,11 @@ class _Expansion:
         if not item.body:
             raise self.error("E205", f"{item.kind} {{ }} needs at least one branch", item.span)
         outs = []
-        for stmt in item.body:
+        for stmt in self.flat(item.body, frame):  # an `if` or a `for` among the branches adds the ones it runs
             out = self.run_stmt(stmt, frame, x)
             outs.append(out)
+        if not outs:
+            raise self.error("E205", f"{item.kind} {{ }} needs at least one branch", item.span)
         op = ops.REGISTRY[item.kind]()
         name = frame.prefix + frame.take(label)
         try:
@@ -657,25 +868,31 @@ class _Expansion:
             )  # fmt: skip
         args = [(None, self.evaluate(a, frame.env), a.span) for a in call.args]
         kwargs = [(k.name, self.evaluate(k.value, frame.env), k.span) for k in call.kwargs]
-        env = self.bind_params(definition, args, kwargs, call.span, frame.env)
-        # As for layers, the arguments that use the caller's parameters are kept as expressions, so that a
+        # A block sees the file's constants, its parameters, and `in`: the shape of its input.
+        base = self.consts if x is None else {**self.consts, "in": self.nodes[x].shape}
+        env = self.bind_params(definition, args, kwargs, call.span, frame.env, base)
+        params = {p.name: env[p.name] for p in definition.params}
+        # As for layers, the arguments that use the caller's parameters are kept as IR expressions, so that a
         # backend can write `conv_bn(c1, 1)` inside `inception` as a call in terms of `c1`.
         given = [*zip((p.name for p in definition.params), call.args), *((k.name, k.value) for k in call.kwargs)]
-        exprs = _exprs(given, frame.env)
-        self.signatures.setdefault(
-            call.name, {p.name: None if p.default is None else _ir_expr(p.default) for p in definition.params}
-        )
+        exprs = {p: text for p, a in given if (text := _symbolic(a, frame)) is not None}
+        if call.name not in self.signatures:  # a default the generators cannot compute makes the argument required
+            self.signatures[call.name] = {
+                p.name: _ir_expr(p.default) if p.default is not None and _arithmetic(p.default) else None
+                for p in definition.params
+            }
         name = frame.prefix + frame.take(label)
-        sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, env, exprs)
-        inner = Frame(scope=sid, prefix=name + ".", env=env)  # a block sees only its own labels
+        sid = self.new_scope(name, "block", call.span, frame.scope, call.name, x, params, exprs)
+        inner = Frame(scope=sid, prefix=name + ".", env=env, params=frozenset(params))  # only its own labels
         self.calls.append(call.name)
         out = self.run_stmts(definition.body, inner, x)
         self.calls.pop()
         self.close_scope(sid, out)
         return out
 
-    def bind_params(self, d: Definition, args, kwargs, span: Span, caller_env) -> dict:
-        """Match call arguments to a definition's parameters; defaults may use earlier parameters."""
+    def bind_params(self, d, args, kwargs, span: Span, caller_env, base=None) -> dict:
+        """Match call arguments to a definition's parameters; defaults may use earlier parameters, and the
+        names of `base` (constants, `in`). Returns `base` with the parameters added."""
         names = [p.name for p in d.params]
         seen = set()
         for p in d.params:
@@ -695,7 +912,7 @@ class _Expansion:
             if k in given:
                 raise self.error("E204", f"argument '{k}' of {what} is given twice", _span_or(s, span))
             given[k] = (v, s)
-        env = {}
+        env = dict(base) if base else {}
         for p in d.params:
             if p.name in given:
                 value = given[p.name][0]
@@ -754,7 +971,8 @@ class _Expansion:
         for field_name, a in zip(positional, call.args):
             values[field_name] = self.evaluate(a, frame.env)
             spans[field_name] = a.span
-            exprs.update(_exprs([(field_name, a)], frame.env))
+            if (text := _symbolic(a, frame)) is not None:
+                exprs[field_name] = text
         for k in call.kwargs:
             if k.name not in names:
                 raise self.error(
@@ -766,7 +984,8 @@ class _Expansion:
                 raise self.error("E204", f"argument '{k.name}' of {call.name} is given twice", k.span)
             values[k.name] = self.evaluate(k.value, frame.env)
             spans[k.name] = k.value.span
-            exprs.update(_exprs([(k.name, k.value)], frame.env))
+            if (text := _symbolic(k.value, frame)) is not None:
+                exprs[k.name] = text
         try:
             op = self.make_op(call, cls, fixed, values, spans, frame.env)
         except CnnDslError as e:
@@ -831,7 +1050,8 @@ class _Expansion:
             env = self.known_args(d, item, env)
             key = (item.name, tuple(env.items()))
             if key not in self.estimates:
-                self.estimates[key] = self.min_nodes_of(d.body, env, (*active, item.name), depth + 1)
+                inner = {**self.consts, **env}
+                self.estimates[key] = self.min_nodes_of(d.body, inner, (*active, item.name), depth + 1)
             return self.estimates[key]
         if isinstance(item, Repeat):
             count = self.try_evaluate(item.count, env)
@@ -844,6 +1064,16 @@ class _Expansion:
             return min(cap, 1 + self.min_nodes_of(item.main, env, active, depth + 1))
         if isinstance(item, Branches):
             return min(cap, 1 + self.min_nodes_of(item.body, env, active, depth + 1))
+        if isinstance(item, If):  # the branch it takes, where the condition is known now
+            cond = self.try_evaluate(item.cond, env)
+            if cond is True or cond is False:
+                return self.min_nodes_of(item.body if cond else item.orelse, env, active, depth + 1)
+            return 0
+        if isinstance(item, For):  # the items times the body (its loop variables unknown: a lower bound)
+            items = self.try_evaluate(item.iterable, env)
+            if not isinstance(items, tuple) or not items:
+                return 0
+            return min(cap, len(items) * self.min_nodes_of(item.body, env, active, depth + 1))
         return 0
 
     def min_nodes_of(self, stmts, env: dict, active: tuple, depth: int) -> int:
@@ -862,7 +1092,9 @@ class _Expansion:
         for p in d.params:
             value = self.try_evaluate(given[p.name], env) if p.name in given else None
             if value is None and p.name not in given and p.default is not None:
-                value = self.try_evaluate(p.default, out)
+                value = self.try_evaluate(p.default, {**self.consts, **out}) if self.consts else self.try_evaluate(
+                    p.default, out
+                )
             if value is not None and not isinstance(value, Word):
                 out[p.name] = value
         return out
@@ -905,7 +1137,7 @@ class _Expansion:
                 b = self.number(self.evaluate(right, env, depth + 1), right, env)
                 a = self.arithmetic(op, a, b, right, expr)
             return a
-        raise AssertionError(expr)
+        return self.evaluate_more(expr, env, depth)
 
     def arithmetic(self, op: str, a, b, right, expr):
         """`a op b`, checked: division by zero, numbers out of range (located on the whole expression)."""
@@ -917,9 +1149,155 @@ class _Expansion:
         }[op]()  # fmt: skip
         if isinstance(result, float) and result.is_integer() and op == "/":
             result = int(result) if abs(result) <= MAX_INT else result
+        return self.in_range(result, expr)
+
+    def in_range(self, result, expr):
         if abs(result) > MAX_INT or result != result:
             raise self.error("E405", "number out of range", expr.span)
         return result
+
+    def evaluate_more(self, expr, env: dict, depth: int):
+        """Conditions, calls, indexing and `in`: the expressions families need beyond arithmetic."""
+        if isinstance(expr, Compare):
+            a = self.evaluate(expr.left, env, depth + 1)
+            b = self.evaluate(expr.right, env, depth + 1)
+            if expr.op in ("==", "!="):
+                for v in (a, b):
+                    if isinstance(v, Word) and v not in _words() and not (isinstance(a, Word) and isinstance(b, Word)):
+                        raise self.unknown_name(v, env)
+                return (_typed(a) == _typed(b)) == (expr.op == "==")
+            a, b = self.number(a, expr.left, env), self.number(b, expr.right, env)
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[expr.op]
+        if isinstance(expr, BoolOp):
+            a = self.boolean(self.evaluate(expr.left, env, depth + 1), expr.left, env, f"'{expr.op}'")
+            if a is (expr.op == "or"):  # decided by the left side: the right one is not evaluated
+                return a
+            return self.boolean(self.evaluate(expr.right, env, depth + 1), expr.right, env, f"'{expr.op}'")
+        if isinstance(expr, Not):
+            return not self.boolean(self.evaluate(expr.operand, env, depth + 1), expr.operand, env, "'not'")
+        if isinstance(expr, IfExp):
+            cond = self.evaluate(expr.cond, env, depth + 1)
+            if cond is not True and cond is not False:
+                raise self.not_boolean(cond, expr.cond, env, "a conditional expression")
+            return self.evaluate(expr.then if cond else expr.orelse, env, depth + 1)
+        if isinstance(expr, Index):
+            target = self.evaluate(expr.target, env, depth + 1)
+            index = self.evaluate(expr.index, env, depth + 1)
+            if isinstance(target, Word) and target not in _words():
+                raise self.unknown_name(target, env)
+            if not isinstance(target, tuple):
+                raise self.error("E214", f"only a tuple can be indexed, not {literal(target)}", expr.span)
+            if isinstance(index, bool) or not isinstance(index, int):
+                if isinstance(index, Word) and index not in _words():
+                    raise self.unknown_name(index, env)
+                raise self.error("E214", f"an index is an integer, got {literal(index)}", expr.index.span)
+            if not -len(target) <= index < len(target):
+                raise self.error(
+                    "E214", f"index {index} is out of range for a tuple of {len(target)}", expr.index.span,
+                    hint=f"indices run from 0 to {len(target) - 1} (and from -1 back)" if target else None,
+                )  # fmt: skip
+            return target[index]
+        if isinstance(expr, ShapeAttr):
+            return self.shape_attr(expr, env)
+        if isinstance(expr, FnCall):
+            return self.call_function(expr, env, depth)
+        raise AssertionError(expr)
+
+    def boolean(self, v, expr, env, what: str) -> bool:
+        if v is True or v is False:
+            return v
+        if isinstance(v, Word) and v not in _words():
+            raise self.unknown_name(v, env)
+        raise self.error("E214", f"{what} needs true or false, got {literal(v)}", expr.span, hint="compare it: x > 0")
+
+    def shape_attr(self, expr: ShapeAttr, env: dict):
+        shape = env.get("in")
+        if shape is None:
+            raise self.error(
+                "E216", f"'in.{expr.attr}': 'in' is the input of a block, and only a block has one", expr.span,
+                hint="a function takes the sizes it needs as arguments" if self.functions_active else None,
+            )  # fmt: skip
+        names = _SIZES[len(shape)] if len(shape) in _SIZES else ()
+        if expr.attr not in names:
+            what = f"a vector of {shape[0]}" if len(shape) == 1 else f"{ops.shape_str(shape)}"
+            hint = _did_you_mean(expr.attr, names)
+            raise self.error(
+                "E216", f"the input has no size '{expr.attr}': it is {what}", expr.span,
+                hint=hint or (f"its sizes: {', '.join('in.' + n for n in names)}" if names else None),
+            )  # fmt: skip
+        return shape[names.index(expr.attr)]
+
+    # --- functions -----------------------------------------------------------------------------------
+
+    functions_active = 0  # how deep in `def` functions the evaluation is
+
+    def call_function(self, expr: FnCall, env: dict, depth: int):
+        self.work += 1
+        if self.work > self.c.max_nodes:
+            raise self.error(
+                "E403", f"expressions and loops take more than {self.c.max_nodes:,} steps", expr.span,
+                hint="raise the budget with --max-nodes (max_nodes= in Python) if this is intended",
+            )  # fmt: skip
+        d = self.c.lets.get(expr.name)
+        if isinstance(d, FnDef):
+            return self.call_def(d, expr, env, depth)
+        if expr.name in FUNCTIONS:
+            if expr.kwargs:
+                raise self.error("E201", f"{expr.name}() takes no named arguments", expr.kwargs[0].span)
+            args = [self.evaluate(a, env, depth + 1) for a in expr.args]
+            for v in args:
+                if isinstance(v, Word) and v not in _words():
+                    raise self.unknown_name(v, env)
+            low, high, fn = FUNCTIONS[expr.name]
+            if not low <= len(args) <= high:
+                many = f"{low}" if low == high else f"{low} to {high}"
+                raise self.error(
+                    "E203" if len(args) > high else "E202",
+                    f"{expr.name}() takes {many} arguments, got {len(args)}", expr.span,
+                )  # fmt: skip
+            try:
+                result = fn(*args)
+            except (TypeError, ValueError, OverflowError, ZeroDivisionError) as e:
+                shown = ", ".join(literal(a) for a in args)
+                raise self.error("E214", f"{expr.name}({shown}): {_why(e)}", expr.span) from None
+            if isinstance(result, range):
+                if len(result) > self.c.max_nodes:
+                    raise self.error(
+                        "E403", f"range of {len(result):,} items is past the budget of {self.c.max_nodes:,} nodes",
+                        expr.span,
+                    )  # fmt: skip
+                result = tuple(result)
+            if isinstance(result, (int, float)) and not isinstance(result, bool):
+                return self.in_range(result, expr)
+            return result
+        what = "a layer" if expr.name in ops.LAYERS else "a block" if expr.name in self.c.blocks else None
+        if what:
+            hint = f"'{expr.name}' is {what}: layers and blocks are statements, not values"
+        else:
+            names = [*FUNCTIONS, *(n for n, v in self.c.lets.items() if isinstance(v, FnDef))]
+            hint = _did_you_mean(expr.name, names) or f"the functions: {', '.join(names)}"
+        raise self.error("E215", f"unknown function '{expr.name}'", expr.span, hint=hint)
+
+    def call_def(self, d: FnDef, expr: FnCall, env: dict, depth: int):
+        args = [(None, self.evaluate(a, env, depth + 1), a.span) for a in expr.args]
+        kwargs = [(k.name, self.evaluate(k.value, env, depth + 1), k.span) for k in expr.kwargs]
+        if d.name in self.fn_stack:
+            chain = " → ".join([*self.fn_stack[self.fn_stack.index(d.name) :], d.name])
+            raise self.error("E402", f"function '{d.name}' calls itself ({chain})", expr.span)
+        key = (d.name, *(_typed(v) for _, v, _ in args), *((k, _typed(v)) for k, v, _ in kwargs))
+        if key in self.calls_made:
+            return self.calls_made[key]
+        definition = Definition("function", d.name, d.params, (), d.span)
+        bound = self.bind_params(definition, args, kwargs, expr.span, env, self.consts)
+        self.fn_stack.append(d.name)
+        self.functions_active += 1
+        try:
+            value = self.evaluate(d.body, bound, depth + 1)
+        finally:
+            self.fn_stack.pop()
+            self.functions_active -= 1
+        self.calls_made[key] = value
+        return value
 
     def number(self, v, expr, env):
         if isinstance(v, Word):
@@ -927,6 +1305,86 @@ class _Expansion:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.error("E205", f"arithmetic needs numbers, got {literal(v)}", expr.span)
         return v
+
+
+def _round(x):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError("needs a number")
+    return round(x)
+
+
+def _numbers(*xs):
+    if not xs:
+        raise TypeError("needs at least one number")
+    if len(xs) == 1 and isinstance(xs[0], tuple):
+        xs = xs[0]
+        if not xs:
+            raise ValueError("the tuple is empty")
+    for x in xs:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"needs numbers, got {literal(x)}")
+    return xs
+
+
+def _integers(*xs):
+    for x in xs:
+        if isinstance(x, bool) or not isinstance(x, int):
+            raise TypeError(f"needs integers, got {literal(x)}")
+    return xs
+
+
+def _log(x):
+    (x,) = _numbers(x)
+    if x <= 0:
+        raise ValueError("needs a positive number")
+    return math.log(x)
+
+
+def _length(t):
+    if not isinstance(t, tuple):
+        raise TypeError(f"needs a tuple, got {literal(t)}")
+    return len(t)
+
+
+def _enumerate(t):
+    _length(t)
+    return tuple(enumerate(t))
+
+
+# The built-in functions of expressions: name -> (fewest arguments, most arguments, function). Integers stay
+# integers where Python keeps them so (`round`, `floor`, `ceil`, `int` give integers; `/` divides exactly).
+FUNCTIONS = {
+    "min": (1, 64, lambda *xs: min(_numbers(*xs))),
+    "max": (1, 64, lambda *xs: max(_numbers(*xs))),
+    "round": (1, 1, _round),  # to the nearest integer, halves to even (Python, NumPy and torch.round)
+    "floor": (1, 1, lambda x: math.floor(*_numbers(x))),
+    "ceil": (1, 1, lambda x: math.ceil(*_numbers(x))),
+    "int": (1, 1, lambda x: int(*_numbers(x))),  # towards zero, as Python's int()
+    "abs": (1, 1, lambda x: abs(*_numbers(x))),
+    "log": (1, 1, _log),  # natural logarithm
+    "pow": (2, 2, lambda x, y: math.pow(*_numbers(x, y))),
+    "len": (1, 1, _length),
+    "range": (1, 3, lambda *xs: range(*_integers(*xs))),
+    "enumerate": (1, 1, _enumerate),
+}
+
+
+def _why(e: Exception) -> str:
+    text = str(e)
+    return {"math domain error": "not defined there", "math range error": "out of range"}.get(text, text)
+
+
+# The sizes `in.` names, by the rank of the input.
+_SIZES = {3: ("channels", "height", "width"), 1: ("features",)}
+SETTINGS = "--set"  # the path errors in `--set NAME=VALUE` settings show
+
+
+def _target_names(target):
+    if isinstance(target[0], str):
+        yield target
+        return
+    for t in target:
+        yield from _target_names(t)
 
 
 def _plain(v):

@@ -24,9 +24,12 @@ INDENT = "    "
 # the only tokens a '#' or '"' can start: a comment, or a string (which may hold a '#')
 _COMMENT = re.compile(r'"[^"\\\n]*"|#[^\n]*')
 
-# binding strength of the arithmetic rules; all are left-associative
-_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "floordiv": 2, "mod": 2}
-_OPERATOR = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%"}
+# binding strength of the expression rules, weakest first; the binary ones are left-associative
+_PRECEDENCE = {
+    "ifexp": 1, "or_": 2, "and_": 3, "not_": 4, "compare": 5, "add": 6, "sub": 6, "mul": 7, "div": 7, "floordiv": 7,
+    "mod": 7, "neg": 8,
+}  # fmt: skip
+_OPERATOR = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%", "or_": "or", "and_": "and"}
 _ATOMS = ("int", "float", "dims", "true", "false", "open", "name", "string")
 
 
@@ -87,6 +90,13 @@ class _Printer:
             if item.data == "import_stmt":
                 keyword, string = item.children
                 self.emit(0, f"import {string}", keyword.start_pos, string.end_pos, top="import")
+            elif item.data == "let_def":
+                keyword, name, value = item.children
+                self.emit(0, f"let {name} = {self.expr(value)}", keyword.start_pos, item.meta.end_pos, top="let")
+            elif item.data == "fn_def":
+                keyword, name, params, body = item.children
+                head = f"def {name}(" + ", ".join(self.param(p) for p in (params.children if params else ())) + ")"
+                self.emit(0, f"{head} = {self.expr(body)}", keyword.start_pos, item.meta.end_pos, top="let")
             else:
                 self.definition(item)
 
@@ -115,14 +125,38 @@ class _Printer:
         self.emit(indent, "}", body.meta.end_pos - 1, body.meta.end_pos)
 
     def stmt(self, indent: int, s: Tree) -> None:
+        if s.data == "if_stmt":
+            self.if_stmt(indent, "if", s.children[0].start_pos, s)
+            return
         label, output, item = s.children
         prefix = (f"{label}: " if label is not None else "") + ("output " if output is not None else "")
         first = label if label is not None else output
         self.item(indent, prefix, first.start_pos if first is not None else item.meta.start_pos, item)
 
+    def if_stmt(self, indent: int, head: str, start: int, s: Tree) -> None:
+        """`if c {`, its statements, then `} else if c {`, `} else {` or `}`."""
+        keyword, cond, body, _, orelse = s.children
+        stmts = _stmts(body)
+        self.emit(indent, f"{head} {self.expr(cond)} {{", start, body.children[0].end_pos)
+        for st in stmts:
+            self.stmt(indent + 1, st)
+        if orelse is None:
+            self.emit(indent, "}", body.meta.end_pos - 1, body.meta.end_pos)
+        elif orelse.data == "if_stmt":
+            self.if_stmt(indent, "} else if", body.meta.end_pos - 1, orelse)
+        else:
+            self.open_body(indent, "} else", body.meta.end_pos - 1, orelse)
+
+    def targets(self, t: Tree) -> str:
+        return ", ".join(str(x.children[0]) if isinstance(x.children[0], Token) else f"({self.targets(x.children[0])})"
+                         for x in t.children)  # fmt: skip
+
     def item(self, indent: int, prefix: str, start: int, item: Tree) -> None:
         kind = item.data
-        if kind == "call":
+        if kind == "for_loop":
+            keyword, targets, _, iterable, body = item.children
+            self.open_body(indent, f"{prefix}for {self.targets(targets)} in {self.expr(iterable)}", start, body)
+        elif kind == "call":
             self.emit(indent, prefix + self.call(item), start, item.meta.end_pos)
         elif kind == "repeat":
             keyword, count, inner = item.children
@@ -163,21 +197,37 @@ class _Printer:
         kind = e.data
         if kind in _ATOMS:
             return str(e.children[0])
-        if kind == "neg":
+        if kind in ("neg", "not_"):
             _, operand = e.children
-            inner = self.expr(operand)
-            return f"-({inner})" if _is_binop(operand) else f"-{inner}"
+            inner = self.wrap(operand, _PRECEDENCE[kind])
+            return f"-{inner}" if kind == "neg" else f"not {inner}"
         if kind == "tuple":
             items = [self.expr(i) for i in e.children if i is not None]
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        left, right = e.children
+        if kind == "ifexp":
+            then, _, cond, _, orelse = e.children
+            return f"{self.wrap(then, 2)} if {self.wrap(cond, 2)} else {self.wrap(orelse, 1)}"
+        if kind == "index":
+            target, _, index = e.children
+            return f"{self.wrap(target, 9)}[{self.expr(index)}]"
+        if kind == "fcall":
+            return self.call(e)
+        if kind == "shape_attr":
+            return f"in.{e.children[1]}"
+        if kind == "compare":
+            left, op, right = e.children
+            return f"{self.wrap(left, 6)} {op} {self.wrap(right, 6)}"
+        if kind in ("or_", "and_"):
+            left, _, right = e.children
+        else:
+            left, right = e.children
         precedence = _PRECEDENCE[kind]
-        a, b = self.expr(left), self.expr(right)
-        if _is_binop(left) and _PRECEDENCE[left.data] < precedence:
-            a = f"({a})"
-        if _is_binop(right) and _PRECEDENCE[right.data] <= precedence:
-            b = f"({b})"
-        return f"{a} {_OPERATOR[kind]} {b}"
+        return f"{self.wrap(left, precedence)} {_OPERATOR[kind]} {self.wrap(right, precedence + 1)}"
+
+    def wrap(self, e, least: int) -> str:
+        """An operand, in parentheses where it binds less tightly than `least`."""
+        text = self.expr(e)
+        return f"({text})" if _is_binop(e) and _PRECEDENCE[e.data] < least else text
 
 
 def _stmts(body: Tree) -> list[Tree]:

@@ -13,8 +13,12 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 from . import ops
 from .compiler import BUILTINS
 
-KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output")
+KEYWORDS = (
+    "import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "let", "def", "if", "else",
+    "for", "in", "and", "or", "not",
+)  # fmt: skip
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+TEMPLATE = _IDENT + r'(?:\{[^{}\n"]*\}[A-Za-z0-9_]*)+'  # a computed label: denselayer{i + 1}
 # layers, `identity`, and the words that open a group of branches (`concat { }`, `inline { }`)
 LAYERS = tuple(sorted({*ops.LAYERS, *BUILTINS, *ops.MERGES, "inline"}, key=lambda w: (-len(w), w)))
 
@@ -34,12 +38,14 @@ class CnnLexer(RegexLexer):
             (r"#.*?$", Comment.Single),
             (r'("[^"\\\n]*")(\s*)(:)', bygroups(Name.Label, Whitespace, Punctuation)),  # a quoted module name
             (r'"[^"\\\n]*"', String),
-            (rf"(block|network)(\s+)({_IDENT})", bygroups(Keyword.Declaration, Whitespace, Name.Function)),
+            (rf"(block|network|def)(\s+)({_IDENT})", bygroups(Keyword.Declaration, Whitespace, Name.Function)),
+            (rf"(let)(\s+)({_IDENT})", bygroups(Keyword.Declaration, Whitespace, Name.Constant)),
+            (rf"({TEMPLATE})(\s*)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
             (rf"(shortcut)(\s+)({_IDENT})", bygroups(Keyword, Whitespace, Name.Label)),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
             (words(("true", "false"), suffix=r"\b"), Keyword.Constant),
             (rf"({_IDENT})(\s*)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
-            (rf"({_IDENT})(\s*)(=)", bygroups(Name.Attribute, Whitespace, Operator)),
+            (rf"({_IDENT})(\s*)(=)(?!=)", bygroups(Name.Attribute, Whitespace, Operator)),
             (words(LAYERS, suffix=r"\b(?=\s*[({])"), Name.Builtin),
             (rf"{_IDENT}(?=\s*\()", Name.Function),
             (r"[0-9]+x[0-9]+(?![A-Za-z0-9_])", Number),
@@ -47,8 +53,8 @@ class CnnLexer(RegexLexer):
             (r"[0-9]+", Number.Integer),
             (_IDENT, Name),
             (r"\?", Keyword.Constant),
-            (r"//|[-+*/%]", Operator),
-            (r"[(){},;:]", Punctuation),
+            (r"==|!=|<=|>=|<|>|//|[-+*/%]", Operator),
+            (r"[(){},;:\[\].]", Punctuation),
             (r"=", Operator),
         ]
     }

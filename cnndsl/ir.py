@@ -80,7 +80,7 @@ def check_names(net: Network) -> None:
 
 
 Scalar = bool | int | float | str
-Value = Scalar | tuple[Scalar, ...]  # a block argument
+Value = Scalar | tuple[Scalar | tuple[Scalar, ...], ...]  # a block argument: a number, a tuple, a table of settings
 
 
 @frozen_dataclass(kw_only=True, slots=True)

@@ -16,7 +16,7 @@ from . import compiler, ops
 from .compiler import BUILTINS, Compiler, Expansion, Word, choices, did_you_mean, names_in
 from .errors import CnnDslError
 from .ir import Network
-from .syntax import Branches, Call, Definition, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
+from .syntax import Branches, Call, Definition, For, If, Kwarg, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
 
 SUFFIX = ".cnn"
 
@@ -85,9 +85,11 @@ def importers(changed, root: str | Path = ".") -> list[str]:
 # --- checking a file ----------------------------------------------------------------------------------
 
 
-def check_compiled(c: Compiler, path: str) -> tuple[list[Network], list[CnnDslError], list[Definition]]:
+def check_compiled(
+    c: Compiler, path: str, settings=()
+) -> tuple[list[Network], list[CnnDslError], list[Definition]]:
     """What `cnndsl check` (and the language server) report for a file read by `c`: its networks, the errors
-    (in the blocks no network uses, then in each network), and those unused blocks."""
+    (in the blocks no network uses, then in each network), and those unused blocks. `settings`: `--set`'s."""
     names = c.network_names()
     unused = unused_blocks(c, path)
     if not names and not unused:
@@ -96,7 +98,7 @@ def check_compiled(c: Compiler, path: str) -> tuple[list[Network], list[CnnDslEr
     networks = []
     for d in network_definitions(c):
         try:
-            networks.append(c.compile(d.name))
+            networks.append(c.compile(d.name, settings=c.settings_for(d.name, settings)))
         except CnnDslError as e:
             errors += [e, *errors_after(c, d, e)]
     errors.sort(key=lambda e: (e.path != path, e.path, e.line, e.column))  # in source order, this file's first
@@ -172,6 +174,11 @@ def _calls_in(item):
     elif isinstance(item, Residual):
         yield from _calls(item.main)
         yield from _calls(item.shortcut or ())
+    elif isinstance(item, If):
+        yield from _calls(item.body)
+        yield from _calls(item.orelse)
+    elif isinstance(item, For):
+        yield from _calls(item.body)
 
 
 def check_blocks(c: Compiler, blocks: list[Definition]) -> list[CnnDslError]:
@@ -199,6 +206,10 @@ class _BlockChecker:
 
     def definition(self, d: Definition) -> None:
         self.expansion = Expansion(self.c, d, {})
+        try:
+            self.consts = self.expansion.constants()
+        except CnnDslError:  # reported where a network is compiled
+            self.consts = {}
         seen: list[str] = []
         for p in d.params:
             self.guard(self.c._check_name, p.name, p.span, "parameter")
@@ -207,8 +218,9 @@ class _BlockChecker:
             if p.default is not None:
                 self.names(p.default, seen, None)
             seen.append(p.name)
-        self.params = dict.fromkeys(seen)
-        self.first_call = d.body[0].item if d.body else None
+        # the names whose values are known only in an expansion: parameters, loop variables, `in`
+        self.params = dict.fromkeys([*seen, "in"])
+        self.first_call = getattr(d.body[0], "item", None) if d.body else None
         cycle = None if d.kind == "network" else self.cycle(d.name, (d.name,))
         if cycle:
             self.error("E402", f"block '{d.name}' calls itself ({' → '.join(cycle)})", d.span)
@@ -226,12 +238,26 @@ class _BlockChecker:
 
     def body(self, stmts, scopes: list[dict]) -> None:
         for stmt in stmts:
-            self.stmt(stmt, scopes)
+            if isinstance(stmt, If):
+                self.names(stmt.cond, self.params, None)
+                labels = dict(scopes[-1])
+                for branch in (stmt.body, stmt.orelse):  # each branch may define the same labels
+                    inner = [*scopes[:-1], dict(scopes[-1])]
+                    self.body(branch, inner)
+                    labels.update(inner[-1])
+                scopes[-1].update(labels)
+            else:
+                self.stmt(stmt, scopes)
 
     def stmt(self, stmt: Stmt, scopes: list[dict]) -> None:
         label = stmt.label
         if stmt.output and not (self.network and len(scopes) == 1):
             self.error("E213", "output statements belong to the network's own body", stmt.item.span)
+        if stmt.template is not None:  # a computed label: checked once computed
+            for part in stmt.template:
+                if not isinstance(part, str):
+                    self.names(part, self.params, None)
+            label = None
         if label is not None:
             what = "module name" if stmt.quoted else "label"
             self.guard(self.c._check_name, label, stmt.label_span, what)
@@ -244,6 +270,14 @@ class _BlockChecker:
     def item(self, item, scopes: list[dict]) -> None:
         if isinstance(item, Call):
             self.call(item, scopes)
+        elif isinstance(item, For):
+            self.names(item.iterable, self.params, None)
+            outer = self.params
+            self.params = {**outer, **dict.fromkeys(_target_names(item.target))}
+            try:
+                self.body(item.body, scopes)
+            finally:
+                self.params = outer
         elif isinstance(item, Repeat):
             self.names(item.count, self.params, None)
             self.item(item.item, scopes)
@@ -314,9 +348,9 @@ class _BlockChecker:
     def constant_layer(self, call: Call, cls, fixed: dict, given: dict) -> None:
         """A layer whose arguments are all constants: built now, so that `strides=0` shows."""
         e = self.expansion
-        values = {k: e.evaluate(v, {}) for k, v in given.items()}
+        values = {k: e.evaluate(v, self.consts) for k, v in given.items()}
         spans = {k: v.span for k, v in given.items()}
-        e.make_op(call, cls, fixed, values, spans, {})
+        e.make_op(call, cls, fixed, values, spans, self.consts)
 
     def block_call(self, call: Call, d: Definition) -> None:
         names = [p.name for p in d.params]
@@ -340,7 +374,7 @@ class _BlockChecker:
     def names(self, expr, params, choices) -> None:
         """Names in an expression: parameters, or words such as `same` (E206 for any other)."""
         for name in _name_nodes(expr):
-            if name.id in params or name.id in compiler.WORDS or (choices and name.id in choices):
+            if name.id in params or name.id in compiler.WORDS or name.id in self.consts or name.id in (choices or ()):
                 continue
             w = Word(name.id)
             w.span = name.span
@@ -350,8 +384,16 @@ class _BlockChecker:
 def _name_nodes(expr):
     if isinstance(expr, Name):
         yield expr
-    for child in ("left", "right", "operand"):
-        if hasattr(expr, child):
-            yield from _name_nodes(getattr(expr, child))
-    for item in getattr(expr, "items", ()):
-        yield from _name_nodes(item)
+        return
+    for f in getattr(expr, "__dataclass_fields__", ()):
+        value = getattr(expr, f)
+        for v in value if isinstance(value, tuple) else (value,):
+            yield from _name_nodes(v.value if isinstance(v, Kwarg) else v)
+
+
+def _target_names(target):
+    if isinstance(target[0], str):  # (name, span)
+        yield target[0]
+        return
+    for t in target:
+        yield from _target_names(t)

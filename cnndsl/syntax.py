@@ -85,6 +85,71 @@ class Neg:
     span: Span
 
 
+@node
+class Compare:
+    """`stride == 1`: one comparison (they do not chain)."""
+
+    op: str  # one of == != < <= > >=
+    left: object
+    right: object
+    span: Span
+
+
+@node
+class BoolOp:
+    """`a and b`, `a or b`: the right side is evaluated only when needed."""
+
+    op: str  # "and" | "or"
+    left: object
+    right: object
+    span: Span
+
+
+@node
+class Not:
+    """`not x`."""
+
+    operand: object
+    span: Span
+
+
+@node
+class IfExp:
+    """`a if cond else b`: only the chosen side is evaluated."""
+
+    cond: object
+    then: object
+    orelse: object
+    span: Span
+
+
+@node
+class Index:
+    """`row[2]`: an item of a tuple (from 0; -1 is the last)."""
+
+    target: object
+    index: object
+    span: Span
+
+
+@node
+class FnCall:
+    """`max(a, b)`, `make_divisible(c * 4)`: a built-in or a `def` function, in an expression."""
+
+    name: str
+    args: tuple
+    kwargs: tuple  # of Kwarg
+    span: Span
+
+
+@node
+class ShapeAttr:
+    """`in.channels`: a size of the input of the block being expanded."""
+
+    attr: str
+    span: Span
+
+
 # --- statements ----------------------------------------------------------------------------------
 
 
@@ -155,6 +220,46 @@ class Stmt:
     item: object
     output: bool = False  # `output item`: an extra output of the network; the current tensor stays
     quoted: bool = False  # the label was written as a string: a module name that need not be an identifier
+    template: tuple | None = None  # a computed label: its parts, text (str) and expressions in turn
+
+
+@node
+class For:
+    """`for i, row in table { ... }`: the body once per item, its statements in the enclosing scope."""
+
+    target: tuple  # (name, span), or a tuple of targets: the parts of each item, as Python unpacks them
+    iterable: object
+    body: tuple
+    span: Span
+
+
+@node
+class If:
+    """`if cond { ... } else { ... }`: the statements of the branch taken, in the enclosing scope."""
+
+    cond: object
+    body: tuple
+    orelse: tuple  # () without `else`; `else if` is an If alone in it
+    span: Span
+
+
+@node
+class Let:
+    """`let momentum = 0.01`: a constant of the file."""
+
+    name: str
+    value: object
+    span: Span
+
+
+@node
+class FnDef:
+    """`def half(c) = c // 2`: a function of numbers, for the arithmetic of a family."""
+
+    name: str
+    params: tuple  # of Param
+    body: object
+    span: Span
 
 
 @node
@@ -192,6 +297,7 @@ class Module:
     path: str
     imports: tuple
     definitions: tuple
+    lets: tuple = ()  # of Let and FnDef, in source order
 
 
 def grammar_path() -> Path:
@@ -287,6 +393,41 @@ class _ToAst(Transformer):
         minus, operand = c
         return Neg(operand, self._span(minus))
 
+    def compare(self, c):
+        left, op, right = c
+        return Compare(op.value, left, right, self._span(op))
+
+    def or_(self, c):
+        return BoolOp("or", c[0], c[2], self._span(c[1]))
+
+    def and_(self, c):
+        return BoolOp("and", c[0], c[2], self._span(c[1]))
+
+    def not_(self, c):
+        return Not(c[1], self._span(c[0]))
+
+    def ifexp(self, c):
+        then, keyword, cond, _, orelse = c
+        return IfExp(cond, then, orelse, self._span(keyword))
+
+    def index(self, c):
+        target, bracket, index = c
+        return Index(target, index, self._span(bracket))
+
+    def fcall(self, c):
+        return self._call(FnCall, c)
+
+    def _call(self, cls, c):
+        name, args = c
+        args = args or []
+        positional = tuple(a for a in args if not isinstance(a, Kwarg))
+        kwargs = tuple(a for a in args if isinstance(a, Kwarg))
+        return cls(name.value, positional, kwargs, self._span(name))
+
+    def shape_attr(self, c):
+        keyword, attr = c
+        return ShapeAttr(attr.value, self._span(attr))
+
     # calls and statements
     def kwarg(self, c):
         return Kwarg(c[0].value, c[1], self._span(c[0]))
@@ -295,11 +436,7 @@ class _ToAst(Transformer):
         return [x for x in c if x is not None]
 
     def call(self, c):
-        name, args = c
-        args = args or []
-        positional = tuple(a for a in args if not isinstance(a, Kwarg))
-        kwargs = tuple(a for a in args if isinstance(a, Kwarg))
-        return Call(name.value, positional, kwargs, self._span(name))
+        return self._call(Call, c)
 
     def body(self, c):
         return (self._span(c[0]), tuple(c[1:]))
@@ -310,7 +447,30 @@ class _ToAst(Transformer):
             return Stmt(None, None, item, output is not None)
         quoted = label.type == "STRING"
         text = label.value[1:-1] if quoted else label.value
-        return Stmt(text, self._span(label), item, output is not None, quoted)
+        template = _template(text, label.line, label.column + quoted) if "{" in text or "}" in text else None
+        return Stmt(text, self._span(label), item, output is not None, quoted, template)
+
+    def if_stmt(self, c):
+        keyword, cond, (_, body), _, orelse = c
+        if orelse is None:
+            orelse = ()
+        elif isinstance(orelse, If):
+            orelse = (orelse,)
+        else:
+            orelse = orelse[1]
+        return If(cond, body, orelse, self._span(keyword))
+
+    def for_loop(self, c):
+        keyword, targets, _, iterable, (_, body) = c
+        target = targets[0] if len(targets) == 1 else targets
+        return For(target, iterable, body, self._span(keyword))
+
+    def targets(self, c):
+        return tuple(c)
+
+    def target(self, c):
+        (t,) = c
+        return (t.value, self._span(t)) if isinstance(t, Token) or hasattr(t, "type") else t
 
     def repeat(self, c):
         return Repeat(c[1], c[2], self._span(c[0]))
@@ -356,10 +516,18 @@ class _ToAst(Transformer):
     def import_stmt(self, c):
         return Import(c[1].value[1:-1], self._span(c[1]))
 
+    def let_def(self, c):
+        return Let(c[1].value, c[2], self._span(c[1]))
+
+    def fn_def(self, c):
+        keyword, name, params, body = c
+        return FnDef(name.value, params or (), body, self._span(name))
+
     def start(self, c):
         imports = tuple(x for x in c if isinstance(x, Import))
         definitions = tuple(x for x in c if isinstance(x, Definition))
-        return Module(self.path, imports, definitions)
+        lets = tuple(x for x in c if isinstance(x, (Let, FnDef)))
+        return Module(self.path, imports, definitions, lets)
 
 
 _transformer = _ToAst()
@@ -387,6 +555,11 @@ _TERMINALS = {
     "STAR": "'*'",
     "SLASH": "'/'",
     "PERCENT": "'%'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "DOT": "'.'",
+    "COMPARE": "a comparison",
+    "TEMPLATE": "a computed label",
     "$END": "end of file",
 }
 
@@ -417,6 +590,7 @@ def parser(accelerated: bool = True) -> Lark:
             # compile a scanner per parser state as the contextual lexer would (~10 ms of `cnndsl check`).
             lexer="basic",
             transformer=_transformer,
+            start=["start", "expr"],  # `expr`: the parts of computed labels, and `--set NAME=VALUE`
             maybe_placeholders=True,
             cache=True,
             **({"_plugins": plugins} if plugins else {}),
@@ -450,10 +624,14 @@ def parse(text: str, path: str = "<string>", accelerated: bool | None = None) ->
     lark-cython or pure Lark (the same tree and errors); by default the first for large texts only."""
     if accelerated is None:
         accelerated = len(text) >= ACCELERATE_FROM
+    return _parse(text, path, accelerated, "start")
+
+
+def _parse(text: str, path: str, accelerated: bool, start: str):
     lines = text.splitlines()
     token = _path.set(path)
     try:
-        return parser(accelerated).parse(text)
+        return parser(accelerated).parse(text, start=start)
     except CnnDslError as e:
         e.source_line = _source_line(lines, e.line)
         raise
@@ -524,7 +702,7 @@ _MISSING = (
     ("STRING", '""'),
 )  # fmt: skip
 LOOKAHEAD = 3  # a repair must let the parser take this many tokens after the one it stopped at
-_TOP = {"BLOCK", "IMPORT", "NETWORK", "$END"}  # what may follow a definition
+_TOP = {"BLOCK", "IMPORT", "NETWORK", "LET", "DEF", "$END"}  # what may follow a definition
 
 
 def _repair(e: UnexpectedToken, following: list[Token]) -> None:
@@ -571,7 +749,7 @@ def syntax_errors(text: str, path: str = "<string>", limit: int = 20) -> list[Cn
 
     token = _path.set(path)
     try:
-        parser(accelerated=False).parse(text, on_error=on_error)
+        parser(accelerated=False).parse(text, start="start", on_error=on_error)
     except CnnDslError as e:  # a number out of range, met while recovering
         if not errors or e.line > errors[-1].line:
             e.source_line = _source_line(lines, e.line)
@@ -583,6 +761,59 @@ def syntax_errors(text: str, path: str = "<string>", limit: int = 20) -> list[Cn
     return errors
 
 
+def _template(text: str, line: int, column: int) -> tuple:
+    """The parts of a computed label (`denselayer{i + 1}`): text, and the expressions between braces,
+    parsed where they stand so that their errors point into the label."""
+    parts, at = [], 0
+    path = _path.get()
+    for m in re.finditer(r"\{([^{}]*)\}|[{}]", text):
+        if m.group(1) is None:
+            raise CnnDslError(
+                "E100", f"unmatched '{m.group()}' in the label", path, line, column + m.start(),
+                hint="a computed label puts each expression in braces: block{i + 1}",
+            )  # fmt: skip
+        parts.append(text[at : m.start()])
+        parts.append(parse_expression(m.group(1), path, line, column + m.start() + 1))
+        at = m.end()
+    parts.append(text[at:])
+    return tuple(p for p in parts if p != "")
+
+
+def parse_expression(text: str, path: str = "<string>", line: int = 1, column: int = 1) -> object:
+    """One expression (a part of a computed label, a `--set` value) that stands at `line`:`column` of `path`:
+    its syntax tree, or CnnDslError, with positions there; the caller shows the source line."""
+    padded = " " * (column - 1) + text  # the columns by padding; the lines (no newlines: linear) by moving
+    lines = padded.split("\n")
+    try:
+        if not text.strip():
+            raise CnnDslError("E100", "a value is missing", path, len(lines), len(lines[-1]) + 1)
+        return _relocate(_parse(padded, path, False, "expr"), line - 1)
+    except CnnDslError as e:
+        e.source_line, e.line = None, e.line + line - 1
+        if e.code == "E102":
+            e.message, e.hint = "unexpected end of the value", _expected_in(e.message)
+        raise
+
+
+def _relocate(node, lines: int):
+    """An expression's tree moved down by `lines` lines."""
+    if lines and hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            value = getattr(node, name)
+            if isinstance(value, Span):
+                setattr(node, name, Span(value.path, value.line + lines, value.column))
+            elif isinstance(value, tuple):
+                for item in value:
+                    _relocate(item, lines)
+            else:
+                _relocate(value, lines)
+    return node
+
+
+def _expected_in(message: str) -> str | None:
+    return message.partition(": ")[2] or None
+
+
 def _token_text(tok: Token) -> str:
     text = str(tok.value)
     if len(text) > 30:
@@ -590,7 +821,10 @@ def _token_text(tok: Token) -> str:
     return f"'{text}'"
 
 
-KEYWORDS = ("import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false")
+KEYWORDS = (
+    "import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false",
+    "let", "def", "if", "else", "for", "in", "and", "or", "not",
+)  # fmt: skip
 
 
 def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:

@@ -60,10 +60,13 @@ def assert_formatting_keeps_meaning(text: str, path: str) -> str:
     return once
 
 
+_ASSIGN = re.compile(r"(?<![=!<>])=(?!=)")  # an `=` that is not part of a comparison
+
+
 def squashed(text: str) -> str:
     """The lines without comments badly laid out: no indentation, spaces inside calls."""
     return "\n".join(
-        line if "#" in line else " " + line.strip().replace("(", " ( ").replace(",", " ,").replace("=", " = ")
+        line if "#" in line else " " + _ASSIGN.sub(" = ", line.strip().replace("(", " ( ").replace(",", " ,"))
         for line in text.splitlines()
     )
 

@@ -199,3 +199,25 @@ def test_fixed_filters():
     assert edges.op.fixed_kernel() == ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
     assert custom.op.fixed_kernel()[1] == (-1, 5, -1) and custom.op.weights == custom.op.fixed_kernel()
     assert net.params == 0 and net.buffers == 75 + 27 + 27 + 9  # custom reads the one channel of edges
+
+
+def test_families_examples():
+    s = shapes(example("constants"))
+    assert [s[k][0] for k in ("0", "2", "3")] == [48, 24, 152]  # make_divisible(44.8), (24), regnet_width
+    net = example("conditions")
+    s = shapes(net)
+    assert s["a.conv.0.0"] == (32, 56, 56) and "a.conv.3" not in s  # no expansion: the depthwise conv is conv.0
+    assert s["b.conv.1.0"] == (96, 28, 28) and "b.1" not in s  # strided: no skip
+    assert s["c.1"] == (24, 28, 28) and [n.op.kind for n in net.nodes if n.name == "c.1"] == ["add"]
+    s = shapes(example("dense_loops"))
+    assert s["features.denseblock1.denselayer2.conv2"] == (8, 32, 32)
+    assert s["features.transition1.pool"] == (16, 16, 16) and "features.transition2.pool" not in s
+    assert s["features.denseblock2.denselayer3.6"] == (40, 16, 16)
+    net = example("table_loop")
+    s = shapes(net)
+    top = [sc.name for sc in net.scopes if sc.name and "." not in sc.name]
+    assert top == ["stage1-0", "stage2-0", "stage2-1", "stage3-0", "stage3-1"]
+    assert s["stage3-1.1"] == (40, 16, 16)
+    deeper = Compiler()
+    deeper.add_text(next(t for t in EXAMPLES if "network table_loop" in t))
+    assert "stage2-2.1" in shapes(deeper.compile("table_loop", {"depth": 1.2}))  # ceil(2 × 1.2) = 3 blocks

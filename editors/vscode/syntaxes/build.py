@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cnndsl.highlight import KEYWORDS, LAYERS
+from cnndsl.highlight import KEYWORDS, LAYERS, TEMPLATE
 
 IDENT = "[A-Za-z_][A-Za-z0-9_]*"
-CONTROL = [k for k in KEYWORDS if k not in ("import", "block", "network")]
+CONTROL = [k for k in KEYWORDS if k not in ("import", "block", "network", "let", "def")]
 
 
 def grammar() -> dict:
@@ -30,7 +30,7 @@ def grammar() -> dict:
         "repository": {
             "comment": {"name": "comment.line.number-sign.cnn", "match": "#.*$"},
             "label": {
-                "match": f'\\b({IDENT})\\s*(:)|("[^"\\\\]*")\\s*(:)',
+                "match": f'\\b({TEMPLATE}|{IDENT})\\s*(:)|("[^"\\\\]*")\\s*(:)',
                 "captures": {
                     "1": {"name": "entity.name.label.cnn"},
                     "2": {"name": "punctuation.separator.label.cnn"},
@@ -40,7 +40,7 @@ def grammar() -> dict:
             },  # fmt: skip
             "string": {"name": "string.quoted.double.cnn", "match": '"[^"\\\\]*"'},
             "definition": {
-                "match": f"\\b(block|network)\\s+({IDENT})",
+                "match": f"\\b(block|network|def|let)\\s+({IDENT})",
                 "captures": {"1": {"name": "storage.type.$1.cnn"}, "2": {"name": "entity.name.function.cnn"}},
             },
             "shortcut": {
@@ -51,7 +51,7 @@ def grammar() -> dict:
                 "patterns": [
                     {"name": "keyword.control.import.cnn", "match": "\\bimport\\b"},
                     {"name": "keyword.control.$1.cnn", "match": f"\\b({'|'.join(CONTROL)})\\b"},
-                    {"name": "storage.type.$1.cnn", "match": "\\b(block|network)\\b"},
+                    {"name": "storage.type.$1.cnn", "match": "\\b(block|network|def|let)\\b"},
                 ]
             },
             "constant": {
@@ -61,7 +61,7 @@ def grammar() -> dict:
                 ]
             },
             "argument": {
-                "match": f"\\b({IDENT})\\s*(=)",
+                "match": f"\\b({IDENT})\\s*(=)(?!=)",
                 "captures": {"1": {"name": "variable.parameter.cnn"}, "2": {"name": "keyword.operator.assignment.cnn"}},
             },
             "layer": {"name": "support.function.layer.cnn", "match": f"\\b({'|'.join(LAYERS)})\\b(?=\\s*[({{])"},
@@ -77,11 +77,13 @@ def grammar() -> dict:
                 ]
             },
             "name": {"name": "variable.other.cnn", "match": f"\\b{IDENT}\\b"},
-            "operator": {"name": "keyword.operator.cnn", "match": "//|[-+*/%=]"},
+            "operator": {"name": "keyword.operator.cnn", "match": "==|!=|<=|>=|<|>|//|[-+*/%=]"},
             "punctuation": {
                 "patterns": [
                     {"name": "punctuation.section.braces.cnn", "match": "[{}]"},
                     {"name": "punctuation.section.parens.cnn", "match": "[()]"},
+                    {"name": "punctuation.section.brackets.cnn", "match": "[\\[\\]]"},
+                    {"name": "punctuation.accessor.cnn", "match": "\\."},
                     {"name": "punctuation.separator.cnn", "match": "[,;:]"},
                 ]
             },
