@@ -1,0 +1,73 @@
+"""torchvision parity, outputs included: each network compiles to the parameter count and kernel MACs torchvision
+records, its PyTorch model has torchvision's state_dict (keys, order, shapes, dtypes), loads the deterministic
+weights of tests/reference/forward/recipe.py strictly and gives torchvision's output for the recipe's input.
+
+tests/reference/forward/<model>.json are copies of the shared reference data (torch 2.14.1, torchvision 0.29.1,
+eval mode); torchvision itself is not needed here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from functools import cache
+
+import pytest
+from conftest import ARCH, REFERENCE
+
+import cnndsl
+
+FORWARD = REFERENCE / "forward"
+TOLERANCE = 1e-4  # max|a - b| / max|b|, as the reference data prescribes
+
+# (file in architectures/, network, tests/reference/forward/<json>)
+MODELS = [
+    ("resnet18.cnn", "resnet18", "resnet18"),
+    ("vgg16_bn.cnn", "vgg16_bn", "vgg16_bn"),
+]
+
+
+@cache
+def recipe():
+    """tests/reference/forward/recipe.py, the weights and input every reference output was computed with."""
+    spec = importlib.util.spec_from_file_location("recipe", FORWARD / "recipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reference(name: str) -> dict:
+    return json.loads((FORWARD / f"{name}.json").read_text())
+
+
+def params(models):
+    return [pytest.param(file, network, ref, id=network) for file, network, ref in models]
+
+
+@pytest.mark.parametrize(("file", "network", "ref"), params(MODELS))
+def test_counts(file, network, ref):
+    record = reference(ref)
+    net = cnndsl.load(ARCH / file, network)
+    assert net.params == record["params"]
+    assert net.macs == record["kernel_macs_batch1"]
+    assert [1, *net.input_shape] == record["input_shape"]
+    assert [1, *net.output_shape] == record["output_shape"]
+
+
+@pytest.mark.parametrize(("file", "network", "ref"), params(MODELS))
+def test_forward(file, network, ref):
+    import torch
+
+    record = reference(ref)
+    model = cnndsl.to_torch(cnndsl.load(ARCH / file, network))
+    state = model.state_dict()
+    got = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
+    assert got == record["state_dict"]  # keys in torchvision's order, shapes, dtypes
+    model.load_state_dict(recipe().recipe_state_dict(state), strict=True)
+    x = recipe().recipe_input(record["input_shape"])
+    with torch.no_grad():
+        y = model.eval()(x)
+    expected = torch.tensor(record["output"]).reshape(record["output_shape"])
+    assert y.shape == expected.shape
+    error = ((y - expected).abs().max() / expected.abs().max()).item()
+    assert error <= TOLERANCE, f"relative difference {error:.3g}"
