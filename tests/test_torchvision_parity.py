@@ -24,6 +24,7 @@ TOLERANCE = 1e-4  # max|a - b| / max|b|, as the reference data prescribes
 MODELS = [
     ("resnet18.cnn", "resnet18", "resnet18"),
     ("vgg16_bn.cnn", "vgg16_bn", "vgg16_bn"),
+    ("squeezenet.cnn", "squeezenet1_1", "squeezenet1_1"),
 ]
 
 
