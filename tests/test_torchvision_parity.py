@@ -25,6 +25,7 @@ MODELS = [
     ("resnet18.cnn", "resnet18", "resnet18"),
     ("vgg16_bn.cnn", "vgg16_bn", "vgg16_bn"),
     ("squeezenet.cnn", "squeezenet1_1", "squeezenet1_1"),
+    ("mobilenet_v2.cnn", "mobilenet_v2", "mobilenet_v2"),
 ]
 
 
