@@ -26,6 +26,7 @@ MODELS = [
     ("vgg16_bn.cnn", "vgg16_bn", "vgg16_bn"),
     ("squeezenet.cnn", "squeezenet1_1", "squeezenet1_1"),
     ("mobilenet_v2.cnn", "mobilenet_v2", "mobilenet_v2"),
+    ("densenet.cnn", "densenet121", "densenet121"),
 ]
 
 
@@ -56,12 +57,12 @@ def test_counts(file, network, ref):
     assert [1, *net.output_shape] == record["output_shape"]
 
 
-@pytest.mark.parametrize(("file", "network", "ref"), params(MODELS))
-def test_forward(file, network, ref):
+def relative_error(net, record: dict) -> float:
+    """Build `net` in PyTorch, check its state_dict against torchvision's, load the recipe's weights strictly
+    and return max|y - reference| / max|reference| for the recipe's input."""
     import torch
 
-    record = reference(ref)
-    model = cnndsl.to_torch(cnndsl.load(ARCH / file, network))
+    model = cnndsl.to_torch(net)
     state = model.state_dict()
     got = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
     assert got == record["state_dict"]  # keys in torchvision's order, shapes, dtypes
@@ -71,5 +72,22 @@ def test_forward(file, network, ref):
         y = model.eval()(x)
     expected = torch.tensor(record["output"]).reshape(record["output_shape"])
     assert y.shape == expected.shape
-    error = ((y - expected).abs().max() / expected.abs().max()).item()
+    return ((y - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize(("file", "network", "ref"), params(MODELS))
+def test_forward(file, network, ref):
+    error = relative_error(cnndsl.load(ARCH / file, network), reference(ref))
     assert error <= TOLERANCE, f"relative difference {error:.3g}"
+
+
+def test_a_state_dict_match_is_not_enough():
+    """DenseNet with its layers' concatenation reversed (output before input) has exactly torchvision's
+    state_dict and loads strictly, but computes something else: the forward comparison is what catches it."""
+    source = (ARCH / "densenet.cnn").read_text()
+    assert source.count("identity()") == 1
+    body = source[source.index("concat {") : source.index("# Between dense blocks")]
+    swapped = body.replace("        identity()\n", "").replace("    }\n}", "        identity()\n    }\n}", 1)
+    assert swapped != body
+    net = cnndsl.loads(source.replace(body, swapped), "densenet121")
+    assert relative_error(net, reference("densenet121")) > 100 * TOLERANCE  # 0.13 measured
