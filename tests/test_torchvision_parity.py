@@ -27,6 +27,7 @@ MODELS = [
     ("squeezenet.cnn", "squeezenet1_1", "squeezenet1_1"),
     ("mobilenet_v2.cnn", "mobilenet_v2", "mobilenet_v2"),
     ("densenet.cnn", "densenet121", "densenet121"),
+    ("inception_v3.cnn", "inception_v3", "inception_v3"),
 ]
 
 
