@@ -58,19 +58,25 @@ def test_counts(file, network, ref):
     assert [1, *net.output_shape] == record["output_shape"]
 
 
-def relative_error(net, record: dict) -> float:
-    """Build `net` in PyTorch, check its state_dict against torchvision's, load the recipe's weights strictly
-    and return max|y - reference| / max|reference| for the recipe's input."""
+def relative_error(net, record: dict, ordered: bool = True) -> float:
+    """Build `net` in PyTorch, check its state_dict against torchvision's (in torchvision's order, unless not
+    `ordered`), load the recipe's weights strictly and return max|y - reference| / max|reference| for the
+    recipe's input (the main output: torchvision returns only that in eval mode)."""
     import torch
 
     model = cnndsl.to_torch(net)
     state = model.state_dict()
     got = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
-    assert got == record["state_dict"]  # keys in torchvision's order, shapes, dtypes
+    if ordered:
+        assert got == record["state_dict"]  # keys in torchvision's order, shapes, dtypes
+    else:
+        assert sorted(got) == sorted(record["state_dict"])
     model.load_state_dict(recipe().recipe_state_dict(state), strict=True)
     x = recipe().recipe_input(record["input_shape"])
     with torch.no_grad():
         y = model.eval()(x)
+    if isinstance(y, (tuple, list)):  # the extra outputs follow the main one
+        y = y[0]
     expected = torch.tensor(record["output"]).reshape(record["output_shape"])
     assert y.shape == expected.shape
     return ((y - expected).abs().max() / expected.abs().max()).item()
@@ -92,3 +98,20 @@ def test_a_state_dict_match_is_not_enough():
     assert swapped != body
     net = cnndsl.loads(source.replace(body, swapped), "densenet121")
     assert relative_error(net, reference("densenet121")) > 100 * TOLERANCE  # 0.13 measured
+
+
+def test_googlenet_aux_logits():
+    """googlenet(aux_logits=1) is torchvision's googlenet(aux_logits=True): its state_dict (the auxiliary heads
+    registered where they read, after inception4a and 4d, where torchvision registers them after inception5b:
+    a strict load does not mind the order), its parameters, and its eval-mode output. torchvision measured its
+    MACs in eval mode, where the heads do not run; cnndsl counts them too."""
+    record = reference("googlenet_aux")
+    net = cnndsl.load(ARCH / "googlenet.cnn", "googlenet", args={"aux_logits": 1})
+    assert net.params == record["params"] == 13_004_888
+    assert {net.output_name(i): net.nodes[i].shape for i in net.extra_outputs} == {"aux1": (1000,), "aux2": (1000,)}
+    aux = sum(n.macs for n in net.nodes if n.name.startswith(("aux1.", "aux2.")))
+    head = 2048 * 1024 + 1024 * 1000  # fc1, fc2; then the 1x1 convolutions on 4x4 maps of 512 and 528 channels
+    assert aux == 2 * head + 128 * 16 * (512 + 528)
+    assert net.macs - aux == record["kernel_macs_batch1"]
+    error = relative_error(net, record, ordered=False)
+    assert error <= TOLERANCE, f"relative difference {error:.3g}"
