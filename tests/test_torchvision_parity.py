@@ -1,0 +1,117 @@
+"""torchvision parity, outputs included: each network compiles to the parameter count and kernel MACs torchvision
+records, its PyTorch model has torchvision's state_dict (keys, order, shapes, dtypes), loads the deterministic
+weights of tests/reference/forward/recipe.py strictly and gives torchvision's output for the recipe's input.
+
+tests/reference/forward/<model>.json are copies of the shared reference data (torch 2.14.1, torchvision 0.29.1,
+eval mode); torchvision itself is not needed here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from functools import cache
+
+import pytest
+from conftest import ARCH, REFERENCE
+
+import cnndsl
+
+FORWARD = REFERENCE / "forward"
+TOLERANCE = 1e-4  # max|a - b| / max|b|, as the reference data prescribes
+
+# (file in architectures/, network, tests/reference/forward/<json>)
+MODELS = [
+    ("resnet18.cnn", "resnet18", "resnet18"),
+    ("vgg16_bn.cnn", "vgg16_bn", "vgg16_bn"),
+    ("squeezenet.cnn", "squeezenet1_1", "squeezenet1_1"),
+    ("mobilenet_v2.cnn", "mobilenet_v2", "mobilenet_v2"),
+    ("densenet.cnn", "densenet121", "densenet121"),
+    ("inception_v3.cnn", "inception_v3", "inception_v3"),
+]
+
+
+@cache
+def recipe():
+    """tests/reference/forward/recipe.py, the weights and input every reference output was computed with."""
+    spec = importlib.util.spec_from_file_location("recipe", FORWARD / "recipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reference(name: str) -> dict:
+    return json.loads((FORWARD / f"{name}.json").read_text())
+
+
+def params(models):
+    return [pytest.param(file, network, ref, id=network) for file, network, ref in models]
+
+
+@pytest.mark.parametrize(("file", "network", "ref"), params(MODELS))
+def test_counts(file, network, ref):
+    record = reference(ref)
+    net = cnndsl.load(ARCH / file, network)
+    assert net.params == record["params"]
+    assert net.macs == record["kernel_macs_batch1"]
+    assert [1, *net.input_shape] == record["input_shape"]
+    assert [1, *net.output_shape] == record["output_shape"]
+
+
+def relative_error(net, record: dict, ordered: bool = True) -> float:
+    """Build `net` in PyTorch, check its state_dict against torchvision's (in torchvision's order, unless not
+    `ordered`), load the recipe's weights strictly and return max|y - reference| / max|reference| for the
+    recipe's input (the main output: torchvision returns only that in eval mode)."""
+    import torch
+
+    model = cnndsl.to_torch(net)
+    state = model.state_dict()
+    got = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
+    if ordered:
+        assert got == record["state_dict"]  # keys in torchvision's order, shapes, dtypes
+    else:
+        assert sorted(got) == sorted(record["state_dict"])
+    model.load_state_dict(recipe().recipe_state_dict(state), strict=True)
+    x = recipe().recipe_input(record["input_shape"])
+    with torch.no_grad():
+        y = model.eval()(x)
+    if isinstance(y, (tuple, list)):  # the extra outputs follow the main one
+        y = y[0]
+    expected = torch.tensor(record["output"]).reshape(record["output_shape"])
+    assert y.shape == expected.shape
+    return ((y - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize(("file", "network", "ref"), params(MODELS))
+def test_forward(file, network, ref):
+    error = relative_error(cnndsl.load(ARCH / file, network), reference(ref))
+    assert error <= TOLERANCE, f"relative difference {error:.3g}"
+
+
+def test_a_state_dict_match_is_not_enough():
+    """DenseNet with its layers' concatenation reversed (output before input) has exactly torchvision's
+    state_dict and loads strictly, but computes something else: the forward comparison is what catches it."""
+    source = (ARCH / "densenet.cnn").read_text()
+    assert source.count("identity()") == 1
+    body = source[source.index("concat {") : source.index("# Between dense blocks")]
+    swapped = body.replace("        identity()\n", "").replace("    }\n}", "        identity()\n    }\n}", 1)
+    assert swapped != body
+    net = cnndsl.loads(source.replace(body, swapped), "densenet121")
+    assert relative_error(net, reference("densenet121")) > 100 * TOLERANCE  # 0.13 measured
+
+
+def test_googlenet_aux_logits():
+    """googlenet(aux_logits=1) is torchvision's googlenet(aux_logits=True): its state_dict (the auxiliary heads
+    registered where they read, after inception4a and 4d, where torchvision registers them after inception5b:
+    a strict load does not mind the order), its parameters, and its eval-mode output. torchvision measured its
+    MACs in eval mode, where the heads do not run; cnndsl counts them too."""
+    record = reference("googlenet_aux")
+    net = cnndsl.load(ARCH / "googlenet.cnn", "googlenet", args={"aux_logits": 1})
+    assert net.params == record["params"] == 13_004_888
+    assert {net.output_name(i): net.nodes[i].shape for i in net.extra_outputs} == {"aux1": (1000,), "aux2": (1000,)}
+    aux = sum(n.macs for n in net.nodes if n.name.startswith(("aux1.", "aux2.")))
+    head = 2048 * 1024 + 1024 * 1000  # fc1, fc2; then the 1x1 convolutions on 4x4 maps of 512 and 528 channels
+    assert aux == 2 * head + 128 * 16 * (512 + 528)
+    assert net.macs - aux == record["kernel_macs_batch1"]
+    error = relative_error(net, record, ordered=False)
+    assert error <= TOLERANCE, f"relative difference {error:.3g}"
