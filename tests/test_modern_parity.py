@@ -25,6 +25,7 @@ _spec.loader.exec_module(recipe)
 MODELS = [
     ("efficientnet.cnn", "efficientnet_b0", "efficientnet_b0"),
     ("efficientnet.cnn", "efficientnet_v2_s", "efficientnet_v2_s"),
+    ("mobilenet_v3.cnn", "mobilenet_v3_large", "mobilenet_v3_large"),
 ]
 
 
