@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ _spec.loader.exec_module(recipe)
 # (file in architectures/, network, reference)
 MODELS = [
     ("efficientnet.cnn", "efficientnet_b0", "efficientnet_b0"),
-    ("efficientnet.cnn", "efficientnet_v2_s", "efficientnet_v2_s"),
+    pytest.param("efficientnet.cnn", "efficientnet_v2_s", "efficientnet_v2_s", marks=pytest.mark.slow),  # ~10 s
     ("mobilenet_v3.cnn", "mobilenet_v3_large", "mobilenet_v3_large"),
 ]
 
@@ -42,7 +43,7 @@ def float_entries(ref: dict) -> dict[str, tuple[int, ...]]:
 
 @pytest.mark.parametrize("file, network, name", MODELS)
 def test_torchvision_parity(file, network, name):
-    pytest.importorskip("onnx")  # to_onnx needs it
+    onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from cnndsl.backends.onnx import parameter_shapes
 
@@ -57,7 +58,28 @@ def test_torchvision_parity(file, network, name):
 
     weights = {key: recipe.recipe_tensor(key, shape).numpy() for key, shape in shapes.items()}
     model = cnndsl.to_onnx(net, weights=weights)
+    onnx.checker.check_model(model.SerializeToString(), full_check=True)
+    onnx.shape_inference.infer_shapes(model, strict_mode=True, check_type=True)
     x = recipe.recipe_input(ref["input_shape"]).numpy()
     (got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"input": x})
     want = np.asarray(ref["output"], dtype=np.float64).reshape(ref["output_shape"])
     assert np.abs(got - want).max() / np.abs(want).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("network, blocks", [("efficientnet_b0", 16), ("efficientnet_v2_s", 40)])
+def test_stochastic_depth_grows_with_the_block_index(network, blocks):
+    """torchvision's MBConv i (from 0, over all stages) drops its residual branch with probability
+    0.2 * i / blocks while training, and only where the block has a residual connection (an identity in
+    inference, so the forward comparison cannot see it)."""
+    net = cnndsl.load(ARCH / "efficientnet.cnn", network)
+    order = []  # features.<stage>.<index> of every block, in order
+    for node in net.nodes:
+        m = re.match(r"features\.\d+\.\d+(?=\.)", node.name)
+        if m and m[0] not in order:
+            order.append(m[0])
+    assert len(order) == blocks
+    drops = {n.name.rsplit(".", 1)[0]: n.op for n in net.nodes if n.op.kind == "stochastic_depth"}
+    adds = {n.name.rsplit(".", 1)[0] for n in net.nodes if n.op.kind == "add"}
+    assert set(drops) == adds  # exactly the residual blocks
+    for name, op in drops.items():
+        assert op.mode == "row" and op.p == pytest.approx(0.2 * order.index(name) / blocks)
