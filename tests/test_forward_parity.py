@@ -1,0 +1,77 @@
+"""torchvision parity of RegNetY-400MF, ShuffleNetV2 x1.0 and GoogLeNet with its auxiliary classifiers, through the
+front end and ONNX: parameter and multiply-add counts, the state_dict (keys, shapes, float dtypes), and the output
+for the deterministic weights and input of tests/reference/forward/recipe.py, against torchvision's recorded one
+(tests/reference/forward/<model>.json, copied from the shared reference data)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import ARCH, REFERENCE
+
+import cnndsl
+
+FORWARD = REFERENCE / "forward"
+
+# reference json -> (.cnn file, network)
+MODELS = {
+    "shufflenet_v2_x1_0": ("shufflenet_v2", "shufflenet_v2_x1_0"),
+}
+
+
+def _reference(name: str) -> dict:
+    return json.loads((FORWARD / f"{name}.json").read_text())
+
+
+def _net(name: str):
+    stem, network = MODELS[name]
+    return cnndsl.load(ARCH / f"{stem}.cnn", network=network)
+
+
+def _float_state_dict(ref: dict) -> dict[str, tuple[int, ...]]:
+    """torchvision's state_dict without its integer buffers (num_batches_tracked, which cnndsl does not model)."""
+    return {key: tuple(shape) for key, shape, dtype in ref["state_dict"] if dtype.startswith("float")}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_counts(name):
+    ref, net = _reference(name), _net(name)
+    assert (net.params, net.macs) == (ref["params"], ref["kernel_macs_batch1"])
+    assert (1, *net.input_shape) == tuple(ref["input_shape"])
+    assert (1, *net.output_shape) == tuple(ref["output_shape"])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_state_dict(name):
+    pytest.importorskip("onnx")
+    from cnndsl.backends.onnx import parameter_shapes
+
+    ref, net = _reference(name), _net(name)
+    assert parameter_shapes(net) == _float_state_dict(ref)
+    assert all(dtype in ("float32", "int64") for _, _, dtype in ref["state_dict"])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_output(name):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(FORWARD))
+    try:
+        from recipe import recipe_input, recipe_tensor
+    finally:
+        sys.path.remove(str(FORWARD))
+    import numpy as np
+
+    ref, net = _reference(name), _net(name)
+    weights = {key: recipe_tensor(key, shape).numpy() for key, shape in _float_state_dict(ref).items()}
+    model = cnndsl.to_onnx(net, weights=weights)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = recipe_input(tuple(ref["input_shape"])).numpy()
+    outputs = session.run(None, {session.get_inputs()[0].name: x})
+    assert len(outputs) == 1 + len(net.extra_outputs)
+    y = outputs[0]  # the main output; torchvision records only that one (eval mode)
+    expected = np.asarray(ref["output"], dtype=np.float64).reshape(ref["output_shape"])
+    assert y.shape == expected.shape
+    assert np.abs(y - expected).max() / np.abs(expected).max() <= 1e-4
