@@ -18,6 +18,7 @@ FORWARD = REFERENCE / "forward"
 # reference json -> (.cnn file, network)
 MODELS = {
     "shufflenet_v2_x1_0": ("shufflenet_v2", "shufflenet_v2_x1_0"),
+    "regnet_y_400mf": ("regnet", "regnet_y_400mf"),
 }
 
 
