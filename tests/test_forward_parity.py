@@ -15,10 +15,17 @@ import cnndsl
 
 FORWARD = REFERENCE / "forward"
 
-# reference json -> (.cnn file, network)
+# reference json -> (.cnn file, network, network arguments)
 MODELS = {
-    "shufflenet_v2_x1_0": ("shufflenet_v2", "shufflenet_v2_x1_0"),
-    "regnet_y_400mf": ("regnet", "regnet_y_400mf"),
+    "shufflenet_v2_x1_0": ("shufflenet_v2", "shufflenet_v2_x1_0", {}),
+    "regnet_y_400mf": ("regnet", "regnet_y_400mf", {}),
+    "googlenet_aux": ("googlenet", "googlenet", {"aux_logits": 1}),  # torchvision's googlenet(aux_logits=True)
+}
+
+# torchvision's kernel MACs are counted on an eval-mode forward pass, which skips the auxiliary classifiers;
+# cnndsl counts every output. Each InceptionAux head: 1x1 conv 128·C_in·4·4 + fc1 2048·1024 + fc2 1024·1000.
+AUX_MACS = {
+    "googlenet_aux": (128 * 512 * 16 + 2048 * 1024 + 1024 * 1000) + (128 * 528 * 16 + 2048 * 1024 + 1024 * 1000)
 }
 
 
@@ -27,8 +34,8 @@ def _reference(name: str) -> dict:
 
 
 def _net(name: str):
-    stem, network = MODELS[name]
-    return cnndsl.load(ARCH / f"{stem}.cnn", network=network)
+    stem, network, args = MODELS[name]
+    return cnndsl.load(ARCH / f"{stem}.cnn", network=network, args=args)
 
 
 def _float_state_dict(ref: dict) -> dict[str, tuple[int, ...]]:
@@ -39,7 +46,9 @@ def _float_state_dict(ref: dict) -> dict[str, tuple[int, ...]]:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_counts(name):
     ref, net = _reference(name), _net(name)
-    assert (net.params, net.macs) == (ref["params"], ref["kernel_macs_batch1"])
+    assert (net.params, net.macs) == (ref["params"], ref["kernel_macs_batch1"] + AUX_MACS.get(name, 0))
+    main_path = sum(n.macs for n in net.nodes if not n.name.startswith(("aux1.", "aux2.")))
+    assert main_path == ref["kernel_macs_batch1"]
     assert (1, *net.input_shape) == tuple(ref["input_shape"])
     assert (1, *net.output_shape) == tuple(ref["output_shape"])
 
@@ -71,7 +80,7 @@ def test_output(name):
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = recipe_input(tuple(ref["input_shape"])).numpy()
     outputs = session.run(None, {session.get_inputs()[0].name: x})
-    assert len(outputs) == 1 + len(net.extra_outputs)
+    assert [o.shape[1:] for o in outputs] == [net.output_shape, *(net.nodes[i].shape for i in net.extra_outputs)]
     y = outputs[0]  # the main output; torchvision records only that one (eval mode)
     expected = np.asarray(ref["output"], dtype=np.float64).reshape(ref["output_shape"])
     assert y.shape == expected.shape
