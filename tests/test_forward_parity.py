@@ -1,7 +1,9 @@
-"""torchvision parity of RegNetY-400MF, ShuffleNetV2 x1.0 and GoogLeNet with its auxiliary classifiers, through the
-front end and ONNX: parameter and multiply-add counts, the state_dict (keys, shapes, float dtypes), and the output
-for the deterministic weights and input of tests/reference/forward/recipe.py, against torchvision's recorded one
-(tests/reference/forward/<model>.json, copied from the shared reference data)."""
+"""torchvision parity of ShuffleNetV2 x1.0, RegNetY-400MF and GoogLeNet with its auxiliary classifiers, through the
+front end and ONNX: parameter and multiply-add counts, the state_dict (keys, shapes, float dtypes), the ONNX checker
+with strict shape inference, and onnxruntime's output for the deterministic weights and input of
+tests/reference/forward/recipe.py against torchvision's recorded one (tests/reference/forward/<model>.json, copied
+from the shared reference data). The PyTorch and Keras backends are not tested here: on this branch they lack the
+new ops (multiply, chunk, channel_shuffle), quoted labels and extra outputs."""
 
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ def test_state_dict(name):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_output(name):
+    onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
     sys.path.insert(0, str(FORWARD))
@@ -77,6 +80,10 @@ def test_output(name):
     ref, net = _reference(name), _net(name)
     weights = {key: recipe_tensor(key, shape).numpy() for key, shape in _float_state_dict(ref).items()}
     model = cnndsl.to_onnx(net, weights=weights)
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    sizes = [[d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim] for o in inferred.graph.output]
+    assert [tuple(s[1:]) for s in sizes] == [net.output_shape, *(net.nodes[i].shape for i in net.extra_outputs)]
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = recipe_input(tuple(ref["input_shape"])).numpy()
     outputs = session.run(None, {session.get_inputs()[0].name: x})
