@@ -162,12 +162,13 @@ async def test_document_symbols(client: LanguageClient):
     uri = open_doc(client, ARCH / "googlenet.cnn")
     result = await client.text_document_document_symbol_async(t.DocumentSymbolParams(t.TextDocumentIdentifier(uri)))
     assert [(s.name, s.kind) for s in result] == [
-        ("conv_bn", t.SymbolKind.Function), ("inception", t.SymbolKind.Function), ("googlenet", t.SymbolKind.Class),
+        ("conv_bn", t.SymbolKind.Function), ("inception", t.SymbolKind.Function),
+        ("inception_aux", t.SymbolKind.Function), ("googlenet", t.SymbolKind.Class),
     ]  # fmt: skip
     inception = result[1]
     assert [c.name for c in inception.children] == ["branch1", "branch2", "branch3", "branch4"]
     assert inception.range.end.line > inception.range.start.line
-    assert [c.name for c in result[2].children][:3] == ["conv1", "maxpool1", "conv2"]
+    assert [c.name for c in result[3].children][:3] == ["conv1", "maxpool1", "conv2"]
 
 
 async def test_formatting(client: LanguageClient, tmp_path):

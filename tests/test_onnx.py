@@ -18,6 +18,7 @@ from onnx import TensorProto, helper
 
 import cnndsl
 from cnndsl import ops
+from cnndsl.backends.base import NOT_YET
 from cnndsl.backends.onnx import (
     BATCH,
     DEFAULT_OPSET,
@@ -206,7 +207,9 @@ def test_the_op_networks_use_every_op():
     nodes = [node for name in OPS for node in op_network(name).nodes]
     used = {n.op.kind for n in nodes} | {n.op.function for n in nodes if n.op.kind == "activation"}
     used |= {n.op.activation for n in nodes if getattr(n.op, "activation", None)}
-    assert {cls.__dataclass_fields__["kind"].default for cls, _ in ops.LAYERS.values()} | set(ops.ACTIVATIONS) <= used
+    # every op but those the torch backend does not write yet (their ONNX is tested in tests/test_modern.py)
+    kinds = {cls.__dataclass_fields__["kind"].default for cls, _ in ops.LAYERS.values()} - NOT_YET
+    assert kinds | set(ops.ACTIVATIONS) <= used
 
 
 @pytest.mark.parametrize("opset", [MIN_OPSET, DEFAULT_OPSET])
@@ -312,15 +315,15 @@ def test_default_weights_run():
 def test_weights_that_do_not_fit_are_refused():
     net = cnndsl.load(ARCH / "lenet5.cnn")
     weights = initial_weights(net)
-    weights["0.weight"] = weights["0.weight"][:3]
+    weights["C1.weight"] = weights["C1.weight"][:3]
     weights["extra.weight"] = np.zeros(3)
     weights["9.num_batches_tracked"] = np.int64(0)  # torch's counter of batch norm updates is ignored
-    del weights["3.bias"]
+    del weights["C3.bias"]
     with pytest.raises(ValueError) as e:
         to_onnx(net, weights=weights)
     message = str(e.value)
-    assert "missing: 3.bias" in message and "unexpected: extra.weight;" in message
-    assert "0.weight is (3, 1, 5, 5), expected (6, 1, 5, 5)" in message
+    assert "missing: C3.bias" in message and "unexpected: extra.weight;" in message
+    assert "C1.weight is (3, 1, 5, 5), expected (6, 1, 5, 5)" in message
 
 
 def test_names_and_source_spans():

@@ -191,6 +191,8 @@ def _docstring(paragraphs: list[str], indent: int) -> list[str]:
         lines += [""] if i else []
         for text in paragraph.split("\n"):
             lines += textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
+    if len(lines) == 1:  # too long for one line with its quotes: two lines (ruff joins a lone line to them)
+        lines = textwrap.wrap(lines[0], len(lines[0]) * 2 // 3, break_long_words=False, break_on_hyphens=False)
     lines[0] = '"""' + lines[0] if len(lines[0]) + 3 <= room else lines[0]
     lines = lines if lines[0].startswith('"""') else ['"""', *lines]
     return [" " * indent + line if line else "" for line in [*lines, '"""']]
@@ -234,7 +236,12 @@ def _flat(a) -> str:
 def _format(a, indent: int, room: int) -> str:
     """`a` as source whose first line fits in `room` columns; continuation lines indented from `indent`."""
     if isinstance(a, Entry):
-        return a.key + _format(a.value, indent, room - len(a.key) - len(a.end)) + a.end
+        text = a.key + _format(a.value, indent, room - len(a.key) - len(a.end)) + a.end
+        if "\n" in text and a.key.startswith("(") and a.end == ")":  # ruff explodes a tuple holding a long value
+            inner = " " * (indent + 4)
+            value = _format(a.value, indent + 4, WIDTH - indent - 5)
+            return "(\n" + inner + a.key[1:].rstrip() + "\n" + inner + value + ",\n" + " " * indent + ")"
+        return text
     one = _flat(a)
     if not isinstance(a, Call) or not a.args or (not a.block and len(one) <= room):
         return one
