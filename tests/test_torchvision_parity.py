@@ -98,20 +98,3 @@ def test_a_state_dict_match_is_not_enough():
     assert swapped != body
     net = cnndsl.loads(source.replace(body, swapped), "densenet121")
     assert relative_error(net, reference("densenet121")) > 100 * TOLERANCE  # 0.13 measured
-
-
-def test_googlenet_aux_logits():
-    """googlenet(aux_logits=1) is torchvision's googlenet(aux_logits=True): its state_dict (the auxiliary heads
-    registered where they read, after inception4a and 4d, where torchvision registers them after inception5b:
-    a strict load does not mind the order), its parameters, and its eval-mode output. torchvision measured its
-    MACs in eval mode, where the heads do not run; cnndsl counts them too."""
-    record = reference("googlenet_aux")
-    net = cnndsl.load(ARCH / "googlenet.cnn", "googlenet", args={"aux_logits": 1})
-    assert net.params == record["params"] == 13_004_888
-    assert {net.output_name(i): net.nodes[i].shape for i in net.extra_outputs} == {"aux1": (1000,), "aux2": (1000,)}
-    aux = sum(n.macs for n in net.nodes if n.name.startswith(("aux1.", "aux2.")))
-    head = 2048 * 1024 + 1024 * 1000  # fc1, fc2; then the 1x1 convolutions on 4x4 maps of 512 and 528 channels
-    assert aux == 2 * head + 128 * 16 * (512 + 528)
-    assert net.macs - aux == record["kernel_macs_batch1"]
-    error = relative_error(net, record, ordered=False)
-    assert error <= TOLERANCE, f"relative difference {error:.3g}"
