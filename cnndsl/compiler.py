@@ -55,7 +55,7 @@ from .syntax import (
     parse_expression,
     parse_file,
 )  # fmt: skip
-from .util import literal, without_gc
+from .util import block_call, literal, without_gc
 
 MAX_NODES = 1_000_000  # default budget of expanded nodes per network
 MAX_DEPTH = 100  # nesting of scopes, block calls and expressions
@@ -553,8 +553,7 @@ class _Expansion:
         while sid is not None:
             s = self.scopes[sid]
             if s.kind == "block":
-                args = ", ".join(f"{k}={literal(v)}" for k, v in s.args.items())
-                return f" (in {s.name}: {s.block}({args}))"
+                return f" (in {s.name}: {block_call(s)})"
             sid = s.parent
         return ""
 
@@ -798,12 +797,9 @@ class _Expansion:
             merges = ", ".join(ops.MERGES)
             raise self.error(
                 "E200", f"'{item.kind} {{ ... }}' is not a construct: branches merge with {merges}; inline groups",
-                item.span, hint=_did_you_mean(item.kind, (*ops.MERGES, "inline"))
-                or (f"did you mean '{_ALIASES[item.kind]}'?" if item.kind in _ALIASES else None),
+                item.span, hint=_suggest(item.kind, (*ops.MERGES, "inline")),
             )  # fmt: skip
         x = self.need_input(x, item.span, item.kind)
-        if not item.body:
-            raise self.error("E205", f"{item.kind} {{ }} needs at least one branch", item.span)
         outs = []
         for stmt in self.flat(item.body, frame):  # an `if` or a `for` among the branches adds the ones it runs
             out = self.run_stmt(stmt, frame, x)
@@ -846,11 +842,7 @@ class _Expansion:
             return self.run_layer(call, label, frame, x)
         if call.name in self.c.blocks:
             return self.run_block(call, label, frame, x)
-        candidates = [*ops.LAYERS, *BUILTINS, *self.c.blocks]
-        hint = _did_you_mean(call.name, candidates)
-        lower = call.name.lower()
-        if lower in _ALIASES or lower in ops.LAYERS:  # names other frameworks use: Conv2D, ReLU
-            hint = f"did you mean '{_ALIASES.get(lower, lower)}'?"
+        hint = _suggest(call.name, [*ops.LAYERS, *BUILTINS, *self.c.blocks])
         raise self.error(
             "E200", f"unknown layer or block '{call.name}'" + (f" — {hint}" if hint else ""), call.span,
             hint=None if hint else "see docs/language.md for the layers; blocks are defined with 'block name(...) { }'",
@@ -1436,6 +1428,14 @@ _ALIASES = {
     "localresponsenorm": "lrn", "relu6": "activation",
 }  # fmt: skip
 # arguments other frameworks name differently
+def _suggest(name: str, candidates) -> str | None:
+    """'did you mean ...?': ours for a name other frameworks use (Conv2D, ReLU, linear, mul), else the closest."""
+    ours = _ALIASES.get(name.lower(), name.lower())
+    if ours != name and ours in candidates:
+        return f"did you mean '{ours}'?"
+    return _did_you_mean(name, candidates)
+
+
 _ARG_ALIASES = {"bias": "use_bias", "out_channels": "filters", "kernel": "kernel_size", "stride": "strides"}
 
 @functools.cache

@@ -21,7 +21,6 @@ from .errors import (
     CnnDslError,
     Span,  # the syntax tree and the IR share positions: nodes keep their statement's Span
 )
-from .util import literal  # noqa: F401  (re-exported: a value's .cnn spelling)
 
 MAX_INT_DIGITS = 30  # far beyond any real size; keeps int() and arithmetic cheap
 MAX_INT = 2**53  # the largest integer literal (as compiler.MAX_INT for computed values)
