@@ -1156,7 +1156,7 @@ def _has_unsafe(tree: dict) -> bool:
 
 def _module_dict(tree: dict) -> Call:
     entries = (Entry(f'"{k}": ', v.module if isinstance(v, Item) else _module_dict(v)) for k, v in tree.items())
-    return Call("nn.ModuleDict({", tuple(entries), "})", block=True)
+    return Call("nn.ModuleDict(", (Call("{", tuple(entries), "}", block=True),), ")", block=True, sole=True)
 
 
 def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...]) -> list[str]:
