@@ -104,9 +104,8 @@ def test_emitted_source_is_deterministic(sources, tmp_path):
         "print(json.dumps({n: digest(n) for n in sys.argv[2:]}))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    run = subprocess.run(
-        [sys.executable, "-c", script, str(ARCH), *TORCH_NETWORKS], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    command = [sys.executable, "-c", script, str(ARCH), *TORCH_NETWORKS]
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {n: hashlib.sha256(s.encode()).hexdigest() for n, s in sources.items()}
 
