@@ -119,18 +119,23 @@ def test_quoted_labels_name_modules_that_are_not_identifiers():
     assert Network.from_json(net.to_json()).nodes[1].name == "block1-0.0"
 
 
+# The new ops and an extra output in one network (tests/test_torch.py checks PyTorch's model of it too).
+NEW_OPS = """
+network n {
+    input(8, 6, 5)
+    a: relu()
+    aux: output { global_avgpool(); flatten(); dense(3) }
+    multiply { identity(); inline { global_avgpool(); g: conv(8, 1); hardsigmoid() } }
+    chunk(2, 1); channel_shuffle(2); stochastic_depth(0.3)
+}
+"""
+
+
 def test_the_onnx_graph_computes_the_new_ops():
     """Gate, chunk, shuffle, stochastic depth (identity in inference) and an extra output, against NumPy."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    net = cnndsl.loads("""
-    network n {
-        input(8, 6, 5)
-        a: relu()
-        aux: output { global_avgpool(); flatten(); dense(3) }
-        multiply { identity(); inline { global_avgpool(); g: conv(8, 1); hardsigmoid() } }
-        chunk(2, 1); channel_shuffle(2); stochastic_depth(0.3)
-    }""")
+    net = cnndsl.loads(NEW_OPS)
     model = cnndsl.to_onnx(net)
     onnx.checker.check_model(model, full_check=True)
     onnx.shape_inference.infer_shapes(model, strict_mode=True, check_type=True)

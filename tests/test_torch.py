@@ -26,6 +26,7 @@ from conftest import (
     reference_header,
     reference_state_dict,
 )
+from test_modern import NEW_OPS
 
 import cnndsl
 from cnndsl.backends.torch import emit, to_torch
@@ -580,22 +581,12 @@ def test_lenet5_learns_the_digits():
 
 # --- today's CNNs: gates, channel split and shuffle, stochastic depth, extra outputs, quoted labels -----------
 
-MODERN = """
-network n {
-    input(8, 6, 5)
-    a: relu()
-    aux: output { global_avgpool(); flatten(); dense(3) }
-    multiply { identity(); inline { global_avgpool(); g: conv(8, 1); hardsigmoid() } }
-    chunk(2, 1); channel_shuffle(2); stochastic_depth(0.3)
-}
-"""
-
 
 @pytest.mark.parametrize("how", ["memory", "file"])
 def test_the_new_ops_compute_what_torch_computes(how, tmp_path):
     """A gate broadcast over the map, the second half of the channels, a shuffle, stochastic depth (the identity in
     eval mode) and an extra output: forward returns (main, aux), as the ONNX graph does."""
-    net = cnndsl.loads(MODERN)
+    net = cnndsl.loads(NEW_OPS)
     model = to_torch(net)
     if how == "file":
         (tmp_path / "n.py").write_text(emit(net))
@@ -614,7 +605,7 @@ def test_the_new_ops_compute_what_torch_computes(how, tmp_path):
 
 
 def test_the_new_ops_read_like_torchvision():
-    source = emit(cnndsl.loads(MODERN))
+    source = emit(cnndsl.loads(NEW_OPS))
     assert "        x = a * x\n" in source  # the gate, broadcast over the map
     assert ".chunk(2, dim=1)[1]" in source and "channel_shuffle(" in source
     assert "def channel_shuffle(x: Tensor, groups: int) -> Tensor:" in source  # torchvision's, carried along
@@ -669,7 +660,7 @@ def test_torch_compile_of_the_new_ops_matches_eager():
     """Gate, chunk, shuffle, stochastic depth and an extra output in one graph, without a graph break. Backend
     aot_eager (Dynamo and AOTAutograd's tracing, no code generation): inductor's C++ compilation takes minutes on
     CPU (252 s for mobilenet_v3_large at 64x64), aot_eager 20-30 s for each of the real networks."""
-    model = to_torch(cnndsl.loads(MODERN)).eval()
+    model = to_torch(cnndsl.loads(NEW_OPS)).eval()
     fast = torch.compile(model, backend="aot_eager", fullgraph=True)
     x = torch.randn(2, 8, 6, 5)
     with torch.no_grad():
