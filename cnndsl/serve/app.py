@@ -110,7 +110,8 @@ def create_app(root: str | Path, initial: str | None = None, hosts: list[str] | 
                 except ValueError:
                     message = None
                 if not isinstance(message, dict):
-                    await socket.send_text(json.dumps({"refused": "a message is one JSON object, under the size bound"}))
+                    refusal = {"refused": "a message is one JSON object, under the size bound"}
+                    await socket.send_text(json.dumps(refusal))
                     continue
                 waiting.put_nowait(message)
         except WebSocketDisconnect:

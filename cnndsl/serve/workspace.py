@@ -24,6 +24,7 @@ from ..project import SUFFIX, cnn_files, network_definitions
 DOT_SECONDS = 10.0  # `dot` for one drawing; the page asks for fewer nodes when it takes longer
 MAX_FILES = 2000  # listed of a folder
 MAX_ROWS = 5000  # of the summary table sent to the page
+MAX_DRAWN = 3000  # nodes of a drawing handed to `dot` (ResNet-152 drawn layer by layer has ~520)
 MAX_TEXT = MAX_BYTES  # the text of one request: the compiler's bound on a file read from disk
 _NETWORK = re.compile(r"^[ \t]*network[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
@@ -241,6 +242,10 @@ def draw(net: Network, options: Options, path: str) -> dict:
 
     try:
         diagram = _diagram(net, options)
+        drawn = len(set(diagram.drawn_as))
+        if drawn > MAX_DRAWN:
+            why = f"{drawn:,} nodes are more than {MAX_DRAWN:,} to draw: choose detail: blocks, or a depth"
+            return {"diagram_error": why}
         svg = diagram.pipe("svg", timeout=DOT_SECONDS).decode("utf-8", errors="replace")
     except Refused as e:
         return {"diagram_error": e.message}
