@@ -145,8 +145,8 @@ def test_the_playground(server, browser, folder):
     with pytest.raises(CnnDslError) as caught:
         cnndsl.loads(broken, path=str(folder / "resnet34.cnn"))
     e = caught.value
-    wait(d, lambda: settled(d) and d.find_elements(By.CSS_SELECTOR, "#highlight .err"))
-    underlined = d.find_element(By.CSS_SELECTOR, "#highlight .err")
+    wait(d, lambda: settled(d) and d.find_elements(By.CSS_SELECTOR, "#highlight .squiggle"))
+    underlined = d.find_element(By.CSS_SELECTOR, "#highlight .squiggle")
     assert underlined.get_attribute("data-code") == e.code
     line_text = broken.splitlines()[e.line - 1]
     assert underlined.text == "maxpol" and line_text[e.column - 1 :].startswith("maxpol")
@@ -162,7 +162,7 @@ def test_the_playground(server, browser, folder):
 
     replace(d, "maxpol(3,", "maxpool(3,")
     wait(d, lambda: settled(d) and "stale" not in d.find_element(By.ID, "diagram").get_attribute("class"))
-    assert not d.find_elements(By.CSS_SELECTOR, "#highlight .err")
+    assert not d.find_elements(By.CSS_SELECTOR, "#highlight .squiggle")
 
     # a diagram node selects its statement in the editor; the cursor on a statement picks its nodes
     node(d, "maxpool").click()
@@ -190,3 +190,42 @@ def test_the_playground(server, browser, folder):
     d.find_element(By.ID, "save").click()
     wait(d, lambda: "changed on disk" in d.find_element(By.ID, "status").text)
     assert (folder / "resnet34.cnn").read_text() == changed
+
+
+EDGES = [
+    "let width = 64  # a constant", "def half(c) = c // 2", 'denselayer{i + 1}: dense_layer(growth)',
+    '"0": conv(64, 3x3, strides=2)', "shortcut proj", "batchnorm(epsilon=1e-5, momentum=.1)", "if depth >= 2 {",
+    "for i in range(3) { relu() }", "conv(c, ?, use_bias=true)", "x == y != z", "concat { branch1: identity() }",
+    "conv(64, 3) ; $",
+]  # fmt: skip
+
+
+def pygments_pieces(line: str) -> list[list[str]]:
+    """A line as cnndsl.highlight's Pygments lexer splits it: [text, short token name] (whitespace left out)."""
+    from pygments.token import STANDARD_TYPES
+
+    from cnndsl.highlight import CnnLexer
+
+    out = []
+    for token, text in CnnLexer().get_tokens(line):
+        while token not in STANDARD_TYPES:
+            token = token.parent
+        if text.strip():
+            out.append([text, STANDARD_TYPES[token]])
+    return out
+
+
+def test_the_editor_highlights_as_the_pygments_lexer(server, browser):
+    pytest.importorskip("pygments")
+    d = browser
+    if not d.current_url.startswith(server):
+        d.get(server)
+    wait(d, lambda: d.execute_script("return Boolean(window.cnnEditor)"))
+    lines = [*{line for p in sorted(ARCH.rglob("*.cnn")) for line in p.read_text().splitlines()}, *EDGES]
+    lines.sort()
+    pieces = d.execute_script(
+        "return arguments[0].map((line) => tokenize(window.cnnEditor.rules, line).filter(([t]) => t.trim()));", lines
+    )
+    assert len(pieces) == len(lines) > 300
+    for line, got in zip(lines, pieces):
+        assert got == pygments_pieces(line), line

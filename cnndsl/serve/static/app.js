@@ -267,7 +267,7 @@ async function start() {
   const response = await api("/api/files");
   const listing = await response.json();
   $("folder").textContent = `${listing.root}/`;
-  editor = new window.CnnEditor(document, listing.lexicon);
+  editor = window.cnnEditor = new window.CnnEditor(document, listing.lexicon);
   editor.onChange = () => { page.dirty = true; analyseSoon(); };
   editor.onCursor = (line) => {
     const node = pickNodes(line);

@@ -13,23 +13,23 @@ function escapeRe(word) { return word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
 function lexerRules(lexicon) {
   const alt = (words) => "(?:" + words.map(escapeRe).join("|") + ")";
   return [
-    ["\\s+", [""]],
-    ["#.*", ["c"]],
-    ['("[^"\\\\\\n]*")(\\s*)(:)', ["nl", "", "p"]],
+    ["\\s+", ["w"]],
+    ["#.*", ["c1"]],
+    ['("[^"\\\\\\n]*")(\\s*)(:)', ["nl", "w", "p"]],
     ['"[^"\\\\\\n]*"', ["s"]],
-    [`(block|network|def)(\\s+)(${IDENT})`, ["kd", "", "nf"]],
-    [`(let)(\\s+)(${IDENT})`, ["kd", "", "nc"]],
-    [`(${TEMPLATE})(\\s*)(:)`, ["nl", "", "p"]],
-    [`(shortcut)(\\s+)(${IDENT})`, ["k", "", "nl"]],
+    [`(block|network|def)(\\s+)(${IDENT})`, ["kd", "w", "nf"]],
+    [`(let)(\\s+)(${IDENT})`, ["kd", "w", "no"]],
+    [`(${TEMPLATE})(\\s*)(:)`, ["nl", "w", "p"]],
+    [`(shortcut)(\\s+)(${IDENT})`, ["k", "w", "nl"]],
     [alt(lexicon.keywords) + "\\b", ["k"]],
     ["(?:true|false)\\b", ["kc"]],
-    [`(${IDENT})(\\s*)(:)`, ["nl", "", "p"]],
-    [`(${IDENT})(\\s*)(=)(?!=)`, ["na", "", "o"]],
+    [`(${IDENT})(\\s*)(:)`, ["nl", "w", "p"]],
+    [`(${IDENT})(\\s*)(=)(?!=)`, ["na", "w", "o"]],
     [alt(lexicon.layers) + "\\b(?=\\s*[({])", ["nb"]],
     [`${IDENT}(?=\\s*\\()`, ["nf"]],
     ["[0-9]+x[0-9]+(?![A-Za-z0-9_])", ["m"]],
-    ["(?:[0-9]+\\.[0-9]*|\\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", ["m"]],
-    ["[0-9]+", ["m"]],
+    ["(?:[0-9]+\\.[0-9]*|\\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+", ["mf"]],
+    ["[0-9]+", ["mi"]],
     [IDENT, ["n"]],
     ["\\?", ["kc"]],
     ["==|!=|<=|>=|<|>|//|[-+*/%]", ["o"]],
@@ -49,7 +49,7 @@ function tokenize(rules, line) {
       const m = rule.re.exec(line);
       if (m && m[0].length) { matched = [rule, m]; break; }
     }
-    if (!matched) { out.push([line[at], ""]); at += 1; continue; }
+    if (!matched) { out.push([line[at], "err"]); at += 1; continue; }  // as Pygments' Error token
     const [rule, m] = matched;
     if (rule.classes.length === 1) out.push([m[0], rule.classes[0]]);
     else rule.classes.forEach((cls, i) => { if (m[i + 1]) out.push([m[i + 1], cls]); });
@@ -117,22 +117,21 @@ class Editor {
     // an error past the end of its line (a missing '}') underlines a space after it
     const ranges = errors.map((e) => [e.range[1] - 1, Math.max(e.range[2] - 1, e.range[1]), e]);
     const end = Math.max(line.length, ...ranges.map((r) => r[1]));
-    if (end > line.length) pieces.push([" ".repeat(end - line.length), ""]);
-    if (!ranges.length) return pieces.map(([text, cls]) => (cls ? `<span class="${cls}">${escapeHtml(text)}</span>` : escapeHtml(text))).join("");
+    if (end > line.length) pieces.push([" ".repeat(end - line.length), "w"]);
     const out = [];
     let at = 0;
     for (const [text, cls] of pieces) {
-      // cut the piece where an error starts or ends
+      // cut the piece where an error starts or ends; an error's pieces are underlined ("squiggle")
       const cuts = new Set([0, text.length]);
       for (const [s, e] of ranges) for (const c of [s - at, e - at]) if (c > 0 && c < text.length) cuts.add(c);
       const sorted = [...cuts].sort((a, b) => a - b);
       for (let k = 0; k + 1 < sorted.length; k++) {
-        const part = text.slice(sorted[k], sorted[k + 1]);
+        const part = escapeHtml(text.slice(sorted[k], sorted[k + 1]));
         const pos = at + sorted[k];
         const hit = ranges.find(([s, e]) => pos >= s && pos < e);
-        const classes = [cls, hit ? "err" : ""].filter(Boolean).join(" ");
-        const data = hit ? ` data-code="${hit[2].code}"` : "";
-        out.push(classes ? `<span class="${classes}"${data}>${escapeHtml(part)}</span>` : escapeHtml(part));
+        const classes = [cls === "w" ? "" : cls, hit ? "squiggle" : ""].filter(Boolean).join(" ");
+        const data = hit ? ` data-code="${escapeHtml(hit[2].code)}"` : "";
+        out.push(classes ? `<span class="${classes}"${data}>${part}</span>` : part);
       }
       at += text.length;
     }
@@ -234,4 +233,3 @@ class Editor {
 }
 
 window.CnnEditor = Editor;
-window.cnnTokenize = (lexicon, line) => tokenize(lexerRules(lexicon), line);
