@@ -94,6 +94,20 @@ def test_a_save_writes_the_file_and_is_refused_once_it_changed_on_disk(client, f
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
+def test_a_new_file_is_saved_only_where_it_can_be(client, folder):
+    created = client.post("/api/save", json={"path": "new.cnn", "text": LENET, "token": None})
+    assert created.status_code == 200 and (folder / "new.cnn").read_text() == LENET
+    nowhere = client.post("/api/save", json={"path": "no/such/dir.cnn", "text": LENET, "token": None})
+    assert nowhere.status_code == 409 and "does not exist" in nowhere.json()["error"]
+    (folder / "dir.cnn").mkdir()
+    assert client.post("/api/save", json={"path": "dir.cnn", "text": LENET, "token": None}).status_code == 409
+
+
+def test_the_file_named_on_the_command_line_opens_first(folder):
+    listing = TestClient(create_app(folder, initial="resnet18.cnn")).get("/api/files").json()
+    assert listing["initial"] == "resnet18.cnn"
+
+
 # --- bounds ------------------------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):  # `make sys
 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 LAYER1 = "repeat 3 basic(64)"
 
@@ -127,6 +127,9 @@ def test_the_playground(server, browser, folder):
     original = (folder / "resnet34.cnn").read_text()
     assert d.find_element(By.ID, "source").get_property("value") == original
     assert f"{cnndsl.load(folder / 'resnet34.cnn').params:,} params" in totals(d)  # 21,797,672
+    # every block collapsed (what the default opens may change); the control redraws at once
+    Select(d.find_element(By.ID, "detail")).select_by_value("blocks")
+    wait(d, lambda: settled(d) and "layer1.0.conv1" not in diagram_text(d))
     before = diagram_text(d)
     assert "basic(64) ×3" in before
 
@@ -175,7 +178,9 @@ def test_the_playground(server, browser, folder):
     ta.send_keys("\ue012")  # an arrow key: the cursor moves as a person moves it
     wait(d, lambda: "picked" in node(d, "fc").get_attribute("class"))
     assert "picked" not in node(d, "maxpool").get_attribute("class")
-    if os.environ.get("CNNDSL_SCREENSHOT"):
+    if os.environ.get("CNNDSL_SCREENSHOT"):  # the README's picture: the default drawing, a block picked
+        Select(d.find_element(By.ID, "detail")).select_by_value("")
+        wait(d, lambda: settled(d))
         node(d, "layer3.0").click()
         time.sleep(0.3)
         d.save_screenshot(os.environ["CNNDSL_SCREENSHOT"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..compiler import MAX_BYTES, Compiler
-from ..errors import CnnDslError
+from ..errors import CnnDslError, UsageError
 from ..ir import Network
 from ..lsp import analyse, error_range
 from ..project import SUFFIX, cnn_files, network_definitions
@@ -118,7 +118,12 @@ class Workspace:
         if current != expected:
             raise Refused(409, f"'{rel}' changed on disk since it was loaded: reload it, or copy your text first")
         raw = text.encode("utf-8")
-        write_atomic(str(real), raw, [])
+        try:
+            write_atomic(str(real), raw, [])
+        except UsageError as e:  # a directory where the file would go, a folder that does not exist
+            raise Refused(409, f"cannot write '{rel}': {e}") from None
+        except OSError as e:
+            raise Refused(409, f"cannot write '{rel}': {e.strerror or e}") from None
         return {"path": rel, "token": token(raw)}
 
     # --- the analysis the page shows --------------------------------------------------------------
