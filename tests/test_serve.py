@@ -170,6 +170,14 @@ def test_errors_carry_their_place_code_and_hint(client):
     assert e["hint"] == caught.value.hint and "diagram" not in analyse(client, text)
 
 
+def test_warnings_are_shown_where_they_are(client):
+    text = "network n {\n    input(32, 32, 3)\n    conv(8, 3)\n}\n"
+    result = analyse(client, text, path="n.cnn")
+    (w,) = result["warnings"]
+    assert (w["severity"], w["line"], w["here"]) == ("warning", 2, True) and "channels" in w["message"]
+    assert result["errors"] == [] and result["diagram"].startswith("<svg")
+
+
 def test_bad_options_are_a_message_not_a_failure(client):
     result = analyse(client, LENET, options={"expand": ["nowhere"], "depth": -3, "detail": "everything"})
     assert "no block instance is named 'nowhere'" in result["diagram_error"]

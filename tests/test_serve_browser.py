@@ -83,7 +83,7 @@ def browser():
     driver.quit()
 
 
-def wait(driver, condition, seconds: float = 20):
+def wait(driver, condition, seconds: float = 60):  # the machine may be busy
     return WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: condition())
 
 
@@ -91,7 +91,7 @@ def settled(driver) -> bool:
     """The page shows the analysis of the last text it sent."""
     body = driver.find_element(By.TAG_NAME, "body")
     sent = body.get_attribute("data-sent")
-    return sent is not None and sent == body.get_attribute("data-shown")
+    return sent is not None and sent == body.get_attribute("data-shown") and body.get_attribute("data-pending") is None
 
 
 def replace(driver, old: str, new: str) -> None:
@@ -195,6 +195,9 @@ def test_the_playground(server, browser, folder):
     d.find_element(By.ID, "save").click()
     wait(d, lambda: "changed on disk" in d.find_element(By.ID, "status").text)
     assert (folder / "resnet34.cnn").read_text() == changed
+    d.find_element(By.ID, "reload").click()  # the file as it is now, once the unsaved text may go
+    wait(d, lambda: d.switch_to.alert).accept()
+    wait(d, lambda: d.find_element(By.ID, "source").get_property("value") == changed)
 
 
 EDGES = [

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..compiler import MAX_BYTES, Compiler
-from ..errors import CnnDslError, UsageError
+from ..errors import CnnDslError, CnnDslWarning, UsageError
 from ..ir import Network
 from ..lsp import analyse, error_range
 from ..project import SUFFIX, cnn_files, network_definitions
@@ -26,6 +28,8 @@ MAX_FILES = 2000  # listed of a folder
 MAX_ROWS = 5000  # of the summary table sent to the page
 MAX_DRAWN = 3000  # nodes of a drawing handed to `dot` (ResNet-152 drawn layer by layer has ~520)
 MAX_TEXT = MAX_BYTES  # the text of one request: the compiler's bound on a file read from disk
+# warnings.catch_warnings changes the process's warning filters: one analysis records them at a time
+_WARNINGS = threading.Lock()
 _NETWORK = re.compile(r"^[ \t]*network[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 
@@ -136,10 +140,17 @@ class Workspace:
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             raise Refused(413, f"the text is larger than {MAX_TEXT:,} characters")
         source = _name(real)
-        a = analyse(text, source)
+        with _WARNINGS, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CnnDslWarning)
+            a = analyse(text, source)
+        found = {(w.message.line, w.message.column, w.message.message): w.message for w in caught}
         lines = text.splitlines()
         names = [d.name for d in network_definitions(a.compiler)] if a.compiler else []
-        out: dict = {"errors": [self._error(e, source, lines) for e in a.errors], "networks": names}
+        out: dict = {
+            "errors": [self._error(e, source, lines) for e in a.errors],
+            "warnings": [self._error(w, source, lines) for w in found.values() if isinstance(w, CnnDslWarning)],
+            "networks": names,
+        }
         compiled = {n.name: n for n in a.networks}
         name = network if network in names else names[0] if names else None
         out["network"] = name
@@ -150,9 +161,15 @@ class Workspace:
         out.update(draw(net, options, source))
         return out
 
-    def _error(self, e: CnnDslError, source: str, lines: list[str]) -> dict:
+    def _error(self, e: CnnDslError | CnnDslWarning, source: str, lines: list[str]) -> dict:
+        """An error or warning for the page: where, what, and the characters to underline."""
         here = e.path == source
-        d = {**e.to_dict(), "path": self._shown(e.path), "here": here}
+        if isinstance(e, CnnDslError):
+            d = {**e.to_dict(), "severity": "error"}
+        else:
+            d = {"line": e.line, "column": e.column, "code": "warning", "message": e.message, "hint": e.hint}
+            d["severity"] = "warning"
+        d.update(path=self._shown(e.path), here=here)
         if here and e.line:
             line, start, end = error_range(e, lines)
             d["range"] = [line + 1, start + 1, end + 1]  # 1-based line, columns [start, end)

@@ -67,8 +67,8 @@ function markCurrent() {
   }
 }
 
-async function openFile(path, network) {
-  if (path === page.path) {
+async function openFile(path, network, reload = false) {
+  if (path === page.path && !reload) {
     page.network = network;
     markCurrent();
     analyseNow();
@@ -104,11 +104,13 @@ function options() {
 
 function analyseSoon() {
   clearTimeout(page.timer);
+  document.body.dataset.pending = "1";  // a text typed and not sent yet
   page.timer = setTimeout(analyseNow, DEBOUNCE_MS);
 }
 
 function analyseNow() {
   clearTimeout(page.timer);
+  delete document.body.dataset.pending;
   if (!page.path || !page.socket || page.socket.readyState !== WebSocket.OPEN) return;
   page.sent += 1;
   document.body.dataset.sent = page.sent;
@@ -119,7 +121,11 @@ function analyseNow() {
 
 function connect() {
   const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-  socket.onopen = () => { page.socket = socket; analyseNow(); };
+  socket.onopen = () => {
+    page.socket = socket;
+    if ($("status").textContent.startsWith("disconnected")) status("");
+    analyseNow();
+  };
   socket.onmessage = (event) => show(JSON.parse(event.data));
   socket.onclose = () => {
     page.socket = null;
@@ -133,7 +139,7 @@ function show(result) {
   page.shown = result.id || page.shown;
   document.body.dataset.shown = page.shown;
   if (result.refused) { status(result.refused, "bad"); return; }
-  showErrors(result.errors || []);
+  showErrors(result.errors || [], result.warnings || []);
   showNetworks(result.networks || [], result.network);
   const diagram = $("diagram");
   $("diagram-message").textContent = result.diagram_error || "";
@@ -150,25 +156,26 @@ function show(result) {
   pickNodes(editor.lastCursorLine);
 }
 
-function showErrors(errors) {
-  editor.setErrors(errors.filter((e) => e.here));
+function showErrors(errors, warnings) {
+  editor.setErrors([...errors, ...warnings].filter((e) => e.here));
   const list = $("errors");
   list.innerHTML = "";
-  for (const e of errors) {
+  for (const e of [...errors, ...warnings]) {
     const li = document.createElement("li");
+    li.className = e.severity;
     const where = e.line ? `${e.path}:${e.line}:${e.column}` : e.path;
     li.innerHTML = `<span class="code"></span> <span class="where"></span> <span class="message"></span>`
       + (e.hint ? ` <span class="hint"></span>` : "");
-    li.querySelector(".code").textContent = `error[${e.code}]`;
+    li.querySelector(".code").textContent = e.severity === "warning" ? "warning" : `error[${e.code}]`;
     li.querySelector(".where").textContent = where;
     li.querySelector(".message").textContent = e.message;
     if (e.hint) li.querySelector(".hint").textContent = `— hint: ${e.hint}`;
     if (e.here && e.line) li.onclick = () => editor.selectStatement(e.line, e.column);
     list.appendChild(li);
   }
-  if (errors.length) status(`${errors.length} error${errors.length > 1 ? "s" : ""}`, "bad");
-  else if (!page.dirty) status("");
-  else status("unsaved changes");
+  // counted apart from #status, which says what happened to a save: an analysis must not overwrite that
+  const count = (n, what) => (n ? `${n} ${what}${n > 1 ? "s" : ""}` : "");
+  $("problems").textContent = [count(errors.length, "error"), count(warnings.length, "warning")].filter(Boolean).join(", ");
 }
 
 function showNetworks(names, current) {
@@ -243,6 +250,13 @@ async function save() {
   page.token = (await response.json()).token;
   page.dirty = false;
   status(`saved ${page.path}`, "good");
+  showFiles((await (await api("/api/files")).json()).files);  // its networks may have changed
+  markCurrent();
+}
+
+// The file as it is on disk now (after a save was refused because it changed there).
+function reload() {
+  if (page.path) openFile(page.path, page.network, true);
 }
 
 async function download(format) {
@@ -268,7 +282,11 @@ async function start() {
   const listing = await response.json();
   $("folder").textContent = `${listing.root}/`;
   editor = window.cnnEditor = new window.CnnEditor(document, listing.lexicon);
-  editor.onChange = () => { page.dirty = true; analyseSoon(); };
+  editor.onChange = () => {
+    if (!page.dirty) status("unsaved changes");
+    page.dirty = true;
+    analyseSoon();
+  };
   editor.onCursor = (line) => {
     const node = pickNodes(line);
     if (node) node.scrollIntoView({ block: "nearest", inline: "nearest" });
@@ -283,6 +301,7 @@ async function start() {
     $("downloads").appendChild(button);
   }
   $("save").onclick = save;
+  $("reload").onclick = reload;
   document.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); save(); }
   });

@@ -70,7 +70,7 @@ class Editor {
     this.tooltip = root.querySelector("#tooltip");
     this.code = root.querySelector("#code");
     this.rules = lexerRules(lexicon);
-    this.errors = [];  // {range: [line, start, end] 1-based, end exclusive, code, message, hint}
+    this.errors = [];  // {range: [line, start, end] 1-based, end exclusive, severity, code, message, hint}
     this.onChange = () => {};
     this.onCursor = () => {};
     this.lastCursorLine = 0;
@@ -107,7 +107,8 @@ class Editor {
     }
     const html = lines.map((line, i) => this.lineHtml(line, byLine.get(i + 1) || []));
     this.highlight.innerHTML = html.join("\n") + "\n ";  // the space: a last empty line keeps its height
-    this.gutter.innerHTML = lines.map((_, i) => (byLine.has(i + 1) ? `<span class="bad">${i + 1}</span>` : `${i + 1}`))
+    const bad = (i) => (byLine.get(i) || []).some((e) => e.severity !== "warning");
+    this.gutter.innerHTML = lines.map((_, i) => (bad(i + 1) ? `<span class="bad">${i + 1}</span>` : `${i + 1}`))
       .join("\n") + "\n ";
     this.syncScroll();
   }
@@ -129,7 +130,8 @@ class Editor {
         const part = escapeHtml(text.slice(sorted[k], sorted[k + 1]));
         const pos = at + sorted[k];
         const hit = ranges.find(([s, e]) => pos >= s && pos < e);
-        const classes = [cls === "w" ? "" : cls, hit ? "squiggle" : ""].filter(Boolean).join(" ");
+        const squiggle = hit ? (hit[2].severity === "warning" ? "squiggle warning" : "squiggle") : "";
+        const classes = [cls === "w" ? "" : cls, squiggle].filter(Boolean).join(" ");
         const data = hit ? ` data-code="${escapeHtml(hit[2].code)}"` : "";
         out.push(classes ? `<span class="${classes}"${data}>${part}</span>` : part);
       }
@@ -224,7 +226,8 @@ class Editor {
     const column = Math.floor(x / this.charWidth()) + 1;
     const hit = this.errors.find((err) => err.range[0] === line && column >= err.range[1] && column < Math.max(err.range[2], err.range[1] + 1));
     if (!hit) { this.tooltip.hidden = true; return; }
-    this.tooltip.textContent = `error[${hit.code}]: ${hit.message}` + (hit.hint ? `\nhint: ${hit.hint}` : "");
+    const what = hit.severity === "warning" ? "warning" : `error[${hit.code}]`;
+    this.tooltip.textContent = `${what}: ${hit.message}` + (hit.hint ? `\nhint: ${hit.hint}` : "");
     const outer = this.code.parentElement.getBoundingClientRect();
     this.tooltip.style.left = `${e.clientX - outer.left + 12}px`;
     this.tooltip.style.top = `${e.clientY - outer.top + 16}px`;
