@@ -178,6 +178,18 @@ def test_warnings_are_shown_where_they_are(client):
     assert result["errors"] == [] and result["diagram"].startswith("<svg")
 
 
+def test_the_controls_draw_as_render_draws(client, folder):
+    from cnndsl.diagram import render
+
+    text = (folder / "resnet18.cnn").read_text()
+    net = cnndsl.load(folder / "resnet18.cnn")
+    options = {"depth": 0, "expand": ["layer2.0"], "rf": True}
+    result = analyse(client, text, path="resnet18.cnn", options=options)
+    drawn = set(render(net, depth=0, expand=["layer2.0"], show_rf=True).drawn_as)
+    assert set(result["links"]) == drawn and "layer2.0.conv1" in drawn and "layer3.0" in drawn
+    assert "RF " in result["diagram"] and len(result["summary"]["rows"][0]) == 10  # with RF, jump, padding
+
+
 def test_bad_options_are_a_message_not_a_failure(client):
     result = analyse(client, LENET, options={"expand": ["nowhere"], "depth": -3, "detail": "everything"})
     assert "no block instance is named 'nowhere'" in result["diagram_error"]
