@@ -142,6 +142,8 @@ def test_the_analysis_draws_the_network_and_links_nodes_to_statements(client):
     net = cnndsl.loads(LENET)
     assert result["network"] == "lenet5" and result["errors"] == []
     assert result["summary"]["params"] == net.params and result["diagram"].startswith("<svg")
+    rows = dict(zip((r[1] for r in result["summary"]["rows"]), result["summary"]["at"]))
+    assert all(rows[n.name] == [n.span.line, n.span.column] for n in net.nodes)
     for n in net.nodes:
         key = n.name.split(".")[0]
         if key in result["links"]:

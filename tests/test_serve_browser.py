@@ -103,6 +103,12 @@ def replace(driver, old: str, new: str) -> None:
     ta.send_keys(new)
 
 
+def selection(driver) -> str:
+    """The text selected in the editor."""
+    return driver.execute_script("const t = document.getElementById('source'); "
+                                 "return t.value.slice(t.selectionStart, t.selectionEnd);")  # fmt: skip
+
+
 def totals(driver) -> str:
     return driver.find_element(By.ID, "totals").text
 
@@ -170,14 +176,15 @@ def test_the_playground(server, browser, folder):
     # a diagram node selects its statement in the editor; the cursor on a statement picks its nodes
     node(d, "maxpool").click()
     ta = d.find_element(By.ID, "source")
-    selected = d.execute_script("const t = arguments[0]; return t.value.slice(t.selectionStart, t.selectionEnd);", ta)
-    assert selected == "maxpool: maxpool(3, strides=2, padding=1)"
+    assert selection(d) == "maxpool: maxpool(3, strides=2, padding=1)"
     assert "picked" in node(d, "maxpool").get_attribute("class")
     fc = edited.index("fc: dense")
     d.execute_script("arguments[0].setSelectionRange(arguments[1], arguments[1]);", ta, fc)
     ta.send_keys("\ue012")  # an arrow key: the cursor moves as a person moves it
     wait(d, lambda: "picked" in node(d, "fc").get_attribute("class"))
     assert "picked" not in node(d, "maxpool").get_attribute("class")
+    d.find_element(By.XPATH, "//div[@id='summary']//td[text()='bn1']").click()  # a row of the summary, too
+    assert selection(d) == "bn1: batchnorm()"
     if os.environ.get("CNNDSL_SCREENSHOT"):  # the README's picture: the default drawing, a block picked
         Select(d.find_element(By.ID, "detail")).select_by_value("")
         wait(d, lambda: settled(d))

@@ -157,7 +157,7 @@ class Workspace:
         net = compiled.get(name)
         if net is None:
             return out
-        out["summary"] = summary(net, options.rf)
+        out["summary"] = summary(net, options.rf, source)
         out.update(draw(net, options, source))
         return out
 
@@ -305,16 +305,21 @@ def links(net: Network, drawn_as: list[str], path: str) -> dict[str, dict]:
     return out
 
 
-def summary(net: Network, rf: bool) -> dict:
-    """The rows of `cnndsl summary` (with receptive fields when asked) and its totals."""
+def summary(net: Network, rf: bool, path: str) -> dict:
+    """The rows of `cnndsl summary` (with receptive fields when asked) and its totals; "at": where in `path`
+    each row's layer, block call or sequence was written (None: in another file)."""
     from ..summary import rows, totals_lines
 
     table = rows(net, rf)
+    shown = table[:MAX_ROWS]
+    spans = {s.name: s.span for s in net.scopes} | {n.name: n.span for n in net.nodes}
+    at = [spans[r[1]] for r in shown]
     return {
         "network": net.name,
         "params": net.params,
         "macs": net.macs,
-        "rows": [list(r) for r in table[:MAX_ROWS]],
-        "more": max(0, len(table) - MAX_ROWS),
+        "rows": [list(r) for r in shown],
+        "at": [[s.line, s.column] if s.path == path else None for s in at],
+        "more": len(table) - len(shown),
         "totals": totals_lines(net),
     }

@@ -197,14 +197,16 @@ function showSummary(s) {
   const tr = table.createTHead().insertRow();
   for (const h of head) { const th = document.createElement("th"); th.textContent = h; tr.appendChild(th); }
   const body = table.createTBody();
-  for (const row of s.rows) {
+  s.rows.forEach((row, k) => {
     const r = body.insertRow();
+    const at = s.at[k];
+    if (at) r.onclick = () => { editor.selectStatement(at[0], at[1]); pickNodes(at[0]); };
     row.slice(1).forEach((value, i) => {
       const td = r.insertCell();
       td.textContent = i === 0 ? "  ".repeat(row[0]) + value : value;
       if (i === 3 || i === 4) td.className = "num";
     });
-  }
+  });
   const box = $("summary");
   box.innerHTML = "";
   box.appendChild(table);
