@@ -1167,6 +1167,9 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
     uses.update(outputs)
     # The value an extra output branches from stays on the main line (`aux1 = self.aux1(x)`, then `x = ...`).
     readers = uses - Counter(p for it in items if it.path in extra for p in it.inputs)
+    # A label may name a variable after a runtime definition this forward does not call (`stochastic_depth`).
+    calls = set().union(*(_names(_parse_call(it.call)) for it in items if it.call))
+    taken = (_RESERVED - _HELPERS.keys()) | (calls & _HELPERS.keys())
     merged_in = {p for it in items if it.merge for p in it.inputs[1:]}  # added or concatenated to another value
     to_merges = {p for it in items if it.merge for p in it.inputs}
     aliased = {it.inputs[0] for it in items if it.path in optional}  # `identity = x` where the step is skipped
@@ -1198,7 +1201,7 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
         if it.comment:
             lines.append(f"# {it.comment}")
         if it.path in optional:
-            name = _variable("identity", live, label=False)
+            name = _variable("identity", live)
             lines += [f"{name} = {args[0]}", f"if {m} is not None:", f"    {name} = {m}({args[0]})"]
             var[it.path] = name
             live[name] += uses[it.path] > 0
@@ -1209,11 +1212,11 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
             return _indent(lines)
         first = it.inputs[0] if it.inputs else None
         if readers[it.path] > 1 or it.path in merged_in:  # kept for later
-            name = _variable(it.hint, live) if it.hint else _running(live, running)
+            name = _variable(it.hint, live, taken) if it.hint else _running(live, running)
         elif first is not None and uses[first] == 0 and var[first] in running:
             name = var[first]
         elif it.hint and (it.opaque or it.path in to_merges):  # a branch
-            name = _variable(it.hint, live)
+            name = _variable(it.hint, live, taken)
         else:
             name = _running(live, running)
         inplace = (  # `out += identity` on a fresh tensor nothing else refers to
@@ -1231,9 +1234,11 @@ def _indent(lines: list[str]) -> list[str]:
     return [f"        {line}" if line else "" for line in lines]
 
 
-def _variable(hint: str, live: Counter, label: bool = True) -> str:
+def _variable(hint: str, live: Counter, taken=None) -> str:
+    """A variable for a value: `hint`, unless a value still to be read holds it; a label (with the names the
+    code uses as `taken`) gets a `_` where it would hide one of them."""
     hint = hint.replace("-", "_")  # a quoted label's value: block1-0 is block1_0
-    base = hint + "_" if label and hint in _RESERVED else hint  # a label must not hide a name the code uses
+    base = hint + "_" if taken and hint in taken else hint
     name, k = base, 1
     while live[name] > 0:
         k += 1
@@ -1242,7 +1247,7 @@ def _variable(hint: str, live: Counter, label: bool = True) -> str:
 
 
 def _running(live: Counter, running: set[str]) -> str:
-    name = next((n for n in ("x", "out") if live[n] <= 0), None) or _variable("out", live, label=False)
+    name = next((n for n in ("x", "out") if live[n] <= 0), None) or _variable("out", live)
     running.add(name)
     return name
 

@@ -159,8 +159,8 @@ class MbconvResidual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
 
-        stochastic_depth_ = self.stochastic_depth(block)
-        return stochastic_depth_ + x
+        stochastic_depth = self.stochastic_depth(block)
+        return stochastic_depth + x
 
 
 class EfficientnetB0(nn.Module):

@@ -78,8 +78,8 @@ class FusedMbconv1Residual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
 
-        stochastic_depth_ = self.stochastic_depth(block)
-        return stochastic_depth_ + x
+        stochastic_depth = self.stochastic_depth(block)
+        return stochastic_depth + x
 
 
 class ConvBn(nn.Sequential):
@@ -124,8 +124,8 @@ class FusedMbconvResidual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
 
-        stochastic_depth_ = self.stochastic_depth(block)
-        return stochastic_depth_ + x
+        stochastic_depth = self.stochastic_depth(block)
+        return stochastic_depth + x
 
 
 class SqueezeExcitation(nn.Module):
@@ -212,8 +212,8 @@ class MbconvResidual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
 
-        stochastic_depth_ = self.stochastic_depth(block)
-        return stochastic_depth_ + x
+        stochastic_depth = self.stochastic_depth(block)
+        return stochastic_depth + x
 
 
 class EfficientnetV2S(nn.Module):
