@@ -17,6 +17,9 @@ How the IR becomes classes:
   channels inference found) are constructor parameters. A projection shortcut that only some instances
   build becomes a flag (`downsample=True`). Instances that still differ (a `repeat` count, a `same`
   padding that splits differently at another size) get a class each: `Stage`, `Stage2`.
+- A child whose name is no attribute name (a position, a quoted label such as RegNet's `block1-0`) is
+  registered by `add_module` and reached by `getattr(self, "block1-0")`, so that state_dict keys are the IR's.
+- A network with extra outputs (`aux1: output ...`) returns a tuple: the main output, then the others in order.
 - Every identifier in the source comes from IR names checked here against the compiler's pattern, and
   every expression from the IR is parsed and re-printed, so a doctored IR cannot smuggle code into a file
   that `to_torch` executes. Block arguments are checked by evaluating each expression for every instance.
