@@ -613,6 +613,14 @@ def test_the_new_ops_read_like_torchvision():
     assert '        return stochastic_depth(x, 0.3, "row", self.training), aux\n' in source
 
 
+def test_extra_outputs_keep_their_values():
+    """An extra output read again by the main path is not overwritten by an in-place ReLU, and is named."""
+    net = cnndsl.loads("network n { input(4, 3, 3); conv(4, 1); a: output relu(); b: output { relu() } }")
+    assert "        return x, a, b\n" in emit(net)
+    main, a, b = forward(to_torch(net), torch.randn(1, 4, 3, 3))
+    assert (main < 0).any() and torch.equal(a, main.relu()) and torch.equal(b, a)
+
+
 def test_stochastic_depth_drops_whole_samples_while_training():
     """torchvision.ops.StochasticDepth, mode "row": each sample is zero or scaled by 1 / (1 - p); identity in eval."""
     net = cnndsl.loads("block b(p) { s: stochastic_depth(p) }\nnetwork n { input(4, 3, 3); body: b(0.5) }")

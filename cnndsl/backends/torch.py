@@ -1218,7 +1218,7 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
             name = _variable(it.hint, live, taken) if it.hint else _running(live, running)
         elif first is not None and uses[first] == 0 and var[first] in running:
             name = var[first]
-        elif it.hint and (it.opaque or it.path in to_merges):  # a branch
+        elif it.hint and (it.opaque or it.path in to_merges or it.path in extra):  # a branch, an extra output
             name = _variable(it.hint, live, taken)
         else:
             name = _running(live, running)
