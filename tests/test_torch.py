@@ -691,6 +691,14 @@ def test_torch_export_of_gates_and_several_outputs(file, network, args, count):
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_a_module_named_training_is_a_located_error():
+    """nn.Module keeps its train/eval flag as `training`: a quoted label cannot take that name."""
+    net = cnndsl.loads('network n {\n    input(3, 8, 8)\n    "training": conv(4, 1)\n}\n', path="n.cnn")
+    with pytest.raises(cnndsl.CnnDslError) as e:
+        emit(net)
+    assert (e.value.code, e.value.line) == ("E500", 3) and "'training'" in e.value.message
+
+
 def test_what_keras_cannot_write_yet_is_a_located_error():
     from cnndsl.backends import keras as keras_backend
 

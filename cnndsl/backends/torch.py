@@ -418,14 +418,21 @@ class _Emitter:
         for n in net.nodes:
             if n.op.kind != "input":
                 keyed[n.scope].append((n.id, 1, n))
-                self.local[("node", n.id)] = _local(n.name, net.scopes[n.scope].name)
+                self.local[("node", n.id)] = self._local(n, net.scopes[n.scope].name)
         for s in net.scopes[1:]:
             if s.kind == "block":
                 _ident(s.block, "block name")
             if s.id in first:  # an empty scope computes nothing and holds no weights
                 keyed[s.parent].append((first[s.id], 0, s))
-                self.local[("scope", s.id)] = _local(s.name, net.scopes[s.parent].name)
+                self.local[("scope", s.id)] = self._local(s, net.scopes[s.parent].name)
         return {sid: [e[2] for e in sorted(entries, key=lambda e: e[:2])] for sid, entries in keyed.items()}
+
+    @staticmethod
+    def _local(child: Node | Scope, parent: str) -> str:
+        local = _local(child.name, parent)
+        if local == "training":  # a quoted label may be that: nn.Module's own flag, which .eval() assigns
+            raise _Owner.__new__(_Owner).unsupported(child, "a module named 'training' (nn.Module's train flag)")
+        return local
 
     def allocate(self, base: str) -> str:
         name, k = base, 1
@@ -543,7 +550,7 @@ def _local(name: str, parent: str) -> str:
     """A node's or scope's name inside its parent: a label (quoted ones included) or a position."""
     prefix = parent + "." if parent else ""
     local = name[len(prefix) :] if name.startswith(prefix) else ""
-    if not (_INDEX.fullmatch(local) or _QUOTED.fullmatch(local)) or local == "training":  # nn.Module's own flag
+    if not (_INDEX.fullmatch(local) or _QUOTED.fullmatch(local)):
         raise ValueError(f"{name!r} is not a valid layer name inside {parent!r}")
     return local
 
