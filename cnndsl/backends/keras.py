@@ -32,11 +32,9 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import (
-    NOT_YET,
     WIDTH,
     block_definitions,
     code_owners,
-    lacking,
     literal,
     matrix,
     needed,
@@ -64,7 +62,7 @@ _NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax", "hardsigmoid"}
 # Ops whose output is non-negative when every input is.
 _KEEPS_SIGN = {
     "maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample", "dropout",
-    "flatten", "concat", "add",
+    "flatten", "concat", "add", "multiply", "chunk", "channel_shuffle", "stochastic_depth",
 }  # fmt: skip
 # Ops a flattened vector may pass through on its way to a dense layer without its order mattering.
 _ELEMENTWISE = {"dropout", "activation", "batchnorm"}
@@ -470,8 +468,6 @@ class _Module:
 
     def __init__(self, net: Network):
         check_names(net)  # every name reaches the source: an IR built without validation is checked here
-        if (missing := lacking(net)) is not None:
-            raise _LAYERS.unsupported(*missing)
         self.net = net
         self.flatten_last = channels_last_flattens(net)
         self.layer_names, self.prefixes = keras_names(net)
@@ -579,8 +575,17 @@ class _Module:
                     split = {str(i): [body] for i, body in enumerate(group)}
                 groups[:0] = list(split.values())
         done.sort(key=lambda f: f.bodies[0].scope.id)
-        taken = self._taken_names()
+        # Instances split apart by a difference their code does not show (a shape, a stride the code passes
+        # on) may still read the same: one function for them.
+        same: dict[tuple, _Function] = {}
         for f in done:
+            key = (tuple(f.params.items()), tuple(f.signature()), tuple(f.prologue()), tuple(f.lines))
+            if key in same:
+                same[key].bodies += f.bodies
+            else:
+                same[key] = f
+        taken = self._taken_names()
+        for f in same.values():
             f.name = _unique(definition if definition not in _RESERVED else f"{definition}_block", taken)
             taken.add(f.name)
             self.functions.append(f)
@@ -803,7 +808,7 @@ class _FunctionWriter:
         around: dict[str, set[str]] = {}  # rel -> the lanes of the merges around it, which it must not reuse
         merges = [s for s in self.order if s.items[0] is not None and s.items[0].node is not None]
         for slot in reversed(merges):  # outer merges first: an inner merge's lanes take over
-            if slot.items[0].node.op.kind not in ("add", "concat"):
+            if slot.items[0].node.op.kind not in ops.MERGES:
                 continue
             if slot.rel in self.projections:
                 branches = [("shortcut", self.projections[slot.rel])]
@@ -992,7 +997,6 @@ class _Layers(Dispatcher):
 
     WHAT = "backend keras"
     ACTIVATIONS = _ACTIVATIONS
-    UNSUPPORTED = NOT_YET
 
     def input(self, p: _Position, inputs, out):
         c, *hw = p.node.shape
@@ -1030,7 +1034,9 @@ class _Layers(Dispatcher):
             callee = "layers.Conv2D"
         args.add("dilation_rate", p.arg("dilation", pair), "1")
         if callee == "layers.Conv2D":
-            args.add("groups", p.arg("groups", symbolic=False), "1")
+            # groups as written only where the instances differ in it (RegNet's width // 8), not `groups=groups`
+            # where they all have 1
+            args.add("groups", p.arg("groups", symbolic=len(set(p.values("groups"))) > 1), "1")
         activation, separate = _activation(p)
         args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
         if p.get("weights") is not None:
@@ -1157,6 +1163,25 @@ class _Layers(Dispatcher):
 
     def add(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Add", [p.name()], inputs)]
+
+    def multiply(self, p: _Position, inputs, out):
+        # Multiply broadcasts as PyTorch's `*` does: a (1, 1, C) gate scales an (H, W, C) map.
+        return [_Stmt(out, "layers.Multiply", [p.name()], inputs)]
+
+    def chunk(self, p: _Position, inputs, out):
+        p.module.classes.add("Chunk")
+        return [_Stmt(out, "Chunk", [p.arg("chunks"), p.arg("index"), p.name()], inputs[0])]
+
+    def channel_shuffle(self, p: _Position, inputs, out):
+        p.module.classes.add("ChannelShuffle")
+        return [_Stmt(out, "ChannelShuffle", [p.arg("groups"), p.name()], inputs[0])]
+
+    def stochastic_depth(self, p: _Position, inputs, out):
+        # As keras.applications' EfficientNet writes it: dropout of whole samples ("row") or of the whole
+        # batch, the identity in inference, the survivors scaled by 1 / (1 - p) in training, as torchvision's.
+        rank = len(p.node.shape)
+        noise = literal((None if p.get("mode") == "row" else 1, *(1,) * rank))
+        return [_Stmt(out, "layers.Dropout", [p.arg("p"), f"noise_shape={noise}", p.name()], inputs[0])]
 
 
 _LAYERS = _Layers()
