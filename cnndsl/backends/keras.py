@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 import linecache
 from bisect import bisect_right, insort
 from collections import Counter
@@ -258,6 +259,15 @@ def _evaluates_to(tree: ast.Expression, env: dict, value) -> bool:
 def _gives(tree: ast.Expression, env: dict, value) -> bool:
     """A block function gets exactly the argument its code was checked with."""
     return _identical(_evaluate(tree, env), value)
+
+
+def _variable(label: str, fallback: str) -> str:
+    """A Python name for a value labelled `label`: a quoted label's `-` becomes `_` (`block1-0` ->
+    `block1_0`), a keyword gets a trailing `_`; an index is no name, and gives `fallback`."""
+    if not label or label.isdigit():
+        return fallback
+    name = label.replace("-", "_")
+    return f"{name}_" if keyword.iskeyword(name) else name
 
 
 def _unique(base: str, taken) -> str:
@@ -632,7 +642,7 @@ class _Module:
             if len(owners) < len(bodies):
                 label = source.shortcut_names[add].rsplit(".", 1)[-1]
                 flags[add] = _unique(
-                    label if not label.isdigit() else "projection", taken | set(params.values()) | set(flags.values())
+                    _variable(label, "projection"), taken | set(params.values()) | set(flags.values())
                 )
         forks: dict[str, list[str]] = {}  # ref -> adds whose projections start from it
         for item in first.main:
@@ -805,6 +815,10 @@ class _FunctionWriter:
         lanes = {s.rel: "x" for s in self.order}
         if self.definition is None:
             lanes[self.source] = "inputs"
+            for _, label, lane in self._extra_outputs:  # a side branch's statements write a lane of their own
+                for slot in self.order:
+                    if slot.rel == label or slot.rel.startswith(label + "."):
+                        lanes[slot.rel] = lane
         around: dict[str, set[str]] = {}  # rel -> the lanes of the merges around it, which it must not reuse
         merges = [s for s in self.order if s.items[0] is not None and s.items[0].node is not None]
         for slot in reversed(merges):  # outer merges first: an inner merge's lanes take over
@@ -813,7 +827,9 @@ class _FunctionWriter:
             if slot.rel in self.projections:
                 branches = [("shortcut", self.projections[slot.rel])]
             else:
-                branches = [(label or f"branch{j + 1}", items) for j, (label, items) in enumerate(self._branches(slot))]
+                branches = [
+                    (_variable(label, f"branch{j + 1}"), items) for j, (label, items) in enumerate(self._branches(slot))
+                ]
             inside = around.get(slot.rel, set()) | {lanes[slot.rel]}
             taken = self.reserved | inside  # grown in place: a concat of n branches takes n names, not n² steps
             for label, items in branches:
@@ -836,7 +852,7 @@ class _FunctionWriter:
         if any(b is None for b in branches) or len({b[0] for b in branches}) != 1 or not any(b[2] for b in branches):
             return []
         labels = [name.rsplit(".", 1)[-1] for _, name, _ in branches]
-        return [("" if label.isdigit() else label, items) for label, (_, _, items) in zip(labels, branches)]
+        return list(zip(labels, (items for _, _, items in branches)))
 
     def _next_write(self, var: str, after: float) -> float:
         writes = self.writes.get(var, [])
@@ -853,6 +869,8 @@ class _FunctionWriter:
             if slots[0].flag is not None:  # the `else` branch reads the fork where the projection ends
                 end[slots[0].inputs[0]] = max(end[slots[0].inputs[0]], self.time[slots[-1].rel])
         end[self.output] = len(self.order)
+        for ref, _, _ in self._extra_outputs:
+            end[ref] = len(self.order)
         end[self.source] = max(end[self.source], len(self.order) if self.definition is None else -1)  # keras.Model
         held: dict[str, float] = {}  # variable -> until when the values given to it are needed
         home: dict[str, str] = {}
@@ -911,9 +929,24 @@ class _FunctionWriter:
             t += len(slots)
         result = self.read(self.output, len(order))
         if self.definition is None:
-            args = [home[self.source], result, f"name={quote(self.module.net.name)}"]
+            extras = [self.read(ref, len(order)) for ref, _, _ in self._extra_outputs]
+            outputs = f"[{', '.join([result, *extras])}]" if extras else result  # the main output first, as ONNX's
+            args = [home[self.source], outputs, f"name={quote(self.module.net.name)}"]
             return out + wrap("    ", "return keras.Model(", args, ")")
         return out + [f"    return {result}"]
+
+    @cached_property
+    def _extra_outputs(self) -> list[tuple[str, str, str]]:
+        """build()'s extra outputs (`aux1: output ...`), each as its value's ref, the statement's label and
+        the variable its statements write."""
+        if self.definition is not None:
+            return []
+        net, out = self.module.net, []
+        for i in net.extra_outputs:
+            label = net.output_name(i)
+            lane = _unique(_variable(label, "output"), self.reserved | {lane for _, _, lane in out})
+            out.append((self.bodies[0].ref(i), label, lane))
+        return out
 
     def _label(self, ref: str) -> str:
         """The name of a copy: the label of the value, or of the outermost sequence it ends; else "shortcut"."""
@@ -925,11 +958,11 @@ class _FunctionWriter:
             if part.isdigit():
                 continue
             if i == len(parts) - 1:
-                return part
+                return _variable(part, "shortcut")
             name = ".".join(p for p in (self.bodies[0].scope.name, *parts[: i + 1]) if p)
             scope = self.module.scope_by_name.get(name)
             if scope is not None and scope.kind == "sequence" and scope.output == value:
-                return part
+                return _variable(part, "shortcut")
         return "shortcut"
 
     def _statement(self, slot: _Slot, t: int, indent: str, copy: bool = True) -> list[str]:
