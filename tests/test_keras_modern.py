@@ -124,10 +124,10 @@ def test_stochastic_depth_drops_whole_samples_in_training_only(mode):
 
 
 def test_channel_shuffle_and_chunk_follow_pytorch():
-    """Channels-last, the custom layers compute torchvision's channel_shuffle and torch.chunk."""
-    net = cnndsl.loads("network n { input(12, 4, 5); c: chunk(3, 1); channel_shuffle(2) }")
+    """Channels-last, the custom layers compute torchvision's channel_shuffle and torch.chunk (at any size)."""
+    net = cnndsl.loads("network n { input(12, ?, ?); c: chunk(3, 1); channel_shuffle(2) }")
     model = to_keras(net)
-    x = sample(net, batch=2)
+    x = sample(net, batch=2, size=(4, 5))
     want = x[:, 4:8].reshape(2, 2, 2, 4, 5).transpose(0, 2, 1, 3, 4).reshape(2, 4, 4, 5)
     np.testing.assert_array_equal(run_keras(model, x), want)
 
@@ -142,4 +142,3 @@ def test_a_model_with_the_new_layers_saves_and_loads(tmp_path):
     x = sample(load("modern"))
     for a, b in zip(run_outputs(loaded, x), run_outputs(model, x), strict=True):
         np.testing.assert_array_equal(a, b)
-

@@ -641,9 +641,7 @@ class _Module:
             ]
             if len(owners) < len(bodies):
                 label = source.shortcut_names[add].rsplit(".", 1)[-1]
-                flags[add] = _unique(
-                    _variable(label, "projection"), taken | set(params.values()) | set(flags.values())
-                )
+                flags[add] = _unique(_variable(label, "projection"), taken | set(params.values()) | set(flags.values()))
         forks: dict[str, list[str]] = {}  # ref -> adds whose projections start from it
         for item in first.main:
             inputs = [first.ref(v) for v in item.inputs]
