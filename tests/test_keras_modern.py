@@ -20,7 +20,7 @@ from test_keras import TOLERANCE, difference, keras_model, load, run_keras, samp
 from test_modern_parity import float_entries, recipe, reference  # noqa: E402
 
 import cnndsl  # noqa: E402
-from cnndsl.backends.keras import keras_names, to_keras  # noqa: E402
+from cnndsl.backends.keras import emit, keras_names, to_keras  # noqa: E402
 from cnndsl.transfer import transfer_weights  # noqa: E402
 
 # torchvision's model (tests/reference/forward/<name>.json) -> the network in test_keras' library
@@ -142,3 +142,18 @@ def test_a_model_with_the_new_layers_saves_and_loads(tmp_path):
     x = sample(load("modern"))
     for a, b in zip(run_outputs(loaded, x), run_outputs(model, x), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_block_functions_read_like_the_blocks():
+    """One function per block where the instances' code reads the same: RegNet's grouped convolution keeps
+    `width // 8`, ShuffleNet's `channels / 2` (exact in every instance) becomes `channels // 2`, and instances
+    split apart by a difference their code does not show share a function again."""
+    regnet = emit(load("regnet"))
+    assert regnet.count("\ndef y_block") == 2  # with and without the projection
+    assert "groups=width // 8" in regnet
+    assert 'x = y_block(x, 32, 48, stride=2, name="trunk_output_block1_block1-0")' in regnet
+    shufflenet = emit(load("shufflenet_v2"))
+    assert "\ndef unit(x, channels, name=None):" in shufflenet and "\ndef unit_2" not in shufflenet
+    assert "layers.Conv2D(channels // 2, 1, use_bias=False" in shufflenet
+    efficientnet = emit(load("efficientnet:efficientnet_b0"))
+    assert efficientnet.count("\ndef conv_bn_silu") == 4  # conv or depthwise, padded first or "same"

@@ -256,6 +256,19 @@ def _evaluates_to(tree: ast.Expression, env: dict, value) -> bool:
     return _same_value(_evaluate(tree, env), value)
 
 
+def _floor_division(tree: ast.Expression, envs: list[dict], values: list) -> ast.Expression | None:
+    """`channels / 2` as `channels // 2`, where every instance divides exactly: a size the compiler took as
+    the integer it is, which Keras wants as an int; None where that does not give every instance's value."""
+    floor = ast.Expression(ast.parse(ast.unparse(tree), mode="eval").body)  # a copy to rewrite
+    divisions = [n for n in ast.walk(floor) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
+    if not divisions:
+        return None
+    for n in divisions:
+        n.op = ast.FloorDiv()
+    exact = all(_evaluate(tree, env) == v for env, v in zip(envs, values))
+    return floor if exact and all(_evaluates_to(floor, env, v) for env, v in zip(envs, values)) else None
+
+
 def _gives(tree: ast.Expression, env: dict, value) -> bool:
     """A block function gets exactly the argument its code was checked with."""
     return _identical(_evaluate(tree, env), value)
@@ -762,7 +775,9 @@ class _Position:
         text = self.node.exprs.get(attr) if symbolic else None
         if text is not None:
             tree = _expression(text, self.params)
-            if tree is not None and all(_evaluates_to(tree, env, v) for env, v in zip(self.envs, values)):
+            if tree is not None and not all(_evaluates_to(tree, env, v) for env, v in zip(self.envs, values)):
+                tree = _floor_division(tree, self.envs, values)
+            if tree is not None:
                 self.used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
                 return ast.unparse(tree)
         return literal(self.same(values))

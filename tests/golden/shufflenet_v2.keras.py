@@ -39,21 +39,21 @@ class ChannelShuffle(layers.Layer):
         return {**super().get_config(), "groups": self.groups}
 
 
-def down_unit(x, name=None):
+def down_unit(x, channels, name=None):
     branch1 = layers.ZeroPadding2D(1, name=f"{name}_branch1_0_pad")(x)
     branch1 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch1_0")(branch1)
     branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_1")(branch1)
-    branch1 = layers.Conv2D(58, 1, use_bias=False, name=f"{name}_branch1_2")(branch1)
+    branch1 = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch1_2")(branch1)
     branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_3")(branch1)
     branch1 = layers.Activation("relu", name=f"{name}_branch1_4")(branch1)
 
-    branch2 = layers.Conv2D(58, 1, use_bias=False, name=f"{name}_branch2_0")(x)
+    branch2 = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_0")(x)
     branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(branch2)
     branch2 = layers.Activation("relu", name=f"{name}_branch2_2")(branch2)
     branch2 = layers.ZeroPadding2D(1, name=f"{name}_branch2_3_pad")(branch2)
     branch2 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch2_3")(branch2)
     branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(branch2)
-    branch2 = layers.Conv2D(58, 1, use_bias=False, name=f"{name}_branch2_5")(branch2)
+    branch2 = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_5")(branch2)
     branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(branch2)
     branch2 = layers.Activation("relu", name=f"{name}_branch2_7")(branch2)
 
@@ -62,104 +62,18 @@ def down_unit(x, name=None):
     return x
 
 
-def down_unit_2(x, name=None):
-    branch1 = layers.ZeroPadding2D(1, name=f"{name}_branch1_0_pad")(x)
-    branch1 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch1_0")(branch1)
-    branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_1")(branch1)
-    branch1 = layers.Conv2D(116, 1, use_bias=False, name=f"{name}_branch1_2")(branch1)
-    branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_3")(branch1)
-    branch1 = layers.Activation("relu", name=f"{name}_branch1_4")(branch1)
-
-    branch2 = layers.Conv2D(116, 1, use_bias=False, name=f"{name}_branch2_0")(x)
-    branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(branch2)
-    branch2 = layers.Activation("relu", name=f"{name}_branch2_2")(branch2)
-    branch2 = layers.ZeroPadding2D(1, name=f"{name}_branch2_3_pad")(branch2)
-    branch2 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch2_3")(branch2)
-    branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(branch2)
-    branch2 = layers.Conv2D(116, 1, use_bias=False, name=f"{name}_branch2_5")(branch2)
-    branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(branch2)
-    branch2 = layers.Activation("relu", name=f"{name}_branch2_7")(branch2)
-
-    x = layers.Concatenate(name=f"{name}_concat")([branch1, branch2])
-    x = ChannelShuffle(2, name=f"{name}_channel_shuffle")(x)
-    return x
-
-
-def down_unit_3(x, name=None):
-    branch1 = layers.ZeroPadding2D(1, name=f"{name}_branch1_0_pad")(x)
-    branch1 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch1_0")(branch1)
-    branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_1")(branch1)
-    branch1 = layers.Conv2D(232, 1, use_bias=False, name=f"{name}_branch1_2")(branch1)
-    branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_3")(branch1)
-    branch1 = layers.Activation("relu", name=f"{name}_branch1_4")(branch1)
-
-    branch2 = layers.Conv2D(232, 1, use_bias=False, name=f"{name}_branch2_0")(x)
-    branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(branch2)
-    branch2 = layers.Activation("relu", name=f"{name}_branch2_2")(branch2)
-    branch2 = layers.ZeroPadding2D(1, name=f"{name}_branch2_3_pad")(branch2)
-    branch2 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch2_3")(branch2)
-    branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(branch2)
-    branch2 = layers.Conv2D(232, 1, use_bias=False, name=f"{name}_branch2_5")(branch2)
-    branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(branch2)
-    branch2 = layers.Activation("relu", name=f"{name}_branch2_7")(branch2)
-
-    x = layers.Concatenate(name=f"{name}_concat")([branch1, branch2])
-    x = ChannelShuffle(2, name=f"{name}_channel_shuffle")(x)
-    return x
-
-
-def unit(x, name=None):
+def unit(x, channels, name=None):
     shortcut = x
     x = Chunk(2, 0, name=f"{name}_chunk_1")(x)
     shortcut_2 = x
     x = Chunk(2, 1, name=f"{name}_chunk_2")(shortcut)
 
-    x = layers.Conv2D(58, 1, use_bias=False, name=f"{name}_branch2_0")(x)
+    x = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_0")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(x)
     x = layers.Activation("relu", name=f"{name}_branch2_2")(x)
     x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_branch2_3")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(x)
-    x = layers.Conv2D(58, 1, use_bias=False, name=f"{name}_branch2_5")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(x)
-    x = layers.Activation("relu", name=f"{name}_branch2_7")(x)
-
-    x = layers.Concatenate(name=f"{name}_concat")([shortcut_2, x])
-    x = ChannelShuffle(2, name=f"{name}_channel_shuffle")(x)
-    return x
-
-
-def unit_2(x, name=None):
-    shortcut = x
-    x = Chunk(2, 0, name=f"{name}_chunk_1")(x)
-    shortcut_2 = x
-    x = Chunk(2, 1, name=f"{name}_chunk_2")(shortcut)
-
-    x = layers.Conv2D(116, 1, use_bias=False, name=f"{name}_branch2_0")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(x)
-    x = layers.Activation("relu", name=f"{name}_branch2_2")(x)
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_branch2_3")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(x)
-    x = layers.Conv2D(116, 1, use_bias=False, name=f"{name}_branch2_5")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(x)
-    x = layers.Activation("relu", name=f"{name}_branch2_7")(x)
-
-    x = layers.Concatenate(name=f"{name}_concat")([shortcut_2, x])
-    x = ChannelShuffle(2, name=f"{name}_channel_shuffle")(x)
-    return x
-
-
-def unit_3(x, name=None):
-    shortcut = x
-    x = Chunk(2, 0, name=f"{name}_chunk_1")(x)
-    shortcut_2 = x
-    x = Chunk(2, 1, name=f"{name}_chunk_2")(shortcut)
-
-    x = layers.Conv2D(232, 1, use_bias=False, name=f"{name}_branch2_0")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(x)
-    x = layers.Activation("relu", name=f"{name}_branch2_2")(x)
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_branch2_3")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(x)
-    x = layers.Conv2D(232, 1, use_bias=False, name=f"{name}_branch2_5")(x)
+    x = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_5")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(x)
     x = layers.Activation("relu", name=f"{name}_branch2_7")(x)
 
@@ -179,24 +93,24 @@ def build(classes=1000) -> keras.Model:
     x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
 
-    x = down_unit(x, name="stage2_0")
-    x = unit(x, name="stage2_1")
-    x = unit(x, name="stage2_2")
-    x = unit(x, name="stage2_3")
+    x = down_unit(x, 116, name="stage2_0")
+    x = unit(x, 116, name="stage2_1")
+    x = unit(x, 116, name="stage2_2")
+    x = unit(x, 116, name="stage2_3")
 
-    x = down_unit_2(x, name="stage3_0")
-    x = unit_2(x, name="stage3_1")
-    x = unit_2(x, name="stage3_2")
-    x = unit_2(x, name="stage3_3")
-    x = unit_2(x, name="stage3_4")
-    x = unit_2(x, name="stage3_5")
-    x = unit_2(x, name="stage3_6")
-    x = unit_2(x, name="stage3_7")
+    x = down_unit(x, 232, name="stage3_0")
+    x = unit(x, 232, name="stage3_1")
+    x = unit(x, 232, name="stage3_2")
+    x = unit(x, 232, name="stage3_3")
+    x = unit(x, 232, name="stage3_4")
+    x = unit(x, 232, name="stage3_5")
+    x = unit(x, 232, name="stage3_6")
+    x = unit(x, 232, name="stage3_7")
 
-    x = down_unit_3(x, name="stage4_0")
-    x = unit_3(x, name="stage4_1")
-    x = unit_3(x, name="stage4_2")
-    x = unit_3(x, name="stage4_3")
+    x = down_unit(x, 464, name="stage4_0")
+    x = unit(x, 464, name="stage4_1")
+    x = unit(x, 464, name="stage4_2")
+    x = unit(x, 464, name="stage4_3")
 
     x = layers.Conv2D(1024, 1, use_bias=False, name="conv5_0")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="conv5_1")(x)
