@@ -157,3 +157,23 @@ def test_block_functions_read_like_the_blocks():
     assert "layers.Conv2D(channels // 2, 1, use_bias=False" in shufflenet
     efficientnet = emit(load("efficientnet:efficientnet_b0"))
     assert efficientnet.count("\ndef conv_bn_silu") == 4  # conv or depthwise, padded first or "same"
+
+
+def test_quoted_labels_that_are_no_python_names():
+    """A quoted label keeps its spelling in Keras layer names; the variables named after it are Python names
+    (`-` as `_`, a keyword with a trailing `_`, a name the code uses itself numbered)."""
+    source = emit(
+        cnndsl.loads("""
+        network n {
+            input(4, 8, 8)
+            "x-y": conv(4, 3, weights=((1, 0, 1), (0, 1, 0), (1, 0, 1)))
+            concat { "if": conv(2, 1); "layers": conv(2, 1) }
+            "lambda": output { flatten(); dense(3) }
+            relu()
+        }""")
+    )
+    compile(source, "n.py", "exec")
+    assert "kernel_initializer=fixed_kernel(X_Y_KERNEL)" in source and 'name="x-y"' in source
+    assert 'if_ = layers.Conv2D(2, 1, name="if")(x)' in source
+    assert 'layers_2 = layers.Conv2D(2, 1, name="layers")(x)' in source
+    assert 'return keras.Model(inputs, [x, lambda_], name="n")' in source

@@ -1245,7 +1245,7 @@ def _fixed_matrix(p: _Position) -> str:
     if isinstance(weights, str):
         return p.module.constant(weights.upper(), ops.PRESETS[weights])
     label = p.rel.rsplit(".", 1)[-1]
-    return p.module.constant("KERNEL" if label.isdigit() else f"{label.upper()}_KERNEL", weights)
+    return p.module.constant("KERNEL" if label.isdigit() else f"{_variable(label, '').upper()}_KERNEL", weights)
 
 
 def _activation(p: _Position):
