@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ARCH, KERAS_LACKS, ROOT
+from conftest import ARCH, ROOT
 
 import cnndsl
 from cnndsl.backends import keras as keras_backend
@@ -46,12 +46,7 @@ def _networks() -> dict[str, cnndsl.Network]:
 
 
 NETWORKS = _networks()
-CASES = [
-    (stem, backend)
-    for stem in NETWORKS
-    for backend in BACKENDS
-    if backend != "keras" or stem.split(".")[0] not in KERAS_LACKS  # what Keras does not write yet
-]
+CASES = [(stem, backend) for stem in NETWORKS for backend in BACKENDS]
 
 
 @pytest.mark.parametrize(("stem", "backend"), CASES, ids=[f"{s}.{b}" for s, b in CASES])

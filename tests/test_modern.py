@@ -150,22 +150,3 @@ def test_the_onnx_graph_computes_the_new_ops():
     y = y.reshape(2, 2, 2, 6, 5).transpose(0, 2, 1, 3, 4).reshape(2, 4, 6, 5)
     assert np.abs(main - y).max() < 1e-6
     assert np.abs(aux - (pooled @ w["aux.2.weight"].T + w["aux.2.bias"])).max() < 1e-6
-
-
-@pytest.mark.parametrize("stem", __import__("conftest").KERAS_LACKS)
-def test_keras_refuses_what_it_does_not_write_yet(stem):
-    """The files kept out of the Keras library tests (conftest.KERAS_LACKS) are refused with a located E500, not
-    emitted wrongly; when the backend learns their ops this fails, and they go back in. PyTorch writes them."""
-    from conftest import ARCH
-
-    from cnndsl.backends import keras as keras_backend
-    from cnndsl.backends import torch as torch_backend
-
-    c = cnndsl.compiler.Compiler()
-    c.add_file(ARCH / f"{stem}.cnn")
-    for name in c.network_names():
-        net = c.compile(name)
-        assert "class " in torch_backend.emit(net)
-        with pytest.raises(cnndsl.CnnDslError) as e:
-            keras_backend.emit(net)
-        assert e.value.code == "E500" and e.value.line > 1, e.value.format()

@@ -697,20 +697,3 @@ def test_a_module_named_training_is_a_located_error():
     with pytest.raises(cnndsl.CnnDslError) as e:
         emit(net)
     assert (e.value.code, e.value.line) == ("E500", 3) and "'training'" in e.value.message
-
-
-def test_what_keras_cannot_write_yet_is_a_located_error():
-    from cnndsl.backends import keras as keras_backend
-
-    for text, what in (
-        ("conv(4, 1); a: output relu()", "extra outputs"),
-        ('"block1-0": { conv(4, 1); relu() }', "the quoted label in 'block1-0.0'"),
-        ("chunk(2, 0)", "'chunk'"),
-        ("channel_shuffle(2)", "'channel_shuffle'"),
-    ):
-        net = cnndsl.loads(f"network n {{\n    input(4, 8, 8)\n    {text}\n}}\n", path="n.cnn")
-        emit(net)  # torch writes it
-        with pytest.raises(cnndsl.CnnDslError) as e:
-            keras_backend.emit(net)
-        assert (e.value.code, e.value.path, e.value.line) == ("E500", "n.cnn", 3)
-        assert f"backend keras cannot handle {what}" in e.value.message
