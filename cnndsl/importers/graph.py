@@ -27,6 +27,7 @@ class GNode:
     scope: str = ""
     shape: tuple = ()
     where: str = ""  # for messages: the module path or node name in the source model
+    fusable: bool = False  # an activation applied to a conv or dense alone: may be written as its activation=
 
 
 @dataclass

@@ -67,7 +67,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], name: str = "imported"
     try:
         fx_graph = tracer.trace(model)
     except (fx.proxy.TraceError, TypeError, RuntimeError, AttributeError) as e:
-        where = tracer.failed_in or type(model).__name__
+        where = _user_frame(e) or tracer.failed_in or type(model).__name__
         message = str(e).split("\n")[0]
         if "control flow" in message or "iterate" in message or "bool" in message:
             message = f"data-dependent control flow ({message})"
@@ -343,17 +343,13 @@ class _Converter:
         x = args[0]
         inplace = bool(kwargs.get("inplace", False))
         producer = self.by_name.get(self.ref(x))
-        # `F.relu(self.conv(x))`, as cnndsl writes `activation=`: folded into the layer, where it takes no
-        # position of its own (an in-place call is a statement of its own: `relu()`).
-        if (
+        g = self.add(n, kind, [x], extra)
+        # `F.relu(self.conv(x))`, as cnndsl writes `activation=`: the writer may fold it into the layer, where
+        # it takes no position of its own (an in-place call is always a statement of its own: `relu()`).
+        g.fusable = (
             producer is not None and producer.kind in ("conv", "conv_transpose", "dense") and not inplace
             and not extra and "activation" not in producer.args and self.users[x.name] == 1
-            and producer.name == x.name
-        ):  # fmt: skip
-            producer.args["activation"] = kind
-            self.alias[n.name] = producer.name
-            return None
-        self.add(n, kind, [x], extra)
+        )  # fmt: skip
         return None
 
     def functional_pool(self, n: fx.Node, kind: str) -> None:
@@ -388,6 +384,15 @@ class _Converter:
             self.add(n, "global_avgpool", [n.args[0]])
         else:
             self.refuse(n, f"Tensor.{name}()")
+
+
+def _user_frame(e: BaseException) -> str:
+    """file:line of the model's own code where tracing failed (the last frame outside torch)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "/torch/" not in f.filename]
+    frames = [f for f in frames if "/cnndsl/" not in f.filename]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def _dims(n: fx.Node) -> set:

@@ -43,6 +43,8 @@ class Call:
     name: str  # an op (`conv`) or a block
     args: dict  # name -> value, or Param/Scaled in a block body
     positional: int = 0  # how many leading args are written without their names
+    number: int | None = None  # the module's name where it is a position (an nn.Sequential's child)
+    fusable: bool = False  # may become the previous call's activation=
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Seq:
     body: list
     cls: str = ""  # the module's class, for blocks
     path: str = ""
+    number: int | None = None
 
 
 @dataclass
@@ -111,6 +114,45 @@ class _Mod:
     out: str = ""
 
 
+def _number(path: str) -> int | None:
+    last = path.rsplit(".", 1)[-1]
+    return int(last) if path and last.isdigit() else None
+
+
+def _positions(s) -> int | None:
+    """How many positions a statement takes in its scope (None: not known here)."""
+    if isinstance(s, (Call, Seq, Ref)):
+        return 1
+    if isinstance(s, Identity):
+        return 0
+    return None
+
+
+def _fold(stmts: list) -> list:
+    """Where a numbered module comes earlier than its position, fold the activations before it that may be
+    written as `activation=` (they take no position then), as cnndsl's own PyTorch code numbers them."""
+    out: list = []
+    pos: int | None = 0
+    pending: list[int] = []  # indexes in `out` of fusable activations since the last numbered module
+    for s in stmts:
+        number = getattr(s, "number", None)
+        if number is not None and pos is not None:
+            while pos > number and pending:
+                k = pending.pop()
+                act = out.pop(k)
+                out[k - 1].args["activation"] = act.name
+                pos -= 1
+            pending = []
+        if isinstance(s, Call) and s.fusable and out and isinstance(out[-1], Call) and "activation" not in out[-1].args:
+            pending.append(len(out))
+        out.append(s)
+        step = _positions(s)
+        pos = None if pos is None or step is None else pos + step
+        if number is not None:
+            pos = number + 1
+    return out
+
+
 def _label(path: str) -> str | None:
     """The label of a module named `path` (None: numbered, written unlabelled)."""
     last = path.rsplit(".", 1)[-1]
@@ -126,6 +168,7 @@ class Writer:
         self.g = graph
         self.nodes = {n.name: n for n in graph.nodes}
         self.problems: list[tuple[str, str]] = []
+        self.seen: set[str] = set()
         self.blocks: dict[str, tuple[list[str], dict, list]] = {}  # name -> (params, defaults, body)
 
     # 1. the tree of scopes
@@ -169,13 +212,16 @@ class Writer:
     def scope_body(self, m: _Mod) -> list:
         outputs = set(self.g.outputs[1:]) if not m.path else set()
         exit_ = self.g.outputs[0] if not m.path else m.out
-        return self.region(m.items, m.entry, exit_, outputs)
+        return _fold(self.region(m.items, m.entry, exit_, outputs))
 
     def item_stmt(self, item) -> object:
         if isinstance(item, GNode):
-            label = _label(item.path) if item.path else None
-            return Call(label, item.kind, dict(item.args))
-        return Seq(_label(item.path), self.scope_body(item), self.g.classes.get(item.path, ""), item.path)
+            # a module called twice (a parameterless one: the frontends refuse shared weights) is labelled once
+            label = _label(item.path) if item.path and item.path not in self.seen else None
+            self.seen.add(item.path)
+            return Call(label, item.kind, dict(item.args), number=_number(item.path), fusable=item.fusable)
+        body = self.scope_body(item)
+        return Seq(_label(item.path), body, self.g.classes.get(item.path, ""), item.path, _number(item.path))
 
     def region(self, items: list, entry: str, exit_: str, outputs: set) -> list:
         def ins(item):
@@ -391,19 +437,25 @@ class Blocks:
             exprs = {}
             names = list(dict.fromkeys(a for p in per if path in p for a in p[path].args))
             for arg in names:
-                vec = [p[path].args.get(arg, _default(call.name, arg)) if path in p else None for p in per]
+                vec = [p[path].args.get(arg, self.default(call.name, arg)) if path in p else None for p in per]
                 known = [v for v in vec if v is not None]
                 if all(v == known[0] for v in known):
-                    call.args.setdefault(arg, known[0])
+                    # constant where it is given (a shortcut only some instances have): a parameter it equals
+                    # reads better than the number
+                    shared = self.param_for(arg, vec, params, values, create=False) if None in vec else None
+                    if shared is None:
+                        call.args.setdefault(arg, known[0])
+                        continue
+                    exprs[arg] = shared
                     continue
                 exprs[arg] = self.param_for(arg, vec, params, values)
             body_args[path] = exprs
-        # defaults: the most common value, where it covers three quarters of the instances
+        # defaults: the most common value, where it is that of most instances
         defaults = {}
         for p in params:
             counts = Counter(v for v in values[p.name] if v is not None)
             value, count = counts.most_common(1)[0]
-            if count * 4 >= 3 * len(instances) and len(instances) > 1 and p is not params[0]:
+            if count * 2 > len(instances) and len(instances) > 1 and p is not params[0]:
                 defaults[p.name] = value
         ordered = [p.name for p in params if p.name not in defaults] + [p.name for p in params if p.name in defaults]
         body = _substitute(template, body_args)
@@ -429,7 +481,12 @@ class Blocks:
                               positional=npos)
         del first
 
-    def param_for(self, arg: str, vec: list, params: list, values: dict):
+    def default(self, name: str, arg: str):
+        if name in self.defs:
+            return self.defs[name][1].get(arg)
+        return _default(name, arg)
+
+    def param_for(self, arg: str, vec: list, params: list, values: dict, create: bool = True):
         for p in params:
             pv = values[p.name]
             pairs = [(a, b) for a, b in zip(vec, pv, strict=True) if a is not None and b is not None]
@@ -445,6 +502,8 @@ class Blocks:
                 factor = pairs[0][0] // pairs[0][1]
                 if factor > 1:
                     return Param(p.name, factor)
+        if not create:
+            return None
         base = _PARAM_NAMES.get(arg, arg)
         name, k = base, 1
         while name in values:
@@ -592,7 +651,7 @@ def write(graph: Graph, source: str = "") -> str:
     for name, (params, defaults, bbody) in blocks.defs.items():
         head = ", ".join(f"{p} = {_value(defaults[p])}" if p in defaults else p for p in params)
         lines += [f"block {name}({head}) {{", *render_stmts(bbody, 1), "}", ""]
-    shape = ", ".join(str(d) for d in graph.input_shape)
+    shape = ", ".join(str(d) if isinstance(d, int) else "?" for d in graph.input_shape)
     lines += [f"network {graph.name} {{", f"    input({shape})", *render_stmts(body, 1), "}"]
     return "\n".join(lines) + "\n"
 
