@@ -380,12 +380,12 @@ def _slots(stmt, prefix=()) -> list:
         children = stmt.branches
     elif isinstance(stmt, Residual):
         children = stmt.main
-        if stmt.shortcut is not None:
-            out += _slots(stmt.shortcut, (*prefix, "shortcut"))
     elif isinstance(stmt, Output):
         children = [stmt.stmt]
     for i, c in enumerate(children):
         out += _slots(c, (*prefix, i))
+    if isinstance(stmt, Residual) and stmt.shortcut is not None:
+        out += _slots(stmt.shortcut, (*prefix, "shortcut"))
     return out
 
 
