@@ -57,8 +57,19 @@ def from_torch(module, input_shape, name: str | None = None):
     return _compiled(text, "", sum(p.numel() for p in module.parameters()))
 
 
-def from_onnx(model_or_path):
-    raise NotImplementedError("importing ONNX models is not written yet (issue 17): see docs/import.md")
+def onnx_text(model_or_path, name: str | None = None, source: str = "") -> str:
+    """The .cnn text of an ONNX model (a ModelProto or the path of a .onnx file)."""
+    from .onnx import convert
+
+    if name is None:
+        name = _snake(Path(model_or_path).stem) if isinstance(model_or_path, (str, Path)) else "imported"
+    return write(convert(model_or_path, name), source)
+
+
+def from_onnx(model_or_path, name: str | None = None):
+    """A `Network` for an ONNX model: its initializers' names as labels (`layer1.0.conv1.weight` makes
+    `layer1.0.conv1`)."""
+    return _compiled(onnx_text(model_or_path, name), "")
 
 
 def from_keras(model):

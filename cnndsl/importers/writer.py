@@ -51,7 +51,7 @@ class Call:
 class Seq:
     label: str | None
     body: list
-    cls: str = ""  # the module's class, for blocks
+    cls: str | None = ""  # the module's class, for blocks (None: not known)
     path: str = ""
     number: int | None = None
 
@@ -221,7 +221,9 @@ class Writer:
             self.seen.add(item.path)
             return Call(label, item.kind, dict(item.args), number=_number(item.path), fusable=item.fusable)
         body = self.scope_body(item)
-        return Seq(_label(item.path), body, self.g.classes.get(item.path, ""), item.path, _number(item.path))
+        # the module's class (None where the source does not say: ONNX)
+        cls = self.g.classes.get(item.path, "") if self.g.classes else None
+        return Seq(_label(item.path), body, cls, item.path, _number(item.path))
 
     def region(self, items: list, entry: str, exit_: str, outputs: set) -> list:
         def ins(item):
@@ -402,6 +404,14 @@ def _default(op: str, arg: str):
     return None
 
 
+def _name_from_path(path: str) -> str:
+    """A block's name where the class is not known: its first instance's label without the index
+    (`inception3a` → `inception`, `denselayer1` → `denselayer`), or `block` for a numbered one."""
+    last = path.rsplit(".", 1)[-1]
+    stem = re.sub(r"[0-9]+[a-z]?$", "", last).rstrip("_-")
+    return _snake(stem) if stem and not last.isdigit() and _IDENT.fullmatch(stem) else "unit"
+
+
 def _snake(name: str) -> str:
     s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
     s = re.sub(r"[^a-z0-9_]", "_", s).strip("_") or "block"
@@ -418,7 +428,9 @@ class Blocks:
     def make(self, instances: list[Seq], cls: str) -> None:
         """Replace each instance (in place) by a call of a new block."""
         first = instances[0]
-        name = _snake(cls)
+        name = _snake(cls) if cls is not None else _name_from_path(first.path)
+        if name == "unit" and first.body and isinstance(first.body[0], Residual):
+            name = "residual_unit"
         if name in self.taken:
             name += "_block"
         base, k = name, 1
@@ -557,7 +569,15 @@ def _positional(name: str) -> tuple:
     return getattr(op, "positional", ()) if op is not None else ()
 
 
+def _field_order(name: str) -> list[str]:
+    cls = REGISTRY.get(name)
+    return [f.name for f in dataclasses.fields(cls)] if cls is not None else ["alpha"]
+
+
 def _call(c: Call) -> str:
+    if c.name in REGISTRY or c.name in _ACTIVATIONS:  # the op's own order of arguments
+        fields = _field_order(c.name)
+        c = Call(c.label, c.name, dict(sorted(c.args.items(), key=lambda kv: fields.index(kv[0]) if kv[0] in fields else 99)))
     order = _positional(c.name)
     parts, positional = [], True
     for i, key in enumerate(order if c.name in REGISTRY or c.name in _ACTIVATIONS else []):
@@ -656,45 +676,55 @@ def write(graph: Graph, source: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _walk_seqs(stmts: list, out: list) -> None:
-    """Every module scope (Seq) under `stmts`, innermost first."""
+def _walk_seqs(stmts: list, out: list, depth: int = 0) -> None:
+    """(depth, Seq) for every module scope under `stmts`."""
     for s in stmts:
         children = []
         if isinstance(s, (Seq, Inline)):
             children = s.body
         elif isinstance(s, Merge):
             children = s.branches
-        elif isinstance(s, Residual):
-            children = s.main + ([s.shortcut] if s.shortcut is not None else [])
+        elif isinstance(s, Residual):  # the shortcut stays a sequence: `shortcut name { ... }`
+            children = s.main + (s.shortcut.body if s.shortcut is not None else [])
         elif isinstance(s, Output):
             children = [s.stmt]
-        _walk_seqs(children, out)
+        _walk_seqs(children, out, depth + isinstance(s, Seq))
         if isinstance(s, Seq):
-            out.append(s)
+            out.append((depth, s))
 
 
 _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", ""}
 
 
+def _is_stage(s: Seq) -> bool:
+    """A sequence of calls of one block (a ResNet stage): kept a sequence where the class is not known."""
+    return all(isinstance(x, Call) for x in s.body) and len({x.name for x in s.body}) == 1 and (
+        s.body[0].name not in REGISTRY and s.body[0].name not in _ACTIVATIONS
+    )
+
+
 def _make_blocks(body: list, blocks: Blocks) -> None:
-    """Blocks for the classes with two or more instances, innermost classes first."""
-    seqs: list[Seq] = []
+    """Blocks for the module scopes of one class and structure with two or more instances, the innermost
+    first, so that the scopes holding them compare by the blocks they call."""
+    seqs: list[tuple[int, Seq]] = []
     _walk_seqs(body, seqs)
-    order: list[str] = []
-    groups: dict[tuple, list[Seq]] = {}
-    for s in seqs:
-        if s.cls in _CONTAINERS:
-            continue
-        key = (s.cls, tuple(_structure(x) for x in s.body))
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(s)
-    # innermost first: a class's instances are turned into calls before the blocks that hold them compare
-    for key in order:
-        instances = groups[key]
-        if len(instances) < 2:
-            continue
-        for s in instances:
-            _LABELS[id(s)] = s.label
-        blocks.make(instances, key[0])
+    for level in sorted({d for d, _ in seqs}, reverse=True):
+        order: list[tuple] = []
+        groups: dict[tuple, list[Seq]] = {}
+        for d, s in seqs:
+            if d != level or not isinstance(s, Seq) or (s.cls is not None and s.cls in _CONTAINERS):
+                continue
+            if s.cls is None and _is_stage(s):
+                continue
+            key = (s.cls, tuple(_structure(x) for x in s.body))
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(s)
+        for key in order:
+            instances = groups[key]
+            if len(instances) < 2:
+                continue
+            for s in instances:
+                _LABELS[id(s)] = s.label
+            blocks.make(instances, key[0])
