@@ -189,8 +189,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
     sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
 
-    sp = sub.add_parser("import", help="turn a PyTorch model into a readable .cnn file (docs/import.md)")
-    sp.add_argument("source", metavar="SOURCE", help="package.module:callable or path/to/file.py:callable")
+    sp = sub.add_parser("import", help="turn a PyTorch or ONNX model into a readable .cnn file (docs/import.md)")
+    sp.add_argument("source", metavar="SOURCE", help="package.module:callable, path/to/file.py:callable or model.onnx")
     sp.add_argument("-o", "--output", metavar="OUT.cnn", help="where to write (atomically); default: standard output")
     sp.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="the input, without the batch (default: "
                     "the first convolution's channels at 224x224)")  # fmt: skip
@@ -520,7 +520,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_import(args) -> int:
-    """A PyTorch model as .cnn text; with --weights, its state_dict for the compiled network too."""
+    """A PyTorch or ONNX model as .cnn text; with --weights, its weights for the compiled network too."""
     import io
 
     from .importers import import_text
@@ -532,12 +532,12 @@ def cmd_import(args) -> int:
             check_output(path, [])
     if args.weights and not args.weights.endswith((".pt", ".pth", ".weights.h5")):
         raise UsageError("--weights must end in .pt, .pth or .weights.h5")
-    text, model = import_text(args.source, args.input_shape, args.name)
+    text, state_dict = import_text(args.source, args.input_shape, args.name)
     if args.weights:
         import torch
 
         buffer = io.BytesIO()
-        torch.save(model.state_dict(), buffer)
+        torch.save(state_dict(), buffer)
         if args.weights.endswith(".weights.h5"):
             import tempfile
 
@@ -569,7 +569,9 @@ def _command_extra(args) -> str | None:
     """The extra a command needs, for a missing module several extras share (numpy)."""
     if args.command == "compile":
         return {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(args.backend)
-    return {"render": "render", "apply": "images", "convert": "torch,keras", "import": "torch"}.get(args.command)
+    return {"render": "render", "apply": "images", "convert": "torch,keras"}.get(args.command) or (
+        ("onnx" if args.source.endswith(".onnx") else "torch") if args.command == "import" else None
+    )
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):

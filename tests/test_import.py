@@ -25,21 +25,25 @@ def _outputs(model, x):
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_torch_round_trip(name):
-    """compile → PyTorch → import → .cnn → compile: same state_dict, parameters, MACs and outputs."""
+def test_round_trip(name):
+    """compile → PyTorch → import → .cnn → compile, and compile → ONNX → import → .cnn → compile: the same
+    state_dict keys and shapes, parameters, MACs, and outputs with the same weights."""
+    from cnndsl.backends.onnx import to_onnx
+
     net = cnndsl.load(ARCH / f"{name}.cnn")
     model = torch_model(net)
-    imported = cnndsl.from_torch(model, net.input_shape, name=name)
-    assert is_formatted(imported.to_cnn())
-    assert (imported.params, imported.buffers, imported.macs) == (net.params, net.buffers, net.macs)
-    again = cnndsl.to_torch(imported).eval()
     original = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert {k: tuple(v.shape) for k, v in again.state_dict().items()} == original
-    again.load_state_dict(model.state_dict())
     shape = [d if isinstance(d, int) else 64 for d in net.input_shape]
     x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
-    for a, b in zip(_outputs(model, x), _outputs(again, x), strict=True):
-        assert float((a - b).abs().max() / a.abs().max()) <= 1e-5
+    expected = _outputs(model, x)
+    for imported in (cnndsl.from_torch(model, net.input_shape, name=name), cnndsl.from_onnx(to_onnx(net), name=name)):
+        assert is_formatted(imported.to_cnn())
+        assert (imported.params, imported.buffers, imported.macs) == (net.params, net.buffers, net.macs)
+        again = cnndsl.to_torch(imported).eval()
+        assert {k: tuple(v.shape) for k, v in again.state_dict().items()} == original
+        again.load_state_dict(model.state_dict())
+        for a, b in zip(expected, _outputs(again, x), strict=True):
+            assert float((a - b).abs().max() / a.abs().max()) <= 1e-5
 
 
 def test_resnet34_reads_like_the_library():
@@ -108,7 +112,8 @@ def test_cli_writes_text_and_weights(tmp_path, capsys):
         ("{models}:Unsupported", 1, "norm: LayerNorm (no .cnn op)"),
         ("{models}:nothing", 2, "has no callable 'nothing'"),
         ("no/such/file.py:f", 2, "no such file"),
-        ("model.onnx", 2, "not supported yet"),
+        ("model.keras", 2, "not supported yet"),
+        ("missing.onnx", 2, "no such file"),
     ],
 )
 def test_cli_refuses_without_writing(tmp_path, capsys, source, code, message):
@@ -120,3 +125,22 @@ def test_cli_refuses_without_writing(tmp_path, capsys, source, code, message):
 
 def test_to_cnn_of_a_loaded_file():
     assert cnndsl.load(ARCH / "lenet5.cnn").to_cnn() == (ARCH / "lenet5.cnn").read_text()
+
+
+def test_cli_onnx_with_weights(tmp_path):
+    """An ONNX file with trained weights: the .cnn and the weights written load into the compiled network,
+    which gives the original's outputs."""
+    from cnndsl.backends.onnx import onnx_from_torch
+
+    net = cnndsl.load(ARCH / "resnet18.cnn")
+    model = torch_model(net, seed=1)
+    path, out, weights = tmp_path / "r18.onnx", tmp_path / "r18.cnn", tmp_path / "r18.pt"
+    path.write_bytes(onnx_from_torch(net, model).SerializeToString())
+    assert main(["import", str(path), "-o", str(out), "--weights", str(weights)]) == 0
+    assert "block basic(channels, stride = 1) {" not in out.read_text()  # ONNX keeps no class names ...
+    assert out.read_text().count("block ") == 1  # ... but the 8 instances are still one block
+    compiled = cnndsl.to_torch(cnndsl.load(out)).eval()
+    compiled.load_state_dict(torch.load(weights))
+    x = torch.randn(1, 3, 224, 224)
+    (a,), (b,) = _outputs(model, x), _outputs(compiled, x)
+    assert float((a - b).abs().max() / a.abs().max()) <= 1e-5

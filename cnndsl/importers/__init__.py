@@ -79,10 +79,10 @@ def from_keras(model):
 def load_source(source: str):
     """The `nn.Module` a SOURCE names: `package.module:callable` or `path/to/file.py:callable`, called with no
     arguments. UsageError for what cannot be found or called."""
-    if source.endswith((".onnx", ".keras", ".pt2", ".pt", ".pth")) or source.startswith("keras.applications."):
+    if source.endswith((".keras", ".pt2", ".pt", ".pth")) or source.startswith("keras.applications."):
         raise UsageError(
-            f"cannot import {source}: this version imports PyTorch modules named as package.module:callable or "
-            "file.py:callable (ONNX, Keras and TorchScript/torch.export files are not supported yet)"
+            f"cannot import {source}: this version imports PyTorch modules (package.module:callable or "
+            "file.py:callable) and .onnx files (Keras and TorchScript/torch.export files are not supported yet)"
         )
     where, sep, attr = source.rpartition(":")
     if not sep or not where or not attr.isidentifier():
@@ -134,9 +134,42 @@ def guess_input_shape(model) -> tuple[int, ...]:
 
 
 def import_text(source: str, input_shape=None, name: str | None = None):
-    """(.cnn text, the model) for a SOURCE of the command line."""
+    """(.cnn text, a function giving the weights as a state_dict of the compiled network) for a SOURCE of the
+    command line."""
+    if source.endswith(".onnx"):
+        if not Path(source).is_file():
+            raise UsageError(f"{source}: no such file")
+        import onnx
+
+        try:
+            model = onnx.load(source)
+        except Exception as e:  # a file that is no ONNX model
+            raise InputError(f"{source} is not an ONNX model: {e}") from None
+        text = onnx_text(model, name or _snake(Path(source).stem), source)
+        net = _compiled(text, source)
+        return text, lambda: onnx_state_dict(model, net)
     model = load_source(source)
     shape = tuple(input_shape) if input_shape else guess_input_shape(model)
     text = torch_text(model, shape, name or _snake(type(model).__name__), source)
     _compiled(text, source, sum(p.numel() for p in model.parameters()))
-    return text, model
+    return text, model.state_dict
+
+
+def onnx_state_dict(model, net) -> dict:
+    """The ONNX model's initializers under the compiled network's state_dict keys (they are the same names);
+    batch norm's step counters, which ONNX does not keep, are 0."""
+    import torch
+    from onnx import numpy_helper
+
+    from ..backends.torch import to_torch
+
+    arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    state = to_torch(net).state_dict()
+    for key in state:
+        if key in arrays:
+            state[key] = torch.from_numpy(arrays[key].copy()).reshape(state[key].shape)
+        elif key.endswith("num_batches_tracked"):
+            state[key] = torch.zeros((), dtype=torch.long)
+        else:
+            raise InputError(f"the ONNX model has no initializer {key!r} for the compiled network")
+    return state
