@@ -34,7 +34,13 @@ __version__ = "0.1.0"
 
 
 # what each lazy function needs beyond the front end
-_EXTRA = {"from_torch": "torch", "to_torch": "torch", "to_keras": "keras", "to_onnx": "onnx", "transfer_weights": "torch,keras"}
+_EXTRA = {
+    "from_torch": "torch",
+    "to_torch": "torch",
+    "to_keras": "keras",
+    "to_onnx": "onnx",
+    "transfer_weights": "torch,keras",
+}
 
 
 def __getattr__(name: str):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ARCH, ARCHITECTURES, torch_model
 
 torch = pytest.importorskip("torch")

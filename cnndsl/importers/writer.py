@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import keyword
 import re
@@ -23,10 +24,9 @@ from ..ops import REGISTRY
 from .graph import GNode, Graph, ImportRefused
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_QUOTABLE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,199}")
 _RESERVED = {
     "import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false", "let",
-    "def", "if", "else", "for", "in", "and", "or", "not", "inline", "identity", "in",
+    "def", "if", "else", "for", "in", "and", "or", "not", "inline", "identity",
 }  # fmt: skip
 _PARAM_NAMES = {"filters": "channels", "units": "units", "strides": "stride", "kernel_size": "kernel",
                 "pool_size": "pool", "output_size": "size"}  # fmt: skip
@@ -169,13 +169,11 @@ class Writer:
         self.nodes = {n.name: n for n in graph.nodes}
         self.problems: list[tuple[str, str]] = []
         self.seen: set[str] = set()
-        self.blocks: dict[str, tuple[list[str], dict, list]] = {}  # name -> (params, defaults, body)
 
     # 1. the tree of scopes
     def tree(self) -> _Mod:
         root = _Mod("")
         mods = {"": root}
-        last_child: dict[str, object] = {}
         for n in self.g.nodes:
             owner = n.path.rsplit(".", 1)[0] if "." in n.path else ("" if n.path else n.scope)
             chain = [""]
@@ -202,7 +200,6 @@ class Writer:
             if m.path and len(used_outside) != 1:
                 self.problems.append((f"a module with {len(used_outside)} outputs", m.path))
             m.out = used_outside[0] if used_outside else (m.nodes[-1].name if m.nodes else m.entry)
-        del last_child
         return root
 
     def shape(self, tensor: str) -> tuple:
@@ -281,8 +278,10 @@ class Writer:
                 continue
             # a fork: closed at its immediate post-dominator, a merge
             join = min(pdom[cur] - {cur})
-            if join == exit_id or not isinstance(items[join], GNode) or items[join].kind not in (
-                "add", "concat", "multiply"
+            if (
+                join == exit_id
+                or not isinstance(items[join], GNode)
+                or items[join].kind not in ("add", "concat", "multiply")
             ):
                 where = items[join].where if join < exit_id and isinstance(items[join], GNode) else exit_
                 self.problems.append(("a fork that does not close in an add, concat or multiply", where))
@@ -487,11 +486,10 @@ class Blocks:
                     npos += 1
                 else:
                     break
-            s.__class__ = Call  # the instance becomes a call, keeping its label
+            label = s.label
+            s.__class__ = Call  # the instance becomes a call in place, keeping its label
             s.__dict__.clear()
-            s.__dict__.update(label=_label(first.path) if False else s_label(s, instances, i), name=name, args=args,
-                              positional=npos)
-        del first
+            s.__dict__.update(label=label, name=name, args=args, positional=npos, number=None, fusable=False)
 
     def default(self, name: str, arg: str):
         if name in self.defs:
@@ -526,17 +524,8 @@ class Blocks:
         return Param(name)
 
 
-def s_label(s, instances, i):
-    return _LABELS[id(s)]
-
-
-_LABELS: dict[int, str | None] = {}
-
-
-def _substitute(stmt, body_args: dict, prefix=()):
+def _substitute(stmt, body_args: dict):
     """A copy of `stmt` with the varying arguments replaced by parameters."""
-    import copy
-
     out = copy.deepcopy(stmt)
     for path, call in _slots(out):
         for arg, expr in body_args.get(path, {}).items():
@@ -577,7 +566,9 @@ def _field_order(name: str) -> list[str]:
 def _call(c: Call) -> str:
     if c.name in REGISTRY or c.name in _ACTIVATIONS:  # the op's own order of arguments
         fields = _field_order(c.name)
-        c = Call(c.label, c.name, dict(sorted(c.args.items(), key=lambda kv: fields.index(kv[0]) if kv[0] in fields else 99)))
+        c = Call(
+            c.label, c.name, dict(sorted(c.args.items(), key=lambda kv: fields.index(kv[0]) if kv[0] in fields else 99))
+        )
     order = _positional(c.name)
     parts, positional = [], True
     for i, key in enumerate(order if c.name in REGISTRY or c.name in _ACTIVATIONS else []):
@@ -603,8 +594,8 @@ def render_stmts(stmts: list, indent: int) -> list[str]:
     while i < len(texts):
         s, text = texts[i]
         j = i + 1
-        repeatable = isinstance(s, (Call, Seq)) and s.label is None and text[0].startswith(pad) and (
-            not isinstance(s, Seq)
+        repeatable = (
+            isinstance(s, (Call, Seq)) and s.label is None and text[0].startswith(pad) and (not isinstance(s, Seq))
         )
         while repeatable and j < len(texts) and texts[j][1] == text:
             j += 1
@@ -698,8 +689,10 @@ _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", ""}
 
 def _is_stage(s: Seq) -> bool:
     """A sequence of calls of one block (a ResNet stage): kept a sequence where the class is not known."""
-    return all(isinstance(x, Call) for x in s.body) and len({x.name for x in s.body}) == 1 and (
-        s.body[0].name not in REGISTRY and s.body[0].name not in _ACTIVATIONS
+    return (
+        all(isinstance(x, Call) for x in s.body)
+        and len({x.name for x in s.body}) == 1
+        and (s.body[0].name not in REGISTRY and s.body[0].name not in _ACTIVATIONS)
     )
 
 
@@ -725,6 +718,4 @@ def _make_blocks(body: list, blocks: Blocks) -> None:
             instances = groups[key]
             if len(instances) < 2:
                 continue
-            for s in instances:
-                _LABELS[id(s)] = s.label
             blocks.make(instances, key[0])
