@@ -100,6 +100,7 @@ class Repeat:
 class Param:
     name: str
     factor: int = 1  # the value is name * factor
+    half: bool = False  # the value is name // 2 (a kernel's padding)
 
 
 # --- the scope tree -----------------------------------------------------------------------------------
@@ -466,7 +467,8 @@ class Blocks:
         for p in params:
             counts = Counter(v for v in values[p.name] if v is not None)
             value, count = counts.most_common(1)[0]
-            if count * 2 > len(instances) and len(instances) > 1 and p is not params[0]:
+            widths = p.name.rstrip("0123456789") in ("channels", "units")  # a width is a block's own choice
+            if count * 2 > len(instances) and len(instances) > 1 and p is not params[0] and not widths:
                 defaults[p.name] = value
         ordered = [p.name for p in params if p.name not in defaults] + [p.name for p in params if p.name in defaults]
         body = _substitute(template, body_args)
@@ -512,6 +514,9 @@ class Blocks:
                 factor = pairs[0][0] // pairs[0][1]
                 if factor > 1:
                     return Param(p.name, factor)
+            halves = [(_scalar(a), _scalar(b)) for a, b in pairs]
+            if all(isinstance(a, int) and isinstance(b, int) and b >= 1 and a == b // 2 for a, b in halves):
+                return Param(p.name, half=True)
         if not create:
             return None
         base = _PARAM_NAMES.get(arg, arg)
@@ -536,8 +541,15 @@ def _substitute(stmt, body_args: dict):
 # --- rendering ----------------------------------------------------------------------------------------
 
 
+def _scalar(v):
+    """A square pair as the one number the .cnn text writes for it."""
+    return v[0] if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1] else v
+
+
 def _value(v) -> str:
     if isinstance(v, Param):
+        if v.half:
+            return f"{v.name} // 2"
         return v.name if v.factor == 1 else f"{v.name} * {v.factor}"
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -667,8 +679,10 @@ def write(graph: Graph, source: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _walk_seqs(stmts: list, out: list, depth: int = 0) -> None:
-    """(depth, Seq) for every module scope under `stmts`."""
+def _walk_seqs(stmts: list, out: list) -> int:
+    """(height, Seq) for every module scope under `stmts`, where a scope's height is one more than the
+    highest scope inside it; returns the highest height found (0: none)."""
+    highest = 0
     for s in stmts:
         children = []
         if isinstance(s, (Seq, Inline)):
@@ -679,9 +693,12 @@ def _walk_seqs(stmts: list, out: list, depth: int = 0) -> None:
             children = s.main + (s.shortcut.body if s.shortcut is not None else [])
         elif isinstance(s, Output):
             children = [s.stmt]
-        _walk_seqs(children, out, depth + isinstance(s, Seq))
+        inner = _walk_seqs(children, out)
         if isinstance(s, Seq):
-            out.append((depth, s))
+            out.append((inner + 1, s))
+            inner += 1
+        highest = max(highest, inner)
+    return highest
 
 
 _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict", ""}
@@ -697,11 +714,11 @@ def _is_stage(s: Seq) -> bool:
 
 
 def _make_blocks(body: list, blocks: Blocks) -> None:
-    """Blocks for the module scopes of one class and structure with two or more instances, the innermost
-    first, so that the scopes holding them compare by the blocks they call."""
+    """Blocks for the module scopes of one class and structure with two or more instances, the lowest first
+    (those that hold no other scope), so that the scopes holding them compare by the blocks they call."""
     seqs: list[tuple[int, Seq]] = []
     _walk_seqs(body, seqs)
-    for level in sorted({d for d, _ in seqs}, reverse=True):
+    for level in sorted({d for d, _ in seqs}):
         order: list[tuple] = []
         groups: dict[tuple, list[Seq]] = {}
         for d, s in seqs:
