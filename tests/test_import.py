@@ -88,8 +88,10 @@ def test_handwritten_torchvision_style_model():
     """A model written by hand (torchvision's BasicBlock, `out += identity`): one block, its stride a
     parameter with the common value as default, the projection's arguments in terms of the parameters."""
     models = _load_models()
-    model = models.tiny().eval()
+    model = models.tiny()
     net = cnndsl.from_torch(model, (3, 32, 32))
+    assert model.training  # traced in inference mode, given back in the caller's
+    model.eval()
     text = net.to_cnn()
     assert "block basic_block(channels, stride = 1) {" in text
     assert "conv(channels, 1, strides=stride, use_bias=false)" in text

@@ -62,9 +62,10 @@ class _Tracer(fx.Tracer):
 
 def trace(model: nn.Module, input_shape: tuple[int, ...], name: str = "imported") -> Graph:
     """The graph of `model` for inputs of shape `input_shape` (C, H, W or N, without the batch)."""
-    model = model.eval()
     tracer = _Tracer()
+    training = model.training
     try:
+        model.eval()  # dropout and batch norm as in inference; the caller's mode is given back below
         fx_graph = tracer.trace(model)
     except (fx.proxy.TraceError, TypeError, RuntimeError, AttributeError) as e:
         where = _user_frame(e) or tracer.failed_in or type(model).__name__
@@ -72,6 +73,8 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], name: str = "imported"
         if "control flow" in message or "iterate" in message or "bool" in message:
             message = f"data-dependent control flow ({message})"
         raise ImportRefused([(message, where)], f"{type(model).__name__}") from None
+    finally:
+        model.train(training)
     gm = fx.GraphModule(tracer.root, fx_graph)
     graph = _Converter(gm, model, input_shape, name).graph()
     infer_shapes(graph)
