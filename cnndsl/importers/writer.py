@@ -515,7 +515,8 @@ class Blocks:
                 if factor > 1:
                     return Param(p.name, factor)
             halves = [(_scalar(a), _scalar(b)) for a, b in pairs]
-            if all(isinstance(a, int) and isinstance(b, int) and b >= 1 and a == b // 2 for a, b in halves):
+            kernel = arg == "padding" and p.name.rstrip("0123456789") in ("kernel", "pool")
+            if kernel and all(isinstance(a, int) and isinstance(b, int) and b >= 1 and a == b // 2 for a, b in halves):
                 return Param(p.name, half=True)
         if not create:
             return None
