@@ -184,3 +184,15 @@ def test_onnx_refusal_names_the_nodes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "head/sin: Sin (no .cnn op)" in err and "swap: Transpose (no .cnn op)" in err
     assert not out.exists()
+
+
+def test_shortcut_with_named_layers():
+    """A projection that is a module of its own class (not an nn.Sequential) keeps its layers' names."""
+    model = _load_models().down().eval()
+    net = cnndsl.from_torch(model, (3, 32, 32))
+    assert "} shortcut proj {" in net.to_cnn()
+    again = cnndsl.to_torch(net).eval()
+    again.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(again(x), model(x), rtol=1e-5, atol=1e-6)

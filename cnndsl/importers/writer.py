@@ -320,10 +320,10 @@ class Writer:
             # a projection shortcut: one branch is a single module
             for i in (1, 0):
                 b = branches[i]
-                if len(b) == 1 and not isinstance(items[b[0]], GNode) and _label(items[b[0]].path):
+                if len(b) == 1 and isinstance(written[i][0], Seq) and (written[i][0].label or '"').isidentifier():
                     main = written[1 - i]
                     if self.shape(m.inputs[1 - i]) != self.shape(start):
-                        return [Residual(main, self.item_stmt(items[b[0]]))]
+                        return [Residual(main, written[i][0])]
         if len(written) == 2 and written[1] is None and len(written[0]) > 2 and kind == "concat":
             # a long skip (U-Net): label the fork, go on, and merge by the label
             label = self.skip_label(before, labels)
