@@ -72,8 +72,17 @@ def from_onnx(model_or_path, name: str | None = None):
     return _compiled(onnx_text(model_or_path, name), "")
 
 
-def from_keras(model):
-    raise NotImplementedError("importing Keras models is not written yet (issue 17): see docs/import.md")
+def keras_text(model, name: str | None = None, source: str = "") -> str:
+    """The .cnn text of a Keras 3 model."""
+    from .keras import convert
+
+    return write(convert(model, name or _snake(model.name)), source)
+
+
+def from_keras(model, name: str | None = None):
+    """A `Network` for a Keras 3 model: its layers' names as labels, so the network's Keras model has the same
+    layer names and takes the model's weights (`importers.keras.keras_weights`)."""
+    return _compiled(keras_text(model, name), "", model.count_params())
 
 
 def load_source(source: str):

@@ -1,0 +1,270 @@
+"""Keras frontend: a Keras 3 functional (or Sequential) model becomes a neutral `Graph`.
+
+Every layer keeps its own name as its label (`conv2_block1_1_conv`), and cnndsl's Keras backend names a
+labelled layer after its label, so the compiled import has the original's layer names and takes its weights
+layer by layer (`keras_weights`). Shapes are channels-last in Keras and channels-first in cnndsl: the input's
+(H, W, C) becomes (C, H, W); a `Flatten` that only dense layers read stays channels-last in the compiled
+Keras model, so the dense kernels need no permutation. A `ZeroPadding2D` becomes the padding of the
+convolution or pooling it feeds (TensorFlow's asymmetric split is `padding=same`).
+"""
+
+from __future__ import annotations
+
+from ..ops import same_pads
+from .graph import GNode, Graph, ImportRefused, infer_shapes
+
+# Keras activation functions (by their __name__) -> cnndsl's; "linear" is none.
+_ACTIVATIONS = {
+    "relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax", "silu": "silu",
+    "swish": "silu", "gelu": "gelu", "elu": "elu", "hard_sigmoid": "hardsigmoid", "hard_silu": "hardswish",
+    "hard_swish": "hardswish", "linear": None,
+}  # fmt: skip
+_NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax", "hardsigmoid"}
+_MERGES = {"Add": "add", "Concatenate": "concat", "Multiply": "multiply"}
+
+
+def _pair(v) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _defaults(args: dict, defaults: dict) -> dict:
+    return {k: v for k, v in args.items() if defaults.get(k, object()) != v}
+
+
+def convert(model, name: str) -> Graph:
+    return _Converter(model, name).graph()
+
+
+class _Converter:
+    def __init__(self, model, name: str):
+        self.model = model
+        self.name = name
+        self.nodes: list[GNode] = []
+        self.by_name: dict[str, GNode] = {}
+        self.alias: dict[str, str] = {}  # a layer that is no op (Identity, a folded ZeroPadding2D) -> its input
+        self.pads: dict[str, tuple] = {}  # a ZeroPadding2D's name -> ((top, bottom), (left, right))
+        self.problems: list[tuple[str, str]] = []
+        self.input = ""
+
+    def graph(self) -> Graph:
+        layers = self.model.layers
+        inputs = getattr(self.model, "inputs", None) or []
+        if len(inputs) != 1:
+            raise ImportRefused([(f"{len(inputs)} inputs", self.model.name)], self.name)
+        shape = tuple(inputs[0].shape[1:])
+        if len(shape) == 3:
+            shape = (shape[2], shape[0], shape[1])
+        elif len(shape) != 1:
+            raise ImportRefused([(f"an input of rank {len(shape) + 1}", self.model.name)], self.name)
+        shape = tuple(d if d else "?" for d in shape)
+        self.input = inputs[0]._keras_history.operation.name
+        previous = self.input
+        for layer in layers:
+            if type(layer).__name__ == "InputLayer":
+                continue
+            sources = self.sources(layer, previous)
+            if sources is not None:
+                self.convert(layer, sources)
+            previous = layer.name
+        if self.problems:
+            raise ImportRefused(self.problems, self.name)
+        outputs = [self.ref(t._keras_history.operation.name) for t in self.model.outputs]
+        graph = Graph(self.name, self.input, shape, self.nodes, outputs)
+        infer_shapes(graph)
+        return graph
+
+    def sources(self, layer, previous: str) -> list[str] | None:
+        """The names of the layers `layer` reads (in a Sequential model: the one before it)."""
+        nodes = getattr(layer, "_inbound_nodes", [])
+        if len(nodes) > 1:
+            self.problems.append(("a layer called twice (shared weights)", layer.name))
+            return None
+        if not nodes:
+            return [previous]
+        return [t._keras_history.operation.name for t in nodes[0].input_tensors]
+
+    def ref(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def add(self, layer, kind: str, inputs: list[str], args: dict | None = None, label: bool = True) -> GNode:
+        name = layer.name if label else f"{layer.name}/{kind}"
+        g = GNode(name, kind, [self.ref(i) for i in inputs], args or {}, layer.name if label else "", "",
+                  where=layer.name)  # fmt: skip
+        self.nodes.append(g)
+        self.by_name[g.name] = g
+        if not label:
+            self.alias[layer.name] = g.name
+        return g
+
+    def refuse(self, layer, what: str) -> None:
+        self.problems.append((what, layer.name))
+
+    def convert(self, layer, inputs: list[str]) -> None:
+        cls = type(layer).__name__
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            return self.refuse(layer, f"{cls} with data_format={layer.data_format!r}")
+        method = getattr(self, f"layer_{cls}", None)
+        if cls in _MERGES:
+            return self.merge(layer, inputs, _MERGES[cls])
+        if method is None:
+            what = "preprocessing: apply it to the inputs" if cls in ("Rescaling", "Normalization") else "no .cnn op"
+            return self.refuse(layer, f"{cls} ({what})")
+        return method(layer, inputs)
+
+    def activation_name(self, layer, fn) -> str | None | bool:
+        """cnndsl's name of a Keras activation function (None: linear; False: refused)."""
+        name = getattr(fn, "__name__", str(fn))
+        if name not in _ACTIVATIONS:
+            self.refuse(layer, f"the activation {name!r}")
+            return False
+        return _ACTIVATIONS[name]
+
+    def padding(self, layer, inputs: list[str], kernel, strides, pool: bool):
+        """(the layer's input, cnndsl's padding) with a ZeroPadding2D before it folded in."""
+        source = inputs[0]
+        if layer.padding == "same":
+            return source, "same"
+        if source not in self.pads:
+            return source, (0, 0)
+        (t, b), (le, r), shape = self.pads[source]
+        x = self.alias[source]
+        if pool and layer.__class__.__name__ == "MaxPooling2D" and not self.nonnegative(x):
+            self.refuse(layer, "max pooling after ZeroPadding2D of values that may be negative")
+            return x, (0, 0)
+        if t == b and le == r:
+            return x, (t, le)
+        if None not in shape and (same_pads(shape[0], kernel[0], strides[0]), same_pads(shape[1], kernel[1], strides[1])) == (
+            (t, b),
+            (le, r),
+        ):
+            return x, "same"
+        self.refuse(layer, f"ZeroPadding2D {((t, b), (le, r))} that is neither symmetric nor TensorFlow's 'same'")
+        return x, (0, 0)
+
+    def nonnegative(self, name: str) -> bool:
+        n = self.by_name.get(self.ref(name))
+        return n is not None and (n.kind in _NONNEGATIVE or n.args.get("activation") in _NONNEGATIVE)
+
+    # --- layers -------------------------------------------------------------------------------------------
+
+    def layer_ZeroPadding2D(self, layer, inputs):
+        (t, b), (le, r) = layer.padding
+        self.pads[layer.name] = ((t, b), (le, r), tuple(layer.input.shape[1:3]))
+        self.alias[layer.name] = inputs[0]
+
+    def layer_Identity(self, layer, inputs):
+        self.alias[layer.name] = inputs[0]
+
+    def conv_args(self, layer, inputs, filters: int, groups: int, use_bias: bool):
+        kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
+        x, padding = self.padding(layer, inputs, kernel, strides, pool=False)
+        args = {"filters": filters, "kernel_size": kernel}
+        more = {"strides": strides, "padding": padding, "dilation": _pair(layer.dilation_rate), "groups": groups,
+                "use_bias": use_bias}  # fmt: skip
+        defaults = {"strides": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "use_bias": True}
+        args |= _defaults(more, defaults)
+        activation = self.activation_name(layer, layer.activation)
+        if activation:
+            args["activation"] = activation
+        if activation is not False:
+            self.add(layer, "conv", [x], args)
+
+    def layer_Conv2D(self, layer, inputs):
+        self.conv_args(layer, inputs, layer.filters, layer.groups, layer.use_bias)
+
+    def layer_DepthwiseConv2D(self, layer, inputs):
+        channels = layer.input.shape[-1]
+        self.conv_args(layer, inputs, channels * layer.depth_multiplier, channels, layer.use_bias)
+
+    def layer_BatchNormalization(self, layer, inputs):
+        if layer.axis not in (-1, 3, [3], [-1]) or not (layer.center and layer.scale):
+            return self.refuse(layer, "BatchNormalization over another axis than channels, or without beta/gamma")
+        args = _defaults({"eps": layer.epsilon, "momentum": round(1 - layer.momentum, 12)}, {"eps": 1e-5, "momentum": 0.1})
+        self.add(layer, "batchnorm", inputs, args)
+
+    def layer_Activation(self, layer, inputs):
+        kind = self.activation_name(layer, layer.activation)
+        if kind is None:
+            self.alias[layer.name] = inputs[0]
+        elif kind:
+            self.add(layer, kind, inputs)
+
+    def layer_ReLU(self, layer, inputs):
+        if float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
+            return self.refuse(layer, "ReLU with a negative slope or a threshold")
+        if layer.max_value is None:
+            return self.add(layer, "relu", inputs)
+        if float(layer.max_value) == 6:
+            return self.add(layer, "relu6", inputs)
+        self.refuse(layer, f"ReLU with max_value={layer.max_value}")
+
+    def layer_Softmax(self, layer, inputs):
+        if layer.axis not in (-1, [-1]):
+            return self.refuse(layer, f"Softmax over axis {layer.axis}")
+        self.add(layer, "softmax", inputs)
+
+    def pool(self, layer, inputs, kind: str):
+        size, strides = _pair(layer.pool_size), _pair(layer.strides or layer.pool_size)
+        x, padding = self.padding(layer, inputs, size, strides, pool=True)
+        args = {"pool_size": size, **({"strides": strides} if strides != size else {})}
+        if padding != (0, 0):
+            args["padding"] = padding
+        if kind == "avgpool" and padding == "same":  # TensorFlow's mean leaves the padding out
+            args["count_include_pad"] = False
+        self.add(layer, kind, [x], args)
+
+    def layer_MaxPooling2D(self, layer, inputs):
+        self.pool(layer, inputs, "maxpool")
+
+    def layer_AveragePooling2D(self, layer, inputs):
+        self.pool(layer, inputs, "avgpool")
+
+    def global_pool(self, layer, inputs, kind: str):
+        self.add(layer, kind, inputs)
+        if not layer.keepdims:  # Keras' (C,) is cnndsl's (C, 1, 1) flattened
+            self.add(layer, "flatten", [layer.name], label=False)
+
+    def layer_GlobalAveragePooling2D(self, layer, inputs):
+        self.global_pool(layer, inputs, "global_avgpool")
+
+    def layer_GlobalMaxPooling2D(self, layer, inputs):
+        self.global_pool(layer, inputs, "global_maxpool")
+
+    def layer_Flatten(self, layer, inputs):
+        self.add(layer, "flatten", inputs)
+
+    def layer_Dropout(self, layer, inputs):
+        if layer.noise_shape is not None:
+            return self.refuse(layer, "Dropout with a noise_shape")
+        self.add(layer, "dropout", inputs, _defaults({"rate": float(layer.rate)}, {"rate": 0.5}))
+
+    def layer_Dense(self, layer, inputs):
+        args = {"units": layer.units, **({} if layer.use_bias else {"use_bias": False})}
+        activation = self.activation_name(layer, layer.activation)
+        if activation:
+            args["activation"] = activation
+        if activation is not False:
+            self.add(layer, "dense", inputs, args)
+
+    def merge(self, layer, inputs, kind: str):
+        if kind == "concat" and layer.axis not in (-1, 3):
+            return self.refuse(layer, f"Concatenate over axis {layer.axis}")
+        self.add(layer, kind, inputs)
+
+
+def keras_weights(original, compiled) -> None:
+    """Copy the weights of every layer of `original` into the layer of the same name of `compiled` (the
+    Keras model of its import)."""
+    from ..errors import InputError
+
+    for layer in original.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        try:
+            target = compiled.get_layer(layer.name)
+        except ValueError:
+            raise InputError(f"the compiled import has no layer {layer.name!r}") from None
+        target.set_weights(weights)
