@@ -189,8 +189,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
     sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
 
-    sp = sub.add_parser("import", help="turn a PyTorch or ONNX model into a readable .cnn file (docs/import.md)")
-    sp.add_argument("source", metavar="SOURCE", help="package.module:callable, path/to/file.py:callable or model.onnx")
+    sp = sub.add_parser("import", help="turn a PyTorch, Keras or ONNX model into a readable .cnn file (docs/import.md)")
+    sp.add_argument("source", metavar="SOURCE", help="package.module:callable, path/to/file.py:callable, model.onnx, model.keras or keras.applications.NAME")
     sp.add_argument("-o", "--output", metavar="OUT.cnn", help="where to write (atomically); default: standard output")
     sp.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="the input, without the batch (default: "
                     "the first convolution's channels at 224x224)")  # fmt: skip
@@ -537,9 +537,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_import(args) -> int:
-    """A PyTorch or ONNX model as .cnn text; with --weights, its weights for the compiled network too."""
-    import io
-
+    """A PyTorch, Keras or ONNX model as .cnn text; with --weights, its weights for the compiled network too."""
     from .importers import import_text
 
     if args.name is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", args.name):
@@ -549,24 +547,9 @@ def cmd_import(args) -> int:
             check_output(path, [])
     if args.weights and not args.weights.endswith((".pt", ".pth", ".weights.h5")):
         raise UsageError("--weights must end in .pt, .pth or .weights.h5")
-    text, state_dict = import_text(args.source, args.input_shape, args.name)
+    text, save_weights = import_text(args.source, args.input_shape, args.name)
     if args.weights:
-        import torch
-
-        buffer = io.BytesIO()
-        torch.save(state_dict(), buffer)
-        if args.weights.endswith(".weights.h5"):
-            import tempfile
-
-            from .compiler import loads
-            from .transfer import convert
-
-            with tempfile.TemporaryDirectory() as tmp:
-                pt = str(Path(tmp) / "weights.pt")
-                Path(pt).write_bytes(buffer.getvalue())
-                convert(loads(text, path=args.source), pt, args.weights, [])
-        else:
-            write_atomic(args.weights, buffer.getvalue(), [])
+        save_weights(args.weights)
     if args.output:
         write_atomic(args.output, text, [])
     else:

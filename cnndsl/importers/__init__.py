@@ -20,7 +20,7 @@ from ..errors import InputError, UsageError
 from .graph import ImportRefused
 from .writer import write
 
-__all__ = ["ImportRefused", "from_keras", "from_onnx", "from_torch", "import_text", "load_source", "torch_text"]
+__all__ = ["ImportRefused", "from_keras", "from_onnx", "from_torch", "import_text", "keras_text", "load_source", "torch_text"]
 
 
 def _snake(name: str) -> str:
@@ -37,13 +37,16 @@ def torch_text(module, input_shape, name: str | None = None, source: str = "") -
     return write(graph, source)
 
 
-def _compiled(text: str, source: str, original_params: int | None = None):
+def _compiled(text: str, source: str, original_params: int | None = None, buffers: bool = False):
+    """The network compiled from `text`, checked to hold `original_params` parameters (with its buffers where
+    `buffers`: Keras counts batch norm's statistics among its parameters)."""
     from ..compiler import loads
 
     net = loads(text, path=source or "<import>")
-    if original_params is not None and net.params != original_params:
+    params = net.params + net.buffers if buffers else net.params
+    if original_params is not None and params != original_params:
         raise InputError(
-            f"the import of {source or 'the model'} has {net.params:,} parameters, the model {original_params:,}:"
+            f"the import of {source or 'the model'} has {params:,} parameters, the model {original_params:,}:"
             " a module the importer does not see (please report it)"
         )
     object.__setattr__(net, "_cnn_text", text)
@@ -82,16 +85,16 @@ def keras_text(model, name: str | None = None, source: str = "") -> str:
 def from_keras(model, name: str | None = None):
     """A `Network` for a Keras 3 model: its layers' names as labels, so the network's Keras model has the same
     layer names and takes the model's weights (`importers.keras.keras_weights`)."""
-    return _compiled(keras_text(model, name), "", model.count_params())
+    return _compiled(keras_text(model, name), "", model.count_params(), buffers=True)
 
 
 def load_source(source: str):
     """The `nn.Module` a SOURCE names: `package.module:callable` or `path/to/file.py:callable`, called with no
     arguments. UsageError for what cannot be found or called."""
-    if source.endswith((".keras", ".pt2", ".pt", ".pth")) or source.startswith("keras.applications."):
+    if source.endswith((".pt2", ".pt", ".pth")):
         raise UsageError(
             f"cannot import {source}: this version imports PyTorch modules (package.module:callable or "
-            "file.py:callable) and .onnx files (Keras and TorchScript/torch.export files are not supported yet)"
+            "file.py:callable), Keras models and .onnx files (TorchScript/torch.export files are not supported yet)"
         )
     where, sep, attr = source.rpartition(":")
     if not sep or not where or not attr.isidentifier():
@@ -142,9 +145,44 @@ def guess_input_shape(model) -> tuple[int, ...]:
     raise UsageError("cannot tell the input's shape: give --input-shape C,H,W")
 
 
+def load_keras(source: str, input_shape=None):
+    """The Keras model a SOURCE names: a `.keras` file, or `keras.applications.NAME` (built with
+    weights=None: no download)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    if source.endswith(".keras"):
+        if not Path(source).is_file():
+            raise UsageError(f"{source}: no such file")
+        try:
+            return keras.saving.load_model(source, compile=False)
+        except Exception as e:  # a file that is no Keras model, or one with custom layers
+            raise InputError(f"{source} cannot be loaded as a Keras model: {type(e).__name__}: {e}") from None
+    name = source.removeprefix("keras.applications.")
+    factory = getattr(keras.applications, name, None)
+    if not name.isidentifier() or not callable(factory):
+        raise UsageError(f"keras.applications has no model {name!r}")
+    kwargs = {"weights": None}
+    if input_shape:
+        c, *hw = input_shape
+        kwargs["input_shape"] = (*hw, c)
+    try:
+        return factory(**kwargs)
+    except Exception as e:
+        raise UsageError(f"{source}() failed: {type(e).__name__}: {e}") from None
+
+
 def import_text(source: str, input_shape=None, name: str | None = None):
-    """(.cnn text, a function giving the weights as a state_dict of the compiled network) for a SOURCE of the
-    command line."""
+    """(.cnn text, a function writing the model's weights for the compiled network to a .pt or .weights.h5
+    path) for a SOURCE of the command line."""
+    if source.endswith(".keras") or source.startswith("keras.applications."):
+        model = load_keras(source, input_shape)
+        default = source.rsplit(".", 1)[-1] if source.startswith("keras.") else Path(source).stem
+        text = keras_text(model, name or _snake(default), source)
+        net = _compiled(text, source, model.count_params(), buffers=True)
+        return text, lambda path: save_keras_weights(model, net, path)
     if source.endswith(".onnx"):
         if not Path(source).is_file():
             raise UsageError(f"{source}: no such file")
@@ -156,12 +194,55 @@ def import_text(source: str, input_shape=None, name: str | None = None):
             raise InputError(f"{source} is not an ONNX model: {e}") from None
         text = onnx_text(model, name or _snake(Path(source).stem), source)
         net = _compiled(text, source)
-        return text, lambda: onnx_state_dict(model, net)
+        return text, lambda path: save_state_dict(net, onnx_state_dict(model, net), path)
     model = load_source(source)
     shape = tuple(input_shape) if input_shape else guess_input_shape(model)
     text = torch_text(model, shape, name or _snake(type(model).__name__), source)
-    _compiled(text, source, sum(p.numel() for p in model.parameters()))
-    return text, model.state_dict
+    net = _compiled(text, source, sum(p.numel() for p in model.parameters()))
+    return text, lambda path: save_state_dict(net, model.state_dict(), path)
+
+
+def save_state_dict(net, state_dict: dict, path: str) -> None:
+    """Write a state_dict of `net` to `path`: as it is (.pt), or carried to its Keras model (.weights.h5)."""
+    import io
+    import tempfile
+
+    import torch
+
+    from ..files import write_atomic
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    if not path.endswith(".weights.h5"):
+        return write_atomic(path, buffer.getvalue(), [])
+    from ..transfer import convert
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pt = str(Path(tmp) / "weights.pt")
+        Path(pt).write_bytes(buffer.getvalue())
+        convert(net, pt, path, [])
+
+
+def save_keras_weights(model, net, path: str) -> None:
+    """Write the Keras `model`'s weights for `net` (its import) to `path`: as the weights of its Keras model
+    (.weights.h5), or carried to its PyTorch model (.pt)."""
+    import tempfile
+
+    from ..backends.keras import to_keras
+    from ..files import output_path
+    from ..transfer import KERAS_SUFFIX, convert
+    from .keras import keras_weights
+
+    compiled = to_keras(net)
+    keras_weights(model, compiled)
+    if path.endswith(KERAS_SUFFIX):
+        with output_path(path, [], KERAS_SUFFIX) as tmp:
+            compiled.save_weights(tmp)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        h5 = str(Path(tmp) / f"weights{KERAS_SUFFIX}")
+        compiled.save_weights(h5)
+        convert(net, h5, path, [])
 
 
 def onnx_state_dict(model, net) -> dict:

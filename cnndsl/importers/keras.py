@@ -20,6 +20,9 @@ _ACTIVATIONS = {
     "hard_swish": "hardswish", "linear": None,
 }  # fmt: skip
 _NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax", "hardsigmoid"}
+# Ops whose output is non-negative when every input is (a max pooling after them may be padded with zeros).
+_KEEPS_SIGN = {"maxpool", "avgpool", "global_avgpool", "global_maxpool", "dropout", "flatten", "concat", "add",
+               "multiply", "chunk", "channel_shuffle", "stochastic_depth"}  # fmt: skip
 _MERGES = {"Add": "add", "Concatenate": "concat", "Multiply": "multiply"}
 
 
@@ -145,7 +148,11 @@ class _Converter:
 
     def nonnegative(self, name: str) -> bool:
         n = self.by_name.get(self.ref(name))
-        return n is not None and (n.kind in _NONNEGATIVE or n.args.get("activation") in _NONNEGATIVE)
+        if n is None:
+            return False
+        if n.kind in _KEEPS_SIGN:
+            return all(self.nonnegative(i) for i in n.inputs)
+        return n.kind in _NONNEGATIVE or n.args.get("activation") in _NONNEGATIVE
 
     # --- layers -------------------------------------------------------------------------------------------
 
@@ -160,6 +167,8 @@ class _Converter:
     def conv_args(self, layer, inputs, filters: int, groups: int, use_bias: bool):
         kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
         x, padding = self.padding(layer, inputs, kernel, strides, pool=False)
+        if padding == "same" and kernel == (1, 1):  # no padding at all
+            padding = (0, 0)
         args = {"filters": filters, "kernel_size": kernel}
         more = {"strides": strides, "padding": padding, "dilation": _pair(layer.dilation_rate), "groups": groups,
                 "use_bias": use_bias}  # fmt: skip
@@ -236,9 +245,35 @@ class _Converter:
         self.add(layer, "flatten", inputs)
 
     def layer_Dropout(self, layer, inputs):
-        if layer.noise_shape is not None:
-            return self.refuse(layer, "Dropout with a noise_shape")
-        self.add(layer, "dropout", inputs, _defaults({"rate": float(layer.rate)}, {"rate": 0.5}))
+        noise = tuple(layer.noise_shape) if layer.noise_shape is not None else None
+        if noise is None:
+            return self.add(layer, "dropout", inputs, _defaults({"rate": float(layer.rate)}, {"rate": 0.5}))
+        # whole samples (None, 1, 1, 1) or the whole batch (1, 1, 1, 1): keras.applications' stochastic depth
+        if any(d != 1 for d in noise[1:]) or noise[0] not in (None, 1):
+            return self.refuse(layer, f"Dropout with noise_shape={noise}")
+        mode = {"mode": "batch"} if noise[0] == 1 else {}
+        self.add(layer, "stochastic_depth", inputs, {"p": float(layer.rate), **mode})
+
+    def layer_Chunk(self, layer, inputs):  # cnndsl's own layers (cnndsl.runtime.keras_layers)
+        self.add(layer, "chunk", inputs, {"chunks": layer.chunks, "index": layer.index})
+
+    def layer_ChannelShuffle(self, layer, inputs):
+        self.add(layer, "channel_shuffle", inputs, _defaults({"groups": layer.groups}, {"groups": 2}))
+
+    def padded_pool(self, layer, inputs, kind: str):
+        size, strides = _pair(layer.pool_size), _pair(layer.strides)
+        args = {"pool_size": size, **({"strides": strides} if strides != size else {})}
+        more = {"padding": layer.padding, "ceil_mode": layer.ceil_mode}
+        if kind == "avgpool":
+            more["count_include_pad"] = layer.count_include_pad
+        defaults = {"padding": (0, 0), "ceil_mode": False, "count_include_pad": True}
+        self.add(layer, kind, inputs, args | _defaults(more, defaults))
+
+    def layer_PaddedMaxPooling2D(self, layer, inputs):
+        self.padded_pool(layer, inputs, "maxpool")
+
+    def layer_PaddedAveragePooling2D(self, layer, inputs):
+        self.padded_pool(layer, inputs, "avgpool")
 
     def layer_Dense(self, layer, inputs):
         args = {"units": layer.units, **({} if layer.use_bias else {"use_bias": False})}
