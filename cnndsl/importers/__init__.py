@@ -20,7 +20,9 @@ from ..errors import InputError, UsageError
 from .graph import ImportRefused
 from .writer import write
 
-__all__ = ["ImportRefused", "from_keras", "from_onnx", "from_torch", "import_text", "keras_text", "load_source", "torch_text"]
+__all__ = [
+    "ImportRefused", "from_keras", "from_onnx", "from_torch", "import_text", "keras_text", "load_source", "torch_text",
+]  # fmt: skip
 
 
 def _snake(name: str) -> str:
@@ -150,12 +152,12 @@ def load_keras(source: str, input_shape=None):
     weights=None: no download)."""
     import os
 
+    if source.endswith(".keras") and not Path(source).is_file():
+        raise UsageError(f"{source}: no such file")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
     if source.endswith(".keras"):
-        if not Path(source).is_file():
-            raise UsageError(f"{source}: no such file")
         try:
             return keras.saving.load_model(source, compile=False)
         except Exception as e:  # a file that is no Keras model, or one with custom layers

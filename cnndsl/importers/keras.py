@@ -138,10 +138,8 @@ class _Converter:
             return x, (0, 0)
         if t == b and le == r:
             return x, (t, le)
-        if None not in shape and (same_pads(shape[0], kernel[0], strides[0]), same_pads(shape[1], kernel[1], strides[1])) == (
-            (t, b),
-            (le, r),
-        ):
+        same = [same_pads(size, k, st) for size, k, st in zip(shape, kernel, strides)] if None not in shape else []
+        if same == [(t, b), (le, r)]:
             return x, "same"
         self.refuse(layer, f"ZeroPadding2D {((t, b), (le, r))} that is neither symmetric nor TensorFlow's 'same'")
         return x, (0, 0)
@@ -190,7 +188,8 @@ class _Converter:
     def layer_BatchNormalization(self, layer, inputs):
         if layer.axis not in (-1, 3, [3], [-1]) or not (layer.center and layer.scale):
             return self.refuse(layer, "BatchNormalization over another axis than channels, or without beta/gamma")
-        args = _defaults({"eps": layer.epsilon, "momentum": round(1 - layer.momentum, 12)}, {"eps": 1e-5, "momentum": 0.1})
+        args = {"eps": layer.epsilon, "momentum": round(1 - layer.momentum, 12)}
+        args = _defaults(args, {"eps": 1e-5, "momentum": 0.1})
         self.add(layer, "batchnorm", inputs, args)
 
     def layer_Activation(self, layer, inputs):

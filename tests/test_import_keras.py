@@ -1,0 +1,158 @@
+"""`cnndsl import` of Keras models: keras.applications (VGG16, ResNet50, MobileNetV2, DenseNet121) import into
+.cnn files whose compiled Keras models take the original's weights, layer by layer by name, and give its
+outputs; the Keras round trip (a .cnn compiled to Keras, imported, compiled again) keeps the weights' layout,
+the parameters and the outputs; `.keras` files through the command line, with --weights."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from conftest import load_network, reference_header  # noqa: E402
+
+import cnndsl  # noqa: E402
+from cnndsl.backends.keras import to_keras  # noqa: E402
+from cnndsl.cli import main  # noqa: E402
+from cnndsl.importers import ImportRefused, from_keras  # noqa: E402
+from cnndsl.importers.keras import keras_weights  # noqa: E402
+from cnndsl.transfer import transfer_weights  # noqa: E402
+
+TOLERANCE = 1e-5
+
+
+def _randomise(model, seed: int = 0) -> None:
+    """Weights that make every layer matter: random batch-norm statistics too (weights=None leaves them 0 and 1)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = (w.shape for w in weights)
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma), rng.normal(0, 0.1, beta), rng.normal(0, 0.1, mean),
+                               rng.uniform(0.5, 1.5, var)])  # fmt: skip
+
+
+def _relative(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / np.abs(a).max())
+
+
+def _inputs(model, seed: int = 1):
+    shape = [d or 64 for d in model.inputs[0].shape[1:]]
+    return np.random.default_rng(seed).standard_normal((2, *shape)).astype("float32")
+
+
+def _last_features(model):
+    """The input of the last layer: the logits' features, which a softmax of random weights would flatten."""
+    return keras.Model(model.inputs, model.layers[-1].input)
+
+
+@pytest.mark.parametrize("name", ["VGG16", "ResNet50", "MobileNetV2", "DenseNet121"])
+def test_application(name):
+    original = getattr(keras.applications, name)(weights=None)
+    _randomise(original)
+    net = from_keras(original)
+    header = reference_header(f"keras_{name}")
+    summary = net.summary()
+    assert f"Trainable params: {int(header['trainable_params']):,}" in summary
+    assert f"Buffers: {int(header['non_trainable_params']):,}" in summary
+    assert net.params + net.buffers == int(header["total_params"])
+    compiled = to_keras(net)
+    keras_weights(original, compiled)
+    x = _inputs(original)
+    assert _relative(original(x), compiled(x)) <= TOLERANCE
+    assert _relative(_last_features(original)(x), _last_features(compiled)(x)) <= TOLERANCE
+    if name == "VGG16":
+        # Keras flattens H·W·C, PyTorch C·H·W: the PyTorch twin of the import takes the weights with the first
+        # dense layer's rows permuted (transfer_weights), and gives the same outputs.
+        model = cnndsl.to_torch(net).eval()
+        transfer_weights(compiled, model, net)
+        with torch.no_grad():
+            out = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        assert _relative(original(x), out) <= TOLERANCE
+
+
+# A representative subset of architectures/ (all but unet, whose Conv2DTranspose is not read back yet, and
+# filters, whose fixed kernels become trainable weights, import so): residual blocks with projections,
+# depthwise convolutions and squeeze-excitation gates, chunks and channel shuffles, parallel branches, a
+# padded average pooling, a flatten before dense layers.
+ROUND_TRIP = ["resnet18", "mobilenet_v3", "shufflenet_v2", "googlenet", "nin", "lenet5"]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_keras_round_trip(name):
+    net = load_network(name)
+    original = to_keras(net)
+    _randomise(original)
+    imported = from_keras(original, net.name)
+    assert (imported.params, imported.buffers, imported.macs) == (net.params, net.buffers, net.macs)
+    compiled = to_keras(imported)
+    assert [(w.path, w.shape) for w in compiled.weights] == [(w.path, w.shape) for w in original.weights]
+    keras_weights(original, compiled)
+    x = _inputs(original)
+    a, b = original(x), compiled(x)
+    for u, v in zip(a if isinstance(a, (list, tuple)) else [a], b if isinstance(b, (list, tuple)) else [b]):
+        assert _relative(u, v) <= TOLERANCE
+
+
+def _small_model():
+    """A Sequential-free functional model with what needs translating: an asymmetric ZeroPadding2D (TensorFlow's
+    `same`), a symmetric one before a max pooling, a depthwise convolution, an add, and a channels-last flatten
+    before a dense layer."""
+    x = inputs = keras.Input((12, 12, 3))
+    x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name="stem_pad")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, name="stem")(x)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6", name="dw")(x)
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.ZeroPadding2D(1, name="pool_pad")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(5, name="fc")(x)
+    return keras.Model(inputs, x, name="small")
+
+
+def test_keras_file_with_weights(tmp_path):
+    original = _small_model()
+    _randomise(original)
+    path = tmp_path / "small.keras"
+    original.save(path)
+    out, h5, pt = tmp_path / "small.cnn", tmp_path / "small.weights.h5", tmp_path / "small.pt"
+    assert main(["import", str(path), "-o", str(out), "--weights", str(h5)]) == 0
+    assert main(["import", str(path), "--weights", str(pt), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "stem: conv(8, 3, strides=2, padding=same)" in text
+    assert "pool: maxpool(3, strides=2, padding=1)" in text
+    net = cnndsl.load(out)
+    x = _inputs(original)
+    expected = original(x)
+    compiled = to_keras(net)
+    compiled.load_weights(h5)
+    assert _relative(expected, compiled(x)) <= TOLERANCE
+    model = cnndsl.to_torch(net).eval()
+    model.load_state_dict(torch.load(pt))  # the flatten's order carried to PyTorch's
+    with torch.no_grad():
+        out = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    assert _relative(expected, out) <= TOLERANCE
+
+
+def test_refused_layers_are_all_named(tmp_path, capsys):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    x = keras.layers.LayerNormalization(name="norm")(x)
+    model = keras.Model(inputs, x)
+    with pytest.raises(ImportRefused) as e:
+        from_keras(model)
+    assert [where for _, where in e.value.problems] == ["rescale", "norm"]
+    path, out = tmp_path / "bad.keras", tmp_path / "bad.cnn"
+    model.save(path)
+    assert main(["import", str(path), "-o", str(out)]) == 1
+    assert "rescale: Rescaling (preprocessing: apply it to the inputs)" in capsys.readouterr().err
+    assert not out.exists()
