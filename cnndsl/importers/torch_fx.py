@@ -9,6 +9,7 @@ them (fx's `nn_module_stack`). Shapes come from cnndsl's own shape rules (graph.
 from __future__ import annotations
 
 import operator
+import types
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +45,8 @@ def _pair(v) -> tuple:
 class _Tracer(fx.Tracer):
     """Stops at the modules cnndsl maps (and at any other module of torch.nn, to name it when refusing it)."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, autowrap_functions=()):
+        super().__init__(autowrap_functions=autowrap_functions)
         self.failed_in = ""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
@@ -62,7 +63,7 @@ class _Tracer(fx.Tracer):
 
 def trace(model: nn.Module, input_shape: tuple[int, ...], name: str = "imported") -> Graph:
     """The graph of `model` for inputs of shape `input_shape` (C, H, W or N, without the batch)."""
-    tracer = _Tracer()
+    tracer = _Tracer(_shuffles(model))
     training = model.training
     try:
         model.eval()  # dropout and batch norm as in inference; the caller's mode is given back below
@@ -91,6 +92,8 @@ class _Converter:
         self.by_name: dict[str, GNode] = {}
         self.problems: list[tuple[str, str]] = []
         self.called: set[str] = set()
+        self.chunks: dict[str, tuple] = {}  # a chunk's fx node -> (its input, how many chunks)
+        self.shuffles = set(_shuffles(model))
 
     def graph(self) -> Graph:
         inp, outputs = None, []
@@ -320,8 +323,16 @@ class _Converter:
             if kind_args:
                 self.add(n, kind_args[0], [args[0]], kind_args[1])
             return None
-        if f is torch.chunk or f is operator.getitem:
+        if f is torch.chunk:
+            return self.chunk(n)
+        if f is operator.getitem:
             return self.getitem(n)
+        if f in self.shuffles:
+            groups = args[1] if len(args) > 1 else kwargs.get("groups")
+            if not isinstance(groups, int) or len(tensors) != 1:
+                return self.refuse(n, "channel_shuffle with groups that are no constant")
+            self.add(n, "channel_shuffle", tensors, _defaults({"groups": groups}, {"groups": 2}))
+            return None
         if f is F.pad:
             return self.pad(n)
         name = getattr(f, "__name__", str(f))
@@ -368,8 +379,22 @@ class _Converter:
     def pad(self, n: fx.Node) -> None:
         self.refuse(n, "F.pad (explicit padding outside a convolution or pooling)")
 
+    def chunk(self, n: fx.Node) -> None:
+        """`x.chunk(k, dim=1)` gives nothing by itself: each `[i]` of it is the op `chunk(k, i)`."""
+        names = ("input", "chunks", "dim")
+        values = dict(zip(names, n.args, strict=False)) | dict(n.kwargs)
+        if not isinstance(values.get("chunks"), int) or values.get("dim", 0) not in (1, -3):
+            return self.refuse(n, "a chunk that is not of channels (dim=1) in a constant number")
+        self.chunks[n.name] = (values["input"], values["chunks"])
+        return None
+
     def getitem(self, n: fx.Node) -> None:
-        self.refuse(n, "indexing or splitting a tensor")
+        source, index = n.args
+        if isinstance(source, fx.Node) and source.name in self.chunks and isinstance(index, int):
+            x, chunks = self.chunks[source.name]
+            self.add(n, "chunk", [x], {"chunks": chunks, "index": index % chunks})
+            return None
+        return self.refuse(n, "indexing or splitting a tensor")
 
     # --- methods ----------------------------------------------------------------------------------
 
@@ -381,12 +406,25 @@ class _Converter:
             self.add(n, name[:-1], [n.args[0]])
         elif name in ("add", "add_", "mul", "mul_") and len(n.args) == 2 and isinstance(n.args[1], fx.Node):
             self.add(n, "add" if name.startswith("add") else "multiply", list(n.args))
+        elif name == "chunk":
+            self.chunk(n)
         elif name == "flatten" and tuple(n.args[1:]) in ((1,), (1, -1)):
             self.add(n, "flatten", [n.args[0]])
         elif name == "mean" and _dims(n) == {2, 3} and n.kwargs.get("keepdim", len(n.args) > 2 and n.args[2]):
             self.add(n, "global_avgpool", [n.args[0]])
         else:
             self.refuse(n, f"Tensor.{name}()")
+
+
+def _shuffles(model: nn.Module) -> tuple:
+    """The `channel_shuffle(x, groups)` functions the modules' code calls (torchvision's, and cnndsl's own
+    PyTorch code's): traced as one call, read back as the op."""
+    found = []
+    for m in model.modules():
+        f = getattr(type(m).forward, "__globals__", {}).get("channel_shuffle")
+        if isinstance(f, types.FunctionType) and f not in found:
+            found.append(f)
+    return tuple(found)
 
 
 def _user_frame(e: BaseException) -> str:
