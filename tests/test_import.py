@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ARCH, ARCHITECTURES, TORCH_NETWORKS, load_network, torch_model
+from conftest import ARCH, ARCHITECTURES, MODERN, TORCH_NETWORKS, load_network, torch_model
 
 torch = pytest.importorskip("torch")
 
@@ -37,20 +37,17 @@ def test_round_trip(name):
     _round_trip(cnndsl.load(ARCH / f"{name}.cnn"), name, onnx=True)
 
 
-# mobilenet_v3 is not imported yet (its residual adds are written by the enclosing module's forward):
-# docs/import.md, "Not yet".
-IMPORTED_MODERN = ("efficientnet", "regnet", "shufflenet_v2")
-
-
-@pytest.mark.parametrize("name", [n for n in TORCH_NETWORKS if n.split(":")[0] in IMPORTED_MODERN])
+@pytest.mark.parametrize("name", [n for n in TORCH_NETWORKS if n.split(":")[0] in MODERN])
 def test_round_trip_modern(name):
     """The same through PyTorch for the modern networks: gates (`x * scale`), chunks and channel shuffles,
-    stochastic depth, hardsigmoid and hardswish."""
+    stochastic depth, hardsigmoid and hardswish, residual adds written by the enclosing module."""
     net = load_network(name)
-    _round_trip(net, net.name, onnx=False)
+    (imported,) = _round_trip(net, net.name, onnx=False)
+    for kind in ("stochastic_depth", "chunk", "channel_shuffle", "multiply"):  # kept, not traced through
+        assert [n.op.kind for n in imported.nodes].count(kind) == [n.op.kind for n in net.nodes].count(kind)
 
 
-def _round_trip(net, name: str, onnx: bool) -> None:
+def _round_trip(net, name: str, onnx: bool) -> list:
     from cnndsl.backends.onnx import onnx_from_torch
 
     big = net.params >= BIG
@@ -77,6 +74,7 @@ def _round_trip(net, name: str, onnx: bool) -> None:
         again.load_state_dict(model.state_dict())
         for a, b in zip(expected, _outputs(again, x), strict=True):
             assert float((a - b).abs().max() / a.abs().max()) <= 1e-5
+    return imports
 
 
 def test_resnet34_reads_like_the_library():

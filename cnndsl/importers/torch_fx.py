@@ -50,7 +50,7 @@ class _Tracer(fx.Tracer):
         self.failed_in = ""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, _LEAVES):
+        if isinstance(m, _LEAVES) or _is_stochastic_depth(m):
             return True
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
@@ -111,9 +111,33 @@ class _Converter:
                 self.convert(n)
         if self.problems:
             raise ImportRefused(self.problems, type(self.model).__name__)
+        self.place_merges()
         classes = {path: type(m).__name__ for path, m in self.modules.items()}
         sequential = {p for p, m in self.modules.items() if isinstance(m, (nn.Sequential, nn.ModuleList))}
         return Graph(self.name, inp, self.input_shape, self.nodes, outputs, classes, sequential)
+
+    def place_merges(self) -> None:
+        """An add written by an enclosing module (`x = block + x` in the network's forward, where the block
+        is `features.1.block`) belongs to the module it closes (`features.1`): there it is a `residual`."""
+        for g in self.nodes:
+            if g.path or g.kind not in ("add", "multiply", "concat"):
+                continue
+            owners = [_owner(self.by_name[i]) if i in self.by_name else None for i in g.inputs]
+            scope, body = g.scope, False
+            while True:  # down to the deepest module that holds the merge's inputs or reads them as its input
+                prefix = f"{g.scope}." if g.scope else ""
+                inner = [o for o in owners if o and o.startswith(prefix) and o != g.scope]
+                if not inner:
+                    break
+                child = prefix + inner[0][len(prefix) :].split(".")[0]
+                inside = {n.name: n for n in self.nodes if n is not g and _within(_owner(n), child)}
+                entries = {i for n in inside.values() for i in n.inputs if i not in inside}
+                if not all(_within(o, child) or i in entries for o, i in zip(owners, g.inputs, strict=True)):
+                    break
+                g.scope = child
+                body = all(i in entries for o, i in zip(owners, g.inputs, strict=True) if not _within(o, child))
+            if g.scope != scope and body:  # the module is the residual's body: the merge is its parent's
+                g.scope = g.scope.rpartition(".")[0]
 
     def ref(self, value) -> str:
         if not isinstance(value, fx.Node):
@@ -197,6 +221,8 @@ class _Converter:
             return self.upsample(n, m.scale_factor, m.mode, m.align_corners, path)
         if isinstance(m, nn.ChannelShuffle):
             return "channel_shuffle", {"groups": m.groups}
+        if _is_stochastic_depth(m):
+            return "stochastic_depth", {"p": float(m.p), **({"mode": m.mode} if m.mode != "row" else {})}
         return self.refuse(n, f"{type(m).__name__} (no .cnn op)", path)
 
     def activation(self, n: fx.Node, kind: str, m, where: str):
@@ -414,6 +440,21 @@ class _Converter:
             self.add(n, "global_avgpool", [n.args[0]])
         else:
             self.refuse(n, f"Tensor.{name}()")
+
+
+def _is_stochastic_depth(m: nn.Module) -> bool:
+    """torchvision.ops.StochasticDepth, or the module of that name cnndsl's PyTorch code writes (no weights;
+    traced through, it would vanish in inference mode)."""
+    return type(m).__name__ == "StochasticDepth" and hasattr(m, "p") and getattr(m, "mode", None) in ("row", "batch")
+
+
+def _owner(g: GNode) -> str:
+    """The module a node is written in (as the writer places it)."""
+    return g.path.rsplit(".", 1)[0] if "." in g.path else ("" if g.path else g.scope)
+
+
+def _within(path: str | None, module: str) -> bool:
+    return path is not None and (path == module or path.startswith(f"{module}."))
 
 
 def _shuffles(model: nn.Module) -> tuple:
