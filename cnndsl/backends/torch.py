@@ -46,6 +46,7 @@ from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
+from .blocks import Step, share
 from .base import (
     WIDTH,
     block_definitions,
@@ -487,22 +488,18 @@ class _Emitter:
         ]
         signature = self.net.blocks.get(definition) or (dict.fromkeys(scopes[0].args) if scopes else {})
         names = _Names(signature)
+        instances = [_Owner(self, s, names).instance() for s in scopes]
         groups: list[Group] = []
-        for s in scopes:
-            inst = _Owner(self, s, names).instance()
-            for g in groups:
-                merged = _merge(g, inst)
-                if merged is not None:
-                    g.items, g.optional = merged
-                    break
-            else:
-                g = Group(
-                    definition, self.allocate(_camel(definition)), names, inst.items, inst.sequential, inst.output
-                )
-                groups.append(g)
-            g.instances.append(s)
-            inst.group = g
-            self.instances[s.id] = inst
+        for shared in share([((inst.sequential, inst.output), _steps(inst.items)) for inst in instances]):
+            items = [replace(step.what, inputs=step.inputs) for step in shared.steps]
+            first = instances[shared.members[0]]
+            g = Group(definition, self.allocate(_camel(definition)), names, items, first.sequential, first.output)
+            g.optional = dict.fromkeys(shared.optional, "")
+            groups.append(g)
+            for i in shared.members:
+                g.instances.append(scopes[i])
+                instances[i].group = g
+                self.instances[scopes[i].id] = instances[i]
         for g in groups:
             _signature(g, signature)
         self.groups[definition] = groups
@@ -999,46 +996,10 @@ def _items(pieces: list[Piece]) -> list[Item]:
     return items
 
 
-def _merge(g: Group, inst: Instance) -> tuple[list[Item], dict] | None:
-    """The group's code extended to serve `inst` too, or None. The two may differ only in steps that run a
-    block or sequence some instances skip (a projection shortcut): those become optional."""
-    if inst.sequential != g.sequential or inst.output != g.output:
-        return None
-    template, items = g.items, inst.items
-    mine, theirs = {t.path for t in template}, {i.path for i in items}
-    extra_t = [it for it in template if it.path not in theirs]
-    extra_i = [it for it in items if it.path not in mine]
-    if any(not it.opaque or len(it.path) != 1 for it in extra_t + extra_i):
-        return None
-    if _skipping(template, extra_t) != _skipping(items, extra_i):
-        return None
-    skipped = {it.path for it in extra_t + extra_i}
-    merged, i, j = [], 0, 0
-    while i < len(template) or j < len(items):
-        if i < len(template) and template[i].path in skipped:
-            merged.append(template[i])
-            i += 1
-        elif j < len(items) and items[j].path in skipped:
-            merged.append(items[j])
-            j += 1
-        else:  # the same step: read what either reads through a skippable step
-            a, b = template[i], items[j]
-            inputs = tuple(y if y in skipped else x for x, y in zip(a.inputs, b.inputs, strict=True))
-            merged.append(replace(a, inputs=inputs))
-            i, j = i + 1, j + 1
-    return merged, {**g.optional, **dict.fromkeys((it.path for it in extra_t + extra_i), "")}
-
-
-def _skipping(items: list[Item], skipped: list[Item]) -> list[Item]:
-    """The items without the skipped ones, whose readers read what the skipped ones read instead."""
-    through = {it.path: it.inputs[0] for it in skipped}
-
-    def resolve(path):
-        while path in through:
-            path = through[path]
-        return path
-
-    return [replace(it, inputs=tuple(resolve(p) for p in it.inputs)) for it in items if it.path not in through]
+def _steps(items: list[Item]) -> list[Step]:
+    """Items as the steps that decide which instances share a class: their code must read the same, and a
+    block or sequence run as one call (a projection shortcut) may be optional."""
+    return [Step(it.path, replace(it, inputs=()), it.inputs, it.opaque and len(it.path) == 1) for it in items]
 
 
 # --- classes as source ------------------------------------------------------------------------------------
