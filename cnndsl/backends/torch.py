@@ -46,7 +46,6 @@ from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
-from .blocks import Step, share
 from .base import (
     WIDTH,
     block_definitions,
@@ -59,6 +58,7 @@ from .base import (
     same_pads,
     wrap,
 )
+from .blocks import Step, share
 
 if TYPE_CHECKING:
     from torch import nn
