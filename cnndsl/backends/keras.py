@@ -46,6 +46,7 @@ from .base import (
     same_pads,
     wrap,
 )
+from .blocks import Step, share
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
 _LIBRARY = runtime("kernels", "keras_layers")
@@ -365,8 +366,8 @@ class _Body:
                 if not (main and main[2] and main[0] == shortcut[0]):  # else two branches: `add { a; {b} }`
                     self.projections[item.rel] = shortcut[2]
                     self.shortcut_names[item.rel] = shortcut[1]
-        projected = {i.rel for inner in self.projections.values() for i in inner}
-        self.main = [i for i in self.items if i.rel not in projected]
+        self.projected = {i.rel for inner in self.projections.values() for i in inner}
+        self.main = [i for i in self.items if i.rel not in self.projected]
 
     def branch(self, merge: _Item, value: int) -> tuple[int, str, list[_Item]] | None:
         """An input of a merge as a branch: (the value it starts from, its name, its items). A statement
@@ -408,25 +409,13 @@ class _Body:
             return self.ref(self.projections[add.rel][0].inputs[0])
         return self.ref(add.inputs[1])
 
-    def describe(self, items: list[_Item]) -> tuple:
-        return tuple(
-            (i.rel, i.node.op.kind if i.node else ("call", i.call.block), tuple(map(self.ref, i.inputs))) for i in items
-        )
-
-    @cached_property
-    def key(self) -> tuple:
-        """The structure instances must share to share a function (projections aside): an add's shortcut is
-        known by the value it starts from, whether a projection follows or not."""
-        out = []
-        for (rel, kind, refs), item in zip(self.describe(self.main), self.main):
-            if kind == "add" and len(refs) == 2:
-                refs = (refs[0], ("shortcut", self.shortcut_fork(item)))
-            out.append((rel, kind, refs))
-        return tuple(out)
-
-    @cached_property
-    def projection_keys(self) -> dict[str, tuple]:
-        return {add: self.describe(inner) for add, inner in self.projections.items()}
+    def steps(self) -> list[Step]:
+        """The steps that decide which instances share a function: a projection's may be optional."""
+        steps = []
+        for i in self.items:
+            what = i.node.op.kind if i.node else ("call", i.call.block)
+            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), i.rel in self.projected))
+        return steps
 
 
 @dataclass(eq=False)
@@ -577,14 +566,10 @@ class _Module:
     def _write_definition(self, definition: str) -> None:
         scopes = [s for s in self.net.scopes if s.kind == "block" and s.block == definition and self.items[s.id]]
         bodies = [_Body(self, s) for s in scopes]
-        groups: list[list[_Body]] = []
-        for body in bodies:  # same structure; projections may be missing but must agree where present
-            for group in groups:
-                if group[0].key == body.key and all(_compatible(b, body) for b in group):
-                    group.append(body)
-                    break
-            else:
-                groups.append([body])
+        # Grouped by structure alone: a step's arguments may differ between instances, as the function's
+        # parameters (PyTorch compares code instead, which its classes' constructors hold). Where two
+        # instances' arguments cannot be one parameter, writing the function fails and splits them.
+        groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps()) for b in bodies])]
         done: list[_Function] = []
         while groups:
             group = groups.pop(0)
@@ -727,11 +712,6 @@ class _Module:
         if len(names) != 1:
             raise _Mismatch(rel)
         return names.pop()
-
-
-def _compatible(a: _Body, b: _Body) -> bool:
-    ka, kb = a.projection_keys, b.projection_keys
-    return all(ka[k] == kb[k] for k in ka.keys() & kb.keys())
 
 
 # --- one function's body ----------------------------------------------------------------------------------------
