@@ -8,6 +8,7 @@ of them skip; a step reading a skipped one reads what the skipped one read (the 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
@@ -85,3 +86,16 @@ def skipping(steps: list[Step], skipped: list[Step]) -> list[Step]:
         return name
 
     return [replace(s, inputs=tuple(resolve(n) for n in s.inputs)) for s in steps if s.name not in through]
+
+
+def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[str]:
+    """The parameters a shared class or function takes: those its code uses, and those the defaults of these
+    are computed from (`padding=None`, then `padding = kernel // 2`)."""
+    out, todo = set(), list(used)
+    while todo:
+        p = todo.pop()
+        if p not in out:
+            out.add(p)
+            if defaults.get(p) is not None:
+                todo += [n.id for n in ast.walk(defaults[p]) if isinstance(n, ast.Name)]
+    return out

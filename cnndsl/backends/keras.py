@@ -46,7 +46,7 @@ from .base import (
     same_pads,
     wrap,
 )
-from .blocks import Step, share
+from .blocks import Step, parameters_used, share
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
 _LIBRARY = runtime("kernels", "keras_layers")
@@ -670,13 +670,7 @@ class _Module:
             if defaults[py] is not None and _evaluate(defaults[py], earlier) is _NOTHING:
                 defaults[py] = None  # else: the parameter is required
             earlier[py] = envs[0].get(py)
-        used, todo = set(), list(writer.used)
-        while todo:
-            py = todo.pop()
-            if py not in used:
-                used.add(py)
-                default = defaults.get(py)
-                todo += [n.id for n in ast.walk(default) if isinstance(n, ast.Name)] if default is not None else []
+        used = parameters_used(writer.used, defaults)
         params = {p: py for p, py in params.items() if py in used}
         defaults = {py: defaults[py] for py in params.values()}
         return _Function(definition, bodies, params, defaults, flags, lines, writer.layer_suffixes)

@@ -58,7 +58,7 @@ from .base import (
     same_pads,
     wrap,
 )
-from .blocks import Step, share
+from .blocks import Step, parameters_used, share
 
 if TYPE_CHECKING:
     from torch import nn
@@ -587,9 +587,7 @@ def _signature(g: Group, signature: dict) -> None:
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
         used |= _names(ast.parse(_flat(it.module), mode="eval").body) if it.module else set()
-    for p in list(used):
-        if p in g.defaults:
-            used |= _names(g.defaults[p])
+    used = parameters_used(used, g.defaults)
     g.params = [py for py in names.py.values() if py in used]
     g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
     g.takes_in_channels = names.in_channels in used
