@@ -2,7 +2,7 @@
 
 import ast
 
-from cnndsl.backends.blocks import Step, parameters_used, share
+from cnndsl.backends.blocks import Step, flag_name, parameters_used, share
 
 
 def basic_block(projection: bool, stride_conv: str = "conv") -> list[Step]:
@@ -50,3 +50,11 @@ def test_parameters_used_follow_defaults_all_the_way():
     defaults = {"padding": ast.parse("dilation * 2", mode="eval"), "dilation": ast.parse("kernel", mode="eval")}
     assert parameters_used({"padding"}, defaults) == {"padding", "dilation", "kernel"}
     assert parameters_used({"kernel"}, defaults) == {"kernel"}
+
+
+def test_an_optional_step_is_turned_on_by_a_flag_named_after_its_label():
+    assert flag_name("downsample", set()) == "downsample"
+    assert flag_name("block1-0", set()) == "block1_0"
+    assert flag_name("2", set()) == "projection"  # a position is no name
+    assert flag_name("stride", {"stride"}) == "stride_"
+    assert flag_name("lambda", set()) == "lambda_"

@@ -9,6 +9,7 @@ of them skip; a step reading a skipped one reads what the skipped one read (the 
 from __future__ import annotations
 
 import ast
+import keyword
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
@@ -99,3 +100,12 @@ def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[
             if defaults.get(p) is not None:
                 todo += [n.id for n in ast.walk(defaults[p]) if isinstance(n, ast.Name)]
     return out
+
+
+def flag_name(label: str, taken) -> str:
+    """The parameter that turns an optional step on, named after its label (`downsample=True`; `projection`
+    for a step known by its position), with a `_` where it would hide a name the code uses."""
+    name = label.replace("-", "_") if label and not label.isdigit() else "projection"  # block1-0: block1_0
+    while name in taken or keyword.iskeyword(name):
+        name += "_"
+    return name

@@ -46,7 +46,7 @@ from .base import (
     same_pads,
     wrap,
 )
-from .blocks import Step, parameters_used, share
+from .blocks import Step, flag_name, parameters_used, share
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
 _LIBRARY = runtime("kernels", "keras_layers")
@@ -639,7 +639,7 @@ class _Module:
             ]
             if len(owners) < len(bodies):
                 label = source.shortcut_names[add].rsplit(".", 1)[-1]
-                flags[add] = _unique(_variable(label, "projection"), taken | set(params.values()) | set(flags.values()))
+                flags[add] = flag_name(label, taken | set(params.values()) | set(flags.values()))
         forks: dict[str, list[str]] = {}  # ref -> adds whose projections start from it
         for item in first.main:
             inputs = [first.ref(v) for v in item.inputs]

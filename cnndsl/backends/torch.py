@@ -58,7 +58,7 @@ from .base import (
     same_pads,
     wrap,
 )
-from .blocks import Step, parameters_used, share
+from .blocks import Step, flag_name, parameters_used, share
 
 if TYPE_CHECKING:
     from torch import nn
@@ -591,13 +591,10 @@ def _signature(g: Group, signature: dict) -> None:
     g.params = [py for py in names.py.values() if py in used]
     g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
     g.takes_in_channels = names.in_channels in used
-    flags = set(g.params) | {names.in_channels}
+    taken = set(g.params) | {names.in_channels} | _RESERVED
     for path in g.optional:
-        flag = path[0] if _IDENT.fullmatch(path[0]) else "shortcut"
-        while flag in flags or flag in _RESERVED:
-            flag += "_"
-        flags.add(flag)
-        g.optional[path] = flag
+        g.optional[path] = flag_name(path[0], taken)
+        taken.add(g.optional[path])
 
 
 class _Owner(Dispatcher):
