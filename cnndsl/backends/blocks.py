@@ -4,6 +4,13 @@ are optional: the one rule both code generators follow.
 Each generator describes an instance as its steps, in order, and says what tells two steps apart. Instances
 share code when their steps are the same but for optional ones (a projection shortcut, `downsample`) that some
 of them skip; a step reading a skipped one reads what the skipped one read (the identity shortcut).
+
+PyTorch tells steps apart by their code, which its constructors hold with the block's parameters; Keras by
+their op kind, since its function takes arguments that differ as parameters (and splits instances whose
+arguments cannot be one). Variables stay each backend's own, as the code each imitates names them: forward
+reuses `x` and `out` as it goes and saves `identity` (torchvision); a Keras function gives each branch a
+variable of its own, `x`, `shortcut` or the branch's label (keras.applications), planned over every
+value's lifetime in advance.
 """
 
 from __future__ import annotations
