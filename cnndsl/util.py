@@ -80,10 +80,10 @@ def extra_hint(extra: str) -> str:
 
 
 def frozen_dataclass(cls=None, /, **options):
-    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the __eq__, __hash__, __repr__,
-    __setattr__ and __delattr__ it would generate (an exec each, per class): Frozen implements them once.
-    For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
-    options = {"repr": False, "eq": False, **options, "frozen": False}
+    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the __init__, __eq__, __hash__,
+    __repr__, __setattr__ and __delattr__ it would generate (an exec each, per class): Frozen implements them
+    once. For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
+    options = {"repr": False, "eq": False, **options, "frozen": False, "init": False}
     return dataclasses.dataclass(**options) if cls is None else dataclasses.dataclass(cls, **options)
 
 
@@ -93,6 +93,32 @@ class Frozen:
     frozen dataclass."""
 
     __slots__ = ()
+
+    def __init__(self, *args, **kwargs):
+        """The dataclass's __init__: arguments by position (unless kw_only), then by name, then defaults;
+        then __post_init__. Fields are set with object.__setattr__, as a frozen dataclass's __init__ sets
+        them: going through __setattr__ cost ~6 ms of checking ResNet-152."""
+        positional, fields, post_init = _init_spec(self.__class__)
+        if len(args) > len(positional):
+            raise TypeError(f"{self.__class__.__name__}() takes {len(positional)} positional arguments")
+        for name, value in zip(positional, args):
+            if name in kwargs:
+                raise TypeError(f"{self.__class__.__name__}() got multiple values for argument {name!r}")
+            kwargs[name] = value
+        for name, default, factory in fields:
+            if name in kwargs:
+                value = kwargs.pop(name)
+            elif default is not dataclasses.MISSING:
+                value = default
+            elif factory is not dataclasses.MISSING:
+                value = factory()
+            else:
+                raise TypeError(f"{self.__class__.__name__}() missing required argument {name!r}")
+            object.__setattr__(self, name, value)
+        if kwargs:
+            raise TypeError(f"{self.__class__.__name__}() got an unexpected argument {next(iter(kwargs))!r}")
+        if post_init:
+            self.__post_init__()
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
@@ -126,6 +152,15 @@ def _is_set(obj, name: str) -> bool:
     except AttributeError:
         return False
     return True
+
+
+@functools.cache
+def _init_spec(cls: type):
+    """What Frozen.__init__ needs of a class: the fields taken by position, (name, default, default factory)
+    of each field, and whether it has a __post_init__."""
+    fields = dataclasses.fields(cls)
+    positional = tuple(f.name for f in fields if not f.kw_only)
+    return positional, tuple((f.name, f.default, f.default_factory) for f in fields), hasattr(cls, "__post_init__")
 
 
 @functools.cache
