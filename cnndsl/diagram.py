@@ -367,9 +367,10 @@ class _Tree:
                     runs.final[self.first[sid] + offset] = self.first[run[0]] + offset
 
     def _repeats(self, a: int, b: int, loose: bool) -> bool:
-        """Instance b repeats instance a: the same call (loose: the same block), fed by a alone, the same ops
-        (loose: of the same kinds) wired alike. The shapes may differ (a dense layer widens what it reads): the
-        edges out of a run carry its last shape."""
+        """Instance b repeats instance a: the same call, fed by a alone, the same ops wired alike. The shapes
+        may differ (a dense layer widens what it reads): the edges out of a run carry its last shape. Loose:
+        the same block, its ops the same or of the same kinds with the same shapes and parameters
+        (EfficientNet's blocks, which differ only in their stochastic depth), wired alike."""
         nodes, sa, sb = self.net.nodes, self.net.scopes[a], self.net.scopes[b]
         size = self.last[a] - self.first[a]
         if (
@@ -382,7 +383,8 @@ class _Tree:
             return False
         for offset in range(size + 1):
             x, y = nodes[self.first[a] + offset], nodes[self.first[b] + offset]
-            if (x.op.kind != y.op.kind if loose else x.op != y.op) or self._wiring(x, a) != self._wiring(y, b):
+            alike = loose and (x.op.kind, x.shape, x.params) == (y.op.kind, y.shape, y.params)
+            if (x.op != y.op and not alike) or self._wiring(x, a) != self._wiring(y, b):
                 return False
             if any(not self.first[a] <= c <= self.last[b] for c in self.consumers[x.id]):
                 return False  # something else reads a's values
@@ -467,7 +469,8 @@ class _Edge:
     head: str
     shape: tuple
     # "shortcut" into an add, "skip" into a concat: an input of a merge that bypasses the layers on its
-    # first input (a residual's identity, a U-Net skip). "merge" for the other inputs of a merge, "" else.
+    # first input (a residual's identity, a U-Net skip). "gated": the first input of a multiply whose other
+    # input is computed from it (a squeeze-excitation gate). "merge" for the other inputs of a merge, "" else.
     role: str
     labelled: bool = True
 
@@ -663,18 +666,25 @@ class _Plan:
         """The role of the edge from node i into node head (drawn as item `drawn`)."""
         if head.op.kind not in ops.MERGES or drawn != head.name:
             return ""
-        if i == head.inputs[0]:
-            return "merge"
-        net, stack, seen = self.tree.net, [head.inputs[0]], set()
-        while stack:  # is i an ancestor of the first input? Ancestors older than i cannot lead to it.
+        if i == head.inputs[0]:  # a gate (squeeze-excitation) multiplies what it was computed from
+            gated = head.op.kind == "multiply" and any(self._leads_to(i, j) for j in head.inputs[1:])
+            return "gated" if gated else "merge"
+        if self._leads_to(i, head.inputs[0]):
+            return "shortcut" if head.op.kind == "add" else "skip"
+        return "merge"
+
+    def _leads_to(self, i: int, n: int) -> bool:
+        """Whether node i is node n or one of its ancestors."""
+        nodes, stack, seen = self.tree.net.nodes, [n], set()
+        while stack:  # ancestors older than i cannot lead to it
             n = stack.pop()
             if n == i:
-                return "shortcut" if head.op.kind == "add" else "skip"
-            for j in net.nodes[n].inputs:
+                return True
+            for j in nodes[n].inputs:
                 if j >= i and j not in seen:
                     seen.add(j)
                     stack.append(j)
-        return "merge"
+        return False
 
 
 def block_title(net: Network, s: Scope, run: list[int] | None = None) -> str:
@@ -729,13 +739,16 @@ def _draw(plan: _Plan, direction: str, show_shapes: bool, title: bool = True, le
         attrs = {"label": " " + _printable(ops.shape_str(e.shape))} if show_shapes and e.labelled else {}
         # Layers sit close to what they read; a merge waits for its inputs. A residual shortcut goes around
         # the main path, which stays straight. A U-Net skip pulls its concat under the encoder layer it
-        # copies, which draws the U as a V with straight skips that cannot cross.
+        # copies, which draws the U as a V with straight skips that cannot cross. A gated tensor goes straight
+        # into its multiply, the gate computed from it beside: a side branch multiplied back in.
         if e.role == "shortcut":
             attrs.update(style="dashed", weight="0")
         elif e.role == "skip":
             attrs["style"] = "dashed"
         elif e.role == "merge":
             attrs["weight"] = "1"
+        elif e.role == "gated":
+            attrs["weight"] = "8"
         g.edge(e.tail, e.head, **attrs)
     return g
 

@@ -184,8 +184,12 @@ def test_depth_and_expand_open_blocks():
     assert "<B>conv_bn(64, 7, strides=2, padding=3)</B>" in render(net).source
     _, _, clusters = parse(render(net, detail="blocks", expand=["inception3a"]).source)
     assert clusters == ["cluster_inception3a"]
-    _, _, clusters = parse(render(net, expand=["inception4a"]).source)  # and the first of each block
-    assert clusters == ["cluster_conv1", "cluster_inception3a", "cluster_inception4a"]
+    # by default, the named instance and the first of each block, as many of those as the slide holds
+    nodes, _, clusters = parse(render(net, expand=["inception4a"]).source)
+    assert clusters == ["cluster_inception4a"] and len(nodes) <= AUTO_NODES
+    named = ["inception3a", "inception4a", "inception5a"]  # what is named is opened, whatever the size
+    nodes, _, clusters = parse(render(net, expand=named).source)
+    assert clusters == [f"cluster_{n}" for n in named] and len(nodes) > AUTO_NODES
     _, _, clusters = parse(render(net, detail="blocks", expand=["inception3a.branch2.1"]).source)
     assert clusters == ["cluster_inception3a", "cluster_inception3a.branch2.1"]
     # naming any instance of a run opens the run
