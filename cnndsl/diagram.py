@@ -24,11 +24,11 @@ emitted in node order, so the same network gives the same bytes in any process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import html
 import re
 from collections.abc import Iterable
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -693,7 +693,9 @@ def block_title(net: Network, s: Scope, run: list[int] | None = None) -> str:
     run = run or [s.id]
     if len(run) > 1:
         scopes = [net.scopes[sid] for sid in run]
-        s = dataclasses.replace(s, args={k: v if all(t.args[k] == v for t in scopes) else "…" for k, v in s.args.items()})
+        s = dataclasses.replace(
+            s, args={k: v if all(t.args[k] == v for t in scopes) else "…" for k, v in s.args.items()}
+        )
     return short_call(s, net.blocks.get(s.block), len(run))
 
 

@@ -71,7 +71,11 @@ def test_the_family_language_highlights():
     text = "let k = 2\ndef f(c) = max(c, round(c / k))\nblock b(c) {\n    if in.channels != c { conv(f(c), 1) }\n}\n"
     tokens = {v: t for t, v in CnnLexer().get_tokens(text) if v.strip()}
     assert tokens["let"] in Keyword and tokens["def"] in Keyword and tokens["if"] in Keyword
-    assert tokens["max"] is Name.Builtin and tokens["round"] is Name.Builtin and tokens["in.channels"] is Name.Builtin.Pseudo
+    assert (
+        tokens["max"] is Name.Builtin
+        and tokens["round"] is Name.Builtin
+        and tokens["in.channels"] is Name.Builtin.Pseudo
+    )
     for word in keywords():
         assert next(CnnLexer().get_tokens(word))[0] in Keyword, word
     (lines,) = tokenize_with_textmate([text])

@@ -178,7 +178,9 @@ async def test_completion_of_the_family_language(client: LanguageClient):
     assert {"if", "else", "for", "in", "let", "def", "output", "and", "not"} <= keywords <= anywhere.keys()
     assert anywhere["for"].kind == t.CompletionItemKind.Keyword
     assert {"min", "max", "round", "floor", "ceil"} <= anywhere.keys()
-    assert anywhere["round"].kind == t.CompletionItemKind.Function and anywhere["round"].detail == "built-in, 1 argument"
+    assert (
+        anywhere["round"].kind == t.CompletionItemKind.Function and anywhere["round"].detail == "built-in, 1 argument"
+    )
     assert anywhere["momentum"].kind == t.CompletionItemKind.Constant and anywhere["half"].detail == "def half"
     arguments = await labels("conv(c, 3, )", 11)
     assert {"strides", "min", "half", "momentum"} <= arguments.keys()

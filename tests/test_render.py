@@ -212,7 +212,9 @@ def test_default_detail_collapses_further_where_it_must():
     # DenseNet: a run of dense layers is one call repeated, though each widens what it reads; the first opened
     nodes, edges, clusters = parse(render(load("densenet")).source)
     assert clusters[0] == "cluster_features.denseblock1.denselayer1"
-    assert '"_title_features.denseblock1.denselayer1" [label=<<B>dense_layer() ×6</B>' in render(load("densenet")).source
+    assert (
+        '"_title_features.denseblock1.denselayer1" [label=<<B>dense_layer() ×6</B>' in render(load("densenet")).source
+    )
     assert "<B>dense_layer() ×12</B>" in nodes["features.denseblock2.denselayer1"]
     assert "512×28×28" in nodes["features.denseblock2.denselayer1"]  # the run's last shape
     assert label(edges["features.denseblock2.denselayer1", "features.transition2"]) == '" 512×28×28"'
