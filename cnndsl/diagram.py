@@ -417,26 +417,32 @@ class _Tree:
 
     def fit(self, named: frozenset[str]) -> _Plan:
         """The default drawing: the fullest with at most AUTO_NODES nodes. Every first instance is opened, the
-        blocks inside it as deep as they go, then less deep, at each of three steps that collapse more and
+        blocks inside it as deep as they go, then less deep, at each of the STEPS, which collapse more and
         more: activations folded into the layer before them; normalisations folded too ("conv 3×3, 64,
         batchnorm, relu"); runs of one block with differing arguments drawn once ("mbconv(80, 3, …) ×3"),
-        with no other block opened. If none fits, fewer first instances are opened at the last step: the most
-        that fit, from the start of first_instances (none: every block collapsed)."""
+        with no other block opened; a residual around one collapsed block drawn as that block ("+ shortcut").
+        If none fits, fewer first instances are opened at the last step: the most that fit, from the start of
+        first_instances (none: every block collapsed)."""
         firsts = self.first_instances()
-        for fold_norms, loose in ((False, False), (True, False), (True, True)):
-            for depth in range(0 if loose else max(self.level), -1, -1):
-                plan = _Plan(self, depth, named | frozenset(firsts), True, fold_norms, loose)
+        for step in STEPS:
+            for depth in range(0 if step[1] else max(self.level), -1, -1):
+                plan = _Plan(self, depth, named | frozenset(firsts), True, *step)
                 if len(plan.items) <= AUTO_NODES:
                     return plan
 
         def opening(k: int) -> _Plan:  # the first k first instances opened, at the last step
-            return _Plan(self, 0, named | frozenset(firsts[:k]), True, fold_norms=True, loose=True)
+            return _Plan(self, 0, named | frozenset(firsts[:k]), True, *STEPS[-1])
 
         fits, too_many = 0, len(firsts)  # a drawing grows with what it opens: bisect for the most that fit
         while too_many - fits > 1:
             k = (fits + too_many) // 2
             fits, too_many = (k, too_many) if len(opening(k).items) <= AUTO_NODES else (fits, k)
         return opening(fits)
+
+
+# What the default drawing folds and merges, step by step until it fits (_Tree.fit): (fold_norms, loose,
+# fold_shortcuts) of _Plan; activations are always folded.
+STEPS = ((False, False, False), (True, False, False), (True, True, False), (True, True, True))
 
 
 @dataclass
@@ -480,10 +486,11 @@ class _Plan:
 
     def __init__(
         self, tree: _Tree, depth: int, named: frozenset[str], compact: bool, fold_norms: bool = False,
-        loose: bool = False,
+        loose: bool = False, fold_shortcuts: bool = False,
     ):  # fmt: skip
         self.tree, self.depth, self.compact = tree, depth, compact  # compact: fold activations, merge runs
         self.fold_norms = compact and fold_norms  # fold normalisations too
+        self.fold_shortcuts = compact and fold_shortcuts  # a residual around one collapsed block: that block
         net = tree.net
         runs = _Runs(list(range(len(net.nodes))), {}) if not compact else tree.loose if loose else tree.exact
         self.final, self.runs = runs.final, runs.runs
@@ -498,7 +505,11 @@ class _Plan:
             elif (p := self._folds_into(n)) is not None:
                 owner[n.id] = owner[p.id]
                 item = self.items[owner[p.id]]
-                item.label += _html(", " + describe(n.op))
+                if item.kind == "block":  # a line under the block's call: "+ shortcut (add)"
+                    what = "shortcut (add)" if n.op.kind == "add" else describe(n.op)
+                    item.label += f'<BR/><FONT POINT-SIZE="9">{_html("+ " + what)}</FONT>'
+                else:
+                    item.label += _html(", " + describe(n.op))
                 item.names.append(n.name)
                 item.out = n.id
             else:
@@ -644,7 +655,10 @@ class _Plan:
 
     def _folds_into(self, n: Node) -> Node | None:
         """The layer that n folds into: the one it alone reads, drawn in the same cluster, for an activation
-        and (with fold_norms) a normalisation after a convolution or dense layer."""
+        and (with fold_norms) a normalisation after a convolution or dense layer; with fold_shortcuts, the
+        collapsed block instance an add's shortcut goes around (`residual { bneck(...) }`)."""
+        if self.fold_shortcuts and n.op.kind == "add" and len(n.inputs) == 2:
+            return self._shortcut_around(n)
         if self.compact and isinstance(n.op, ops.Act):
             into = ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
         elif self.fold_norms and _category(n.op) == "norm":
@@ -659,6 +673,18 @@ class _Plan:
             or self.collapsed[p.scope] is not None
             or self.cluster[p.scope] != self.cluster[n.scope]
         ):
+            return None
+        return p
+
+    def _shortcut_around(self, n: Node) -> Node | None:
+        """The output of the collapsed block instance that add n adds to its input, read by n alone."""
+        net = self.tree.net
+        p = net.nodes[n.inputs[0]]
+        sid = self.collapsed[p.scope]
+        if sid is None or self.final[p.id] != p.id or self.tree.consumers[p.id] != [n.id]:
+            return None
+        s = net.scopes[sid]
+        if (s.output, s.input) != (p.id, n.inputs[1]) or self.cluster[s.parent] != self.cluster[n.scope]:
             return None
         return p
 

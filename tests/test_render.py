@@ -234,6 +234,19 @@ def test_default_detail_collapses_further_where_it_must():
     assert any("…" in a and ") ×" in a for a in nodes.values())
 
 
+def test_a_residual_around_one_block_folds_into_it_last():
+    # 16 residuals, each around one block with its own arguments (no run): 34 nodes until each add is
+    # drawn as a line of the block it goes around
+    body = "; ".join(f"residual {{ b(8, {k}) }}" for k in range(1, 33, 2))
+    net = cnndsl.loads(
+        f"block b(c, k) {{ conv(c, k, padding=same); batchnorm() }} network n {{ input(8, 32, 32); {body} }}"
+    )
+    nodes, edges, clusters = parse(render(net).source)
+    assert len(nodes) <= AUTO_NODES and clusters == ["cluster_0"]  # the first instance still opened
+    assert sum("+ shortcut (add)" in a for a in nodes.values()) == 15
+    assert ("1", "2") in edges and "shortcut" not in render(net, depth=0).source
+
+
 def test_title_and_legend():
     source = render(load("resnet34")).source
     title = re.search(r"graph \[.*?label=(<.*>) labelloc", source)[1]
