@@ -80,11 +80,52 @@ def extra_hint(extra: str) -> str:
 
 
 def frozen_dataclass(cls=None, /, **options):
-    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the __init__, __eq__, __hash__,
-    __repr__, __setattr__ and __delattr__ it would generate (an exec each, per class): Frozen implements them
-    once. For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
+    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the methods it would generate with
+    an exec each, per class: Frozen implements __eq__, __hash__, __repr__, __setattr__ and __delattr__ once,
+    and __init__ is made the first time the class is instantiated (a check of ResNet-152 builds a dozen of the
+    ~60 op and IR classes). For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
     options = {"repr": False, "eq": False, **options, "frozen": False, "init": False}
-    return dataclasses.dataclass(**options) if cls is None else dataclasses.dataclass(cls, **options)
+
+    def make(cls):
+        cls = dataclasses.dataclass(cls, **options)
+        cls.__init__ = _first_init(cls)
+        return cls
+
+    return make if cls is None else make(cls)
+
+
+def _first_init(cls: type):
+    def __init__(self, *args, **kwargs):
+        cls.__init__ = _init(cls)  # from now on
+        cls.__init__(self, *args, **kwargs)
+
+    return __init__
+
+
+def _init(cls: type):
+    """The __init__ a frozen dataclass has: arguments by position (unless kw_only) or by name, defaults, then
+    __post_init__; fields set with object.__setattr__, not through Frozen.__setattr__ (its check that a field
+    is not set yet cost ~6 ms of checking ResNet-152). Field names are identifiers, as dataclasses requires."""
+    env = {"_set": object.__setattr__, "_MISSING": dataclasses.MISSING}
+    positional, keyword, body = [], [], []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            env[f"_d_{f.name}"] = f.default
+            param = f"{f.name}=_d_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"_f_{f.name}"] = f.default_factory
+            param = f"{f.name}=_MISSING"
+            body.append(f"if {f.name} is _MISSING: {f.name} = _f_{f.name}()")
+        else:
+            param = f.name
+        (keyword if f.kw_only else positional).append(param)
+        body.append(f"_set(self, {f.name!r}, {f.name})")
+    if hasattr(cls, "__post_init__"):
+        body.append("self.__post_init__()")
+    params = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    exec(f"def __init__({params}):\n" + "".join(f"    {line}\n" for line in body or ["pass"]), env)
+    env["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    return env["__init__"]
 
 
 class Frozen:
@@ -93,32 +134,6 @@ class Frozen:
     frozen dataclass."""
 
     __slots__ = ()
-
-    def __init__(self, *args, **kwargs):
-        """The dataclass's __init__: arguments by position (unless kw_only), then by name, then defaults;
-        then __post_init__. Fields are set with object.__setattr__, as a frozen dataclass's __init__ sets
-        them: going through __setattr__ cost ~6 ms of checking ResNet-152."""
-        positional, fields, post_init = _init_spec(self.__class__)
-        if len(args) > len(positional):
-            raise TypeError(f"{self.__class__.__name__}() takes {len(positional)} positional arguments")
-        for name, value in zip(positional, args):
-            if name in kwargs:
-                raise TypeError(f"{self.__class__.__name__}() got multiple values for argument {name!r}")
-            kwargs[name] = value
-        for name, default, factory in fields:
-            if name in kwargs:
-                value = kwargs.pop(name)
-            elif default is not dataclasses.MISSING:
-                value = default
-            elif factory is not dataclasses.MISSING:
-                value = factory()
-            else:
-                raise TypeError(f"{self.__class__.__name__}() missing required argument {name!r}")
-            object.__setattr__(self, name, value)
-        if kwargs:
-            raise TypeError(f"{self.__class__.__name__}() got an unexpected argument {next(iter(kwargs))!r}")
-        if post_init:
-            self.__post_init__()
 
     def __eq__(self, other):
         if other.__class__ is not self.__class__:
@@ -152,15 +167,6 @@ def _is_set(obj, name: str) -> bool:
     except AttributeError:
         return False
     return True
-
-
-@functools.cache
-def _init_spec(cls: type):
-    """What Frozen.__init__ needs of a class: the fields taken by position, (name, default, default factory)
-    of each field, and whether it has a __post_init__."""
-    fields = dataclasses.fields(cls)
-    positional = tuple(f.name for f in fields if not f.kw_only)
-    return positional, tuple((f.name, f.default, f.default_factory) for f in fields), hasattr(cls, "__post_init__")
 
 
 @functools.cache
