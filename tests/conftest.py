@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,26 @@ ONNX_ONLY = ("efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
 
 # Every network file of the library the three backends write (blocks/ holds imported blocks only).
 ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in ONNX_ONLY)
+
+
+@cache
+def first_network(path: Path) -> str:
+    """The name of a file's first network: the one the tests that go over every file take from a family file
+    (densenet.cnn: densenet121; tests/test_family_members.py checks every member)."""
+    from cnndsl.compiler import Compiler
+
+    compiler = Compiler()
+    compiler.add_file(path)
+    return compiler.network_names()[0]
+
+
+def load_architecture(name: str):
+    """The network of architectures/<name>.cnn: its only one, or a family file's first."""
+    import cnndsl
+
+    path = ARCH / f"{name}.cnn"
+    return cnndsl.load(path, first_network(path))
+
 
 # The models whose torchvision state_dict the library reproduces key for key.
 TORCHVISION = [

@@ -19,7 +19,7 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, ONNX_ONLY, REFERENCE, ROOT, torch_model  # noqa: E402
+from conftest import ARCH, ONNX_ONLY, REFERENCE, ROOT, first_network, load_architecture, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -189,7 +189,7 @@ CROSS = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet34", "unet"]
 
 
 def load(name: str) -> cnndsl.Network:
-    return cnndsl.load(ARCH / f"{name}.cnn") if name in LIBRARY else cnndsl.loads(OPS_SOURCE, name)
+    return load_architecture(name) if name in LIBRARY else cnndsl.loads(OPS_SOURCE, name)
 
 
 _MODELS: dict[str, keras.Model] = {}
@@ -265,10 +265,11 @@ def test_emit_is_deterministic():
         import cnndsl
         from cnndsl.backends.keras import emit
         library, ops_source, names = json.load(sys.stdin)
-        nets = [cnndsl.load(path) for path in library] + [cnndsl.loads(ops_source, n) for n in names]
+        nets = [cnndsl.load(*entry) for entry in library] + [cnndsl.loads(ops_source, n) for n in names]
         print(json.dumps([emit(net) for net in nets]))
     """
-    given = json.dumps([[str(ARCH / f"{n}.cnn") for n in LIBRARY], OPS_SOURCE, OPS])
+    library = [(str(ARCH / f"{n}.cnn"), first_network(ARCH / f"{n}.cnn")) for n in LIBRARY]
+    given = json.dumps([library, OPS_SOURCE, OPS])
     for seed in ("1", "4242"):  # set and dict order must not leak into the source
         env = {**os.environ, "PYTHONHASHSEED": seed}
         out = subprocess.run([sys.executable, "-c", script], input=given, env=env, capture_output=True, text=True)

@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ARCH, ARCHITECTURES, ROOT, TORCHVISION, reference_header, reference_state_dict
+from conftest import (
+    ARCH,
+    ARCHITECTURES,
+    ROOT,
+    TORCHVISION,
+    first_network,
+    load_architecture,
+    reference_header,
+    reference_state_dict,
+)
 
 import cnndsl
 from cnndsl.backends.torch import emit, to_torch
@@ -73,7 +82,7 @@ def forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def sources() -> dict[str, str]:
-    return {name: emit(cnndsl.load(ARCH / f"{name}.cnn")) for name in ARCHITECTURES}
+    return {name: emit(load_architecture(name)) for name in ARCHITECTURES}
 
 
 def test_emitted_source_passes_ruff(sources, tmp_path):
@@ -84,17 +93,18 @@ def test_emitted_source_passes_ruff(sources, tmp_path):
 
 
 def test_emitted_source_is_deterministic(sources, tmp_path):
-    assert {name: emit(cnndsl.load(ARCH / f"{name}.cnn")) for name in ARCHITECTURES} == sources
+    assert {name: emit(load_architecture(name)) for name in ARCHITECTURES} == sources
     # Another process, another hash seed, another working directory.
     script = (
         "import hashlib, json, sys, cnndsl\n"
         "from cnndsl.backends.torch import emit\n"
-        "digest = lambda n: hashlib.sha256(emit(cnndsl.load(f'{sys.argv[1]}/{n}.cnn')).encode()).hexdigest()\n"
-        "print(json.dumps({n: digest(n) for n in sys.argv[2:]}))\n"
+        "digest = lambda n, m: hashlib.sha256(emit(cnndsl.load(f'{sys.argv[1]}/{n}.cnn', m)).encode()).hexdigest()\n"
+        "print(json.dumps({n: digest(n, m) for n, m in zip(sys.argv[2::2], sys.argv[3::2])}))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    files = [x for name in ARCHITECTURES for x in (name, first_network(ARCH / f"{name}.cnn"))]  # name, network
     run = subprocess.run(
-        [sys.executable, "-c", script, str(ARCH), *ARCHITECTURES], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-c", script, str(ARCH), *files], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {n: hashlib.sha256(s.encode()).hexdigest() for n, s in sources.items()}
@@ -109,7 +119,7 @@ class Built:
 
     @cached_property
     def net(self):
-        return cnndsl.load(ARCH / f"{self.name}.cnn")
+        return load_architecture(self.name)
 
     @cached_property
     def memory(self) -> torch.nn.Module:
