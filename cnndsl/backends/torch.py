@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import functools
 import hashlib
 import keyword
 import linecache
