@@ -275,3 +275,21 @@ def test_torch_emitter_collects_like_terms_of_a_channel_sum():
     source = emit(load("densenet", "densenet121"))
     assert "DenseLayer(stem + 5 * growth, growth, bn_size=bn_size)" in source
     assert "self.transition1 = Transition(stem + 6 * growth, 128)" in source
+
+
+def test_a_default_computed_from_the_other_arguments_is_left_out_of_a_call():
+    """Summaries and diagrams write a block call as one would: resnet50's bottleneck(64), not
+    bottleneck(64, width=64), since width = channels * width_per_group // 64 * groups gives 64 there."""
+    from cnndsl.util import short_call
+
+    net = load("resnet", "resnext50_32x4d")
+    calls = {s.name: short_call(s, net.blocks[s.block]) for s in net.scopes if s.kind == "block"}
+    assert calls["layer1.0"] == "bottleneck(64, groups=32, width_per_group=4)"
+    net = load("resnet", "resnet50")
+    assert short_call(next(s for s in net.scopes if s.name == "layer2.0"), net.blocks["bottleneck"]) == (
+        "bottleneck(128, stride=2)"
+    )
+    net = load("mobilenet_v2", "mobilenet_v2")  # a default that reads `in` is not in the IR: shown
+    assert short_call(next(s for s in net.scopes if s.name == "features.2"), net.blocks["inverted_residual"]) == (
+        "inverted_residual(24, 2, 6, 96)"
+    )
