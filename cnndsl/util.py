@@ -54,9 +54,21 @@ def short_call(scope, signature: dict[str, str | None] | None, repeat: int = 1) 
             parts.append(text)
             continue
         positional = False  # after a named or left-out argument, the rest go by name
-        if text != str(signature.get(name)):  # defaults are IR expressions (cnndsl.expr), printed as source
+        if text != str(signature.get(name)) and not _is_default(value, signature.get(name), scope.args):
             parts.append(f"{name}={text}")
     return f"{scope.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+
+
+def _is_default(value, default, args: dict) -> bool:
+    """Is `value` what a default computed from the other arguments gives (`width = channels * 2`)? Defaults
+    are IR expressions (cnndsl.expr) printed as source; one that reads `in` or calls a function is not tried."""
+    from .backends import arith  # evaluates without `eval`, numbers only
+
+    try:
+        computed = arith.evaluate(arith.parse(str(default)).body, args)
+    except (ArithmeticError, TypeError, ValueError, NameError):
+        return False
+    return type(computed) is type(value) and computed == value
 
 
 # The extra that installs each optional package cnndsl imports; a package two extras use is named by the

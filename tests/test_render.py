@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ARCH, ARCHITECTURES, ROOT
+from conftest import ARCH, ARCHITECTURES, ROOT, load_architecture
 
 import cnndsl
 from cnndsl.diagram import AUTO_NODES, GraphvizMissing, render
@@ -19,7 +19,7 @@ NODE = re.compile(r'("[^"]+"|[\w.]+) \[(.*)\]$')
 
 
 def load(name: str) -> cnndsl.Network:
-    return cnndsl.load(ARCH / f"{name}.cnn")
+    return load_architecture(name)
 
 
 def parse(source: str) -> tuple[dict[str, str], dict[tuple[str, str], str], list[str]]:
