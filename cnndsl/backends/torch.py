@@ -912,6 +912,30 @@ class _Owner(Dispatcher):
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
         return None, f"F.pad({{0}}, {literal((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
 
+    # --- ConvNeXt: a map held channels-last, layer norm, layer scale ---
+
+    def channels_last(self, node: Node, x: Node):
+        self.em.helpers.add("Permute")
+        return Call("Permute(", ("[0, 2, 3, 1]",)), "{m}({0})", "{0}.permute(0, 2, 3, 1)", None
+
+    def channels_first(self, node: Node, x: Node):
+        self.em.helpers.add("Permute")
+        return Call("Permute(", ("[0, 3, 1, 2]",)), "{m}({0})", "{0}.permute(0, 3, 1, 2)", None
+
+    def layernorm(self, node: Node, x: Node):
+        args = (self.channels[x.id], *self.keywords(node, ("eps",), (1e-5,)))
+        if len(node.shape) == 1 or node.id in self.net.held_last:  # the channels are the last axis
+            return Call("nn.LayerNorm(", args), "{m}({0})", None, None
+        self.em.helpers.add("LayerNorm2d")
+        return Call("LayerNorm2d(", args), "{m}({0})", None, None
+
+    def layer_scale(self, node: Node, x: Node):
+        # torchvision's bare parameter (state_dict key `layer_scale`), C×1×1 to broadcast over N×C×H×W
+        ones = ["1"] * (len(node.shape) - 1)
+        size = "(" + ", ".join([self.channels[x.id], *ones]) + ("" if ones else ",") + ")"
+        init = self.ctx.arg(node, "init", node.op.init, "float")
+        return Call("nn.Parameter(", (f"torch.full({size}, {init})",)), "{0} * {m}", None, None
+
     def pool(self, node: Node, x: Node, which: str):
         op, ctx = node.op, self.ctx
         size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=pair)

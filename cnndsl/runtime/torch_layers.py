@@ -48,3 +48,23 @@ class FixedConv2d(nn.Conv2d):
         shape = self.weight.shape
         del self.weight  # the parameter nn.Conv2d made: the same key now holds the fixed kernel
         self.register_buffer("weight", matrix.expand(shape).clone())
+
+
+class Permute(nn.Module):
+    """torchvision's Permute: channels_last() is Permute([0, 2, 3, 1]), channels_first() Permute([0, 3, 1, 2])."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.permute(x, self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's LayerNorm2d: nn.LayerNorm over the channels of an N×C×H×W map."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
