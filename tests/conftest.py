@@ -14,7 +14,7 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 # shuffle, stochastic depth, quoted labels: issue 15). Their torchvision parity is tested through ONNX
 # (tests/test_modern_parity.py, tests/test_forward_parity.py), and tests/test_modern.py asserts that the two
 # backends refuse them with E500, so that they move back here once the backends write them.
-ONNX_ONLY = ("efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
+ONNX_ONLY = ("convnext", "efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
 
 # Every network file of the library the three backends write (blocks/ holds imported blocks only).
 ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in ONNX_ONLY)

@@ -25,6 +25,7 @@ from cnndsl.backends.onnx import (
     MIN_OPSET,
     initial_weights,
     onnx_from_torch,
+    _valued,
     parameter_shapes,
     to_onnx,
 )
@@ -69,8 +70,10 @@ def check_shapes(net, model: onnx.ModelProto) -> list[str]:
     inferred = onnx_shapes(net, model)
     symbols = {d: d for d in (BATCH, *net.input_shape) if isinstance(d, str)}
     inexact = []
-    for node in net.nodes:
-        got, want = inferred[node.name], [BATCH, *node.shape]
+    for node, value in zip(net.nodes, _valued(net), strict=True):  # a layer scale's value is not its name
+        got, want = inferred[value.name], [BATCH, *node.shape]
+        if node.id in net.held_last:  # N×H×W×C between channels_last() and channels_first()
+            want = [BATCH, *node.shape[1:], node.shape[0]]
         assert len(got) == len(want), f"{node.name}: ONNX infers {got}, the IR {want}"
         for g, w in zip(got, want, strict=True):
             if isinstance(g, int):
@@ -194,6 +197,31 @@ network concat_add_residual {
     add(a)
     concat(a)
     residual { conv(16, 3, padding=1); batchnorm(); relu() }
+}
+network convnext_ops {
+    input(8, 9, 7)
+    layernorm(eps=1e-6)
+    residual {
+        conv(8, 7, padding=3, groups=8)
+        channels_last()
+        layernorm()
+        dense(32, activation=gelu)
+        dense(8, use_bias=false)
+        channels_first()
+        layer_scale(0.5)
+    }
+    global_avgpool()
+    layernorm()
+    flatten()
+    layer_scale()
+    dense(5)
+}
+network flat_layernorm {
+    input(4, 3, 3)
+    flatten()
+    layernorm()
+    layer_scale(2.0)
+    dense(6)
 }
 """
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)

@@ -614,20 +614,26 @@ class _Builder(Dispatcher):
         self.emit("Transpose", [x.name], node.name, perm=[0, 3, 1, 2])
 
     def layernorm(self, node: Node, x: Node) -> None:
-        if self.opset < 17:
-            at = node.span
-            raise ValueError(
-                f"{at.path}:{at.line}:{at.column}: {node.name}: ONNX has LayerNormalization from opset 17 on"
-            )
-        inputs = [self.param(f"{node.name}.weight"), self.param(f"{node.name}.bias")]
         if len(node.shape) == 1 or node.id in self.net.held_last:  # the channels are the last axis
-            self.emit("LayerNormalization", [x.name, *inputs], node.name, axis=-1, epsilon=node.op.eps)
+            self._layer_normalization(node, x.name, node.name)
             return
         # torchvision's LayerNorm2d: channels-last for the normalisation, then back
         p = f"{node.name}/"
         last = self.emit("Transpose", [x.name], p + "channels_last", perm=[0, 2, 3, 1])
-        normed = self.emit("LayerNormalization", [last, *inputs], p + "normalized", axis=-1, epsilon=node.op.eps)
+        normed = self._layer_normalization(node, last, p + "normalized")
         self.emit("Transpose", [normed], node.name, perm=[0, 3, 1, 2])
+
+    def _layer_normalization(self, node: Node, x: str, out: str) -> str:
+        """Layer norm over the last axis: ONNX's LayerNormalization from opset 17, its formula before."""
+        weight, bias, eps = self.param(f"{node.name}.weight"), self.param(f"{node.name}.bias"), node.op.eps
+        if self.opset >= 17:
+            return self.emit("LayerNormalization", [x, weight, bias], out, axis=-1, epsilon=eps)
+        p = f"{out}/"
+        centred = self.emit("Sub", [x, self.emit("ReduceMean", [x], p + "mean", axes=[-1])], p + "centred")
+        variance = self.emit("ReduceMean", [self.emit("Mul", [centred, centred], p + "square")], p + "var", axes=[-1])
+        shifted = self.emit("Add", [variance, self.const(p + "eps", np.float32(eps))], p + "var_eps")
+        normed = self.emit("Div", [centred, self.emit("Sqrt", [shifted], p + "std")], p + "normed")
+        return self.emit("Add", [self.emit("Mul", [normed, weight], p + "scaled"), bias], out)
 
     def layer_scale(self, node: Node, x: Node) -> None:
         key = self.renamed.get(node.name, node.name)  # the bare parameter's state_dict key

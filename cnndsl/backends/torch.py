@@ -1121,7 +1121,24 @@ def _access(path: tuple[str, ...]) -> str:
     return text + "".join(f'["{p}"]' for p in path[1:])
 
 
+def _is_parameter(module) -> bool:
+    """A layer scale: a bare nn.Parameter where the other layers are modules."""
+    return isinstance(module, Call) and module.type == "nn.Parameter"
+
+
+def _parameter_access(path: tuple[str, ...]) -> str:
+    """How forward reaches a bare parameter: self.layer_scale, getattr(self, "3"), getattr(self.seq, "2")."""
+    owner, name = _access(path[:-1]) if len(path) > 1 else "self", path[-1]
+    if _unsafe(name):
+        return f'{owner}._parameters["{name}"]'
+    return f"{owner}.{name}" if owner == "self" and not _INDEX.fullmatch(name) else f'getattr({owner}, "{name}")'
+
+
 def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
+    if _is_parameter(module) and _unsafe(name):  # register_parameter refuses the name of a method
+        return _statement(f'{owner}._parameters["{name}"] = ', module, indent)
+    if _is_parameter(module) and (_INDEX.fullmatch(name) or owner != "self"):
+        return _statement(f'{owner}.register_parameter("{name}", ', module, indent, ")")
     if _INDEX.fullmatch(name):  # an unlabelled layer keeps its position as its name
         return _statement(f'{owner}.add_module("{name}", ', module, indent, ")")
     if _unsafe(name):
@@ -1133,7 +1150,16 @@ def _register(owner: str, name: str, module, indent: int, annotation: str | None
 
 
 def _container(owner: str, name: str, tree: dict) -> list[str]:
-    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward."""
+    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward (its bare
+    parameters registered on it after)."""
+    parameters = {k: v for k, v in tree.items() if isinstance(v, Item) and _is_parameter(v.module)}
+    if parameters:
+        tree = {k: v for k, v in tree.items() if k not in parameters}
+        inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
+        lines = _container(owner, name, tree)
+        for k, v in parameters.items():
+            lines += _register(inner, k, v.module, 8)
+        return lines
     if not _has_unsafe(tree):
         return _register(owner, name, _module_dict(tree), 8)
     # nn.ModuleDict refuses these keys: store each entry directly.
@@ -1184,7 +1210,7 @@ def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list
         for p in it.inputs:
             uses[p] -= 1
             live[var[p]] -= uses[p] == 0
-        m = _access(it.path)
+        m = _parameter_access(it.path) if _is_parameter(it.module) else _access(it.path)
         kind = stages[index]
         if lines and (kind != stage or kind == "optional"):
             lines.append("")
