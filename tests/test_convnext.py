@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -243,3 +244,20 @@ def test_located_errors(body, line, message, hint):
     assert message in e.message, e.format()
     if hint is not None:
         assert hint in (e.hint or ""), e.format()
+
+
+def test_the_documented_example():
+    """docs/language.md's ConvNeXt example: torchvision's names, shapes and layouts."""
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    example = next(e for e in re.findall(r"```cnn\n(.*?)```", text, re.S) if "network convnext_stage" in e)
+    net = cnndsl.loads(example)
+    nodes = {n.name: n for n in net.nodes}
+    assert nodes["stem.0"].shape == (48, 16, 16)
+    assert nodes["stage.0.block.3"].op.kind == "dense" and nodes["stage.0.block.3"].shape == (192, 16, 16)
+    assert nodes["stage.0.block.3"].macs == 48 * 192 * 16 * 16
+    assert nodes["stage.1.layer_scale"].params == 48
+    assert [nodes[f"stage.0.block.{i}"].id in net.held_last for i in range(7)] == [False] + [True] * 5 + [False]
+    block = (48 * 49 + 48) + 2 * 48 + (48 * 192 + 192) + (192 * 48 + 48) + 48  # conv, norm, dense, dense, scale
+    assert net.params == (3 * 16 * 48 + 48) + 2 * 48 + 2 * block + 2 * 48 + (48 * 10 + 10)
