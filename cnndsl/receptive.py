@@ -102,14 +102,11 @@ class _Field(Dispatcher):
 
     TRANSFORMS = {
         **dict.fromkeys(("global_avgpool", "global_maxpool", "flatten"), _whole),
-        # position by position (a channel shuffle or chunk moves channels, not pixels)
+        # position by position (a channel shuffle or chunk moves channels, not pixels; a layout, nothing)
+        **dict.fromkeys(("batchnorm", "lrn", "dropout", "activation", "layernorm", "layer_scale"), _pixelwise),
         **dict.fromkeys(
-            (
-                "batchnorm", "lrn", "dropout", "activation", "chunk", "channel_shuffle", "stochastic_depth",
-                "layernorm", "layer_scale", "channels_last", "channels_first",
-            ),
-            _pixelwise,
-        ),  # fmt: skip
+            ("chunk", "channel_shuffle", "stochastic_depth", "channels_last", "channels_first"), _pixelwise
+        ),
         **dict.fromkeys(ops.MERGES, _merge),
     }
 

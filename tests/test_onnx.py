@@ -23,9 +23,9 @@ from cnndsl.backends.onnx import (
     BATCH,
     DEFAULT_OPSET,
     MIN_OPSET,
+    _valued,
     initial_weights,
     onnx_from_torch,
-    _valued,
     parameter_shapes,
     to_onnx,
 )

@@ -561,9 +561,8 @@ class _Builder(Dispatcher):
             x_, weight, *bias = self.weighted_inputs(node, x.name)
             p = f"{node.name}/"
             out = self.before_activation(node)
-            product = self.emit(
-                "MatMul", [x_, self.emit("Transpose", [weight], p + "weight_t", perm=[1, 0])], p + "product" if bias else out
-            )
+            transposed = self.emit("Transpose", [weight], p + "weight_t", perm=[1, 0])
+            product = self.emit("MatMul", [x_, transposed], p + "product" if bias else out)
             if bias:
                 self.emit("Add", [product, *bias], out)
         self.fused_activation(node)
