@@ -1,10 +1,10 @@
 """ConvNeXt (architectures/convnext.cnn) at torchvision parity, and the constructs it brought: layer norm over
 channels, dense layers on each position's channels of a map held channels-last, layer scale.
 
-convnext_tiny is compared with torchvision through ONNX (parameters, kernel MACs, state_dict keys and shapes,
-the output for tests/reference/forward/recipe.py's weights and input, recorded in convnext_tiny.json beside
-it: torch 2.14.1, torchvision 0.29.1), and through the PyTorch backend with its stochastic depth left out (the
-identity in inference; the backend does not write stochastic depth yet, see conftest.ONNX_ONLY)."""
+convnext_tiny's output is compared with torchvision's through ONNX in tests/test_modern_parity.py, and here
+through the PyTorch backend with its stochastic depth left out (the identity in inference; the backend does
+not write stochastic depth yet, see conftest.ONNX_ONLY): the output for tests/reference/forward/recipe.py's
+weights and input, recorded in convnext_tiny.json beside it (torch 2.14.1, torchvision 0.29.1)."""
 
 from __future__ import annotations
 
@@ -58,20 +58,6 @@ def test_convnext_tiny_keys_params_and_macs_are_torchvisions():
     assert SHAPES["features.1.0.layer_scale"] == (96, 1, 1)  # a bare parameter: no `.weight`
     assert SHAPES["features.1.0.block.2.weight"] == (96,)  # block.1 is the first Permute
     assert SHAPES["features.1.0.block.5.weight"] == (96, 384)  # block.6 the second
-
-
-def test_convnext_tiny_output_through_onnx():
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
-    net = load()
-    weights = {key: recipe.recipe_tensor(key, shape).numpy() for key, shape in SHAPES.items()}
-    model = cnndsl.to_onnx(net, weights=weights)
-    onnx.checker.check_model(model.SerializeToString(), full_check=True)
-    onnx.shape_inference.infer_shapes(model, strict_mode=True, check_type=True)
-    x = recipe.recipe_input(REF["input_shape"]).numpy()
-    (got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"input": x})
-    want = np.asarray(REF["output"], dtype=np.float64).reshape(REF["output_shape"])
-    assert np.abs(got - want).max() / np.abs(want).max() <= TOLERANCE
 
 
 def test_convnext_tiny_output_through_pytorch_without_stochastic_depth():

@@ -19,7 +19,7 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, ONNX_ONLY, REFERENCE, ROOT, torch_model  # noqa: E402
+from conftest import ARCH, CHANNELS_LAST_OPS, ONNX_ONLY, REFERENCE, ROOT, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -183,32 +183,8 @@ network open_sizes {
     flatten()
     dense(4)
 }
-network convnext_ops {
-    input(8, 9, 7)
-    layernorm(eps=1e-6)
-    residual {
-        conv(8, 7, padding=3, groups=8)
-        channels_last()
-        layernorm()
-        dense(32, activation=gelu)
-        dense(8, use_bias=false)
-        channels_first()
-        layer_scale(0.5)
-    }
-    global_avgpool()
-    layernorm()
-    flatten()
-    layer_scale()
-    dense(5)
-}
-network flat_layernorm {
-    input(4, 3, 3)
-    flatten()
-    layernorm()
-    layer_scale(2.0)
-    dense(6)
-}
 """
+OPS_SOURCE += CHANNELS_LAST_OPS
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)
 CROSS = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet34", "unet"]
 

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import ARCH, ARCHITECTURES, ROOT, torch_model
+from conftest import ARCH, ARCHITECTURES, CHANNELS_LAST_OPS, ROOT, torch_model
 from onnx import TensorProto, helper
 
 import cnndsl
@@ -198,32 +198,8 @@ network concat_add_residual {
     concat(a)
     residual { conv(16, 3, padding=1); batchnorm(); relu() }
 }
-network convnext_ops {
-    input(8, 9, 7)
-    layernorm(eps=1e-6)
-    residual {
-        conv(8, 7, padding=3, groups=8)
-        channels_last()
-        layernorm()
-        dense(32, activation=gelu)
-        dense(8, use_bias=false)
-        channels_first()
-        layer_scale(0.5)
-    }
-    global_avgpool()
-    layernorm()
-    flatten()
-    layer_scale()
-    dense(5)
-}
-network flat_layernorm {
-    input(4, 3, 3)
-    flatten()
-    layernorm()
-    layer_scale(2.0)
-    dense(6)
-}
 """
+OPS_SOURCE += CHANNELS_LAST_OPS
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)
 
 
