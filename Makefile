@@ -26,12 +26,17 @@ $(NODE_TEST): editors/vscode/test/package-lock.json
 
 setup: $(VENV)/.installed system-deps $(NODE_TEST)
 
-# Graphviz's `dot` renders the diagrams; Debian's package where we may install it.
+# Graphviz's `dot` renders the diagrams; Debian's chromium and chromedriver run `cnndsl serve`'s page in
+# tests/test_serve_browser.py. Debian's packages where we may install them.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; \
 	  else echo "warning: Graphviz 'dot' is missing; install it (apt-get install graphviz) to render diagrams"; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "warning: chromium is missing; install it (apt-get install chromium chromium-driver) to test cnndsl serve"; fi; }
 
 demo: setup
 	$(CNNDSL) check architectures/*.cnn

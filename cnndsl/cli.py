@@ -1,4 +1,4 @@
-"""The `cnndsl` command: check, summary, compile, render, convert, apply, schema.
+"""The `cnndsl` command: check, summary, compile, render, convert, apply, fmt, lsp, serve, schema.
 
 Exit codes: 0 success, 1 errors in the input (each printed as `path:line:col: error[CODE]: ...`; a
 checkpoint or IR JSON file that is not what it should be, as `cnndsl: PATH: ...`), 2 usage errors (and a
@@ -189,6 +189,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
 
     sub.add_parser("lsp", help="the language server, over standard input and output (docs/editors.md)")
+
+    sp = sub.add_parser("serve", help="a live playground in the browser: edit, and watch the diagram and shapes change")
+    sp.add_argument("path", nargs="?", default=".", metavar="DIR|FILE", help="the folder to serve (default: .)")
+    sp.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
+    sp.add_argument(
+        "--host", default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; anyone who can reach it can edit)",
+    )  # fmt: skip
+    sp.add_argument("--open", action="store_true", help="open the page in the web browser")
 
     sub.add_parser("schema", help="print the JSON Schema of the IR")
     return p
@@ -491,6 +500,14 @@ def cmd_lsp(args) -> int:
     return serve()
 
 
+def cmd_serve(args) -> int:
+    from .serve.app import main as serve  # starlette and uvicorn: the [serve] extra
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
+    return serve(args.path, args.host, args.port, args.open)
+
+
 def cmd_schema(args) -> int:
     from .ir import Network
 
@@ -501,7 +518,7 @@ def cmd_schema(args) -> int:
 COMMANDS = {
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
     "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema, "fmt": cmd_fmt,
-    "lsp": cmd_lsp,
+    "lsp": cmd_lsp, "serve": cmd_serve,
 }  # fmt: skip
 
 
@@ -509,7 +526,7 @@ def _command_extra(args) -> str | None:
     """The extra a command needs, for a missing module several extras share (numpy)."""
     if args.command == "compile":
         return {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(args.backend)
-    return {"render": "render", "apply": "images", "convert": "torch,keras"}.get(args.command)
+    return {"render": "render", "apply": "images", "convert": "torch,keras", "serve": "serve"}.get(args.command)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):

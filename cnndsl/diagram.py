@@ -122,6 +122,8 @@ class Diagram:
     def __init__(self, graph: Digraph, dpi: int = DPI, about: str = "", display_format: str = "svg"):
         self.graph, self.dpi, self.about = graph, dpi, about
         self.display_format = display_format  # what Jupyter shows: "svg" or "png"
+        # IR node id -> the DOT node (its <title> in SVG) that draws it: `cnndsl serve` links a drawing to the source
+        self.drawn_as: list[str] = []
 
     @property
     def source(self) -> str:
@@ -292,7 +294,9 @@ def render(
     if show_rf:
         _annotate_receptive_fields(plan)
     about = f"{net.name}: {len(plan.items)} nodes, {len(plan.clusters)} opened blocks"
-    return Diagram(_draw(plan, direction, show_shapes, title, legend), dpi, about)
+    diagram = Diagram(_draw(plan, direction, show_shapes, title, legend), dpi, about)
+    diagram.drawn_as = [plan.owner[plan.final[n.id]] for n in net.nodes]
+    return diagram
 
 
 def _annotate_receptive_fields(plan: _Plan) -> None:
