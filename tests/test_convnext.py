@@ -122,7 +122,7 @@ network small {
         }
         eval: layer_scale()                 # a name nn.Module uses itself
     }
-    global_avgpool()
+    avgpool(3)                              # 8×3×2
     flatten()
     layernorm()                             # on a vector, after a flatten Keras orders H·W·C
     layer_scale(2.0)
@@ -152,7 +152,7 @@ def test_small_network_in_pytorch_and_onnx():
     net, model, x, y = small_torch()
     assert {"layer_scale", "stage.2", "stage.eval", "14"} <= set(model.state_dict())  # bare keys
     assert tuple(model.state_dict()["layer_scale"].shape) == (8, 1, 1)
-    assert tuple(model.state_dict()["14"].shape) == (8,)  # on a vector
+    assert tuple(model.state_dict()["14"].shape) == (48,)  # on a vector
     for opset in (MIN_OPSET, None):  # LayerNormalization from opset 17, its formula before
         onnx_model = onnx_from_torch(net, model, opset=opset)
         (z,) = ort.InferenceSession(onnx_model.SerializeToString()).run(None, {"input": x.numpy()})
