@@ -1001,13 +1001,14 @@ class ChannelsLast(Op):
 @register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChannelsFirst(ChannelsLast):
-    """Holds a map held channels-last channels-first again (`x.permute(0, 3, 1, 2)`)."""
+    """Ends `channels_last()`: the map is held channels-first again (`x.permute(0, 3, 1, 2)`)."""
 
     kind: Literal["channels_first"] = "channels_first"
 
 
 # The ops that act on each position's channels alone, and so run on a map held channels-last as well as on one
-# held channels-first (softmax, over channels, is left out: PyTorch's dim=1 would then be a spatial axis).
+# held channels-first (softmax, as a layer or a dense layer's activation, is left out: it is over dim=1 in
+# PyTorch, which would then be a spatial axis).
 PER_POSITION = frozenset({"layernorm", "dense", "activation", "dropout"})
 
 
@@ -1026,7 +1027,8 @@ def layout(op: Op, inputs: list[Shape], held_last: list[bool]) -> bool:
             )  # fmt: skip
         return False
     if any(held_last):
-        if op.kind in PER_POSITION and getattr(op, "function", None) != "softmax":
+        functions = (getattr(op, "function", None), getattr(op, "activation", None))
+        if op.kind in PER_POSITION and "softmax" not in functions:
             return True
         raise ShapeError(
             "E304", f"{op.kind} needs a map held channels-first, and this one is held channels-last",

@@ -215,6 +215,8 @@ def error_of(body: str) -> CnnDslError:
          "conv needs a map held channels-first, and this one is held channels-last", "add channels_first()"),
         ("    channels_last()\n    softmax()\n    channels_first()", 4, "activation needs a map held channels-first",
          None),
+        ("    channels_last()\n    dense(4, activation=softmax)\n    channels_first()", 4, "dense needs a map held",
+         None),
         ("    a: conv(8, 1)\n    channels_last()\n    add(a)\n    channels_first()", 5, "add needs a map held", None),
         ("    channels_first()", 3, "the map is held channels-first already", "ends what channels_last() began"),
         ("    channels_last()\n    channels_last()", 4, "held channels-last already", None),
