@@ -14,6 +14,9 @@ The two backends name every weight after the IR node it belongs to: the state_di
 
 `num_batches_tracked` has no Keras counterpart: Keras to PyTorch leaves it as it is.
 
+The source may be a state_dict rather than a model (torchvision's, say): only its keys and tensors are read,
+so a Keras model gets PyTorch weights even for a network the PyTorch backend does not write.
+
 `cnndsl convert` carries a checkpoint file from one framework to the other with the same mapping.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import ops
@@ -34,10 +38,14 @@ _TRANSPARENT = {"dropout", "activation", "batchnorm", "layernorm", "layer_scale"
 
 
 def transfer_weights(source_model, target_model, net: Network) -> None:
-    """Copy every weight of `source_model` into `target_model`: a PyTorch model into a Keras one, or the
-    reverse (the type of `source_model` decides). Both must be models of `net` (`cnndsl.to_torch`,
-    `cnndsl.to_keras`, or their emitted sources)."""
+    """Copy every weight of `source_model` into `target_model`: a PyTorch model (or its state_dict, a
+    mapping of names to tensors) into a Keras one, or a Keras model into a PyTorch one (the type of
+    `source_model` decides). Both must be models of `net` (`cnndsl.to_torch`, `cnndsl.to_keras`, or their
+    emitted sources); a state_dict must have `net`'s keys and shapes (torchvision's, for the networks of
+    architectures/ written as torchvision builds them)."""
     if _is_torch(source_model):
+        _torch_to_keras(source_model.state_dict(), target_model, net)
+    elif _is_state_dict(source_model):
         _torch_to_keras(source_model, target_model, net)
     elif _is_keras(source_model):
         _keras_to_torch(source_model, target_model, net)
@@ -50,13 +58,21 @@ def _is_torch(model) -> bool:
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
+def _is_state_dict(value) -> bool:
+    torch = sys.modules.get("torch")
+    return (
+        torch is not None
+        and isinstance(value, Mapping)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    )
+
+
 def _is_keras(model) -> bool:
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(model, keras.Model)
 
 
-def _torch_to_keras(torch_model, keras_model, net: Network) -> None:
-    state = torch_model.state_dict()
+def _torch_to_keras(state, keras_model, net: Network) -> None:
     names, _ = keras_names(net)
     for node, chw in _parametric(net):
         layer = keras_model.get_layer(names[node.id])
@@ -86,7 +102,7 @@ def _keras_to_torch(keras_model, torch_model, net: Network) -> None:
 def _torch_keys(node: Node, state) -> list[str]:
     first = node.name if node.op.kind == "layer_scale" else f"{node.name}.weight"  # layer scale: a bare parameter
     if first not in state:
-        raise KeyError(f"the PyTorch model has no '{first}': is it a model of this network?")
+        raise KeyError(f"the PyTorch weights have no '{first}': are they a model of this network?")
     if node.op.kind == "layer_scale":
         return [first]
     names = ["weight", "bias", "running_mean", "running_var"] if node.op.kind == "batchnorm" else ["weight", "bias"]

@@ -3,7 +3,7 @@ channels, dense layers on each position's channels of a map held channels-last, 
 
 convnext_tiny's output is compared with torchvision's through ONNX in tests/test_modern_parity.py, and here
 through the PyTorch backend with its stochastic depth left out (the identity in inference; the backend does
-not write stochastic depth yet, see conftest.ONNX_ONLY): the output for tests/reference/forward/recipe.py's
+not write stochastic depth yet, see conftest.TORCH_LACKS): the output for tests/reference/forward/recipe.py's
 weights and input, recorded in convnext_tiny.json beside it (torch 2.14.1, torchvision 0.29.1)."""
 
 from __future__ import annotations

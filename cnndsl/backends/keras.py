@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 import linecache
 from bisect import bisect_right, insort
 from collections import Counter
@@ -32,11 +33,9 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import (
-    NOT_YET,
     WIDTH,
     block_definitions,
     code_owners,
-    lacking,
     literal,
     matrix,
     needed,
@@ -64,7 +63,7 @@ _NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax", "hardsigmoid"}
 # Ops whose output is non-negative when every input is.
 _KEEPS_SIGN = {
     "maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample", "dropout",
-    "flatten", "concat", "add",
+    "flatten", "concat", "add", "multiply", "chunk", "channel_shuffle", "stochastic_depth",
 }  # fmt: skip
 # Ops a flattened vector may pass through on its way to a dense layer without its order mattering.
 _ELEMENTWISE = {"dropout", "activation", "batchnorm", "layernorm", "layer_scale"}
@@ -257,9 +256,31 @@ def _evaluates_to(tree: ast.Expression, env: dict, value) -> bool:
     return _same_value(_evaluate(tree, env), value)
 
 
+def _floor_division(tree: ast.Expression, envs: list[dict], values: list) -> ast.Expression | None:
+    """`channels / 2` as `channels // 2`, where every instance divides exactly: a size the compiler took as
+    the integer it is, which Keras wants as an int; None where that does not give every instance's value."""
+    floor = ast.Expression(ast.parse(ast.unparse(tree), mode="eval").body)  # a copy to rewrite
+    divisions = [n for n in ast.walk(floor) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
+    if not divisions:
+        return None
+    for n in divisions:
+        n.op = ast.FloorDiv()
+    exact = all(_evaluate(tree, env) == v for env, v in zip(envs, values))
+    return floor if exact and all(_evaluates_to(floor, env, v) for env, v in zip(envs, values)) else None
+
+
 def _gives(tree: ast.Expression, env: dict, value) -> bool:
     """A block function gets exactly the argument its code was checked with."""
     return _identical(_evaluate(tree, env), value)
+
+
+def _variable(label: str, fallback: str) -> str:
+    """A Python name for a value labelled `label`: a quoted label's `-` becomes `_` (`block1-0` ->
+    `block1_0`), a keyword gets a trailing `_`; an index is no name, and gives `fallback`."""
+    if not label or label.isdigit():
+        return fallback
+    name = label.replace("-", "_")
+    return f"{name}_" if keyword.iskeyword(name) else name
 
 
 def _unique(base: str, taken) -> str:
@@ -470,8 +491,6 @@ class _Module:
 
     def __init__(self, net: Network):
         check_names(net)  # every name reaches the source: an IR built without validation is checked here
-        if (missing := lacking(net)) is not None:
-            raise _LAYERS.unsupported(*missing)
         self.net = net
         self.flatten_last = channels_last_flattens(net)
         self.layer_names, self.prefixes = keras_names(net)
@@ -579,8 +598,17 @@ class _Module:
                     split = {str(i): [body] for i, body in enumerate(group)}
                 groups[:0] = list(split.values())
         done.sort(key=lambda f: f.bodies[0].scope.id)
-        taken = self._taken_names()
+        # Instances split apart by a difference their code does not show (a shape, a stride the code passes
+        # on) may still read the same: one function for them.
+        same: dict[tuple, _Function] = {}
         for f in done:
+            key = (tuple(f.params.items()), tuple(f.signature()), tuple(f.prologue()), tuple(f.lines))
+            if key in same:
+                same[key].bodies += f.bodies
+            else:
+                same[key] = f
+        taken = self._taken_names()
+        for f in same.values():
             f.name = _unique(definition if definition not in _RESERVED else f"{definition}_block", taken)
             taken.add(f.name)
             self.functions.append(f)
@@ -626,9 +654,7 @@ class _Module:
             ]
             if len(owners) < len(bodies):
                 label = source.shortcut_names[add].rsplit(".", 1)[-1]
-                flags[add] = _unique(
-                    label if not label.isdigit() else "projection", taken | set(params.values()) | set(flags.values())
-                )
+                flags[add] = _unique(_variable(label, "projection"), taken | set(params.values()) | set(flags.values()))
         forks: dict[str, list[str]] = {}  # ref -> adds whose projections start from it
         for item in first.main:
             inputs = [first.ref(v) for v in item.inputs]
@@ -749,7 +775,9 @@ class _Position:
         text = self.node.exprs.get(attr) if symbolic else None
         if text is not None:
             tree = _expression(text, self.params)
-            if tree is not None and all(_evaluates_to(tree, env, v) for env, v in zip(self.envs, values)):
+            if tree is not None and not all(_evaluates_to(tree, env, v) for env, v in zip(self.envs, values)):
+                tree = _floor_division(tree, self.envs, values)
+            if tree is not None:
                 self.used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
                 return ast.unparse(tree)
         return literal(self.same(values))
@@ -800,15 +828,21 @@ class _FunctionWriter:
         lanes = {s.rel: "x" for s in self.order}
         if self.definition is None:
             lanes[self.source] = "inputs"
+            for _, label, lane in self._extra_outputs:  # a side branch's statements write a lane of their own
+                for slot in self.order:
+                    if slot.rel == label or slot.rel.startswith(label + "."):
+                        lanes[slot.rel] = lane
         around: dict[str, set[str]] = {}  # rel -> the lanes of the merges around it, which it must not reuse
         merges = [s for s in self.order if s.items[0] is not None and s.items[0].node is not None]
         for slot in reversed(merges):  # outer merges first: an inner merge's lanes take over
-            if slot.items[0].node.op.kind not in ("add", "concat"):
+            if slot.items[0].node.op.kind not in ops.MERGES:
                 continue
             if slot.rel in self.projections:
                 branches = [("shortcut", self.projections[slot.rel])]
             else:
-                branches = [(label or f"branch{j + 1}", items) for j, (label, items) in enumerate(self._branches(slot))]
+                branches = [
+                    (_variable(label, f"branch{j + 1}"), items) for j, (label, items) in enumerate(self._branches(slot))
+                ]
             inside = around.get(slot.rel, set()) | {lanes[slot.rel]}
             taken = self.reserved | inside  # grown in place: a concat of n branches takes n names, not n² steps
             for label, items in branches:
@@ -831,7 +865,7 @@ class _FunctionWriter:
         if any(b is None for b in branches) or len({b[0] for b in branches}) != 1 or not any(b[2] for b in branches):
             return []
         labels = [name.rsplit(".", 1)[-1] for _, name, _ in branches]
-        return [("" if label.isdigit() else label, items) for label, (_, _, items) in zip(labels, branches)]
+        return list(zip(labels, (items for _, _, items in branches)))
 
     def _next_write(self, var: str, after: float) -> float:
         writes = self.writes.get(var, [])
@@ -848,6 +882,8 @@ class _FunctionWriter:
             if slots[0].flag is not None:  # the `else` branch reads the fork where the projection ends
                 end[slots[0].inputs[0]] = max(end[slots[0].inputs[0]], self.time[slots[-1].rel])
         end[self.output] = len(self.order)
+        for ref, _, _ in self._extra_outputs:
+            end[ref] = len(self.order)
         end[self.source] = max(end[self.source], len(self.order) if self.definition is None else -1)  # keras.Model
         held: dict[str, float] = {}  # variable -> until when the values given to it are needed
         home: dict[str, str] = {}
@@ -906,9 +942,24 @@ class _FunctionWriter:
             t += len(slots)
         result = self.read(self.output, len(order))
         if self.definition is None:
-            args = [home[self.source], result, f"name={quote(self.module.net.name)}"]
+            extras = [self.read(ref, len(order)) for ref, _, _ in self._extra_outputs]
+            outputs = f"[{', '.join([result, *extras])}]" if extras else result  # the main output first, as ONNX's
+            args = [home[self.source], outputs, f"name={quote(self.module.net.name)}"]
             return out + wrap("    ", "return keras.Model(", args, ")")
         return out + [f"    return {result}"]
+
+    @cached_property
+    def _extra_outputs(self) -> list[tuple[str, str, str]]:
+        """build()'s extra outputs (`aux1: output ...`), each as its value's ref, the statement's label and
+        the variable its statements write."""
+        if self.definition is not None:
+            return []
+        net, out = self.module.net, []
+        for i in net.extra_outputs:
+            label = net.output_name(i)
+            lane = _unique(_variable(label, "output"), self.reserved | {lane for _, _, lane in out})
+            out.append((self.bodies[0].ref(i), label, lane))
+        return out
 
     def _label(self, ref: str) -> str:
         """The name of a copy: the label of the value, or of the outermost sequence it ends; else "shortcut"."""
@@ -920,11 +971,11 @@ class _FunctionWriter:
             if part.isdigit():
                 continue
             if i == len(parts) - 1:
-                return part
+                return _variable(part, "shortcut")
             name = ".".join(p for p in (self.bodies[0].scope.name, *parts[: i + 1]) if p)
             scope = self.module.scope_by_name.get(name)
             if scope is not None and scope.kind == "sequence" and scope.output == value:
-                return part
+                return _variable(part, "shortcut")
         return "shortcut"
 
     def _statement(self, slot: _Slot, t: int, indent: str, copy: bool = True) -> list[str]:
@@ -992,7 +1043,6 @@ class _Layers(Dispatcher):
 
     WHAT = "backend keras"
     ACTIVATIONS = _ACTIVATIONS
-    UNSUPPORTED = NOT_YET
 
     def input(self, p: _Position, inputs, out):
         c, *hw = p.node.shape
@@ -1030,7 +1080,9 @@ class _Layers(Dispatcher):
             callee = "layers.Conv2D"
         args.add("dilation_rate", p.arg("dilation", pair), "1")
         if callee == "layers.Conv2D":
-            args.add("groups", p.arg("groups", symbolic=False), "1")
+            # groups as written only where the instances differ in it (RegNet's width // 8), not `groups=groups`
+            # where they all have 1
+            args.add("groups", p.arg("groups", symbolic=len(set(p.values("groups"))) > 1), "1")
         activation, separate = _activation(p)
         args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
         if p.get("weights") is not None:
@@ -1173,6 +1225,25 @@ class _Layers(Dispatcher):
     def add(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Add", [p.name()], inputs)]
 
+    def multiply(self, p: _Position, inputs, out):
+        # Multiply broadcasts as PyTorch's `*` does: a (1, 1, C) gate scales an (H, W, C) map.
+        return [_Stmt(out, "layers.Multiply", [p.name()], inputs)]
+
+    def chunk(self, p: _Position, inputs, out):
+        p.module.classes.add("Chunk")
+        return [_Stmt(out, "Chunk", [p.arg("chunks"), p.arg("index"), p.name()], inputs[0])]
+
+    def channel_shuffle(self, p: _Position, inputs, out):
+        p.module.classes.add("ChannelShuffle")
+        return [_Stmt(out, "ChannelShuffle", [p.arg("groups"), p.name()], inputs[0])]
+
+    def stochastic_depth(self, p: _Position, inputs, out):
+        # As keras.applications' EfficientNet writes it: dropout of whole samples ("row") or of the whole
+        # batch, the identity in inference, the survivors scaled by 1 / (1 - p) in training, as torchvision's.
+        rank = len(p.node.shape)
+        noise = literal((None if p.get("mode") == "row" else 1, *(1,) * rank))
+        return [_Stmt(out, "layers.Dropout", [p.arg("p"), f"noise_shape={noise}", p.name()], inputs[0])]
+
 
 _LAYERS = _Layers()
 
@@ -1189,7 +1260,7 @@ def _fixed_matrix(p: _Position) -> str:
     if isinstance(weights, str):
         return p.module.constant(weights.upper(), ops.PRESETS[weights])
     label = p.rel.rsplit(".", 1)[-1]
-    return p.module.constant("KERNEL" if label.isdigit() else f"{label.upper()}_KERNEL", weights)
+    return p.module.constant("KERNEL" if label.isdigit() else f"{_variable(label, '').upper()}_KERNEL", weights)
 
 
 def _activation(p: _Position):

@@ -1,6 +1,7 @@
 """Keras layers for what Keras lacks or does differently from PyTorch: TensorFlow's `same` padding where Keras
 will not give it, PyTorch's pooling padding and ceil_mode, adaptive pooling, aligned-bilinear and
-zero-insertion upsampling, transposed convolutions with groups or dilation, local response normalisation.
+zero-insertion upsampling, transposed convolutions with groups or dilation, local response normalisation,
+channel chunks and channel shuffle.
 The Keras backend copies each definition a network needs into its module; the layers register themselves as
 serializable (package "cnndsl"), so a saved .keras model loads without custom_objects.
 """
@@ -294,6 +295,41 @@ class LocalResponseNormalization(layers.Layer):
         config = super().get_config()
         config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
         return config
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class Chunk(layers.Layer):
+    """The `index`-th of `chunks` equal groups of channels: PyTorch's `x.chunk(chunks, dim=1)[index]`."""
+
+    def __init__(self, chunks, index, **kwargs):
+        super().__init__(**kwargs)
+        self.chunks = chunks
+        self.index = index
+
+    def call(self, x):
+        size = x.shape[-1] // self.chunks
+        return x[..., self.index * size : (self.index + 1) * size]
+
+    def get_config(self):
+        return {**super().get_config(), "chunks": self.chunks, "index": self.index}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelShuffle(layers.Layer):
+    """ShuffleNet's channel shuffle as torchvision writes it, channels-last: the channels seen as
+    `groups` × C/groups, transposed, flattened again (channel g·C/groups + i moves to i·groups + g)."""
+
+    def __init__(self, groups, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        grouped = keras.ops.reshape(x, (-1, self.groups, x.shape[-1] // self.groups))
+        return keras.ops.reshape(keras.ops.swapaxes(grouped, 1, 2), shape)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")

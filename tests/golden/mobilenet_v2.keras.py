@@ -34,107 +34,6 @@ def conv_bn_relu6_4(x, kernel=1, stride=1, name=None):
     return x
 
 
-def conv_bn_relu6_5(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_6(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_7(x, kernel=1, stride=1, name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
-    x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_8(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_9(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_10(x, kernel=1, stride=1, name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
-    x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_11(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_12(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_13(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_14(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_15(x, kernel=1, stride=1, name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
-    x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_16(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_17(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_18(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
 def expand_project(x, in_channels, out, stride, expand, name=None):
     x = conv_bn_relu6_3(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
     x = conv_bn_relu6_4(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
@@ -144,64 +43,8 @@ def expand_project(x, in_channels, out, stride, expand, name=None):
 
 
 def expand_project_2(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_5(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_6(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_3(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_5(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_7(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_4(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_8(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_9(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_5(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_8(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_10(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_6(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_11(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_12(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_7(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_13(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_14(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_8(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_13(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_15(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def expand_project_9(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_16(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_17(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
+    x = conv_bn_relu6_3(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
+    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
     x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
     return x
@@ -213,61 +56,13 @@ def inverted(x, in_channels, out, stride=1, expand=6, name=None):
 
 
 def inverted_2(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project_3(x, in_channels, out, stride, expand, name=f"{name}_conv")
-    return x
-
-
-def inverted_3(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project_5(x, in_channels, out, stride, expand, name=f"{name}_conv")
-    return x
-
-
-def inverted_4(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project_6(x, in_channels, out, stride, expand, name=f"{name}_conv")
-    return x
-
-
-def inverted_5(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project_8(x, in_channels, out, stride, expand, name=f"{name}_conv")
-    return x
-
-
-def inverted_6(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project_9(x, in_channels, out, stride, expand, name=f"{name}_conv")
+    x = expand_project_2(x, in_channels, out, stride, expand, name=f"{name}_conv")
     return x
 
 
 def inverted_residual(x, channels, expand=6, name=None):
     shortcut = x
     x = expand_project_2(x, channels, channels, 1, expand, name=f"{name}_conv")
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def inverted_residual_2(x, channels, expand=6, name=None):
-    shortcut = x
-    x = expand_project_4(x, channels, channels, 1, expand, name=f"{name}_conv")
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def inverted_residual_3(x, channels, expand=6, name=None):
-    shortcut = x
-    x = expand_project_6(x, channels, channels, 1, expand, name=f"{name}_conv")
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def inverted_residual_4(x, channels, expand=6, name=None):
-    shortcut = x
-    x = expand_project_7(x, channels, channels, 1, expand, name=f"{name}_conv")
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def inverted_residual_5(x, channels, expand=6, name=None):
-    shortcut = x
-    x = expand_project_9(x, channels, channels, 1, expand, name=f"{name}_conv")
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
@@ -281,21 +76,21 @@ def build(classes=1000) -> keras.Model:
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="features_1_conv_2")(x)
     x = inverted(x, 16, 24, stride=2, name="features_2")
     x = inverted_residual(x, 24, name="features_3")
-    x = inverted_2(x, 24, 32, stride=2, name="features_4")
-    x = inverted_residual_2(x, 32, name="features_5")
-    x = inverted_residual_2(x, 32, name="features_6")
-    x = inverted_3(x, 32, 64, stride=2, name="features_7")
-    x = inverted_residual_3(x, 64, name="features_8")
-    x = inverted_residual_3(x, 64, name="features_9")
-    x = inverted_residual_3(x, 64, name="features_10")
-    x = inverted_4(x, 64, 96, name="features_11")
-    x = inverted_residual_4(x, 96, name="features_12")
-    x = inverted_residual_4(x, 96, name="features_13")
-    x = inverted_5(x, 96, 160, stride=2, name="features_14")
-    x = inverted_residual_5(x, 160, name="features_15")
-    x = inverted_residual_5(x, 160, name="features_16")
-    x = inverted_6(x, 160, 320, name="features_17")
-    x = conv_bn_relu6_18(x, 1280, name="features_18")
+    x = inverted(x, 24, 32, stride=2, name="features_4")
+    x = inverted_residual(x, 32, name="features_5")
+    x = inverted_residual(x, 32, name="features_6")
+    x = inverted(x, 32, 64, stride=2, name="features_7")
+    x = inverted_residual(x, 64, name="features_8")
+    x = inverted_residual(x, 64, name="features_9")
+    x = inverted_residual(x, 64, name="features_10")
+    x = inverted_2(x, 64, 96, name="features_11")
+    x = inverted_residual(x, 96, name="features_12")
+    x = inverted_residual(x, 96, name="features_13")
+    x = inverted(x, 96, 160, stride=2, name="features_14")
+    x = inverted_residual(x, 160, name="features_15")
+    x = inverted_residual(x, 160, name="features_16")
+    x = inverted_2(x, 160, 320, name="features_17")
+    x = conv_bn_relu6_3(x, 1280, name="features_18")
 
     x = layers.GlobalAveragePooling2D(keepdims=True, name="global_avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
