@@ -10,15 +10,37 @@ ROOT = Path(__file__).resolve().parent.parent
 ARCH = ROOT / "architectures"
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
-# Files whose networks use what the PyTorch backend does not write yet (multiply, chunk, channel shuffle,
-# stochastic depth, quoted labels, extra outputs: issue 15). They are kept out of the torch-based tests
-# (ARCHITECTURES) and tests/test_modern.py asserts that the PyTorch backend refuses them with E500, so that
-# they move back here once it writes them. Their torchvision parity is tested through ONNX
-# (tests/test_modern_parity.py, tests/test_forward_parity.py) and Keras (tests/test_keras_modern.py).
-TORCH_LACKS = ("convnext", "efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
+# The files of today's CNNs (issue 15). Every backend writes them (tests/test_torch.py takes every network
+# of the library, TORCH_NETWORKS; Keras: tests/test_keras_modern.py; ONNX: tests/test_modern_parity.py and
+# tests/test_forward_parity.py); the older tests that take each file as one network (ARCHITECTURES:
+# test_onnx, test_render, test_architectures) do not take them yet (efficientnet.cnn holds two networks).
+MODERN = ("convnext", "efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
 
-# Every network file of the library the three backends write (blocks/ holds imported blocks only).
-ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in TORCH_LACKS)
+# Network files of the library (blocks/ holds imported blocks only).
+ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in MODERN)
+
+
+def _networks(stem: str) -> list[str]:
+    """`stem` for a file of one network, `stem:network` for each of a file of several."""
+    from cnndsl.compiler import Compiler
+
+    c = Compiler()
+    c.add_file(ARCH / f"{stem}.cnn")
+    names = c.network_names()
+    return [stem] if len(names) == 1 else [f"{stem}:{n}" for n in names]
+
+
+# Every network of the library the PyTorch backend writes: all of them, as `stem` or `stem:network`.
+TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+
+
+def load_network(name: str):
+    """A network of TORCH_NETWORKS."""
+    import cnndsl
+
+    stem, _, network = name.partition(":")
+    return cnndsl.load(ARCH / f"{stem}.cnn", network or None)
+
 
 # The layers that act on each position's channels, in the backends' op tests (tests/test_onnx.py, test_keras.py):
 # layer norm over channels on a map held channels-first, on one held channels-last and on a vector (after a

@@ -1,10 +1,10 @@
 """ConvNeXt (architectures/convnext.cnn) at torchvision parity, and the constructs it brought: layer norm over
 channels, dense layers on each position's channels of a map held channels-last, layer scale.
 
-convnext_tiny's output is compared with torchvision's through ONNX in tests/test_modern_parity.py, and here
-through the PyTorch backend with its stochastic depth left out (the identity in inference; the backend does
-not write stochastic depth yet, see conftest.TORCH_LACKS): the output for tests/reference/forward/recipe.py's
-weights and input, recorded in convnext_tiny.json beside it (torch 2.14.1, torchvision 0.29.1)."""
+convnext_tiny's output is compared with torchvision's through ONNX in tests/test_modern_parity.py, through
+Keras in tests/test_keras_modern.py, and here through the PyTorch backend: the output for
+tests/reference/forward/recipe.py's weights and input, recorded in convnext_tiny.json beside it (torch
+2.14.1, torchvision 0.29.1)."""
 
 from __future__ import annotations
 
@@ -60,16 +60,11 @@ def test_convnext_tiny_keys_params_and_macs_are_torchvisions():
     assert SHAPES["features.1.0.block.5.weight"] == (96, 384)  # block.6 the second
 
 
-def test_convnext_tiny_output_through_pytorch_without_stochastic_depth():
-    """The PyTorch backend's model loads torchvision's state_dict strictly and gives its output. Stochastic
-    depth is left out of the file's text: it is the identity in inference and has no state, and the backend
-    does not write it yet (E500). torchvision's Permute modules are block.1 and block.6."""
+def test_convnext_tiny_output_through_pytorch():
+    """The PyTorch backend's model loads torchvision's state_dict strictly and gives its output, with
+    torchvision's modules: the Permutes are block.1 and block.6, the other layer norms LayerNorm2d."""
     torch = pytest.importorskip("torch")
-    text = (ARCH / "convnext.cnn").read_text()
-    assert text.count("stochastic_depth: stochastic_depth(p, mode=row)") == 1
-    c = cnndsl.compiler.Compiler()
-    c.add_text(text.replace("stochastic_depth: stochastic_depth(p, mode=row)", ""), "convnext.cnn")
-    net = c.compile("convnext_tiny")
+    net = load()
     model = cnndsl.to_torch(net).eval()
     state = {key: recipe.recipe_tensor(key, shape) for key, shape in SHAPES.items()}
     model.load_state_dict(state, strict=True)

@@ -2,8 +2,7 @@
 front end and ONNX: parameter and multiply-add counts, the state_dict (keys, shapes, float dtypes), the ONNX checker
 with strict shape inference, and onnxruntime's output for the deterministic weights and input of
 tests/reference/forward/recipe.py against torchvision's recorded one (tests/reference/forward/<model>.json, copied
-from the shared reference data). The PyTorch and Keras backends are not tested here: on this branch they lack the
-new ops (multiply, chunk, channel_shuffle), quoted labels and extra outputs."""
+from the shared reference data). The PyTorch backend's models of them are tested in test_torchvision_parity.py."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ARCH, ROOT, TORCH_LACKS
+from conftest import ARCH, ROOT
 
 import cnndsl
 from cnndsl.backends import keras as keras_backend
@@ -46,12 +46,7 @@ def _networks() -> dict[str, cnndsl.Network]:
 
 
 NETWORKS = _networks()
-CASES = [
-    (stem, backend)
-    for stem in NETWORKS
-    for backend in BACKENDS
-    if not (backend == "torch" and stem.split(".")[0] in TORCH_LACKS)  # refused with E500 (tests/test_modern.py)
-]
+CASES = [(stem, backend) for stem in NETWORKS for backend in BACKENDS]
 
 
 @pytest.mark.parametrize(("stem", "backend"), CASES, ids=[f"{s}.{b}" for s, b in CASES])

@@ -1,6 +1,7 @@
 """The constructs of today's CNNs (docs/language.md): identity branches, inline groups, merge order, gates
 (multiply), channel chunk and shuffle, stochastic depth, several outputs and quoted module names — as the
-front end builds them, and as IR JSON and the ONNX backend carry them."""
+front end builds them, and as IR JSON and the ONNX backend carry them (the PyTorch backend's are in
+tests/test_torch.py)."""
 
 import numpy as np
 import pytest
@@ -118,18 +119,23 @@ def test_quoted_labels_name_modules_that_are_not_identifiers():
     assert Network.from_json(net.to_json()).nodes[1].name == "block1-0.0"
 
 
+# The new ops and an extra output in one network (tests/test_torch.py checks PyTorch's model of it too).
+NEW_OPS = """
+network n {
+    input(8, 6, 5)
+    a: relu()
+    aux: output { global_avgpool(); flatten(); dense(3) }
+    multiply { identity(); inline { global_avgpool(); g: conv(8, 1); hardsigmoid() } }
+    chunk(2, 1); channel_shuffle(2); stochastic_depth(0.3)
+}
+"""
+
+
 def test_the_onnx_graph_computes_the_new_ops():
     """Gate, chunk, shuffle, stochastic depth (identity in inference) and an extra output, against NumPy."""
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    net = cnndsl.loads("""
-    network n {
-        input(8, 6, 5)
-        a: relu()
-        aux: output { global_avgpool(); flatten(); dense(3) }
-        multiply { identity(); inline { global_avgpool(); g: conv(8, 1); hardsigmoid() } }
-        chunk(2, 1); channel_shuffle(2); stochastic_depth(0.3)
-    }""")
+    net = cnndsl.loads(NEW_OPS)
     model = cnndsl.to_onnx(net)
     onnx.checker.check_model(model, full_check=True)
     onnx.shape_inference.infer_shapes(model, strict_mode=True, check_type=True)
@@ -144,21 +150,3 @@ def test_the_onnx_graph_computes_the_new_ops():
     y = y.reshape(2, 2, 2, 6, 5).transpose(0, 2, 1, 3, 4).reshape(2, 4, 6, 5)
     assert np.abs(main - y).max() < 1e-6
     assert np.abs(aux - (pooled @ w["aux.2.weight"].T + w["aux.2.bias"])).max() < 1e-6
-
-
-@pytest.mark.parametrize("stem", __import__("conftest").TORCH_LACKS)
-def test_the_torch_backend_refuses_what_it_does_not_write_yet(stem):
-    """The files kept out of the torch library tests (conftest.TORCH_LACKS) are refused with a located E500,
-    not emitted wrongly; when the backend learns their ops this fails, and they go back in. (The Keras
-    backend writes them: tests/test_keras_modern.py.)"""
-    from conftest import ARCH
-
-    from cnndsl.backends import torch as torch_backend
-
-    c = cnndsl.compiler.Compiler()
-    c.add_file(ARCH / f"{stem}.cnn")
-    for name in c.network_names():
-        net = c.compile(name)
-        with pytest.raises(cnndsl.CnnDslError) as e:
-            torch_backend.emit(net)
-        assert e.value.code == "E500" and e.value.line > 1, e.value.format()

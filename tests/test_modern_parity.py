@@ -1,7 +1,7 @@
 """Today's CNNs at torchvision parity, through the front end and ONNX (which carry every op of the language):
 parameter count, kernel MACs, the state_dict's keys and shapes, and the output for the deterministic weights
 and input of tests/reference/forward/recipe.py against torchvision's, recorded in <model>.json beside it
-(torch 2.14.1, torchvision 0.29.1)."""
+(torch 2.14.1, torchvision 0.29.1). The PyTorch backend's models of them are tested in test_torchvision_parity.py."""
 
 from __future__ import annotations
 

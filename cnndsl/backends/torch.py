@@ -17,6 +17,9 @@ How the IR becomes classes:
   channels inference found) are constructor parameters. A projection shortcut that only some instances
   build becomes a flag (`downsample=True`). Instances that still differ (a `repeat` count, a `same`
   padding that splits differently at another size) get a class each: `Stage`, `Stage2`.
+- A child whose name is no attribute name (a position, a quoted label such as RegNet's `block1-0`) is
+  registered by `add_module` and reached by `getattr(self, "block1-0")`, so that state_dict keys are the IR's.
+- A network with extra outputs (`aux1: output ...`) returns a tuple: the main output, then the others in order.
 - Every identifier in the source comes from IR names checked here against the compiler's pattern, and
   every expression from the IR is parsed and re-printed, so a doctored IR cannot smuggle code into a file
   that `to_torch` executes. Block arguments are checked by evaluating each expression for every instance.
@@ -44,10 +47,8 @@ from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
 from .base import (
-    NOT_YET,
     WIDTH,
     block_definitions,
-    lacking,
     literal,
     matrix,
     needed,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INDEX = re.compile(r"[0-9]+")
+_QUOTED = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a quoted label (`"block1-0": ...`), as the IR admits it
 
 # Public attributes of nn.Module, nn.Sequential and nn.ModuleDict (torch 2.13). A child with one of these
 # names cannot be set as an attribute (`self.eval = ...` would leave `self.eval` the method) nor through
@@ -88,7 +90,7 @@ _RESERVED = frozenset(
 
 # Ops whose output is a new tensor that their backward pass does not read: an in-place update of it (a ReLU,
 # `out += identity`) is safe once nothing else reads it.
-_FRESH = frozenset({"conv", "conv_transpose", "dense", "batchnorm", "add", "concat"})
+_FRESH = frozenset({"conv", "conv_transpose", "dense", "batchnorm", "add", "multiply", "concat"})
 
 # activation function -> (its module, its call on {x}); leaky_relu and elu take {alpha}
 _ACTIVATIONS = {
@@ -295,6 +297,7 @@ class Instance:
     output: tuple[str, ...]  # the item computing the output
     out_channels: str  # the output's channels, in terms of the block's parameters
     group: Group | None = None
+    extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs (`aux1: output ...`), in order
 
 
 @dataclass
@@ -380,10 +383,8 @@ class _Emitter:
     def __init__(self, net: Network):
         self.net = net
         _ident(net.name, "network name")
-        if (missing := lacking(net)) is not None:
-            raise _Owner.__new__(_Owner).unsupported(*missing)  # the error needs only the class's WHAT
         self.consumers = Counter(i for n in net.nodes for i in n.inputs)
-        self.consumers[net.output] += 1
+        self.consumers.update(net.outputs)
         self.local: dict[tuple[str, int], str] = {}  # ("node" | "scope", id) -> its name inside its parent
         self.children = self._children()
         self.helpers: set[str] = set()
@@ -417,14 +418,21 @@ class _Emitter:
         for n in net.nodes:
             if n.op.kind != "input":
                 keyed[n.scope].append((n.id, 1, n))
-                self.local[("node", n.id)] = _local(n.name, net.scopes[n.scope].name)
+                self.local[("node", n.id)] = self._local(n, net.scopes[n.scope].name)
         for s in net.scopes[1:]:
             if s.kind == "block":
                 _ident(s.block, "block name")
             if s.id in first:  # an empty scope computes nothing and holds no weights
                 keyed[s.parent].append((first[s.id], 0, s))
-                self.local[("scope", s.id)] = _local(s.name, net.scopes[s.parent].name)
+                self.local[("scope", s.id)] = self._local(s, net.scopes[s.parent].name)
         return {sid: [e[2] for e in sorted(entries, key=lambda e: e[:2])] for sid, entries in keyed.items()}
+
+    @staticmethod
+    def _local(child: Node | Scope, parent: str) -> str:
+        local = _local(child.name, parent)
+        if local == "training":  # a quoted label may be that: nn.Module's own flag, which .eval() assigns
+            raise _Owner.__new__(_Owner).unsupported(child, "a module named 'training' (nn.Module's train flag)")
+        return local
 
     def allocate(self, base: str) -> str:
         name, k = base, 1
@@ -450,7 +458,11 @@ class _Emitter:
         parts += [d.source + "\n" for d in needed(_HELPERS, self.helpers)]
         parts += [self._render_group(g) for g in order]
         doc = [f"The {net.name} network of {_doc(net.source)}."]
-        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, network.output, g))
+        if network.extra:
+            names = ", ".join(net.output_name(i) for i in net.extra_outputs)
+            doc.append(f"forward returns the main output, then {_doc(names)}.")
+        outputs = (network.output, *network.extra)
+        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, outputs, g))
         build = wrap("", "def build(", _parameters(g), ") -> nn.Module:", explode=True)
         build.append(f'    """The {net.name} network, with freshly initialised weights."""')
         build += wrap("    ", f"return {self.network_class}(", [f"{p}={p}" for p in g.params], ")")
@@ -531,17 +543,22 @@ class _Emitter:
         others = [o.name for o in self.groups[g.definition] if o is not g]
         if others:
             doc.append(f"Instances of it that differ in structure from these are built by {', '.join(others)}.")
-        return _render_class(g.name, doc, g.items, g.sequential, g.output, g)
+        return _render_class(g.name, doc, g.items, g.sequential, (g.output,), g)
 
 
 def _local(name: str, parent: str) -> str:
-    """A node's or scope's name inside its parent: a label or a position."""
+    """A node's or scope's name inside its parent: a label (quoted ones included) or a position."""
     prefix = parent + "." if parent else ""
     local = name[len(prefix) :] if name.startswith(prefix) else ""
-    valid = _INDEX.fullmatch(local) or (_IDENT.fullmatch(local) and not keyword.iskeyword(local))
-    if not valid or local == "training":  # nn.Module's own flag: .eval() would assign to the child
+    if not (_INDEX.fullmatch(local) or _QUOTED.fullmatch(local)):
         raise ValueError(f"{name!r} is not a valid layer name inside {parent!r}")
     return local
+
+
+def _attribute(name: str) -> bool:
+    """Can a child of this name be an attribute, `self.conv1`? Not a position, a quoted label that is no
+    Python name (`block1-0`), a keyword, nor a name nn.Module uses itself."""
+    return _IDENT.fullmatch(name) is not None and not keyword.iskeyword(name) and not _unsafe(name)
 
 
 def _default_gives(default: ast.expr, args: dict, names: _Names, value) -> bool:
@@ -597,7 +614,6 @@ class _Owner(Dispatcher):
 
     WHAT = "backend torch"
     ACTIVATIONS = _ACTIVATIONS
-    UNSUPPORTED = NOT_YET
 
     def __init__(self, em: _Emitter, scope: Scope, names: _Names | None):
         self.em, self.net, self.scope, self.names = em, em.net, scope, names
@@ -617,13 +633,15 @@ class _Owner(Dispatcher):
     def instance(self) -> Instance:
         pieces = self.pieces(self.scope, ())
         output = self.scope.output
+        extra = tuple(self.paths[i] for i in self.net.extra_outputs) if self.scope.kind == "network" else ()
         sequential = _is_chain(pieces, self.start, output) and all(p.name == str(i) for i, p in enumerate(pieces))
+        sequential = sequential and not extra
         if sequential:
             items = [Item((p.name,), (), "", p.module) for p in pieces]
         else:
             items = _items(pieces)
         out_channels = self.channels.get(output, literal(self.net.nodes[output].shape[0]))
-        return Instance(items, sequential, self.paths[output], out_channels)
+        return Instance(items, sequential, self.paths[output], out_channels, extra=extra)
 
     def pieces(self, scope: Scope, prefix: tuple[str, ...]) -> list[Piece]:
         out = []
@@ -710,9 +728,12 @@ class _Owner(Dispatcher):
         uses_parameters = self.names is not None and _names(_parse_call(functional)) & set(self.ctx.penv)
         if module is not None and (type(node.op).trainable or labelled or uses_parameters):
             item = Item(path, tuple(self.paths[i] for i in node.inputs), call, module, **fields)
+            used = _names(ast.parse(_flat(module), mode="eval").body) | _names(_parse_call(call))
         else:
             merge = node.op.kind if node.op.kind in ops.MERGES else None
             item = Item(path, tuple(self.paths[i] for i in node.inputs), functional, merge=merge, **fields)
+            used = _names(_parse_call(functional))
+        self.em.helpers |= used & _HELPERS.keys()  # the runtime definitions it calls: the file carries them
         self.paths[node.id] = path
         self.channels[node.id] = self.out_channels(node, x)
         return Piece(name, node.id, node.inputs, module if call == "{m}({0})" else None, item)
@@ -723,6 +744,11 @@ class _Owner(Dispatcher):
             return ctx.arg(node, "filters", op.filters)
         if op.kind == "dense":
             return ctx.arg(node, "units", op.units)
+        if op.kind == "chunk":
+            tree = ast.parse(f"({self.channels[x.id]}) // {op.chunks}", mode="eval").body
+            return ctx.check(tree, c) or literal(c)
+        if op.kind == "multiply":  # the channels of an input that has them all (a gate's may be 1)
+            return next(self.channels[i] for i in node.inputs if self.net.nodes[i].shape[0] == c)
         if op.kind == "concat":
             terms = [ast.parse(self.channels[i], mode="eval").body for i in node.inputs]
             tree = functools.reduce(lambda a, b: ast.BinOp(a, ast.Add(), b), terms)  # too long a sum fails the check
@@ -761,7 +787,6 @@ class _Owner(Dispatcher):
     def upsample(self, node: Node, x: Node):
         op = node.op
         if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
-            self.em.helpers.add("upsample_zeros")
             call = f"upsample_zeros({{0}}, {pair(op.scale)})"
             return None, call, call, None
         scale = self.ctx.arg(node, "scale", op.scale, "pair", literal=pair)
@@ -811,6 +836,21 @@ class _Owner(Dispatcher):
     def add(self, node: Node, x: Node):
         return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
 
+    def multiply(self, node: Node, x: Node):  # broadcasts: a gate of C x 1 x 1 scales a map of C x H x W
+        return None, " * ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
+
+    # chunk and channel_shuffle are calls in forward, which sees no constructor parameters: their values, then.
+    def chunk(self, node: Node, x: Node):
+        return None, f"{{0}}.chunk({node.op.chunks}, dim=1)[{node.op.index}]", None, None
+
+    def channel_shuffle(self, node: Node, x: Node):
+        return None, f"channel_shuffle({{0}}, {node.op.groups})", None, None
+
+    def stochastic_depth(self, node: Node, x: Node):  # torchvision.ops': the identity in eval mode
+        args = (self.ctx.arg(node, "p", node.op.p, "float"), literal(node.op.mode))
+        functional = f"stochastic_depth({{0}}, {', '.join(args)}, self.training)"
+        return Call("StochasticDepth(", args), "{m}({0})", functional, None
+
     def keywords(self, node: Node, attrs, defaults, keywords=None) -> list[str]:
         """`attr=value` for the attributes that differ from torch's defaults (or are written as expressions)."""
         out = []
@@ -851,7 +891,6 @@ class _Owner(Dispatcher):
         args += [f"dilation={dilation}"] if dilation is not None else []
         if op.weights is not None:
             args += self.keywords(node, ("groups",), (1,))
-            self.em.helpers.add("FixedConv2d")
             return self.activated(node, Call("FixedConv2d(", tuple(args)), call, comment)
         args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
         return self.activated(node, Call("nn.Conv2d(", tuple(args)), call, comment)
@@ -861,10 +900,8 @@ class _Owner(Dispatcher):
         op = node.op
         size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=pair)
         if op.weights == "box":
-            self.em.helpers.add("box_kernel")
             return f"box_kernel({size})"
         if op.weights == "gaussian":
-            self.em.helpers.add("gaussian_kernel")
             return f"gaussian_kernel({size}, {self.ctx.arg(node, 'sigma', op.sigma, 'float')})"
         if isinstance(op.weights, str):
             return self.em.constant(op.weights.upper(), ops.PRESETS[op.weights])
@@ -905,7 +942,6 @@ class _Owner(Dispatcher):
         a split that depends on a size left open is made at run time."""
         pads = same_pads(x.shape, kernel, strides, dilation)
         if pads is None:
-            self.em.helpers.add("pad_same")
             return None, f"pad_same({{0}}, {literal(kernel)}, {literal(strides)}, {literal(dilation)}{value})", None
         if pads[0] == pads[1] and pads[2] == pads[3]:
             return (f"padding={pair((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
@@ -949,7 +985,6 @@ class _Owner(Dispatcher):
             value = ', value=float("-inf")' if which == "Max" else ""  # padding never wins a max
             padding, inner, comment = self.same_padding(x, op.pool_size, op.strides, (1, 1), value)
             if inner != "{0}" and which == "Avg" and not op.count_include_pad:  # padded pixels must not count
-                self.em.helpers |= {"pad_same", "avg_pool_same"}
                 call = f"avg_pool_same({{0}}, {literal(op.pool_size)}, {literal(op.strides)})"
                 return None, call, call, None
             args += [padding] if padding else []
@@ -1033,7 +1068,8 @@ def _skipping(items: list[Item], skipped: list[Item]) -> list[Item]:
 # --- classes as source ------------------------------------------------------------------------------------
 
 
-def _render_class(name: str, doc: list[str], items, sequential: bool, output, g: Group | None = None) -> str:
+def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g: Group | None = None) -> str:
+    """The class of a block or the network; `outputs` are the paths of the items computing what it returns."""
     base = "nn.Sequential" if sequential else "nn.Module"
     lines = [f"class {name}({base}):"]
     docstring = _docstring(doc, 4) + [""]
@@ -1048,7 +1084,8 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, output, g:
         optional = g.optional if g else {}
         lines.append("        super().__init__()")
         lines += _registrations(items, optional)
-        lines += ["", "    def forward(self, x: Tensor) -> Tensor:", *_forward(items, optional, output)]
+        returns = "Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['Tensor'] * len(outputs))}]"
+        lines += ["", f"    def forward(self, x: Tensor) -> {returns}:", *_forward(items, optional, outputs)]
     code = "\n".join(lines).split("\n")
     return "\n".join([*code[:1], *docstring, *(noqa(line) for line in code[1:])]) + "\n"
 
@@ -1112,10 +1149,10 @@ def _unsafe(name: str) -> bool:
 def _access(path: tuple[str, ...]) -> str:
     """How forward reaches a module: self.conv1, getattr(self, "0"), self._modules["eval"], self.seq["0"]."""
     head = path[0]
-    if _INDEX.fullmatch(head):
-        text = f'getattr(self, "{head}")'
-    elif _unsafe(head):
+    if _unsafe(head):
         text = f'self._modules["{head}"]'
+    elif not _attribute(head):
+        text = f'getattr(self, "{head}")'
     else:
         text = f"self.{head}"
     return text + "".join(f'["{p}"]' for p in path[1:])
@@ -1131,20 +1168,20 @@ def _parameter_access(path: tuple[str, ...]) -> str:
     owner, name = _access(path[:-1]) if len(path) > 1 else "self", path[-1]
     if _unsafe(name):
         return f'{owner}._parameters["{name}"]'
-    return f"{owner}.{name}" if owner == "self" and not _INDEX.fullmatch(name) else f'getattr({owner}, "{name}")'
+    return f"{owner}.{name}" if owner == "self" and _attribute(name) else f'getattr({owner}, "{name}")'
 
 
 def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
     if _is_parameter(module) and _unsafe(name):  # register_parameter refuses the name of a method
         return _statement(f'{owner}._parameters["{name}"] = ', module, indent)
-    if _is_parameter(module) and (_INDEX.fullmatch(name) or owner != "self"):
+    if _is_parameter(module) and (not _attribute(name) or owner != "self"):
         return _statement(f'{owner}.register_parameter("{name}", ', module, indent, ")")
-    if _INDEX.fullmatch(name):  # an unlabelled layer keeps its position as its name
-        return _statement(f'{owner}.add_module("{name}", ', module, indent, ")")
     if _unsafe(name):
         # A name nn.Module uses itself (forward, eval, to ...): stored as a child directly, so that its
         # state_dict keys stay and forward reaches it through _modules.
         return _statement(f'{owner}._modules["{name}"] = ', module, indent)
+    if not _attribute(name):  # a position (an unlabelled layer) or a quoted label: the name as it is
+        return _statement(f'{owner}.add_module("{name}", ', module, indent, ")")
     target = f"{owner}.{name}" + (f": {annotation}" if annotation else "")
     return _statement(f"{target} = ", module, indent)
 
@@ -1179,14 +1216,20 @@ def _has_unsafe(tree: dict) -> bool:
 
 def _module_dict(tree: dict) -> Call:
     entries = (Entry(f'"{k}": ', v.module if isinstance(v, Item) else _module_dict(v)) for k, v in tree.items())
-    return Call("nn.ModuleDict({", tuple(entries), "})", block=True)
+    return Call("nn.ModuleDict(", (Call("{", tuple(entries), "}", block=True),), ")", block=True, sole=True)
 
 
-def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list[str]:
-    """The body of forward: a straight line of assignments, with blank lines between stages."""
+def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...]) -> list[str]:
+    """The body of forward: a straight line of assignments, with blank lines between stages. It returns the
+    first output, or a tuple of them all."""
+    output, extra = outputs[0], outputs[1:]
     uses = Counter(p for it in items for p in it.inputs)
-    uses[output] += 1
-    readers = Counter(uses)
+    uses.update(outputs)
+    # The value an extra output branches from stays on the main line (`aux1 = self.aux1(x)`, then `x = ...`).
+    readers = uses - Counter(p for it in items if it.path in extra for p in it.inputs)
+    # A label may name a variable after a runtime definition this forward does not call (`stochastic_depth`).
+    calls = set().union(*(_names(_parse_call(it.call)) for it in items if it.call))
+    taken = (_RESERVED - _HELPERS.keys()) | (calls & _HELPERS.keys())
     merged_in = {p for it in items if it.merge for p in it.inputs[1:]}  # added or concatenated to another value
     to_merges = {p for it in items if it.merge for p in it.inputs}
     aliased = {it.inputs[0] for it in items if it.path in optional}  # `identity = x` where the step is skipped
@@ -1218,22 +1261,22 @@ def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list
         if it.comment:
             lines.append(f"# {it.comment}")
         if it.path in optional:
-            name = _variable("identity", live, label=False)
+            name = _variable("identity", live)
             lines += [f"{name} = {args[0]}", f"if {m} is not None:", f"    {name} = {m}({args[0]})"]
             var[it.path] = name
             live[name] += uses[it.path] > 0
             continue
         expr = it.call.format(*args, m=m)
         if it.path == output and index == len(items) - 1 and it.module is None:
-            lines.append(f"return {expr}")
+            lines.append("return " + ", ".join([expr, *(var[p] for p in extra)]))
             return _indent(lines)
         first = it.inputs[0] if it.inputs else None
         if readers[it.path] > 1 or it.path in merged_in:  # kept for later
-            name = _variable(it.hint, live) if it.hint else _running(live, running)
+            name = _variable(it.hint, live, taken) if it.hint else _running(live, running)
         elif first is not None and uses[first] == 0 and var[first] in running:
             name = var[first]
-        elif it.hint and (it.opaque or it.path in to_merges):  # a branch
-            name = _variable(it.hint, live)
+        elif it.hint and (it.opaque or it.path in to_merges or it.path in extra):  # a branch, an extra output
+            name = _variable(it.hint, live, taken)
         else:
             name = _running(live, running)
         inplace = (  # `out += identity` on a fresh tensor nothing else refers to
@@ -1243,7 +1286,7 @@ def _forward(items: list[Item], optional: dict, output: tuple[str, ...]) -> list
         lines.append(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
         var[it.path] = name
         live[name] += uses[it.path] > 0
-    lines.append(f"return {var[output]}")
+    lines.append("return " + ", ".join(var[p] for p in outputs))
     return _indent(lines)
 
 
@@ -1251,8 +1294,11 @@ def _indent(lines: list[str]) -> list[str]:
     return [f"        {line}" if line else "" for line in lines]
 
 
-def _variable(hint: str, live: Counter, label: bool = True) -> str:
-    base = hint + "_" if label and hint in _RESERVED else hint  # a label must not hide a name the code uses
+def _variable(hint: str, live: Counter, taken=None) -> str:
+    """A variable for a value: `hint`, unless a value still to be read holds it; a label (with the names the
+    code uses as `taken`) gets a `_` where it would hide one of them."""
+    hint = hint.replace("-", "_")  # a quoted label's value: block1-0 is block1_0
+    base = hint + "_" if taken and hint in taken else hint
     name, k = base, 1
     while live[name] > 0:
         k += 1
@@ -1261,7 +1307,7 @@ def _variable(hint: str, live: Counter, label: bool = True) -> str:
 
 
 def _running(live: Counter, running: set[str]) -> str:
-    name = next((n for n in ("x", "out") if live[n] <= 0), None) or _variable("out", live, label=False)
+    name = next((n for n in ("x", "out") if live[n] <= 0), None) or _variable("out", live)
     running.add(name)
     return name
 

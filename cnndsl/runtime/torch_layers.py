@@ -1,5 +1,6 @@
-"""What emitted PyTorch modules use beyond torch: TensorFlow's `same` padding, bed-of-nails upsampling and
-fixed convolutions. The PyTorch backend copies each definition a network needs into its module."""
+"""What emitted PyTorch modules use beyond torch: TensorFlow's `same` padding, bed-of-nails upsampling, fixed
+convolutions, and what torchvision defines that emitted files cannot import (channel shuffle, stochastic depth).
+The PyTorch backend copies each definition a network needs into its module."""
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,40 @@ class FixedConv2d(nn.Conv2d):
         shape = self.weight.shape
         del self.weight  # the parameter nn.Conv2d made: the same key now holds the fixed kernel
         self.register_buffer("weight", matrix.expand(shape).clone())
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """ShuffleNet's channel shuffle, as torchvision's: the channels seen as groups x C/groups, transposed."""
+    batch, channels, height, width = x.size()
+    x = x.view(batch, groups, channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, channels, height, width)
+
+
+def stochastic_depth(x: Tensor, p: float, mode: str, training: bool = True) -> Tensor:
+    """torchvision.ops.stochastic_depth: while training, zero the whole input of a sample ("row") or of the
+    batch ("batch") with probability p and scale the rest by 1 / (1 - p); the identity otherwise."""
+    if not training or p == 0.0:
+        return x
+    survival = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.ndim - 1) if mode == "row" else [1] * x.ndim
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+    return x * noise.div_(survival)
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: stochastic_depth as a module, with no weights."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return stochastic_depth(x, self.p, self.mode, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
 
 
 class Permute(nn.Module):
