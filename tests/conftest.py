@@ -30,8 +30,12 @@ def _networks(stem: str) -> list[str]:
     return [stem] if len(names) == 1 else [f"{stem}:{n}" for n in names]
 
 
-# Every network of the library the PyTorch backend writes: all of them, as `stem` or `stem:network`.
-TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+# Every network of the library the PyTorch backend is tested on, as `stem` or `stem:network`: a family file's
+# representatives (REPRESENTATIVES, below), every network of any other file.
+def _tested(stem: str) -> list[str]:
+    if stem in REPRESENTATIVES:
+        return [f"{stem}:{n}" for n in REPRESENTATIVES[stem]]
+    return _networks(stem)
 
 
 def load_network(name: str):
@@ -40,6 +44,25 @@ def load_network(name: str):
 
     stem, _, network = name.partition(":")
     return cnndsl.load(ARCH / f"{stem}.cnn", network or None)
+
+
+# The members of the family files (several networks each) that the tests over the whole library build: those
+# whose torchvision outputs tests/reference/forward/ records. tests/test_family_members.py checks every member.
+REPRESENTATIVES = {
+    "densenet": ("densenet121",), "efficientnet": ("efficientnet_b0", "efficientnet_v2_s"),
+    "mobilenet_v3": ("mobilenet_v3_large",), "regnet": ("regnet_y_400mf",), "resnet": ("resnet18",),
+    "shufflenet_v2": ("shufflenet_v2_x1_0",), "convnext": ("convnext_tiny",),
+}  # fmt: skip
+
+
+TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _tested(p.stem)]
+
+
+def load_architecture(name: str):
+    """The network of architectures/<name>.cnn: its only one, or a family file's (first) representative."""
+    import cnndsl
+
+    return cnndsl.load(ARCH / f"{name}.cnn", REPRESENTATIVES.get(name, (None,))[0])
 
 
 # The layers that act on each position's channels, in the backends' op tests (tests/test_onnx.py, test_keras.py):

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import ARCH, ARCHITECTURES, CHANNELS_LAST_OPS, ROOT, torch_model
+from conftest import ARCH, ARCHITECTURES, CHANNELS_LAST_OPS, ROOT, load_architecture, torch_model
 from onnx import TensorProto, helper
 
 import cnndsl
@@ -100,7 +100,7 @@ def difference(model: onnx.ModelProto | bytes, module: torch.nn.Module, x: np.nd
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_architecture(name):
     """Checker, shape inference node by node, and onnxruntime against torch with torch's weights."""
-    net = cnndsl.load(ARCH / f"{name}.cnn")
+    net = load_architecture(name)
     module = torch_model(net)
     model = onnx_from_torch(net, module)
     data = model.SerializeToString()
