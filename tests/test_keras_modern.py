@@ -1,9 +1,9 @@
 """The Keras backend on today's CNNs (issue 15): EfficientNet-B0, MobileNetV3-Large, ShuffleNetV2 x1.0,
-RegNetY-400MF and GoogLeNet with its auxiliary classifiers, given the weights of tests/reference/forward/recipe.py
-for torchvision's state_dict by `transfer_weights`, compute torchvision's recorded outputs; the new ops
-(gates, chunk, channel shuffle, stochastic depth, extra outputs, quoted labels) agree with the ONNX backend,
-which tests/test_modern.py holds to NumPy. The PyTorch backend does not write these networks yet, so the
-weights go from the state_dict straight into Keras."""
+RegNetY-400MF, ConvNeXt-T and GoogLeNet with its auxiliary classifiers, given the weights of
+tests/reference/forward/recipe.py for torchvision's state_dict by `transfer_weights`, compute torchvision's
+recorded outputs; the new ops (gates, chunk, channel shuffle, stochastic depth, extra outputs, quoted labels)
+agree with the ONNX backend, which tests/test_modern.py holds to NumPy. The PyTorch backend does not write
+these networks yet, so the weights go from the state_dict straight into Keras."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ MODELS = {
     "mobilenet_v3_large": "mobilenet_v3:mobilenet_v3_large",
     "shufflenet_v2_x1_0": "shufflenet_v2:shufflenet_v2_x1_0",
     "regnet_y_400mf": "regnet:regnet_y_400mf",
+    "convnext_tiny": "convnext:convnext_tiny",
 }
 
 

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import ARCH, ARCHITECTURES, ROOT, load_architecture, torch_model
+from conftest import ARCH, ARCHITECTURES, CHANNELS_LAST_OPS, ROOT, load_architecture, torch_model
 from onnx import TensorProto, helper
 
 import cnndsl
@@ -22,6 +22,7 @@ from cnndsl.backends.onnx import (
     BATCH,
     DEFAULT_OPSET,
     MIN_OPSET,
+    _valued,
     initial_weights,
     onnx_from_torch,
     parameter_shapes,
@@ -68,8 +69,10 @@ def check_shapes(net, model: onnx.ModelProto) -> list[str]:
     inferred = onnx_shapes(net, model)
     symbols = {d: d for d in (BATCH, *net.input_shape) if isinstance(d, str)}
     inexact = []
-    for node in net.nodes:
-        got, want = inferred[node.name], [BATCH, *node.shape]
+    for node, value in zip(net.nodes, _valued(net), strict=True):  # a layer scale's value is not its name
+        got, want = inferred[value.name], [BATCH, *node.shape]
+        if node.id in net.held_last:  # N×H×W×C between channels_last() and channels_first()
+            want = [BATCH, *node.shape[1:], node.shape[0]]
         assert len(got) == len(want), f"{node.name}: ONNX infers {got}, the IR {want}"
         for g, w in zip(got, want, strict=True):
             if isinstance(g, int):
@@ -195,6 +198,7 @@ network concat_add_residual {
     residual { conv(16, 3, padding=1); batchnorm(); relu() }
 }
 """
+OPS_SOURCE += CHANNELS_LAST_OPS
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)
 
 

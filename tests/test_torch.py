@@ -56,6 +56,11 @@ def expected_state_dict(net) -> dict[str, tuple[int, ...]]:
             for key in ("weight", "bias", "running_mean", "running_var"):
                 out[f"{n.name}.{key}"] = (n.shape[0],)
             out[f"{n.name}.num_batches_tracked"] = ()
+        elif op.kind == "layernorm":
+            for key in ("weight", "bias"):
+                out[f"{n.name}.{key}"] = (n.shape[0],)
+        elif op.kind == "layer_scale":  # a bare parameter: the layer's own name, C×1×1 on a map
+            out[n.name] = (n.shape[0], *(1 for _ in n.shape[1:]))
     return out
 
 

@@ -67,7 +67,7 @@ _KEEPS_SIGN = {
     "flatten", "concat", "add", "multiply", "chunk", "channel_shuffle", "stochastic_depth",
 }  # fmt: skip
 # Ops a flattened vector may pass through on its way to a dense layer without its order mattering.
-_ELEMENTWISE = {"dropout", "activation", "batchnorm"}
+_ELEMENTWISE = {"dropout", "activation", "batchnorm", "layernorm", "layer_scale"}
 
 
 def keras_names(net: Network) -> tuple[list[str], list[str]]:
@@ -1180,6 +1180,21 @@ class _Layers(Dispatcher):
 
     def concat(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Concatenate", [p.name()], inputs)]
+
+    # --- ConvNeXt: Keras' maps are channels-last already; layer norm, layer scale ---
+
+    def channels_last(self, p: _Position, inputs, out):
+        return [_Stmt(out, "layers.Identity", [p.name()], inputs[0])]
+
+    channels_first = channels_last
+
+    def layernorm(self, p: _Position, inputs, out):  # over the last axis: the channels, in either layout
+        args = _Args().add("epsilon", p.arg("eps"), "0.001")
+        return [_Stmt(out, "layers.LayerNormalization", [*args, p.name()], inputs[0])]
+
+    def layer_scale(self, p: _Position, inputs, out):
+        p.module.classes.add("LayerScale")
+        return [_Stmt(out, "LayerScale", [p.arg("init"), p.name()], inputs[0])]
 
     def add(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Add", [p.name()], inputs)]

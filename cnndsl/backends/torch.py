@@ -938,6 +938,30 @@ class _Owner(Dispatcher):
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
         return None, f"F.pad({{0}}, {literal((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
 
+    # --- ConvNeXt: a map held channels-last, layer norm, layer scale ---
+
+    def channels_last(self, node: Node, x: Node):
+        self.em.helpers.add("Permute")
+        return Call("Permute(", ("[0, 2, 3, 1]",)), "{m}({0})", "{0}.permute(0, 2, 3, 1)", None
+
+    def channels_first(self, node: Node, x: Node):
+        self.em.helpers.add("Permute")
+        return Call("Permute(", ("[0, 3, 1, 2]",)), "{m}({0})", "{0}.permute(0, 3, 1, 2)", None
+
+    def layernorm(self, node: Node, x: Node):
+        args = (self.channels[x.id], *self.keywords(node, ("eps",), (1e-5,)))
+        if len(node.shape) == 1 or node.id in self.net.held_last:  # the channels are the last axis
+            return Call("nn.LayerNorm(", args), "{m}({0})", None, None
+        self.em.helpers.add("LayerNorm2d")
+        return Call("LayerNorm2d(", args), "{m}({0})", None, None
+
+    def layer_scale(self, node: Node, x: Node):
+        # torchvision's bare parameter (state_dict key `layer_scale`), C×1×1 to broadcast over N×C×H×W
+        ones = ["1"] * (len(node.shape) - 1)
+        size = "(" + ", ".join([self.channels[x.id], *ones]) + ("" if ones else ",") + ")"
+        init = self.ctx.arg(node, "init", node.op.init, "float")
+        return Call("nn.Parameter(", (f"torch.full({size}, {init})",)), "{0} * {m}", None, None
+
     def pool(self, node: Node, x: Node, which: str):
         op, ctx = node.op, self.ctx
         size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=pair)
@@ -1088,7 +1112,24 @@ def _access(path: tuple[str, ...]) -> str:
     return text + "".join(f'["{p}"]' for p in path[1:])
 
 
+def _is_parameter(module) -> bool:
+    """A layer scale: a bare nn.Parameter where the other layers are modules."""
+    return isinstance(module, Call) and module.type == "nn.Parameter"
+
+
+def _parameter_access(path: tuple[str, ...]) -> str:
+    """How forward reaches a bare parameter: self.layer_scale, getattr(self, "3"), getattr(self.seq, "2")."""
+    owner, name = _access(path[:-1]) if len(path) > 1 else "self", path[-1]
+    if _unsafe(name):
+        return f'{owner}._parameters["{name}"]'
+    return f"{owner}.{name}" if owner == "self" and _attribute(name) else f'getattr({owner}, "{name}")'
+
+
 def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
+    if _is_parameter(module) and _unsafe(name):  # register_parameter refuses the name of a method
+        return _statement(f'{owner}._parameters["{name}"] = ', module, indent)
+    if _is_parameter(module) and (not _attribute(name) or owner != "self"):
+        return _statement(f'{owner}.register_parameter("{name}", ', module, indent, ")")
     if _unsafe(name):
         # A name nn.Module uses itself (forward, eval, to ...): stored as a child directly, so that its
         # state_dict keys stay and forward reaches it through _modules.
@@ -1100,7 +1141,16 @@ def _register(owner: str, name: str, module, indent: int, annotation: str | None
 
 
 def _container(owner: str, name: str, tree: dict) -> list[str]:
-    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward."""
+    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward (its bare
+    parameters registered on it after)."""
+    parameters = {k: v for k, v in tree.items() if isinstance(v, Item) and _is_parameter(v.module)}
+    if parameters:
+        tree = {k: v for k, v in tree.items() if k not in parameters}
+        inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
+        lines = _container(owner, name, tree)
+        for k, v in parameters.items():
+            lines += _register(inner, k, v.module, 8)
+        return lines
     if not _has_unsafe(tree):
         return _register(owner, name, _module_dict(tree), 8)
     # nn.ModuleDict refuses these keys: store each entry directly.
@@ -1157,7 +1207,7 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
         for p in it.inputs:
             uses[p] -= 1
             live[var[p]] -= uses[p] == 0
-        m = _access(it.path)
+        m = _parameter_access(it.path) if _is_parameter(it.module) else _access(it.path)
         kind = stages[index]
         if lines and (kind != stage or kind == "optional"):
             lines.append("")
