@@ -70,7 +70,7 @@ def test_googlenet_auxiliary_classifiers():
     """googlenet(aux_logits=True): the Keras model returns [logits, aux1, aux2] as the ONNX graph does, the
     logits are torchvision's; the auxiliary heads (which torchvision runs in training only) are ONNX's."""
     ref = reference("googlenet_aux")
-    net = cnndsl.load(ARCH / "googlenet.cnn", args={"aux_logits": 1})
+    net = cnndsl.load(ARCH / "googlenet.cnn", args={"aux_logits": True})
     model = to_keras(net)
     names, _ = keras_names(net)
     assert model.output_names == [names[i] for i in net.outputs] == ["fc", "aux1_fc2", "aux2_fc2"]

@@ -683,7 +683,7 @@ def test_torch_compile_of_the_new_ops_matches_eager():
 
 @pytest.mark.parametrize(
     ("file", "network", "args", "count"),
-    [("mobilenet_v3.cnn", "mobilenet_v3_large", {}, 1), ("googlenet.cnn", "googlenet", {"aux_logits": 1}, 3)],
+    [("mobilenet_v3.cnn", "mobilenet_v3_large", {}, 1), ("googlenet.cnn", "googlenet", {"aux_logits": True}, 3)],
 )
 def test_torch_export_of_gates_and_several_outputs(file, network, args, count):
     model = to_torch(cnndsl.load(ARCH / file, network, args=args)).eval()
