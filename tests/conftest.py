@@ -14,7 +14,7 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 # of the library, TORCH_NETWORKS; Keras: tests/test_keras_modern.py; ONNX: tests/test_modern_parity.py and
 # tests/test_forward_parity.py); the older tests that take each file as one network (ARCHITECTURES:
 # test_onnx, test_render, test_architectures) do not take them yet (efficientnet.cnn holds two networks).
-MODERN = ("efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
+MODERN = ("convnext", "efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
 
 # Network files of the library (blocks/ holds imported blocks only).
 ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in MODERN)
@@ -30,8 +30,12 @@ def _networks(stem: str) -> list[str]:
     return [stem] if len(names) == 1 else [f"{stem}:{n}" for n in names]
 
 
-# Every network of the library the PyTorch backend writes: all of them, as `stem` or `stem:network`.
-TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+# Every network of the library the PyTorch backend is tested on, as `stem` or `stem:network`: a family file's
+# representatives (REPRESENTATIVES, below), every network of any other file.
+def _tested(stem: str) -> list[str]:
+    if stem in REPRESENTATIVES:
+        return [f"{stem}:{n}" for n in REPRESENTATIVES[stem]]
+    return _networks(stem)
 
 
 def load_network(name: str):
@@ -41,6 +45,56 @@ def load_network(name: str):
     stem, _, network = name.partition(":")
     return cnndsl.load(ARCH / f"{stem}.cnn", network or None)
 
+
+# The members of the family files (several networks each) that the tests over the whole library build: those
+# whose torchvision outputs tests/reference/forward/ records. tests/test_family_members.py checks every member.
+REPRESENTATIVES = {
+    "densenet": ("densenet121",), "efficientnet": ("efficientnet_b0", "efficientnet_v2_s"),
+    "mobilenet_v3": ("mobilenet_v3_large",), "regnet": ("regnet_y_400mf",), "resnet": ("resnet18",),
+    "shufflenet_v2": ("shufflenet_v2_x1_0",), "convnext": ("convnext_tiny",),
+}  # fmt: skip
+
+
+TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _tested(p.stem)]
+
+
+def load_architecture(name: str):
+    """The network of architectures/<name>.cnn: its only one, or a family file's (first) representative."""
+    import cnndsl
+
+    return cnndsl.load(ARCH / f"{name}.cnn", REPRESENTATIVES.get(name, (None,))[0])
+
+
+# The layers that act on each position's channels, in the backends' op tests (tests/test_onnx.py, test_keras.py):
+# layer norm over channels on a map held channels-first, on one held channels-last and on a vector (after a
+# flatten that Keras orders H·W·C), dense layers on a map held channels-last, layer scale on a map and a vector.
+CHANNELS_LAST_OPS = """
+network convnext_ops {
+    input(8, 9, 7)
+    layernorm(eps=1e-6)
+    residual {
+        conv(8, 7, padding=3, groups=8)
+        channels_last()
+        layernorm()
+        dense(32, activation=gelu)
+        dense(8, use_bias=false)
+        channels_first()
+        layer_scale(0.5)
+    }
+    global_avgpool()
+    layernorm()
+    flatten()
+    layer_scale()
+    dense(5)
+}
+network flat_layernorm {
+    input(4, 3, 3)
+    flatten()
+    layernorm()
+    layer_scale(2.0)
+    dense(6)
+}
+"""
 
 # The models whose torchvision state_dict the library reproduces key for key.
 TORCHVISION = [
