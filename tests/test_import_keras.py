@@ -13,7 +13,7 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import load_network, reference_header  # noqa: E402
+from conftest import load_architecture, reference_header  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl.backends.keras import to_keras  # noqa: E402
@@ -85,7 +85,7 @@ ROUND_TRIP = ["resnet18", "mobilenet_v3", "shufflenet_v2", "googlenet", "nin", "
 
 @pytest.mark.parametrize("name", ROUND_TRIP)
 def test_keras_round_trip(name):
-    net = load_network(name)
+    net = load_architecture(name)
     original = to_keras(net)
     _randomise(original)
     imported = from_keras(original, net.name)
