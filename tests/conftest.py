@@ -10,16 +10,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ARCH = ROOT / "architectures"
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
-# The files of today's CNNs (issue 15). Every backend writes them (tests/test_torch.py takes every network
-# of the library, TORCH_NETWORKS; Keras: tests/test_keras_modern.py; ONNX: tests/test_modern_parity.py and
-# tests/test_forward_parity.py); the older tests that take each file as one network (ARCHITECTURES:
-# test_onnx, test_render, test_architectures) do not take them yet (efficientnet.cnn holds two networks).
-MODERN = ("efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
-
-# Network files of the library (blocks/ holds imported blocks only).
-ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in MODERN)
-
-
 def _networks(stem: str) -> list[str]:
     """`stem` for a file of one network, `stem:network` for each of a file of several."""
     from cnndsl.compiler import Compiler
@@ -30,8 +20,12 @@ def _networks(stem: str) -> list[str]:
     return [stem] if len(names) == 1 else [f"{stem}:{n}" for n in names]
 
 
-# Every network of the library the PyTorch backend writes: all of them, as `stem` or `stem:network`.
+# Every network of the library, as `stem` or `stem:network` where a file holds several; every backend writes
+# them all.
 TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+
+# The files of one network, for the tests that load a file as its network (tests/test_render.py).
+ARCHITECTURES = [n for n in TORCH_NETWORKS if ":" not in n]
 
 
 def load_network(name: str):
@@ -96,6 +90,7 @@ def torch_model(net, seed: int = 0):
     return model
 
 
-@pytest.fixture(params=ARCHITECTURES)
+@pytest.fixture(params=sorted(p.stem for p in ARCH.glob("*.cnn")))
 def architecture(request) -> Path:
+    """Every network file of the library (blocks/ holds imported blocks only)."""
     return ARCH / f"{request.param}.cnn"
