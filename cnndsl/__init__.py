@@ -24,6 +24,9 @@ _LAZY = {
     "to_onnx": "cnndsl.backends.onnx",
     "transfer_weights": "cnndsl.transfer",
     "render": "cnndsl.diagram",
+    "from_torch": "cnndsl.importers",
+    "from_onnx": "cnndsl.importers",
+    "from_keras": "cnndsl.importers",
 }
 
 __all__ = ["CnnDslError", "Network", "Node", "Scope", "load", "load_all", "loads", *_LAZY]
@@ -31,7 +34,13 @@ __version__ = "0.1.0"
 
 
 # what each lazy function needs beyond the front end
-_EXTRA = {"to_torch": "torch", "to_keras": "keras", "to_onnx": "onnx", "transfer_weights": "torch,keras"}
+_EXTRA = {
+    "from_torch": "torch",
+    "to_torch": "torch",
+    "to_keras": "keras",
+    "to_onnx": "onnx",
+    "transfer_weights": "torch,keras",
+}
 
 
 def __getattr__(name: str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -187,6 +188,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("paths", nargs="+", metavar="FILE|DIR", help=".cnn files, directories, or - for standard input")
     sp.add_argument("--check", action="store_true", help="change nothing; exit 1 and name the files fmt would change")
     sp.add_argument("--diff", action="store_true", help="change nothing; print what fmt would change (exit 1 if any)")
+
+    sp = sub.add_parser("import", help="turn a PyTorch or ONNX model into a readable .cnn file (docs/import.md)")
+    sp.add_argument("source", metavar="SOURCE", help="package.module:callable, path/to/file.py:callable or model.onnx")
+    sp.add_argument("-o", "--output", metavar="OUT.cnn", help="where to write (atomically); default: standard output")
+    sp.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="the input, without the batch (default: "
+                    "the first convolution's channels at 224x224)")  # fmt: skip
+    sp.add_argument("--name", help="the network's name (default: the model's class, in snake_case)")
+    sp.add_argument("--weights", metavar="OUT.pt", help="also write the model's weights for the compiled .cnn "
+                    "(.pt: a PyTorch state_dict; .weights.h5: Keras weights)")  # fmt: skip
 
     sub.add_parser("lsp", help="the language server, over standard input and output (docs/editors.md)")
 
@@ -515,7 +525,57 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    """An argparse type: C,H,W (or N) of whole numbers of at least 1."""
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if not dims or len(dims) not in (1, 3) or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W or N (whole numbers), not {text!r}")
+    return dims
+
+
+def cmd_import(args) -> int:
+    """A PyTorch or ONNX model as .cnn text; with --weights, its weights for the compiled network too."""
+    import io
+
+    from .importers import import_text
+
+    if args.name is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", args.name):
+        raise UsageError(f"--name must be a letter then letters, digits and _, not {args.name!r}")
+    for path in (args.output, args.weights):
+        if path:
+            check_output(path, [])
+    if args.weights and not args.weights.endswith((".pt", ".pth", ".weights.h5")):
+        raise UsageError("--weights must end in .pt, .pth or .weights.h5")
+    text, state_dict = import_text(args.source, args.input_shape, args.name)
+    if args.weights:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(state_dict(), buffer)
+        if args.weights.endswith(".weights.h5"):
+            import tempfile
+
+            from .compiler import loads
+            from .transfer import convert
+
+            with tempfile.TemporaryDirectory() as tmp:
+                pt = str(Path(tmp) / "weights.pt")
+                Path(pt).write_bytes(buffer.getvalue())
+                convert(loads(text, path=args.source), pt, args.weights, [])
+        else:
+            write_atomic(args.weights, buffer.getvalue(), [])
+    if args.output:
+        write_atomic(args.output, text, [])
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 COMMANDS = {
+    "import": cmd_import,
     "check": cmd_check, "summary": cmd_summary, "compile": cmd_compile, "render": cmd_render,
     "convert": cmd_convert, "apply": cmd_apply, "schema": cmd_schema, "fmt": cmd_fmt,
     "lsp": cmd_lsp, "serve": cmd_serve,
@@ -526,7 +586,9 @@ def _command_extra(args) -> str | None:
     """The extra a command needs, for a missing module several extras share (numpy)."""
     if args.command == "compile":
         return {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(args.backend)
-    return {"render": "render", "apply": "images", "convert": "torch,keras", "serve": "serve"}.get(args.command)
+    return {"render": "render", "apply": "images", "convert": "torch,keras", "serve": "serve"}.get(args.command) or (
+        ("onnx" if args.source.endswith(".onnx") else "torch") if args.command == "import" else None
+    )
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):

@@ -1209,7 +1209,7 @@ class _Expansion:
                 "E216", f"'in.{expr.attr}': 'in' is the input of a block, and only a block has one", expr.span,
                 hint="a function takes the sizes it needs as arguments" if self.functions_active else None,
             )  # fmt: skip
-        names = _SIZES[len(shape)] if len(shape) in _SIZES else ()
+        names = INPUT_SIZES.get(len(shape), ())
         if expr.attr not in names:
             what = f"a vector of {shape[0]}" if len(shape) == 1 else f"{ops.shape_str(shape)}"
             hint = _did_you_mean(expr.attr, names)
@@ -1367,7 +1367,7 @@ def _why(e: Exception) -> str:
 
 
 # The sizes `in.` names, by the rank of the input.
-_SIZES = {3: ("channels", "height", "width"), 1: ("features",)}
+INPUT_SIZES = {3: ("channels", "height", "width"), 1: ("features",)}
 SETTINGS = "--set"  # the path errors in `--set NAME=VALUE` settings show
 
 

@@ -8,12 +8,14 @@ Three choices shape a drawing:
   nesting: blocks called from the network are at depth 1, the blocks they call at depth 2, and so on;
   blocks deeper than `depth` collapse. `expand` names instances to open whatever the depth.
 - whether activations are folded into the layer before them ("conv 3×3, 64, relu");
-- whether a run of identical consecutive block instances is drawn once, titled "×N".
+- whether a run of consecutive instances of one call is drawn once, titled "×N" (DenseNet's `dense_layer() ×6`,
+  whose channels grow along the run, as its paper's table writes it).
 `detail="layers"` draws every IR node and every block instance, nothing folded or merged. `detail="blocks"`
-collapses every block, folds and merges. The default folds and merges, and opens blocks as deep as it can
-while the drawing keeps at most AUTO_NODES nodes: LeNet-5, AlexNet, VGG and NiN come out layer by layer,
-U-Net, GoogLeNet and the ResNets block by block. Sequences are not clusters: they group statements but
-have no call to title them.
+collapses every block, folds and merges. The default folds and merges, opens the first instance of each
+block so that a reader sees one residual block and one Inception module, and keeps the drawing within
+AUTO_NODES nodes (`_Tree.fit`): LeNet-5, AlexNet, VGG and NiN come out layer by layer, the ResNets, GoogLeNet,
+Inception-v3 and DenseNet block by block with one of each kind of block opened. Sequences are not clusters:
+they group statements but have no call to title them.
 
 The DOT text is a function of the network alone: node ids are node and scope names, and everything is
 emitted in node order, so the same network gives the same bytes in any process.
@@ -22,6 +24,7 @@ emitted in node order, so the same network gives the same bytes in any process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import html
 import re
@@ -285,7 +288,7 @@ def render(
     named = tree.block_names(expand)
     compact = detail != "layers"
     if depth is None and detail is None:  # the first instance of each block opened, to show what it is
-        plan = tree.fit(named | tree.first_instances())
+        plan = tree.fit(named)
     else:
         plan = _Plan(tree, depth if depth is not None else INF if detail == "layers" else 0, named, compact)
     if show_rf:
@@ -339,48 +342,61 @@ class _Tree:
             while sid is not None and n.id > self.last[sid]:
                 self.last[sid] = n.id
                 sid = scopes[sid].parent
-        # Runs of repeated instances. final[n] is the node of the run's first instance that stands for node n;
-        # runs[first instance] lists the instances of its run.
-        self.final = list(range(len(nodes)))
-        self.runs: dict[int, list[int]] = {}
+        # Runs of consecutive instances drawn as one: of the same call (exact), or of the same block with
+        # arguments that differ (loose: EfficientNet's stages, whose stochastic depth grows block by block).
+        self.exact = self._runs(loose=False)
+        self.loose = self._runs(loose=True)
+
+    def _runs(self, loose: bool) -> _Runs:
+        runs = _Runs(list(range(len(self.net.nodes))), {})
         for kids in self.children:
             run: list[int] = []
-            for sid in (k for k in kids if scopes[k].kind == "block"):
-                if run and self._repeats(run[-1], sid):
+            for sid in (k for k in kids if self.net.scopes[k].kind == "block"):
+                if run and self._repeats(run[-1], sid, loose):
                     run.append(sid)
                 else:
-                    self._add_run(run)
+                    self._add_run(runs, run)
                     run = [sid]
-            self._add_run(run)
-        for n in range(len(nodes)):  # a run nested in a repeated instance: follow the chain to the first
-            self.final[n] = self.final[self.final[n]]
+            self._add_run(runs, run)
+        final = runs.final
+        for n in range(len(final)):  # a run nested in a repeated instance: follow the chain to the first
+            final[n] = final[final[n]]
+        return runs
 
-    def _add_run(self, run: list[int]) -> None:
+    def _add_run(self, runs: _Runs, run: list[int]) -> None:
         if len(run) > 1:
-            self.runs[run[0]] = run
+            runs.runs[run[0]] = run
             for sid in run[1:]:
                 for offset in range(self.last[sid] - self.first[sid] + 1):
-                    self.final[self.first[sid] + offset] = self.first[run[0]] + offset
+                    runs.final[self.first[sid] + offset] = self.first[run[0]] + offset
 
-    def _repeats(self, a: int, b: int) -> bool:
-        """Instance b repeats instance a: the same call, fed by a alone, the same ops on the same shapes."""
+    def _repeats(self, a: int, b: int, loose: bool) -> bool:
+        """Instance b repeats instance a: the same call, fed by a alone, the same ops wired alike. The shapes
+        may differ (a dense layer widens what it reads): the edges out of a run carry its last shape. Loose:
+        the same block, its ops the same or of the same kinds with the same shapes and parameters
+        (EfficientNet's blocks, which differ only in their stochastic depth), wired alike."""
         nodes, sa, sb = self.net.nodes, self.net.scopes[a], self.net.scopes[b]
         size = self.last[a] - self.first[a]
         if (
-            (sa.block, sa.args) != (sb.block, sb.args)
+            sa.block != sb.block
+            or (sa.args != sb.args and not loose)
             or sb.input != sa.output
             or self.last[b] - self.first[b] != size
             or size < 0
-            or nodes[sa.input].shape != nodes[sb.input].shape
         ):
             return False
         for offset in range(size + 1):
             x, y = nodes[self.first[a] + offset], nodes[self.first[b] + offset]
-            if x.op != y.op or x.shape != y.shape:
+            alike = loose and (x.op.kind, x.shape, x.params) == (y.op.kind, y.shape, y.params)
+            if (x.op != y.op and not alike) or self._wiring(x, a) != self._wiring(y, b):
                 return False
             if any(not self.first[a] <= c <= self.last[b] for c in self.consumers[x.id]):
                 return False  # something else reads a's values
         return True
+
+    def _wiring(self, node: Node, sid: int) -> list[int]:
+        """What node reads, as offsets in instance sid (-1: from before it)."""
+        return [i - self.first[sid] if i >= self.first[sid] else -1 for i in node.inputs]
 
     def block_names(self, names: Iterable[str]) -> frozenset[str]:
         known = sorted(s.name for s in self.net.scopes if s.kind == "block")
@@ -391,22 +407,55 @@ class _Tree:
             raise ValueError(f"no block instance is named '{name}'{hint}")
         return names
 
-    def first_instances(self) -> frozenset[str]:
+    def first_instances(self) -> list[str]:
         """The first instance of each block: what the default drawing opens, so that a reader sees one
-        residual block and one Inception module (the rest collapse)."""
-        firsts: dict[str, str] = {}
+        residual block and one Inception module (the rest collapse). Those that merge tensors (a shortcut,
+        branches, a gate) come first, in network order, then the plain ones (conv + batchnorm + relu): where
+        not all fit, the first of the list stay open."""
+        nodes, firsts = self.net.nodes, {}
         for s in self.net.scopes:
-            if s.kind == "block" and self.first[s.id] <= self.last[s.id]:
-                firsts.setdefault(s.block, s.name)
-        return frozenset(firsts.values())
+            if s.kind == "block" and self.first[s.id] <= self.last[s.id] and s.block not in firsts:
+                merges = any(nodes[n].op.merge for n in range(self.first[s.id], self.last[s.id] + 1))
+                firsts[s.block] = (not merges, s.id, s.name)
+        return [name for *_, name in sorted(firsts.values())]
 
     def fit(self, named: frozenset[str]) -> _Plan:
-        """The deepest opening whose drawing has at most AUTO_NODES nodes (or all blocks collapsed)."""
-        for depth in range(max(self.level), 0, -1):
-            plan = _Plan(self, depth, named, compact=True)
-            if len(plan.items) <= AUTO_NODES:
-                return plan
-        return _Plan(self, 0, named, compact=True)
+        """The default drawing: the fullest with at most AUTO_NODES nodes. Every first instance is opened, the
+        blocks inside it as deep as they go, then less deep, at each of the STEPS, which collapse more and
+        more: activations folded into the layer before them; normalisations folded too ("conv 3×3, 64,
+        batchnorm, relu"); runs of one block with differing arguments drawn once ("mbconv(80, 3, …) ×3"),
+        with no other block opened; a residual around one collapsed block drawn as that block ("+ shortcut").
+        If none fits, fewer first instances are opened at the last step: the most that fit, from the start of
+        first_instances (none: every block collapsed)."""
+        firsts = self.first_instances()
+        for step in STEPS:
+            for depth in range(0 if step[1] else max(self.level), -1, -1):
+                plan = _Plan(self, depth, named | frozenset(firsts), True, *step)
+                if len(plan.items) <= AUTO_NODES:
+                    return plan
+
+        def opening(k: int) -> _Plan:  # the first k first instances opened, at the last step
+            return _Plan(self, 0, named | frozenset(firsts[:k]), True, *STEPS[-1])
+
+        fits, too_many = 0, len(firsts)  # a drawing grows with what it opens: bisect for the most that fit
+        while too_many - fits > 1:
+            k = (fits + too_many) // 2
+            fits, too_many = (k, too_many) if len(opening(k).items) <= AUTO_NODES else (fits, k)
+        return opening(fits)
+
+
+# What the default drawing folds and merges, step by step until it fits (_Tree.fit): (fold_norms, loose,
+# fold_shortcuts) of _Plan; activations are always folded.
+STEPS = ((False, False, False), (True, False, False), (True, True, False), (True, True, True))
+
+
+@dataclass
+class _Runs:
+    """final[n]: the node of its run's first instance that stands for node n; runs[first instance]: the
+    instances of its run."""
+
+    final: list[int]
+    runs: dict[int, list[int]]
 
 
 @dataclass
@@ -430,7 +479,8 @@ class _Edge:
     head: str
     shape: tuple
     # "shortcut" into an add, "skip" into a concat: an input of a merge that bypasses the layers on its
-    # first input (a residual's identity, a U-Net skip). "merge" for the other inputs of a merge, "" else.
+    # first input (a residual's identity, a U-Net skip). "gated": the first input of a multiply whose other
+    # input is computed from it (a squeeze-excitation gate). "merge" for the other inputs of a merge, "" else.
     role: str
     labelled: bool = True
 
@@ -438,10 +488,16 @@ class _Edge:
 class _Plan:
     """The drawing for given options: its items, edges, and the opened block instances (clusters)."""
 
-    def __init__(self, tree: _Tree, depth: int, named: frozenset[str], compact: bool):
+    def __init__(
+        self, tree: _Tree, depth: int, named: frozenset[str], compact: bool, fold_norms: bool = False,
+        loose: bool = False, fold_shortcuts: bool = False,
+    ):  # fmt: skip
         self.tree, self.depth, self.compact = tree, depth, compact  # compact: fold activations, merge runs
+        self.fold_norms = compact and fold_norms  # fold normalisations too
+        self.fold_shortcuts = compact and fold_shortcuts  # a residual around one collapsed block: that block
         net = tree.net
-        self.final = tree.final if compact else list(range(len(net.nodes)))
+        runs = _Runs(list(range(len(net.nodes))), {}) if not compact else tree.loose if loose else tree.exact
+        self.final, self.runs = runs.final, runs.runs
         self._open(named)
         self.items: dict[str, _Item] = {}
         self.owner = owner = [""] * len(net.nodes)  # IR node -> the item drawing it
@@ -453,7 +509,11 @@ class _Plan:
             elif (p := self._folds_into(n)) is not None:
                 owner[n.id] = owner[p.id]
                 item = self.items[owner[p.id]]
-                item.label += _html(", " + describe(n.op))
+                if item.kind == "block":  # a line under the block's call: "+ shortcut (add)"
+                    what = "shortcut (add)" if n.op.kind == "add" else describe(n.op)
+                    item.label += f'<BR/><FONT POINT-SIZE="9">{_html("+ " + what)}</FONT>'
+                else:
+                    item.label += _html(", " + describe(n.op))
                 item.names.append(n.name)
                 item.out = n.id
             else:
@@ -475,7 +535,8 @@ class _Plan:
                 key = (owner[tail], owner[head])
                 if key[0] != key[1] and key not in seen:
                     seen.add(key)
-                    self.edges.append(_Edge(*key, net.nodes[tail].shape, self._role(net.nodes[head], tail, key[1])))
+                    # the tensor itself (i, not tail): a run's last instance may be wider than its first
+                    self.edges.append(_Edge(*key, net.nodes[i].shape, self._role(net.nodes[head], tail, key[1])))
         self.edges.append(_Edge(owner[self.final[net.output]], OUTPUT, net.output_shape, ""))
         for k, i in enumerate(net.extra_outputs, 1):
             self.edges.append(_Edge(owner[self.final[i]], f"{OUTPUT}{k}", net.nodes[i].shape, ""))
@@ -530,7 +591,7 @@ class _Plan:
         net, tree = self.tree.net, self.tree
         named = set(named)
         if self.compact:  # naming any instance of a run opens the run
-            for first, run in tree.runs.items():
+            for first, run in self.runs.items():
                 if named.intersection(net.scopes[sid].name for sid in run):
                     named.add(net.scopes[first].name)
         opened = [False] * len(net.scopes)  # named, or around a named instance
@@ -553,7 +614,7 @@ class _Plan:
 
     def run(self, s: Scope) -> list[int]:
         """The instances that block instance s stands for: itself, or its run."""
-        return self.tree.runs.get(s.id, [s.id]) if self.compact else [s.id]
+        return self.runs.get(s.id, [s.id])
 
     def name(self, run: list[int]) -> str:
         """A run's name, short inside the cluster that holds it: "branch2.0" in inception3a."""
@@ -576,13 +637,14 @@ class _Plan:
         if s.name not in self.items:
             net, tree, run = self.tree.net, self.tree, self.run(s)
             params = sum(net.nodes[n].params for sid in run for n in range(tree.first[sid], tree.last[sid] + 1))
+            out = net.scopes[run[-1]].output
             label = (
-                f"<B>{_html(block_title(net, s, len(run)))}</B>"
+                f"<B>{_html(block_title(net, s, run))}</B>"
                 f'<BR/><FONT POINT-SIZE="9">{_html(self.name(run))}</FONT>'
-                f'<BR/><FONT POINT-SIZE="9">{_html(ops.shape_str(net.nodes[s.output].shape))}'
+                f'<BR/><FONT POINT-SIZE="9">{_html(ops.shape_str(net.nodes[out].shape))}'
                 f" · {_count(params)} params</FONT>"
             )
-            names, out = [run_name(net, run)], net.scopes[run[-1]].output
+            names = [run_name(net, run)]
             self.items[s.name] = _Item(
                 s.name, tree.first[s.id], "block", label, names, params, self.cluster[s.parent], out
             )
@@ -596,12 +658,20 @@ class _Plan:
         return n.name
 
     def _folds_into(self, n: Node) -> Node | None:
-        """The layer activation n folds into: the one it alone reads, drawn in the same cluster."""
-        if not self.compact or not isinstance(n.op, ops.Act):
+        """The layer that n folds into: the one it alone reads, drawn in the same cluster, for an activation
+        and (with fold_norms) a normalisation after a convolution or dense layer; with fold_shortcuts, the
+        collapsed block instance an add's shortcut goes around (`residual { bneck(...) }`)."""
+        if self.fold_shortcuts and n.op.kind == "add" and len(n.inputs) == 2:
+            return self._shortcut_around(n)
+        if self.compact and isinstance(n.op, ops.Act):
+            into = ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
+        elif self.fold_norms and _category(n.op) == "norm":
+            into = ("conv", "dense")
+        else:
             return None
         p = self.tree.net.nodes[n.inputs[0]]
         if (
-            _category(p.op) not in ("conv", "pool", "norm", "dense", "merge")  # not "flatten, softmax"
+            _category(p.op) not in into
             or getattr(p.op, "activation", None)
             or self.tree.consumers[p.id] != [n.id]
             or self.collapsed[p.scope] is not None
@@ -610,27 +680,53 @@ class _Plan:
             return None
         return p
 
+    def _shortcut_around(self, n: Node) -> Node | None:
+        """The output of the collapsed block instance that add n adds to its input, read by n alone."""
+        net = self.tree.net
+        p = net.nodes[n.inputs[0]]
+        sid = self.collapsed[p.scope]
+        if sid is None or self.final[p.id] != p.id or self.tree.consumers[p.id] != [n.id]:
+            return None
+        s = net.scopes[sid]
+        if (s.output, s.input) != (p.id, n.inputs[1]) or self.cluster[s.parent] != self.cluster[n.scope]:
+            return None
+        return p
+
     def _role(self, head: Node, i: int, drawn: str) -> str:
         """The role of the edge from node i into node head (drawn as item `drawn`)."""
         if head.op.kind not in ops.MERGES or drawn != head.name:
             return ""
-        if i == head.inputs[0]:
-            return "merge"
-        net, stack, seen = self.tree.net, [head.inputs[0]], set()
-        while stack:  # is i an ancestor of the first input? Ancestors older than i cannot lead to it.
+        if i == head.inputs[0]:  # a gate (squeeze-excitation) multiplies what it was computed from
+            gated = head.op.kind == "multiply" and any(self._leads_to(i, j) for j in head.inputs[1:])
+            return "gated" if gated else "merge"
+        if self._leads_to(i, head.inputs[0]):
+            return "shortcut" if head.op.kind == "add" else "skip"
+        return "merge"
+
+    def _leads_to(self, i: int, n: int) -> bool:
+        """Whether node i is node n or one of its ancestors."""
+        nodes, stack, seen = self.tree.net.nodes, [n], set()
+        while stack:  # ancestors older than i cannot lead to it
             n = stack.pop()
             if n == i:
-                return "shortcut" if head.op.kind == "add" else "skip"
-            for j in net.nodes[n].inputs:
+                return True
+            for j in nodes[n].inputs:
                 if j >= i and j not in seen:
                     seen.add(j)
                     stack.append(j)
-        return "merge"
+        return False
 
 
-def block_title(net: Network, s: Scope, repeat: int = 1) -> str:
-    """A block instance's call as one would write it (util.short_call): "basic(128, stride=2)", "basic(64) ×3"."""
-    return short_call(s, net.blocks.get(s.block), repeat)
+def block_title(net: Network, s: Scope, run: list[int] | None = None) -> str:
+    """A block instance's call as one would write it (util.short_call): "basic(128, stride=2)", "basic(64) ×3"
+    for a run, with "…" for an argument that differs along it: "mbconv(112, 5, …) ×3"."""
+    run = run or [s.id]
+    if len(run) > 1:
+        scopes = [net.scopes[sid] for sid in run]
+        s = dataclasses.replace(
+            s, args={k: v if all(t.args[k] == v for t in scopes) else "…" for k, v in s.args.items()}
+        )
+    return short_call(s, net.blocks.get(s.block), len(run))
 
 
 def run_name(net: Network, run: list[int]) -> str:
@@ -675,13 +771,16 @@ def _draw(plan: _Plan, direction: str, show_shapes: bool, title: bool = True, le
         attrs = {"label": " " + _printable(ops.shape_str(e.shape))} if show_shapes and e.labelled else {}
         # Layers sit close to what they read; a merge waits for its inputs. A residual shortcut goes around
         # the main path, which stays straight. A U-Net skip pulls its concat under the encoder layer it
-        # copies, which draws the U as a V with straight skips that cannot cross.
+        # copies, which draws the U as a V with straight skips that cannot cross. A gated tensor goes straight
+        # into its multiply, the gate computed from it beside: a side branch multiplied back in.
         if e.role == "shortcut":
             attrs.update(style="dashed", weight="0")
         elif e.role == "skip":
             attrs["style"] = "dashed"
         elif e.role == "merge":
             attrs["weight"] = "1"
+        elif e.role == "gated":
+            attrs["weight"] = "8"
         g.edge(e.tail, e.head, **attrs)
     return g
 
@@ -709,7 +808,7 @@ def _cluster(g: Digraph, plan: _Plan, members: dict, sid: int, level: int = 1) -
     net = plan.tree.net
     s, run = net.scopes[sid], plan.run(net.scopes[sid])
     title = f"_title_{s.name}"
-    label = f'<B>{_html(block_title(net, s, len(run)))}</B><BR ALIGN="LEFT"/>{_html(plan.name(run))}'
+    label = f'<B>{_html(block_title(net, s, run))}</B><BR ALIGN="LEFT"/>{_html(plan.name(run))}'
     source = plan.owner[plan.final[s.input]]
     row = []  # what reads the block's input: layers, or the titles of the opened blocks that hold them
     for e in plan.edges:

@@ -10,18 +10,18 @@ of six, so an IR read from JSON cannot smuggle code into a generated file; `chec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from .ops import STRICT
+from .util import Frozen, frozen_dataclass
 
 MAX_DEPTH = 100  # the compiler's bound on expression nesting (compiler.MAX_DEPTH)
 
 Operator = Literal["+", "-", "*", "/", "//", "%"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Expr:
+@frozen_dataclass(kw_only=True, slots=True)
+class Expr(Frozen):
     """The base of the expression classes; a field typed `Expr` holds any of them."""
 
     __pydantic_config__ = STRICT
@@ -43,7 +43,7 @@ class Expr:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen_dataclass(kw_only=True, slots=True)
 class Param(Expr):
     """A parameter of the enclosing block (or network)."""
 
@@ -51,13 +51,13 @@ class Param(Expr):
     name: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen_dataclass(kw_only=True, slots=True)
 class Const(Expr):
     kind: Literal["const"] = "const"
     value: bool | int | float | str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen_dataclass(kw_only=True, slots=True)
 class BinOp(Expr):
     kind: Literal["binop"] = "binop"
     op: Operator
@@ -65,13 +65,13 @@ class BinOp(Expr):
     right: Expr
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen_dataclass(kw_only=True, slots=True)
 class Neg(Expr):
     kind: Literal["neg"] = "neg"
     operand: Expr
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen_dataclass(kw_only=True, slots=True)
 class Tuple(Expr):
     kind: Literal["tuple"] = "tuple"
     items: tuple[Expr, ...]

@@ -21,6 +21,7 @@ from lark import Lark, Token, Tree
 from .syntax import grammar_path, parse
 
 INDENT = "    "
+WIDTH = 120  # the longest line of a `let` or `def` that stays on one line
 # the only tokens a '#' or '"' can start: a comment, or a string (which may hold a '#')
 _COMMENT = re.compile(r'"[^"\\\n]*"|#[^\n]*')
 
@@ -92,13 +93,43 @@ class _Printer:
                 self.emit(0, f"import {string}", keyword.start_pos, string.end_pos, top="import")
             elif item.data == "let_def":
                 keyword, name, value = item.children
-                self.emit(0, f"let {name} = {self.expr(value)}", keyword.start_pos, item.meta.end_pos, top="let")
+                self.definition_line(f"let {name} = ", value, keyword.start_pos, item.meta.end_pos)
             elif item.data == "fn_def":
                 keyword, name, params, body = item.children
                 head = f"def {name}(" + ", ".join(self.param(p) for p in (params.children if params else ())) + ")"
-                self.emit(0, f"{head} = {self.expr(body)}", keyword.start_pos, item.meta.end_pos, top="let")
+                self.definition_line(f"{head} = ", body, keyword.start_pos, item.meta.end_pos)
             else:
                 self.definition(item)
+
+    def definition_line(self, head: str, value, start: int, end: int) -> None:
+        """`let name = value` or `def f(x) = value` on one line; longer than WIDTH, a tuple gets a line per item
+        (a settings table reads as one) and a sum or difference breaks before its `+` and `-`."""
+        text = head + self.expr(value)
+        if len(text) <= WIDTH:
+            self.emit(0, text, start, end, top="let")
+        elif isinstance(value, Tree) and value.data == "tuple" and len(value.children) > 1:
+            self.emit(0, head + "(", start, value.children[0].meta.start_pos, top="let")
+            for item in value.children:
+                if item is not None:
+                    line = self.emit(1, self.expr(item) + ",", item.meta.start_pos, item.meta.end_pos)
+            line.end = end - 1  # the comma after the last item, if written, is this line's
+            self.emit(0, ")", end - 1, end)
+        else:
+            terms = [value]  # the operands of a chain of `+` and `-`, left to right
+            while isinstance(terms[0], Tree) and terms[0].data in ("add", "sub"):
+                terms[0:1] = terms[0].children
+            ops = _chain_operators(value)
+            parts = [(self.wrap(terms[0], 6), start)]
+            parts += [(f"{op} {self.wrap(t, 7)}", _start(t)) for op, t in zip(ops, terms[1:])]
+            (line, line_start), indent = parts[0], 0
+            line = head + line
+            for part, part_start in parts[1:]:
+                if len(INDENT * indent + line) + 1 + len(part) > WIDTH:
+                    self.emit(indent, line, line_start, part_start, top="let" if indent == 0 else "")
+                    line, line_start, indent = part, part_start, 1
+                else:
+                    line += " " + part
+            self.emit(indent, line, line_start, end, top="let" if indent == 0 else "")
 
     def definition(self, d: Tree) -> None:
         keyword, name, params, body = d.children
@@ -228,6 +259,19 @@ class _Printer:
         """An operand, in parentheses where it binds less tightly than `least`."""
         text = self.expr(e)
         return f"({text})" if _is_binop(e) and _PRECEDENCE[e.data] < least else text
+
+
+def _start(e) -> int:
+    return e.start_pos if isinstance(e, Token) else e.meta.start_pos
+
+
+def _chain_operators(e) -> list[str]:
+    """The operators of a left-leaning chain of `+` and `-`, left to right: `a - b + c` gives ["-", "+"]."""
+    ops = []
+    while isinstance(e, Tree) and e.data in ("add", "sub"):
+        ops.insert(0, _OPERATOR[e.data])
+        e = e.children[0]
+    return ops
 
 
 def _stmts(body: Tree) -> list[Tree]:

@@ -19,6 +19,7 @@ import keyword
 import re
 from dataclasses import field
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from .errors import Span
@@ -151,6 +152,12 @@ class Network(Frozen):
         check_graph(net)
         check_inference(net)
         return net
+
+    def to_cnn(self) -> str:
+        """The .cnn text of the network: what `cnndsl.from_torch` (and the other importers) wrote, or the
+        file it was compiled from."""
+        text = self.__dict__.get("_cnn_text")
+        return text if text is not None else Path(self.source).read_text(encoding="utf-8")
 
     def to_json(self, indent: int | None = 2) -> str:
         return _adapter().dump_json(self, indent=indent).decode()

@@ -22,16 +22,16 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__, ops
-from .compiler import BUILTINS, WORDS, Compiler
+from .compiler import BUILTINS, FUNCTIONS, INPUT_SIZES, WORDS, Compiler
 from .errors import CnnDslError
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
 from .summary import describe, scope_totals
-from .syntax import Branches, Call, Definition, Module, Repeat, Residual, Sequence, Stmt
+from .syntax import Branches, Call, Definition, FnDef, Module, Repeat, Residual, Sequence, Stmt, keywords
 from .util import without_gc
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-KEYWORDS = ("block", "network", "import", "repeat", "sequence", "residual", "shortcut", "output", "inline", *ops.MERGES)
+_INPUT_SIZE = re.compile(r"\bin\.[A-Za-z_]*$")  # `in.` typed: the sizes of a block's input follow
 
 
 @dataclass
@@ -410,9 +410,13 @@ def definition(a: Analysis, line: int, character: int) -> tuple[str, int, int] |
 
 
 def completions(a: Analysis, line: int, character: int) -> list[tuple[str, str, str]]:
-    """(label, kind, detail): kind is one of layer, block, argument, label, keyword, value."""
+    """(label, kind, detail): kind is one of layer, block, argument, label, keyword, value, function,
+    constant, size. Each list comes from where the language defines it: the op registry, the grammar's
+    keywords, the compiler's built-in functions and input sizes, the file's blocks, constants and functions."""
     lines = a.lines
     text = lines[line] if line < len(lines) else ""
+    if _INPUT_SIZE.search(text[:character]):
+        return [(n, "size", f"of the block's input ({rank}-d)") for rank, ns in INPUT_SIZES.items() for n in ns]
     call = enclosing_call(text, character)
     blocks = a.compiler.blocks if a.compiler else {}
     if call:
@@ -423,18 +427,33 @@ def completions(a: Analysis, line: int, character: int) -> list[tuple[str, str, 
             return [(s.label, "label", f"line {s.label_span.line}") for s in stmts]
         if name in ops.LAYERS:
             out = [(f, "argument", f"default {default}") for f, default, _ in _fields(name) if f not in given]
-            return out + [(w, "value", "") for w in sorted(WORDS)]
+            return out + [(w, "value", "") for w in sorted(WORDS)] + _expression_words(a)
         if name in blocks:
-            return [(p.name, "argument", "") for p in blocks[name].params if p.name not in given]
-        return []
+            return [(p.name, "argument", "") for p in blocks[name].params if p.name not in given] + _expression_words(a)
+        return _expression_words(a)
     out = [
         (name, "layer", (inspect.cleandoc(ops.LAYERS[name][0].__doc__ or "").split("\n") or [""])[0])
         for name in ops.LAYERS
     ]
     out += [(name, "layer", "the current tensor, unchanged: a branch of a merge") for name in BUILTINS]
     out += [(name, "block", f"block {name}") for name in blocks]
-    out += [(k, "keyword", "") for k in KEYWORDS]
+    out += [(k, "keyword", "") for k in (*keywords(), *ops.MERGES, "inline")]
+    return out + _expression_words(a)
+
+
+def _expression_words(a: Analysis) -> list[tuple[str, str, str]]:
+    """What an expression may call or name besides parameters: built-in functions, and the constants and
+    functions of the file (and of the files it imports)."""
+    out = [(name, "function", f"built-in, {_arity(low, high)}") for name, (low, high, _) in FUNCTIONS.items()]
+    for name, d in (a.compiler.lets if a.compiler else {}).items():
+        out.append((name, "function", f"def {name}") if isinstance(d, FnDef) else (name, "constant", f"let {name}"))
     return out
+
+
+def _arity(low: int, high: int) -> str:
+    if low == high:
+        return f"{low} argument" + "s" * (low != 1)
+    return f"{low} to {high} arguments"
 
 
 # --- outline ---------------------------------------------------------------------------------------
@@ -574,6 +593,8 @@ def server():
         "layer": t.CompletionItemKind.Function, "block": t.CompletionItemKind.Class,
         "argument": t.CompletionItemKind.Property, "label": t.CompletionItemKind.Reference,
         "keyword": t.CompletionItemKind.Keyword, "value": t.CompletionItemKind.EnumMember,
+        "function": t.CompletionItemKind.Function, "constant": t.CompletionItemKind.Constant,
+        "size": t.CompletionItemKind.Property,
     }  # fmt: skip
 
     @ls.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=["(", ",", " "]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import contextvars
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -648,7 +649,7 @@ def _bare_call(text: str, tok: Token, exc: UnexpectedToken) -> tuple[str, int, i
     if "LPAR" not in set(getattr(exc, "expected", ()) or ()):
         return None
     m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*\r?\n\s*\Z", text[: tok.start_pos])
-    if m is None or m.group(1) in KEYWORDS:
+    if m is None or m.group(1) in keywords():
         return None
     line = text.count("\n", 0, m.start(1)) + 1
     return m.group(1), line, m.start(1) - (text.rfind("\n", 0, m.start(1)) + 1) + 1
@@ -820,10 +821,11 @@ def _token_text(tok: Token) -> str:
     return f"'{text}'"
 
 
-KEYWORDS = (
-    "import", "block", "network", "repeat", "sequence", "residual", "shortcut", "output", "true", "false",
-    "let", "def", "if", "else", "for", "in", "and", "or", "not",
-)  # fmt: skip
+@functools.cache
+def keywords() -> tuple[str, ...]:
+    """The language's keywords, as the grammar names them (`IF: "if"`): messages, the language server's
+    completions and the Pygments lexer read them here."""
+    return tuple(re.findall(r'^[A-Z]+: "([a-z]+)"$', grammar_path().read_text(encoding="utf-8"), re.M))
 
 
 def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
@@ -832,7 +834,7 @@ def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
     if tok.type == "COLON":  # `sequence: ...` or `repeat: ...`, a keyword written as a label
         last = re.search(r"\w+$", text[max(0, tok.start_pos - 40) : tok.start_pos].rstrip())
         word = last.group() if last else ""
-    if word in KEYWORDS and ("NAME" in expected or tok.type == "COLON"):
+    if word in keywords() and ("NAME" in expected or tok.type == "COLON"):
         return f"'{word}' is a keyword of the language: choose another name"
     if tok.type == "EQUAL" and "COLON" in expected:
         return "a label is written 'name: layer(...)', not 'name = layer(...)'"

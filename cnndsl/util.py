@@ -54,9 +54,21 @@ def short_call(scope, signature: dict[str, str | None] | None, repeat: int = 1) 
             parts.append(text)
             continue
         positional = False  # after a named or left-out argument, the rest go by name
-        if text != str(signature.get(name)):  # defaults are IR expressions (cnndsl.expr), printed as source
+        if text != str(signature.get(name)) and not _is_default(value, signature.get(name), scope.args):
             parts.append(f"{name}={text}")
     return f"{scope.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
+
+
+def _is_default(value, default, args: dict) -> bool:
+    """Is `value` what a default computed from the other arguments gives (`width = channels * 2`)? Defaults
+    are IR expressions (cnndsl.expr) printed as source; one that reads `in` or calls a function is not tried."""
+    from .backends import arith  # evaluates without `eval`, numbers only
+
+    try:
+        computed = arith.evaluate(arith.parse(str(default)).body, args)
+    except (ArithmeticError, TypeError, ValueError, NameError):
+        return False
+    return type(computed) is type(value) and computed == value
 
 
 # The extra that installs each optional package cnndsl imports; a package two extras use is named by the
@@ -80,11 +92,52 @@ def extra_hint(extra: str) -> str:
 
 
 def frozen_dataclass(cls=None, /, **options):
-    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the __eq__, __hash__, __repr__,
-    __setattr__ and __delattr__ it would generate (an exec each, per class): Frozen implements them once.
-    For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
-    options = {"repr": False, "eq": False, **options, "frozen": False}
-    return dataclasses.dataclass(**options) if cls is None else dataclasses.dataclass(cls, **options)
+    """dataclasses.dataclass(frozen=True) for a subclass of Frozen, without the methods it would generate with
+    an exec each, per class: Frozen implements __eq__, __hash__, __repr__, __setattr__ and __delattr__ once,
+    and __init__ is made the first time the class is instantiated (a check of ResNet-152 builds a dozen of the
+    ~60 op and IR classes). For the ops and the IR, that is ~10 ms of `cnndsl check`'s start-up."""
+    options = {"repr": False, "eq": False, **options, "frozen": False, "init": False}
+
+    def make(cls):
+        cls = dataclasses.dataclass(cls, **options)
+        cls.__init__ = _first_init(cls)
+        return cls
+
+    return make if cls is None else make(cls)
+
+
+def _first_init(cls: type):
+    def __init__(self, *args, **kwargs):
+        cls.__init__ = _init(cls)  # from now on
+        cls.__init__(self, *args, **kwargs)
+
+    return __init__
+
+
+def _init(cls: type):
+    """The __init__ a frozen dataclass has: arguments by position (unless kw_only) or by name, defaults, then
+    __post_init__; fields set with object.__setattr__, not through Frozen.__setattr__ (its check that a field
+    is not set yet cost ~6 ms of checking ResNet-152). Field names are identifiers, as dataclasses requires."""
+    env = {"_set": object.__setattr__, "_MISSING": dataclasses.MISSING}
+    positional, keyword, body = [], [], []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            env[f"_d_{f.name}"] = f.default
+            param = f"{f.name}=_d_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"_f_{f.name}"] = f.default_factory
+            param = f"{f.name}=_MISSING"
+            body.append(f"if {f.name} is _MISSING: {f.name} = _f_{f.name}()")
+        else:
+            param = f.name
+        (keyword if f.kw_only else positional).append(param)
+        body.append(f"_set(self, {f.name!r}, {f.name})")
+    if hasattr(cls, "__post_init__"):
+        body.append("self.__post_init__()")
+    params = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
+    exec(f"def __init__({params}):\n" + "".join(f"    {line}\n" for line in body or ["pass"]), env)
+    env["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    return env["__init__"]
 
 
 class Frozen:

@@ -20,20 +20,47 @@ def _networks(stem: str) -> list[str]:
     return [stem] if len(names) == 1 else [f"{stem}:{n}" for n in names]
 
 
-# Every network of the library, as `stem` or `stem:network` where a file holds several; every backend writes
-# them all.
-TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
-
-# The files of one network, for the tests that load a file as its network (tests/test_render.py).
-ARCHITECTURES = [n for n in TORCH_NETWORKS if ":" not in n]
+# Every network of the library the PyTorch backend is tested on, as `stem` or `stem:network`: a family file's
+# representatives (REPRESENTATIVES, below), every network of any other file.
+def _tested(stem: str) -> list[str]:
+    if stem in REPRESENTATIVES:
+        return [f"{stem}:{n}" for n in REPRESENTATIVES[stem]]
+    return _networks(stem)
 
 
 def load_network(name: str):
-    """A network of TORCH_NETWORKS."""
+    """A network of NETWORKS."""
     import cnndsl
 
     stem, _, network = name.partition(":")
     return cnndsl.load(ARCH / f"{stem}.cnn", network or None)
+
+
+# The members of the family files (several networks each) that the tests over the whole library build: those
+# whose torchvision outputs tests/reference/forward/ records. tests/test_family_members.py checks every member.
+REPRESENTATIVES = {
+    "densenet": ("densenet121",), "efficientnet": ("efficientnet_b0", "efficientnet_v2_s"),
+    "mobilenet_v3": ("mobilenet_v3_large",), "regnet": ("regnet_y_400mf",), "resnet": ("resnet18",),
+    "shufflenet_v2": ("shufflenet_v2_x1_0",),
+}  # fmt: skip
+
+
+TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _tested(p.stem)]
+
+# Every network of every file, for the tests that check each one's structure (tests/test_onnx.py,
+# tests/test_architectures.py).
+NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+
+# Network files of the library (blocks/ holds imported blocks only), each loaded as its network or its family's
+# first representative (load_architecture).
+ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn"))
+
+
+def load_architecture(name: str):
+    """The network of architectures/<name>.cnn: its only one, or a family file's (first) representative."""
+    import cnndsl
+
+    return cnndsl.load(ARCH / f"{name}.cnn", REPRESENTATIVES.get(name, (None,))[0])
 
 
 # The models whose torchvision state_dict the library reproduces key for key.
@@ -90,7 +117,7 @@ def torch_model(net, seed: int = 0):
     return model
 
 
-@pytest.fixture(params=sorted(p.stem for p in ARCH.glob("*.cnn")))
+@pytest.fixture(params=ARCHITECTURES)
 def architecture(request) -> Path:
-    """Every network file of the library (blocks/ holds imported blocks only)."""
+    """Every network file of the library."""
     return ARCH / f"{request.param}.cnn"

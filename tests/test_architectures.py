@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from conftest import ARCH, TORCH_NETWORKS, TORCHVISION, load_network, reference_header, reference_state_dict
+from conftest import ARCH, NETWORKS, TORCHVISION, load_network, reference_header, reference_state_dict
 
 import cnndsl
 
@@ -68,7 +67,7 @@ def header(path) -> str:
     return "\n".join(line for line in lines[: next(i for i, x in enumerate(lines) if not x.startswith("#"))])
 
 
-@pytest.mark.parametrize("name", TORCH_NETWORKS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_every_network_has_its_headers_parameter_count(name):
     """Where a file's header states parameter counts (people read them there), it states each network's own."""
     net = load_network(name)
@@ -93,7 +92,7 @@ def test_unet_and_nin():
 
 
 def test_library_is_complete():
-    names = {load_network(n).name for n in TORCH_NETWORKS}
+    names = {n.partition(":")[2] or load_network(n).name for n in NETWORKS}
     todays = {"efficientnet_b0", "efficientnet_v2_s", "mobilenet_v3_large", "regnet_y_400mf", "shufflenet_v2_x1_0"}
     others = {"densenet121", "inception_v3", "mobilenet_v2", "squeezenet1_1", "vgg16_bn"}  # issue 15's list
     assert names >= {*EXPECTED, "nin", "unet", *todays, *others}

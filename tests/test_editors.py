@@ -63,6 +63,28 @@ def test_pygments_token_kinds():
     assert tokens[0][0] in Comment
 
 
+def test_the_family_language_highlights():
+    """Keywords come from the grammar, built-in functions and `in.` sizes from the compiler: all highlighted."""
+    from cnndsl.syntax import keywords
+
+    assert {"if", "else", "for", "in", "let", "def", "output", "and", "or", "not"} <= set(keywords())
+    text = "let k = 2\ndef f(c) = max(c, round(c / k))\nblock b(c) {\n    if in.channels != c { conv(f(c), 1) }\n}\n"
+    tokens = {v: t for t, v in CnnLexer().get_tokens(text) if v.strip()}
+    assert tokens["let"] in Keyword and tokens["def"] in Keyword and tokens["if"] in Keyword
+    assert (
+        tokens["max"] is Name.Builtin
+        and tokens["round"] is Name.Builtin
+        and tokens["in.channels"] is Name.Builtin.Pseudo
+    )
+    for word in keywords():
+        assert next(CnnLexer().get_tokens(word))[0] in Keyword, word
+    (lines,) = tokenize_with_textmate([text])
+    scopes = {line[a:b]: s[-1] for line, tokens in lines for a, b, *s in tokens if line[a:b].strip()}
+    assert scopes["max"] == scopes["round"] == "support.function.builtin.cnn"
+    assert scopes["channels"] == "variable.language.size.cnn" and scopes["if"] == "keyword.control.if.cnn"
+    assert scopes["let"] == "storage.type.let.cnn"
+
+
 def test_pygments_entry_point_is_declared():
     """`pygments.lexers` entry point `cnn` (the built wheel's metadata is checked in test_packaging.py)."""
     section = (ROOT / "pyproject.toml").read_text().split('[project.entry-points."pygments.lexers"]\n')[1]

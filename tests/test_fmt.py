@@ -211,3 +211,25 @@ def test_cli(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(MESSY))
     assert main(["fmt", "-"]) == 0
     assert capsys.readouterr().out == EXPECTED
+
+
+def test_long_tables_and_sums_get_a_line_per_row_or_term():
+    rows = ", ".join(f"({k}, {k * 16}, {k % 3 + 1}, 2)" for k in range(1, 12))
+    terms = " + ".join(f"(f(t, {k}) if s > {k} else 0)" for k in range(7))
+    text = f"let table = ({rows})  # a settings table\ndef f(t, k) = k\ndef total(t, s) = {terms} - 1\n"
+    text += "network n { input(1); for a, b, c, d in table { dense(b + total(table, 3)) } }\n"
+    out = format_text(text)
+    lines = out.splitlines()
+    assert lines[0] == "let table = (" and lines[1] == "    (1, 16, 2, 2)," and lines[11] == "    (11, 176, 3, 2),"
+    assert lines[12] == ")  # a settings table"
+    assert lines[14].startswith("def total(t, s) = (f(t, 0) if s > 0 else 0) + ") and lines[15].startswith("    + ")
+    assert lines[15].endswith(" - 1") and all(len(line) <= 120 for line in lines)
+    assert format_text(out) == out
+    from cnndsl.compiler import Compiler
+
+    def compiled(source):
+        c = Compiler()
+        c.add_text(source)
+        return [(n.name, n.shape) for n in c.compile("n").nodes]
+
+    assert compiled(out) == compiled(text)

@@ -50,7 +50,7 @@ from cnndsl.backends import onnx as onnx_backend
 from cnndsl.backends import torch as torch_backend
 from cnndsl.cli import main
 from cnndsl.ir import Network
-from cnndsl.syntax import KEYWORDS as LANGUAGE_KEYWORDS
+from cnndsl.syntax import keywords
 
 PY = sys.executable
 
@@ -424,7 +424,7 @@ def test_a_hostile_name_is_refused_where_it_stands_or_compiles(role, harmless):
 
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-COMPILING = [n for n in SHADOWING + LONG if n not in (*LANGUAGE_KEYWORDS, "concat", "identity", "stride", "training")]
+COMPILING = [n for n in SHADOWING + LONG if n not in (*keywords(), "concat", "identity", "stride", "training")]
 # (the keywords are reserved; concat is a layer; `stride` is the block's other parameter)
 
 

@@ -19,7 +19,7 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, REFERENCE, ROOT, torch_model  # noqa: E402
+from conftest import ARCH, REFERENCE, REPRESENTATIVES, ROOT, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -32,14 +32,13 @@ TOLERANCE = 1e-4  # largest difference between the frameworks, relative to the l
 
 
 def _library() -> list[str]:
-    """Every network of architectures/: `resnet34`, `keras/resnet50`, and `file:network` where a file holds
-    several (`efficientnet:efficientnet_b0`)."""
+    """Every file of architectures/: `resnet34`, `keras/resnet50`, and `file:network` for the members of a family
+    file that conftest.REPRESENTATIVES names (`efficientnet:efficientnet_b0`)."""
     out = []
     for path in ARCH.rglob("*.cnn"):
         if path.parent.name != "blocks":
             stem = str(path.relative_to(ARCH))[:-4]
-            names = re.findall(r"^network (\w+)", path.read_text(), re.MULTILINE)
-            out += [stem] if len(names) == 1 else [f"{stem}:{name}" for name in names]
+            out += [f"{stem}:{name}" for name in REPRESENTATIVES[stem]] if stem in REPRESENTATIVES else [stem]
     return sorted(out)
 
 
@@ -215,7 +214,10 @@ network modern {
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)
 CROSS = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet34", "unet"]
 # torchvision's networks written with those constructs, built once here and once more in tests/test_keras_modern.py
-MODERN = ["efficientnet:efficientnet_b0", "mobilenet_v3", "regnet", "shufflenet_v2"]
+MODERN = [
+    "efficientnet:efficientnet_b0", "mobilenet_v3:mobilenet_v3_large", "regnet:regnet_y_400mf",
+    "shufflenet_v2:shufflenet_v2_x1_0",
+]  # fmt: skip
 
 
 def load(name: str) -> cnndsl.Network:

@@ -2,7 +2,7 @@
 RegNetY-400MF and GoogLeNet with its auxiliary classifiers, given the weights of tests/reference/forward/recipe.py
 for torchvision's state_dict by `transfer_weights`, compute torchvision's recorded outputs; the new ops
 (gates, chunk, channel shuffle, stochastic depth, extra outputs, quoted labels) agree with the ONNX backend,
-which tests/test_modern.py holds to NumPy (tests/test_keras.py compares them with PyTorch). The weights go from the
+which tests/test_modern.py holds to NumPy (test_keras.py: with PyTorch). The weights go from the
 recipe's state_dict straight into Keras."""
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from cnndsl.transfer import transfer_weights  # noqa: E402
 # torchvision's model (tests/reference/forward/<name>.json) -> the network in test_keras' library
 MODELS = {
     "efficientnet_b0": "efficientnet:efficientnet_b0",
-    "mobilenet_v3_large": "mobilenet_v3",
-    "shufflenet_v2_x1_0": "shufflenet_v2",
-    "regnet_y_400mf": "regnet",
+    "mobilenet_v3_large": "mobilenet_v3:mobilenet_v3_large",
+    "shufflenet_v2_x1_0": "shufflenet_v2:shufflenet_v2_x1_0",
+    "regnet_y_400mf": "regnet:regnet_y_400mf",
 }
 
 
@@ -140,17 +140,17 @@ def test_a_model_with_the_new_layers_saves_and_loads(tmp_path):
 
 def test_block_functions_read_like_the_blocks():
     """One function per block where the instances' code reads the same: RegNet's grouped convolution keeps
-    `width // 8`, ShuffleNet's `channels / 2` (exact in every instance) becomes `channels // 2`, and instances
+    `width // group`, ShuffleNet's `channels / 2` (exact in every instance) becomes `channels // 2`, and instances
     split apart by a difference their code does not show share a function again."""
-    regnet = emit(load("regnet"))
-    assert regnet.count("\ndef y_block") == 2  # with and without the projection
-    assert "groups=width // 8" in regnet
-    assert 'x = y_block(x, 32, 48, stride=2, name="trunk_output_block1_block1-0")' in regnet
-    shufflenet = emit(load("shufflenet_v2"))
-    assert "\ndef unit(x, channels, name=None):" in shufflenet and "\ndef unit_2" not in shufflenet
-    assert "layers.Conv2D(channels // 2, 1, use_bias=False" in shufflenet
+    regnet = emit(load("regnet:regnet_y_400mf"))
+    assert regnet.count("\ndef bottleneck") == 2  # with and without the projection
+    assert "groups=width // group" in regnet
+    assert 'x = bottleneck(x, 48, 8, 2, 8, name=f"{name}_block1_block1-0")' in regnet
+    shufflenet = emit(load("shufflenet_v2:shufflenet_v2_x1_0"))
+    assert "\ndef unit(x, channels, stride, name=None):" in shufflenet  # stride 2; unit_2: stride 1 (an `if`)
+    assert shufflenet.count("\ndef unit") == 2 and "layers.Conv2D(channels // 2, 1, use_bias=False" in shufflenet
     efficientnet = emit(load("efficientnet:efficientnet_b0"))
-    assert efficientnet.count("\ndef conv_bn_silu") == 4  # conv or depthwise, padded first or "same"
+    assert efficientnet.count("\ndef conv_bn_act") == 5  # conv or depthwise, padded first or "same", SiLU or none
 
 
 def test_quoted_labels_that_are_no_python_names():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -156,6 +157,36 @@ async def test_completion(client: LanguageClient, tmp_path):
     assert (
         anywhere["basic"].kind == t.CompletionItemKind.Class and anywhere["conv"].kind == t.CompletionItemKind.Function
     )
+
+
+async def test_completion_of_the_family_language(client: LanguageClient):
+    """Keywords as the grammar has them, built-in functions, the file's constants and functions, `in.` sizes."""
+    text = (
+        "let momentum = 0.01\ndef half(c) = c // 2\nblock b(c) {\n    conv(c, 3, )\n    conv(in.channels, 1)\n    \n}\n"
+        "network n { input(3, 8, 8); b(8) }\n"
+    )
+    uri = open_doc(client, ARCH / "family_completion_test.cnn", text)
+
+    async def labels(needle, offset):
+        result = await client.text_document_completion_async(
+            t.CompletionParams(t.TextDocumentIdentifier(uri), position(text, needle, offset))
+        )
+        return {i.label: i for i in result.items}
+
+    anywhere = await labels("    \n}", 4)
+    keywords = set(re.findall(r'^[A-Z]+: "([a-z]+)"$', (ROOT / "grammars" / "cnn.lark").read_text(), re.M))
+    assert {"if", "else", "for", "in", "let", "def", "output", "and", "not"} <= keywords <= anywhere.keys()
+    assert anywhere["for"].kind == t.CompletionItemKind.Keyword
+    assert {"min", "max", "round", "floor", "ceil"} <= anywhere.keys()
+    assert (
+        anywhere["round"].kind == t.CompletionItemKind.Function and anywhere["round"].detail == "built-in, 1 argument"
+    )
+    assert anywhere["momentum"].kind == t.CompletionItemKind.Constant and anywhere["half"].detail == "def half"
+    arguments = await labels("conv(c, 3, )", 11)
+    assert {"strides", "min", "half", "momentum"} <= arguments.keys()
+    sizes = await labels("conv(in.channels", 8)
+    assert {"channels", "height", "width"} <= sizes.keys() and "conv" not in sizes
+    assert sizes["channels"].kind == t.CompletionItemKind.Property
 
 
 async def test_document_symbols(client: LanguageClient):

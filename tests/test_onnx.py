@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import ARCH, ROOT, TORCH_NETWORKS, load_network, torch_model
+from conftest import ARCH, NETWORKS, ROOT, TORCH_NETWORKS, load_network, torch_model
 from onnx import TensorProto, helper
 
 import cnndsl
@@ -102,23 +102,19 @@ def difference(model: onnx.ModelProto | bytes, module: torch.nn.Module, x: np.nd
 # --- every architecture ---------------------------------------------------------------------------------
 
 
-def _numbers_on(name: str) -> bool:
-    """onnxruntime against torch on the first network of each file: a family's other members are the same ops
-    at other widths and depths (test_op holds every op to torch), and the graph of each is checked in full."""
-    return name == next(n for n in TORCH_NETWORKS if n.partition(":")[0] == name.partition(":")[0])
-
-
-@pytest.mark.parametrize("name", TORCH_NETWORKS)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_architecture(name):
-    """Checker, shape inference node by node, and onnxruntime against torch with torch's weights."""
+    """Every network of every file: checker and shape inference node by node; onnxruntime against torch with
+    torch's weights on TORCH_NETWORKS (a family's representatives: its other members are the same ops at other
+    widths and depths, and test_op holds every op to torch), the others with the backend's own weights."""
     net = load_network(name)
-    module = torch_model(net)
-    model = onnx_from_torch(net, module)
+    module = torch_model(net) if name in TORCH_NETWORKS else None
+    model = to_onnx(net) if module is None else onnx_from_torch(net, module)
     data = model.SerializeToString()
     onnx.checker.check_model(data, full_check=True)
     open_sizes = not all(isinstance(d, int) for d in net.input_shape)  # architectures/filters.cnn: any picture
     assert check_shapes(net, model) == [] or open_sizes  # on open sizes ONNX follows less than the IR
-    if _numbers_on(name):
+    if module is not None:
         batch = 2 if net.params < 15_000_000 else 1
         shape = tuple(d if isinstance(d, int) else 33 for d in net.input_shape)
         x = np.random.default_rng(0).standard_normal((batch, *shape), dtype=np.float32)

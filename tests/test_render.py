@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ARCH, ARCHITECTURES, ROOT
+from conftest import ARCH, ARCHITECTURES, ROOT, load_architecture
 
 import cnndsl
 from cnndsl.diagram import AUTO_NODES, GraphvizMissing, render
@@ -19,7 +19,7 @@ NODE = re.compile(r'("[^"]+"|[\w.]+) \[(.*)\]$')
 
 
 def load(name: str) -> cnndsl.Network:
-    return cnndsl.load(ARCH / f"{name}.cnn")
+    return load_architecture(name)
 
 
 def parse(source: str) -> tuple[dict[str, str], dict[tuple[str, str], str], list[str]]:
@@ -184,8 +184,12 @@ def test_depth_and_expand_open_blocks():
     assert "<B>conv_bn(64, 7, strides=2, padding=3)</B>" in render(net).source
     _, _, clusters = parse(render(net, detail="blocks", expand=["inception3a"]).source)
     assert clusters == ["cluster_inception3a"]
-    _, _, clusters = parse(render(net, expand=["inception4a"]).source)  # and the first of each block
-    assert clusters == ["cluster_conv1", "cluster_inception3a", "cluster_inception4a"]
+    # by default, the named instance and the first of each block, as many of those as the slide holds
+    nodes, _, clusters = parse(render(net, expand=["inception4a"]).source)
+    assert clusters == ["cluster_inception4a"] and len(nodes) <= AUTO_NODES
+    named = ["inception3a", "inception4a", "inception5a"]  # what is named is opened, whatever the size
+    nodes, _, clusters = parse(render(net, expand=named).source)
+    assert clusters == [f"cluster_{n}" for n in named] and len(nodes) > AUTO_NODES
     _, _, clusters = parse(render(net, detail="blocks", expand=["inception3a.branch2.1"]).source)
     assert clusters == ["cluster_inception3a", "cluster_inception3a.branch2.1"]
     # naming any instance of a run opens the run
@@ -195,20 +199,52 @@ def test_depth_and_expand_open_blocks():
         render(net, expand=["incepton3a"])
 
 
-# Networks of many distinct blocks whose default drawing does not fit a slide yet (issue 20 is open for it):
-# held here so that the test says so when they start to fit.
-TOO_LARGE_BY_DEFAULT = ("densenet", "inception_v3", "vgg16_bn")
-
-
 def test_default_detail_fits_a_slide():
-    for name in ARCHITECTURES:
-        nodes, _, clusters = parse(render(load(name)).source)
-        if name in TOO_LARGE_BY_DEFAULT:
-            assert len(nodes) > AUTO_NODES, f"{name} fits now: take it out of TOO_LARGE_BY_DEFAULT"
-        else:
-            assert len(nodes) <= AUTO_NODES, name
+    # every network of every file, the members of a family included (`--network NAME`)
+    for path in sorted(ARCH.glob("*.cnn")):
+        for net in cnndsl.load_all(path):
+            assert len(parse(render(net).source)[0]) <= AUTO_NODES, (path.name, net.name)
     assert len(parse(render(load("nin")).source)[2]) == 3  # small enough to open its 3 blocks
     assert parse(render(load("unet")).source)[2] == ["cluster_enc1"]  # 40 nodes opened: only the first block
+
+
+def test_default_detail_collapses_further_where_it_must():
+    # DenseNet: a run of dense layers is one call repeated, though each widens what it reads; the first opened
+    nodes, edges, clusters = parse(render(load("densenet")).source)
+    assert clusters[0] == "cluster_features.denseblock1.denselayer1"
+    assert (
+        '"_title_features.denseblock1.denselayer1" [label=<<B>dense_layer() ×6</B>' in render(load("densenet")).source
+    )
+    assert "<B>dense_layer() ×12</B>" in nodes["features.denseblock2.denselayer1"]
+    assert "512×28×28" in nodes["features.denseblock2.denselayer1"]  # the run's last shape
+    assert label(edges["features.denseblock2.denselayer1", "features.transition2"]) == '" 512×28×28"'
+    # VGG-16 with batch norm: conv, batchnorm and relu in one node, runs of them collapsed as in VGG-16
+    nodes, _, _ = parse(render(load("vgg16_bn")).source)
+    assert len(nodes) == len(parse(render(load("vgg16")).source)[0]) == 19
+    assert "<conv 3×3, 64, batchnorm, relu ×2>" in [label(a) for a in nodes.values()]
+    # Inception-v3: too many kinds of module to open each; the blocks that merge come first, so the first
+    # Inception module (Mixed_5b) is open, with its parallel branches into one concat
+    nodes, edges, clusters = parse(render(load("inception_v3")).source)
+    assert "cluster_Mixed_5b" in clusters and len(nodes) <= AUTO_NODES
+    assert sum(head == "Mixed_5b.8" for _, head in edges) == 4
+    # runs of one block whose arguments differ are drawn once, "…" where they differ (last resort)
+    efficientnet_v2_s = cnndsl.load(ARCH / "efficientnet.cnn", network="efficientnet_v2_s")
+    assert "…" not in render(efficientnet_v2_s, depth=0).source  # an explicit depth: exact runs only
+    nodes, _, _ = parse(render(efficientnet_v2_s).source)
+    assert any("…" in a and ") ×" in a for a in nodes.values())
+
+
+def test_a_residual_around_one_block_folds_into_it_last():
+    # 16 residuals, each around one block with its own arguments (no run): 34 nodes until each add is
+    # drawn as a line of the block it goes around
+    body = "; ".join(f"residual {{ b(8, {k}) }}" for k in range(1, 33, 2))
+    net = cnndsl.loads(
+        f"block b(c, k) {{ conv(c, k, padding=same); batchnorm() }} network n {{ input(8, 32, 32); {body} }}"
+    )
+    nodes, edges, clusters = parse(render(net).source)
+    assert len(nodes) <= AUTO_NODES and clusters == ["cluster_0"]  # the first instance still opened
+    assert sum("+ shortcut (add)" in a for a in nodes.values()) == 15
+    assert ("1", "2") in edges and "shortcut" not in render(net, depth=0).source
 
 
 def test_title_and_legend():

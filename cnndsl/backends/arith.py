@@ -81,3 +81,44 @@ def _checked(v):
     if type(v) is int and v.bit_length() > MAX_BITS:
         raise OverflowError("integer out of range")
     return v
+
+
+def sum_of(terms: list[ast.expr]) -> ast.expr:
+    """The sum of `terms` with like terms collected: `stem + growth + growth` is `stem + 2 * growth`, as DenseNet's
+    concatenations would otherwise write the growth rate once per layer. Integer literals are added up where the
+    first one stands; a term `k * x` (k an integer literal) counts as k of `x`."""
+    counts: dict[str, int] = {}  # ast.unparse of a term -> how many, in order of first appearance
+    trees: dict[str, ast.expr] = {}
+    constant = None
+    todo = list(reversed(terms))
+    while todo:
+        term = todo.pop()
+        if isinstance(term, ast.BinOp) and isinstance(term.op, ast.Add):
+            todo += [term.right, term.left]
+            continue
+        if isinstance(term, ast.Constant) and type(term.value) is int:
+            constant = term.value if constant is None else constant + term.value
+            counts.setdefault("", 0)
+            continue
+        k = 1
+        if isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult) and _is_int(term.left):
+            k, term = term.left.value, term.right
+        key = ast.unparse(term)
+        counts[key] = counts.get(key, 0) + k
+        trees.setdefault(key, term)
+    parts = []
+    for key, k in counts.items():
+        if key == "":
+            parts.append(ast.Constant(constant))
+        elif k:
+            parts.append(trees[key] if k == 1 else ast.BinOp(ast.Constant(k), ast.Mult(), trees[key]))
+    if not parts:
+        return ast.Constant(0)
+    tree = parts[0]
+    for part in parts[1:]:
+        tree = ast.BinOp(tree, ast.Add(), part)
+    return tree
+
+
+def _is_int(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int

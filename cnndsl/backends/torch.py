@@ -30,7 +30,6 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
-import functools
 import hashlib
 import keyword
 import linecache
@@ -693,7 +692,7 @@ class _Owner(Dispatcher):
             if any(it.path == path for it in inst.items):
                 args.append(f"{flag}=True")
         out = self.net.nodes[s.output].shape[0]
-        lifted = _substitute(ast.parse(inst.out_channels, mode="eval").body, here)
+        lifted = arith.sum_of([_substitute(ast.parse(inst.out_channels, mode="eval").body, here)])
         self.channels[s.output] = self.ctx.check(lifted, out) or literal(out)
         return self.opaque(s, (*prefix, name), Call(f"{g.name}(", tuple(args)))
 
@@ -750,8 +749,7 @@ class _Owner(Dispatcher):
         if op.kind == "multiply":  # the channels of an input that has them all (a gate's may be 1)
             return next(self.channels[i] for i in node.inputs if self.net.nodes[i].shape[0] == c)
         if op.kind == "concat":
-            terms = [ast.parse(self.channels[i], mode="eval").body for i in node.inputs]
-            tree = functools.reduce(lambda a, b: ast.BinOp(a, ast.Add(), b), terms)  # too long a sum fails the check
+            tree = arith.sum_of([ast.parse(self.channels[i], mode="eval").body for i in node.inputs])
             return ctx.check(tree, c) or literal(c)
         if op.kind == "flatten":
             size = math.prod(x.shape[1:])

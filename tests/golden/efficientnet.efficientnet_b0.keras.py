@@ -4,32 +4,38 @@ import keras
 from keras import layers
 
 
-def conv_bn_silu(x, filters, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_2(x, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_2(x, kernel=1, stride=1, name=None):
     x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_3(x, filters, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_3(x, filters, kernel=1, stride=1, name=None):
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
+    return x
+
+
+def conv_bn_act_4(x, filters, kernel=1, stride=1, name=None):
+    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_4(x, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_5(x, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
@@ -45,73 +51,79 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def conv_bn(x, filters, eps=1e-05, name=None):
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_2")
     return x
 
 
-def mbconv_layers(x, cin, cout, kernel, stride, expand, eps, name=None):
-    x = conv_bn_silu_3(x, cin * expand, 1, eps=eps, name=f"{name}_conv_bn_silu_1")
-    x = conv_bn_silu_4(x, kernel, stride=stride, eps=eps, name=f"{name}_conv_bn_silu_2")
-    x = squeeze_excitation(x, cin * expand, cin // 4, name=f"{name}_squeeze_excitation")
-    x = conv_bn(x, cout, eps=eps, name=f"{name}_conv_bn")
+def mbconv_2(x, out, kernel, stride, hidden, squeeze, name=None):
+    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_5(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
     return x
 
 
-def mbconv_layers_2(x, cin, cout, kernel, stride, expand, eps, name=None):
-    x = conv_bn_silu_3(x, cin * expand, 1, eps=eps, name=f"{name}_conv_bn_silu_1")
-    x = conv_bn_silu_2(x, kernel, stride=stride, eps=eps, name=f"{name}_conv_bn_silu_2")
-    x = squeeze_excitation(x, cin * expand, cin // 4, name=f"{name}_squeeze_excitation")
-    x = conv_bn(x, cout, eps=eps, name=f"{name}_conv_bn")
-    return x
-
-
-def mbconv(x, cin, cout, kernel, stride=1, expand=6, eps=1e-05, name=None):
-    x = mbconv_layers(x, cin, cout, kernel, stride, expand, eps, name=f"{name}_block")
-    return x
-
-
-def mbconv_2(x, cin, cout, kernel, stride=1, expand=6, eps=1e-05, name=None):
-    x = mbconv_layers_2(x, cin, cout, kernel, stride, expand, eps, name=f"{name}_block")
-    return x
-
-
-def mbconv_residual(x, channels, kernel, p, expand=6, eps=1e-05, name=None):
+def mbconv_3(x, out, kernel, stride, p, hidden, squeeze, name=None):
     shortcut = x
-    x = mbconv_layers_2(x, channels, channels, kernel, 1, expand, eps, name=f"{name}_block")
+    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def build(classes=1000, stochastic_depth_prob=0.2) -> keras.Model:
+def mbconv_4(x, out, kernel, stride, hidden, squeeze, name=None):
+    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    return x
+
+
+def features(x, name=None):
+    x = conv_bn_act(x, 32, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
+    x = mbconv(x, 16, 3, 1, 32, 8, name=f"{name}_sequence_1_0")
+
+    x = mbconv_2(x, 24, 3, 2, 96, 4, name=f"{name}_sequence_2_0")
+    x = mbconv_3(x, 24, 3, 1, 0.025, 144, 6, name=f"{name}_sequence_2_1")
+
+    x = mbconv_2(x, 40, 5, 2, 144, 6, name=f"{name}_sequence_3_0")
+    x = mbconv_3(x, 40, 5, 1, 0.05, 240, 10, name=f"{name}_sequence_3_1")
+
+    x = mbconv_2(x, 80, 3, 2, 240, 10, name=f"{name}_sequence_4_0")
+    x = mbconv_3(x, 80, 3, 1, 0.07500000000000001, 480, 20, name=f"{name}_sequence_4_1")
+    x = mbconv_3(x, 80, 3, 1, 0.08750000000000001, 480, 20, name=f"{name}_sequence_4_2")
+
+    x = mbconv_4(x, 112, 5, 1, 480, 20, name=f"{name}_sequence_5_0")
+    x = mbconv_3(x, 112, 5, 1, 0.1125, 672, 28, name=f"{name}_sequence_5_1")
+    x = mbconv_3(x, 112, 5, 1, 0.125, 672, 28, name=f"{name}_sequence_5_2")
+
+    x = mbconv_2(x, 192, 5, 2, 672, 28, name=f"{name}_sequence_6_0")
+    x = mbconv_3(x, 192, 5, 1, 0.15000000000000002, 1152, 48, name=f"{name}_sequence_6_1")
+    x = mbconv_3(x, 192, 5, 1, 0.1625, 1152, 48, name=f"{name}_sequence_6_2")
+    x = mbconv_3(x, 192, 5, 1, 0.17500000000000002, 1152, 48, name=f"{name}_sequence_6_3")
+
+    x = mbconv_4(x, 320, 3, 1, 1152, 48, name=f"{name}_sequence_7_0")
+    x = conv_bn_act_4(x, 1280, name=f"{name}_conv_bn_act_2")
+    return x
+
+
+def classifier(x, rate, classes, name=None):
+    x = layers.Dropout(rate, name=f"{name}_dropout")(x)
+    x = layers.Dense(classes, name=f"{name}_dense")(x)
+    return x
+
+
+def build(dropout=0.2, classes=1000) -> keras.Model:
     inputs = layers.Input(shape=(224, 224, 3), name="input")
-
-    x = conv_bn_silu(inputs, 32, 3, stride=2, name="features_0")
-    x = conv_bn_silu_2(x, 3, name="features_1_0_block_0")
-    x = squeeze_excitation(x, 32, 8, name="features_1_0_block_1")
-    x = conv_bn(x, 16, name="features_1_0_block_2")
-    x = mbconv(x, 16, 24, 3, stride=2, name="features_2_0")
-    x = mbconv_residual(x, 24, 3, stochastic_depth_prob * 2 / 16, name="features_2_1")
-    x = mbconv(x, 24, 40, 5, stride=2, name="features_3_0")
-    x = mbconv_residual(x, 40, 5, stochastic_depth_prob * 4 / 16, name="features_3_1")
-    x = mbconv(x, 40, 80, 3, stride=2, name="features_4_0")
-    x = mbconv_residual(x, 80, 3, stochastic_depth_prob * 6 / 16, name="features_4_1")
-    x = mbconv_residual(x, 80, 3, stochastic_depth_prob * 7 / 16, name="features_4_2")
-    x = mbconv_2(x, 80, 112, 5, name="features_5_0")
-    x = mbconv_residual(x, 112, 5, stochastic_depth_prob * 9 / 16, name="features_5_1")
-    x = mbconv_residual(x, 112, 5, stochastic_depth_prob * 10 / 16, name="features_5_2")
-    x = mbconv(x, 112, 192, 5, stride=2, name="features_6_0")
-    x = mbconv_residual(x, 192, 5, stochastic_depth_prob * 12 / 16, name="features_6_1")
-    x = mbconv_residual(x, 192, 5, stochastic_depth_prob * 13 / 16, name="features_6_2")
-    x = mbconv_residual(x, 192, 5, stochastic_depth_prob * 14 / 16, name="features_6_3")
-    x = mbconv_2(x, 192, 320, 3, name="features_7_0")
-    x = conv_bn_silu_3(x, 1280, 1, name="features_8")
-
+    x = features(inputs, name="features")
     x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
-
-    x = layers.Dropout(0.2, name="classifier_0")(x)
-    x = layers.Dense(classes, name="classifier_1")(x)
+    x = classifier(x, dropout, classes, name="classifier")
     return keras.Model(inputs, x, name="efficientnet_b0")

@@ -4,8 +4,6 @@ Input: N x 3 x 224 x 224. Output: N x 1000. 5,288,548 parameters.
 build() returns the model. This file is generated: change the .cnn file and compile it again.
 """
 
-from collections import OrderedDict
-
 import torch
 from torch import Tensor, nn
 
@@ -36,20 +34,15 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode}"
 
 
-class ConvBnSilu(nn.Sequential):
-    """The `conv_bn_silu` block of architectures/efficientnet.cnn: conv_bn_silu(filters, kernel, stride = 1, groups = 1,
-    eps = 1e-05).
+class ConvBnAct(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    bn = (1e-05, 0.1), act = silu).
+
+    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        filters: int,
-        kernel: int,
-        stride: int = 1,
-        groups: int = 1,
-        eps: float = 1e-05,
-    ) -> None:
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
         super().__init__(
             nn.Conv2d(
                 in_channels,
@@ -60,8 +53,31 @@ class ConvBnSilu(nn.Sequential):
                 groups=groups,
                 bias=False,
             ),
-            nn.BatchNorm2d(filters, eps=eps),
+            nn.BatchNorm2d(filters),
             nn.SiLU(),
+        )
+
+
+class ConvBnAct2(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    bn = (1e-05, 0.1), act = silu).
+
+    Instances of it that differ in structure from these are built by ConvBnAct.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters),
         )
 
 
@@ -85,75 +101,69 @@ class SqueezeExcitation(nn.Module):
         return x * scale_activation
 
 
-class ConvBn(nn.Sequential):
-    """The `conv_bn` block of architectures/efficientnet.cnn: conv_bn(filters, eps = 1e-05)."""
-
-    def __init__(self, in_channels: int, filters: int, eps: float = 1e-05) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, filters, kernel_size=1, bias=False),
-            nn.BatchNorm2d(filters, eps=eps),
-        )
-
-
-class MbconvLayers(nn.Sequential):
-    """The `mbconv_layers` block: mbconv_layers(cin, cout, kernel, stride, expand, eps)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        cin: int,
-        cout: int,
-        kernel: int,
-        stride: int,
-        expand: int,
-        eps: float,
-    ) -> None:
-        super().__init__(
-            ConvBnSilu(in_channels, cin * expand, 1, eps=eps),
-            ConvBnSilu(cin * expand, cin * expand, kernel, stride=stride, groups=cin * expand, eps=eps),
-            SqueezeExcitation(cin * expand, cin * expand, cin // 4),
-            ConvBn(cin * expand, cout, eps=eps),
-        )
-
-
 class Mbconv(nn.Module):
-    """The `mbconv` block: mbconv(cin, cout, kernel, stride = 1, expand = 6, eps = 1e-05)."""
+    """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    def __init__(
-        self,
-        in_channels: int,
-        cin: int,
-        cout: int,
-        kernel: int,
-        stride: int = 1,
-        expand: int = 6,
-        eps: float = 1e-05,
-    ) -> None:
+    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3.
+    """
+
+    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
         super().__init__()
-        self.block = MbconvLayers(in_channels, cin, cout, kernel, stride, expand, eps)
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
+            SqueezeExcitation(hidden, hidden, squeeze),
+            ConvBnAct2(hidden, out_),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.block(x)
         return x
 
 
-class MbconvResidual(nn.Module):
+class Mbconv2(nn.Module):
+    """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
+
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv3.
     """
-    The `mbconv_residual` block of architectures/efficientnet.cnn: mbconv_residual(channels, kernel, p, expand = 6, eps
-    = 1e-05).
+
+    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden),
+            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
+            SqueezeExcitation(hidden, hidden, squeeze),
+            ConvBnAct2(hidden, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Mbconv3(nn.Module):
+    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
+    squeeze).
+
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2.
     """
 
     def __init__(
         self,
         in_channels: int,
-        channels: int,
+        out_: int,
         kernel: int,
+        stride: int,
         p: float,
-        expand: int = 6,
-        eps: float = 1e-05,
+        hidden: int,
+        squeeze: int,
     ) -> None:
         super().__init__()
-        self.block = MbconvLayers(in_channels, channels, channels, kernel, 1, expand, eps)
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden),
+            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
+            SqueezeExcitation(hidden, hidden, squeeze),
+            ConvBnAct2(hidden, out_),
+        )
         self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
@@ -163,63 +173,64 @@ class MbconvResidual(nn.Module):
         return stochastic_depth + x
 
 
+class Features(nn.Sequential):
+    """The `features` block: features(stages, width, depth, bn, last = 0, p = 0.2)."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(
+            ConvBnAct(in_channels, 32, kernel=3, stride=2),
+            nn.Sequential(
+                Mbconv(32, 16, 3, 1, 32, 8),
+            ),
+            nn.Sequential(
+                Mbconv2(16, 24, 3, 2, 96, 4),
+                Mbconv3(24, 24, 3, 1, 0.025, 144, 6),
+            ),
+            nn.Sequential(
+                Mbconv2(24, 40, 5, 2, 144, 6),
+                Mbconv3(40, 40, 5, 1, 0.05, 240, 10),
+            ),
+            nn.Sequential(
+                Mbconv2(40, 80, 3, 2, 240, 10),
+                Mbconv3(80, 80, 3, 1, 0.07500000000000001, 480, 20),
+                Mbconv3(80, 80, 3, 1, 0.08750000000000001, 480, 20),
+            ),
+            nn.Sequential(
+                Mbconv2(80, 112, 5, 1, 480, 20),
+                Mbconv3(112, 112, 5, 1, 0.1125, 672, 28),
+                Mbconv3(112, 112, 5, 1, 0.125, 672, 28),
+            ),
+            nn.Sequential(
+                Mbconv2(112, 192, 5, 2, 672, 28),
+                Mbconv3(192, 192, 5, 1, 0.15000000000000002, 1152, 48),
+                Mbconv3(192, 192, 5, 1, 0.1625, 1152, 48),
+                Mbconv3(192, 192, 5, 1, 0.17500000000000002, 1152, 48),
+            ),
+            nn.Sequential(
+                Mbconv2(192, 320, 3, 1, 1152, 48),
+            ),
+            ConvBnAct(320, 1280),
+        )
+
+
+class Classifier(nn.Sequential):
+    """The `classifier` block of architectures/efficientnet.cnn: classifier(rate, classes)."""
+
+    def __init__(self, in_channels: int, rate: float, classes: int) -> None:
+        super().__init__(
+            nn.Dropout(p=rate),
+            nn.Linear(in_channels, classes),
+        )
+
+
 class EfficientnetB0(nn.Module):
     """The efficientnet_b0 network of architectures/efficientnet.cnn."""
 
-    def __init__(self, classes: int = 1000, stochastic_depth_prob: float = 0.2) -> None:
+    def __init__(self, dropout: float = 0.2, classes: int = 1000) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            ConvBnSilu(3, 32, 3, stride=2),
-            nn.Sequential(
-                nn.Sequential(
-                    OrderedDict(
-                        [
-                            (
-                                "block",
-                                nn.Sequential(
-                                    ConvBnSilu(32, 32, 3, groups=32),
-                                    SqueezeExcitation(32, 32, 8),
-                                    ConvBn(32, 16),
-                                ),
-                            ),
-                        ]
-                    )
-                ),
-            ),
-            nn.Sequential(
-                Mbconv(16, 16, 24, 3, stride=2),
-                MbconvResidual(24, 24, 3, stochastic_depth_prob * 2 / 16),
-            ),
-            nn.Sequential(
-                Mbconv(24, 24, 40, 5, stride=2),
-                MbconvResidual(40, 40, 5, stochastic_depth_prob * 4 / 16),
-            ),
-            nn.Sequential(
-                Mbconv(40, 40, 80, 3, stride=2),
-                MbconvResidual(80, 80, 3, stochastic_depth_prob * 6 / 16),
-                MbconvResidual(80, 80, 3, stochastic_depth_prob * 7 / 16),
-            ),
-            nn.Sequential(
-                Mbconv(80, 80, 112, 5),
-                MbconvResidual(112, 112, 5, stochastic_depth_prob * 9 / 16),
-                MbconvResidual(112, 112, 5, stochastic_depth_prob * 10 / 16),
-            ),
-            nn.Sequential(
-                Mbconv(112, 112, 192, 5, stride=2),
-                MbconvResidual(192, 192, 5, stochastic_depth_prob * 12 / 16),
-                MbconvResidual(192, 192, 5, stochastic_depth_prob * 13 / 16),
-                MbconvResidual(192, 192, 5, stochastic_depth_prob * 14 / 16),
-            ),
-            nn.Sequential(
-                Mbconv(192, 192, 320, 3),
-            ),
-            ConvBnSilu(320, 1280, 1),
-        )
+        self.features = Features(3)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=0.2),
-            nn.Linear(1280, classes),
-        )
+        self.classifier = Classifier(1280, dropout, classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)
@@ -229,6 +240,6 @@ class EfficientnetB0(nn.Module):
         return x
 
 
-def build(classes: int = 1000, stochastic_depth_prob: float = 0.2) -> nn.Module:
+def build(dropout: float = 0.2, classes: int = 1000) -> nn.Module:
     """The efficientnet_b0 network, with freshly initialised weights."""
-    return EfficientnetB0(classes=classes, stochastic_depth_prob=stochastic_depth_prob)
+    return EfficientnetB0(dropout=dropout, classes=classes)

@@ -4,70 +4,46 @@ import keras
 from keras import layers
 
 
-def conv_bn_silu(x, filters, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_2(x, filters, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_2(x, filters, kernel=1, stride=1, name=None):
     x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_3(x, filters, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_3(x, filters, kernel=1, stride=1, name=None):
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return x
+
+
+def conv_bn_act_4(x, filters, kernel=1, stride=1, name=None):
+    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_4(x, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_5(x, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_silu_5(x, kernel, stride=1, eps=1e-05, name=None):
+def conv_bn_act_6(x, kernel=1, stride=1, name=None):
     x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
-    return x
-
-
-def fused_mbconv1_residual(x, channels, p, eps=0.001, name=None):
-    shortcut = x
-    x = conv_bn_silu_2(x, channels, 3, eps=eps, name=f"{name}_block_0")
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def conv_bn(x, filters, eps=1e-05, name=None):
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=eps, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def fused_mbconv(x, cin, cout, stride, expand=4, eps=0.001, name=None):
-    x = conv_bn_silu(x, cin * expand, 3, stride=stride, eps=eps, name=f"{name}_block_0")
-    x = conv_bn(x, cout, eps=eps, name=f"{name}_block_1")
-    return x
-
-
-def fused_mbconv_residual(x, channels, p, expand=4, eps=0.001, name=None):
-    shortcut = x
-    x = conv_bn_silu_2(x, channels * expand, 3, eps=eps, name=f"{name}_block_0")
-    x = conv_bn(x, channels, eps=eps, name=f"{name}_block_1")
-
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -82,89 +58,121 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv_layers(x, cin, cout, kernel, stride, expand, eps, name=None):
-    x = conv_bn_silu_3(x, cin * expand, 1, eps=eps, name=f"{name}_conv_bn_silu_1")
-    x = conv_bn_silu_4(x, kernel, stride=stride, eps=eps, name=f"{name}_conv_bn_silu_2")
-    x = squeeze_excitation(x, cin * expand, cin // 4, name=f"{name}_squeeze_excitation")
-    x = conv_bn(x, cout, eps=eps, name=f"{name}_conv_bn")
-    return x
-
-
-def mbconv_layers_2(x, cin, cout, kernel, stride, expand, eps, name=None):
-    x = conv_bn_silu_3(x, cin * expand, 1, eps=eps, name=f"{name}_conv_bn_silu_1")
-    x = conv_bn_silu_5(x, kernel, stride=stride, eps=eps, name=f"{name}_conv_bn_silu_2")
-    x = squeeze_excitation(x, cin * expand, cin // 4, name=f"{name}_squeeze_excitation")
-    x = conv_bn(x, cout, eps=eps, name=f"{name}_conv_bn")
-    return x
-
-
-def mbconv(x, cin, cout, kernel, stride=1, expand=6, eps=1e-05, name=None):
-    x = mbconv_layers(x, cin, cout, kernel, stride, expand, eps, name=f"{name}_block")
-    return x
-
-
-def mbconv_2(x, cin, cout, kernel, stride=1, expand=6, eps=1e-05, name=None):
-    x = mbconv_layers_2(x, cin, cout, kernel, stride, expand, eps, name=f"{name}_block")
-    return x
-
-
-def mbconv_residual(x, channels, kernel, p, expand=6, eps=1e-05, name=None):
+def mbconv(x, out, kernel, stride, p, name=None):
     shortcut = x
-    x = mbconv_layers_2(x, channels, channels, kernel, 1, expand, eps, name=f"{name}_block")
+    x = conv_bn_act_2(x, out, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def build(classes=1000, stochastic_depth_prob=0.2) -> keras.Model:
+def mbconv_2(x, out, kernel, stride, hidden, name=None):
+    x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_1")
+    return x
+
+
+def mbconv_3(x, out, kernel, stride, p, hidden, name=None):
+    shortcut = x
+    x = conv_bn_act_2(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_1")
+
+    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return x
+
+
+def mbconv_4(x, out, kernel, stride, hidden, squeeze, name=None):
+    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_5(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    return x
+
+
+def mbconv_5(x, out, kernel, stride, p, hidden, squeeze, name=None):
+    shortcut = x
+    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_6(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+
+    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return x
+
+
+def mbconv_6(x, out, kernel, stride, hidden, squeeze, name=None):
+    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_6(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
+    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    return x
+
+
+def features(x, name=None):
+    x = conv_bn_act(x, 24, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
+
+    x = mbconv(x, 24, 3, 1, 0, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 24, 3, 1, 0.005, name=f"{name}_sequence_1_1")
+
+    x = mbconv_2(x, 48, 3, 2, 96, name=f"{name}_sequence_2_0")
+    x = mbconv_3(x, 48, 3, 1, 0.015000000000000003, 192, name=f"{name}_sequence_2_1")
+    x = mbconv_3(x, 48, 3, 1, 0.02, 192, name=f"{name}_sequence_2_2")
+    x = mbconv_3(x, 48, 3, 1, 0.025, 192, name=f"{name}_sequence_2_3")
+
+    x = mbconv_2(x, 64, 3, 2, 192, name=f"{name}_sequence_3_0")
+    x = mbconv_3(x, 64, 3, 1, 0.035, 256, name=f"{name}_sequence_3_1")
+    x = mbconv_3(x, 64, 3, 1, 0.04, 256, name=f"{name}_sequence_3_2")
+    x = mbconv_3(x, 64, 3, 1, 0.045, 256, name=f"{name}_sequence_3_3")
+
+    x = mbconv_4(x, 128, 3, 2, 256, 16, name=f"{name}_sequence_4_0")
+    x = mbconv_5(x, 128, 3, 1, 0.05500000000000001, 512, 32, name=f"{name}_sequence_4_1")
+    x = mbconv_5(x, 128, 3, 1, 0.06000000000000001, 512, 32, name=f"{name}_sequence_4_2")
+    x = mbconv_5(x, 128, 3, 1, 0.065, 512, 32, name=f"{name}_sequence_4_3")
+    x = mbconv_5(x, 128, 3, 1, 0.07, 512, 32, name=f"{name}_sequence_4_4")
+    x = mbconv_5(x, 128, 3, 1, 0.075, 512, 32, name=f"{name}_sequence_4_5")
+
+    x = mbconv_6(x, 160, 3, 1, 768, 32, name=f"{name}_sequence_5_0")
+    x = mbconv_5(x, 160, 3, 1, 0.085, 960, 40, name=f"{name}_sequence_5_1")
+    x = mbconv_5(x, 160, 3, 1, 0.09, 960, 40, name=f"{name}_sequence_5_2")
+    x = mbconv_5(x, 160, 3, 1, 0.095, 960, 40, name=f"{name}_sequence_5_3")
+    x = mbconv_5(x, 160, 3, 1, 0.1, 960, 40, name=f"{name}_sequence_5_4")
+    x = mbconv_5(x, 160, 3, 1, 0.10500000000000001, 960, 40, name=f"{name}_sequence_5_5")
+    x = mbconv_5(x, 160, 3, 1, 0.11000000000000001, 960, 40, name=f"{name}_sequence_5_6")
+    x = mbconv_5(x, 160, 3, 1, 0.11500000000000002, 960, 40, name=f"{name}_sequence_5_7")
+    x = mbconv_5(x, 160, 3, 1, 0.12000000000000002, 960, 40, name=f"{name}_sequence_5_8")
+
+    x = mbconv_4(x, 256, 3, 2, 960, 40, name=f"{name}_sequence_6_0")
+    x = mbconv_5(x, 256, 3, 1, 0.13, 1536, 64, name=f"{name}_sequence_6_1")
+    x = mbconv_5(x, 256, 3, 1, 0.135, 1536, 64, name=f"{name}_sequence_6_2")
+    x = mbconv_5(x, 256, 3, 1, 0.14, 1536, 64, name=f"{name}_sequence_6_3")
+    x = mbconv_5(x, 256, 3, 1, 0.14500000000000002, 1536, 64, name=f"{name}_sequence_6_4")
+    x = mbconv_5(x, 256, 3, 1, 0.15, 1536, 64, name=f"{name}_sequence_6_5")
+    x = mbconv_5(x, 256, 3, 1, 0.155, 1536, 64, name=f"{name}_sequence_6_6")
+    x = mbconv_5(x, 256, 3, 1, 0.16, 1536, 64, name=f"{name}_sequence_6_7")
+    x = mbconv_5(x, 256, 3, 1, 0.165, 1536, 64, name=f"{name}_sequence_6_8")
+    x = mbconv_5(x, 256, 3, 1, 0.17, 1536, 64, name=f"{name}_sequence_6_9")
+    x = mbconv_5(x, 256, 3, 1, 0.175, 1536, 64, name=f"{name}_sequence_6_10")
+    x = mbconv_5(x, 256, 3, 1, 0.18, 1536, 64, name=f"{name}_sequence_6_11")
+    x = mbconv_5(x, 256, 3, 1, 0.185, 1536, 64, name=f"{name}_sequence_6_12")
+    x = mbconv_5(x, 256, 3, 1, 0.19, 1536, 64, name=f"{name}_sequence_6_13")
+    x = mbconv_5(x, 256, 3, 1, 0.195, 1536, 64, name=f"{name}_sequence_6_14")
+
+    x = conv_bn_act_4(x, 1280, name=f"{name}_conv_bn_act_2")
+    return x
+
+
+def classifier(x, rate, classes, name=None):
+    x = layers.Dropout(rate, name=f"{name}_dropout")(x)
+    x = layers.Dense(classes, name=f"{name}_dense")(x)
+    return x
+
+
+def build(dropout=0.2, classes=1000) -> keras.Model:
     inputs = layers.Input(shape=(224, 224, 3), name="input")
-
-    x = conv_bn_silu(inputs, 24, 3, stride=2, eps=0.001, name="features_0")
-    x = fused_mbconv1_residual(x, 24, 0, name="features_1_0")
-    x = fused_mbconv1_residual(x, 24, stochastic_depth_prob * 1 / 40, name="features_1_1")
-    x = fused_mbconv(x, 24, 48, 2, name="features_2_0")
-    x = fused_mbconv_residual(x, 48, stochastic_depth_prob * 3 / 40, name="features_2_1")
-    x = fused_mbconv_residual(x, 48, stochastic_depth_prob * 4 / 40, name="features_2_2")
-    x = fused_mbconv_residual(x, 48, stochastic_depth_prob * 5 / 40, name="features_2_3")
-    x = fused_mbconv(x, 48, 64, 2, name="features_3_0")
-    x = fused_mbconv_residual(x, 64, stochastic_depth_prob * 7 / 40, name="features_3_1")
-    x = fused_mbconv_residual(x, 64, stochastic_depth_prob * 8 / 40, name="features_3_2")
-    x = fused_mbconv_residual(x, 64, stochastic_depth_prob * 9 / 40, name="features_3_3")
-    x = mbconv(x, 64, 128, 3, stride=2, expand=4, eps=0.001, name="features_4_0")
-    x = mbconv_residual(x, 128, 3, stochastic_depth_prob * 11 / 40, expand=4, eps=0.001, name="features_4_1")
-    x = mbconv_residual(x, 128, 3, stochastic_depth_prob * 12 / 40, expand=4, eps=0.001, name="features_4_2")
-    x = mbconv_residual(x, 128, 3, stochastic_depth_prob * 13 / 40, expand=4, eps=0.001, name="features_4_3")
-    x = mbconv_residual(x, 128, 3, stochastic_depth_prob * 14 / 40, expand=4, eps=0.001, name="features_4_4")
-    x = mbconv_residual(x, 128, 3, stochastic_depth_prob * 15 / 40, expand=4, eps=0.001, name="features_4_5")
-    x = mbconv_2(x, 128, 160, 3, eps=0.001, name="features_5_0")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 17 / 40, eps=0.001, name="features_5_1")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 18 / 40, eps=0.001, name="features_5_2")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 19 / 40, eps=0.001, name="features_5_3")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 20 / 40, eps=0.001, name="features_5_4")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 21 / 40, eps=0.001, name="features_5_5")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 22 / 40, eps=0.001, name="features_5_6")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 23 / 40, eps=0.001, name="features_5_7")
-    x = mbconv_residual(x, 160, 3, stochastic_depth_prob * 24 / 40, eps=0.001, name="features_5_8")
-    x = mbconv(x, 160, 256, 3, stride=2, eps=0.001, name="features_6_0")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 26 / 40, eps=0.001, name="features_6_1")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 27 / 40, eps=0.001, name="features_6_2")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 28 / 40, eps=0.001, name="features_6_3")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 29 / 40, eps=0.001, name="features_6_4")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 30 / 40, eps=0.001, name="features_6_5")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 31 / 40, eps=0.001, name="features_6_6")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 32 / 40, eps=0.001, name="features_6_7")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 33 / 40, eps=0.001, name="features_6_8")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 34 / 40, eps=0.001, name="features_6_9")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 35 / 40, eps=0.001, name="features_6_10")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 36 / 40, eps=0.001, name="features_6_11")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 37 / 40, eps=0.001, name="features_6_12")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 38 / 40, eps=0.001, name="features_6_13")
-    x = mbconv_residual(x, 256, 3, stochastic_depth_prob * 39 / 40, eps=0.001, name="features_6_14")
-    x = conv_bn_silu_3(x, 1280, 1, eps=0.001, name="features_7")
-
+    x = features(inputs, name="features")
     x = layers.GlobalAveragePooling2D(keepdims=True, name="avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
-
-    x = layers.Dropout(0.2, name="classifier_0")(x)
-    x = layers.Dense(classes, name="classifier_1")(x)
+    x = classifier(x, dropout, classes, name="classifier")
     return keras.Model(inputs, x, name="efficientnet_v2_s")

@@ -34,20 +34,15 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode}"
 
 
-class ConvBnSilu(nn.Sequential):
-    """The `conv_bn_silu` block of architectures/efficientnet.cnn: conv_bn_silu(filters, kernel, stride = 1, groups = 1,
-    eps = 1e-05).
+class ConvBnAct(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    bn = (1e-05, 0.1), act = silu).
+
+    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        filters: int,
-        kernel: int,
-        stride: int = 1,
-        groups: int = 1,
-        eps: float = 1e-05,
-    ) -> None:
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
         super().__init__(
             nn.Conv2d(
                 in_channels,
@@ -58,74 +53,32 @@ class ConvBnSilu(nn.Sequential):
                 groups=groups,
                 bias=False,
             ),
-            nn.BatchNorm2d(filters, eps=eps),
+            nn.BatchNorm2d(filters, eps=0.001),
             nn.SiLU(),
         )
 
 
-class FusedMbconv1Residual(nn.Module):
-    """The `fused_mbconv1_residual` block of architectures/efficientnet.cnn: fused_mbconv1_residual(channels, p, eps =
-    0.001).
+class ConvBnAct2(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    bn = (1e-05, 0.1), act = silu).
+
+    Instances of it that differ in structure from these are built by ConvBnAct.
     """
 
-    def __init__(self, in_channels: int, channels: int, p: float, eps: float = 0.001) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnSilu(in_channels, channels, 3, eps=eps),
-        )
-        self.stochastic_depth = StochasticDepth(p, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        stochastic_depth = self.stochastic_depth(block)
-        return stochastic_depth + x
-
-
-class ConvBn(nn.Sequential):
-    """The `conv_bn` block of architectures/efficientnet.cnn: conv_bn(filters, eps = 1e-05)."""
-
-    def __init__(self, in_channels: int, filters: int, eps: float = 1e-05) -> None:
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, filters, kernel_size=1, bias=False),
-            nn.BatchNorm2d(filters, eps=eps),
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters, eps=0.001),
         )
-
-
-class FusedMbconv(nn.Module):
-    """The `fused_mbconv` block: fused_mbconv(cin, cout, stride, expand = 4, eps = 0.001)."""
-
-    def __init__(self, in_channels: int, cin: int, cout: int, stride: int, expand: int = 4, eps: float = 0.001) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnSilu(in_channels, cin * expand, 3, stride=stride, eps=eps),
-            ConvBn(cin * expand, cout, eps=eps),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class FusedMbconvResidual(nn.Module):
-    """
-    The `fused_mbconv_residual` block of architectures/efficientnet.cnn: fused_mbconv_residual(channels, p, expand = 4,
-    eps = 0.001).
-    """
-
-    def __init__(self, in_channels: int, channels: int, p: float, expand: int = 4, eps: float = 0.001) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnSilu(in_channels, channels * expand, 3, eps=eps),
-            ConvBn(channels * expand, channels, eps=eps),
-        )
-        self.stochastic_depth = StochasticDepth(p, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        stochastic_depth = self.stochastic_depth(block)
-        return stochastic_depth + x
 
 
 class SqueezeExcitation(nn.Module):
@@ -148,65 +101,18 @@ class SqueezeExcitation(nn.Module):
         return x * scale_activation
 
 
-class MbconvLayers(nn.Sequential):
-    """The `mbconv_layers` block: mbconv_layers(cin, cout, kernel, stride, expand, eps)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        cin: int,
-        cout: int,
-        kernel: int,
-        stride: int,
-        expand: int,
-        eps: float,
-    ) -> None:
-        super().__init__(
-            ConvBnSilu(in_channels, cin * expand, 1, eps=eps),
-            ConvBnSilu(cin * expand, cin * expand, kernel, stride=stride, groups=cin * expand, eps=eps),
-            SqueezeExcitation(cin * expand, cin * expand, cin // 4),
-            ConvBn(cin * expand, cout, eps=eps),
-        )
-
-
 class Mbconv(nn.Module):
-    """The `mbconv` block: mbconv(cin, cout, kernel, stride = 1, expand = 6, eps = 1e-05)."""
+    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
+    squeeze).
 
-    def __init__(
-        self,
-        in_channels: int,
-        cin: int,
-        cout: int,
-        kernel: int,
-        stride: int = 1,
-        expand: int = 6,
-        eps: float = 1e-05,
-    ) -> None:
-        super().__init__()
-        self.block = MbconvLayers(in_channels, cin, cout, kernel, stride, expand, eps)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class MbconvResidual(nn.Module):
-    """
-    The `mbconv_residual` block of architectures/efficientnet.cnn: mbconv_residual(channels, kernel, p, expand = 6, eps
-    = 1e-05).
+    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4, Mbconv5.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        channels: int,
-        kernel: int,
-        p: float,
-        expand: int = 6,
-        eps: float = 1e-05,
-    ) -> None:
+    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float) -> None:
         super().__init__()
-        self.block = MbconvLayers(in_channels, channels, channels, kernel, 1, expand, eps)
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, out_, kernel=kernel, stride=stride),
+        )
         self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
@@ -216,72 +122,179 @@ class MbconvResidual(nn.Module):
         return stochastic_depth + x
 
 
+class Mbconv2(nn.Module):
+    """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
+
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4, Mbconv5.
+    """
+
+    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
+            ConvBnAct2(hidden, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Mbconv3(nn.Module):
+    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
+    squeeze).
+
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4, Mbconv5.
+    """
+
+    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float, hidden: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
+            ConvBnAct2(hidden, out_),
+        )
+        self.stochastic_depth = StochasticDepth(p, "row")
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        stochastic_depth = self.stochastic_depth(block)
+        return stochastic_depth + x
+
+
+class Mbconv4(nn.Module):
+    """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
+
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv5.
+    """
+
+    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden),
+            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
+            SqueezeExcitation(hidden, hidden, squeeze),
+            ConvBnAct2(hidden, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Mbconv5(nn.Module):
+    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
+    squeeze).
+
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv4.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_: int,
+        kernel: int,
+        stride: int,
+        p: float,
+        hidden: int,
+        squeeze: int,
+    ) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, hidden),
+            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
+            SqueezeExcitation(hidden, hidden, squeeze),
+            ConvBnAct2(hidden, out_),
+        )
+        self.stochastic_depth = StochasticDepth(p, "row")
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        stochastic_depth = self.stochastic_depth(block)
+        return stochastic_depth + x
+
+
+class Features(nn.Sequential):
+    """The `features` block: features(stages, width, depth, bn, last = 0, p = 0.2)."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(
+            ConvBnAct(in_channels, 24, kernel=3, stride=2),
+            nn.Sequential(
+                Mbconv(24, 24, 3, 1, 0),
+                Mbconv(24, 24, 3, 1, 0.005),
+            ),
+            nn.Sequential(
+                Mbconv2(24, 48, 3, 2, 96),
+                Mbconv3(48, 48, 3, 1, 0.015000000000000003, 192),
+                Mbconv3(48, 48, 3, 1, 0.02, 192),
+                Mbconv3(48, 48, 3, 1, 0.025, 192),
+            ),
+            nn.Sequential(
+                Mbconv2(48, 64, 3, 2, 192),
+                Mbconv3(64, 64, 3, 1, 0.035, 256),
+                Mbconv3(64, 64, 3, 1, 0.04, 256),
+                Mbconv3(64, 64, 3, 1, 0.045, 256),
+            ),
+            nn.Sequential(
+                Mbconv4(64, 128, 3, 2, 256, 16),
+                Mbconv5(128, 128, 3, 1, 0.05500000000000001, 512, 32),
+                Mbconv5(128, 128, 3, 1, 0.06000000000000001, 512, 32),
+                Mbconv5(128, 128, 3, 1, 0.065, 512, 32),
+                Mbconv5(128, 128, 3, 1, 0.07, 512, 32),
+                Mbconv5(128, 128, 3, 1, 0.075, 512, 32),
+            ),
+            nn.Sequential(
+                Mbconv4(128, 160, 3, 1, 768, 32),
+                Mbconv5(160, 160, 3, 1, 0.085, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.09, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.095, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.1, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.10500000000000001, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.11000000000000001, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.11500000000000002, 960, 40),
+                Mbconv5(160, 160, 3, 1, 0.12000000000000002, 960, 40),
+            ),
+            nn.Sequential(
+                Mbconv4(160, 256, 3, 2, 960, 40),
+                Mbconv5(256, 256, 3, 1, 0.13, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.135, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.14, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.14500000000000002, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.15, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.155, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.16, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.165, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.17, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.175, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.18, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.185, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.19, 1536, 64),
+                Mbconv5(256, 256, 3, 1, 0.195, 1536, 64),
+            ),
+            ConvBnAct(256, 1280),
+        )
+
+
+class Classifier(nn.Sequential):
+    """The `classifier` block of architectures/efficientnet.cnn: classifier(rate, classes)."""
+
+    def __init__(self, in_channels: int, rate: float, classes: int) -> None:
+        super().__init__(
+            nn.Dropout(p=rate),
+            nn.Linear(in_channels, classes),
+        )
+
+
 class EfficientnetV2S(nn.Module):
     """The efficientnet_v2_s network of architectures/efficientnet.cnn."""
 
-    def __init__(self, classes: int = 1000, stochastic_depth_prob: float = 0.2) -> None:
+    def __init__(self, dropout: float = 0.2, classes: int = 1000) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            ConvBnSilu(3, 24, 3, stride=2, eps=0.001),
-            nn.Sequential(
-                FusedMbconv1Residual(24, 24, int(stochastic_depth_prob * 0 / 40)),
-                FusedMbconv1Residual(24, 24, stochastic_depth_prob * 1 / 40),
-            ),
-            nn.Sequential(
-                FusedMbconv(24, 24, 48, 2),
-                FusedMbconvResidual(48, 48, stochastic_depth_prob * 3 / 40),
-                FusedMbconvResidual(48, 48, stochastic_depth_prob * 4 / 40),
-                FusedMbconvResidual(48, 48, stochastic_depth_prob * 5 / 40),
-            ),
-            nn.Sequential(
-                FusedMbconv(48, 48, 64, 2),
-                FusedMbconvResidual(64, 64, stochastic_depth_prob * 7 / 40),
-                FusedMbconvResidual(64, 64, stochastic_depth_prob * 8 / 40),
-                FusedMbconvResidual(64, 64, stochastic_depth_prob * 9 / 40),
-            ),
-            nn.Sequential(
-                Mbconv(64, 64, 128, 3, stride=2, expand=4, eps=0.001),
-                MbconvResidual(128, 128, 3, stochastic_depth_prob * 11 / 40, expand=4, eps=0.001),
-                MbconvResidual(128, 128, 3, stochastic_depth_prob * 12 / 40, expand=4, eps=0.001),
-                MbconvResidual(128, 128, 3, stochastic_depth_prob * 13 / 40, expand=4, eps=0.001),
-                MbconvResidual(128, 128, 3, stochastic_depth_prob * 14 / 40, expand=4, eps=0.001),
-                MbconvResidual(128, 128, 3, stochastic_depth_prob * 15 / 40, expand=4, eps=0.001),
-            ),
-            nn.Sequential(
-                Mbconv(128, 128, 160, 3, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 17 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 18 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 19 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 20 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 21 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 22 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 23 / 40, eps=0.001),
-                MbconvResidual(160, 160, 3, stochastic_depth_prob * 24 / 40, eps=0.001),
-            ),
-            nn.Sequential(
-                Mbconv(160, 160, 256, 3, stride=2, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 26 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 27 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 28 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 29 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 30 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 31 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 32 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 33 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 34 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 35 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 36 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 37 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 38 / 40, eps=0.001),
-                MbconvResidual(256, 256, 3, stochastic_depth_prob * 39 / 40, eps=0.001),
-            ),
-            ConvBnSilu(256, 1280, 1, eps=0.001),
-        )
+        self.features = Features(3)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=0.2),
-            nn.Linear(1280, classes),
-        )
+        self.classifier = Classifier(1280, dropout, classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)
@@ -291,6 +304,6 @@ class EfficientnetV2S(nn.Module):
         return x
 
 
-def build(classes: int = 1000, stochastic_depth_prob: float = 0.2) -> nn.Module:
+def build(dropout: float = 0.2, classes: int = 1000) -> nn.Module:
     """The efficientnet_v2_s network, with freshly initialised weights."""
-    return EfficientnetV2S(classes=classes, stochastic_depth_prob=stochastic_depth_prob)
+    return EfficientnetV2S(dropout=dropout, classes=classes)

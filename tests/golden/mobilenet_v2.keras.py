@@ -34,36 +34,37 @@ def conv_bn_relu6_4(x, kernel=1, stride=1, name=None):
     return x
 
 
-def expand_project(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_3(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_4(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
+def inverted_residual(x, out, stride, name=None):
+    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_0")
+    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_1")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_2")(x)
     return x
 
 
-def expand_project_2(x, in_channels, out, stride, expand, name=None):
-    x = conv_bn_relu6_3(x, in_channels * expand, name=f"{name}_conv_bn_relu6_1")
-    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_bn_relu6_2")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
+def inverted_residual_2(x, out, stride, hidden, name=None):
+    x = conv_bn_relu6_3(x, hidden, name=f"{name}_conv_0")
+    x = conv_bn_relu6_4(x, kernel=3, stride=stride, name=f"{name}_conv_1")
+    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
     return x
 
 
-def inverted(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project(x, in_channels, out, stride, expand, name=f"{name}_conv")
-    return x
-
-
-def inverted_2(x, in_channels, out, stride=1, expand=6, name=None):
-    x = expand_project_2(x, in_channels, out, stride, expand, name=f"{name}_conv")
-    return x
-
-
-def inverted_residual(x, channels, expand=6, name=None):
+def inverted_residual_3(x, out, stride, hidden, name=None):
     shortcut = x
-    x = expand_project_2(x, channels, channels, 1, expand, name=f"{name}_conv")
+    x = conv_bn_relu6_3(x, hidden, name=f"{name}_conv_0")
+    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
+    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
+
     x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return x
+
+
+def inverted_residual_4(x, out, stride, hidden, name=None):
+    x = conv_bn_relu6_3(x, hidden, name=f"{name}_conv_0")
+    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
+    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
     return x
 
 
@@ -71,25 +72,23 @@ def build(classes=1000) -> keras.Model:
     inputs = layers.Input(shape=(224, 224, 3), name="input")
 
     x = conv_bn_relu6(inputs, 32, kernel=3, stride=2, name="features_0")
-    x = conv_bn_relu6_2(x, kernel=3, name="features_1_conv_0")
-    x = layers.Conv2D(16, 1, use_bias=False, name="features_1_conv_1")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="features_1_conv_2")(x)
-    x = inverted(x, 16, 24, stride=2, name="features_2")
-    x = inverted_residual(x, 24, name="features_3")
-    x = inverted(x, 24, 32, stride=2, name="features_4")
-    x = inverted_residual(x, 32, name="features_5")
-    x = inverted_residual(x, 32, name="features_6")
-    x = inverted(x, 32, 64, stride=2, name="features_7")
-    x = inverted_residual(x, 64, name="features_8")
-    x = inverted_residual(x, 64, name="features_9")
-    x = inverted_residual(x, 64, name="features_10")
-    x = inverted_2(x, 64, 96, name="features_11")
-    x = inverted_residual(x, 96, name="features_12")
-    x = inverted_residual(x, 96, name="features_13")
-    x = inverted(x, 96, 160, stride=2, name="features_14")
-    x = inverted_residual(x, 160, name="features_15")
-    x = inverted_residual(x, 160, name="features_16")
-    x = inverted_2(x, 160, 320, name="features_17")
+    x = inverted_residual(x, 16, 1, name="features_1")
+    x = inverted_residual_2(x, 24, 2, 96, name="features_2")
+    x = inverted_residual_3(x, 24, 1, 144, name="features_3")
+    x = inverted_residual_2(x, 32, 2, 144, name="features_4")
+    x = inverted_residual_3(x, 32, 1, 192, name="features_5")
+    x = inverted_residual_3(x, 32, 1, 192, name="features_6")
+    x = inverted_residual_2(x, 64, 2, 192, name="features_7")
+    x = inverted_residual_3(x, 64, 1, 384, name="features_8")
+    x = inverted_residual_3(x, 64, 1, 384, name="features_9")
+    x = inverted_residual_3(x, 64, 1, 384, name="features_10")
+    x = inverted_residual_4(x, 96, 1, 384, name="features_11")
+    x = inverted_residual_3(x, 96, 1, 576, name="features_12")
+    x = inverted_residual_3(x, 96, 1, 576, name="features_13")
+    x = inverted_residual_2(x, 160, 2, 576, name="features_14")
+    x = inverted_residual_3(x, 160, 1, 960, name="features_15")
+    x = inverted_residual_3(x, 160, 1, 960, name="features_16")
+    x = inverted_residual_4(x, 320, 1, 960, name="features_17")
     x = conv_bn_relu6_3(x, 1280, name="features_18")
 
     x = layers.GlobalAveragePooling2D(keepdims=True, name="global_avgpool")(x)

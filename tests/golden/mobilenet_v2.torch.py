@@ -4,8 +4,6 @@ Input: N x 3 x 224 x 224. Output: N x 1000. 3,504,872 parameters.
 build() returns the model. This file is generated: change the .cnn file and compile it again.
 """
 
-from collections import OrderedDict
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -33,44 +31,59 @@ class ConvBnRelu6(nn.Sequential):
         )
 
 
-class ExpandProject(nn.Sequential):
-    """The `expand_project` block of architectures/mobilenet_v2.cnn:
-    expand_project(in_channels, out, stride, expand).
+class InvertedResidual(nn.Module):
+    """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(out, stride, expand, hidden).
+
+    Instances of it that differ in structure from these are built by InvertedResidual2, InvertedResidual3.
     """
 
-    def __init__(self, in_channels_: int, in_channels: int, out_: int, stride: int, expand: int) -> None:
-        super().__init__(
-            ConvBnRelu6(in_channels_, in_channels * expand),
-            ConvBnRelu6(
-                in_channels * expand,
-                in_channels * expand,
-                kernel=3,
-                stride=stride,
-                groups=in_channels * expand,
-            ),
-            nn.Conv2d(in_channels * expand, out_, kernel_size=1, bias=False),
+    def __init__(self, in_channels: int, out_: int, stride: int, hidden: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            ConvBnRelu6(in_channels, hidden, kernel=3, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, out_, kernel_size=1, bias=False),
             nn.BatchNorm2d(out_),
         )
-
-
-class Inverted(nn.Module):
-    """The `inverted` block: inverted(in_channels, out, stride = 1, expand = 6)."""
-
-    def __init__(self, in_channels_: int, in_channels: int, out_: int, stride: int = 1, expand: int = 6) -> None:
-        super().__init__()
-        self.conv = ExpandProject(in_channels_, in_channels, out_, stride, expand)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)
         return x
 
 
-class InvertedResidual(nn.Module):
-    """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(channels, expand = 6)."""
+class InvertedResidual2(nn.Module):
+    """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(out, stride, expand, hidden).
 
-    def __init__(self, in_channels: int, channels: int, expand: int = 6) -> None:
+    Instances of it that differ in structure from these are built by InvertedResidual, InvertedResidual3.
+    """
+
+    def __init__(self, in_channels: int, out_: int, stride: int, hidden: int) -> None:
         super().__init__()
-        self.conv = ExpandProject(in_channels, channels, channels, 1, expand)
+        self.conv = nn.Sequential(
+            ConvBnRelu6(in_channels, hidden),
+            ConvBnRelu6(hidden, hidden, kernel=3, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, out_, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        return x
+
+
+class InvertedResidual3(nn.Module):
+    """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(out, stride, expand, hidden).
+
+    Instances of it that differ in structure from these are built by InvertedResidual, InvertedResidual2.
+    """
+
+    def __init__(self, in_channels: int, out_: int, stride: int, hidden: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            ConvBnRelu6(in_channels, hidden),
+            ConvBnRelu6(hidden, hidden, kernel=3, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, out_, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         conv = self.conv(x)
@@ -85,36 +98,23 @@ class MobilenetV2(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             ConvBnRelu6(3, 32, kernel=3, stride=2),
-            nn.Sequential(
-                OrderedDict(
-                    [
-                        (
-                            "conv",
-                            nn.Sequential(
-                                ConvBnRelu6(32, 32, kernel=3, groups=32),
-                                nn.Conv2d(32, 16, kernel_size=1, bias=False),
-                                nn.BatchNorm2d(16),
-                            ),
-                        ),
-                    ]
-                )
-            ),
-            Inverted(16, 16, 24, stride=2),
-            InvertedResidual(24, 24),
-            Inverted(24, 24, 32, stride=2),
-            InvertedResidual(32, 32),
-            InvertedResidual(32, 32),
-            Inverted(32, 32, 64, stride=2),
-            InvertedResidual(64, 64),
-            InvertedResidual(64, 64),
-            InvertedResidual(64, 64),
-            Inverted(64, 64, 96),
-            InvertedResidual(96, 96),
-            InvertedResidual(96, 96),
-            Inverted(96, 96, 160, stride=2),
-            InvertedResidual(160, 160),
-            InvertedResidual(160, 160),
-            Inverted(160, 160, 320),
+            InvertedResidual(32, 16, 1, 32),
+            InvertedResidual2(16, 24, 2, 96),
+            InvertedResidual3(24, 24, 1, 144),
+            InvertedResidual2(24, 32, 2, 144),
+            InvertedResidual3(32, 32, 1, 192),
+            InvertedResidual3(32, 32, 1, 192),
+            InvertedResidual2(32, 64, 2, 192),
+            InvertedResidual3(64, 64, 1, 384),
+            InvertedResidual3(64, 64, 1, 384),
+            InvertedResidual3(64, 64, 1, 384),
+            InvertedResidual2(64, 96, 1, 384),
+            InvertedResidual3(96, 96, 1, 576),
+            InvertedResidual3(96, 96, 1, 576),
+            InvertedResidual2(96, 160, 2, 576),
+            InvertedResidual3(160, 160, 1, 960),
+            InvertedResidual3(160, 160, 1, 960),
+            InvertedResidual2(160, 320, 1, 960),
             ConvBnRelu6(320, 1280),
         )
         self.classifier = nn.Sequential(

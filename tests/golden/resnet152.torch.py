@@ -10,15 +10,28 @@ from torch import Tensor, nn
 
 
 class Bottleneck(nn.Module):
-    """The `bottleneck` block of architectures/blocks/resnet.cnn: bottleneck(channels, stride = 1)."""
+    """The `bottleneck` block of architectures/blocks/resnet.cnn: bottleneck(channels, stride = 1, groups = 1,
+    width_per_group = 64, width = channels * width_per_group // 64 * groups).
+    """
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1, downsample: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        groups: int = 1,
+        width_per_group: int = 64,
+        width: int | None = None,
+        downsample: bool = False,
+    ) -> None:
+        if width is None:
+            width = channels * width_per_group // 64 * groups
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv3 = nn.Conv2d(channels, channels * 4, kernel_size=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, channels * 4, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(channels * 4)
         self.downsample: nn.Sequential | None = None
         if downsample:

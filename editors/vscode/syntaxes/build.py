@@ -1,4 +1,5 @@
-"""Writes cnn.tmLanguage.json, the TextMate grammar of .cnn files, with the layer names cnndsl knows.
+"""Writes cnn.tmLanguage.json, the TextMate grammar of .cnn files, with the keywords, layers, built-in functions
+and input sizes cnndsl knows (cnndsl.highlight takes them from the grammar, the op registry and the compiler).
 
     python editors/vscode/syntaxes/build.py
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cnndsl.highlight import KEYWORDS, LAYERS, TEMPLATE
+from cnndsl.highlight import FUNCTIONS, KEYWORDS, LAYERS, SIZES, TEMPLATE
 
 IDENT = "[A-Za-z_][A-Za-z0-9_]*"
 CONTROL = [k for k in KEYWORDS if k not in ("import", "block", "network", "let", "def")]
@@ -18,8 +19,8 @@ CONTROL = [k for k in KEYWORDS if k not in ("import", "block", "network", "let",
 
 def grammar() -> dict:
     patterns = [
-        "comment", "label", "string", "definition", "shortcut", "keyword", "constant", "argument", "layer", "call",
-        "number", "name", "operator", "punctuation", "invalid",
+        "comment", "label", "string", "definition", "shortcut", "size", "keyword", "constant", "argument", "layer",
+        "function", "call", "number", "name", "operator", "punctuation", "invalid",
     ]  # fmt: skip
     return {
         "$schema": "https://raw.githubusercontent.com/martinring/tmlanguage/master/tmlanguage.json",
@@ -47,6 +48,14 @@ def grammar() -> dict:
                 "match": f"\\b(shortcut)\\s+({IDENT})",
                 "captures": {"1": {"name": "keyword.control.shortcut.cnn"}, "2": {"name": "entity.name.label.cnn"}},
             },
+            "size": {
+                "match": f"\\b(in)(\\.)({'|'.join(SIZES)})\\b",
+                "captures": {
+                    "1": {"name": "keyword.control.in.cnn"},
+                    "2": {"name": "punctuation.accessor.cnn"},
+                    "3": {"name": "variable.language.size.cnn"},
+                },
+            },
             "keyword": {
                 "patterns": [
                     {"name": "keyword.control.import.cnn", "match": "\\bimport\\b"},
@@ -65,6 +74,7 @@ def grammar() -> dict:
                 "captures": {"1": {"name": "variable.parameter.cnn"}, "2": {"name": "keyword.operator.assignment.cnn"}},
             },
             "layer": {"name": "support.function.layer.cnn", "match": f"\\b({'|'.join(LAYERS)})\\b(?=\\s*[({{])"},
+            "function": {"name": "support.function.builtin.cnn", "match": f"\\b({'|'.join(FUNCTIONS)})\\b(?=\\s*\\()"},
             "call": {"name": "entity.name.function.call.cnn", "match": f"\\b{IDENT}(?=\\s*\\()"},
             "number": {
                 "patterns": [

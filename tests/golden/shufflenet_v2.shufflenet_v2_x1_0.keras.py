@@ -39,9 +39,17 @@ class ChannelShuffle(layers.Layer):
         return {**super().get_config(), "groups": self.groups}
 
 
-def down_unit(x, channels, name=None):
+def conv_bn_relu(x, filters, kernel=1, stride=1, name=None):
+    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
+    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.Activation("relu", name=f"{name}_out")(x)
+    return x
+
+
+def unit(x, channels, stride, name=None):
     branch1 = layers.ZeroPadding2D(1, name=f"{name}_branch1_0_pad")(x)
-    branch1 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch1_0")(branch1)
+    branch1 = layers.DepthwiseConv2D(3, strides=stride, use_bias=False, name=f"{name}_branch1_0")(branch1)
     branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_1")(branch1)
     branch1 = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch1_2")(branch1)
     branch1 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch1_3")(branch1)
@@ -51,7 +59,7 @@ def down_unit(x, channels, name=None):
     branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(branch2)
     branch2 = layers.Activation("relu", name=f"{name}_branch2_2")(branch2)
     branch2 = layers.ZeroPadding2D(1, name=f"{name}_branch2_3_pad")(branch2)
-    branch2 = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=f"{name}_branch2_3")(branch2)
+    branch2 = layers.DepthwiseConv2D(3, strides=stride, use_bias=False, name=f"{name}_branch2_3")(branch2)
     branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(branch2)
     branch2 = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_5")(branch2)
     branch2 = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(branch2)
@@ -62,7 +70,7 @@ def down_unit(x, channels, name=None):
     return x
 
 
-def unit(x, channels, name=None):
+def unit_2(x, channels, stride, name=None):
     shortcut = x
     x = Chunk(2, 0, name=f"{name}_chunk_1")(x)
     shortcut_2 = x
@@ -71,7 +79,7 @@ def unit(x, channels, name=None):
     x = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_0")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_1")(x)
     x = layers.Activation("relu", name=f"{name}_branch2_2")(x)
-    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_branch2_3")(x)
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_branch2_3")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_4")(x)
     x = layers.Conv2D(channels // 2, 1, use_bias=False, name=f"{name}_branch2_5")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_branch2_6")(x)
@@ -82,40 +90,32 @@ def unit(x, channels, name=None):
     return x
 
 
-def build(classes=1000) -> keras.Model:
+def build(last=1024, classes=1000) -> keras.Model:
     inputs = layers.Input(shape=(224, 224, 3), name="input")
-
-    x = layers.ZeroPadding2D(1, name="conv1_0_pad")(inputs)
-    x = layers.Conv2D(24, 3, strides=2, use_bias=False, name="conv1_0")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="conv1_1")(x)
-    x = layers.Activation("relu", name="conv1_2")(x)
-
+    x = conv_bn_relu(inputs, 24, kernel=3, stride=2, name="conv1")
     x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="maxpool")(x)
 
-    x = down_unit(x, 116, name="stage2_0")
-    x = unit(x, 116, name="stage2_1")
-    x = unit(x, 116, name="stage2_2")
-    x = unit(x, 116, name="stage2_3")
+    x = unit(x, 116, 2, name="stage2_0")
+    x = unit_2(x, 116, 1, name="stage2_1")
+    x = unit_2(x, 116, 1, name="stage2_2")
+    x = unit_2(x, 116, 1, name="stage2_3")
 
-    x = down_unit(x, 232, name="stage3_0")
-    x = unit(x, 232, name="stage3_1")
-    x = unit(x, 232, name="stage3_2")
-    x = unit(x, 232, name="stage3_3")
-    x = unit(x, 232, name="stage3_4")
-    x = unit(x, 232, name="stage3_5")
-    x = unit(x, 232, name="stage3_6")
-    x = unit(x, 232, name="stage3_7")
+    x = unit(x, 232, 2, name="stage3_0")
+    x = unit_2(x, 232, 1, name="stage3_1")
+    x = unit_2(x, 232, 1, name="stage3_2")
+    x = unit_2(x, 232, 1, name="stage3_3")
+    x = unit_2(x, 232, 1, name="stage3_4")
+    x = unit_2(x, 232, 1, name="stage3_5")
+    x = unit_2(x, 232, 1, name="stage3_6")
+    x = unit_2(x, 232, 1, name="stage3_7")
 
-    x = down_unit(x, 464, name="stage4_0")
-    x = unit(x, 464, name="stage4_1")
-    x = unit(x, 464, name="stage4_2")
-    x = unit(x, 464, name="stage4_3")
+    x = unit(x, 464, 2, name="stage4_0")
+    x = unit_2(x, 464, 1, name="stage4_1")
+    x = unit_2(x, 464, 1, name="stage4_2")
+    x = unit_2(x, 464, 1, name="stage4_3")
 
-    x = layers.Conv2D(1024, 1, use_bias=False, name="conv5_0")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name="conv5_1")(x)
-    x = layers.Activation("relu", name="conv5_2")(x)
-
+    x = conv_bn_relu(x, last, name="conv5")
     x = layers.GlobalAveragePooling2D(keepdims=True, name="global_avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(classes, name="fc")(x)

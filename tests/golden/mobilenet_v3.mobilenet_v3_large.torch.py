@@ -1,0 +1,389 @@
+"""The mobilenet_v3_large network, compiled by cnndsl from architectures/mobilenet_v3.cnn.
+
+Input: N x 3 x 224 x 224. Output: N x 1000. 5,483,032 parameters.
+build() returns the model. This file is generated: change the .cnn file and compile it again.
+"""
+
+import torch
+from torch import Tensor, nn
+
+
+class ConvBnAct(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    act = none).
+
+    Instances of it that differ in structure from these are built by ConvBnAct2, ConvBnAct3.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
+            nn.Hardswish(),
+        )
+
+
+class ConvBnAct2(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    act = none).
+
+    Instances of it that differ in structure from these are built by ConvBnAct, ConvBnAct3.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ConvBnAct3(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
+    act = none).
+
+    Instances of it that differ in structure from these are built by ConvBnAct, ConvBnAct2.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
+        )
+
+
+class SqueezeExcitation(nn.Module):
+    """The `squeeze_excitation` block of architectures/mobilenet_v3.cnn: squeeze_excitation(channels, squeeze)."""
+
+    def __init__(self, in_channels: int, channels: int, squeeze: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc1 = nn.Conv2d(in_channels, squeeze, kernel_size=1)
+        self.activation = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze, channels, kernel_size=1)
+        self.scale_activation = nn.Hardsigmoid()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.avgpool(x)
+        out = self.fc1(out)
+        out = self.activation(out)
+        out = self.fc2(out)
+        scale_activation = self.scale_activation(out)
+        return x * scale_activation
+
+
+class Bneck(nn.Module):
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct2(in_channels, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        return block + x
+
+
+class Bneck2(nn.Module):
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct2(in_channels, expanded),
+            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Bneck3(nn.Module):
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct2(in_channels, expanded),
+            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        return block + x
+
+
+class Bneck4(nn.Module):
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct2(in_channels, expanded),
+            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, expanded, 24),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Bneck5(nn.Module):
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct2(in_channels, expanded),
+            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, expanded, 32),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        return block + x
+
+
+class Bneck6(nn.Module):
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, expanded),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Bneck7(nn.Module):
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
+    Bneck8, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, expanded),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        return block + x
+
+
+class Bneck8(nn.Module):
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
+    Bneck7, Bneck9, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, expanded),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, expanded, 120),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Bneck9(nn.Module):
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
+    Bneck7, Bneck8, Bneck10, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, expanded),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, expanded, 168),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        return block + x
+
+
+class Bneck10(nn.Module):
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
+    Bneck7, Bneck8, Bneck9, Bneck11.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, expanded),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, expanded, 168),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block(x)
+        return x
+
+
+class Bneck11(nn.Module):
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
+    Bneck7, Bneck8, Bneck9, Bneck10.
+    """
+
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            ConvBnAct(in_channels, expanded),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            SqueezeExcitation(expanded, expanded, 240),
+            ConvBnAct3(expanded, out_),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self.block(x)
+
+        return block + x
+
+
+class Features(nn.Sequential):
+    """The `features` block: features(settings, width)."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__(
+            ConvBnAct(in_channels, 16, kernel=3, stride=2),
+            Bneck(16, 3, 16, 16, 1),
+            Bneck2(16, 3, 64, 24, 2),
+            Bneck3(24, 3, 72, 24, 1),
+            Bneck4(24, 5, 72, 40, 2),
+            Bneck5(40, 5, 120, 40, 1),
+            Bneck5(40, 5, 120, 40, 1),
+            Bneck6(40, 3, 240, 80, 2),
+            Bneck7(80, 3, 200, 80, 1),
+            Bneck7(80, 3, 184, 80, 1),
+            Bneck7(80, 3, 184, 80, 1),
+            Bneck8(80, 3, 480, 112, 1),
+            Bneck9(112, 3, 672, 112, 1),
+            Bneck10(112, 5, 672, 160, 2),
+            Bneck11(160, 5, 960, 160, 1),
+            Bneck11(160, 5, 960, 160, 1),
+            ConvBnAct(160, 960),
+        )
+
+
+class Classifier(nn.Sequential):
+    """The `classifier` block of architectures/mobilenet_v3.cnn: classifier(hidden, classes, rate = 0.2)."""
+
+    def __init__(self, in_channels: int, hidden: int, classes: int, rate: float = 0.2) -> None:
+        super().__init__(
+            nn.Linear(in_channels, hidden),
+            nn.Hardswish(),
+            nn.Dropout(p=rate),
+            nn.Linear(hidden, classes),
+        )
+
+
+class MobilenetV3Large(nn.Module):
+    """The mobilenet_v3_large network of architectures/mobilenet_v3.cnn."""
+
+    def __init__(self, classes: int = 1000) -> None:
+        super().__init__()
+        self.features = Features(3)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.classifier = Classifier(960, 1280, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        x = self.classifier(x)
+        return x
+
+
+def build(classes: int = 1000) -> nn.Module:
+    """The mobilenet_v3_large network, with freshly initialised weights."""
+    return MobilenetV3Large(classes=classes)

@@ -1,0 +1,189 @@
+"""The regnet_y_800mf network, compiled by cnndsl from architectures/regnet.cnn.
+
+Input: N x 3 x 224 x 224. Output: N x 1000. 6,432,512 parameters.
+build() returns the model. This file is generated: change the .cnn file and compile it again.
+"""
+
+from collections import OrderedDict
+
+import torch
+from torch import Tensor, nn
+
+
+class ConvBnAct(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/regnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1, act =
+    relu).
+
+    Instances of it that differ in structure from these are built by ConvBnAct2.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ConvBnAct2(nn.Sequential):
+    """
+    The `conv_bn_act` block of architectures/regnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1, act =
+    relu).
+
+    Instances of it that differ in structure from these are built by ConvBnAct.
+    """
+
+    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                filters,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(filters),
+        )
+
+
+class SqueezeExcitation(nn.Module):
+    """The `squeeze_excitation` block of architectures/regnet.cnn: squeeze_excitation(channels, squeeze)."""
+
+    def __init__(self, in_channels: int, channels: int, squeeze: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc1 = nn.Conv2d(in_channels, squeeze, kernel_size=1)
+        self.activation = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze, channels, kernel_size=1)
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.avgpool(x)
+        out = self.fc1(out)
+        out = self.activation(out)
+        out = self.fc2(out)
+        scale_activation = self.scale_activation(out)
+        return x * scale_activation
+
+
+class Bottleneck(nn.Module):
+    """The `bottleneck` block of architectures/regnet.cnn: bottleneck(width, group, stride, se_ratio, squeeze)."""
+
+    def __init__(self, in_channels: int, width: int, group: int, stride: int, squeeze: int, proj: bool = False) -> None:
+        super().__init__()
+        self.f = nn.Sequential(
+            OrderedDict(
+                [
+                    ("a", ConvBnAct(in_channels, width)),
+                    ("b", ConvBnAct(width, width, kernel=3, stride=stride, groups=width // group)),
+                    ("se", SqueezeExcitation(width, width, squeeze)),
+                    ("c", ConvBnAct2(width, width)),
+                ]
+            )
+        )
+        self.proj: nn.Sequential | None = None
+        if proj:
+            self.proj = nn.Sequential(
+                nn.Conv2d(in_channels, width, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width),
+            )
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        f = self.f(x)
+
+        identity = x
+        if self.proj is not None:
+            identity = self.proj(x)
+
+        x = f + identity
+        x = self.activation(x)
+        return x
+
+
+class Trunk(nn.Module):
+    """The `trunk` block: trunk(depth, w0, wa, wm, g, se_ratio = 0)."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.block1 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block1-0", Bottleneck(in_channels, 64, 16, 2, 8, proj=True)),
+                ]
+            )
+        )
+        self.block2 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block2-0", Bottleneck(64, 144, 16, 2, 16, proj=True)),
+                    ("block2-1", Bottleneck(144, 144, 16, 1, 36)),
+                    ("block2-2", Bottleneck(144, 144, 16, 1, 36)),
+                ]
+            )
+        )
+        self.block3 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block3-0", Bottleneck(144, 320, 16, 2, 36, proj=True)),
+                    ("block3-1", Bottleneck(320, 320, 16, 1, 80)),
+                    ("block3-2", Bottleneck(320, 320, 16, 1, 80)),
+                    ("block3-3", Bottleneck(320, 320, 16, 1, 80)),
+                    ("block3-4", Bottleneck(320, 320, 16, 1, 80)),
+                    ("block3-5", Bottleneck(320, 320, 16, 1, 80)),
+                    ("block3-6", Bottleneck(320, 320, 16, 1, 80)),
+                    ("block3-7", Bottleneck(320, 320, 16, 1, 80)),
+                ]
+            )
+        )
+        self.block4 = nn.Sequential(
+            OrderedDict(
+                [
+                    ("block4-0", Bottleneck(320, 784, 16, 2, 80, proj=True)),
+                    ("block4-1", Bottleneck(784, 784, 16, 1, 196)),
+                ]
+            )
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.block1(x)
+        x = self.block2(x)
+        x = self.block3(x)
+        x = self.block4(x)
+        return x
+
+
+class RegnetY800mf(nn.Module):
+    """The regnet_y_800mf network of architectures/regnet.cnn."""
+
+    def __init__(self, classes: int = 1000) -> None:
+        super().__init__()
+        self.stem = ConvBnAct(3, 32, kernel=3, stride=2)
+        self.trunk_output = Trunk(32)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(784, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x)
+        x = self.trunk_output(x)
+
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        x = self.fc(x)
+        return x
+
+
+def build(classes: int = 1000) -> nn.Module:
+    """The regnet_y_800mf network, with freshly initialised weights."""
+    return RegnetY800mf(classes=classes)
