@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARCH = ROOT / "architectures"
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
+
 def _networks(stem: str) -> list[str]:
     """`stem` for a file of one network, `stem:network` for each of a file of several."""
     from cnndsl.compiler import Compiler
