@@ -43,21 +43,28 @@ def run(model: onnx.ModelProto | bytes, x: np.ndarray) -> np.ndarray:
     return run_all(model, x)[0]
 
 
-def onnx_shapes(net, model: onnx.ModelProto) -> dict[str, list[int | str]]:
-    """ONNX's own shape inference, from the graph alone: the weights become typed inputs (their values play no
-    part), and the IR's shapes in value_info and on the output are left out. Unknown dims come back as ""."""
+def bare(net, model: onnx.ModelProto, ir_shapes: bool = False) -> onnx.ModelProto:
+    """The graph alone: the weights become typed inputs (their values play no part), and unless `ir_shapes`
+    the IR's shapes in value_info and on the output are left out."""
     g = model.graph
     weights = parameter_shapes(net)
-    bare = helper.make_graph(
+    graph = helper.make_graph(
         list(g.node),
         g.name,
         [*g.input, *(helper.make_tensor_value_info(k, TensorProto.FLOAT, s) for k, s in weights.items())],
-        [helper.make_tensor_value_info(o.name, TensorProto.FLOAT, None) for o in g.output],
+        list(g.output)
+        if ir_shapes
+        else [helper.make_tensor_value_info(o.name, TensorProto.FLOAT, None) for o in g.output],
         [t for t in g.initializer if t.name not in weights],
+        value_info=list(g.value_info) if ir_shapes else None,
     )
-    bare_model = helper.make_model(bare, opset_imports=model.opset_import, ir_version=model.ir_version)
+    return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+
+
+def onnx_shapes(net, model: onnx.ModelProto) -> dict[str, list[int | str]]:
+    """ONNX's own shape inference, from the graph alone (`bare`). Unknown dims come back as ""."""
     # data_prop: ONNX follows the sizes the graph computes (a channel shuffle reshapes to its input's Shape)
-    inferred = onnx.shape_inference.infer_shapes(bare_model, strict_mode=True, data_prop=True).graph
+    inferred = onnx.shape_inference.infer_shapes(bare(net, model), strict_mode=True, data_prop=True).graph
     return {
         v.name: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
         for v in [*inferred.input, *inferred.value_info, *inferred.output]
@@ -111,7 +118,7 @@ def test_architecture(name):
     module = torch_model(net) if name in TORCH_NETWORKS else None
     model = to_onnx(net) if module is None else onnx_from_torch(net, module)
     data = model.SerializeToString()
-    onnx.checker.check_model(data, full_check=True)
+    onnx.checker.check_model(data if module is not None else bare(net, model, ir_shapes=True), full_check=True)
     open_sizes = not all(isinstance(d, int) for d in net.input_shape)  # architectures/filters.cnn: any picture
     assert check_shapes(net, model) == [] or open_sizes  # on open sizes ONNX follows less than the IR
     if module is not None:
