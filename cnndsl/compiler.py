@@ -434,6 +434,7 @@ class _Expansion:
         self.inferred: dict = {}  # (op, input shapes) -> (shape, params, buffers, macs)
         self.weights = 0  # parameters and buffer elements so far
         self.outputs: list[int] = []  # the network's extra outputs (`output ...` statements), in order
+        self.held_last: set[int] = set()  # the nodes whose output is held channels-last (`ops.layout`)
 
     def error(self, code, message, span, hint=None):
         return self.c._error(code, message, span, hint)
@@ -450,6 +451,13 @@ class _Expansion:
         if x is None:
             raise self.error("E211", f"network '{d.name}' has no input", d.span, hint="start it with input(C, H, W)")
         self.close_scope(root, x)
+        for out in (x, *self.outputs):
+            if out in self.held_last:
+                node = self.nodes[out]
+                raise self.error(
+                    "E304", f"the network's output {node.name} is held channels-last", node.span,
+                    hint="end with channels_first(): a network gives C×H×W maps",
+                )  # fmt: skip
         return Network(
             name=d.name, source=d.span.path, args=params, nodes=tuple(self.nodes), scopes=tuple(self.scopes), output=x,
             extra_outputs=tuple(self.outputs), blocks=self.signatures,
@@ -517,6 +525,11 @@ class _Expansion:
                 where = (spans or {}).get(e.field, span)
                 raise self.error(e.code, e.message + self.where(frame), where, e.hint) from None
         shape, params, buffers, macs = self.inferred[op, shapes]
+        try:
+            if ops.layout(op, list(shapes), [i in self.held_last for i in inputs]):
+                self.held_last.add(len(self.nodes))
+        except ops.ShapeError as e:
+            raise self.error(e.code, e.message + self.where(frame), span, e.hint) from None
         try:
             self.weights = ops.add_weights(self.weights, params, buffers)
         except ops.ShapeError as e:

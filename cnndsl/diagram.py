@@ -71,11 +71,14 @@ class _Category(Dispatcher):
             ("maxpool", "avgpool", "global_avgpool", "global_maxpool", "adaptive_avgpool", "upsample"),
             _drawn_as("pool"),
         ),
-        **dict.fromkeys(("batchnorm", "lrn"), _drawn_as("norm")),
+        **dict.fromkeys(("batchnorm", "lrn", "layernorm", "layer_scale"), _drawn_as("norm")),
         "activation": _drawn_as("act"),
         "dense": _drawn_as("dense"),
         **dict.fromkeys(ops.MERGES, _drawn_as("merge")),
-        **dict.fromkeys(("dropout", "flatten", "chunk", "channel_shuffle", "stochastic_depth"), _drawn_as("other")),
+        **dict.fromkeys(
+            ("dropout", "flatten", "chunk", "channel_shuffle", "stochastic_depth", "channels_last", "channels_first"),
+            _drawn_as("other"),
+        ),
         "input": _drawn_as("io"),
     }
 

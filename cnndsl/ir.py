@@ -25,7 +25,7 @@ from typing import Literal
 from .errors import Span
 from .expr import Expr
 from .expr import check as check_expr
-from .ops import STRICT, Dim, Op, ShapeError, add_weights, infer_and_cost, shape_str
+from .ops import STRICT, Dim, Op, ShapeError, add_weights, infer_and_cost, layout, shape_str
 from .util import Frozen, frozen_dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -221,6 +221,16 @@ class Network(Frozen):
             total += size
         return total
 
+    @cached_property
+    def held_last(self) -> frozenset[int]:
+        """The nodes whose output is held channels-last (between `channels_last()` and `channels_first()`):
+        the backends lay those tensors out N×H×W×C."""
+        held: set[int] = set()
+        for n in self.nodes[1:]:
+            if layout(n.op, [self.nodes[i].shape for i in n.inputs], [i in held for i in n.inputs]):
+                held.add(n.id)
+        return frozenset(held)
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:
@@ -283,6 +293,7 @@ def check_inference(net: Network) -> None:
     the compiler would refuse (a shape rule broken, a layer or network too large: E406)."""
     inferred: dict = {}  # (op, input shapes) -> result, as the compiler caches it
     total = 0
+    held: set[int] = set()  # held channels-last
     for node in net.nodes:
         where = f"node {node.id} ({node.name[:80]!r}, {node.op.kind})"
         if not node.op.merge and len(node.inputs) > 1:
@@ -293,12 +304,16 @@ def check_inference(net: Network) -> None:
                 inferred[node.op, shapes] = infer_and_cost(node.op, list(shapes))
             shape, params, buffers, macs = inferred[node.op, shapes]
             total = add_weights(total, params, buffers)
+            if node.inputs and layout(node.op, list(shapes), [i in held for i in node.inputs]):
+                held.add(node.id)
         except ShapeError as e:
             raise ValueError(f"{where}: {e.message} (error[{e.code}])") from None
         recorded = {"shape": node.shape, "params": node.params, "buffers": node.buffers, "macs": node.macs}
         for key, value in {"shape": shape, "params": params, "buffers": buffers, "macs": macs}.items():
             if recorded[key] != value:
                 raise ValueError(f"{where}: {key} is {_short(recorded[key])}, but its op gives {_short(value)}")
+    if held & set(net.outputs):
+        raise ValueError("an output of the network is held channels-last: end it with channels_first()")
 
 
 def _short(value) -> str:

@@ -774,7 +774,9 @@ class Flatten(Op):
 @register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dense(Op):
-    """Fully connected layer on a vector."""
+    """Fully connected layer on a vector; on a map held channels-last (`channels_last()`), on the channels at
+    each position, as PyTorch's Linear acts on the last axis: C×H×W → units×H×W, a 1×1 convolution's
+    arithmetic with a units×C weight. `layout` refuses it on a map held channels-first."""
 
     kind: Literal["dense"] = "dense"
     units: PosInt
@@ -785,14 +787,12 @@ class Dense(Op):
     trainable: ClassVar = True
 
     def infer(self, inputs):
-        (x,) = inputs
-        if len(x) != 1:
-            raise ShapeError("E304", f"dense expects a vector, got {shape_str(x)}", "add flatten() before dense()")
-        return (self.units,)
+        return (self.units, *inputs[0][1:])
 
     def cost(self, inputs, out):
         weights = inputs[0][0] * self.units
-        return weights + (self.units if self.use_bias else 0), 0, weights
+        positions = _elements(out[1:])
+        return weights + (self.units if self.use_bias else 0), 0, None if positions is None else weights * positions
 
 
 @register
@@ -947,6 +947,101 @@ class StochasticDepth(Op):
     mode: Literal["row", "batch"] = "row"
 
     positional: ClassVar = ("p", "mode")
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LayerNorm(Op):
+    """Layer normalisation over channels (Ba et al., 2016): at each position, the C channels are brought to
+    mean 0 and variance 1 (biased, plus eps), then scaled and shifted per channel by learned weights; on a
+    vector, over its features. PyTorch's nn.LayerNorm(C) on a map held channels-last, torchvision's
+    LayerNorm2d on one held channels-first: the same numbers either way."""
+
+    kind: Literal["layernorm"] = "layernorm"
+    eps: Annotated[float, Arg(gt=0)] = 1e-5
+
+    positional: ClassVar = ()
+    trainable: ClassVar = True
+
+    def cost(self, inputs, out):
+        return 2 * inputs[0][0], 0, 0
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LayerScale(Op):
+    """A learned scale per channel, initialised to `init` (CaiT's and ConvNeXt's layer scale): x · γ with γ
+    of shape C×1×1 (C for a vector). γ is the layer itself, as torchvision's bare nn.Parameter: its
+    state_dict key is the layer's name (`layer_scale`), without `.weight`."""
+
+    kind: Literal["layer_scale"] = "layer_scale"
+    init: float = 1e-6
+
+    positional: ClassVar = ("init",)
+    trainable: ClassVar = True
+
+    def cost(self, inputs, out):
+        return inputs[0][0], 0, 0
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChannelsLast(Op):
+    """Holds a C×H×W map channels-last (N×H×W×C, PyTorch's `x.permute(0, 2, 3, 1)`) for the layers that act
+    on each position's channels (`PER_POSITION`), as torchvision's ConvNeXt holds it around LayerNorm and
+    Linear, which act on the last axis. Shapes stay written C×H×W; `channels_first()` ends it."""
+
+    kind: Literal["channels_last"] = "channels_last"
+
+    def infer(self, inputs):
+        _spatial(inputs[0], self.kind)
+        return inputs[0]
+
+
+@register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChannelsFirst(ChannelsLast):
+    """Ends `channels_last()`: the map is held channels-first again (`x.permute(0, 3, 1, 2)`)."""
+
+    kind: Literal["channels_first"] = "channels_first"
+
+
+# The ops that act on each position's channels alone, and so run on a map held channels-last as well as on one
+# held channels-first (softmax, as a layer or a dense layer's activation, is left out: it is over dim=1 in
+# PyTorch, which would then be a spatial axis).
+PER_POSITION = frozenset({"layernorm", "dense", "activation", "dropout"})
+
+
+def layout(op: Op, inputs: list[Shape], held_last: list[bool]) -> bool:
+    """Whether the op's output is held channels-last, given its inputs' shapes and whether each is; ShapeError
+    (E304) where the op cannot take its input so held. Every other rule is the op's `infer`."""
+    if op.kind == "channels_last":
+        if held_last[0]:
+            raise ShapeError("E304", "channels_last: the map is held channels-last already")
+        return True
+    if op.kind == "channels_first":
+        if not held_last[0]:
+            raise ShapeError(
+                "E304", "channels_first: the map is held channels-first already",
+                "channels_first() ends what channels_last() began",
+            )  # fmt: skip
+        return False
+    if any(held_last):
+        functions = (getattr(op, "function", None), getattr(op, "activation", None))
+        if op.kind in PER_POSITION and "softmax" not in functions:
+            return True
+        raise ShapeError(
+            "E304", f"{op.kind} needs a map held channels-first, and this one is held channels-last",
+            "add channels_first() before it: between channels_last() and channels_first() go only layers that act "
+            "on each position's channels (layernorm, dense, activations, dropout)",
+        )  # fmt: skip
+    if op.kind == "dense" and len(inputs[0]) != 1:
+        raise ShapeError(
+            "E304", f"dense expects a vector, got {shape_str(inputs[0])}",
+            "add flatten() before dense(); or, to act on the channels at each position, hold the map "
+            "channels_last() first",
+        )  # fmt: skip
+    return False
 
 
 def _mismatch(a: Shape, b: Shape) -> bool:

@@ -88,6 +88,9 @@ class _Field(Dispatcher):
     def _pixelwise(self, node, fields, size, axis):
         return fields[0]
 
+    def dense(self, node, fields, size, axis):  # on a map (held channels-last): each position's channels
+        return WHOLE if len(node.shape) == 1 else fields[0]
+
     def _merge(self, node, fields, size, axis):
         # A gate computed over the whole input (squeeze-excitation) widens the field to the whole input.
         if any(f.size is None for f in fields):
@@ -98,10 +101,11 @@ class _Field(Dispatcher):
         return Axis(widest.size, widest.jump, widest.padding, aligned)
 
     TRANSFORMS = {
-        **dict.fromkeys(("global_avgpool", "global_maxpool", "flatten", "dense"), _whole),
-        # position by position (a channel shuffle or chunk moves channels, not pixels)
+        **dict.fromkeys(("global_avgpool", "global_maxpool", "flatten"), _whole),
+        # position by position (a channel shuffle or chunk moves channels, not pixels; a layout, nothing)
+        **dict.fromkeys(("batchnorm", "lrn", "dropout", "activation", "layernorm", "layer_scale"), _pixelwise),
         **dict.fromkeys(
-            ("batchnorm", "lrn", "dropout", "activation", "chunk", "channel_shuffle", "stochastic_depth"), _pixelwise
+            ("chunk", "channel_shuffle", "stochastic_depth", "channels_last", "channels_first"), _pixelwise
         ),
         **dict.fromkeys(ops.MERGES, _merge),
     }

@@ -79,10 +79,19 @@ class Describe(Dispatcher):
     def stochastic_depth(self, op):
         return f"stochastic_depth {op.p:g}, {op.mode}"
 
+    def layernorm(self, op):
+        return f"layernorm, eps {op.eps:g}"
+
+    def layer_scale(self, op):
+        return f"layer_scale {op.init:g}"
+
     def _kind(self, op):
         return op.kind
 
-    TRANSFORMS = dict.fromkeys(("global_avgpool", "global_maxpool", "batchnorm", "flatten", *ops.MERGES), _kind)
+    TRANSFORMS = dict.fromkeys(
+        ("global_avgpool", "global_maxpool", "batchnorm", "flatten", "channels_last", "channels_first", *ops.MERGES),
+        _kind,
+    )
 
 
 _DESCRIBE = Describe()

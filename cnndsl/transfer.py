@@ -34,7 +34,7 @@ from .errors import InputError, UsageError
 from .files import check_output, output_path
 from .ir import Network, Node
 
-_TRANSPARENT = {"dropout", "activation", "batchnorm"}  # keep a vector's order
+_TRANSPARENT = {"dropout", "activation", "batchnorm", "layernorm", "layer_scale"}  # keep a vector's order
 
 
 def transfer_weights(source_model, target_model, net: Network) -> None:
@@ -100,8 +100,11 @@ def _keras_to_torch(keras_model, torch_model, net: Network) -> None:
 
 
 def _torch_keys(node: Node, state) -> list[str]:
-    if f"{node.name}.weight" not in state:
-        raise KeyError(f"the PyTorch weights have no '{node.name}.weight': are they a model of this network?")
+    first = node.name if node.op.kind == "layer_scale" else f"{node.name}.weight"  # layer scale: a bare parameter
+    if first not in state:
+        raise KeyError(f"the PyTorch weights have no '{first}': are they a model of this network?")
+    if node.op.kind == "layer_scale":
+        return [first]
     names = ["weight", "bias", "running_mean", "running_var"] if node.op.kind == "batchnorm" else ["weight", "bias"]
     return [f"{node.name}.{n}" for n in names if f"{node.name}.{n}" in state]
 
@@ -149,6 +152,11 @@ class _Layout(Dispatcher):
 
     def batchnorm(self, net, node, chw, tensor):  # all four per-feature vectors
         return (tensor, tuple(tensor.shape)) if chw is None else (tensor.view(chw).permute(1, 2, 0), (tensor.numel(),))
+
+    layernorm = batchnorm  # gamma and beta, per channel
+
+    def layer_scale(self, net, node, chw, tensor):  # torch's C×1×1 (to broadcast over N×C×H×W): Keras' C
+        return self.batchnorm(net, node, chw, tensor.view(-1))
 
     def dense(self, net, node, chw, tensor):  # (out, in) -> (in, out), the inputs in H·W·C order after a flatten
         if tensor.dim() == 1:  # the bias

@@ -42,7 +42,7 @@ def load_network(name: str):
 REPRESENTATIVES = {
     "densenet": ("densenet121",), "efficientnet": ("efficientnet_b0", "efficientnet_v2_s"),
     "mobilenet_v3": ("mobilenet_v3_large",), "regnet": ("regnet_y_400mf",), "resnet": ("resnet18",),
-    "shufflenet_v2": ("shufflenet_v2_x1_0",),
+    "shufflenet_v2": ("shufflenet_v2_x1_0",), "convnext": ("convnext_tiny",),
 }  # fmt: skip
 
 
@@ -63,6 +63,37 @@ def load_architecture(name: str):
 
     return cnndsl.load(ARCH / f"{name}.cnn", REPRESENTATIVES.get(name, (None,))[0])
 
+
+# The layers that act on each position's channels, in the backends' op tests (tests/test_onnx.py, test_keras.py):
+# layer norm over channels on a map held channels-first, on one held channels-last and on a vector (after a
+# flatten that Keras orders H·W·C), dense layers on a map held channels-last, layer scale on a map and a vector.
+CHANNELS_LAST_OPS = """
+network convnext_ops {
+    input(8, 9, 7)
+    layernorm(eps=1e-6)
+    residual {
+        conv(8, 7, padding=3, groups=8)
+        channels_last()
+        layernorm()
+        dense(32, activation=gelu)
+        dense(8, use_bias=false)
+        channels_first()
+        layer_scale(0.5)
+    }
+    global_avgpool()
+    layernorm()
+    flatten()
+    layer_scale()
+    dense(5)
+}
+network flat_layernorm {
+    input(4, 3, 3)
+    flatten()
+    layernorm()
+    layer_scale(2.0)
+    dense(6)
+}
+"""
 
 # The models whose torchvision state_dict the library reproduces key for key.
 TORCHVISION = [

@@ -20,7 +20,7 @@ FORWARD = REFERENCE / "forward"
 MODELS = {
     "shufflenet_v2_x1_0": ("shufflenet_v2", "shufflenet_v2_x1_0", {}),
     "regnet_y_400mf": ("regnet", "regnet_y_400mf", {}),
-    "googlenet_aux": ("googlenet", "googlenet", {"aux_logits": 1}),  # torchvision's googlenet(aux_logits=True)
+    "googlenet_aux": ("googlenet", "googlenet", {"aux_logits": True}),  # torchvision's googlenet(aux_logits=True)
 }
 
 # torchvision's kernel MACs are counted on an eval-mode forward pass, which skips the auxiliary classifiers;

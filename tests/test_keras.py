@@ -19,7 +19,7 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, REFERENCE, REPRESENTATIVES, ROOT, torch_model  # noqa: E402
+from conftest import ARCH, CHANNELS_LAST_OPS, REFERENCE, REPRESENTATIVES, ROOT, torch_model  # noqa: E402
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -211,6 +211,7 @@ network modern {
     multiply(half)
 }
 """
+OPS_SOURCE += CHANNELS_LAST_OPS
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)
 CROSS = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet34", "unet"]
 # torchvision's networks written with those constructs, built once here and once more in tests/test_keras_modern.py

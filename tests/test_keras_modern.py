@@ -1,9 +1,9 @@
 """The Keras backend on today's CNNs (issue 15): EfficientNet-B0, MobileNetV3-Large, ShuffleNetV2 x1.0,
-RegNetY-400MF and GoogLeNet with its auxiliary classifiers, given the weights of tests/reference/forward/recipe.py
-for torchvision's state_dict by `transfer_weights`, compute torchvision's recorded outputs; the new ops
-(gates, chunk, channel shuffle, stochastic depth, extra outputs, quoted labels) agree with the ONNX backend,
-which tests/test_modern.py holds to NumPy (test_keras.py: with PyTorch). The weights go from the
-recipe's state_dict straight into Keras."""
+RegNetY-400MF, ConvNeXt-T and GoogLeNet with its auxiliary classifiers, given the weights of
+tests/reference/forward/recipe.py for torchvision's state_dict by `transfer_weights`, compute torchvision's
+recorded outputs; the new ops (gates, chunk, channel shuffle, stochastic depth, extra outputs, quoted labels)
+agree with the ONNX backend, which tests/test_modern.py holds to NumPy (test_keras.py: with PyTorch). The
+weights go from the recipe's state_dict straight into Keras."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ MODELS = {
     "mobilenet_v3_large": "mobilenet_v3:mobilenet_v3_large",
     "shufflenet_v2_x1_0": "shufflenet_v2:shufflenet_v2_x1_0",
     "regnet_y_400mf": "regnet:regnet_y_400mf",
+    "convnext_tiny": "convnext:convnext_tiny",
 }
 
 
@@ -63,7 +64,7 @@ def test_googlenet_auxiliary_classifiers():
     """googlenet(aux_logits=True): the Keras model returns [logits, aux1, aux2] as the ONNX graph does, the
     logits are torchvision's; the auxiliary heads (which torchvision runs in training only) are ONNX's."""
     ref = reference("googlenet_aux")
-    net = cnndsl.load(ARCH / "googlenet.cnn", args={"aux_logits": 1})
+    net = cnndsl.load(ARCH / "googlenet.cnn", args={"aux_logits": True})
     model = to_keras(net)
     names, _ = keras_names(net)
     assert model.output_names == [names[i] for i in net.outputs] == ["fc", "aux1_fc2", "aux2_fc2"]

@@ -27,6 +27,7 @@ MODELS = [
     ("efficientnet.cnn", "efficientnet_b0", "efficientnet_b0"),
     pytest.param("efficientnet.cnn", "efficientnet_v2_s", "efficientnet_v2_s", marks=pytest.mark.slow),  # ~10 s
     ("mobilenet_v3.cnn", "mobilenet_v3_large", "mobilenet_v3_large"),
+    ("convnext.cnn", "convnext_tiny", "convnext_tiny"),
 ]
 
 

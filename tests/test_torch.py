@@ -56,6 +56,11 @@ def expected_state_dict(net) -> dict[str, tuple[int, ...]]:
             for key in ("weight", "bias", "running_mean", "running_var"):
                 out[f"{n.name}.{key}"] = (n.shape[0],)
             out[f"{n.name}.num_batches_tracked"] = ()
+        elif op.kind == "layernorm":
+            for key in ("weight", "bias"):
+                out[f"{n.name}.{key}"] = (n.shape[0],)
+        elif op.kind == "layer_scale":  # a bare parameter: the layer's own name, C×1×1 on a map
+            out[n.name] = (n.shape[0], *(1 for _ in n.shape[1:]))
     return out
 
 
@@ -678,7 +683,7 @@ def test_torch_compile_of_the_new_ops_matches_eager():
 
 @pytest.mark.parametrize(
     ("file", "network", "args", "count"),
-    [("mobilenet_v3.cnn", "mobilenet_v3_large", {}, 1), ("googlenet.cnn", "googlenet", {"aux_logits": 1}, 3)],
+    [("mobilenet_v3.cnn", "mobilenet_v3_large", {}, 1), ("googlenet.cnn", "googlenet", {"aux_logits": True}, 3)],
 )
 def test_torch_export_of_gates_and_several_outputs(file, network, args, count):
     model = to_torch(cnndsl.load(ARCH / file, network, args=args)).eval()

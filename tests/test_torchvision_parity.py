@@ -40,7 +40,7 @@ MODERN = [
     ("mobilenet_v3.cnn", "mobilenet_v3_large", "mobilenet_v3_large", {}),
     ("regnet.cnn", "regnet_y_400mf", "regnet_y_400mf", {}),
     ("shufflenet_v2.cnn", "shufflenet_v2_x1_0", "shufflenet_v2_x1_0", {}),
-    ("googlenet.cnn", "googlenet", "googlenet_aux", {"aux_logits": 1}),  # torchvision's googlenet(aux_logits=True)
+    ("googlenet.cnn", "googlenet", "googlenet_aux", {"aux_logits": True}),  # torchvision's googlenet(aux_logits=True)
 ]
 SLOW = {"efficientnet_v2_s"}  # ~10 s a build
 # torchvision registers RegNet's shortcut (`proj`) before the main path (`f`), and GoogLeNet's auxiliary heads
@@ -136,13 +136,13 @@ def test_forward_of_todays_cnns(file, network, ref, args, how, tmp_path):
 
 
 def test_googlenet_returns_its_auxiliary_logits_as_onnx_does():
-    """googlenet(aux_logits=1) returns (logits, aux1, aux2) in eval mode too; torchvision records only the logits
+    """googlenet(aux_logits=True) returns (logits, aux1, aux2) in eval mode too; torchvision records only the logits
     (compared above), so the auxiliary heads are compared with the ONNX backend's graph, built independently."""
     import numpy as np
     import torch
 
     ort = pytest.importorskip("onnxruntime")
-    net = cnndsl.load(ARCH / "googlenet.cnn", "googlenet", args={"aux_logits": 1})
+    net = cnndsl.load(ARCH / "googlenet.cnn", "googlenet", args={"aux_logits": True})
     model = cnndsl.to_torch(net).eval()
     model.load_state_dict(recipe().recipe_state_dict(model.state_dict()), strict=True)
     weights = {k: v.numpy() for k, v in model.state_dict().items() if v.is_floating_point()}

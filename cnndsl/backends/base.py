@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import functools
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,26 +123,6 @@ def same_pads(shape, kernel, strides, dilation=(1, 1)) -> tuple[int, ...] | None
         else:
             return None
     return tuple(pads)
-
-
-# The new ops (main's language additions) that neither generator writes yet: a located E500, never a default.
-NOT_YET = frozenset({"multiply", "chunk", "channel_shuffle", "stochastic_depth"})
-_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_QUOTED = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,199}")  # a quoted label, as the IR admits it (ir.py)
-
-
-def lacking(net):
-    """(node, what) for the first thing in `net` the generators cannot write yet, or None: extra outputs
-    (`output` statements), and quoted labels (`"block1-0": ...`), which are no Python names."""
-    if getattr(net, "extra_outputs", ()):
-        return net.nodes[net.extra_outputs[0]], "extra outputs (`output` statements)"
-    for node in net.nodes:
-        for part in node.name.split("."):
-            if not (part.isdigit() or _IDENTIFIER.fullmatch(part)):
-                if not _QUOTED.fullmatch(part):  # no label at all: an IR built or doctored by hand
-                    raise ValueError(f"{node.name[:80]!r} is not a valid layer name")
-                return node, f"the quoted label in '{node.name}'"
-    return None
 
 
 def code_owners(net) -> list[int]:

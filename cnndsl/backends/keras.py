@@ -46,6 +46,7 @@ from .base import (
     same_pads,
     wrap,
 )
+from .blocks import Step, flag_name, parameters_used, share
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
 _LIBRARY = runtime("kernels", "keras_layers")
@@ -66,7 +67,7 @@ _KEEPS_SIGN = {
     "flatten", "concat", "add", "multiply", "chunk", "channel_shuffle", "stochastic_depth",
 }  # fmt: skip
 # Ops a flattened vector may pass through on its way to a dense layer without its order mattering.
-_ELEMENTWISE = {"dropout", "activation", "batchnorm"}
+_ELEMENTWISE = {"dropout", "activation", "batchnorm", "layernorm", "layer_scale"}
 
 
 def keras_names(net: Network) -> tuple[list[str], list[str]]:
@@ -365,8 +366,8 @@ class _Body:
                 if not (main and main[2] and main[0] == shortcut[0]):  # else two branches: `add { a; {b} }`
                     self.projections[item.rel] = shortcut[2]
                     self.shortcut_names[item.rel] = shortcut[1]
-        projected = {i.rel for inner in self.projections.values() for i in inner}
-        self.main = [i for i in self.items if i.rel not in projected]
+        self.projected = {i.rel for inner in self.projections.values() for i in inner}
+        self.main = [i for i in self.items if i.rel not in self.projected]
 
     def branch(self, merge: _Item, value: int) -> tuple[int, str, list[_Item]] | None:
         """An input of a merge as a branch: (the value it starts from, its name, its items). A statement
@@ -408,25 +409,13 @@ class _Body:
             return self.ref(self.projections[add.rel][0].inputs[0])
         return self.ref(add.inputs[1])
 
-    def describe(self, items: list[_Item]) -> tuple:
-        return tuple(
-            (i.rel, i.node.op.kind if i.node else ("call", i.call.block), tuple(map(self.ref, i.inputs))) for i in items
-        )
-
-    @cached_property
-    def key(self) -> tuple:
-        """The structure instances must share to share a function (projections aside): an add's shortcut is
-        known by the value it starts from, whether a projection follows or not."""
-        out = []
-        for (rel, kind, refs), item in zip(self.describe(self.main), self.main):
-            if kind == "add" and len(refs) == 2:
-                refs = (refs[0], ("shortcut", self.shortcut_fork(item)))
-            out.append((rel, kind, refs))
-        return tuple(out)
-
-    @cached_property
-    def projection_keys(self) -> dict[str, tuple]:
-        return {add: self.describe(inner) for add, inner in self.projections.items()}
+    def steps(self) -> list[Step]:
+        """The steps that decide which instances share a function: a projection's may be optional."""
+        steps = []
+        for i in self.items:
+            what = i.node.op.kind if i.node else ("call", i.call.block)
+            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), i.rel in self.projected))
+        return steps
 
 
 @dataclass(eq=False)
@@ -577,14 +566,10 @@ class _Module:
     def _write_definition(self, definition: str) -> None:
         scopes = [s for s in self.net.scopes if s.kind == "block" and s.block == definition and self.items[s.id]]
         bodies = [_Body(self, s) for s in scopes]
-        groups: list[list[_Body]] = []
-        for body in bodies:  # same structure; projections may be missing but must agree where present
-            for group in groups:
-                if group[0].key == body.key and all(_compatible(b, body) for b in group):
-                    group.append(body)
-                    break
-            else:
-                groups.append([body])
+        # Grouped by structure alone: a step's arguments may differ between instances, as the function's
+        # parameters (PyTorch compares code instead, which its classes' constructors hold). Where two
+        # instances' arguments cannot be one parameter, writing the function fails and splits them.
+        groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps()) for b in bodies])]
         done: list[_Function] = []
         while groups:
             group = groups.pop(0)
@@ -654,7 +639,7 @@ class _Module:
             ]
             if len(owners) < len(bodies):
                 label = source.shortcut_names[add].rsplit(".", 1)[-1]
-                flags[add] = _unique(_variable(label, "projection"), taken | set(params.values()) | set(flags.values()))
+                flags[add] = flag_name(label, taken | set(params.values()) | set(flags.values()))
         forks: dict[str, list[str]] = {}  # ref -> adds whose projections start from it
         for item in first.main:
             inputs = [first.ref(v) for v in item.inputs]
@@ -685,13 +670,7 @@ class _Module:
             if defaults[py] is not None and _evaluate(defaults[py], earlier) is _NOTHING:
                 defaults[py] = None  # else: the parameter is required
             earlier[py] = envs[0].get(py)
-        used, todo = set(), list(writer.used)
-        while todo:
-            py = todo.pop()
-            if py not in used:
-                used.add(py)
-                default = defaults.get(py)
-                todo += [n.id for n in ast.walk(default) if isinstance(n, ast.Name)] if default is not None else []
+        used = parameters_used(writer.used, defaults)
         params = {p: py for p, py in params.items() if py in used}
         defaults = {py: defaults[py] for py in params.values()}
         return _Function(definition, bodies, params, defaults, flags, lines, writer.layer_suffixes)
@@ -727,11 +706,6 @@ class _Module:
         if len(names) != 1:
             raise _Mismatch(rel)
         return names.pop()
-
-
-def _compatible(a: _Body, b: _Body) -> bool:
-    ka, kb = a.projection_keys, b.projection_keys
-    return all(ka[k] == kb[k] for k in ka.keys() & kb.keys())
 
 
 # --- one function's body ----------------------------------------------------------------------------------------
@@ -1206,6 +1180,21 @@ class _Layers(Dispatcher):
 
     def concat(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Concatenate", [p.name()], inputs)]
+
+    # --- ConvNeXt: Keras' maps are channels-last already; layer norm, layer scale ---
+
+    def channels_last(self, p: _Position, inputs, out):
+        return [_Stmt(out, "layers.Identity", [p.name()], inputs[0])]
+
+    channels_first = channels_last
+
+    def layernorm(self, p: _Position, inputs, out):  # over the last axis: the channels, in either layout
+        args = _Args().add("epsilon", p.arg("eps"), "0.001")
+        return [_Stmt(out, "layers.LayerNormalization", [*args, p.name()], inputs[0])]
+
+    def layer_scale(self, p: _Position, inputs, out):
+        p.module.classes.add("LayerScale")
+        return [_Stmt(out, "LayerScale", [p.arg("init"), p.name()], inputs[0])]
 
     def add(self, p: _Position, inputs, out):
         return [_Stmt(out, "layers.Add", [p.name()], inputs)]

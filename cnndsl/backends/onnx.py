@@ -130,6 +130,13 @@ class _Parameters(Dispatcher):
         for key, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
             yield f"{node.name}.{key}", (c,), ("constant", value)
 
+    def layernorm(self, net, node):
+        for key, value in (("weight", 1.0), ("bias", 0.0)):
+            yield f"{node.name}.{key}", (node.shape[0],), ("constant", value)
+
+    def layer_scale(self, net, node):  # a bare parameter, C×1×1 to broadcast over a map as torchvision's
+        yield node.name, (node.shape[0], *(1 for _ in node.shape[1:])), ("constant", node.op.init)
+
 
 def _parameters(net: Network):
     """(state_dict key, shape, initialisation) of every parameter and buffer, in node order."""
@@ -197,7 +204,7 @@ class _Builder(Dispatcher):
             net.name,
             inputs=[_value_info(first, _doc_string(net, first))],
             outputs=[_value_info(last)] + [_value_info(values[i]) for i in net.extra_outputs],
-            value_info=[_value_info(n) for n in values[1:] if n.id not in net.outputs],
+            value_info=[_value_info(n, held_last=n.id in net.held_last) for n in values[1:] if n.id not in net.outputs],
             doc_string=f"{root.span.path}:{root.span.line}:{root.span.column}: network {net.name}",
         )
         opsets = [helper.make_opsetid("", self.opset)]
@@ -548,8 +555,16 @@ class _Builder(Dispatcher):
         self.emit("Flatten", [x.name], node.name, axis=1)
 
     def dense(self, node: Node, x: Node) -> None:
-        # torch's Linear stores (out, in): Gemm multiplies by its transpose.
-        self.emit("Gemm", self.weighted_inputs(node, x.name), self.before_activation(node), node.name, transB=1)
+        if len(node.shape) == 1:  # torch's Linear stores (out, in): Gemm multiplies by its transpose.
+            self.emit("Gemm", self.weighted_inputs(node, x.name), self.before_activation(node), node.name, transB=1)
+        else:  # on the last axis of a map held channels-last: x · Wᵀ (+ b), as torch's Linear
+            x_, weight, *bias = self.weighted_inputs(node, x.name)
+            p = f"{node.name}/"
+            out = self.before_activation(node)
+            transposed = self.emit("Transpose", [weight], p + "weight_t", perm=[1, 0])
+            product = self.emit("MatMul", [x_, transposed], p + "product" if bias else out)
+            if bias:
+                self.emit("Add", [product, *bias], out)
         self.fused_activation(node)
 
     def activation(self, node: Node, x: Node) -> None:
@@ -589,13 +604,48 @@ class _Builder(Dispatcher):
     def stochastic_depth(self, node: Node, x: Node) -> None:
         self.emit("Identity", [x.name], node.name)  # inference: the branch is always kept, unscaled
 
+    # --- ConvNeXt: channels-last layers, layer norm, layer scale ---
+
+    def channels_last(self, node: Node, x: Node) -> None:
+        self.emit("Transpose", [x.name], node.name, perm=[0, 2, 3, 1])
+
+    def channels_first(self, node: Node, x: Node) -> None:
+        self.emit("Transpose", [x.name], node.name, perm=[0, 3, 1, 2])
+
+    def layernorm(self, node: Node, x: Node) -> None:
+        if len(node.shape) == 1 or node.id in self.net.held_last:  # the channels are the last axis
+            self._layer_normalization(node, x.name, node.name)
+            return
+        # torchvision's LayerNorm2d: channels-last for the normalisation, then back
+        p = f"{node.name}/"
+        last = self.emit("Transpose", [x.name], p + "channels_last", perm=[0, 2, 3, 1])
+        normed = self._layer_normalization(node, last, p + "normalized")
+        self.emit("Transpose", [normed], node.name, perm=[0, 3, 1, 2])
+
+    def _layer_normalization(self, node: Node, x: str, out: str) -> str:
+        """Layer norm over the last axis: ONNX's LayerNormalization from opset 17, its formula before."""
+        weight, bias, eps = self.param(f"{node.name}.weight"), self.param(f"{node.name}.bias"), node.op.eps
+        if self.opset >= 17:
+            return self.emit("LayerNormalization", [x, weight, bias], out, axis=-1, epsilon=eps)
+        p = f"{out}/"
+        centred = self.emit("Sub", [x, self.emit("ReduceMean", [x], p + "mean", axes=[-1])], p + "centred")
+        variance = self.emit("ReduceMean", [self.emit("Mul", [centred, centred], p + "square")], p + "var", axes=[-1])
+        shifted = self.emit("Add", [variance, self.const(p + "eps", np.float32(eps))], p + "var_eps")
+        normed = self.emit("Div", [centred, self.emit("Sqrt", [shifted], p + "std")], p + "normed")
+        return self.emit("Add", [self.emit("Mul", [normed, weight], p + "scaled"), bias], out)
+
+    def layer_scale(self, node: Node, x: Node) -> None:
+        key = self.renamed.get(node.name, node.name)  # the bare parameter's state_dict key
+        self.emit("Mul", [x.name, self.const(key, self.params[key])], node.name)
+
 
 def _valued(net: Network) -> list[Node]:
     """The nodes, each named as its ONNX value: its IR name, except where another node holds that name
     already (the input node is named `input`, and so is a layer labelled `input`), which gets the first free
-    `NAME_2`, `NAME_3` ... ONNX wants every value named once; the graph's input stays `input`."""
+    `NAME_2`, `NAME_3` ... ONNX wants every value named once; the graph's input stays `input`. A layer scale's
+    parameter is named as the layer (torchvision's bare `layer_scale`), so its value is `layer_scale_2`."""
     taken = {n.name for n in net.nodes}
-    seen: set[str] = set()
+    seen = {n.name for n in net.nodes if n.op.kind == "layer_scale"}
     out = []
     for node in net.nodes:
         name = node.name
@@ -611,9 +661,11 @@ def _valued(net: Network) -> list[Node]:
     return out
 
 
-def _value_info(node: Node, doc_string: str = "") -> onnx.ValueInfoProto:
-    """The node's value with its IR shape: ints as dim_value, open sizes as dim_param expressions."""
-    return helper.make_tensor_value_info(node.name, TensorProto.FLOAT, [BATCH, *node.shape], doc_string)
+def _value_info(node: Node, doc_string: str = "", held_last: bool = False) -> onnx.ValueInfoProto:
+    """The node's value with its IR shape: ints as dim_value, open sizes as dim_param expressions; N×H×W×C
+    where it is held channels-last."""
+    shape = (*node.shape[1:], node.shape[0]) if held_last else node.shape
+    return helper.make_tensor_value_info(node.name, TensorProto.FLOAT, [BATCH, *shape], doc_string)
 
 
 def _doc_string(net: Network, node: Node) -> str:

@@ -57,6 +57,7 @@ from .base import (
     same_pads,
     wrap,
 )
+from .blocks import Step, flag_name, parameters_used, share
 
 if TYPE_CHECKING:
     from torch import nn
@@ -486,22 +487,18 @@ class _Emitter:
         ]
         signature = self.net.blocks.get(definition) or (dict.fromkeys(scopes[0].args) if scopes else {})
         names = _Names(signature)
+        instances = [_Owner(self, s, names).instance() for s in scopes]
         groups: list[Group] = []
-        for s in scopes:
-            inst = _Owner(self, s, names).instance()
-            for g in groups:
-                merged = _merge(g, inst)
-                if merged is not None:
-                    g.items, g.optional = merged
-                    break
-            else:
-                g = Group(
-                    definition, self.allocate(_camel(definition)), names, inst.items, inst.sequential, inst.output
-                )
-                groups.append(g)
-            g.instances.append(s)
-            inst.group = g
-            self.instances[s.id] = inst
+        for shared in share([((inst.sequential, inst.output), _steps(inst.items)) for inst in instances]):
+            items = [replace(step.what, inputs=step.inputs) for step in shared.steps]
+            first = instances[shared.members[0]]
+            g = Group(definition, self.allocate(_camel(definition)), names, items, first.sequential, first.output)
+            g.optional = dict.fromkeys(shared.optional, "")
+            groups.append(g)
+            for i in shared.members:
+                g.instances.append(scopes[i])
+                instances[i].group = g
+                self.instances[scopes[i].id] = instances[i]
         for g in groups:
             _signature(g, signature)
         self.groups[definition] = groups
@@ -589,19 +586,14 @@ def _signature(g: Group, signature: dict) -> None:
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
         used |= _names(ast.parse(_flat(it.module), mode="eval").body) if it.module else set()
-    for p in list(used):
-        if p in g.defaults:
-            used |= _names(g.defaults[p])
+    used = parameters_used(used, g.defaults)
     g.params = [py for py in names.py.values() if py in used]
     g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
     g.takes_in_channels = names.in_channels in used
-    flags = set(g.params) | {names.in_channels}
+    taken = set(g.params) | {names.in_channels} | _RESERVED
     for path in g.optional:
-        flag = path[0] if _IDENT.fullmatch(path[0]) else "shortcut"
-        while flag in flags or flag in _RESERVED:
-            flag += "_"
-        flags.add(flag)
-        g.optional[path] = flag
+        g.optional[path] = flag_name(path[0], taken)
+        taken.add(g.optional[path])
 
 
 class _Owner(Dispatcher):
@@ -946,6 +938,30 @@ class _Owner(Dispatcher):
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
         return None, f"F.pad({{0}}, {literal((pads[2], pads[3], pads[0], pads[1]))}{value})", comment
 
+    # --- ConvNeXt: a map held channels-last, layer norm, layer scale ---
+
+    def channels_last(self, node: Node, x: Node):
+        self.em.helpers.add("Permute")
+        return Call("Permute(", ("[0, 2, 3, 1]",)), "{m}({0})", "{0}.permute(0, 2, 3, 1)", None
+
+    def channels_first(self, node: Node, x: Node):
+        self.em.helpers.add("Permute")
+        return Call("Permute(", ("[0, 3, 1, 2]",)), "{m}({0})", "{0}.permute(0, 3, 1, 2)", None
+
+    def layernorm(self, node: Node, x: Node):
+        args = (self.channels[x.id], *self.keywords(node, ("eps",), (1e-5,)))
+        if len(node.shape) == 1 or node.id in self.net.held_last:  # the channels are the last axis
+            return Call("nn.LayerNorm(", args), "{m}({0})", None, None
+        self.em.helpers.add("LayerNorm2d")
+        return Call("LayerNorm2d(", args), "{m}({0})", None, None
+
+    def layer_scale(self, node: Node, x: Node):
+        # torchvision's bare parameter (state_dict key `layer_scale`), C×1×1 to broadcast over N×C×H×W
+        ones = ["1"] * (len(node.shape) - 1)
+        size = "(" + ", ".join([self.channels[x.id], *ones]) + ("" if ones else ",") + ")"
+        init = self.ctx.arg(node, "init", node.op.init, "float")
+        return Call("nn.Parameter(", (f"torch.full({size}, {init})",)), "{0} * {m}", None, None
+
     def pool(self, node: Node, x: Node, which: str):
         op, ctx = node.op, self.ctx
         size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=pair)
@@ -997,46 +1013,10 @@ def _items(pieces: list[Piece]) -> list[Item]:
     return items
 
 
-def _merge(g: Group, inst: Instance) -> tuple[list[Item], dict] | None:
-    """The group's code extended to serve `inst` too, or None. The two may differ only in steps that run a
-    block or sequence some instances skip (a projection shortcut): those become optional."""
-    if inst.sequential != g.sequential or inst.output != g.output:
-        return None
-    template, items = g.items, inst.items
-    mine, theirs = {t.path for t in template}, {i.path for i in items}
-    extra_t = [it for it in template if it.path not in theirs]
-    extra_i = [it for it in items if it.path not in mine]
-    if any(not it.opaque or len(it.path) != 1 for it in extra_t + extra_i):
-        return None
-    if _skipping(template, extra_t) != _skipping(items, extra_i):
-        return None
-    skipped = {it.path for it in extra_t + extra_i}
-    merged, i, j = [], 0, 0
-    while i < len(template) or j < len(items):
-        if i < len(template) and template[i].path in skipped:
-            merged.append(template[i])
-            i += 1
-        elif j < len(items) and items[j].path in skipped:
-            merged.append(items[j])
-            j += 1
-        else:  # the same step: read what either reads through a skippable step
-            a, b = template[i], items[j]
-            inputs = tuple(y if y in skipped else x for x, y in zip(a.inputs, b.inputs, strict=True))
-            merged.append(replace(a, inputs=inputs))
-            i, j = i + 1, j + 1
-    return merged, {**g.optional, **dict.fromkeys((it.path for it in extra_t + extra_i), "")}
-
-
-def _skipping(items: list[Item], skipped: list[Item]) -> list[Item]:
-    """The items without the skipped ones, whose readers read what the skipped ones read instead."""
-    through = {it.path: it.inputs[0] for it in skipped}
-
-    def resolve(path):
-        while path in through:
-            path = through[path]
-        return path
-
-    return [replace(it, inputs=tuple(resolve(p) for p in it.inputs)) for it in items if it.path not in through]
+def _steps(items: list[Item]) -> list[Step]:
+    """Items as the steps that decide which instances share a class: their code must read the same, and a
+    block or sequence run as one call (a projection shortcut) may be optional."""
+    return [Step(it.path, replace(it, inputs=()), it.inputs, it.opaque and len(it.path) == 1) for it in items]
 
 
 # --- classes as source ------------------------------------------------------------------------------------
@@ -1132,7 +1112,24 @@ def _access(path: tuple[str, ...]) -> str:
     return text + "".join(f'["{p}"]' for p in path[1:])
 
 
+def _is_parameter(module) -> bool:
+    """A layer scale: a bare nn.Parameter where the other layers are modules."""
+    return isinstance(module, Call) and module.type == "nn.Parameter"
+
+
+def _parameter_access(path: tuple[str, ...]) -> str:
+    """How forward reaches a bare parameter: self.layer_scale, getattr(self, "3"), getattr(self.seq, "2")."""
+    owner, name = _access(path[:-1]) if len(path) > 1 else "self", path[-1]
+    if _unsafe(name):
+        return f'{owner}._parameters["{name}"]'
+    return f"{owner}.{name}" if owner == "self" and _attribute(name) else f'getattr({owner}, "{name}")'
+
+
 def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
+    if _is_parameter(module) and _unsafe(name):  # register_parameter refuses the name of a method
+        return _statement(f'{owner}._parameters["{name}"] = ', module, indent)
+    if _is_parameter(module) and (not _attribute(name) or owner != "self"):
+        return _statement(f'{owner}.register_parameter("{name}", ', module, indent, ")")
     if _unsafe(name):
         # A name nn.Module uses itself (forward, eval, to ...): stored as a child directly, so that its
         # state_dict keys stay and forward reaches it through _modules.
@@ -1144,7 +1141,16 @@ def _register(owner: str, name: str, module, indent: int, annotation: str | None
 
 
 def _container(owner: str, name: str, tree: dict) -> list[str]:
-    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward."""
+    """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward (its bare
+    parameters registered on it after)."""
+    parameters = {k: v for k, v in tree.items() if isinstance(v, Item) and _is_parameter(v.module)}
+    if parameters:
+        tree = {k: v for k, v in tree.items() if k not in parameters}
+        inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
+        lines = _container(owner, name, tree)
+        for k, v in parameters.items():
+            lines += _register(inner, k, v.module, 8)
+        return lines
     if not _has_unsafe(tree):
         return _register(owner, name, _module_dict(tree), 8)
     # nn.ModuleDict refuses these keys: store each entry directly.
@@ -1201,7 +1207,7 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
         for p in it.inputs:
             uses[p] -= 1
             live[var[p]] -= uses[p] == 0
-        m = _access(it.path)
+        m = _parameter_access(it.path) if _is_parameter(it.module) else _access(it.path)
         kind = stages[index]
         if lines and (kind != stage or kind == "optional"):
             lines.append("")

@@ -330,3 +330,25 @@ class ChannelShuffle(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class LayerScale(layers.Layer):
+    """A learned scale per channel, initialised to `init`: ConvNeXt's layer scale (PyTorch's bare C×1×1
+    parameter, here one weight per channel of the last axis)."""
+
+    def __init__(self, init=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape):
+        initializer = keras.initializers.Constant(self.init)
+        self.gamma = self.add_weight(shape=(input_shape[-1],), initializer=initializer, name="gamma")
+
+    def call(self, x):
+        return x * self.gamma
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(init=self.init)
+        return config

@@ -1,0 +1,118 @@
+"""Which instances of a block share one generated class (PyTorch) or function (Keras), and which of its steps
+are optional: the one rule both code generators follow.
+
+Each generator describes an instance as its steps, in order, and says what tells two steps apart. Instances
+share code when their steps are the same but for optional ones (a projection shortcut, `downsample`) that some
+of them skip; a step reading a skipped one reads what the skipped one read (the identity shortcut).
+
+PyTorch tells steps apart by their code, which its constructors hold with the block's parameters; Keras by
+their op kind, since its function takes arguments that differ as parameters (and splits instances whose
+arguments cannot be one). Variables stay each backend's own, as the code each imitates names them: forward
+reuses `x` and `out` as it goes and saves `identity` (torchvision); a Keras function gives each branch a
+variable of its own, `x`, `shortcut` or the branch's label (keras.applications), planned over every
+value's lifetime in advance.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a block instance, named as in every instance of the block."""
+
+    name: Hashable  # relative to the instance: "conv1", "downsample.0" (a path tuple in PyTorch); "" or () is its input
+    what: Hashable  # what it computes, as far as the generator tells steps apart (an op kind, its code)
+    inputs: tuple  # the names of the steps it reads
+    optional: bool = False  # may some instances skip it?
+
+
+@dataclass
+class Shared:
+    """The instances (by index) that share code, and the steps of that code: every step of any of them."""
+
+    steps: list[Step]
+    members: list[int] = field(default_factory=list)
+    optional: list = field(default_factory=list)  # the names of the steps some members skip, in order found
+
+
+def share(instances: list[tuple[Hashable, list[Step]]]) -> list[Shared]:
+    """Instances as (what else they must agree on, steps) grouped into shared code: each joins the first group
+    it fits, in order of use, so that the groups' order and names are deterministic."""
+    groups: list[tuple[Hashable, Shared]] = []
+    for i, (key, steps) in enumerate(instances):
+        for k, g in groups:
+            if k == key and (merged := merge(g.steps, steps)) is not None:
+                g.steps, skipped = merged
+                g.optional += [name for name in skipped if name not in g.optional]
+                break
+        else:
+            g = Shared(list(steps))
+            groups.append((key, g))
+        g.members.append(i)
+    return [g for _, g in groups]
+
+
+def merge(template: list[Step], steps: list[Step]) -> tuple[list[Step], list] | None:
+    """`template` extended to serve `steps` too, and the steps one has and the other lacks; None if they
+    differ in more than optional steps."""
+    mine, theirs = {s.name for s in template}, {s.name for s in steps}
+    extra_t = [s for s in template if s.name not in theirs]
+    extra_s = [s for s in steps if s.name not in mine]
+    if not all(s.optional for s in extra_t + extra_s):
+        return None
+    if skipping(template, extra_t) != skipping(steps, extra_s):
+        return None
+    skipped = [s.name for s in extra_t + extra_s]
+    merged, i, j = [], 0, 0
+    while i < len(template) or j < len(steps):
+        if i < len(template) and template[i].name in skipped:
+            merged.append(template[i])
+            i += 1
+        elif j < len(steps) and steps[j].name in skipped:
+            merged.append(steps[j])
+            j += 1
+        else:  # the same step: it reads what either reads through a skippable step
+            a, b = template[i], steps[j]
+            inputs = tuple(y if y in skipped else x for x, y in zip(a.inputs, b.inputs, strict=True))
+            merged.append(replace(a, inputs=inputs))
+            i, j = i + 1, j + 1
+    return merged, skipped
+
+
+def skipping(steps: list[Step], skipped: list[Step]) -> list[Step]:
+    """The steps without the skipped ones, whose readers read what the skipped ones read instead."""
+    through = {s.name: s.inputs[0] for s in skipped}
+
+    def resolve(name):
+        while name in through:
+            name = through[name]
+        return name
+
+    return [replace(s, inputs=tuple(resolve(n) for n in s.inputs)) for s in steps if s.name not in through]
+
+
+def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[str]:
+    """The parameters a shared class or function takes: those its code uses, and those the defaults of these
+    are computed from (`padding=None`, then `padding = kernel // 2`)."""
+    out, todo = set(), list(used)
+    while todo:
+        p = todo.pop()
+        if p not in out:
+            out.add(p)
+            if defaults.get(p) is not None:
+                todo += [n.id for n in ast.walk(defaults[p]) if isinstance(n, ast.Name)]
+    return out
+
+
+def flag_name(label: str, taken) -> str:
+    """The parameter that turns an optional step on, named after its label (`downsample=True`; `projection`
+    for a step known by its position), with a `_` where it would hide a name the code uses."""
+    name = label.replace("-", "_") if label and not label.isdigit() else "projection"  # block1-0: block1_0
+    while name in taken or keyword.iskeyword(name):
+        name += "_"
+    return name
