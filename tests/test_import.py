@@ -29,9 +29,10 @@ def _outputs(model, x):
 # structure the big ones have (plain chains, the bottleneck block).
 BIG = 30_000_000
 
-# What the importer does not read yet, refused with each operation named (test_refused_yet): ShuffleNetV2's
-# channel split and shuffle; from ONNX, EfficientNet's stochastic depth (an Identity in inference).
-NOT_IMPORTED = ("shufflenet_v2",)
+# What the importer does not read yet, refused with each operation named (test_refused_yet): ConvNeXt's layer
+# norm and channels-last layers, ShuffleNetV2's channel split and shuffle; from ONNX, EfficientNet's stochastic
+# depth (an Identity in inference).
+NOT_IMPORTED = ("convnext", "shufflenet_v2")
 NOT_FROM_ONNX = ("efficientnet",)
 
 
