@@ -343,13 +343,13 @@ class Compiler:
                     "E212", f"'{name[:80]}' cannot be used as a module name", span,
                     hint="a quoted label starts with a letter and holds letters, digits, '_' and '-'",
                 )  # fmt: skip
-            return
-        if not _NAME_RE.fullmatch(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        elif not _NAME_RE.fullmatch(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
             raise self._error(
                 "E212", f"'{name}' cannot be used as a {what} name", span,
                 hint="names start with a letter and are not Python keywords",
             )  # fmt: skip
-        if what == "label" and name == "training":  # a label names a torch module; .eval() would assign to it
+        # A label, quoted or not, names a torch module, and .eval() would assign to one named `training`.
+        if what in ("label", "module name") and name == "training":
             raise self._error(
                 "E212", "'training' cannot be used as a label name", span,
                 hint="PyTorch modules keep their train/eval flag under that name: choose another",

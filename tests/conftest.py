@@ -10,15 +10,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ARCH = ROOT / "architectures"
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
-# The files of today's CNNs (issue 15). Every backend writes them (tests/test_torch.py takes every network
-# of the library, TORCH_NETWORKS; Keras: tests/test_keras_modern.py; ONNX: tests/test_modern_parity.py and
-# tests/test_forward_parity.py); the older tests that take each file as one network (ARCHITECTURES:
-# test_onnx, test_render, test_architectures) do not take them yet (efficientnet.cnn holds two networks).
-MODERN = ("convnext", "efficientnet", "mobilenet_v3", "regnet", "shufflenet_v2")
-
-# Network files of the library (blocks/ holds imported blocks only).
-ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn") if p.stem not in MODERN)
-
 
 def _networks(stem: str) -> list[str]:
     """`stem` for a file of one network, `stem:network` for each of a file of several."""
@@ -39,7 +30,7 @@ def _tested(stem: str) -> list[str]:
 
 
 def load_network(name: str):
-    """A network of TORCH_NETWORKS."""
+    """A network of NETWORKS."""
     import cnndsl
 
     stem, _, network = name.partition(":")
@@ -56,6 +47,14 @@ REPRESENTATIVES = {
 
 
 TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _tested(p.stem)]
+
+# Every network of every file, for the tests that check each one's structure (tests/test_onnx.py,
+# tests/test_architectures.py).
+NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+
+# Network files of the library (blocks/ holds imported blocks only), each loaded as its network or its family's
+# first representative (load_architecture).
+ARCHITECTURES = sorted(p.stem for p in ARCH.glob("*.cnn"))
 
 
 def load_architecture(name: str):
@@ -152,4 +151,5 @@ def torch_model(net, seed: int = 0):
 
 @pytest.fixture(params=ARCHITECTURES)
 def architecture(request) -> Path:
+    """Every network file of the library."""
     return ARCH / f"{request.param}.cnn"

@@ -123,6 +123,7 @@ CASES = [
     ("E212", "network None { input(3, 8, 8) }", 1, "None", ["'None' cannot be used as a network name"], None),
     ("E212", net('"12": relu()'), 3, '"12"', ["'12' cannot be used as a module name"], "starts with a letter"),
     ("E212", net('"a.b": relu()'), 3, '"a.b"', ["'a.b' cannot be used as a module name"], "letters, digits"),
+    ("E212", net('"training": relu()'), 3, '"training"', ["'training' cannot be used as a label name"], "train/eval"),
     ("E213", net("{ output relu() }"), 3, "relu", ["output statements belong to the network's own body"], None),
     ("E213", net("output identity()"), 3, "identity", ["an output statement must compute something"], None),
     ("E213", "block b() { output relu() }\n" + net("b()"), 1, "relu", ["belong to the network's own body"], None),

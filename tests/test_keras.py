@@ -194,7 +194,6 @@ network open_sizes {
     dense(4)
 }
 # Today's CNNs (issue 15): a gate, channel chunk and shuffle, stochastic depth, extra outputs, quoted labels.
-# The PyTorch backend does not write them yet: tests/test_keras_modern.py compares with ONNX instead.
 block se(c, s) {
     multiply { identity(); inline { global_avgpool(); fc1: conv(s, 1); relu(); fc2: conv(c, 1); hardsigmoid() } }
 }
@@ -215,7 +214,6 @@ network modern {
 OPS_SOURCE += CHANNELS_LAST_OPS
 OPS = re.findall(r"^network (\w+)", OPS_SOURCE, re.MULTILINE)
 CROSS = ["lenet5", "alexnet", "vgg16", "googlenet", "resnet34", "unet"]
-TORCH_LACKS = ["modern"]  # networks the PyTorch backend does not write yet (conftest.TORCH_LACKS)
 # torchvision's networks written with those constructs, built once here and once more in tests/test_keras_modern.py
 MODERN = [
     "efficientnet:efficientnet_b0", "mobilenet_v3:mobilenet_v3_large", "regnet:regnet_y_400mf",
@@ -250,17 +248,31 @@ def sample(net, batch: int = 1, size=None, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, *shape), dtype=np.float32)
 
 
-def run_keras(model, x: np.ndarray) -> np.ndarray:
-    y = keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1) if x.ndim == 4 else x, training=False))
+def _torch_layout(y) -> np.ndarray:
+    y = keras.ops.convert_to_numpy(y)
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
 
 
-def run_torch(model, x: np.ndarray) -> np.ndarray:
+def run_keras(model, x: np.ndarray) -> np.ndarray | list[np.ndarray]:
+    """The output in PyTorch's layout, for an input in PyTorch's layout; a list of them, main output first,
+    for a network with extra outputs."""
+    y = model(x.transpose(0, 2, 3, 1) if x.ndim == 4 else x, training=False)
+    return [_torch_layout(o) for o in y] if isinstance(y, (list, tuple)) else _torch_layout(y)
+
+
+def run_torch(model, x: np.ndarray) -> np.ndarray | list[np.ndarray]:
+    """The output; a list of them, main output first, for a network with extra outputs (a tuple in PyTorch)."""
     with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy()
+        y = model(torch.from_numpy(x))
+    return [o.numpy() for o in y] if isinstance(y, tuple) else y.numpy()
 
 
-def difference(got: np.ndarray, want: np.ndarray) -> float:
+def difference(got, want) -> float:
+    """The largest difference relative to the largest of `want`; the largest over the outputs, each relative
+    to its own, where there are several."""
+    if isinstance(got, list) or isinstance(want, list):
+        assert isinstance(got, list) and isinstance(want, list) and len(got) == len(want)
+        return max(difference(g, w) for g, w in zip(got, want, strict=True))
     assert got.shape == want.shape
     return float(np.abs(got - want).max() / np.abs(want).max())
 
@@ -471,7 +483,7 @@ def test_keras_applications_parity(application):
 # --- one network, two frameworks ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", CROSS + [n for n in OPS if n not in TORCH_LACKS])
+@pytest.mark.parametrize("name", CROSS + OPS)
 def test_torch_and_keras_agree(name):
     net = load(name)
     size = (29, 35) if name == "open_sizes" else None

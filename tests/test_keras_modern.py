@@ -2,8 +2,8 @@
 RegNetY-400MF, ConvNeXt-T and GoogLeNet with its auxiliary classifiers, given the weights of
 tests/reference/forward/recipe.py for torchvision's state_dict by `transfer_weights`, compute torchvision's
 recorded outputs; the new ops (gates, chunk, channel shuffle, stochastic depth, extra outputs, quoted labels)
-agree with the ONNX backend, which tests/test_modern.py holds to NumPy. The PyTorch backend does not write
-these networks yet, so the weights go from the state_dict straight into Keras."""
+agree with the ONNX backend, which tests/test_modern.py holds to NumPy (test_keras.py: with PyTorch). The
+weights go from the recipe's state_dict straight into Keras."""
 
 from __future__ import annotations
 
@@ -53,12 +53,6 @@ def test_torchvision_parity(name):
     assert difference(run_keras(model, x), recorded(ref)) <= TOLERANCE
 
 
-def run_outputs(model, x: np.ndarray) -> list[np.ndarray]:
-    """Every output of a Keras model with several, for an input in PyTorch's layout, in PyTorch's layout."""
-    out = [keras.ops.convert_to_numpy(y) for y in model(x.transpose(0, 2, 3, 1), training=False)]
-    return [y.transpose(0, 3, 1, 2) if y.ndim == 4 else y for y in out]
-
-
 def onnx_outputs(net, state: dict[str, torch.Tensor], x: np.ndarray) -> list[np.ndarray]:
     """The ONNX backend's outputs for the same weights (main output first, then the extra ones)."""
     ort = pytest.importorskip("onnxruntime")
@@ -77,7 +71,7 @@ def test_googlenet_auxiliary_classifiers():
     state = recipe_state_dict(ref)
     transfer_weights(state, model, net)
     x = recipe.recipe_input(ref["input_shape"]).numpy()
-    outputs = run_outputs(model, x)
+    outputs = run_keras(model, x)
     assert [y.shape[1:] for y in outputs] == [net.nodes[i].shape for i in net.outputs]
     assert difference(outputs[0], recorded(ref)) <= TOLERANCE
     for got, want in zip(outputs, onnx_outputs(net, state, x), strict=True):
@@ -95,7 +89,7 @@ def test_the_new_ops_agree_with_onnx():
     state = {key: recipe.recipe_tensor(key, shape) for key, shape in parameter_shapes(net).items()}
     transfer_weights(state, model, net)
     x = sample(net, batch=2)
-    got = run_outputs(model, x)
+    got = run_keras(model, x)
     want = onnx_outputs(net, state, x)
     assert [y.shape for y in got] == [y.shape for y in want] == [(2, *net.nodes[i].shape) for i in net.outputs]
     for g, w in zip(got, want, strict=True):
@@ -141,7 +135,7 @@ def test_a_model_with_the_new_layers_saves_and_loads(tmp_path):
     loaded = keras.models.load_model(tmp_path / "modern.keras")
     assert {"Chunk", "ChannelShuffle"} <= {type(layer).__name__ for layer in loaded.layers}
     x = sample(load("modern"))
-    for a, b in zip(run_outputs(loaded, x), run_outputs(model, x), strict=True):
+    for a, b in zip(run_keras(loaded, x), run_keras(model, x), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
