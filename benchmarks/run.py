@@ -1,7 +1,7 @@
 """Run every benchmark and write benchmarks/results.md with the machine's details.
 
-    python benchmarks/run.py            # all
-    python benchmarks/run.py startup    # one of: startup scaling emission stages lsp serve_latency import_speed
+python benchmarks/run.py            # all
+python benchmarks/run.py startup    # one of: startup scaling emission stages lsp serve_latency import_speed
 """
 
 from __future__ import annotations

@@ -499,8 +499,16 @@ class _Expansion:
         sid = len(self.scopes)
         self.scopes.append(
             Scope(
-                id=sid, name=name, kind=kind, block=block, args=args, parent=parent, input=x, output=None,
-                exprs=exprs or {}, span=span,
+                id=sid,
+                name=name,
+                kind=kind,
+                block=block,
+                args=args,
+                parent=parent,
+                input=x,
+                output=None,
+                exprs=exprs or {},
+                span=span,
             )  # fmt: skip
         )
         return sid
@@ -537,8 +545,17 @@ class _Expansion:
         nid = len(self.nodes)
         self.nodes.append(
             Node(
-                id=nid, name=name, op=op, inputs=inputs, shape=shape, params=params, buffers=buffers,
-                macs=macs, scope=frame.scope, exprs=exprs or {}, span=span,
+                id=nid,
+                name=name,
+                op=op,
+                inputs=inputs,
+                shape=shape,
+                params=params,
+                buffers=buffers,
+                macs=macs,
+                scope=frame.scope,
+                exprs=exprs or {},
+                span=span,
             )  # fmt: skip
         )
         return nid
@@ -1097,8 +1114,10 @@ class _Expansion:
         for p in d.params:
             value = self.try_evaluate(given[p.name], env) if p.name in given else None
             if value is None and p.name not in given and p.default is not None:
-                value = self.try_evaluate(p.default, {**self.consts, **out}) if self.consts else self.try_evaluate(
-                    p.default, out
+                value = (
+                    self.try_evaluate(p.default, {**self.consts, **out})
+                    if self.consts
+                    else self.try_evaluate(p.default, out)
                 )
             if value is not None and not isinstance(value, Word):
                 out[p.name] = value
@@ -1440,6 +1459,8 @@ _ALIASES = {
     "globalmaxpooling2d": "global_maxpool", "adaptiveavgpool2d": "adaptive_avgpool", "upsampling2d": "upsample",
     "localresponsenorm": "lrn", "relu6": "activation",
 }  # fmt: skip
+
+
 # arguments other frameworks name differently
 def _suggest(name: str, candidates) -> str | None:
     """'did you mean ...?': ours for a name other frameworks use (Conv2D, ReLU, linear, mul), else the closest."""
@@ -1450,6 +1471,7 @@ def _suggest(name: str, candidates) -> str | None:
 
 
 _ARG_ALIASES = {"bias": "use_bias", "out_channels": "filters", "kernel": "kernel_size", "stride": "strides"}
+
 
 @functools.cache
 def _words() -> frozenset[str]:

@@ -1112,4 +1112,3 @@ def add_weights(total: int, params: int, buffers: int) -> int:
             "a network this large cannot be built in memory",
         )  # fmt: skip
     return total
-

@@ -85,9 +85,7 @@ def importers(changed, root: str | Path = ".") -> list[str]:
 # --- checking a file ----------------------------------------------------------------------------------
 
 
-def check_compiled(
-    c: Compiler, path: str, settings=()
-) -> tuple[list[Network], list[CnnDslError], list[Definition]]:
+def check_compiled(c: Compiler, path: str, settings=()) -> tuple[list[Network], list[CnnDslError], list[Definition]]:
     """What `cnndsl check` (and the language server) report for a file read by `c`: its networks, the errors
     (in the blocks no network uses, then in each network), and those unused blocks. `settings`: `--set`'s."""
     names = c.network_names()

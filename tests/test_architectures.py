@@ -51,8 +51,10 @@ def test_parametric_nodes_are_torchvisions_modules(name):
     modules = {n.name: n for n in net.nodes if n.params}
     assert set(modules) == {k.rsplit(".", 1)[0] for k in ref}
     bn_channels = sum(n.shape[0] for n in modules.values() if n.op.kind == "batchnorm")
-    assert net.buffers == 2 * bn_channels == sum(
-        shape[0] for key, shape in ref.items() if key.endswith(("running_mean", "running_var"))
+    assert (
+        net.buffers
+        == 2 * bn_channels
+        == sum(shape[0] for key, shape in ref.items() if key.endswith(("running_mean", "running_var")))
     )
 
 

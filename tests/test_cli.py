@@ -88,8 +88,10 @@ def test_summary_json(capsys):
     assert {"network", "input", "output", "params", "buffers", "macs", "layers"} <= data.keys()
     assert data["params"] == 6_624_904 and data["macs"] == 1_498_376_192 and data["output"] == [1000]
     layer = next(x for x in data["layers"] if x["name"] == "inception3a.branch2.1.conv")
-    assert layer["output"] == [128, 28, 28] and layer["params"] == 96 * 128 * 9 and layer["block"] == (
-        "inception3a.branch2.1"
+    assert (
+        layer["output"] == [128, 28, 28]
+        and layer["params"] == 96 * 128 * 9
+        and layer["block"] == ("inception3a.branch2.1")
     )
     assert sum(x["params"] for x in data["layers"]) == data["params"]
 

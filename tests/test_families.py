@@ -211,8 +211,9 @@ network n(k = 3) {
 
 
 def test_constants_and_functions_are_shared_through_imports(tmp_path):
-    (tmp_path / "common.cnn").write_text("let momentum = 0.01\ndef half(c) = c // 2\n"
-                                         "block bn() { batchnorm(momentum=momentum) }\n")
+    (tmp_path / "common.cnn").write_text(
+        "let momentum = 0.01\ndef half(c) = c // 2\nblock bn() { batchnorm(momentum=momentum) }\n"
+    )
     (tmp_path / "net.cnn").write_text('import "common.cnn"\nnetwork n { input(8, 4, 4); conv(half(8), 1); bn() }\n')
     net = cnndsl.load(tmp_path / "net.cnn")
     assert net.nodes[1].shape == (4, 4, 4) and net.nodes[2].op.momentum == 0.01

@@ -36,8 +36,25 @@ def test_every_example_compiles():
     for net in networks.values():
         for n in net.nodes:
             used |= {n.op.kind, getattr(n.op, "function", None), getattr(n.op, "activation", None)}
-    for layer in ("conv", "conv_transpose", "maxpool", "avgpool", "global_avgpool", "upsample", "batchnorm",
-                  "lrn", "dropout", "flatten", "dense", "concat", "add", "relu", "leaky_relu", "softmax", "sigmoid"):
+    for layer in (
+        "conv",
+        "conv_transpose",
+        "maxpool",
+        "avgpool",
+        "global_avgpool",
+        "upsample",
+        "batchnorm",
+        "lrn",
+        "dropout",
+        "flatten",
+        "dense",
+        "concat",
+        "add",
+        "relu",
+        "leaky_relu",
+        "softmax",
+        "sigmoid",
+    ):
         assert layer in used, layer
 
 

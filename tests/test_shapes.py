@@ -132,8 +132,7 @@ def test_resnet_projection_shortcut_agrees_symbolically():
     net = cnndsl.load("architectures/resnet18.cnn", args={"classes": 10})
     assert net.output_shape == (10,)
     text = (
-        'import "architectures/blocks/resnet.cnn"\n'
-        "network n { input(3, ?, ?); basic(8, stride=2); global_avgpool() }"
+        'import "architectures/blocks/resnet.cnn"\nnetwork n { input(3, ?, ?); basic(8, stride=2); global_avgpool() }'
     )
     from pathlib import Path
 
