@@ -720,11 +720,13 @@ def test_a_hostile_file_name_stays_text_in_every_output(stem, tmp_path, capsys):
 
 # --- 2. the compiler evaluates no user text ----------------------------------------------------------------
 
-# The only places cnndsl runs code: the generated module, in to_torch and to_keras. (The backends' expressions
-# go through cnndsl/backends/arith.py, which walks the tree.)
+# The only places cnndsl runs code: the generated module, in to_torch and to_keras, and util._init, which writes
+# a frozen dataclass's __init__ from its field names (identifiers of cnndsl's own classes, never user text).
+# (The backends' expressions go through cnndsl/backends/arith.py, which walks the tree.)
 EXEC_SITES = {
     ("cnndsl/backends/torch.py", "to_torch", "exec"), ("cnndsl/backends/torch.py", "to_torch", "compile"),
     ("cnndsl/backends/keras.py", "to_keras", "exec"), ("cnndsl/backends/keras.py", "to_keras", "compile"),
+    ("cnndsl/util.py", "_init", "exec"),
 }  # fmt: skip
 RISKY = {"eval", "exec", "compile", "__import__", "breakpoint", "execfile", "input"}
 # Calls that run code or programs, or unpickle: each one in cnndsl must be on the list below.
@@ -736,6 +738,9 @@ RISKY_CALL_SITES = {
     ("cnndsl/transfer.py", "read_state_dict", "torch.load"),  # weights_only=True: tensors, no pickled code
     ("cnndsl/diagram.py", "pipe", "subprocess.run"),  # ["dot", "-T" + format]: no shell, input on stdin
     ("cnndsl/__init__.py", "__getattr__", "import_module"),  # the lazy backends: a fixed table of modules
+    # `cnndsl import package.module:callable` runs the model code the user names, as `python -c` would: the
+    # import command only, never a file a .cnn names
+    ("cnndsl/importers/__init__.py", "load_source", "importlib.import_module"),
 }
 
 

@@ -134,9 +134,9 @@ def create_app(root: str | Path, initial: str | None = None, hosts: list[str] | 
 
 def _lexicon() -> dict:
     """The words the page's highlighter knows: those of cnndsl.highlight's Pygments lexer."""
-    from ..highlight import KEYWORDS, LAYERS
+    from ..highlight import FUNCTIONS, KEYWORDS, LAYERS, SIZES
 
-    return {"keywords": list(KEYWORDS), "layers": list(LAYERS)}
+    return {"keywords": list(KEYWORDS), "layers": list(LAYERS), "sizes": list(SIZES), "functions": list(FUNCTIONS)}
 
 
 def _same_origin(headers) -> bool:
