@@ -27,7 +27,7 @@ from .errors import CnnDslError
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
 from .summary import describe, scope_totals
-from .syntax import Branches, Call, Definition, FnDef, Module, Repeat, Residual, Sequence, Stmt, keywords
+from .syntax import Branches, Call, Definition, FnDef, For, If, Module, Repeat, Residual, Sequence, Stmt, keywords
 from .util import without_gc
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -123,9 +123,21 @@ def enclosing_call(text_line: str, character: int) -> tuple[str, list[str]] | No
 # --- the syntax tree ---------------------------------------------------------------------------------
 
 
+def _flat(stmts):
+    """The statements of a body, those under `if`/`else` and `for` included (they run in the enclosing scope)."""
+    for s in stmts:
+        if isinstance(s, If):
+            yield from _flat(s.body)
+            yield from _flat(s.orelse)
+        elif isinstance(s, For):
+            yield from _flat(s.body)
+        elif isinstance(s, Stmt):
+            yield s
+
+
 def statements(stmts, depth: int = 0):
     """(statement, depth) of a body and of every body nested in it, in order."""
-    for s in stmts:
+    for s in _flat(stmts):
         yield s, depth
         yield from statements(_bodies(s.item), depth + 1)
 
@@ -145,7 +157,7 @@ def _calls(item):
         yield item
     elif isinstance(item, Repeat):
         yield from _calls(item.item)
-    for s in _bodies(item) if not isinstance(item, Repeat) else ():
+    for s in _flat(_bodies(item)) if not isinstance(item, Repeat) else ():
         yield from _calls(s.item)
 
 
@@ -483,7 +495,7 @@ def symbols(a: Analysis) -> list[Symbol]:
 
 def _label_symbols(stmts, a: Analysis, lines) -> list[Symbol]:
     out = []
-    for s in stmts:
+    for s in _flat(stmts):
         children = _label_symbols(_bodies(s.item), a, lines)
         if s.label is None:
             out += children

@@ -200,6 +200,7 @@ async def test_document_symbols(client: LanguageClient):
     assert [c.name for c in inception.children] == ["branch1", "branch2", "branch3", "branch4"]
     assert inception.range.end.line > inception.range.start.line
     assert [c.name for c in result[3].children][:3] == ["conv1", "maxpool1", "conv2"]
+    assert {"aux1", "aux2"} <= {c.name for c in result[3].children}  # labels under `if aux_logits { }`
 
 
 async def test_formatting(client: LanguageClient, tmp_path):
