@@ -36,6 +36,8 @@ __version__ = "0.1.0"
 # what each lazy function needs beyond the front end
 _EXTRA = {
     "from_torch": "torch",
+    "from_keras": "keras",
+    "from_onnx": "onnx",
     "to_torch": "torch",
     "to_keras": "keras",
     "to_onnx": "onnx",

@@ -570,9 +570,11 @@ def _command_extra(args) -> str | None:
     """The extra a command needs, for a missing module several extras share (numpy)."""
     if args.command == "compile":
         return {"torch": "torch", "keras": "keras", "onnx": "onnx"}.get(args.backend)
-    return {"render": "render", "apply": "images", "convert": "torch,keras", "serve": "serve"}.get(args.command) or (
-        ("onnx" if args.source.endswith(".onnx") else "torch") if args.command == "import" else None
-    )
+    if args.command == "import":
+        from .importers import framework
+
+        return framework(args.source)
+    return {"render": "render", "apply": "images", "convert": "torch,keras", "serve": "serve"}.get(args.command)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):

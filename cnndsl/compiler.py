@@ -509,7 +509,7 @@ class _Expansion:
                 output=None,
                 exprs=exprs or {},
                 span=span,
-            )  # fmt: skip
+            )
         )
         return sid
 
@@ -556,7 +556,7 @@ class _Expansion:
                 scope=frame.scope,
                 exprs=exprs or {},
                 span=span,
-            )  # fmt: skip
+            )
         )
         return nid
 
@@ -1461,7 +1461,6 @@ _ALIASES = {
 }  # fmt: skip
 
 
-# arguments other frameworks name differently
 def _suggest(name: str, candidates) -> str | None:
     """'did you mean ...?': ours for a name other frameworks use (Conv2D, ReLU, linear, mul), else the closest."""
     ours = _ALIASES.get(name.lower(), name.lower())
@@ -1470,6 +1469,7 @@ def _suggest(name: str, candidates) -> str | None:
     return _did_you_mean(name, candidates)
 
 
+# arguments other frameworks name differently
 _ARG_ALIASES = {"bias": "use_bias", "out_channels": "filters", "kernel": "kernel_size", "stride": "strides"}
 
 

@@ -33,6 +33,7 @@ def cli_without(modules: tuple[str, ...], *args: str) -> subprocess.CompletedPro
         (("numpy",), ("compile", "architectures/lenet5.cnn", "-b", "onnx", "-o", "{tmp}/x.onnx"), "onnx"),
         (("onnx",), ("compile", "architectures/lenet5.cnn", "-b", "onnx", "-o", "{tmp}/x.onnx"), "onnx"),
         (("PIL",), ("apply", "architectures/filters.cnn", "-o", "{tmp}/x.png"), "images"),
+        (("keras",), ("import", "keras.applications.VGG16"), "keras"),
     ],
 )
 def test_missing_extras_name_the_extra(tmp_path, modules, args, extra):
@@ -44,9 +45,13 @@ def test_missing_extras_name_the_extra(tmp_path, modules, args, extra):
 
 @pytest.mark.parametrize(
     "function, module, extra",
-    [("to_torch", "torch", "torch"), ("to_onnx", "onnx", "onnx"), ("to_onnx", "numpy", "onnx")],
+    [
+        ("to_torch", "torch", "torch"), ("to_onnx", "onnx", "onnx"), ("to_onnx", "numpy", "onnx"),
+        ("from_onnx", "onnx", "onnx"),
+    ],
 )
 def test_python_api_names_the_extra(function, module, extra):
+    # from_onnx is handed the network too: it fails on the missing onnx before it looks at its argument
     code = f"import cnndsl\nnet = cnndsl.load('architectures/lenet5.cnn')\ncnndsl.{function}(net)"
     run = without((module,), code)
     assert run.returncode == 1

@@ -21,7 +21,8 @@ from .graph import ImportRefused
 from .writer import write
 
 __all__ = [
-    "ImportRefused", "from_keras", "from_onnx", "from_torch", "import_text", "keras_text", "load_source", "torch_text",
+    "ImportRefused", "framework", "from_keras", "from_onnx", "from_torch", "import_text", "keras_text", "load_source",
+    "torch_text",
 ]  # fmt: skip
 
 
@@ -176,16 +177,24 @@ def load_keras(source: str, input_shape=None):
         raise UsageError(f"{source}() failed: {type(e).__name__}: {e}") from None
 
 
+def framework(source: str) -> str:
+    """The framework a SOURCE of the command line is a model of, named as its extra: keras, onnx or torch."""
+    if source.endswith(".keras") or source.startswith("keras.applications."):
+        return "keras"
+    return "onnx" if source.endswith(".onnx") else "torch"
+
+
 def import_text(source: str, input_shape=None, name: str | None = None):
     """(.cnn text, a function writing the model's weights for the compiled network to a .pt or .weights.h5
     path) for a SOURCE of the command line."""
-    if source.endswith(".keras") or source.startswith("keras.applications."):
+    kind = framework(source)
+    if kind == "keras":
         model = load_keras(source, input_shape)
         default = source.rsplit(".", 1)[-1] if source.startswith("keras.") else Path(source).stem
         text = keras_text(model, name or _snake(default), source)
         net = _compiled(text, source, model.count_params(), buffers=True)
         return text, lambda path: save_keras_weights(model, net, path)
-    if source.endswith(".onnx"):
+    if kind == "onnx":
         if not Path(source).is_file():
             raise UsageError(f"{source}: no such file")
         import onnx
