@@ -21,14 +21,6 @@ def _networks(stem: str) -> list[str]:
     return [stem] if len(names) == 1 else [f"{stem}:{n}" for n in names]
 
 
-# Every network of the library the PyTorch backend is tested on, as `stem` or `stem:network`: a family file's
-# representatives (REPRESENTATIVES, below), every network of any other file.
-def _tested(stem: str) -> list[str]:
-    if stem in REPRESENTATIVES:
-        return [f"{stem}:{n}" for n in REPRESENTATIVES[stem]]
-    return _networks(stem)
-
-
 def load_network(name: str):
     """A network of NETWORKS."""
     import cnndsl
@@ -45,12 +37,18 @@ REPRESENTATIVES = {
     "shufflenet_v2": ("shufflenet_v2_x1_0",), "convnext": ("convnext_tiny",),
 }  # fmt: skip
 
-
-TORCH_NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _tested(p.stem)]
-
 # Every network of every file, for the tests that check each one's structure (tests/test_onnx.py,
 # tests/test_architectures.py).
 NETWORKS = [n for p in sorted(ARCH.glob("*.cnn")) for n in _networks(p.stem)]
+
+
+def _represents(name: str) -> bool:
+    stem, _, network = name.partition(":")
+    return stem not in REPRESENTATIVES or network in REPRESENTATIVES[stem]
+
+
+# The networks the PyTorch backend is tested on: a family file's representatives, every network of other files.
+TORCH_NETWORKS = [n for n in NETWORKS if _represents(n)]
 
 # Network files of the library (blocks/ holds imported blocks only), each loaded as its network or its family's
 # first representative (load_architecture).

@@ -46,7 +46,9 @@ def test_missing_extras_name_the_extra(tmp_path, modules, args, extra):
 @pytest.mark.parametrize(
     "function, module, extra",
     [
-        ("to_torch", "torch", "torch"), ("to_onnx", "onnx", "onnx"), ("to_onnx", "numpy", "onnx"),
+        ("to_torch", "torch", "torch"),
+        ("to_onnx", "onnx", "onnx"),
+        ("to_onnx", "numpy", "onnx"),
         ("from_onnx", "onnx", "onnx"),
     ],
 )
