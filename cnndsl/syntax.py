@@ -15,8 +15,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_parser_state import ParserState
 
 from .errors import (
     CnnDslError,
@@ -709,7 +710,7 @@ def _repair(e: UnexpectedToken, following: list[Token]) -> None:
     """Put in the one token whose absence stopped the parser, if one lets it go on with the unexpected token
     and the few after it (else Lark skips that token)."""
     for kind, value in _MISSING:
-        trial = e.interactive_parser.copy()
+        trial = _trial(e.interactive_parser.parser_state)
         try:
             for tok in (Token(kind, value), e.token, *following):
                 trial.feed_token(tok)
@@ -718,6 +719,16 @@ def _repair(e: UnexpectedToken, following: list[Token]) -> None:
         e.interactive_parser.feed_token(Token(kind, value))
         e.interactive_parser.feed_token(e.token)
         return
+
+
+def _trial(state: ParserState) -> ParserState:
+    """A copy of the parser's state to try tokens on. Lark's own copy deep-copies the value stack, i.e. all of
+    the file parsed so far, which made each repair linear in the file and made checking a mangled file
+    quadratic. The transformer never changes the nodes it is given; what Lark changes in place is the
+    children list of the tree that collects a repetition (`x*`) as it grows (lark issue 1142), so only those
+    lists are copied."""
+    values = [Tree(v.data, list(v.children)) if isinstance(v, Tree) else v for v in state.value_stack]
+    return ParserState(state.parse_conf, state.lexer, list(state.state_stack), values)
 
 
 def syntax_errors(text: str, path: str = "<string>", limit: int = 20) -> list[CnnDslError]:
