@@ -24,6 +24,8 @@ from cnndsl.compiler import Compiler
 from cnndsl.summary import table, to_dict
 
 LONG = os.environ.get("CNNDSL_FUZZ") == "long"
+# The examples of a test share its tmp_path (hence no function_scoped_fixture health check): pytest's
+# tmp_path_factory.mktemp lists every directory it made before making the next, quadratic over 50,000 examples.
 PROFILE = settings(
     max_examples=50_000 if LONG else 150,
     deadline=None,
@@ -90,17 +92,22 @@ LAYERS = st.sampled_from([
     "lrn", "dropout", "flatten", "dense", "relu", "leaky_relu", "softmax", "concat", "add", "b",
 ])  # fmt: skip
 KEYS = st.sampled_from(["strides", "padding", "activation", "groups", "dilation", "mode", "ceil_mode", "use_bias"])
+# Strategies are built once, here: Hypothesis validates each new one, which cost more than the compilation of
+# the program drawn with it.
+LABELS = st.one_of(st.just(""), NAMES.map(lambda n: n + ": "))
+ARGS = st.lists(st.one_of(NUMBERS, WORDS), max_size=3)
+KWARGS = st.lists(st.tuples(KEYS, st.one_of(NUMBERS, WORDS)), max_size=2)
 
 
 @st.composite
 def statement(draw, depth=0) -> str:
-    label = draw(st.one_of(st.just(""), NAMES.map(lambda n: n + ": ")))
+    label = draw(LABELS)
     kind = draw(st.integers(0, 9 if depth < 3 else 5))
     if kind <= 5:
-        args = draw(st.lists(st.one_of(NUMBERS, WORDS), max_size=3))
-        args += [f"{k}={v}" for k, v in draw(st.lists(st.tuples(KEYS, st.one_of(NUMBERS, WORDS)), max_size=2))]
+        args = draw(ARGS)
+        args += [f"{k}={v}" for k, v in draw(KWARGS)]
         return f"{label}{draw(LAYERS)}({', '.join(args)})"
-    body = "; ".join(draw(st.lists(statement(depth + 1), min_size=0, max_size=4)))
+    body = "; ".join(draw(st.lists(STATEMENTS[depth + 1], min_size=0, max_size=4)))
     if kind == 6:
         return f"{label}repeat {draw(NUMBERS)} {{ {body} }}"
     if kind == 7:
@@ -110,10 +117,13 @@ def statement(draw, depth=0) -> str:
     return f"{label}sequence {{ {body} }}"
 
 
+STATEMENTS = [statement(depth) for depth in range(4)]
+
+
 @st.composite
 def generated(draw) -> bytes:
-    block = "; ".join(draw(st.lists(statement(), max_size=4)))
-    body = "; ".join(draw(st.lists(statement(), min_size=1, max_size=8)))
+    block = "; ".join(draw(st.lists(STATEMENTS[0], max_size=4)))
+    body = "; ".join(draw(st.lists(STATEMENTS[0], min_size=1, max_size=8)))
     shape = draw(st.sampled_from(["3, 32, 32", "1, 28, 28", "3, ?, ?", "16", "8, 7, 9"]))
     return f"block b(c = 8) {{ {block} }}\nnetwork n {{ input({shape}); {body} }}\n".encode()
 
@@ -138,22 +148,22 @@ def compile_everything(data: bytes, tmp_path) -> None:
 
 @PROFILE
 @given(data=mutated())
-def test_mutated_architectures(data, tmp_path_factory, capsys):
-    compile_everything(data, tmp_path_factory.mktemp("m"))
+def test_mutated_architectures(data, tmp_path, capsys):
+    compile_everything(data, tmp_path)
     assert "Traceback" not in capsys.readouterr().err  # (main() returning 3 would already have failed)
 
 
 @PROFILE
 @given(data=generated())
-def test_generated_programs(data, tmp_path_factory, capsys):
-    compile_everything(data, tmp_path_factory.mktemp("g"))
+def test_generated_programs(data, tmp_path, capsys):
+    compile_everything(data, tmp_path)
     assert "Traceback" not in capsys.readouterr().err  # (main() returning 3 would already have failed)
 
 
 @PROFILE
 @given(data=st.binary(max_size=200))
-def test_random_bytes(data, tmp_path_factory, capsys):
-    compile_everything(data, tmp_path_factory.mktemp("b"))
+def test_random_bytes(data, tmp_path, capsys):
+    compile_everything(data, tmp_path)
     assert "internal error" not in capsys.readouterr().err
 
 
@@ -222,11 +232,11 @@ def mutated_ir(draw) -> bytes:
 
 @PROFILE
 @given(data=mutated_ir())
-def test_mutated_ir_json(data, tmp_path_factory, capsys):
+def test_mutated_ir_json(data, tmp_path, capsys):
     """IR JSON is refused with a ValueError, or accepted only when every node is what its op gives."""
     from cnndsl.ir import Network
 
-    path = tmp_path_factory.mktemp("ir") / "net.json"
+    path = tmp_path / "net.json"
     path.write_bytes(data)
     try:
         net = Network.from_json(data)
@@ -290,16 +300,18 @@ STATE_DICT = _state_dict_bytes()
 
 @COMMANDS
 @given(data=checkpoint())
-def test_convert_any_checkpoint(data, tmp_path_factory, capsys):
-    """`cnndsl convert` of any .pt file converts it or says what is wrong with it (exit 1)."""
-    work = tmp_path_factory.mktemp("ckpt")
+def test_convert_any_checkpoint(data, tmp_path, capsys):
+    """`cnndsl convert` of any .pt file converts it or says what is wrong with it (exit 1), and leaves no
+    temporary file behind."""
+    work, out = tmp_path, tmp_path / "out.weights.h5"
+    out.unlink(missing_ok=True)  # the previous example's
     (work / "small.cnn").write_text(SMALL)
     (work / "in.pt").write_bytes(data)
-    code = main(["convert", str(work / "small.cnn"), str(work / "in.pt"), "-o", str(work / "out.weights.h5")])
+    code = main(["convert", str(work / "small.cnn"), str(work / "in.pt"), "-o", str(out)])
     err = capsys.readouterr().err
     assert code in (0, 1), err
     assert "internal error" not in err and "weights_only" not in err
-    assert (work / "out.weights.h5").exists() == (code == 0)
+    assert sorted(p.name for p in work.iterdir()) == ["in.pt", *(["out.weights.h5"] if code == 0 else []), "small.cnn"]
 
 
 def _png(width: int, height: int) -> bytes:
@@ -342,14 +354,17 @@ def picture(draw) -> bytes:
         ["input(3, ?, ?); conv(3, 3, groups=3, weights=box)", "input(1, 7, 9); conv(1, 2, weights=box)"]
     ),
 )
-def test_apply_any_picture(image, width, suffix, network, tmp_path_factory, capsys):
-    """`cnndsl apply` of any picture, width and output format writes a picture or refuses (exit 1 or 2)."""
-    work = tmp_path_factory.mktemp("apply")
+def test_apply_any_picture(image, width, suffix, network, tmp_path, capsys):
+    """`cnndsl apply` of any picture, width and output format writes a picture or refuses (exit 1 or 2), and
+    leaves no temporary file behind."""
+    work, out = tmp_path, tmp_path / f"out{suffix}"
+    for old in work.glob("out*"):  # the previous example's
+        old.unlink()
     (work / "f.cnn").write_text(f"network f {{ {network} }}")
     (work / "in.png").write_bytes(image)
-    argv = ["apply", str(work / "f.cnn"), "--image", str(work / "in.png"), "-o", str(work / f"out{suffix}")]
+    argv = ["apply", str(work / "f.cnn"), "--image", str(work / "in.png"), "-o", str(out)]
     code = main(argv + ([] if width is None else ["--width", str(width)]))
     err = capsys.readouterr().err
     assert code in (0, 1, 2), err
     assert "internal error" not in err and "Traceback" not in err
-    assert (work / f"out{suffix}").exists() == (code == 0)
+    assert sorted(p.name for p in work.iterdir()) == sorted(["f.cnn", "in.png", *([out.name] if code == 0 else [])])
