@@ -50,8 +50,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# Two workers (pytest-xdist): each test is one Hypothesis run, and test_mutated_architectures alone is about
+# half of the work, so more would not help. Statistics: examples run per test and the time they took.
 fuzz: setup
-	CNNDSL_FUZZ=long $(PY) -m pytest tests/test_fuzz.py -q
+	CNNDSL_FUZZ=long $(PY) -m pytest tests/test_fuzz.py -q -n 2 --dist worksteal --hypothesis-show-statistics
 
 bench: setup
 	$(PY) benchmarks/run.py
