@@ -1,7 +1,7 @@
 """Run every benchmark and write benchmarks/results.md with the machine's details.
 
 python benchmarks/run.py            # all
-python benchmarks/run.py startup    # one of: startup scaling emission stages lsp serve_latency import_speed
+python benchmarks/run.py startup    # one of: startup scaling emission stages recovery lsp serve_latency import_speed
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-ALL = ["startup", "scaling", "emission", "stages", "lsp", "serve_latency", "import_speed"]
+ALL = ["startup", "scaling", "emission", "stages", "recovery", "lsp", "serve_latency", "import_speed"]
 
 
 def machine() -> str:
