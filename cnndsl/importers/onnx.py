@@ -175,7 +175,7 @@ class _Converter:
         sub = self.user(n.output[0], "Sub")
         if sub is None or list(sub.input) != [x, n.output[0]]:
             return None
-        users = self.consumers.get(sub.output[0], [])
+        users = list({u.output[0]: u for u in self.consumers.get(sub.output[0], [])}.values())  # Mul(c, c) once
         square = next((u for u in users if u.op_type in ("Mul", "Pow")), None)
         div = next((u for u in users if u.op_type == "Div"), None)
         if len(users) != 2 or square is None or div is None or list(div.input)[0] != sub.output[0]:
@@ -187,7 +187,7 @@ class _Converter:
         var = self.user(square.output[0], "ReduceMean")
         add = var and self.last_axis_mean(var) and self.user(var.output[0], "Add")
         sqrt = add and self.user(add.output[0], "Sqrt")
-        if not sqrt or self.scalar(add.input[1]) is None or self.user(sqrt.output[0]) is not div:
+        if not sqrt or self.scalar(add.input[1]) is None or list(div.input) != [sub.output[0], sqrt.output[0]]:
             return None
         scale = self.user(div.output[0], "Mul")
         shift = scale and self.user(scale.output[0], "Add")
@@ -320,7 +320,7 @@ class _Converter:
         if a.get("axis", 0) not in (1, -3) or not c or c % k or not equal:
             return self.refuse(n, "Split other than into equal parts of the channels")
         for i, out in enumerate(n.output):
-            if out:
+            if out in self.consumers or out in self.outputs:
                 self.add(n, "chunk", [n.input[0]], {"chunks": k, "index": i}, output=out)
         return None
 

@@ -256,8 +256,11 @@ class _Converter:
         name = type(m).__name__
         if type(m) is not nn.LayerNorm and name != "LayerNorm2d":
             return self.refuse(n, f"{name} (a LayerNorm of its own)", path)
-        if len(m.normalized_shape) != 1 or m.weight is None or m.bias is None:
-            return self.refuse(n, f"{name} over {tuple(m.normalized_shape)}, or without weight and bias", path)
+        if len(m.normalized_shape) != 1:
+            shape = tuple(m.normalized_shape)
+            return self.refuse(n, f"{name} over the last {len(shape)} axes {shape} (layernorm is over channels)", path)
+        if m.weight is None or m.bias is None:
+            return self.refuse(n, f"{name} without a learned weight and bias", path)
         self.axis[n.name] = "channels" if name == "LayerNorm2d" else "last"
         return "layernorm", _defaults({"eps": m.eps}, {"eps": 1e-5})
 
