@@ -44,6 +44,7 @@ class _Converter:
         self.g = model.graph
         self.name = name
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
+        self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
         for n in self.g.node:
             if n.op_type == "Constant":
                 for a in n.attribute:
@@ -476,9 +477,9 @@ class _Converter:
             self.nodes.remove(sig)  # x · sigmoid(x), as cnndsl writes silu
             self.activation(n, "silu", {})
             return None
-        scale = self.const(y)
-        if scale is not None and self.const(x) is None and y in (i.name for i in self.g.initializer):
-            return self.layer_scale(n, x, y, scale)
+        gamma, value = (y, x) if y in self.initializers else (x, y)
+        if gamma in self.initializers and self.const(value) is None:  # x · γ or γ · x
+            return self.layer_scale(n, value, gamma, self.const(gamma))
         if any(self.const(i) is not None for i in n.input):
             return self.refuse(n, "Mul by a constant")
         self.add(n, "multiply", [x, y])

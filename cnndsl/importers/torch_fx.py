@@ -276,14 +276,15 @@ class _Converter:
             gamma = self.gm.get_parameter(attr.target).detach()
         except AttributeError:
             return self.refuse(n, f"a constant tensor ({attr.target}) used in forward")
-        if gamma.ndim not in (1, 3) or any(d != 1 for d in gamma.shape[1:]) or attr.target in self.called:
+        shared = len(attr.users) != 1 or attr.target in self.called
+        if gamma.ndim not in (1, 3) or any(d != 1 for d in gamma.shape[1:]) or shared:
             return self.refuse(n, f"a multiplication by {attr.target} of shape {tuple(gamma.shape)}")
         self.called.add(attr.target)
         self.used_attrs.add(attr.name)
         # the value it starts from, where the model still holds one (a trained one does not; the weights follow)
         init = 1e-6
         if not gamma.is_meta and bool((gamma == gamma.flatten()[0]).all()):
-            init = float(gamma.flatten()[0])
+            init = float(f"{float(gamma.flatten()[0]):.6g}")  # as float32 holds it: 1e-6, not 9.99999997e-07
         g = self.add(n, "layer_scale", [x], _defaults({"init": init}, {"init": 1e-6}), attr.target)
         self.scales[g.name] = tuple(gamma.shape)
         return None
