@@ -90,6 +90,12 @@ def infer_shapes(graph: Graph) -> set[str]:
     return held
 
 
+_MISPLACED_NORM = {
+    "last": "layer norm over the last axis of a map held channels-first (its width), not the channels",
+    "channels": "layer norm over the channels (NCHW) of a map held channels-last",
+}
+
+
 def check_axes(graph: Graph, held_last: set[str], axis: dict[str, str], scales: dict[str, tuple]) -> None:
     """What only the shapes tell: each layer norm normalises the channels, as the .cnn op does (`axis`: a
     layer norm of the last axis, as PyTorch's nn.LayerNorm, must see a vector or a map held channels-last; one
@@ -102,9 +108,7 @@ def check_axes(graph: Graph, held_last: set[str], axis: dict[str, str], scales: 
             continue
         x = g.inputs[0] if g.inputs else graph.input
         if g.name in axis and len(shapes[x]) != 1 and (x in held_last) != (axis[g.name] == "last"):
-            what = ("layer norm over the last axis of a map held channels-first (its width), not the channels"
-                    if axis[g.name] == "last" else "layer norm over the channels (NCHW) of a map held channels-last")
-            problems.append((what, g.where))
+            problems.append((_MISPLACED_NORM[axis[g.name]], g.where))
         want = (g.shape[0], *(1 for _ in g.shape[1:]))
         if g.name in scales and scales[g.name] != want:
             problems.append((f"a layer scale of shape {scales[g.name]} on a value of shape {g.shape}", g.where))
