@@ -213,6 +213,7 @@ def read_state_dict(source: str) -> dict:
     """The state_dict in a PyTorch checkpoint, read without running any code it holds (`weights_only`);
     InputError saying what the file is when it is not a state_dict."""
     import pickle
+    import struct
     import warnings
 
     import torch
@@ -232,8 +233,12 @@ def read_state_dict(source: str) -> dict:
         raise InputError(
             f"{source}: not a PyTorch checkpoint (no pickle torch can read); expected {_EXPECTED}"
         ) from None
-    except (EOFError, RuntimeError, ValueError, OSError, AttributeError, KeyError, IndexError, TypeError) as e:
-        reason = "the file is empty" if isinstance(e, EOFError) else str(e).splitlines()[0][:200]
+    except (EOFError, struct.error, RuntimeError, ValueError, OSError, AttributeError, KeyError, IndexError,
+            TypeError) as e:  # fmt: skip
+        if isinstance(e, (EOFError, struct.error)):  # struct.error: a pickle opcode's argument is missing
+            reason = "the file is empty" if Path(source).stat().st_size == 0 else "the file is cut short"
+        else:
+            reason = str(e).splitlines()[0][:200]
         raise InputError(f"{source}: not a PyTorch checkpoint ({reason}); expected {_EXPECTED}") from None
     if (
         not isinstance(state, dict)

@@ -381,6 +381,9 @@ def checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     files["empty"][0].write_bytes(b"")
     files["garbage"] = (tmp_path / "garbage.pt", "not a PyTorch checkpoint")
     files["garbage"][0].write_bytes(bytes(range(256)) * 8)
+    # a pickle opcode whose 4-byte argument is missing (found by tests/test_fuzz.py's long profile)
+    files["cut-opcode"] = (tmp_path / "cut.pt", "not a PyTorch checkpoint (the file is cut short)")
+    files["cut-opcode"][0].write_bytes(b"j")
     return files
 
 
