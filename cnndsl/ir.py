@@ -286,6 +286,20 @@ def check_graph(net: Network) -> None:
         # as the compiler closes scopes: the network's gives the network's output, every other has both ends
         if (s.input, s.output) != (None, net.output) if i == 0 else (s.input is None or s.output is None):
             raise ValueError(f"scope {i} ({s.name[:80]!r}) does not say which nodes it takes and gives")
+    # as the compiler names them: the network's scope has no name, every other scope and node is named by one
+    # label or position after its scope's path (the backends take that part for the attribute's name)
+    if net.scopes[0].name:
+        raise ValueError(f"the network's scope is named {net.scopes[0].name[:80]!r}; it must have no name")
+    named = [
+        *(("node", n.id, n.name, n.scope) for n in net.nodes),
+        *(("scope", s.id, s.name, s.parent) for s in net.scopes[1:]),
+    ]
+    for what, i, name, parent in named:
+        path = net.scopes[parent].name
+        prefix = path + "." if path else ""
+        local = name[len(prefix) :]
+        if not name.startswith(prefix) or not local or "." in local:
+            raise ValueError(f"{what} {i} ({name[:80]!r}) is not named inside its scope ({path[:80]!r})")
 
 
 def check_inference(net: Network) -> None:

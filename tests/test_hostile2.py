@@ -430,6 +430,9 @@ FORGED = [
     (_set("nodes", 4, "op", "units", 3), "shape is 2, but its op gives 3"),
     (_set("nodes", 3, "inputs", [1, 2]), "takes one input, not 2"),
     (_set("nodes", 4, "shape", [2, "H"]), "shape is 2×H, but its op gives 2"),
+    # names the backends cannot place (make fuzz: the PyTorch backend's ValueError on an IR that was accepted)
+    (_set("scopes", 0, "name", "0"), "the network's scope is named '0'; it must have no name"),
+    (_set("nodes", 2, "name", "x.y"), "node 2 ('x.y') is not named inside its scope ('')"),
 ]
 
 
