@@ -22,6 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from typing_extensions import TypeAliasType
+
 from .errors import Span
 from .expr import Expr
 from .expr import check as check_expr
@@ -81,7 +83,9 @@ def check_names(net: Network) -> None:
 
 
 Scalar = bool | int | float | str
-Value = Scalar | tuple[Scalar | tuple[Scalar, ...], ...]  # a block argument: a number, a tuple, a table of settings
+# A block argument: a number, a tuple, a table of settings, nested as deep as the .cnn text nests them (a row of
+# settings may hold a size: `(3x3, 64)`).
+Value = TypeAliasType("Value", "Scalar | tuple[Value, ...]")
 
 
 @frozen_dataclass(kw_only=True, slots=True)

@@ -350,6 +350,20 @@ network n { input(3, 32, 32); s1: stage(rows); for i in range(2) { blk{i}: stage
     assert [s.name for s in again.scopes if s.kind == "block"] == ["s1", "blk0", "blk1"]
 
 
+def test_a_table_whose_rows_hold_sizes_survives_the_ir():
+    """A row of settings may hold a size (`3x3`, a tuple): values nested three deep (found by make fuzz: the
+    IR JSON of such a network did not read back)."""
+    from cnndsl.ir import Network
+
+    text = """
+block stage(table) { for k, s in table { conv(8, k, strides=s, padding=1) } }
+network n { input(3, 32, 32); stage(((3, 1), (3x3, 2), ((1, 3), 1))) }
+"""
+    net = compile_text(text, "n")
+    assert net.scopes[1].args == {"table": ((3, 1), ((3, 3), 2), ((1, 3), 1))}
+    assert Network.from_json(net.to_json()) == net
+
+
 def test_computed_labels_point_at_their_place_and_parse_in_linear_time():
     lines = "".join(f"    a{k}: relu()\n" for k in range(500))
     text = "network n {\n    input(1)\n" + lines + "    for i in range(2) { b{i +* 1}: relu() }\n}\n"
