@@ -1054,9 +1054,9 @@ class _Layers(Dispatcher):
             callee = "layers.Conv2D"
         args.add("dilation_rate", p.arg("dilation", pair), "1")
         if callee == "layers.Conv2D":
-            # groups as written only where the instances differ in it (RegNet's width // 8), not `groups=groups`
-            # where they all have 1
-            args.add("groups", p.arg("groups", symbolic=len(set(p.values("groups"))) > 1), "1")
+            # groups as the block writes it (`groups=groups`, RegNet's width // 8) wherever one is grouped; left
+            # out where every instance has 1
+            args.add("groups", p.arg("groups", symbolic=any(v != 1 for v in p.values("groups"))), "1")
         activation, separate = _activation(p)
         args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
         if p.get("weights") is not None:
