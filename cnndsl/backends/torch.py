@@ -35,7 +35,6 @@ import keyword
 import linecache
 import math
 import re
-import textwrap
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -45,19 +44,9 @@ from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
-from .base import (
-    WIDTH,
-    block_definitions,
-    literal,
-    matrix,
-    needed,
-    noqa,
-    pair,
-    runtime,
-    same_pads,
-    wrap,
-)
+from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
 from .blocks import Step, flag_name, parameters_used, share
+from .writer import Call, Entry, Writer, flat
 
 if TYPE_CHECKING:
     from torch import nn
@@ -181,81 +170,6 @@ def _camel(name: str) -> str:
 
 def _shape(shape) -> str:
     return _doc(" x ".join(str(d) for d in ("N", *shape)))
-
-
-def _docstring(paragraphs: list[str], indent: int) -> list[str]:
-    """A docstring of escaped text, wrapped to the line length (a long path keeps a line of its own)."""
-    room = WIDTH - indent
-    if len(paragraphs) == 1 and len(paragraphs[0]) + 6 <= room:
-        return [" " * indent + f'"""{paragraphs[0]}"""']
-    lines: list[str] = []
-    for i, paragraph in enumerate(paragraphs):
-        lines += [""] if i else []
-        for text in paragraph.split("\n"):
-            lines += textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
-    if len(lines) == 1:  # too long for one line with its quotes: two lines (ruff joins a lone line to them)
-        lines = textwrap.wrap(lines[0], len(lines[0]) * 2 // 3, break_long_words=False, break_on_hyphens=False)
-    lines[0] = '"""' + lines[0] if len(lines[0]) + 3 <= room else lines[0]
-    lines = lines if lines[0].startswith('"""') else ['"""', *lines]
-    return [" " * indent + line if line else "" for line in [*lines, '"""']]
-
-
-# --- code pieces --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call in __init__: printed on one line, or with one argument a line when long or a container."""
-
-    open: str  # "nn.Conv2d(", "nn.Sequential("
-    args: tuple = ()  # str | Call | Entry
-    close: str = ")"
-    block: bool = False
-    sole: bool = False  # one argument, split over lines as ruff splits it: no comma after it
-
-    @property
-    def type(self) -> str:
-        return self.open.split("(")[0]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A named argument of a container: `("conv", nn.Conv2d(...))` or `"conv": nn.Conv2d(...)`."""
-
-    key: str
-    value: Call | str
-    end: str = ""
-
-
-def _flat(a) -> str:
-    if isinstance(a, Entry):
-        return a.key + _flat(a.value) + a.end
-    if isinstance(a, Call):
-        return a.open + ", ".join(_flat(x) for x in a.args) + a.close
-    return a
-
-
-def _format(a, indent: int, room: int) -> str:
-    """`a` as source whose first line fits in `room` columns; continuation lines indented from `indent`."""
-    if isinstance(a, Entry):
-        text = a.key + _format(a.value, indent, room - len(a.key) - len(a.end)) + a.end
-        if "\n" in text and a.key.startswith("(") and a.end == ")":  # ruff explodes a tuple holding a long value
-            inner = " " * (indent + 4)
-            value = _format(a.value, indent + 4, WIDTH - indent - 5)
-            return "(\n" + inner + a.key[1:].rstrip() + "\n" + inner + value + ",\n" + " " * indent + ")"
-        return text
-    one = _flat(a)
-    if not isinstance(a, Call) or not a.args or (not a.block and len(one) <= room):
-        return one
-    inner = " " * (indent + 4)
-    comma = "" if a.sole else ","
-    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + comma for x in a.args]
-    return a.open + "\n" + "\n".join(rows) + "\n" + " " * indent + a.close
-
-
-def _statement(prefix: str, call, indent: int, suffix: str = "") -> list[str]:
-    text = _format(call, indent, WIDTH - indent - len(prefix) - len(suffix))
-    return (" " * indent + prefix + text + suffix).split("\n")
 
 
 # --- what a class is made of ---------------------------------------------------------------------------
@@ -463,10 +377,12 @@ class _Emitter:
             doc.append(f"forward returns the main output, then {_doc(names)}.")
         outputs = (network.output, *network.extra)
         parts.append(_render_class(self.network_class, doc, network.items, network.sequential, outputs, g))
-        build = wrap("", "def build(", _parameters(g), ") -> nn.Module:", explode=True)
-        build.append(f'    """The {net.name} network, with freshly initialised weights."""')
-        build += wrap("    ", f"return {self.network_class}(", [f"{p}={p}" for p in g.params], ")")
-        parts.append("\n".join(build) + "\n")
+        build = Writer()
+        build.statement("", Call("def build(", tuple(_parameters(g)), ") -> nn.Module:"))
+        with build.indent():
+            build.docstring([f"The {net.name} network, with freshly initialised weights."])
+            build.statement("", Call(f"return {self.network_class}(", tuple(f"{p}={p}" for p in g.params), hug=True))
+        parts.append(build.text())
         code = "\n\n".join(parts)
         gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
         return self._header(code) + gap + code
@@ -508,16 +424,14 @@ class _Emitter:
 
     def _header(self, code: str) -> str:
         net = self.net
-        doc = "\n".join(
-            _docstring(
-                [
-                    f"The {net.name} network, compiled by cnndsl from {_doc(net.source)}.",
-                    f"Input: {_shape(net.input_shape)}. Output: {_shape(net.output_shape)}. "
-                    f"{net.params:,} parameters.\nbuild() returns the model. This file is generated: change the .cnn "
-                    "file and compile it again.",
-                ],
-                0,
-            )
+        doc = Writer()
+        doc.docstring(
+            [
+                f"The {net.name} network, compiled by cnndsl from {_doc(net.source)}.",
+                f"Input: {_shape(net.input_shape)}. Output: {_shape(net.output_shape)}. "
+                f"{net.params:,} parameters.\nbuild() returns the model. This file is generated: change the .cnn "
+                "file and compile it again.",
+            ]
         )
         imports = ["import math"] if re.search(r"(?<![\w.])math\.", code) else []
         imports += ["from collections import OrderedDict"] if "OrderedDict(" in code else []
@@ -528,7 +442,7 @@ class _Emitter:
             imports.append("import torch.nn.functional as F")
         tensor = re.search(r"(?<![\w.])Tensor\b", code) is not None
         imports.append("from torch import Tensor, nn" if tensor else "from torch import nn")
-        return doc + "\n\n" + "\n".join(imports)
+        return doc.text() + "\n" + "\n".join(imports)
 
     def _render_group(self, g: Group) -> str:
         first = g.instances[0]
@@ -585,7 +499,7 @@ def _signature(g: Group, signature: dict) -> None:
     used: set[str] = set()
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
-        used |= _names(ast.parse(_flat(it.module), mode="eval").body) if it.module else set()
+        used |= _names(ast.parse(flat(it.module), mode="eval").body) if it.module else set()
     used = parameters_used(used, g.defaults)
     g.params = [py for py in names.py.values() if py in used]
     g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
@@ -719,7 +633,7 @@ class _Owner(Dispatcher):
         uses_parameters = self.names is not None and _names(_parse_call(functional)) & set(self.ctx.penv)
         if module is not None and (type(node.op).trainable or labelled or uses_parameters):
             item = Item(path, tuple(self.paths[i] for i in node.inputs), call, module, **fields)
-            used = _names(ast.parse(_flat(module), mode="eval").body) | _names(_parse_call(call))
+            used = _names(ast.parse(flat(module), mode="eval").body) | _names(_parse_call(call))
         else:
             merge = node.op.kind if node.op.kind in ops.MERGES else None
             item = Item(path, tuple(self.paths[i] for i in node.inputs), functional, merge=merge, **fields)
@@ -1024,24 +938,27 @@ def _steps(items: list[Item]) -> list[Step]:
 
 def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g: Group | None = None) -> str:
     """The class of a block or the network; `outputs` are the paths of the items computing what it returns."""
-    base = "nn.Sequential" if sequential else "nn.Module"
-    lines = [f"class {name}({base}):"]
-    docstring = _docstring(doc, 4) + [""]
-    params = _parameters(g) if g else []
-    lines += wrap("    ", "def __init__(", ["self", *params], ") -> None:", explode=True)
-    for p, tree in (g.defaults if g else {}).items():
-        if _names(tree):
-            lines += [f"        if {p} is None:", f"            {p} = {ast.unparse(tree)}"]
-    if sequential:
-        lines += _statement("", Call("super().__init__(", tuple(it.module for it in items), block=True), 8)
-    else:
-        optional = g.optional if g else {}
-        lines.append("        super().__init__()")
-        lines += _registrations(items, optional)
+    w = Writer()
+    with w.block(f"class {name}({'nn.Sequential' if sequential else 'nn.Module'}):"):
+        w.docstring(doc)
+        w.blank()
+        w.statement("", Call("def __init__(", ("self", *(_parameters(g) if g else [])), ") -> None:"))
+        with w.indent():
+            for p, tree in (g.defaults if g else {}).items():
+                if _names(tree):
+                    with w.block(f"if {p} is None:"):
+                        w.line(f"{p} = {ast.unparse(tree)}")
+            if sequential:
+                w.statement("", Call("super().__init__(", tuple(it.module for it in items), block=True))
+                return w.text()
+            optional = g.optional if g else {}
+            w.line("super().__init__()")
+            _registrations(w, items, optional)
         returns = "Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['Tensor'] * len(outputs))}]"
-        lines += ["", f"    def forward(self, x: Tensor) -> {returns}:", *_forward(items, optional, outputs)]
-    code = "\n".join(lines).split("\n")
-    return "\n".join([*code[:1], *docstring, *(noqa(line) for line in code[1:])]) + "\n"
+        w.blank()
+        with w.block(f"def forward(self, x: Tensor) -> {returns}:"):
+            _forward(w, items, optional, outputs)
+    return w.text()
 
 
 def _parameters(g: Group) -> list[str]:
@@ -1074,7 +991,7 @@ def _annotation(values) -> str:
     return "float" if set(types) == {"int", "float"} else " | ".join(types)
 
 
-def _registrations(items: list[Item], optional: dict) -> list[str]:
+def _registrations(w: Writer, items: list[Item], optional: dict) -> None:
     """`self.conv1 = nn.Conv2d(...)` for each module; containers for the sequences that are not chains."""
     tree: dict = {}
     for it in items:
@@ -1083,17 +1000,15 @@ def _registrations(items: list[Item], optional: dict) -> list[str]:
             for part in it.path[:-1]:
                 level = level.setdefault(part, {})
             level[it.path[-1]] = it
-    lines = []
     for name, value in tree.items():
         if isinstance(value, dict):
-            lines += _container("self", name, value)
+            _container(w, "self", name, value)
         elif value.path in optional:
-            lines += _register("self", name, "None", 8, annotation=f"{value.module.type} | None")
-            lines.append(f"        if {optional[value.path]}:")
-            lines += _register("self", name, value.module, 12)
+            _register(w, "self", name, "None", annotation=f"{value.module.type} | None")
+            with w.block(f"if {optional[value.path]}:"):
+                _register(w, "self", name, value.module)
         else:
-            lines += _register("self", name, value.module, 8)
-    return lines
+            _register(w, "self", name, value.module)
 
 
 def _unsafe(name: str) -> bool:
@@ -1125,43 +1040,43 @@ def _parameter_access(path: tuple[str, ...]) -> str:
     return f"{owner}.{name}" if owner == "self" and _attribute(name) else f'getattr({owner}, "{name}")'
 
 
-def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
+def _register(w: Writer, owner: str, name: str, module, annotation: str | None = None) -> None:
     if _is_parameter(module) and _unsafe(name):  # register_parameter refuses the name of a method
-        return _statement(f'{owner}._parameters["{name}"] = ', module, indent)
-    if _is_parameter(module) and (not _attribute(name) or owner != "self"):
-        return _statement(f'{owner}.register_parameter("{name}", ', module, indent, ")")
-    if _unsafe(name):
+        w.statement(f'{owner}._parameters["{name}"] = ', module)
+    elif _is_parameter(module) and (not _attribute(name) or owner != "self"):
+        w.statement(f'{owner}.register_parameter("{name}", ', module, ")")
+    elif _unsafe(name):
         # A name nn.Module uses itself (forward, eval, to ...): stored as a child directly, so that its
         # state_dict keys stay and forward reaches it through _modules.
-        return _statement(f'{owner}._modules["{name}"] = ', module, indent)
-    if not _attribute(name):  # a position (an unlabelled layer) or a quoted label: the name as it is
-        return _statement(f'{owner}.add_module("{name}", ', module, indent, ")")
-    target = f"{owner}.{name}" + (f": {annotation}" if annotation else "")
-    return _statement(f"{target} = ", module, indent)
+        w.statement(f'{owner}._modules["{name}"] = ', module)
+    elif not _attribute(name):  # a position (an unlabelled layer) or a quoted label: the name as it is
+        w.statement(f'{owner}.add_module("{name}", ', module, ")")
+    else:
+        w.statement(f"{owner}.{name}" + (f": {annotation}" if annotation else "") + " = ", module)
 
 
-def _container(owner: str, name: str, tree: dict) -> list[str]:
+def _container(w: Writer, owner: str, name: str, tree: dict) -> None:
     """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward (its bare
     parameters registered on it after)."""
     parameters = {k: v for k, v in tree.items() if isinstance(v, Item) and _is_parameter(v.module)}
     if parameters:
         tree = {k: v for k, v in tree.items() if k not in parameters}
         inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
-        lines = _container(owner, name, tree)
+        _container(w, owner, name, tree)
         for k, v in parameters.items():
-            lines += _register(inner, k, v.module, 8)
-        return lines
+            _register(w, inner, k, v.module)
+        return
     if not _has_unsafe(tree):
-        return _register(owner, name, _module_dict(tree), 8)
+        _register(w, owner, name, _module_dict(tree))
+        return
     # nn.ModuleDict refuses these keys: store each entry directly.
-    lines = _register(owner, name, "nn.ModuleDict()", 8)
+    _register(w, owner, name, "nn.ModuleDict()")
     inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
     for k, v in tree.items():
         if isinstance(v, dict):
-            lines += _container(inner, k, v)
+            _container(w, inner, k, v)
         else:
-            lines += _statement(f'{inner}._modules["{k}"] = ', v.module, 8)
-    return lines
+            w.statement(f'{inner}._modules["{k}"] = ', v.module)
 
 
 def _has_unsafe(tree: dict) -> bool:
@@ -1173,7 +1088,7 @@ def _module_dict(tree: dict) -> Call:
     return Call("nn.ModuleDict(", (Call("{", tuple(entries), "}", block=True),), ")", block=True, sole=True)
 
 
-def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...]) -> list[str]:
+def _forward(w: Writer, items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...]) -> None:
     """The body of forward: a straight line of assignments, with blank lines between stages. It returns the
     first output, or a tuple of them all."""
     output, extra = outputs[0], outputs[1:]
@@ -1191,7 +1106,6 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
     var = {(): "x"}
     live = Counter({"x": 1}) if uses[()] else Counter()  # variable -> values it holds that are still to be read
     running = {"x"}  # variables that carry the main line: reused once their value is dead
-    lines: list[str] = []
     stages = ["optional" if it.path in optional else "scope" if it.opaque else "layer" for it in items]
     i = 0
     while i < len(stages):  # one or two layers between blocks (a pool; an upsampling and a concat) join them
@@ -1209,21 +1123,23 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
             live[var[p]] -= uses[p] == 0
         m = _parameter_access(it.path) if _is_parameter(it.module) else _access(it.path)
         kind = stages[index]
-        if lines and (kind != stage or kind == "optional"):
-            lines.append("")
+        if stage is not None and (kind != stage or kind == "optional"):
+            w.blank()
         stage = kind
         if it.comment:
-            lines.append(f"# {it.comment}")
+            w.line(f"# {it.comment}")
         if it.path in optional:
             name = _variable("identity", live)
-            lines += [f"{name} = {args[0]}", f"if {m} is not None:", f"    {name} = {m}({args[0]})"]
+            w.line(f"{name} = {args[0]}")
+            with w.block(f"if {m} is not None:"):
+                w.line(f"{name} = {m}({args[0]})")
             var[it.path] = name
             live[name] += uses[it.path] > 0
             continue
         expr = it.call.format(*args, m=m)
         if it.path == output and index == len(items) - 1 and it.module is None:
-            lines.append("return " + ", ".join([expr, *(var[p] for p in extra)]))
-            return _indent(lines)
+            w.line("return " + ", ".join([expr, *(var[p] for p in extra)]))
+            return
         first = it.inputs[0] if it.inputs else None
         if readers[it.path] > 1 or it.path in merged_in:  # kept for later
             name = _variable(it.hint, live, taken) if it.hint else _running(live, running)
@@ -1237,15 +1153,10 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
             it.merge == "add" and len(args) == 2 and name == args[0] and fresh.get(first)
             and first not in aliased and first not in optional
         )  # fmt: skip
-        lines.append(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
+        w.line(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
         var[it.path] = name
         live[name] += uses[it.path] > 0
-    lines.append("return " + ", ".join(var[p] for p in outputs))
-    return _indent(lines)
-
-
-def _indent(lines: list[str]) -> list[str]:
-    return [f"        {line}" if line else "" for line in lines]
+    w.line("return " + ", ".join(var[p] for p in outputs))
 
 
 def _variable(hint: str, live: Counter, taken=None) -> str:
