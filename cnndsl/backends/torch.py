@@ -156,6 +156,8 @@ def _matches(value, actual, kind: str) -> bool:
         return pair is not None and all(type(i) is int for i in pair) and pair == tuple(actual)
     if kind == "float":
         return type(value) in (int, float) and value == actual
+    if isinstance(actual, str):  # a word (the compiler's Word is a str)
+        return isinstance(value, str) and value == actual
     return type(value) is type(actual) and value == actual
 
 
@@ -229,6 +231,9 @@ class Group:
     params: list[str] = field(default_factory=list)  # parameters the code uses (Python names)
     defaults: dict[str, ast.expr] = field(default_factory=dict)
     takes_in_channels: bool = False
+    # A last module chosen by a word parameter (`if act == relu { relu() }`): the parameter, and the module
+    # each of its values appends (None: no module)
+    switch: tuple[str, dict[str, Call | None]] | None = None
 
 
 class _Names:
@@ -415,6 +420,7 @@ class _Emitter:
                 g.instances.append(scopes[i])
                 instances[i].group = g
                 self.instances[scopes[i].id] = instances[i]
+        groups = _fold_switches(groups, instances, scopes)
         for g in groups:
             _signature(g, signature)
         self.groups[definition] = groups
@@ -494,12 +500,17 @@ def _signature(g: Group, signature: dict) -> None:
                 _evaluate(tree, earlier)  # numbers from earlier parameters, as the compiler writes defaults
                 g.defaults[names.py[p]] = tree
             except (ValueError, ArithmeticError, TypeError, NameError):
-                pass  # not the arithmetic the compiler writes: the parameter is required
+                if (word := _word(text, names)) is not None:  # `act = none`: the word, as a string
+                    g.defaults[names.py[p]] = ast.Constant(word)
+                # else not the arithmetic the compiler writes: the parameter is required
         earlier[names.py[p]] = g.instances[0].args.get(p)
     used: set[str] = set()
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
         used |= _names(ast.parse(flat(it.module), mode="eval").body) if it.module else set()
+    if g.switch:
+        used.add(g.switch[0])
+        used |= {n for m in g.switch[1].values() if m for n in _names(ast.parse(flat(m), mode="eval").body)}
     used = parameters_used(used, g.defaults)
     g.params = [py for py in names.py.values() if py in used]
     g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
@@ -508,6 +519,59 @@ def _signature(g: Group, signature: dict) -> None:
     for path in g.optional:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
+
+
+def _word(text: expr.Expr, names: _Names) -> str | None:
+    """A default that is a bare word (`act = none`, `padding = same`), which the compiler reads as that word."""
+    word = text.name if isinstance(text, expr.Param) else text.value if isinstance(text, expr.Const) else None
+    return word if isinstance(word, str) and word not in names.py else None
+
+
+def _unparse(tree: ast.expr) -> str:
+    return literal(tree.value) if isinstance(tree, ast.Constant) else ast.unparse(tree)
+
+
+def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[Scope]) -> list[Group]:
+    """One class for nn.Sequential classes of a block that differ only in their last module, or in having
+    one, where a word parameter of the block tells which (`if act == relu { relu() } else if ...`):
+    torchvision's Conv2dNormActivation, which appends the activation it is given."""
+    out: list[Group] = []
+    done: set[int] = set()
+    for i, g in enumerate(groups):
+        if i in done or not g.sequential:
+            out += [] if i in done else [g]
+            continue
+        body = g.items[:-1]
+        members = [j for j, h in enumerate(groups) if j not in done and h.sequential and h.items[: len(body)] == body]
+        members = [j for j in members if len(groups[j].items) in (len(body), len(body) + 1)]
+        tails = {j: groups[j].items[-1].module if len(groups[j].items) > len(body) else None for j in members}
+        switch = _switch(g.names, [(s, tails[j]) for j in members for s in groups[j].instances])
+        if len(members) < 2 or switch is None or not body:
+            out.append(g)
+            continue
+        folded = replace(g, items=body, instances=[], switch=switch)
+        for j in members:
+            done.add(j)
+            folded.instances += groups[j].instances
+        folded.instances.sort(key=lambda s: s.id)
+        for inst in instances:
+            if any(inst.group is groups[j] for j in members):
+                inst.group = folded
+        out.append(folded)
+    return out
+
+
+def _switch(names: _Names, cases: list[tuple[Scope, Call | None]]) -> tuple[str, dict[str, Call | None]] | None:
+    """The first parameter whose value (a word) tells which last module each instance has."""
+    for p, py in names.py.items():
+        table: dict[str, Call | None] = {}
+        for s, module in cases:
+            value = s.args.get(p)
+            if not isinstance(value, str) or table.setdefault(value, module) != module:
+                break
+        else:
+            return py, table
+    return None
 
 
 class _Owner(Dispatcher):
@@ -948,6 +1012,9 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g
                 if _names(tree):
                     with w.block(f"if {p} is None:"):
                         w.line(f"{p} = {ast.unparse(tree)}")
+            if sequential and g and g.switch:
+                _switched_layers(w, items, *g.switch)
+                return w.text()
             if sequential:
                 w.statement("", Call("super().__init__(", tuple(it.module for it in items), block=True))
                 return w.text()
@@ -961,6 +1028,17 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g
     return w.text()
 
 
+def _switched_layers(w: Writer, items: list[Item], parameter: str, table: dict[str, Call | None]) -> None:
+    """The modules of an nn.Sequential whose last one the parameter chooses, as torchvision's
+    Conv2dNormActivation appends its activation layer."""
+    w.statement("layers: list[nn.Module] = ", Call("[", tuple(it.module for it in items), "]", block=True))
+    cases = [(value, module) for value, module in table.items() if module is not None]
+    for i, (value, module) in enumerate(cases):
+        with w.block(f"{'el' if i else ''}if {parameter} == {literal(value)}:"):
+            w.statement("layers.append(", module, ")")
+    w.line("super().__init__(*layers)")
+
+
 def _parameters(g: Group) -> list[str]:
     out = [f"{g.names.in_channels}: int"] if g.takes_in_channels else []
     star = defaulted = False
@@ -969,7 +1047,7 @@ def _parameters(g: Group) -> list[str]:
         if p in g.defaults:
             defaulted = True
             tree = g.defaults[p]
-            default = "None" if _names(tree) else ast.unparse(tree)  # an expression is computed in __init__
+            default = "None" if _names(tree) else _unparse(tree)  # an expression is computed in __init__
             out.append(f"{p}: {annotation}{' | None' * (default == 'None')} = {default}")
             continue
         if defaulted and not star:  # a required parameter after one with a default: keyword-only
@@ -984,6 +1062,8 @@ def _annotation(values) -> str:
     for v in values:
         if isinstance(v, tuple):
             t = "tuple[" + ", ".join(_annotation([i]) for i in v) + "]"
+        elif isinstance(v, str):  # a word (the compiler's Word)
+            t = "str"
         else:
             t = type(v).__name__
         if t not in types:

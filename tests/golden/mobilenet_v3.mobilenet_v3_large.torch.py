@@ -12,12 +12,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     act = none).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2, ConvBnAct3.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "none",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -28,55 +34,12 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    act = none).
-
-    Instances of it that differ in structure from these are built by ConvBnAct, ConvBnAct3.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-            nn.ReLU(inplace=True),
-        )
-
-
-class ConvBnAct3(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    act = none).
-
-    Instances of it that differ in structure from these are built by ConvBnAct, ConvBnAct2.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-        )
+        ]
+        if act == "hardswish":
+            layers.append(nn.Hardswish())
+        elif act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -103,14 +66,14 @@ class Bneck(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -123,15 +86,15 @@ class Bneck2(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded),
-            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -143,15 +106,15 @@ class Bneck3(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded),
-            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -164,16 +127,16 @@ class Bneck4(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded),
-            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 24),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -185,16 +148,16 @@ class Bneck5(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded),
-            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 32),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -207,15 +170,16 @@ class Bneck6(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            SqueezeExcitation(expanded, expanded, 120),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -227,15 +191,16 @@ class Bneck7(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck8, Bneck9, Bneck10, Bneck11.
+    Bneck8, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            SqueezeExcitation(expanded, expanded, 168),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -248,16 +213,16 @@ class Bneck8(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck9, Bneck10, Bneck11.
+    Bneck7, Bneck9.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            SqueezeExcitation(expanded, expanded, 120),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            SqueezeExcitation(expanded, expanded, 168),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -269,59 +234,16 @@ class Bneck9(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck8, Bneck10, Bneck11.
+    Bneck7, Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            SqueezeExcitation(expanded, expanded, 168),
-            ConvBnAct3(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        return block + x
-
-
-class Bneck10(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck8, Bneck9, Bneck11.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            SqueezeExcitation(expanded, expanded, 168),
-            ConvBnAct3(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck11(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck8, Bneck9, Bneck10.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 240),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -335,23 +257,23 @@ class Features(nn.Sequential):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__(
-            ConvBnAct(in_channels, 16, kernel=3, stride=2),
-            Bneck(16, 3, 16, 16, 1),
-            Bneck2(16, 3, 64, 24, 2),
-            Bneck3(24, 3, 72, 24, 1),
-            Bneck4(24, 5, 72, 40, 2),
-            Bneck5(40, 5, 120, 40, 1),
-            Bneck5(40, 5, 120, 40, 1),
-            Bneck6(40, 3, 240, 80, 2),
-            Bneck7(80, 3, 200, 80, 1),
-            Bneck7(80, 3, 184, 80, 1),
-            Bneck7(80, 3, 184, 80, 1),
-            Bneck8(80, 3, 480, 112, 1),
-            Bneck9(112, 3, 672, 112, 1),
-            Bneck10(112, 5, 672, 160, 2),
-            Bneck11(160, 5, 960, 160, 1),
-            Bneck11(160, 5, 960, 160, 1),
-            ConvBnAct(160, 960),
+            ConvBnAct(in_channels, 16, kernel=3, stride=2, act="hardswish"),
+            Bneck(16, 3, 16, 16, "relu", 1),
+            Bneck2(16, 3, 64, 24, "relu", 2),
+            Bneck3(24, 3, 72, 24, "relu", 1),
+            Bneck4(24, 5, 72, 40, "relu", 2),
+            Bneck5(40, 5, 120, 40, "relu", 1),
+            Bneck5(40, 5, 120, 40, "relu", 1),
+            Bneck2(40, 3, 240, 80, "hardswish", 2),
+            Bneck3(80, 3, 200, 80, "hardswish", 1),
+            Bneck3(80, 3, 184, 80, "hardswish", 1),
+            Bneck3(80, 3, 184, 80, "hardswish", 1),
+            Bneck6(80, 3, 480, 112, "hardswish", 1),
+            Bneck7(112, 3, 672, 112, "hardswish", 1),
+            Bneck8(112, 5, 672, 160, "hardswish", 2),
+            Bneck9(160, 5, 960, 160, "hardswish", 1),
+            Bneck9(160, 5, 960, 160, "hardswish", 1),
+            ConvBnAct(160, 960, act="hardswish"),
         )
 
 
