@@ -463,6 +463,33 @@ def test_instances_that_differ_in_structure_get_a_class_each():
     assert shapes(to_torch(net)) == expected_state_dict(net)
 
 
+def test_a_last_module_that_a_word_parameter_chooses_is_appended_by_one_class():
+    # torchvision's Conv2dNormActivation: one class, the activation layer as its argument says
+    net = cnndsl.loads(
+        """
+        block conv_bn_act(filters, act = relu) {
+            conv(filters, 3, padding=1, use_bias=false)
+            batchnorm()
+            if act == relu { relu() } else if act == hardswish { hardswish() }
+        }
+        network n { input(3, 8, 8); a: conv_bn_act(4); b: conv_bn_act(4, act=none); c: conv_bn_act(4, act=hardswish) }
+        """
+    )
+    source = emit(net)
+    assert "class ConvBnAct(nn.Sequential):" in source and "ConvBnAct2" not in source
+    assert 'act: str = "relu"' in source and 'if act == "relu":' in source and 'elif act == "hardswish":' in source
+    assert "self.a = ConvBnAct(3, 4)\n" in source and 'self.b = ConvBnAct(4, 4, act="none")\n' in source
+    model = to_torch(net)
+    assert shapes(model) == expected_state_dict(net)  # the keys are the IR's: a.0.weight, a.1.running_mean ...
+    assert [type(m[-1]).__name__ for m in (model.a, model.b, model.c)] == ["ReLU", "BatchNorm2d", "Hardswish"]
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        model.eval()
+        b = model.b[1](model.b[0](model.a(x)))
+        assert torch.equal(model.b(model.a(x)), b)
+        assert torch.allclose(forward(model, x), F.hardswish(model.c[1](model.c[0](b))))
+
+
 def test_arguments_written_in_terms_of_parameters_and_defaults():
     net = cnndsl.loads(
         """
