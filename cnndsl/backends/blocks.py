@@ -20,6 +20,10 @@ import keyword
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 
+from .. import expr
+from . import arith
+from .base import literal
+
 
 @dataclass(frozen=True)
 class Step:
@@ -94,6 +98,31 @@ def skipping(steps: list[Step], skipped: list[Step]) -> list[Step]:
         return name
 
     return [replace(s, inputs=tuple(resolve(n) for n in s.inputs)) for s in steps if s.name not in through]
+
+
+def defaults(signature: dict, rename: dict[str, str], first: dict) -> dict[str, ast.expr]:
+    """The defaults of a shared class's or function's parameters, by Python name (`rename`): an expression of
+    the parameters before it, as the compiler computes it (checked with the first instance's values, `first`),
+    or a bare word (`act = none`) as that string. A parameter whose default is neither is required."""
+    out: dict[str, ast.expr] = {}
+    earlier: dict = {}
+    for p, e in signature.items():
+        if e is not None:
+            try:
+                tree = expr.python(e, rename)
+                arith.evaluate(tree, earlier)  # walks the tree: no eval, numbers and words only
+                out[rename[p]] = tree
+            except (ValueError, ArithmeticError, TypeError, NameError):
+                word = e.name if isinstance(e, expr.Param) else e.value if isinstance(e, expr.Const) else None
+                if isinstance(word, str) and word.isidentifier() and word not in rename:
+                    out[rename[p]] = ast.Constant(word)
+        earlier[rename[p]] = first.get(p)
+    return out
+
+
+def unparse(tree: ast.expr) -> str:
+    """A default as source: a word as ruff quotes it, an expression as Python writes it."""
+    return literal(tree.value) if isinstance(tree, ast.Constant) else ast.unparse(tree)
 
 
 def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[str]:

@@ -33,7 +33,7 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
-from .blocks import Step, flag_name, parameters_used, share
+from .blocks import Step, defaults, flag_name, parameters_used, share, unparse
 from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
@@ -195,16 +195,6 @@ def _expression(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
 
 def _uses_names(tree: ast.Expression) -> bool:
     return any(isinstance(n, ast.Name) for n in ast.walk(tree))
-
-
-def _default(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
-    """A parameter's default: an expression, or a bare word such as `same`."""
-    tree = _expression(e, params)
-    if tree is None:  # a word is a parameter to the compiler, and a Const in a network's arguments
-        word = e.name if isinstance(e, expr.Param) else e.value if isinstance(e, expr.Const) else None
-        if isinstance(word, str) and word.isidentifier() and word not in params:
-            tree = ast.Expression(ast.Constant(word))
-    return tree
 
 
 def _same_value(result, value) -> bool:
@@ -430,7 +420,7 @@ class _Function:
                 out.append(py)
             else:
                 keyword_only = True
-                out.append(f"{py}={'None' if _uses_names(default) else ast.unparse(default)}")
+                out.append(f"{py}={'None' if _uses_names(default) else unparse(default.body)}")
         return out + [f"{flag}=False" for flag in self.flags.values()] + ["name=None"]
 
     def prologue(self) -> list[str]:
@@ -652,16 +642,12 @@ class _Module:
             texts = self.net.blocks.get(definition, {})
         else:
             texts = {p: expr.constant(v) for p, v in self.net.args.items()}
-        defaults = {py: _default(texts[p], params) if texts.get(p) is not None else None for p, py in params.items()}
-        earlier: dict = {}  # a default computes numbers from earlier parameters, as the compiler writes it
-        for py in params.values():
-            if defaults[py] is not None and _evaluate(defaults[py], earlier) is _NOTHING:
-                defaults[py] = None  # else: the parameter is required
-            earlier[py] = envs[0].get(py)
-        used = parameters_used(writer.used, defaults)
+        found = defaults({p: texts.get(p) for p in params}, params, args[0])
+        given = {py: ast.Expression(found[py]) if py in found else None for py in params.values()}
+        used = parameters_used(writer.used, given)
         params = {p: py for p, py in params.items() if py in used}
-        defaults = {py: defaults[py] for py in params.values()}
-        return _Function(definition, bodies, params, defaults, flags, lines, writer.layer_suffixes)
+        given = {py: given[py] for py in params.values()}
+        return _Function(definition, bodies, params, given, flags, lines, writer.layer_suffixes)
 
     def _check_names(self) -> None:
         seen: dict[str, str] = {}

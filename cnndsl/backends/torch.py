@@ -45,7 +45,7 @@ from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
-from .blocks import Step, flag_name, parameters_used, share
+from .blocks import Step, defaults, flag_name, parameters_used, share, unparse
 from .writer import Call, Entry, Writer, flat
 
 if TYPE_CHECKING:
@@ -492,18 +492,7 @@ def _parse_call(call: str) -> ast.expr:
 def _signature(g: Group, signature: dict) -> None:
     """The constructor's parameters: those the code uses and those their defaults use; and the flags."""
     names = g.names
-    earlier: dict = {}  # the parameters before this one, with the first instance's values
-    for p, text in signature.items():
-        if text is not None:
-            try:
-                tree = expr.python(text, names.py)
-                _evaluate(tree, earlier)  # numbers from earlier parameters, as the compiler writes defaults
-                g.defaults[names.py[p]] = tree
-            except (ValueError, ArithmeticError, TypeError, NameError):
-                if (word := _word(text, names)) is not None:  # `act = none`: the word, as a string
-                    g.defaults[names.py[p]] = ast.Constant(word)
-                # else not the arithmetic the compiler writes: the parameter is required
-        earlier[names.py[p]] = g.instances[0].args.get(p)
+    g.defaults = defaults(signature, names.py, g.instances[0].args)
     used: set[str] = set()
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
@@ -519,16 +508,6 @@ def _signature(g: Group, signature: dict) -> None:
     for path in g.optional:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
-
-
-def _word(text: expr.Expr, names: _Names) -> str | None:
-    """A default that is a bare word (`act = none`, `padding = same`), which the compiler reads as that word."""
-    word = text.name if isinstance(text, expr.Param) else text.value if isinstance(text, expr.Const) else None
-    return word if isinstance(word, str) and word not in names.py else None
-
-
-def _unparse(tree: ast.expr) -> str:
-    return literal(tree.value) if isinstance(tree, ast.Constant) else ast.unparse(tree)
 
 
 def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[Scope]) -> list[Group]:
@@ -1047,7 +1026,7 @@ def _parameters(g: Group) -> list[str]:
         if p in g.defaults:
             defaulted = True
             tree = g.defaults[p]
-            default = "None" if _names(tree) else _unparse(tree)  # an expression is computed in __init__
+            default = "None" if _names(tree) else unparse(tree)  # an expression is computed in __init__
             out.append(f"{p}: {annotation}{' | None' * (default == 'None')} = {default}")
             continue
         if defaulted and not star:  # a required parameter after one with a default: keyword-only
