@@ -125,6 +125,17 @@ def unparse(tree: ast.expr) -> str:
     return literal(tree.value) if isinstance(tree, ast.Constant) else ast.unparse(tree)
 
 
+def switch(params, cases: list[tuple[dict, Hashable]]) -> str | None:
+    """The first parameter whose value, a word in every instance, tells which variant of a step each instance
+    has (`if act == relu { relu() } else if act == hardswish { hardswish() }`), as (arguments, variant) pairs;
+    None if none does. Both generators write the step under `if act == "relu": ...` then."""
+    for p in params:
+        table: dict = {}
+        if all(isinstance(args.get(p), str) and table.setdefault(args[p], v) == v for args, v in cases):
+            return p
+    return None
+
+
 def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[str]:
     """The parameters a shared class or function takes: those its code uses, and those the defaults of these
     are computed from (`padding=None`, then `padding = kernel // 2`)."""

@@ -23,7 +23,7 @@ import keyword
 import linecache
 from bisect import bisect_right, insort
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from .. import expr, ops
@@ -33,7 +33,7 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
-from .blocks import Step, defaults, flag_name, parameters_used, share, unparse
+from .blocks import Step, defaults, flag_name, parameters_used, share, switch, unparse
 from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
@@ -216,6 +216,8 @@ def _identical(a, b) -> bool:
     """Equal and of the same types: a block argument passed on must be the value the callee was checked with."""
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(map(_identical, a, b))
+    if isinstance(a, str) and isinstance(b, str):  # a word: the compiler's Word is a str
+        return a == b
     return type(a) is type(b) and a == b
 
 
@@ -560,7 +562,8 @@ class _Module:
                 if len(split) == 1:  # what differs is not in the signature: one function each
                     split = {str(i): [body] for i, body in enumerate(group)}
                 groups[:0] = list(split.values())
-        done.sort(key=lambda f: f.bodies[0].scope.id)
+        done = self._join_tails(definition, done)
+        done.sort(key=lambda f: min(b.scope.id for b in f.bodies))
         # Instances split apart by a difference their code does not show (a shape, a stride the code passes
         # on) may still read the same: one function for them.
         same: dict[tuple, _Function] = {}
@@ -577,6 +580,49 @@ class _Module:
             self.functions.append(f)
             for body in f.bodies:
                 self.function_of[body.scope.id] = (f, {add: add in body.projections for add in f.flags})
+
+    @staticmethod
+    def _tail(body: _Body) -> _Item | None:
+        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
+        item = body.main[-1] if body.main else None
+        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != body.scope.output:
+            return None
+        return item
+
+    def _join_tails(self, definition: str, functions: list[_Function]) -> list[_Function]:
+        """Functions whose instances differ only in their closing activation (or in having one), which a word
+        parameter chooses, become one that writes it under `if act == ...`."""
+        out: list[_Function] = []
+        for f in functions:
+            for i, g in enumerate(out):
+                bodies = sorted(g.bodies + f.bodies, key=lambda b: b.scope.id)
+                if self._switch(bodies) is not None and self._alike(bodies):
+                    try:
+                        out[i] = self._write(definition, bodies)
+                        break
+                    except _Mismatch:
+                        pass
+            else:
+                out.append(f)
+        return out
+
+    def _alike(self, bodies: list[_Body]) -> bool:
+        """Do the instances have the same steps once their closing activations are left out?"""
+        tails = {t.rel for b in bodies if (t := self._tail(b))}
+        steps = [(None, [s for s in b.steps() if s.name not in tails]) for b in bodies]
+        return len(share(steps)) == 1
+
+    def _switch(self, bodies: list[_Body]) -> tuple[str, str] | None:
+        """The parameter that chooses the closing activation of these instances, where they differ in it, and
+        the activation's relative name."""
+        tail = self._tail(max(bodies, key=lambda b: len(b.main)))
+        if tail is None:
+            return None
+        variants = [(b.scope.args, item.node.op if (item := b.by_rel.get(tail.rel)) else None) for b in bodies]
+        if all(v == variants[0][1] for _, v in variants):
+            return None
+        p = switch(bodies[0].scope.args, variants)
+        return None if p is None else (p, tail.rel)
 
     def _taken_names(self) -> set[str]:
         return {f.name for f in self.functions} | set(self.constants.values()) | set(_LIBRARY) | _RESERVED
@@ -595,7 +641,7 @@ class _Module:
         return repr((node.op, shapes, node.shape, inputs, node.id in self.flatten_last))
 
     def _write(self, definition: str | None, bodies: list[_Body]) -> _Function:
-        first = bodies[0]
+        first = max(bodies, key=lambda b: len(b.main))  # one with the closing activation some lack
         taken = self._taken_names()
         params: dict[str, str] = {}
         # The network's parameters are build()'s: build(classes=1000).
@@ -624,7 +670,7 @@ class _Module:
             if item.rel in projections:
                 inputs[1] = projections[item.rel][-1].rel
                 forks.setdefault(first.shortcut_fork(item), []).append(item.rel)
-            slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel[item.rel] for b in bodies]))
+            slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel.get(item.rel) for b in bodies]))
         order: list[_Slot] = []
         for slot in [None, *slots]:  # None: the function's input
             if slot is not None:
@@ -635,7 +681,10 @@ class _Module:
                     order.append(projection)
 
         reserved = taken | set(params.values()) | set(flags.values()) | {"x", "inputs"}
-        writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved)
+        switched = self._switch(bodies) if definition is not None else None
+        if switched is not None:
+            switched = (params[switched[0]], switched[1])
+        writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved, switched)
         lines = writer.lines()
         # The parameters the code uses, and those their defaults use.
         if definition is not None:
@@ -748,7 +797,7 @@ class _FunctionWriter:
     copied, right after it is made, to a variable named after its label (`enc1 = x`, `shortcut = x`).
     """
 
-    def __init__(self, module, definition, bodies, envs, params, order, projections, reserved):
+    def __init__(self, module, definition, bodies, envs, params, order, projections, reserved, switched=None):
         self.module = module
         self.definition = definition
         self.bodies = bodies
@@ -762,7 +811,9 @@ class _FunctionWriter:
         self.used: set[str] = set()  # the parameters the code reads
         # The function's input is "" (a block's `x`); build()'s is its input layer.
         self.source = "" if definition is not None else order[0].rel
-        self.output = bodies[0].ref(bodies[0].scope.output)
+        self.switched = switched  # (parameter, rel): the closing activation that parameter chooses
+        first = max(bodies, key=lambda b: len(b.main))
+        self.output = first.ref(first.scope.output)
         self.time = {s.rel: t for t, s in enumerate(order)}
         self.lanes = self._lanes()
         if definition is not None:
@@ -938,6 +989,9 @@ class _FunctionWriter:
         if first.call is not None:
             stmts = [self._call(slot, inputs, out)]
             self.layer_suffixes[slot.rel] = []
+        elif self.switched is not None and slot.rel == self.switched[1]:
+            self._switched(w, slot, inputs, out)
+            stmts = []
         else:
             position = _Position(self, slot)
             stmts = _LAYERS.handler(position.node)(position, inputs, out)
@@ -946,6 +1000,25 @@ class _FunctionWriter:
             stmt.write(w)
         if copy and self.home[slot.rel] != out:
             w.line(f"{self.home[slot.rel]} = {out}")
+
+    def _switched(self, w: Writer, slot: _Slot, inputs: list[str], out: str) -> None:
+        """The closing activation a parameter chooses: `if act == "relu": x = ...`, one case for each value
+        whose instances have it. Those without it return what the statement before left in the same variable."""
+        py, rel = self.switched
+        p = next(p for p, name in self.params.items() if name == py)
+        values = [b.scope.args[p] for b in self.bodies]
+        if self.lanes[rel] != self.lanes[slot.inputs[0]] or self.home[rel] != self.lanes[rel]:
+            raise _Mismatch(rel)
+        self.used.add(py)
+        self.layer_suffixes[rel] = []
+        cases = [v for i, v in enumerate(values) if slot.items[i] is not None and v not in values[:i]]
+        for k, value in enumerate(cases):
+            items = [item if v == value else None for item, v in zip(slot.items, values)]
+            position = _Position(self, replace(slot, items=items))
+            with w.block(f"{'el' if k else ''}if {py} == {literal(value)}:"):
+                for stmt in _LAYERS.handler(position.node)(position, inputs, out):
+                    stmt.write(w)
+            self.layer_suffixes[rel] += [s for s in position.suffixes if s not in self.layer_suffixes[rel]]
 
     def _call(self, slot: _Slot, inputs: list[str], out: str) -> _Stmt:
         """A nested block's function, with the arguments as the block call wrote them; those its defaults

@@ -45,7 +45,7 @@ from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
-from .blocks import Step, defaults, flag_name, parameters_used, share, unparse
+from .blocks import Step, defaults, flag_name, parameters_used, share, switch, unparse
 from .writer import Call, Entry, Writer, flat
 
 if TYPE_CHECKING:
@@ -541,16 +541,9 @@ def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[
 
 
 def _switch(names: _Names, cases: list[tuple[Scope, Call | None]]) -> tuple[str, dict[str, Call | None]] | None:
-    """The first parameter whose value (a word) tells which last module each instance has."""
-    for p, py in names.py.items():
-        table: dict[str, Call | None] = {}
-        for s, module in cases:
-            value = s.args.get(p)
-            if not isinstance(value, str) or table.setdefault(value, module) != module:
-                break
-        else:
-            return py, table
-    return None
+    """The parameter whose value (a word) tells which last module each instance has, and that module by value."""
+    p = switch(names.py, [(s.args, module) for s, module in cases])
+    return None if p is None else (names.py[p], {s.args[p]: module for s, module in cases})
 
 
 class _Owner(Dispatcher):

@@ -4,11 +4,12 @@ import keras
 from keras import layers
 
 
-def conv_bn_act(x, filters, kernel=1, stride=1, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, act="silu", name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
+    if act == "silu":
+        x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
@@ -20,8 +21,10 @@ def conv_bn_act_2(x, filters, kernel=1, stride=1, name=None):
 
 
 def conv_bn_act_3(x, filters, kernel=1, stride=1, name=None):
+    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
@@ -67,15 +70,15 @@ def mbconv(x, out, kernel, stride, p, name=None):
 
 
 def mbconv_2(x, out, kernel, stride, hidden, name=None):
-    x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_1")
+    x = conv_bn_act_3(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
     return x
 
 
 def mbconv_3(x, out, kernel, stride, p, hidden, name=None):
     shortcut = x
     x = conv_bn_act_2(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_1")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
 
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
@@ -86,7 +89,7 @@ def mbconv_4(x, out, kernel, stride, hidden, squeeze, name=None):
     x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_5(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
     return x
 
 
@@ -95,7 +98,7 @@ def mbconv_5(x, out, kernel, stride, p, hidden, squeeze, name=None):
     x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_6(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
@@ -106,7 +109,7 @@ def mbconv_6(x, out, kernel, stride, hidden, squeeze, name=None):
     x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_6(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
     return x
 
 
