@@ -357,6 +357,28 @@ def test_block_instances_that_differ_get_functions_of_their_own():
     assert 'x = act(x, name="act_1")\n    x = act_2(x, name="act_2")\n    x = act(x, name="act_3")' in source
 
 
+def test_a_closing_activation_a_word_parameter_chooses_is_written_under_an_if():
+    net = cnndsl.loads(
+        """
+        block conv_bn_act(filters, act = relu) {
+            conv(filters, 3, padding=1, use_bias=false)
+            batchnorm()
+            if act == relu { relu() } else if act == hardswish { hardswish() }
+        }
+        network n { input(3, 8, 8); a: conv_bn_act(4); b: conv_bn_act(4, act=none); c: conv_bn_act(4, act=hardswish) }
+        """
+    )
+    source = emit(net)
+    assert 'def conv_bn_act(x, filters, act="relu", name=None):' in source and "conv_bn_act_2" not in source
+    assert '    if act == "relu":\n        x = layers.Activation("relu", name=f"{name}_out")(x)\n' in source
+    assert '    elif act == "hardswish":\n' in source
+    assert 'x = conv_bn_act(inputs, 4, name="a")' in source and 'x = conv_bn_act(x, 4, act="none", name="b")' in source
+    source_model, target = torch_model(net), to_keras(net)
+    transfer_weights(source_model, target, net)
+    x = sample(net, batch=2)
+    assert difference(run_keras(target, x), run_torch(source_model, x)) < TOLERANCE
+
+
 def test_keras_layer_names_are_the_labels():
     model = keras_model("resnet34")
     names = {layer.name for layer in model.layers}
