@@ -234,6 +234,9 @@ class Group:
     # A last module chosen by a word parameter (`if act == relu { relu() }`): the parameter, and the module
     # each of its values appends (None: no module)
     switch: tuple[str, dict[str, Call | None]] | None = None
+    # The closing steps some instances skip (a residual connection), as the flag that keeps them and the
+    # index of the first: forward returns early without them
+    tail: tuple[str, int] | None = None
 
 
 class _Names:
@@ -413,7 +416,7 @@ class _Emitter:
         for shared in share([((inst.sequential, inst.output), _steps(inst.items)) for inst in instances]):
             items = [replace(step.what, inputs=step.inputs) for step in shared.steps]
             first = instances[shared.members[0]]
-            g = Group(definition, self.allocate(_camel(definition)), names, items, first.sequential, first.output)
+            g = Group(definition, "", names, items, first.sequential, first.output)  # named once folded
             g.optional = dict.fromkeys(shared.optional, "")
             groups.append(g)
             for i in shared.members:
@@ -421,6 +424,9 @@ class _Emitter:
                 instances[i].group = g
                 self.instances[scopes[i].id] = instances[i]
         groups = _fold_switches(groups, instances, scopes)
+        groups = _fold_tails(groups, instances)
+        for g in groups:
+            g.name = self.allocate(_camel(definition))
         for g in groups:
             _signature(g, signature)
         self.groups[definition] = groups
@@ -508,6 +514,10 @@ def _signature(g: Group, signature: dict) -> None:
     for path in g.optional:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
+    if g.tail is not None:
+        last = g.items[-1]
+        label = "residual" if last.merge == "add" else g.items[g.tail[1]].path[0]
+        g.tail = (flag_name(label, taken), g.tail[1])
 
 
 def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[Scope]) -> list[Group]:
@@ -537,6 +547,36 @@ def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[
             if any(inst.group is groups[j] for j in members):
                 inst.group = folded
         out.append(folded)
+    return out
+
+
+def _fold_tails(groups: list[Group], instances: list[Instance]) -> list[Group]:
+    """One class for module classes of a block whose instances differ only in closing steps that some of them
+    skip (a residual connection, `add(x)`, perhaps with stochastic depth before it): those return early."""
+    out: list[Group] = []
+    for g in groups:
+        for i, h in enumerate(out):
+            if g.sequential or h.sequential or g.optional or h.optional or g.switch or h.switch:
+                continue
+            if h.tail is not None:
+                k = h.tail[1]
+                fits = g.items in (h.items, h.items[:k])
+                long = h
+            else:
+                long, short = (g, h) if len(g.items) > len(h.items) else (h, g)
+                k = len(short.items)
+                fits = 0 < k < len(long.items) and long.items[:k] == short.items
+                fits = fits and short.output == short.items[-1].path
+            if not (fits and long.output == long.items[-1].path and all(len(it.path) == 1 for it in long.items[k:])):
+                continue
+            folded = replace(long, instances=sorted(h.instances + g.instances, key=lambda s: s.id), tail=("", k))
+            for inst in instances:
+                if inst.group is g or inst.group is h:
+                    inst.group = folded
+            out[i] = folded
+            break
+        else:
+            out.append(g)
     return out
 
 
@@ -633,6 +673,8 @@ class _Owner(Dispatcher):
         for path, flag in g.optional.items():
             if any(it.path == path for it in inst.items):
                 args.append(f"{flag}=True")
+        if g.tail is not None and len(inst.items) > g.tail[1]:
+            args.append(f"{g.tail[0]}=True")
         out = self.net.nodes[s.output].shape[0]
         lifted = arith.sum_of([_substitute(ast.parse(inst.out_channels, mode="eval").body, here)])
         self.channels[s.output] = self.ctx.check(lifted, out) or literal(out)
@@ -991,12 +1033,15 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g
                 w.statement("", Call("super().__init__(", tuple(it.module for it in items), block=True))
                 return w.text()
             optional = g.optional if g else {}
+            tail = g.tail if g else None
             w.line("super().__init__()")
-            _registrations(w, items, optional)
+            if tail:
+                w.line(f"self.{tail[0]} = {tail[0]}")
+            _registrations(w, items, optional, tail)
         returns = "Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['Tensor'] * len(outputs))}]"
         w.blank()
         with w.block(f"def forward(self, x: Tensor) -> {returns}:"):
-            _forward(w, items, optional, outputs)
+            _forward(w, items, optional, outputs, tail)
     return w.text()
 
 
@@ -1026,7 +1071,8 @@ def _parameters(g: Group) -> list[str]:
             out.append("*")
             star = True
         out.append(f"{p}: {annotation}")
-    return out + [f"{flag}: bool = False" for flag in g.optional.values()]
+    flags = [*g.optional.values(), *([g.tail[0]] if g.tail else [])]
+    return out + [f"{flag}: bool = False" for flag in flags]
 
 
 def _annotation(values) -> str:
@@ -1043,7 +1089,7 @@ def _annotation(values) -> str:
     return "float" if set(types) == {"int", "float"} else " | ".join(types)
 
 
-def _registrations(w: Writer, items: list[Item], optional: dict) -> None:
+def _registrations(w: Writer, items: list[Item], optional: dict, tail: tuple[str, int] | None = None) -> None:
     """`self.conv1 = nn.Conv2d(...)` for each module; containers for the sequences that are not chains."""
     tree: dict = {}
     for it in items:
@@ -1055,6 +1101,9 @@ def _registrations(w: Writer, items: list[Item], optional: dict) -> None:
     for name, value in tree.items():
         if isinstance(value, dict):
             _container(w, "self", name, value)
+        elif tail and value in items[tail[1] :]:  # built only where forward runs it
+            with w.block(f"if {tail[0]}:"):
+                _register(w, "self", name, value.module)
         elif value.path in optional:
             _register(w, "self", name, "None", annotation=f"{value.module.type} | None")
             with w.block(f"if {optional[value.path]}:"):
@@ -1140,7 +1189,9 @@ def _module_dict(tree: dict) -> Call:
     return Call("nn.ModuleDict(", (Call("{", tuple(entries), "}", block=True),), ")", block=True, sole=True)
 
 
-def _forward(w: Writer, items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...]) -> None:
+def _forward(
+    w: Writer, items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...], tail: tuple[str, int] | None
+) -> None:
     """The body of forward: a straight line of assignments, with blank lines between stages. It returns the
     first output, or a tuple of them all."""
     output, extra = outputs[0], outputs[1:]
@@ -1169,6 +1220,11 @@ def _forward(w: Writer, items: list[Item], optional: dict, outputs: tuple[tuple[
         i = j + 1
     stage = None
     for index, it in enumerate(items):
+        if tail and index == tail[1]:  # the instances without the closing steps return here
+            with w.block(f"if not self.{tail[0]}:"):
+                w.line(f"return {var[items[index - 1].path]}")
+            w.blank()
+            stage = None
         args = [var[p] for p in it.inputs]
         for p in it.inputs:
             uses[p] -= 1

@@ -65,8 +65,7 @@ class SqueezeExcitation(nn.Module):
 class Bneck(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -85,32 +84,21 @@ class Bneck(nn.Module):
 class Bneck2(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        kernel: int,
+        expanded: int,
+        out_: int,
+        act: str,
+        stride: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck3(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, act=act),
             ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
@@ -119,15 +107,16 @@ class Bneck3(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         return block + x
 
 
-class Bneck4(nn.Module):
+class Bneck3(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -144,11 +133,10 @@ class Bneck4(nn.Module):
         return x
 
 
-class Bneck5(nn.Module):
+class Bneck4(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -166,11 +154,10 @@ class Bneck5(nn.Module):
         return block + x
 
 
-class Bneck6(nn.Module):
+class Bneck5(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -187,15 +174,24 @@ class Bneck6(nn.Module):
         return x
 
 
-class Bneck7(nn.Module):
+class Bneck6(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        kernel: int,
+        expanded: int,
+        out_: int,
+        act: str,
+        stride: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, act=act),
             ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
@@ -205,36 +201,16 @@ class Bneck7(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         return block + x
 
 
-class Bneck8(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck9.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 168),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck9(nn.Module):
+class Bneck7(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck8.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -260,19 +236,19 @@ class Features(nn.Sequential):
             ConvBnAct(in_channels, 16, kernel=3, stride=2, act="hardswish"),
             Bneck(16, 3, 16, 16, "relu", 1),
             Bneck2(16, 3, 64, 24, "relu", 2),
-            Bneck3(24, 3, 72, 24, "relu", 1),
-            Bneck4(24, 5, 72, 40, "relu", 2),
-            Bneck5(40, 5, 120, 40, "relu", 1),
-            Bneck5(40, 5, 120, 40, "relu", 1),
+            Bneck2(24, 3, 72, 24, "relu", 1, residual=True),
+            Bneck3(24, 5, 72, 40, "relu", 2),
+            Bneck4(40, 5, 120, 40, "relu", 1),
+            Bneck4(40, 5, 120, 40, "relu", 1),
             Bneck2(40, 3, 240, 80, "hardswish", 2),
-            Bneck3(80, 3, 200, 80, "hardswish", 1),
-            Bneck3(80, 3, 184, 80, "hardswish", 1),
-            Bneck3(80, 3, 184, 80, "hardswish", 1),
-            Bneck6(80, 3, 480, 112, "hardswish", 1),
-            Bneck7(112, 3, 672, 112, "hardswish", 1),
-            Bneck8(112, 5, 672, 160, "hardswish", 2),
-            Bneck9(160, 5, 960, 160, "hardswish", 1),
-            Bneck9(160, 5, 960, 160, "hardswish", 1),
+            Bneck2(80, 3, 200, 80, "hardswish", 1, residual=True),
+            Bneck2(80, 3, 184, 80, "hardswish", 1, residual=True),
+            Bneck2(80, 3, 184, 80, "hardswish", 1, residual=True),
+            Bneck5(80, 3, 480, 112, "hardswish", 1),
+            Bneck6(112, 3, 672, 112, "hardswish", 1, residual=True),
+            Bneck6(112, 5, 672, 160, "hardswish", 2),
+            Bneck7(160, 5, 960, 160, "hardswish", 1),
+            Bneck7(160, 5, 960, 160, "hardswish", 1),
             ConvBnAct(160, 960, act="hardswish"),
         )
 

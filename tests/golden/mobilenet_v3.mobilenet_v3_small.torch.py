@@ -66,7 +66,7 @@ class Bneck(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -86,31 +86,21 @@ class Bneck2(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        kernel: int,
+        expanded: int,
+        out_: int,
+        act: str,
+        stride: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck3(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, act=act),
             ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
@@ -119,15 +109,17 @@ class Bneck3(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         return block + x
 
 
-class Bneck4(nn.Module):
+class Bneck3(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
+    Bneck8.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -144,11 +136,11 @@ class Bneck4(nn.Module):
         return x
 
 
-class Bneck5(nn.Module):
+class Bneck4(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
+    Bneck8.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -166,11 +158,11 @@ class Bneck5(nn.Module):
         return block + x
 
 
-class Bneck6(nn.Module):
+class Bneck5(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
+    Bneck8.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -187,11 +179,11 @@ class Bneck6(nn.Module):
         return x
 
 
-class Bneck7(nn.Module):
+class Bneck6(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
+    Bneck8.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -209,11 +201,11 @@ class Bneck7(nn.Module):
         return block + x
 
 
-class Bneck8(nn.Module):
+class Bneck7(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck9.
+    Bneck8.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -230,11 +222,11 @@ class Bneck8(nn.Module):
         return x
 
 
-class Bneck9(nn.Module):
+class Bneck8(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck8.
+    Bneck7.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -260,15 +252,15 @@ class Features(nn.Sequential):
             ConvBnAct(in_channels, 16, kernel=3, stride=2, act="hardswish"),
             Bneck(16, 3, 16, 16, "relu", 2),
             Bneck2(16, 3, 72, 24, "relu", 2),
-            Bneck3(24, 3, 88, 24, "relu", 1),
-            Bneck4(24, 5, 96, 40, "hardswish", 2),
-            Bneck5(40, 5, 240, 40, "hardswish", 1),
-            Bneck5(40, 5, 240, 40, "hardswish", 1),
-            Bneck6(40, 5, 120, 48, "hardswish", 1),
-            Bneck7(48, 5, 144, 48, "hardswish", 1),
-            Bneck8(48, 5, 288, 96, "hardswish", 2),
-            Bneck9(96, 5, 576, 96, "hardswish", 1),
-            Bneck9(96, 5, 576, 96, "hardswish", 1),
+            Bneck2(24, 3, 88, 24, "relu", 1, residual=True),
+            Bneck3(24, 5, 96, 40, "hardswish", 2),
+            Bneck4(40, 5, 240, 40, "hardswish", 1),
+            Bneck4(40, 5, 240, 40, "hardswish", 1),
+            Bneck5(40, 5, 120, 48, "hardswish", 1),
+            Bneck6(48, 5, 144, 48, "hardswish", 1),
+            Bneck7(48, 5, 288, 96, "hardswish", 2),
+            Bneck8(96, 5, 576, 96, "hardswish", 1),
+            Bneck8(96, 5, 576, 96, "hardswish", 1),
             ConvBnAct(96, 576, act="hardswish"),
         )
 
