@@ -5,6 +5,10 @@ Each generator describes an instance as its steps, in order, and says what tells
 share code when their steps are the same but for optional ones (a projection shortcut, `downsample`) that some
 of them skip; a step reading a skipped one reads what the skipped one read (the identity shortcut).
 
+What else both decide the same way lives here too: a parameter's default (`defaults`: an expression of the
+parameters before it, or a bare word), and the word parameter that chooses a step where instances differ in
+it (`switch`: `if act == relu { relu() }` becomes `if act == "relu":` in either language).
+
 PyTorch tells steps apart by their code, which its constructors hold with the block's parameters; Keras by
 their op kind, since its function takes arguments that differ as parameters (and splits instances whose
 arguments cannot be one). Variables stay each backend's own, as the code each imitates names them: forward

@@ -11,8 +11,8 @@ lacks comes as a small custom layer, written into the module only when the netwo
 
 A block function is written from the block's instances in the network: an argument written with the block's
 parameters (`strides=stride`) stays an expression wherever it reproduces every instance's value, a residual
-projection that only some instances have becomes a flag, and instances that still differ get functions of
-their own (`basic_2`).
+projection that only some instances have becomes a flag, a closing activation that a word parameter chooses
+is written under `if act == "relu":`, and instances that still differ get functions of their own (`basic_2`).
 """
 
 from __future__ import annotations

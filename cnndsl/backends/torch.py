@@ -15,8 +15,10 @@ How the IR becomes classes:
   `torch.cat([...], 1)`); a sequence that is not a chain holds its modules in an `nn.ModuleDict`.
 - One class serves every instance of a block whose code is the same once its arguments (and the input
   channels inference found) are constructor parameters. A projection shortcut that only some instances
-  build becomes a flag (`downsample=True`). Instances that still differ (a `repeat` count, a `same`
-  padding that splits differently at another size) get a class each: `Stage`, `Stage2`.
+  build becomes a flag (`downsample=True`); closing steps that only some run (a residual `add`) become
+  `residual=True`, without which forward returns early; a last module that a word parameter chooses
+  (`act`) is appended as torchvision's Conv2dNormActivation appends its activation. Instances that still
+  differ (a `repeat` count, an `if` in the middle of a block) get a class each: `Stage`, `Stage2`.
 - A child whose name is no attribute name (a position, a quoted label such as RegNet's `block1-0`) is
   registered by `add_module` and reached by `getattr(self, "block1-0")`, so that state_dict keys are the IR's.
 - A network with extra outputs (`aux1: output ...`) returns a tuple: the main output, then the others in order.
