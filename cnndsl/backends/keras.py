@@ -556,10 +556,15 @@ class _Module:
             try:
                 done.append(self._write(definition, group))
             except _Mismatch as m:
-                split: dict[str, list[_Body]] = {}
-                for body in group:
-                    split.setdefault(self._signature(body, m.rel), []).append(body)
-                if len(split) == 1:  # what differs is not in the signature: one function each
+                # Split by how the layer is written (a depthwise convolution or not, which activation) where
+                # that tells the instances apart, else by everything the layer's code may depend on.
+                for signature in (self._kind, self._signature):
+                    split: dict[str, list[_Body]] = {}
+                    for body in group:
+                        split.setdefault(signature(body, m.rel), []).append(body)
+                    if len(split) > 1:
+                        break
+                else:  # what differs is not in the signature: one function each
                     split = {str(i): [body] for i, body in enumerate(group)}
                 groups[:0] = list(split.values())
         done = self._join_tails(definition, done)
@@ -626,6 +631,14 @@ class _Module:
 
     def _taken_names(self) -> set[str]:
         return {f.name for f in self.functions} | set(self.constants.values()) | set(_LIBRARY) | _RESERVED
+
+    def _kind(self, body: _Body, rel: str) -> str:
+        """Which layer the item at `rel` becomes in one instance, whatever its arguments."""
+        item = body.by_rel.get(rel)
+        if item is None or item.node is None:
+            return ""
+        op = item.node.op
+        return repr((op.kind, is_depthwise(self.net, item.node), getattr(op, "function", None)))
 
     def _signature(self, body: _Body, rel: str) -> str:
         """What decides how the item at `rel` is written in one instance."""

@@ -26,21 +26,6 @@ def conv_bn_act_2(x, kernel=1, stride=1, act="none", name=None):
     return x
 
 
-def conv_bn_act_3(x, kernel=1, stride=1, name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
-    x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_4(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
 def squeeze_excitation(x, channels, squeeze, name=None):
     shortcut = x
     x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_avgpool")(x)
@@ -61,7 +46,7 @@ def bneck(x, kernel, expanded, out, act, stride, name=None):
 
 def bneck_2(x, kernel, expanded, out, act, stride, name=None):
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_3(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = conv_bn_act(x, out, name=f"{name}_block_2")
     return x
 
@@ -69,7 +54,7 @@ def bneck_2(x, kernel, expanded, out, act, stride, name=None):
 def bneck_3(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_4(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = conv_bn_act(x, out, name=f"{name}_block_2")
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
