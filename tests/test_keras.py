@@ -19,7 +19,15 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, CHANNELS_LAST_OPS, REFERENCE, REPRESENTATIVES, ROOT, torch_model  # noqa: E402
+from conftest import (  # noqa: E402
+    ACTIVATION_CHOICE,
+    ARCH,
+    CHANNELS_LAST_OPS,
+    REFERENCE,
+    REPRESENTATIVES,
+    ROOT,
+    torch_model,
+)
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -358,16 +366,7 @@ def test_block_instances_that_differ_get_functions_of_their_own():
 
 
 def test_a_closing_activation_a_word_parameter_chooses_is_written_under_an_if():
-    net = cnndsl.loads(
-        """
-        block conv_bn_act(filters, act = relu) {
-            conv(filters, 3, padding=1, use_bias=false)
-            batchnorm()
-            if act == relu { relu() } else if act == hardswish { hardswish() }
-        }
-        network n { input(3, 8, 8); a: conv_bn_act(4); b: conv_bn_act(4, act=none); c: conv_bn_act(4, act=hardswish) }
-        """
-    )
+    net = cnndsl.loads(ACTIVATION_CHOICE)
     source = emit(net)
     assert 'def conv_bn_act(x, filters, act="relu", name=None):' in source and "conv_bn_act_2" not in source
     assert '    if act == "relu":\n        x = layers.Activation("relu", name=f"{name}_out")(x)\n' in source

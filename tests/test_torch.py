@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import (
+    ACTIVATION_CHOICE,
     ARCH,
     ROOT,
     TORCH_NETWORKS,
@@ -465,16 +466,7 @@ def test_instances_that_differ_in_structure_get_a_class_each():
 
 def test_a_last_module_that_a_word_parameter_chooses_is_appended_by_one_class():
     # torchvision's Conv2dNormActivation: one class, the activation layer as its argument says
-    net = cnndsl.loads(
-        """
-        block conv_bn_act(filters, act = relu) {
-            conv(filters, 3, padding=1, use_bias=false)
-            batchnorm()
-            if act == relu { relu() } else if act == hardswish { hardswish() }
-        }
-        network n { input(3, 8, 8); a: conv_bn_act(4); b: conv_bn_act(4, act=none); c: conv_bn_act(4, act=hardswish) }
-        """
-    )
+    net = cnndsl.loads(ACTIVATION_CHOICE)
     source = emit(net)
     assert "class ConvBnAct(nn.Sequential):" in source and "ConvBnAct2" not in source
     assert 'act: str = "relu"' in source and 'if act == "relu":' in source and 'elif act == "hardswish":' in source
