@@ -3,7 +3,7 @@
 import ast
 
 from cnndsl import expr
-from cnndsl.backends.blocks import Step, defaults, flag_name, parameters_used, share, unparse
+from cnndsl.backends.blocks import Step, defaults, flag_name, last_reads, parameters_used, share, unparse
 
 
 def basic_block(projection: bool, stride_conv: str = "conv") -> list[Step]:
@@ -72,3 +72,9 @@ def test_defaults_are_expressions_of_earlier_parameters_or_bare_words():
     rename = {p: p for p in signature} | {"expand": "expand_"}
     found = defaults(signature, rename, {"width": 8, "after": 1})
     assert {k: unparse(v) for k, v in found.items()} == {"expand_": "width * 4", "act": '"none"', "after": "1"}
+
+
+def test_a_value_lives_until_its_last_reader():
+    steps = [("conv1", ("",)), ("conv2", ("conv1",)), ("add", ("conv2", "")), ("out", ("add",))]
+    assert last_reads(steps) == {"conv1": 1, "": 2, "conv2": 2, "add": 3, "out": 3}
+    assert last_reads(steps[:1], start=5) == {"conv1": 5, "": 5}

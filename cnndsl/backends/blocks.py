@@ -104,6 +104,18 @@ def skipping(steps: list[Step], skipped: list[Step]) -> list[Step]:
     return [replace(s, inputs=tuple(resolve(n) for n in s.inputs)) for s in steps if s.name not in through]
 
 
+def last_reads(steps, start: int = 0) -> dict:
+    """When each value is read last, as the index of the last step that reads it (its own index where none
+    does), for steps as (name, the names they read) numbered from `start`: how long a variable must hold the
+    value. Each backend names its variables its own way, from these lifetimes."""
+    end: dict = {}
+    for t, (name, inputs) in enumerate(steps, start):
+        end.setdefault(name, t)
+        for ref in inputs:
+            end[ref] = max(end.get(ref, t), t)
+    return end
+
+
 def defaults(signature: dict, rename: dict[str, str], first: dict) -> dict[str, ast.expr]:
     """The defaults of a shared class's or function's parameters, by Python name (`rename`): an expression of
     the parameters before it, as the compiler computes it (checked with the first instance's values, `first`),

@@ -33,7 +33,7 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
-from .blocks import Step, defaults, flag_name, parameters_used, share, switch, unparse
+from .blocks import Step, defaults, flag_name, last_reads, parameters_used, share, switch, unparse
 from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
@@ -886,10 +886,7 @@ class _FunctionWriter:
 
     def _allocate(self) -> dict[str, str]:
         """The variable that holds each value for as long as it is needed."""
-        end = dict(self.time)
-        for slot in self.order:
-            for ref in slot.inputs:
-                end[ref] = max(end[ref], self.time[slot.rel])
+        end = {**self.time, **last_reads((slot.rel, slot.inputs) for slot in self.order)}
         for slots in self.projections.values():
             if slots[0].flag is not None:  # the `else` branch reads the fork where the projection ends
                 end[slots[0].inputs[0]] = max(end[slots[0].inputs[0]], self.time[slots[-1].rel])

@@ -47,7 +47,7 @@ from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
-from .blocks import Step, defaults, flag_name, parameters_used, share, switch, unparse
+from .blocks import Step, defaults, flag_name, last_reads, parameters_used, share, switch, unparse
 from .writer import Call, Entry, Writer, flat
 
 if TYPE_CHECKING:
@@ -1197,10 +1197,10 @@ def _forward(
     """The body of forward: a straight line of assignments, with blank lines between stages. It returns the
     first output, or a tuple of them all."""
     output, extra = outputs[0], outputs[1:]
-    uses = Counter(p for it in items for p in it.inputs)
-    uses.update(outputs)
+    end = last_reads((it.path, it.inputs) for it in items)  # index of the last step that reads each value
+    end.update(dict.fromkeys(outputs, len(items)))
     # The value an extra output branches from stays on the main line (`aux1 = self.aux1(x)`, then `x = ...`).
-    readers = uses - Counter(p for it in items if it.path in extra for p in it.inputs)
+    readers = Counter(p for it in items if it.path not in extra for p in it.inputs) + Counter(outputs)
     # A label may name a variable after a runtime definition this forward does not call (`stochastic_depth`).
     calls = set().union(*(_names(_parse_call(it.call)) for it in items if it.call))
     taken = (_RESERVED - _HELPERS.keys()) | (calls & _HELPERS.keys())
@@ -1209,7 +1209,7 @@ def _forward(
     aliased = {it.inputs[0] for it in items if it.path in optional}  # `identity = x` where the step is skipped
     fresh = {it.path: it.fresh for it in items}
     var = {(): "x"}
-    live = Counter({"x": 1}) if uses[()] else Counter()  # variable -> values it holds that are still to be read
+    live = Counter({"x": 1}) if () in end else Counter()  # variable -> values it holds that are still to be read
     running = {"x"}  # variables that carry the main line: reused once their value is dead
     stages = ["optional" if it.path in optional else "scope" if it.opaque else "layer" for it in items]
     i = 0
@@ -1228,9 +1228,8 @@ def _forward(
             w.blank()
             stage = None
         args = [var[p] for p in it.inputs]
-        for p in it.inputs:
-            uses[p] -= 1
-            live[var[p]] -= uses[p] == 0
+        for p in dict.fromkeys(it.inputs):
+            live[var[p]] -= end[p] == index
         m = _parameter_access(it.path) if _is_parameter(it.module) else _access(it.path)
         kind = stages[index]
         if stage is not None and (kind != stage or kind == "optional"):
@@ -1244,7 +1243,7 @@ def _forward(
             with w.block(f"if {m} is not None:"):
                 w.line(f"{name} = {m}({args[0]})")
             var[it.path] = name
-            live[name] += uses[it.path] > 0
+            live[name] += end[it.path] > index
             continue
         expr = it.call.format(*args, m=m)
         if it.path == output and index == len(items) - 1 and it.module is None:
@@ -1253,7 +1252,7 @@ def _forward(
         first = it.inputs[0] if it.inputs else None
         if readers[it.path] > 1 or it.path in merged_in:  # kept for later
             name = _variable(it.hint, live, taken) if it.hint else _running(live, running)
-        elif first is not None and uses[first] == 0 and var[first] in running:
+        elif first is not None and end[first] == index and var[first] in running:
             name = var[first]
         elif it.hint and (it.opaque or it.path in to_merges or it.path in extra):  # a branch, an extra output
             name = _variable(it.hint, live, taken)
@@ -1265,7 +1264,7 @@ def _forward(
         )  # fmt: skip
         w.line(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
         var[it.path] = name
-        live[name] += uses[it.path] > 0
+        live[name] += end[it.path] > index
     w.line("return " + ", ".join(var[p] for p in outputs))
 
 
