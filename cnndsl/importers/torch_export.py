@@ -21,6 +21,8 @@ from __future__ import annotations
 import io
 import json
 import operator
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -56,15 +58,12 @@ def load(path: str | Path):
     path = Path(path)
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        archive = None
-    if archive is None:  # torch.save's legacy format, or no PyTorch file at all
-        raise InputError(f"{path} is {_pickled(path)}; {_EXPECTED}")
+    except zipfile.BadZipFile:  # torch.save's legacy format, or no PyTorch file at all
+        raise InputError(f"{path} is {_pickled(path)}; {_EXPECTED}") from None
     with archive:
         names = archive.namelist()
-        if any(n.split("/")[-2:-1] == ["code"] for n in names if "/" in n) and any(
-            n.endswith("/constants.pkl") for n in names
-        ):
+        # torch.load itself hands an archive with a constants.pkl to torch.jit.load: never let it see one
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
             raise InputError(f"{path} is {_TORCHSCRIPT}")
         models = [n for n in names if n.split("/")[-2:-1] == ["models"] and n.endswith(".json")]
         if not models:
@@ -72,7 +71,9 @@ def load(path: str | Path):
             raise InputError(f"{path} is {what}; {_EXPECTED}")
         _check_archive(path, archive, names, models)
     try:
-        return torch.export.load(path)
+        with warnings.catch_warnings():  # torch's own deprecation notices while it deserializes
+            warnings.simplefilter("ignore")
+            return torch.export.load(path)
     except Exception as e:  # a damaged archive, or one of another torch version's schema
         raise InputError(f"{path} cannot be loaded as a torch.export program: {type(e).__name__}: {e}") from None
 
@@ -84,14 +85,13 @@ def _pickled(path: Path) -> str:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        found = [w for w in str(e).split() if w.count(".") and w[0].isalpha() and not w.endswith(".")]
-        cls = next((w for w in found if not w.startswith("torch.")), "")
-        return f"a pickled Python object{f' ({cls})' if cls else ''}, such as a whole model saved with torch.save(model)"
+        cls = re.search(r"GLOBAL ([\w.]+)", str(e))  # the class the restricted unpickler would not build
+        return f"a pickled {cls[1]} (a whole model saved with torch.save(model))" if cls else "no PyTorch file"
     except Exception:
         return "no PyTorch file"
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return f"a state_dict ({len(obj)} tensors: weights without the architecture)"
-    return f"a torch.save file holding {type(obj).__name__}, not a model"
+    return f"a torch.save file of a {type(obj).__name__}, not a model"
 
 
 def _check_archive(path: Path, archive: zipfile.ZipFile, names: list[str], models: list[str]) -> None:
@@ -206,6 +206,8 @@ class _Converter(_FxConverter):
             elif n.op == "call_function":
                 self.convert(n)
         if self.problems:
+            if "ATEN" in (v.dialect for v in self.program.verifiers):  # core ATen: run_decompositions() was run
+                self.problems.insert(0, ("a decomposed program: save the one torch.export.export returns", "the file"))
             raise ImportRefused(self.problems, self.name)
         self.place_merges()
         sequential = {p for p, c in self.classes.items() if c in ("Sequential", "ModuleList")}

@@ -1,0 +1,205 @@
+"""`cnndsl import model.pt2` and `cnndsl.from_exported`: torch.export programs become .cnn text that compiles
+back to the same model; TorchScript archives and torch.save pickles are refused with what they are."""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+
+import pytest
+from conftest import load_architecture, torch_model
+
+torch = pytest.importorskip("torch")
+
+import cnndsl  # noqa: E402
+from cnndsl.cli import main  # noqa: E402
+from cnndsl.errors import InputError  # noqa: E402
+from cnndsl.fmt import is_formatted  # noqa: E402
+from cnndsl.importers import ImportRefused, torch_text  # noqa: E402
+
+# torch.export takes seconds per model: small inputs (the ImageNet networks end in a global pooling)
+SHAPE = {"unet": (1, 32, 32)}
+NETWORKS = ["resnet18", "mobilenet_v3", "googlenet", "shufflenet_v2", "efficientnet", "unet"]
+
+
+def _export(model, shape, path):
+    x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
+    torch.export.save(torch.export.export(model, (x,)), path)
+    return x
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (network, model with non-trivial weights, .pt2 path, an input), each exported once."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            net = load_architecture(name)
+            model = torch_model(net, seed=1)
+            path = tmp_path_factory.mktemp("pt2") / f"{name}.pt2"
+            x = _export(model, SHAPE.get(name, (3, 64, 64)), path)
+            cache[name] = net, model, path, x
+        return cache[name]
+
+    return get
+
+
+def _state(model) -> dict:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _max_rel(a, b) -> float:
+    return float((a - b).abs().max() / a.abs().max())
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_round_trip(name, exported):
+    """compile → PyTorch → torch.export.save → import → .cnn → compile: the text the torch.fx import gives, the
+    same state_dict keys and shapes, parameters and MACs, and the same outputs with the program's weights."""
+    net, model, path, x = exported(name)
+    imported = cnndsl.from_exported(path, name=name)
+    text = imported.to_cnn()
+    assert is_formatted(text)
+    expected = torch_text(model, tuple(x.shape[1:]), name)
+    if name == "efficientnet":  # stochastic depth is the identity in inference: torch.export keeps no node of it
+        assert "stochastic_depth" in expected and "stochastic_depth" not in text
+    else:
+        assert text == expected
+    assert (imported.params, imported.buffers) == (net.params, net.buffers)
+    at_size = re.sub(r"input\([^)]*\)", f"input({', '.join(map(str, net.input_shape))})", text, count=1)
+    assert cnndsl.loads(at_size).macs == net.macs
+    again = cnndsl.to_torch(imported).eval()
+    assert _state(again) == _state(model)
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert _max_rel(model(x), again(x)) <= 1e-5
+
+
+def test_resnet_reads_like_the_library(exported):
+    """Module paths from nn_module_stack: one block, labels, repeats, the shortcut named after its module."""
+    _, _, path, _ = exported("resnet18")
+    text = cnndsl.from_exported(path).to_cnn()
+    assert "network resnet18 {" in text  # the exported module's class
+    assert text.count("block ") == 1 and "block basic(channels, stride = 1) {" in text
+    assert "} shortcut downsample {" in text and "repeat 2 basic(64)" in text
+    assert "    conv1: conv(64, 7, strides=2, padding=3, use_bias=false)\n" in text
+
+
+def test_cli_writes_text_and_weights(exported, tmp_path):
+    """`cnndsl import model.pt2 -o OUT.cnn --weights OUT.pt`: the compiled file loads the weights written and
+    gives the program's outputs."""
+    _, model, path, x = exported("mobilenet_v3")
+    out, weights = tmp_path / "m.cnn", tmp_path / "m.pt"
+    assert main(["import", str(path), "-o", str(out), "--weights", str(weights)]) == 0
+    assert main(["fmt", "--check", str(out)]) == 0
+    assert out.read_text().startswith(f"# Imported by `cnndsl import` from {path}.")
+    compiled = cnndsl.to_torch(cnndsl.load(out)).eval()
+    compiled.load_state_dict(torch.load(weights))
+    with torch.no_grad():
+        assert _max_rel(model(x), compiled(x)) <= 1e-5
+
+
+def test_input_shape_must_be_the_exported_one(exported, tmp_path, capsys):
+    _, _, path, _ = exported("resnet18")
+    out = tmp_path / "r.cnn"
+    assert main(["import", str(path), "--input-shape", "3,224,224", "-o", str(out)]) == 2
+    assert "exported for inputs of 3,64,64, not 3,224,224" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_convnext_refused_with_every_operation(exported):
+    """Layer norm over channels and permutes (as the torch.fx import, which refuses them too)."""
+    _, _, path, _ = exported("convnext")
+    with pytest.raises(ImportRefused) as e:
+        cnndsl.from_exported(path)
+    problems = e.value.problems
+    assert ("aten.layer_norm", "features.1.0.block.2") in problems
+    assert ("aten.permute", "features.1.0.block.1") in problems
+    assert all(what.startswith("aten.") for what, _ in problems)
+
+
+class _Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class _Touch:
+    """A pickle that creates a file when it is unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _files(tmp_path):
+    """Files of every kind `cnndsl import` is given: name -> (file, exit code, message)."""
+    model, x = _Net().eval(), torch.randn(1, 3, 8, 8)
+    p = {name: tmp_path / name for name in ("traced.pt", "scripted.pt", "state.pt", "whole.pt", "legacy.pth",
+                                           "decomposed.pt2", "dynamic.pt2", "training.pt2", "text.pt2")}  # fmt: skip
+    torch.jit.save(torch.jit.trace(model, x), p["traced.pt"])
+    torch.jit.save(torch.jit.script(model), p["scripted.pt"])
+    torch.save(model.state_dict(), p["state.pt"])
+    torch.save(model, p["whole.pt"])
+    torch.save(model.state_dict(), p["legacy.pth"], _use_new_zipfile_serialization=False)
+    torch.export.save(torch.export.export(model, (x,)).run_decompositions(), p["decomposed.pt2"])
+    h = torch.export.Dim("h", min=4, max=64)
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes={"x": {2: h}}), p["dynamic.pt2"])
+    _export(_Net().train(), (3, 8, 8), p["training.pt2"])
+    p["text.pt2"].write_text("no archive")
+    return {
+        "traced.pt": (1, "is a TorchScript archive: loading one runs the code it holds"),
+        "scripted.pt": (1, "export the model with torch.export instead"),
+        "state.pt": (1, "is a state_dict (7 tensors: weights without the architecture); cnndsl imports torch.export"),
+        "whole.pt": (1, f"is a pickled {__name__}._Net (a whole model saved with torch.save(model))"),
+        "legacy.pth": (1, "is a state_dict"),
+        "decomposed.pt2": (1, "a decomposed program: save the one torch.export.export returns"),
+        "dynamic.pt2": (1, "exported with dynamic shapes (export it for one input shape)"),
+        "training.pt2": (1, "bn: batch norm in training mode (export model.eval())"),
+        "text.pt2": (1, "is no PyTorch file"),
+        "missing.pt2": (2, "no such file"),
+    }
+
+
+def test_cli_refuses_without_writing(tmp_path, capsys):
+    for name, (code, message) in _files(tmp_path).items():
+        out = tmp_path / "out.cnn"
+        assert main(["import", str(tmp_path / name), "-o", str(out)]) == code, name
+        assert message in capsys.readouterr().err, name
+        assert not out.exists()
+
+
+def _rewrite(path, member_suffix: str, data: bytes) -> None:
+    """Replace the member of a .pt2 archive whose name ends with `member_suffix`."""
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(path, "w") as z:
+        for n, content in members.items():
+            z.writestr(n, data if n.endswith(member_suffix) else content)
+
+
+def test_loading_runs_nothing_from_the_file(tmp_path):
+    """torch.export.load unpickles sample inputs (falling back to weights_only=False) and payloads marked
+    use_pickle: an archive holding either is refused before torch reads it."""
+    path, touched = tmp_path / "evil.pt2", tmp_path / "touched"
+    _export(_Net().eval(), (3, 8, 8), path)
+    _rewrite(path, "sample_inputs/model.pt", pickle.dumps(_Touch(touched)))
+    with pytest.raises(InputError, match="sample inputs are pickled objects"):
+        cnndsl.from_exported(path)
+    assert not touched.exists()
+
+    _export(_Net().eval(), (3, 8, 8), path)
+    with zipfile.ZipFile(path) as z:
+        config = next(n for n in z.namelist() if n.endswith("model_weights_config.json"))
+        text = z.read(config).decode().replace('"use_pickle": false', '"use_pickle": true', 1)
+    _rewrite(path, "model_weights_config.json", text.encode())
+    with pytest.raises(InputError, match="conv.weight is a pickled object, not a tensor"):
+        cnndsl.from_exported(path)
