@@ -191,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("import", help="turn a PyTorch, Keras or ONNX model into a readable .cnn file (docs/import.md)")
     sp.add_argument("source", metavar="SOURCE", help="package.module:callable, path/to/file.py:callable, "
-                    "model.onnx, model.keras or keras.applications.NAME")  # fmt: skip
+                    "model.pt2 (torch.export), model.onnx, model.keras or keras.applications.NAME")  # fmt: skip
     sp.add_argument("-o", "--output", metavar="OUT.cnn", help="where to write (atomically); default: standard output")
     sp.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="the input, without the batch (default: "
                     "the first convolution's channels at 224x224)")  # fmt: skip

@@ -120,6 +120,51 @@ def test_convnext_refused_with_every_operation(exported):
     assert all(what.startswith("aten.") for what, _ in problems)
 
 
+class _Ops(torch.nn.Module):
+    """Each op the torch.fx import maps, in one chain, through the modules and functions that make them."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.LeakyReLU(0.2)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+        self.deconv = nn.ConvTranspose2d(8, 8, 2, stride=2, bias=False)
+        self.gelu = nn.GELU()
+        self.shuffle = nn.ChannelShuffle(2)
+        self.dw = nn.Conv2d(8, 8, 3, padding="same", groups=8, dilation=2)
+        self.bn = nn.BatchNorm2d(8, eps=1e-3, momentum=0.01)
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 8, 1), nn.Hardsigmoid())
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(8, 6, bias=False),
+                                  nn.Softmax(dim=1))  # fmt: skip
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = F.elu(self.act(F.relu(self.conv(x))), alpha=0.5)
+        x = torch.tanh(self.gelu(self.deconv(self.up(x))))
+        x = F.max_pool2d(x, 2)
+        x = F.hardswish(self.bn(self.dw(self.shuffle(x))))
+        x = x * self.gate(x)
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat([torch.sigmoid(a), F.silu(b)], 1)
+        x = F.relu6(self.pool(x))
+        return self.head(x)
+
+
+def test_every_op_as_the_fx_import():
+    """The ATen calls of each op read as the torch.fx import reads the modules and functions that make them
+    (the same text), and the import gives the model's outputs."""
+    model, x = _Ops().eval(), torch.randn(1, 3, 16, 16)
+    program = torch.export.export(model, (x,))
+    net = cnndsl.from_exported(program, name="ops")
+    assert net.to_cnn() == torch_text(model, (3, 16, 16), "ops")
+    again = cnndsl.to_torch(net).eval()
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert _max_rel(model(x), again(x)) <= 1e-6
+
+
 class _Net(torch.nn.Module):
     def __init__(self):
         super().__init__()

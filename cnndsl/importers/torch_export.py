@@ -39,7 +39,9 @@ _TORCHSCRIPT = (
     "not read it; export the model with torch.export instead: "
     "torch.export.save(torch.export.export(model.eval(), (x,)), 'model.pt2')"
 )
-_EXPECTED = "cnndsl imports torch.export programs (.pt2): torch.export.save(torch.export.export(model.eval(), (x,)), path)"
+_EXPECTED = (
+    "cnndsl imports torch.export programs (.pt2): torch.export.save(torch.export.export(model.eval(), (x,)), path)"
+)
 _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
 _ACTIVATIONS = {
     "relu": "relu", "relu6": "relu6", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh",
@@ -186,6 +188,7 @@ class _Converter(_FxConverter):
         self.classes: dict[str, str] = {}
         self.shuffles_pending: dict[str, tuple] = {}  # a view/transpose of a channel shuffle -> (input, groups)
         self.weighted: set[str] = set()
+        self.pairs: set[str] = set()  # ops giving (values, indices)
 
     def graph(self) -> Graph:
         sig = self.program.graph_signature
@@ -312,9 +315,8 @@ class _Converter(_FxConverter):
     def aten_linear(self, n: fx.Node, a: dict) -> None:
         path = self.weights(n, {"weight": a["weight"], "bias": a["bias"]}, "linear")
         if path is not None:
-            units = a["weight"].meta["val"].shape[0]
-            self.add(n, "dense", [a["input"]], {"units": units, **({} if a["bias"] is not None else {"use_bias": False})},
-                     path)  # fmt: skip
+            args = {"units": a["weight"].meta["val"].shape[0]}
+            self.add(n, "dense", [a["input"]], args | ({} if a["bias"] is not None else {"use_bias": False}), path)
 
     def aten_activation(self, n: fx.Node, kind: str, a: dict, inplace: bool) -> None:
         x = a.get("self", a.get("input"))
@@ -389,6 +391,12 @@ class _Converter(_FxConverter):
         if kind_args:
             self.add(n, kind_args[0], [a["self"]], kind_args[1], self.leaf(n))
 
+    def aten_adaptive_max_pool2d(self, n: fx.Node, a: dict) -> None:  # (values, indices): getitem 0 reads it
+        kind_args = self.adaptive(n, "max", a["output_size"], "")
+        if kind_args:
+            self.add(n, kind_args[0], [a["self"]], kind_args[1], self.leaf(n))
+            self.pairs.add(n.name)
+
     def aten_mean(self, n: fx.Node, a: dict) -> None:
         dims = {d % 4 for d in (a.get("dim") or ())}
         if dims != {2, 3} or not a.get("keepdim"):
@@ -413,7 +421,7 @@ class _Converter(_FxConverter):
             self.add(n, kind_args[0], [a["input"]], kind_args[1], self.leaf(n))
 
     def aten_channel_shuffle(self, n: fx.Node, a: dict) -> None:
-        self.add(n, "channel_shuffle", [a["self"]], _defaults({"groups": a["groups"]}, {"groups": 2}), self.leaf(n))
+        self.add(n, "channel_shuffle", [a["self"]], {"groups": a["groups"]}, self.leaf(n))
 
     aten_native_channel_shuffle = aten_channel_shuffle
 
@@ -459,4 +467,9 @@ class _Converter(_FxConverter):
         source, index = n.args
         if isinstance(source, fx.Node) and source.name in self.shuffles_pending:
             return self.refuse(n, "indexing a reshaped tensor")
+        if isinstance(source, fx.Node) and source.name in self.pairs:
+            if index != 0:
+                return self.refuse(n, "the indices of a max pooling")
+            self.alias[n.name] = source.name
+            return None
         return super().getitem(n)
