@@ -233,7 +233,8 @@ def _rewrite(path, member_suffix: str, data: bytes) -> None:
 
 def test_loading_runs_nothing_from_the_file(tmp_path):
     """torch.export.load unpickles sample inputs (falling back to weights_only=False) and payloads marked
-    use_pickle: an archive holding either is refused before torch reads it."""
+    use_pickle, and loads compiled AOTInductor models: an archive holding any of them is refused before torch
+    reads it (the pickle below would create a file)."""
     path, touched = tmp_path / "evil.pt2", tmp_path / "touched"
     _export(_Net().eval(), (3, 8, 8), path)
     _rewrite(path, "sample_inputs/model.pt", pickle.dumps(_Touch(touched)))
@@ -247,4 +248,10 @@ def test_loading_runs_nothing_from_the_file(tmp_path):
         text = z.read(config).decode().replace('"use_pickle": false', '"use_pickle": true', 1)
     _rewrite(path, "model_weights_config.json", text.encode())
     with pytest.raises(InputError, match="conv.weight is a pickled object, not a tensor"):
+        cnndsl.from_exported(path)
+
+    _export(_Net().eval(), (3, 8, 8), path)  # torch.export.load would load AOTInductor's library (native code)
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr(f"{path.stem}/data/aotinductor/model/model.so", b"\x7fELF")
+    with pytest.raises(InputError, match="holds data/aotinductor/model/model.so, which torch.export.save does not"):
         cnndsl.from_exported(path)

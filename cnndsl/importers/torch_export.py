@@ -48,7 +48,6 @@ _ACTIVATIONS = {
     "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "leaky_relu": "leaky_relu", "elu": "elu",
     "softmax": "softmax", "_softmax": "softmax",
 }  # fmt: skip
-_ALIASES = {"contiguous", "clone", "detach", "alias", "lift_fresh_copy"}
 
 
 # --- what a file is -------------------------------------------------------------------------------------
@@ -67,11 +66,15 @@ def load(path: str | Path):
         # torch.load itself hands an archive with a constants.pkl to torch.jit.load: never let it see one
         if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
             raise InputError(f"{path} is {_TORCHSCRIPT}")
-        models = [n for n in names if n.split("/")[-2:-1] == ["models"] and n.endswith(".json")]
-        if not models:
+        if not any("/models/" in n for n in names):
             what = _pickled(path) if any(n.endswith("/data.pkl") for n in names) else "no torch.export program"
             raise InputError(f"{path} is {what}; {_EXPECTED}")
-        _check_archive(path, archive, names, models)
+        try:
+            problems = _unsafe(archive, names)
+        except (ValueError, RecursionError, zipfile.BadZipFile) as e:  # JSON that is not, a damaged member
+            problems = [f"a damaged archive ({type(e).__name__}: {e})"]
+    if problems:
+        raise InputError(f"{path} is not read: " + "; ".join(problems))
     try:
         with warnings.catch_warnings():  # torch's own deprecation notices while it deserializes
             warnings.simplefilter("ignore")
@@ -96,17 +99,27 @@ def _pickled(path: Path) -> str:
     return f"a torch.save file of a {type(obj).__name__}, not a model"
 
 
-def _check_archive(path: Path, archive: zipfile.ZipFile, names: list[str], models: list[str]) -> None:
-    """Refuse what `torch.export.load` would unpickle or eval (see the module's docstring)."""
-    if len(models) != 1:
-        raise InputError(f"{path} holds {len(models)} exported programs; cnndsl imports one")
-    root = models[0].rsplit("/models/", 1)[0]
+# The members of the archive torch.export.save writes, below its root folder. Anything else (AOTInductor's
+# compiled libraries in data/aotinductor/, legacy pickled weights data/weights/model.pt ...) is refused.
+_MEMBERS = re.compile(
+    r"archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id|models/model\.json"
+    r"|data/weights/(model_weights_config\.json|weight_\d+)|data/constants/(model_constants_config\.json|tensor_\d+)"
+    r"|data/sample_inputs/model\.pt|extra/[\w.-]+|"
+)
+
+
+def _unsafe(archive: zipfile.ZipFile, names: list[str]) -> list[str]:
+    """What `torch.export.load` would unpickle, eval or run in the archive (see the module's docstring)."""
+    root = names[0].split("/", 1)[0]
+    members = [n[len(root) + 1 :] if n.startswith(f"{root}/") else n for n in names]
+    odd = [m for m in members if not _MEMBERS.fullmatch(m)]
+    if odd:
+        return [f"it holds {odd[0]}, which torch.export.save does not write (an AOTInductor package?)"]
     problems = []
     for kind in ("weights", "constants"):
         config = f"{root}/data/{kind}/model_{kind}_config.json"
         if config not in names:
-            problems.append(f"no {config} (a torch.export file older than this torch)")
-            continue
+            return [f"no {config} (a torch.export file of an older torch)"]
         for key, payload in json.loads(archive.read(config)).get("config", {}).items():
             if payload.get("use_pickle") or not str(payload.get("path_name", "")).startswith(("weight_", "tensor_")):
                 problems.append(f"{key} is a pickled object, not a tensor")
@@ -116,16 +129,15 @@ def _check_archive(path: Path, archive: zipfile.ZipFile, names: list[str], model
             torch.load(io.BytesIO(archive.read(samples)), weights_only=True)
         except Exception:
             problems.append("its sample inputs are pickled objects, not tensors")
-    program = json.loads(archive.read(models[0]))
-    graph = program.get("graph_module", {}).get("graph", {})
+    program = json.loads(archive.read(f"{root}/models/model.json"))
     if program.get("range_constraints") or _has_key(program, "expr_str"):
         problems.append("it was exported with dynamic shapes (export it for one input shape)")
-    targets = sorted({n.get("target", "") for n in graph.get("nodes", [])})
-    others = [t for t in targets if not t.startswith(("torch.ops.aten.", "_operator."))]
+    nodes = program.get("graph_module", {}).get("graph", {}).get("nodes", [])
+    others = sorted({n.get("target", "") for n in nodes} - {""})
+    others = [t for t in others if not t.startswith(("torch.ops.aten.", "_operator."))]
     if others:
         problems.append(f"operators outside ATen: {', '.join(others)}")
-    if problems:
-        raise InputError(f"{path} is not read: " + "; ".join(problems))
+    return problems
 
 
 def _has_key(value, key: str) -> bool:
