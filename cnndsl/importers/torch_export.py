@@ -233,6 +233,14 @@ class _Converter(_FxConverter):
             n = n.args[0]  # a getitem of a split keeps no stack: its source's
         return super().scope(n)
 
+    def refuse(self, n: fx.Node, what: str, where: str = "") -> None:
+        leaf = self.leaf(n)
+        if leaf and not where:  # a torch.nn module (recorded as one call or several): named once, with its class
+            if any(w == leaf for _, w in self.problems):
+                return
+            what = f"{self.classes.get(leaf, 'a module')} ({what})"
+        super().refuse(n, what, where)
+
     def leaf(self, n: fx.Node) -> str:
         """The path of the torch.nn module (ReLU, MaxPool2d ...) that made the node, or ""."""
         stack = list((n.meta.get("nn_module_stack") or {}).values())
