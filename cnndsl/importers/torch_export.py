@@ -235,10 +235,8 @@ class _Converter(_FxConverter):
 
     def refuse(self, n: fx.Node, what: str, where: str = "") -> None:
         leaf = self.leaf(n)
-        if leaf and not where:  # a torch.nn module (recorded as one call or several): named once, with its class
-            if any(w == leaf for _, w in self.problems):
-                return
-            what = f"{self.classes.get(leaf, 'a module')} ({what})"
+        if leaf and not where and any(w == leaf for _, w in self.problems):
+            return  # a torch.nn module the program records as several calls (LocalResponseNorm): named once
         super().refuse(n, what, where)
 
     def leaf(self, n: fx.Node) -> str:
@@ -273,10 +271,8 @@ class _Converter(_FxConverter):
         return path
 
     def convert(self, n: fx.Node) -> None:
-        if not n.users:  # export keeps the unused items of an unpacked split (`a, b = x.chunk(2, 1)`)
-            return None
-        if n.target is operator.getitem:
-            return self.getitem(n)
+        if n.target is operator.getitem:  # export keeps the unused items of an unpacked split (`a, b = x.chunk(2)`)
+            return self.getitem(n) if n.users else None
         if not isinstance(n.target, torch._ops.OpOverload):
             return self.refuse(n, str(n.target))
         op = n.target._schema.name.split("::")[-1]
@@ -284,12 +280,15 @@ class _Converter(_FxConverter):
         op = op.rstrip("_") if inplace else op
         if inplace and any(self.order[u] > self.order[n] for u in n.args[0].users if u is not n):
             return self.refuse(n, f"aten.{op}_ on a tensor read again later (the graph is not functional)")
+        if not n.users:
+            return None
         a = _schema_args(n)
         if op in _ACTIVATIONS:
             return self.aten_activation(n, _ACTIVATIONS[op], a, inplace)
         handler = getattr(self, f"aten_{op}", None)
         if handler is None:
-            return self.refuse(n, f"aten.{op}")
+            leaf = self.leaf(n)
+            return self.refuse(n, f"{self.classes[leaf]} (aten.{op})" if leaf else f"aten.{op}")
         return handler(n, a)
 
     def aten_conv2d(self, n: fx.Node, a: dict) -> None:
