@@ -175,6 +175,20 @@ class _Net(torch.nn.Module):
         return torch.relu(self.bn(self.conv(x)))
 
 
+class _Shared(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.conv(x))
+
+
+class _TwoInputs(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.cat([x, y], 1)
+
+
 class _Touch:
     """A pickle that creates a file when it is unpickled."""
 
@@ -189,7 +203,8 @@ def _files(tmp_path):
     """Files of every kind `cnndsl import` is given: name -> (file, exit code, message)."""
     model, x = _Net().eval(), torch.randn(1, 3, 8, 8)
     p = {name: tmp_path / name for name in ("traced.pt", "scripted.pt", "state.pt", "whole.pt", "legacy.pth",
-                                           "decomposed.pt2", "dynamic.pt2", "training.pt2", "text.pt2")}  # fmt: skip
+                                           "decomposed.pt2", "dynamic.pt2", "training.pt2", "text.pt2", "shared.pt2",
+                                           "two.pt2")}  # fmt: skip
     torch.jit.save(torch.jit.trace(model, x), p["traced.pt"])
     torch.jit.save(torch.jit.script(model), p["scripted.pt"])
     torch.save(model.state_dict(), p["state.pt"])
@@ -200,6 +215,8 @@ def _files(tmp_path):
     torch.export.save(torch.export.export(model, (x,), dynamic_shapes={"x": {2: h}}), p["dynamic.pt2"])
     _export(_Net().train(), (3, 8, 8), p["training.pt2"])
     p["text.pt2"].write_text("no archive")
+    _export(_Shared().eval(), (3, 8, 8), p["shared.pt2"])
+    torch.export.save(torch.export.export(_TwoInputs(), (x, x)), p["two.pt2"])
     return {
         "traced.pt": (1, "is a TorchScript archive: loading one runs the code it holds"),
         "scripted.pt": (1, "export the model with torch.export instead"),
@@ -210,6 +227,8 @@ def _files(tmp_path):
         "dynamic.pt2": (1, "exported with dynamic shapes (export it for one input shape)"),
         "training.pt2": (1, "bn: batch norm in training mode (export model.eval())"),
         "text.pt2": (1, "is no PyTorch file"),
+        "shared.pt2": (1, "conv: conv2d called twice (shared weights)"),
+        "two.pt2": (1, "forward: 2 inputs (cnndsl imports models of one tensor)"),
         "missing.pt2": (2, "no such file"),
     }
 
