@@ -184,6 +184,11 @@ class _Shared(torch.nn.Module):
         return self.conv(self.conv(x))
 
 
+class _Reshape(torch.nn.Module):
+    def forward(self, x):  # the first view of a channel shuffle, then something else
+        return torch.relu(x.view(1, 3, 1, 8, 8)).view(1, 3, 8, 8)
+
+
 class _TwoInputs(torch.nn.Module):
     def forward(self, x, y):
         return torch.cat([x, y], 1)
@@ -204,7 +209,7 @@ def _files(tmp_path):
     model, x = _Net().eval(), torch.randn(1, 3, 8, 8)
     p = {name: tmp_path / name for name in ("traced.pt", "scripted.pt", "state.pt", "whole.pt", "legacy.pth",
                                            "decomposed.pt2", "dynamic.pt2", "training.pt2", "text.pt2", "shared.pt2",
-                                           "two.pt2")}  # fmt: skip
+                                           "two.pt2", "reshape.pt2")}  # fmt: skip
     torch.jit.save(torch.jit.trace(model, x), p["traced.pt"])
     torch.jit.save(torch.jit.script(model), p["scripted.pt"])
     torch.save(model.state_dict(), p["state.pt"])
@@ -217,6 +222,7 @@ def _files(tmp_path):
     p["text.pt2"].write_text("no archive")
     _export(_Shared().eval(), (3, 8, 8), p["shared.pt2"])
     torch.export.save(torch.export.export(_TwoInputs(), (x, x)), p["two.pt2"])
+    _export(_Reshape(), (3, 8, 8), p["reshape.pt2"])
     return {
         "traced.pt": (1, "is a TorchScript archive: loading one runs the code it holds"),
         "scripted.pt": (1, "export the model with torch.export instead"),
@@ -229,6 +235,7 @@ def _files(tmp_path):
         "text.pt2": (1, "is no PyTorch file"),
         "shared.pt2": (1, "conv: conv2d called twice (shared weights)"),
         "two.pt2": (1, "forward: 2 inputs (cnndsl imports models of one tensor)"),
+        "reshape.pt2": (1, "relu: a reshape or transpose other than a channel shuffle"),
         "missing.pt2": (2, "no such file"),
     }
 

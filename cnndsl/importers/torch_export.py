@@ -196,7 +196,6 @@ class _Converter(_FxConverter):
         self.program = program
         sig = program.graph_signature
         self.keys = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}
-        self.params = set(sig.inputs_to_parameters.values())
         self.classes: dict[str, str] = {}
         self.shuffles_pending: dict[str, tuple] = {}  # a view/transpose of a channel shuffle -> (input, groups)
         self.weighted: set[str] = set()
@@ -220,6 +219,11 @@ class _Converter(_FxConverter):
                 outputs = [self.ref(v) for v in n.args[0] if isinstance(v, fx.Node) and v.name in sig.user_outputs]
             elif n.op == "call_function":
                 self.convert(n)
+        for g in self.nodes:  # the 5-d view (or its transpose) of something other than a channel shuffle
+            if any(i in self.shuffles_pending for i in g.inputs):
+                self.problems.append(("a reshape or transpose other than a channel shuffle", g.where))
+        if any(o in self.shuffles_pending for o in outputs):
+            self.problems.append(("an output that is a reshape or transpose", "forward"))
         if self.problems:
             if "ATEN" in (v.dialect for v in self.program.verifiers):  # core ATen: run_decompositions() was run
                 self.problems.insert(0, ("a decomposed program: save the one torch.export.export returns", "the file"))
@@ -278,7 +282,8 @@ class _Converter(_FxConverter):
         op = n.target._schema.name.split("::")[-1]
         inplace = op.endswith("_") and not op.endswith("__")
         op = op.rstrip("_") if inplace else op
-        if inplace and any(self.order[u] > self.order[n] for u in n.args[0].users if u is not n):
+        target = n.args[0] if n.args and isinstance(n.args[0], fx.Node) else None
+        if inplace and target and any(self.order[u] > self.order[n] for u in target.users if u is not n):
             return self.refuse(n, f"aten.{op}_ on a tensor read again later (the graph is not functional)")
         if not n.users:
             return None
@@ -456,7 +461,7 @@ class _Converter(_FxConverter):
             self.shuffles_pending[n.name] = (x, after[1], "view")
             return None
         pending = self.shuffles_pending.get(x.name)
-        if pending and pending[2] == "transpose" and len(after) == 4:
+        if pending and pending[2] == "transpose" and after == tuple(pending[0].meta["val"].shape):
             self.add(n, "channel_shuffle", [pending[0]], _defaults({"groups": pending[1]}, {"groups": 2}))
             return None
         if len(before) > 2 and len(after) == 2 and after[0] == before[0]:
