@@ -16,11 +16,11 @@ import cnndsl  # noqa: E402
 from cnndsl.cli import main  # noqa: E402
 from cnndsl.errors import InputError  # noqa: E402
 from cnndsl.fmt import is_formatted  # noqa: E402
-from cnndsl.importers import ImportRefused, torch_text  # noqa: E402
+from cnndsl.importers import torch_text  # noqa: E402
 
 # torch.export takes seconds per model: small inputs (the ImageNet networks end in a global pooling)
 SHAPE = {"unet": (1, 32, 32)}
-NETWORKS = ["resnet18", "mobilenet_v3", "googlenet", "shufflenet_v2", "efficientnet", "unet"]
+NETWORKS = ["resnet18", "mobilenet_v3", "googlenet", "shufflenet_v2", "efficientnet", "convnext", "unet"]
 
 
 def _export(model, shape, path):
@@ -63,7 +63,7 @@ def test_round_trip(name, exported):
     text = imported.to_cnn()
     assert is_formatted(text)
     expected = torch_text(model, tuple(x.shape[1:]), name)
-    if name == "efficientnet":  # stochastic depth is the identity in inference: torch.export keeps no node of it
+    if name in ("efficientnet", "convnext"):  # stochastic depth is the identity in inference: export keeps no node
         assert "stochastic_depth" in expected and "stochastic_depth" not in text
     else:
         assert text == expected
@@ -107,17 +107,6 @@ def test_input_shape_must_be_the_exported_one(exported, tmp_path, capsys):
     assert main(["import", str(path), "--input-shape", "3,224,224", "-o", str(out)]) == 2
     assert "exported for inputs of 3,64,64, not 3,224,224" in capsys.readouterr().err
     assert not out.exists()
-
-
-def test_convnext_refused_with_every_operation(exported):
-    """Layer norm over channels and permutes (as the torch.fx import, which refuses them too)."""
-    _, _, path, _ = exported("convnext")
-    with pytest.raises(ImportRefused) as e:
-        cnndsl.from_exported(path)
-    problems = e.value.problems
-    assert ("LayerNorm (aten.layer_norm)", "features.1.0.block.2") in problems  # a torch.nn module: its class
-    assert ("aten.permute", "features.1.0.block.1") in problems  # a call in cnndsl's Permute module's forward
-    assert ("aten.layer_norm", "features.0.1") in problems  # and in its LayerNorm2d's
 
 
 class _Ops(torch.nn.Module):
@@ -189,6 +178,15 @@ class _Reshape(torch.nn.Module):
         return torch.relu(x.view(1, 3, 1, 8, 8)).view(1, 3, 8, 8)
 
 
+class _Lrn(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lrn = torch.nn.LocalResponseNorm(3)
+
+    def forward(self, x):
+        return self.lrn(x)
+
+
 class _TwoInputs(torch.nn.Module):
     def forward(self, x, y):
         return torch.cat([x, y], 1)
@@ -209,7 +207,7 @@ def _files(tmp_path):
     model, x = _Net().eval(), torch.randn(1, 3, 8, 8)
     p = {name: tmp_path / name for name in ("traced.pt", "scripted.pt", "state.pt", "whole.pt", "legacy.pth",
                                            "decomposed.pt2", "dynamic.pt2", "training.pt2", "text.pt2", "shared.pt2",
-                                           "two.pt2", "reshape.pt2")}  # fmt: skip
+                                           "two.pt2", "reshape.pt2", "lrn.pt2")}  # fmt: skip
     torch.jit.save(torch.jit.trace(model, x), p["traced.pt"])
     torch.jit.save(torch.jit.script(model), p["scripted.pt"])
     torch.save(model.state_dict(), p["state.pt"])
@@ -223,6 +221,7 @@ def _files(tmp_path):
     _export(_Shared().eval(), (3, 8, 8), p["shared.pt2"])
     torch.export.save(torch.export.export(_TwoInputs(), (x, x)), p["two.pt2"])
     _export(_Reshape(), (3, 8, 8), p["reshape.pt2"])
+    _export(_Lrn(), (3, 8, 8), p["lrn.pt2"])
     return {
         "traced.pt": (1, "is a TorchScript archive: loading one runs the code it holds"),
         "scripted.pt": (1, "export the model with torch.export instead"),
@@ -236,6 +235,8 @@ def _files(tmp_path):
         "shared.pt2": (1, "conv: conv2d called twice (shared weights)"),
         "two.pt2": (1, "forward: 2 inputs (cnndsl imports models of one tensor)"),
         "reshape.pt2": (1, "relu: a reshape or transpose other than a channel shuffle"),
+        # recorded as the arithmetic it computes (pad, avg_pool3d, pow ...): named once, by its class
+        "lrn.pt2": (1, "1 operation(s) the .cnn language cannot express\n  lrn: LocalResponseNorm (aten.pad)\n"),
         "missing.pt2": (2, "no such file"),
     }
 

@@ -30,9 +30,9 @@ import torch
 from torch import fx
 
 from ..errors import InputError
-from .graph import Graph, ImportRefused, infer_shapes
+from .graph import Graph, ImportRefused, check_axes, infer_shapes
 from .torch_fx import _Converter as _FxConverter
-from .torch_fx import _defaults, _pair
+from .torch_fx import _defaults, _pair, _scale_init
 
 _TORCHSCRIPT = (
     "a TorchScript archive: loading one runs the code it holds (torch.jit.load has no safe mode), so cnndsl does "
@@ -43,6 +43,8 @@ _EXPECTED = (
     "cnndsl imports torch.export programs (.pt2): torch.export.save(torch.export.export(model.eval(), (x,)), path)"
 )
 _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
+# Modules outside torch.nn that the torch.fx import reads as one op (torchvision's and cnndsl's PyTorch code's)
+_OWN_LEAVES = {"Permute", "LayerNorm2d"}
 _ACTIVATIONS = {
     "relu": "relu", "relu6": "relu6", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh",
     "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "leaky_relu": "leaky_relu", "elu": "elu",
@@ -169,8 +171,9 @@ def state_dict(program, keys) -> dict:
 
 def convert(program, name: str) -> Graph:
     """The neutral graph of an `ExportedProgram`."""
-    graph = _Converter(program, name).graph()
-    infer_shapes(graph)
+    converter = _Converter(program, name)
+    graph = converter.graph()
+    check_axes(graph, infer_shapes(graph), converter.axis, converter.scales)
     return graph
 
 
@@ -249,8 +252,9 @@ class _Converter(_FxConverter):
         if not stack:
             return ""
         path, cls = stack[-1]
-        cls = str(cls)
-        return path if cls.startswith("torch.nn.") and cls.rsplit(".", 1)[-1] not in _CONTAINERS else ""
+        name = str(cls).rsplit(".", 1)[-1]
+        own = str(cls).startswith("torch.nn.") and name not in _CONTAINERS
+        return path if own or name in _OWN_LEAVES else ""
 
     def weights(self, n: fx.Node, tensors: dict, what: str) -> str | None:
         """The module path the weight tensors of a call belong to (`layer1.0.conv1` for its `.weight`)."""
@@ -342,6 +346,36 @@ class _Converter(_FxConverter):
             args = {"units": a["weight"].meta["val"].shape[0]}
             self.add(n, "dense", [a["input"]], args | ({} if a["bias"] is not None else {"use_bias": False}), path)
 
+    def aten_layer_norm(self, n: fx.Node, a: dict) -> None:
+        if len(a["normalized_shape"]) != 1:
+            return self.refuse(n, f"layer_norm over the last {len(a['normalized_shape'])} axes")
+        if a["weight"] is None or a["bias"] is None:
+            return self.refuse(n, "layer_norm without a learned weight and bias")
+        path = self.weights(n, {"weight": a["weight"], "bias": a["bias"]}, "layer_norm")
+        if path is not None:
+            g = self.add(n, "layernorm", [a["input"]], _defaults({"eps": a["eps"]}, {"eps": 1e-5}), path)
+            self.axis[g.name] = "channels" if self.classes.get(path) == "LayerNorm2d" else "last"
+
+    def aten_permute(self, n: fx.Node, a: dict) -> None:
+        path = self.leaf(n)
+        if self.classes.get(path) == "LayerNorm2d":  # its forward's permutes around F.layer_norm: one layernorm
+            self.alias[n.name] = self.ref(a["self"])
+            return None
+        kind_args = self.permute(n, tuple(a["dims"]), "")
+        if kind_args:
+            self.add(n, kind_args[0], [a["self"]], {}, path)
+        return None
+
+    def layer_scale(self, n: fx.Node, x: fx.Node, p: fx.Node) -> None:
+        """`x * self.layer_scale`, a parameter of one value per channel (ConvNeXt's layer scale)."""
+        key = self.keys[p.name]
+        gamma = self.program.state_dict[key].detach()
+        if gamma.ndim not in (1, 3) or any(d != 1 for d in gamma.shape[1:]) or len(p.users) != 1:
+            return self.refuse(n, f"a multiplication by {key} of shape {tuple(gamma.shape)}")
+        g = self.add(n, "layer_scale", [x], _defaults({"init": _scale_init(gamma)}, {"init": 1e-6}), key)
+        self.scales[g.name] = tuple(gamma.shape)
+        return None
+
     def aten_activation(self, n: fx.Node, kind: str, a: dict, inplace: bool) -> None:
         x = a.get("self", a.get("input"))
         extra = {}
@@ -381,6 +415,10 @@ class _Converter(_FxConverter):
         return self.merge(n, "add", a)
 
     def aten_mul(self, n: fx.Node, a: dict) -> None:
+        x, y = a["self"], a["other"]
+        weights = [t for t in (x, y) if isinstance(t, fx.Node) and t.name in self.keys]
+        if len(weights) == 1:
+            return self.layer_scale(n, y if weights[0] is x else x, weights[0])
         return self.merge(n, "multiply", a)
 
     def aten_cat(self, n: fx.Node, a: dict) -> None:
