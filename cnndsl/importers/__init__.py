@@ -25,6 +25,9 @@ __all__ = [
     "import_text", "keras_text", "load_source", "torch_text",
 ]  # fmt: skip
 
+# What `torch.save`, `torch.jit.save` and `torch.export.save` write: torch_export.load tells them apart.
+PYTORCH_FILES = (".pt2", ".pt", ".pth")
+
 
 def _snake(name: str) -> str:
     s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
@@ -73,11 +76,10 @@ def exported_text(program, name: str | None = None, source: str = "") -> str:
 def from_exported(program_or_path, name: str | None = None):
     """A `Network` for a torch.export program (an `ExportedProgram`, or the path of a .pt2 file): the
     program's state_dict keys as labels, so the network's PyTorch model loads `program.state_dict`."""
-    from .torch_export import load
+    from .torch_export import load, parameter_count
 
     program = load(program_or_path) if isinstance(program_or_path, (str, Path)) else program_or_path
-    text = exported_text(program, name)
-    return _compiled(text, "", sum(program.state_dict[k].numel() for k in program.graph_signature.parameters))
+    return _compiled(exported_text(program, name), "", parameter_count(program))
 
 
 def onnx_text(model_or_path, name: str | None = None, source: str = "") -> str:
@@ -227,27 +229,23 @@ def import_text(source: str, input_shape=None, name: str | None = None):
     return text, lambda path: save_state_dict(net, model.state_dict(), path)
 
 
-# What `torch.save`, `torch.jit.save` and `torch.export.save` write: torch_export.load tells them apart.
-PYTORCH_FILES = (".pt2", ".pt", ".pth")
-
-
 def exported_import(source: str, input_shape=None, name: str | None = None):
     """import_text for a PyTorch file: a torch.export program is imported; TorchScript, a state_dict or a
     pickled model is refused with what it is."""
-    from .torch_export import default_name, load, state_dict
+    from ..backends.torch import to_torch
+    from .torch_export import default_name, exported_shape, load, parameter_count, state_dict
 
     if not Path(source).is_file():
         raise UsageError(f"{source}: no such file")
     program = load(source)
-    text = exported_text(program, name or _snake(default_name(program) or Path(source).stem), source)
-    net = _compiled(text, source, sum(program.state_dict[k].numel() for k in program.graph_signature.parameters))
-    if input_shape and tuple(input_shape) != tuple(net.input_shape):
+    shape = exported_shape(program)
+    if input_shape and tuple(input_shape) != shape:
         raise UsageError(
-            f"{source} was exported for inputs of {','.join(map(str, net.input_shape))}, not "
+            f"{source} was exported for inputs of {','.join(map(str, shape))}, not "
             f"{','.join(map(str, input_shape))} (export it again for that shape)"
         )
-    from ..backends.torch import to_torch
-
+    text = exported_text(program, name or _snake(default_name(program) or Path(source).stem), source)
+    net = _compiled(text, source, parameter_count(program))
     return text, lambda path: save_state_dict(net, state_dict(program, to_torch(net).state_dict()), path)
 
 

@@ -157,6 +157,17 @@ def default_name(program) -> str:
     return ""
 
 
+def exported_shape(program) -> tuple:
+    """The shape of the input (without the batch) the program was exported for; () if it has no one tensor."""
+    inputs = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    value = inputs[0].meta.get("val") if len(inputs) == 1 else None
+    return tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else ()
+
+
+def parameter_count(program) -> int:
+    return sum(program.state_dict[k].numel() for k in program.graph_signature.parameters)
+
+
 def state_dict(program, keys) -> dict:
     """The program's tensors under `keys` (the compiled import's state_dict keys: they are the same names)."""
     tensors = {**program.constants, **program.state_dict}
@@ -207,10 +218,10 @@ class _Converter(_FxConverter):
     def graph(self) -> Graph:
         sig = self.program.graph_signature
         inputs = [n for n in self.gm.graph.nodes if n.op == "placeholder" and n.name in sig.user_inputs]
-        if len(inputs) != 1 or not isinstance(inputs[0].meta.get("val"), torch.Tensor):
+        self.input_shape = exported_shape(self.program)
+        if not self.input_shape:
             raise ImportRefused([(f"{len(inputs)} inputs (cnndsl imports models of one tensor)", "forward")], self.name)
         inp = inputs[0].name
-        self.input_shape = tuple(inputs[0].meta["val"].shape[1:])
         self.order = {n: k for k, n in enumerate(self.gm.graph.nodes)}
         for n in self.gm.graph.nodes:
             self.users[n.name] = len(n.users)
