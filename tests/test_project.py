@@ -133,7 +133,7 @@ def test_check_with_importers_fails_when_only_a_library_breaks(tmp_path, capsys,
     err = capsys.readouterr().err
     # resnet50.cnn, resnet101.cnn, resnet152.cnn and resnet.cnn's 8 bottleneck networks (keras/resnet50.cnn has
     # blocks of its own), located in the library
-    assert err.count("arch/blocks/resnet.cnn:22:5: error[E300]") == 3 + 8
+    assert err.count("arch/blocks/resnet.cnn:28:5: error[E300]") == 3 + 8
 
 
 # --- every error at once ------------------------------------------------------------------------------
