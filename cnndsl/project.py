@@ -98,9 +98,21 @@ def check_compiled(c: Compiler, path: str, settings=()) -> tuple[list[Network], 
         try:
             networks.append(c.compile(d.name, settings=c.settings_for(d.name, settings)))
         except CnnDslError as e:
-            errors += [e, *errors_after(c, d, e)]
+            errors += [found.in_networks((d.name,)) for found in (e, *errors_after(c, d, e))]
     errors.sort(key=lambda e: (e.path != path, e.path, e.line, e.column))  # in source order, this file's first
-    return networks, errors, unused
+    return networks, distinct(errors), unused
+
+
+def distinct(errors: list[CnnDslError]) -> list[CnnDslError]:
+    """Each error once, in the order found, with every network it was found in: an error in a block that 11
+    networks use is the same error 11 times (same place, code and message)."""
+    merged: dict[tuple, CnnDslError] = {}
+    for e in errors:
+        key = (e.path, e.line, e.column, e.code, e.message)
+        first = merged.setdefault(key, e)
+        if first is not e:
+            merged[key] = first.in_networks(first.networks + e.networks)
+    return list(merged.values())
 
 
 SYNTAX = ("E100", "E101", "E102")
