@@ -645,7 +645,7 @@ class _Expansion:
                 "E214", f"a for loop runs over a tuple or range(n), got {literal(items)}", item.iterable.span,
                 hint="for i in range(n) { ... }",
             )  # fmt: skip
-        names = list(_target_names(item.target))
+        names = [(name, span) for name, span in _target_names(item.target) if name != UNUSED]
         for name, span in names:
             self.c._check_name(name, span, "loop variable")
             if name in frame.env or name == "in" or [n for n, _ in names].count(name) > 1:
@@ -674,7 +674,8 @@ class _Expansion:
 
     def bind_target(self, target, value, env: dict, span: Span) -> None:
         if isinstance(target[0], str):  # (name, span)
-            env[target[0]] = value
+            if target[0] != UNUSED:
+                env[target[0]] = value
             return
         if not isinstance(value, tuple) or len(value) != len(target):
             raise self.error(
@@ -1047,6 +1048,9 @@ class _Expansion:
             raise self.error("E205", f"{call.name}: {field_name}{shown}: {err.message}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
+        if word == UNUSED:
+            hint = "'_' names a loop variable that is not read"
+            return self.error("E206", "'_' is not a value", word.span, hint=hint)
         hint = _did_you_mean(word, env) or _did_you_mean(word, _words())
         if not hint and env:
             hint = f"parameters here: {', '.join(env)}"
@@ -1401,6 +1405,7 @@ def _why(e: Exception) -> str:
 # The sizes `in.` names, by the rank of the input.
 INPUT_SIZES = {3: ("channels", "height", "width"), 1: ("features",)}
 SETTINGS = "--set"  # the path errors in `--set NAME=VALUE` settings show
+UNUSED = "_"  # a loop variable that is not read (`for _ in range(3)`, `for _, c in table`): bound to nothing
 
 
 def _target_names(target):

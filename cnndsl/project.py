@@ -283,7 +283,7 @@ class _BlockChecker:
         elif isinstance(item, For):
             self.names(item.iterable, self.params, None)
             outer = self.params
-            self.params = {**outer, **dict.fromkeys(_target_names(item.target))}
+            self.params = {**outer, **dict.fromkeys(n for n in _target_names(item.target) if n != compiler.UNUSED)}
             try:
                 self.body(item.body, scopes)
             finally:

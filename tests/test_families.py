@@ -270,6 +270,30 @@ def test_loop_variables_and_labels_in_errors():
         compile_text("network n { input(1) for i in range(1) { x{i - 5}: relu() } }", "n")
 
 
+def test_an_unread_loop_variable_is_an_underscore(tmp_path):
+    text = """
+let table = ((1, 16, 2), (6, 24, 3))
+block b(rows) {
+    for _, c, _ in rows {
+        for _ in range(2) { conv(c, 1) }
+    }
+}
+network n { input(3, 8, 8); for _ in range(2) { relu() } b(table) }
+"""
+    net = compile_text(text, "n")
+    assert [n.name for n in net.nodes if n.op.kind == "conv"] == ["2.0", "2.1", "2.2", "2.3"]
+    assert [n.shape[0] for n in net.nodes if n.op.kind == "conv"] == [16, 16, 24, 24]
+    # bound to nothing: read, it is an error, at expansion and in a block checked without an input
+    with pytest.raises(CnnDslError, match="'_' is not a value") as e:
+        compile_text("network n { input(1) for _ in range(2) { dense(_ + 1) } }", "n")
+    assert (e.value.code, e.value.column, e.value.hint) == ("E206", 48, "'_' names a loop variable that is not read")
+    (tmp_path / "lib.cnn").write_text("block b() {\n    for _ in range(2) { conv(_, 1) }\n}\n")
+    r = cli("check", "lib.cnn", cwd=tmp_path)
+    assert r.returncode == 1 and "lib.cnn:2:30: error[E206]: '_' is not a value" in r.stderr
+    with pytest.raises(CnnDslError, match="'_' cannot be used as a parameter name"):
+        compile_text("block b(_) { relu() }\nnetwork n { input(1) b(1) }", "n")
+
+
 def cli(*argv, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "cnndsl", *argv], capture_output=True, text=True, cwd=cwd)
 
