@@ -257,6 +257,9 @@ class _Printer:
             return f"{self.wrap(target, 9)}[{self.expr(index)}]"
         if kind == "fcall":
             return self.call(e)
+        if kind == "fgen":
+            name, item, _, targets, _, iterable = e.children
+            return f"{name}({self.expr(item)} for {self.targets(targets)} in {self.expr(iterable)})"
         if kind == "shape_attr":
             return f"in.{e.children[1]}"
         if kind == "compare":

@@ -16,7 +16,21 @@ from . import compiler, ops
 from .compiler import BUILTINS, Compiler, Expansion, Word, choices, did_you_mean, names_in
 from .errors import CnnDslError
 from .ir import Network
-from .syntax import Branches, Call, Definition, For, If, Kwarg, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
+from .syntax import (
+    Branches,
+    Call,
+    Comprehension,
+    Definition,
+    For,
+    If,
+    Kwarg,
+    Name,
+    Repeat,
+    Residual,
+    Sequence,
+    Stmt,
+    syntax_errors,
+)
 
 SUFFIX = ".cnn"
 
@@ -391,14 +405,20 @@ class _BlockChecker:
             self.errors.append(self.expansion.unknown_name(w, dict.fromkeys(params)))
 
 
-def _name_nodes(expr):
+def _name_nodes(expr, bound: frozenset = frozenset()):
+    """The names an expression reads, but those its comprehensions bind (`n` in `sum(n for _, n in t)`)."""
     if isinstance(expr, Name):
-        yield expr
+        if expr.id not in bound:
+            yield expr
+        return
+    if isinstance(expr, Comprehension):
+        yield from _name_nodes(expr.iterable, bound)
+        yield from _name_nodes(expr.item, bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED})
         return
     for f in getattr(expr, "__dataclass_fields__", ()):
         value = getattr(expr, f)
         for v in value if isinstance(value, tuple) else (value,):
-            yield from _name_nodes(v.value if isinstance(v, Kwarg) else v)
+            yield from _name_nodes(v.value if isinstance(v, Kwarg) else v, bound)
 
 
 def _target_names(target):
