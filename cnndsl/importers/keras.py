@@ -10,7 +10,9 @@ convolution or pooling it feeds (TensorFlow's asymmetric split is `padding=same`
 
 from __future__ import annotations
 
-from ..ops import same_pads
+import dataclasses
+
+from ..ops import PER_POSITION, PRESETS, REGISTRY, preset_kernel, same_pads
 from .graph import GNode, Graph, ImportRefused, infer_shapes
 
 # Keras activation functions (by their __name__) -> cnndsl's; "linear" is none.
@@ -24,6 +26,10 @@ _NONNEGATIVE = {"relu", "relu6", "sigmoid", "softmax", "hardsigmoid"}
 _KEEPS_SIGN = {"maxpool", "avgpool", "global_avgpool", "global_maxpool", "dropout", "flatten", "concat", "add",
                "multiply", "chunk", "channel_shuffle", "stochastic_depth"}  # fmt: skip
 _MERGES = {"Add": "add", "Concatenate": "concat", "Multiply": "multiply"}
+# The layers that act on each position's channels alone (cnndsl's PER_POSITION), by Keras class: they read a
+# map held channels-last as well as one held channels-first; a dense layer on a map needs it channels-last.
+_PER_POSITION = {"Dense": "dense", "LayerNormalization": "layernorm", "Activation": "activation", "ReLU": "activation",
+                 "Dropout": "dropout", "Identity": "identity"}  # fmt: skip
 
 
 def _pair(v) -> tuple:
@@ -32,6 +38,29 @@ def _pair(v) -> tuple:
 
 def _defaults(args: dict, defaults: dict) -> dict:
     return {k: v for k, v in args.items() if defaults.get(k, object()) != v}
+
+
+def _op_defaults(kind: str, args: dict) -> dict:
+    """`args` without those that have the op's default value."""
+    fields = dataclasses.fields(REGISTRY[kind])
+    return _defaults(args, {f.name: f.default for f in fields if f.default is not dataclasses.MISSING})
+
+
+def _fixed_weights(matrix):
+    """A fixed kernel's `weights=`: a preset's name where the matrix is one (`box`, `sobel_x`; `gaussian`
+    with its sigma), else the matrix's rows."""
+    import numpy as np
+
+    size = matrix.shape
+    presets = [("box", None)] + [(name, None) for name in PRESETS if size == (3, 3)]
+    c = (size[0] // 2, size[1] // 2)
+    if size[0] % 2 and size[1] > 1 and 0 < matrix[c[0], c[1] + 1] < matrix[c]:  # sigma from the centre's neighbour
+        sigma = float(np.sqrt(-1 / (2 * np.log(matrix[c[0], c[1] + 1] / matrix[c]))))
+        presets.append(("gaussian", float(f"{sigma:.6g}")))
+    for name, sigma in presets:
+        if np.allclose(matrix, preset_kernel(name, size, sigma or 1.0), rtol=1e-6, atol=1e-7):
+            return {"weights": name, **({"sigma": sigma} if sigma not in (None, 1.0) else {})}
+    return {"weights": tuple(tuple(float(v) for v in row) for row in matrix)}
 
 
 def convert(model, name: str) -> Graph:
@@ -46,11 +75,12 @@ class _Converter:
         self.by_name: dict[str, GNode] = {}
         self.alias: dict[str, str] = {}  # a layer that is no op (Identity, a folded ZeroPadding2D) -> its input
         self.pads: dict[str, tuple] = {}  # a ZeroPadding2D's name -> ((top, bottom), (left, right))
+        self.last: set[str] = set()  # the nodes whose output is a map held channels-last (read by dense layers)
+        self.nested: dict[int, str] = {}  # a nested model's input layer (by id) -> what the model reads
         self.problems: list[tuple[str, str]] = []
         self.input = ""
 
     def graph(self) -> Graph:
-        layers = self.model.layers
         inputs = getattr(self.model, "inputs", None) or []
         if len(inputs) != 1:
             raise ImportRefused([(f"{len(inputs)} inputs", self.model.name)], self.name)
@@ -61,20 +91,40 @@ class _Converter:
             raise ImportRefused([(f"an input of rank {len(shape) + 1}", self.model.name)], self.name)
         shape = tuple(d if d else "?" for d in shape)
         self.input = inputs[0]._keras_history.operation.name
-        previous = self.input
-        for layer in layers:
-            if type(layer).__name__ == "InputLayer":
-                continue
-            sources = self.sources(layer, previous)
-            if sources is not None:
-                self.convert(layer, sources)
-            previous = layer.name
+        self.walk(self.model, self.input)
         if self.problems:
             raise ImportRefused(self.problems, self.name)
-        outputs = [self.ref(t._keras_history.operation.name) for t in self.model.outputs]
+        outputs = [self.ref(self.source(t)) for t in self.model.outputs]
         graph = Graph(self.name, self.input, shape, self.nodes, outputs)
         infer_shapes(graph)
         return graph
+
+    def walk(self, model, previous: str) -> None:
+        """Convert the layers of `model`; a nested model (a keras.applications model in a Sequential with a
+        head) is converted in place, its layers keeping their names."""
+        for layer in model.layers:
+            if type(layer).__name__ == "InputLayer":
+                continue
+            sources = self.sources(layer, previous)
+            if sources is not None and getattr(layer, "layers", None) is not None:
+                self.walk_nested(layer, sources)
+            elif sources is not None:
+                self.convert(layer, self.channels(layer, sources))
+            previous = layer.name
+
+    def walk_nested(self, model, sources: list[str]) -> None:
+        inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+        if len(inputs) != 1 or len(outputs) != 1 or len(sources) != 1:
+            return self.refuse(model, f"a nested model with {len(inputs)} inputs and {len(outputs)} outputs")
+        entry = inputs[0]._keras_history.operation
+        self.nested[id(entry)] = sources[0]
+        self.walk(model, sources[0])
+        self.alias[model.name] = self.source(outputs[0])
+
+    def source(self, tensor) -> str:
+        """The name of the layer a tensor comes from (a nested model's input: what the model reads)."""
+        operation = tensor._keras_history.operation
+        return self.nested.get(id(operation), operation.name)
 
     def sources(self, layer, previous: str) -> list[str] | None:
         """The names of the layers `layer` reads (in a Sequential model: the one before it)."""
@@ -84,21 +134,46 @@ class _Converter:
             return None
         if not nodes:
             return [previous]
-        return [t._keras_history.operation.name for t in nodes[0].input_tensors]
+        return [self.source(t) for t in nodes[0].input_tensors]
+
+    def channels(self, layer, sources: list[str]) -> list[str]:
+        """Where a map held channels-last (as dense layers on a map need it) meets a layer that needs it
+        channels-first, a `channels_first()` between them; before a dense layer on a map, `channels_last()`."""
+        per_position = _PER_POSITION.get(type(layer).__name__)
+        if getattr(layer, "noise_shape", None) is not None:  # stochastic depth
+            per_position = None
+        out = []
+        for source in sources:  # names, not refs: a ZeroPadding2D before a convolution is its padding
+            x = self.ref(source)
+            if per_position == "dense" and len(layer.input.shape) == 4 and x not in self.last:
+                source = self.add(layer, "channels_last", [x], label=False, suffix="channels_last").name
+                self.last.add(source)
+            elif per_position is None and x in self.last:
+                source = self.add(layer, "channels_first", [x], label=False, suffix="channels_first").name
+            out.append(source)
+        return out
 
     def ref(self, name: str) -> str:
         while name in self.alias:
             name = self.alias[name]
         return name
 
-    def add(self, layer, kind: str, inputs: list[str], args: dict | None = None, label: bool = True) -> GNode:
-        name = layer.name if label else f"{layer.name}/{kind}"
-        g = GNode(name, kind, [self.ref(i) for i in inputs], args or {}, layer.name if label else "", "",
-                  where=layer.name)  # fmt: skip
+    def add(self, layer, kind: str, inputs: list[str], args: dict | None = None, label: bool = True,
+            suffix: str = "") -> GNode:  # fmt: skip
+        """A node for `layer`; unlabelled (`label=False`), it stands for the layer unless it is a `suffix` node
+        before it (`channels_last`)."""
+        name = layer.name if label else f"{layer.name}/{suffix or kind}"
+        if name in self.by_name:
+            self.refuse(layer, "two layers of this name (a nested model's and another)")
+        inputs = [self.ref(i) for i in inputs]
+        g = GNode(name, kind, inputs, args or {}, layer.name if label else "", "", where=layer.name)
         self.nodes.append(g)
         self.by_name[g.name] = g
-        if not label:
+        if not label and not suffix:
             self.alias[layer.name] = g.name
+        per_position = kind in PER_POSITION or (kind in _ACTIVATIONS.values() and kind != "softmax")
+        if per_position and any(i in self.last for i in inputs):
+            self.last.add(g.name)
         return g
 
     def refuse(self, layer, what: str) -> None:
@@ -131,8 +206,10 @@ class _Converter:
             return source, "same"
         if source not in self.pads:
             return source, (0, 0)
-        (t, b), (le, r), shape = self.pads[source]
         x = self.alias[source]
+        if self.pads[source] == "same":
+            return x, "same"
+        (t, b), (le, r), shape = self.pads[source]
         if pool and layer.__class__.__name__ == "MaxPooling2D" and not self.nonnegative(x):
             self.refuse(layer, "max pooling after ZeroPadding2D of values that may be negative")
             return x, (0, 0)
@@ -172,11 +249,26 @@ class _Converter:
                 "use_bias": use_bias}  # fmt: skip
         defaults = {"strides": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "use_bias": True}
         args |= _defaults(more, defaults)
+        fixed = self.fixed(layer)
+        if fixed:
+            args.pop("use_bias")
+            args |= fixed
         activation = self.activation_name(layer, layer.activation)
         if activation:
             args["activation"] = activation
         if activation is not False:
             self.add(layer, "conv", [x], args)
+
+    def fixed(self, layer) -> dict:
+        """`weights=` of a frozen convolution without bias whose kernel is one matrix for every channel (a fixed
+        filter, as cnndsl's Keras code writes `weights=sobel_x`); {} for any other."""
+        if layer.trainable or layer.use_bias:
+            return {}
+        kernel = layer.get_weights()[0]  # (h, w, in, out) or, depthwise, (h, w, in, multiplier)
+        matrix = kernel[:, :, 0, 0]
+        if not (kernel == matrix[:, :, None, None]).all():
+            return {}
+        return _fixed_weights(matrix)
 
     def layer_Conv2D(self, layer, inputs):
         self.conv_args(layer, inputs, layer.filters, layer.groups, layer.use_bias)
@@ -184,6 +276,49 @@ class _Converter:
     def layer_DepthwiseConv2D(self, layer, inputs):
         channels = layer.input.shape[-1]
         self.conv_args(layer, inputs, channels * layer.depth_multiplier, channels, layer.use_bias)
+
+    def layer_SamePadding2D(self, layer, inputs):  # cnndsl's, before a strided and dilated convolution
+        self.pads[layer.name] = "same"
+        self.alias[layer.name] = inputs[0]
+
+    def layer_Conv2DTranspose(self, layer, inputs):
+        kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
+        if _pair(layer.dilation_rate) != (1, 1):
+            return self.refuse(layer, "Conv2DTranspose with dilation")
+        if layer.padding == "same":
+            padding, extra = "same", (0, 0)
+        elif layer.output_padding is None:  # Keras makes at least in · strides: PyTorch's output_padding
+            padding, extra = (0, 0), tuple(max(s - k, 0) for k, s in zip(kernel, strides))
+        else:
+            padding, extra = (0, 0), _pair(layer.output_padding)
+        self.transpose(layer, inputs, padding, extra, (1, 1), 1)
+
+    def layer_ConvTranspose2D(self, layer, inputs):  # cnndsl's, with groups or dilation
+        self.transpose(layer, inputs, layer.padding, layer.output_padding, layer.dilation_rate, layer.groups)
+
+    def transpose(self, layer, inputs, padding, extra, dilation, groups):
+        args = {"filters": layer.filters, "kernel_size": _pair(layer.kernel_size), "strides": _pair(layer.strides),
+                "padding": padding, "output_padding": tuple(extra), "dilation": _pair(dilation), "groups": groups,
+                "use_bias": layer.use_bias}  # fmt: skip
+        args = _op_defaults("conv_transpose", args)
+        activation = self.activation_name(layer, layer.activation)
+        if activation:
+            args["activation"] = activation
+        if activation is not False:
+            self.add(layer, "conv_transpose", inputs, args)
+
+    def layer_Cropping2D(self, layer, inputs):
+        """The padding of the transposed convolution before it (as cnndsl's Keras code writes PyTorch's)."""
+        (t, b), (le, r) = layer.cropping
+        n = self.by_name.get(inputs[0])
+        if n is None or n.kind != "conv_transpose" or n.args.get("padding", (0, 0)) != (0, 0) or t != le:
+            return self.refuse(layer, "Cropping2D other than after a transposed convolution")
+        extra = [e + p - q for e, p, q in zip(n.args.get("output_padding", (0, 0)), (t, le), (b, r))]
+        if min(extra) < 0 or any(e >= s for e, s in zip(extra, n.args.get("strides", (1, 1)))):
+            return self.refuse(layer, f"Cropping2D {layer.cropping} after a transposed convolution")
+        n.args |= {"padding": (t, t), "output_padding": tuple(extra)}
+        n.args = _op_defaults("conv_transpose", n.args)
+        self.alias[layer.name] = n.name
 
     def layer_BatchNormalization(self, layer, inputs):
         if layer.axis not in (-1, 3, [3], [-1]) or not (layer.center and layer.scale):
@@ -240,6 +375,41 @@ class _Converter:
     def layer_GlobalMaxPooling2D(self, layer, inputs):
         self.global_pool(layer, inputs, "global_maxpool")
 
+    def layer_AdaptiveAveragePooling2D(self, layer, inputs):  # cnndsl's
+        self.add(layer, "adaptive_avgpool", inputs, {"output_size": _pair(layer.output_size)})
+
+    def layer_UpSampling2D(self, layer, inputs):
+        if layer.interpolation not in ("nearest", "bilinear"):
+            return self.refuse(layer, f"UpSampling2D with interpolation={layer.interpolation!r}")
+        self.upsample(layer, inputs, {"mode": layer.interpolation})
+
+    def layer_AlignedBilinearUpSampling2D(self, layer, inputs):  # cnndsl's
+        self.upsample(layer, inputs, {"mode": "bilinear", "align_corners": True})
+
+    def layer_ZeroInsertionUpSampling2D(self, layer, inputs):  # cnndsl's
+        self.upsample(layer, inputs, {"mode": "zeros"})
+
+    def upsample(self, layer, inputs, args):
+        self.add(layer, "upsample", inputs, _op_defaults("upsample", {"scale": _pair(layer.size), **args}))
+
+    def layer_LocalResponseNormalization(self, layer, inputs):  # cnndsl's
+        args = {"size": layer.size, "alpha": layer.alpha, "beta": layer.beta, "k": layer.k}
+        self.add(layer, "lrn", inputs, _op_defaults("lrn", args))
+
+    def layer_LayerNormalization(self, layer, inputs):
+        axis = layer.axis
+        if axis not in (-1, [-1], len(layer.input.shape) - 1, [len(layer.input.shape) - 1]):
+            return self.refuse(layer, f"LayerNormalization over axis {axis} (cnndsl's is over channels)")
+        if not (layer.center and layer.scale) or getattr(layer, "rms_scaling", False):
+            return self.refuse(layer, "LayerNormalization without beta and gamma")
+        self.add(layer, "layernorm", inputs, _op_defaults("layernorm", {"eps": float(layer.epsilon)}))
+
+    def layer_LayerScale(self, layer, inputs):  # cnndsl's, or keras.applications.ConvNeXt's
+        init = getattr(layer, "init", getattr(layer, "init_values", None))
+        if init is None:
+            return self.refuse(layer, "LayerScale (no .cnn op)")
+        self.add(layer, "layer_scale", inputs, _op_defaults("layer_scale", {"init": float(init)}))
+
     def layer_Flatten(self, layer, inputs):
         self.add(layer, "flatten", inputs)
 
@@ -288,12 +458,20 @@ class _Converter:
         self.add(layer, kind, inputs)
 
 
+def _leaves(model) -> list:
+    """The layers of `model`, those of nested models in their place."""
+    out = []
+    for layer in model.layers:
+        out += _leaves(layer) if getattr(layer, "layers", None) is not None else [layer]
+    return out
+
+
 def keras_weights(original, compiled) -> None:
-    """Copy the weights of every layer of `original` into the layer of the same name of `compiled` (the
-    Keras model of its import)."""
+    """Copy the weights of every layer of `original` (of its nested models too) into the layer of the same
+    name of `compiled` (the Keras model of its import)."""
     from ..errors import InputError
 
-    for layer in original.layers:
+    for layer in _leaves(original):
         weights = layer.get_weights()
         if not weights:
             continue
