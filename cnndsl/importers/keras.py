@@ -11,6 +11,7 @@ convolution or pooling it feeds (TensorFlow's asymmetric split is `padding=same`
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ..ops import PER_POSITION, PRESETS, REGISTRY, preset_kernel, same_pads
 from .graph import GNode, Graph, ImportRefused, infer_shapes
@@ -242,10 +243,11 @@ class _Converter:
     def conv_args(self, layer, inputs, filters: int, groups: int, use_bias: bool):
         kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
         x, padding = self.padding(layer, inputs, kernel, strides, pool=False)
-        if padding == "same" and kernel == (1, 1):  # no padding at all
-            padding = (0, 0)
+        dilation = _pair(layer.dilation_rate)
+        if padding == "same" and strides == (1, 1) and all(k % 2 for k in kernel):  # as much as the kernel reaches
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
         args = {"filters": filters, "kernel_size": kernel}
-        more = {"strides": strides, "padding": padding, "dilation": _pair(layer.dilation_rate), "groups": groups,
+        more = {"strides": strides, "padding": padding, "dilation": dilation, "groups": groups,
                 "use_bias": use_bias}  # fmt: skip
         defaults = {"strides": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "use_bias": True}
         args |= _defaults(more, defaults)
@@ -480,3 +482,107 @@ def keras_weights(original, compiled) -> None:
         except ValueError:
             raise InputError(f"the compiled import has no layer {layer.name!r}") from None
         target.set_weights(weights)
+
+
+# --- the module hierarchy in the layers' names ------------------------------------------------------------
+
+
+def text(model, name: str, source: str = "") -> str:
+    """The .cnn text of a Keras model, with the hierarchy its layer names carry (`layer1_0_conv1`: the block
+    `layer1.0` of the sequence `layer1`; keras.applications' `conv2_block1_1_conv`) as scopes, so that the
+    writer makes blocks and repeats of them. A scope is kept only where the compiled import gives every layer
+    its name back (cnndsl's Keras backend joins scopes and labels with `_`; a merge's name excepted): the
+    weights still go across by name. Where a name does not come back, its node keeps its whole label, or its scope is given up."""
+    from .writer import write
+
+    graph = convert(model, name)
+    # every layer's name but a merge's (the writer writes `residual`, `add { }`: their names are made up)
+    kept = {n.where for n in graph.nodes if n.path and n.kind not in _MERGES.values()}
+    scopes = _scopes(graph)  # (and the nodes of each made consecutive)
+    labelled: set[str] = set()  # nodes whose made-up name did not come back: they keep their label
+    for _ in range(len(scopes) + len(graph.nodes) + 1):
+        bad = _place(graph, scopes, labelled)
+        if bad:  # labels the language cannot write (`1_conv`): their scope is given up
+            scopes -= bad
+            continue
+        out = write(graph, source)
+        missing = kept - set(_compiled_names(out))
+        if not missing:
+            return out
+        unlabelled = {n.name for n in graph.nodes if n.where in missing and not n.path}
+        labelled |= unlabelled
+        if not unlabelled:  # else the innermost scope of each is given up
+            scopes -= {max((s for s in scopes if name.startswith(s + "_")), key=len, default="") for name in missing}
+    raise AssertionError("unreachable: without scopes every layer keeps its name")
+
+
+def _compiled_names(text: str) -> list[str]:
+    from ..backends.keras import keras_names
+    from ..compiler import loads
+
+    return keras_names(loads(text))[0]
+
+
+def _scopes(graph: Graph) -> set[str]:
+    """The prefixes of layer names (whole `_`-separated words) that name two or more nodes with one input and
+    one output between them: a module of the original, as keras.applications' `conv2_block1`. The nodes of
+    each are made consecutive (Keras interleaves a block's branches)."""
+    names = [n.where for n in graph.nodes]
+    candidates: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        words = name.split("_")
+        for k in range(1, len(words)):
+            candidates.setdefault("_".join(words[:k]), []).append(i)
+    scopes = set()
+    for prefix, members in candidates.items():
+        if len(set(members)) < 2:
+            continue
+        inside = {graph.nodes[i].name for i in members}
+        entries = {x for i in members for x in graph.nodes[i].inputs if x not in inside}
+        exits = {
+            graph.nodes[i].name for i in members if graph.nodes[i].name in graph.outputs
+            or any(graph.nodes[i].name in o.inputs for o in graph.nodes if o.name not in inside)
+        }  # fmt: skip
+        if len(entries) == 1 and len(exits) == 1:
+            scopes.add(prefix)
+    for prefix in sorted(scopes, key=len):  # the outer first: the inner stay consecutive inside them
+        # a scope's one input comes before its first node: gathering its nodes there keeps the order a dataflow
+        members = [n for n in graph.nodes if n.where.startswith(prefix + "_")]
+        first = graph.nodes.index(members[0])
+        rest = [n for n in graph.nodes[first:] if not n.where.startswith(prefix + "_")]
+        graph.nodes[first:] = members + rest
+    return scopes
+
+
+_MODULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _word(n: GNode) -> str:
+    """What cnndsl's Keras backend names an unlabelled node of this kind in a block (`bn`, `relu`, `add`)."""
+    return {"batchnorm": "bn"}.get(n.kind, n.kind)
+
+
+def _place(graph: Graph, scopes: set[str], labelled: set[str]) -> set[str]:
+    """Each node's module path from its layer's name and the scopes: `conv2_block1_1_conv` in the scopes
+    `conv2` and `conv2_block1` is `conv2.block1.1_conv`. A name the backend makes up for an unlabelled node
+    (`layer1_0_add`, `layer1_0_out`, `relu_2`) leaves the node unlabelled, in its scope. Returns the scopes
+    that would hold a label no module name can be (`1_conv`: it starts with a digit)."""
+    bad = set()
+    for n in graph.nodes:
+        if not n.where:
+            continue
+        owners = sorted((s for s in scopes if n.where.startswith(s + "_")), key=len)
+        parts, start = [], 0
+        for s in owners:
+            parts.append(s[start:])
+            start = len(s) + 1
+        local = n.where[start:]
+        scope = ".".join(parts)
+        made_up = re.fullmatch(rf"({_word(n)}|out)(_[0-9]+)?", local) and n.name not in labelled
+        if n.name != n.where or made_up:  # a node the layer adds (a flatten after a global pooling), or a made-up name
+            n.path, n.scope = "", scope
+        else:
+            n.path, n.scope = f"{scope}.{local}" if scope else local, ""
+            if owners and not (local.isdigit() or _MODULE_NAME.fullmatch(local)):
+                bad.add(owners[-1])
+    return bad
