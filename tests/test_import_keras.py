@@ -67,6 +67,11 @@ def test_application(name):
     x = _inputs(original)
     assert _relative(original(x), compiled(x)) <= TOLERANCE
     assert _relative(_last_features(original)(x), _last_features(compiled)(x)) <= TOLERANCE
+    if name == "ResNet50":
+        # the stages (`conv2_...`) are scopes; the residual blocks are not yet: their labels (`1_conv`) would
+        # start with a digit, which no module name may
+        text = net.to_cnn()
+        assert "    conv3: sequence {\n" in text and "block " in text
     if name == "VGG16":
         # Keras flattens H·W·C, PyTorch C·H·W: the PyTorch twin of the import takes the weights with the first
         # dense layer's rows permuted (transfer_weights), and gives the same outputs.
@@ -103,6 +108,34 @@ def test_keras_round_trip(name):
     a, b = original(x), compiled(x)
     for u, v in zip(a if isinstance(a, (list, tuple)) else [a], b if isinstance(b, (list, tuple)) else [b]):
         assert _relative(u, v) <= TOLERANCE
+
+
+def test_resnet34_reads_like_the_library():
+    """cnndsl's own Keras names (`layer2_0_conv1`, `layer2_0_downsample_0`) give the hierarchy back: one block
+    definition and repeats, as the PyTorch import gives."""
+    net = load_architecture("resnet34")
+    text = from_keras(to_keras(net), "resnet34").to_cnn()
+    assert text.count("block ") == 1
+    assert "block residual_unit(channels, stride = 1) {" in text
+    assert "} shortcut downsample {" in text
+    for line in ("repeat 3 residual_unit(64)", "residual_unit(128, stride=2)", "repeat 5 residual_unit(256)"):
+        assert f"        {line}\n" in text
+    assert len(text.splitlines()) < 50
+
+
+def test_nested_model():
+    """A keras.applications model used as a layer of a Sequential with a head imports as one network, the
+    nested model's layers keeping their names, and takes the weights of both."""
+    base = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    head = [keras.layers.GlobalAveragePooling2D(name="pool"), keras.layers.Dense(3, name="logits")]
+    original = keras.Sequential([keras.Input((32, 32, 3)), base, *head])
+    _randomise(base)
+    net = from_keras(original, "tuned")
+    assert "logits: dense(3)" in net.to_cnn()
+    compiled = to_keras(net)
+    keras_weights(original, compiled)
+    x = _inputs(original)
+    assert _relative(original(x), compiled(x)) <= TOLERANCE
 
 
 def _small_model():

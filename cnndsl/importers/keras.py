@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ..errors import CnnDslError
 from ..ops import PER_POSITION, PRESETS, REGISTRY, preset_kernel, same_pads
 from .graph import GNode, Graph, ImportRefused, infer_shapes
 
@@ -492,7 +493,8 @@ def text(model, name: str, source: str = "") -> str:
     `layer1.0` of the sequence `layer1`; keras.applications' `conv2_block1_1_conv`) as scopes, so that the
     writer makes blocks and repeats of them. A scope is kept only where the compiled import gives every layer
     its name back (cnndsl's Keras backend joins scopes and labels with `_`; a merge's name excepted): the
-    weights still go across by name. Where a name does not come back, its node keeps its whole label, or its scope is given up."""
+    weights still go across by name. Where a name does not come back, its node keeps its label, or its scope
+    is given up."""
     from .writer import write
 
     graph = convert(model, name)
@@ -505,15 +507,21 @@ def text(model, name: str, source: str = "") -> str:
         if bad:  # labels the language cannot write (`1_conv`): their scope is given up
             scopes -= bad
             continue
-        out = write(graph, source)
-        missing = kept - set(_compiled_names(out))
+        try:
+            out = write(graph, source)
+            missing = kept - set(_compiled_names(out))
+        except (CnnDslError, ImportRefused):  # what the scopes cannot be written as (not seen yet): flat, as the layers are
+            if not scopes:
+                raise
+            scopes.clear()
+            continue
         if not missing:
             return out
-        unlabelled = {n.name for n in graph.nodes if n.where in missing and not n.path}
+        unlabelled = {n.name for n in graph.nodes if n.where in missing and n.name == n.where and not n.path}
         labelled |= unlabelled
         if not unlabelled:  # else the innermost scope of each is given up
             scopes -= {max((s for s in scopes if name.startswith(s + "_")), key=len, default="") for name in missing}
-    raise AssertionError("unreachable: without scopes every layer keeps its name")
+    raise AssertionError(f"unreachable: without scopes every layer keeps its name ({sorted(missing)[:5]})")
 
 
 def _compiled_names(text: str) -> list[str]:
@@ -528,6 +536,7 @@ def _scopes(graph: Graph) -> set[str]:
     one output between them: a module of the original, as keras.applications' `conv2_block1`. The nodes of
     each are made consecutive (Keras interleaves a block's branches)."""
     names = [n.where for n in graph.nodes]
+    taken = set(names)
     candidates: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         words = name.split("_")
@@ -535,7 +544,7 @@ def _scopes(graph: Graph) -> set[str]:
             candidates.setdefault("_".join(words[:k]), []).append(i)
     scopes = set()
     for prefix, members in candidates.items():
-        if len(set(members)) < 2:
+        if len(set(members)) < 2 or prefix in taken:  # a layer's own name: it would be a label of its scope too
             continue
         inside = {graph.nodes[i].name for i in members}
         entries = {x for i in members for x in graph.nodes[i].inputs if x not in inside}
