@@ -185,7 +185,7 @@ def test_refused_layers_are_all_named(tmp_path, capsys):
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
     x = keras.layers.Conv2D(4, 3, name="conv")(x)
-    x = keras.layers.LayerNormalization(name="norm")(x)
+    x = keras.layers.GroupNormalization(2, name="norm")(x)
     model = keras.Model(inputs, x)
     with pytest.raises(ImportRefused) as e:
         from_keras(model)
