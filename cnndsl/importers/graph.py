@@ -54,12 +54,15 @@ class ImportRefused(InputError):
         super().__init__("\n".join(lines))
 
 
-def infer_shapes(graph: Graph) -> None:
+def infer_shapes(graph: Graph) -> set[str]:
     """Each node's output shape, by cnndsl's own shape rules (no forward pass in any framework); a node the
-    rules refuse is reported with where it is."""
-    from ..ops import ACTIVATIONS, REGISTRY, ArgumentError, ShapeError, make
+    rules refuse is reported with where it is. Returns the nodes whose output is held channels-last (between
+    `channels_last` and `channels_first`, as `ops.layout` decides), for frontends whose layers act on the last
+    axis (PyTorch's nn.LayerNorm and nn.Linear)."""
+    from ..ops import ACTIVATIONS, REGISTRY, ArgumentError, ShapeError, layout, make
 
     shapes = {graph.input: tuple(graph.input_shape)}
+    held: set[str] = set()
     problems = []
     for n in graph.nodes:
         inputs = [shapes.get(i) for i in n.inputs]
@@ -67,13 +70,47 @@ def infer_shapes(graph: Graph) -> None:
             n.shape = ()
             continue
         try:
-            if n.kind in ACTIVATIONS or n.kind == "identity":
-                n.shape = inputs[0]
+            if n.kind == "identity":
+                n.shape, last = inputs[0], n.inputs[0] in held
             else:
-                n.shape = make(REGISTRY[n.kind], dict(n.args)).infer(inputs)
+                if n.kind in ACTIVATIONS:
+                    op = make(REGISTRY["activation"], {"function": n.kind, **n.args})
+                else:
+                    op = make(REGISTRY[n.kind], dict(n.args))
+                n.shape = op.infer(inputs)
+                last = layout(op, inputs, [i in held for i in n.inputs])
+            if last:
+                held.add(n.name)
         except (ShapeError, ArgumentError) as e:
             problems.append((f"{n.kind}: {e.message}", n.where))
             n.shape = ()
         shapes[n.name] = n.shape
+    if problems:
+        raise ImportRefused(problems, graph.name)
+    return held
+
+
+_MISPLACED_NORM = {
+    "last": "layer norm over the last axis of a map held channels-first (its width), not the channels",
+    "channels": "layer norm over the channels (NCHW) of a map held channels-last",
+}
+
+
+def check_axes(graph: Graph, held_last: set[str], axis: dict[str, str], scales: dict[str, tuple]) -> None:
+    """What only the shapes tell: each layer norm normalises the channels, as the .cnn op does (`axis`: a
+    layer norm of the last axis, as PyTorch's nn.LayerNorm, must see a vector or a map held channels-last; one
+    of the channels of an N×C×H×W map, as torchvision's LayerNorm2d, a map held channels-first), and each layer
+    scale's weights have the shape the compiled network gives them (`scales`)."""
+    problems = []
+    shapes = {n.name: n.shape for n in graph.nodes} | {graph.input: tuple(graph.input_shape)}
+    for g in graph.nodes:
+        if not g.shape:
+            continue
+        x = g.inputs[0] if g.inputs else graph.input
+        if g.name in axis and len(shapes[x]) != 1 and (x in held_last) != (axis[g.name] == "last"):
+            problems.append((_MISPLACED_NORM[axis[g.name]], g.where))
+        want = (g.shape[0], *(1 for _ in g.shape[1:]))
+        if g.name in scales and scales[g.name] != want:
+            problems.append((f"a layer scale of shape {scales[g.name]} on a value of shape {g.shape}", g.where))
     if problems:
         raise ImportRefused(problems, graph.name)

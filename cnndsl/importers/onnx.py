@@ -17,10 +17,11 @@ import onnx
 from onnx import numpy_helper
 
 from ..ops import same_pads
-from .graph import GNode, Graph, ImportRefused, infer_shapes
+from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes
 
 _PLAIN = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish", "Gelu": "gelu"}
 _PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+_PERMUTES = {(0, 2, 3, 1): "channels_last", (0, 3, 1, 2): "channels_first"}
 
 
 def load_model(model_or_path) -> onnx.ModelProto:
@@ -43,6 +44,7 @@ class _Converter:
         self.g = model.graph
         self.name = name
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
+        self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
         for n in self.g.node:
             if n.op_type == "Constant":
                 for a in n.attribute:
@@ -53,9 +55,16 @@ class _Converter:
             dims = v.type.tensor_type.shape.dim
             self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
         self.consumers: dict[str, list] = {}
+        self.producer: dict[str, object] = {}
         for n in self.g.node:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
+            for o in n.output:
+                self.producer[o] = n
+        self.outputs = {o.name for o in self.g.output}
+        self.transposed: dict[str, str] = {}  # a transposed initializer -> the initializer (a dense layer's weight)
+        self.axis: dict[str, str] = {}  # a layer norm -> the axis it normalises: "last", or "channels" (NCHW)
+        self.scales: dict[str, tuple] = {}  # a layer scale -> its initializer's shape
         self.nodes: list[GNode] = []
         self.by_output: dict[str, GNode] = {}
         self.alias: dict[str, str] = {}
@@ -72,13 +81,13 @@ class _Converter:
             raise ImportRefused([(f"an input of rank {len(shape) + 1}", inp)], self.name)
         shape = tuple(d if d else "?" for d in shape)
         for n in self.g.node:
-            if n.op_type != "Constant" and n.name not in self.skip and id(n) not in self.skip:
+            if n.op_type != "Constant" and n.output[0] not in self.skip:
                 self.convert(n)
         if self.problems:
             raise ImportRefused(self.problems, self.name)
         outputs = [self.ref(o.name) for o in self.g.output]
         graph = Graph(self.name, inp, shape, self.nodes, outputs)
-        infer_shapes(graph)
+        check_axes(graph, infer_shapes(graph), self.axis, self.scales)
         return graph
 
     def ref(self, tensor: str) -> str:
@@ -94,10 +103,12 @@ class _Converter:
             return weight[: -len(".weight")]
         return n.name if n.name and "/" not in n.name and _PATH.fullmatch(n.name) else ""
 
-    def add(self, n, kind: str, inputs: list[str], args: dict | None = None, path: str | None = None) -> GNode:
+    def add(self, n, kind: str, inputs: list[str], args: dict | None = None, path: str | None = None,
+            output: str | None = None) -> GNode:  # fmt: skip
         p = self.path(n) if path is None else path
         scope = p.rsplit(".", 1)[0] if "." in p else ""
-        g = GNode(n.output[0], kind, [self.ref(i) for i in inputs], args or {}, p, scope, where=n.name or n.op_type)
+        g = GNode(output or n.output[0], kind, [self.ref(i) for i in inputs], args or {}, p, scope,
+                  where=n.name or n.op_type)  # fmt: skip
         self.nodes.append(g)
         self.by_output[g.name] = g
         return g
@@ -107,6 +118,19 @@ class _Converter:
 
     def const(self, name: str):
         return self.consts.get(name)
+
+    def user(self, tensor: str, op_type: str | tuple = ()):
+        """The one node that reads `tensor` (of that type, if given), where only it does and it is no output."""
+        users = self.consumers.get(tensor, [])
+        if len(users) != 1 or tensor in self.outputs:
+            return None
+        if op_type and users[0].op_type not in ((op_type,) if isinstance(op_type, str) else op_type):
+            return None
+        return users[0]
+
+    def scalar(self, tensor: str) -> float | None:
+        value = self.const(tensor)
+        return float(value) if value is not None and value.size == 1 else None
 
     def convert(self, n) -> None:
         op, a = n.op_type, self.attrs(n)
@@ -119,8 +143,8 @@ class _Converter:
             return self.refuse(n, f"{op} (no .cnn op)")
         return method(n, a)
 
-    def activation(self, n, kind: str, args: dict) -> None:
-        x = self.ref(n.input[0])
+    def activation(self, n, kind: str, args: dict, x: str | None = None) -> None:
+        x = self.ref(x or n.input[0])
         producer = self.by_output.get(x)
         # cnndsl's fused activation: the layer writes NAME/pre_activation, the activation NAME
         if (
@@ -134,6 +158,185 @@ class _Converter:
         if "/" in n.name and n.output[0] and _PATH.fullmatch(n.output[0]):
             path = n.output[0]
         self.add(n, kind, [x], args, path)
+
+    # --- patterns: the few nodes an exporter writes for one .cnn op ---
+
+    def layer_norm_at(self, n):
+        """(nodes, weight, bias, eps) of a layer norm over the last axis that starts at `n`: ONNX's
+        LayerNormalization, or its formula as written before opset 17 (mean, centre, variance, eps, square
+        root, divide, scale, shift); None if `n` starts neither."""
+        if n.op_type == "LayerNormalization":
+            a = self.attrs(n)
+            if a.get("axis", -1) != -1 or len(n.input) < 3 or len([o for o in n.output if o]) != 1:
+                return None
+            return [n], n.input[1], n.input[2], float(a.get("epsilon", 1e-5))
+        if n.op_type != "ReduceMean" or not self.last_axis_mean(n):
+            return None
+        x = n.input[0]
+        sub = self.user(n.output[0], "Sub")
+        if sub is None or list(sub.input) != [x, n.output[0]]:
+            return None
+        users = list({u.output[0]: u for u in self.consumers.get(sub.output[0], [])}.values())  # Mul(c, c) once
+        square = next((u for u in users if u.op_type in ("Mul", "Pow")), None)
+        div = next((u for u in users if u.op_type == "Div"), None)
+        if len(users) != 2 or square is None or div is None or list(div.input)[0] != sub.output[0]:
+            return None
+        if square.op_type == "Mul" and list(square.input) != [sub.output[0]] * 2:
+            return None
+        if square.op_type == "Pow" and self.scalar(square.input[1]) != 2.0:
+            return None
+        var = self.user(square.output[0], "ReduceMean")
+        add = var and self.last_axis_mean(var) and self.user(var.output[0], "Add")
+        sqrt = add and self.user(add.output[0], "Sqrt")
+        if not sqrt or self.scalar(add.input[1]) is None or list(div.input) != [sub.output[0], sqrt.output[0]]:
+            return None
+        scale = self.user(div.output[0], "Mul")
+        shift = scale and self.user(scale.output[0], "Add")
+        if not shift or self.const(scale.input[1]) is None or self.const(shift.input[1]) is None:
+            return None
+        eps = float(f"{float(np.float32(self.scalar(add.input[1]))):.6g}")
+        return [n, sub, square, div, var, add, sqrt, scale, shift], scale.input[1], shift.input[1], eps
+
+    def last_axis_mean(self, n) -> bool:
+        axes = self.attrs(n).get("axes")
+        if axes is None and len(n.input) > 1:
+            axes = self.const(n.input[1])
+        return axes is not None and [int(v) for v in np.ravel(axes)] in ([-1], [3]) and self.attrs(n).get(
+            "keepdims", 1)  # fmt: skip
+
+    def layer_norm(self, nodes, weight, bias, eps, x: str, last) -> None:
+        """One `layernorm` for the nodes that compute it, named as `last`'s output."""
+        if weight not in self.consts or bias not in self.consts or not weight.endswith(".weight"):
+            return self.refuse(nodes[0], "a layer norm whose weights are computed in the graph")
+        self.skip.update(o for m in nodes for o in m.output)
+        eps = float(f"{float(np.float32(eps)):.6g}")
+        g = self.add(last, "layernorm", [x], {} if eps == 1e-5 else {"eps": eps}, self.path(last, weight))
+        self.axis[g.name] = "channels" if nodes[0].op_type == "Transpose" else "last"
+        return None
+
+    def op_LayerNormalization(self, n, a) -> None:
+        return self.op_ReduceMean(n, a)
+
+    def op_ReduceMean(self, n, a) -> None:
+        found = self.layer_norm_at(n)
+        if found is None:
+            return self.refuse(n, f"{n.op_type} other than a layer norm over the last axis")
+        nodes, weight, bias, eps = found
+        return self.layer_norm(nodes, weight, bias, eps, n.input[0], nodes[-1])
+
+    def op_Transpose(self, n, a) -> None:
+        perm = tuple(a.get("perm", ()))
+        x = self.const(n.input[0])
+        if x is not None and perm == (1, 0):  # a dense layer's weight, as torch's Linear stores it
+            self.consts[n.output[0]] = x.T
+            self.transposed[n.output[0]] = n.input[0]
+            return None
+        if perm not in _PERMUTES:
+            return self.refuse(n, f"Transpose{perm} (only channels-last (0, 2, 3, 1) and back (0, 3, 1, 2))")
+        # torchvision's LayerNorm2d: to channels-last, a layer norm, and back is one layer norm over channels
+        users = self.consumers.get(n.output[0], [])
+        found = users and perm == (0, 2, 3, 1) and self.layer_norm_at(users[0])
+        found = found and {u.output[0] for u in users} <= {m.output[0] for m in found[0]} and found
+        back = found and self.user(found[0][-1].output[0], "Transpose")
+        if back and tuple(self.attrs(back).get("perm", ())) == (0, 3, 1, 2):
+            nodes, weight, bias, eps = found
+            return self.layer_norm([n, *nodes, back], weight, bias, eps, n.input[0], back)
+        self.add(n, _PERMUTES[perm], [n.input[0]])
+        return None
+
+    def op_MatMul(self, n, a) -> None:
+        """x · Wᵀ (+ b) on a map held channels-last: a dense layer, its weight stored as torch's (out, in)."""
+        weight = self.transposed.get(n.input[1])
+        if weight is None or self.consts[weight].ndim != 2:
+            return self.refuse(n, "MatMul other than by a dense layer's transposed weight (Transpose of NAME.weight)")
+        units = int(self.consts[weight].shape[0])
+        bias = self.user(n.output[0], "Add")
+        b = bias and self.const(bias.input[1])
+        last = n
+        if bias and b is not None and b.shape == (units,):
+            self.skip.add(bias.output[0])
+            last = bias
+        args = {"units": units, **({} if last is bias else {"use_bias": False})}
+        self.add(last, "dense", [n.input[0]], args, self.path(n, weight))
+        return None
+
+    def op_Identity(self, n, a) -> None:
+        # the identity: nothing of its own (stochastic depth and dropout are exported as one in inference)
+        self.alias[n.output[0]] = self.ref(n.input[0])
+
+    def op_Reshape(self, n, a) -> None:
+        """Channel shuffle: Reshape to N × g × C/g × ..., Transpose of the two channel axes, Reshape back."""
+        x, target = n.input[0], self.const(n.input[1])
+        shape = self.shapes.get(x, ())
+        swap = self.user(n.output[0], "Transpose")
+        back = swap and self.user(swap.output[0], "Reshape")
+        if target is not None and len(shape) == 4 and shape[1] and back and len(target) in (4, 5):
+            c, g = shape[1], int(target[1])
+            perm = tuple(self.attrs(swap).get("perm", ()))
+            grouped = g > 0 and c % g == 0 and int(target[2]) == c // g
+            if grouped and perm == (0, 2, 1, *range(3, len(target))) and self.same_shape(back.input[1], x):
+                self.skip.update([swap.output[0], back.output[0], *self.shape_of(back.input[1], x)])
+                self.add(back, "channel_shuffle", [x], {} if g == 2 else {"groups": g})
+                return None
+        return self.refuse(n, "Reshape other than in a channel shuffle (Reshape, Transpose, Reshape)")
+
+    def shape_of(self, tensor: str, x: str) -> list[str]:
+        """[tensor] where it is computed by Shape(x) for one Reshape alone (skipped with it), else []."""
+        node = self.producer.get(tensor)
+        return [tensor] if node is not None and node.op_type == "Shape" and list(node.input) == [x] else []
+
+    def same_shape(self, tensor: str, x: str) -> bool:
+        """`tensor` is `x`'s shape: Shape(x), or a constant that gives it (0 keeps a size, one -1 fills in)."""
+        if self.shape_of(tensor, x):
+            return len(self.consumers.get(tensor, [])) == 1
+        target, shape = self.const(tensor), self.shapes.get(x, ())
+        if target is None or len(target) != len(shape):
+            return False
+        return all(t == s or t == 0 or (k == 0 and t == -1) for k, (t, s) in enumerate(zip(target, shape)))
+
+    def op_Shape(self, n, a) -> None:
+        if n.output[0] not in self.skip:  # read by a channel shuffle's Reshape, which skips it
+            self.refuse(n, "Shape (no .cnn op)")
+
+    def op_Slice(self, n, a) -> None:
+        """A slice of the channels that is one of k equal parts: `chunk(k, i)`."""
+        bounds = [self.const(i) if i else None for i in list(n.input[1:5]) + [""] * (5 - len(n.input))]
+        starts, ends, axes, steps = bounds
+        c = self.shapes.get(n.input[0], (None, None))[1]
+        one = all(v is not None and v.size == 1 for v in (starts, ends, axes))
+        if one and c and int(np.ravel(axes)[0]) in (1, -3):
+            start, end = int(np.ravel(starts)[0]), min(int(np.ravel(ends)[0]), c)
+            size = end - start
+            if (steps is None or int(np.ravel(steps)[0]) == 1) and 0 < size and c % size == 0 and start % size == 0:
+                self.add(n, "chunk", [n.input[0]], {"chunks": c // size, "index": start // size})
+                return None
+        return self.refuse(n, "Slice other than one of equal parts of the channels")
+
+    def op_Split(self, n, a) -> None:
+        """Equal parts of the channels: each output i is `chunk(k, i)`."""
+        c = self.shapes.get(n.input[0], (None, None))[1]
+        split = self.const(n.input[1]) if len(n.input) > 1 and n.input[1] else a.get("split")
+        k = len(n.output)
+        equal = split is None or len(set(np.ravel(split).tolist())) == 1
+        if a.get("axis", 0) not in (1, -3) or not c or c % k or not equal:
+            return self.refuse(n, "Split other than into equal parts of the channels")
+        for i, out in enumerate(n.output):
+            if out in self.consumers or out in self.outputs:
+                self.add(n, "chunk", [n.input[0]], {"chunks": k, "index": i}, output=out)
+        return None
+
+    def op_Div(self, n, a) -> None:
+        """GELU as written before opset 20: x · ½(1 + erf(x/√2))."""
+        x = n.input[0]
+        erf = abs((self.scalar(n.input[1]) or 0) - 2**0.5) < 1e-6 and self.user(n.output[0], "Erf")
+        one = erf and self.user(erf.output[0], "Add")
+        gated = one and self.scalar(one.input[1]) == 1.0 and self.user(one.output[0], "Mul")
+        half = gated and set(gated.input) == {x, one.output[0]} and self.user(gated.output[0], "Mul")
+        if not half or self.scalar(half.input[1]) != 0.5:
+            return self.refuse(n, "Div other than in GELU's formula")
+        self.skip.update(o for m in (erf, one, gated, half) for o in m.output)
+        self.activation(half, "gelu", {}, x)
+        return None
 
     # --- one method per ONNX op ---
 
@@ -274,9 +477,22 @@ class _Converter:
             self.nodes.remove(sig)  # x · sigmoid(x), as cnndsl writes silu
             self.activation(n, "silu", {})
             return None
+        gamma, value = (y, x) if y in self.initializers else (x, y)
+        if gamma in self.initializers and self.const(value) is None:  # x · γ or γ · x
+            return self.layer_scale(n, value, gamma, self.const(gamma))
         if any(self.const(i) is not None for i in n.input):
             return self.refuse(n, "Mul by a constant")
         self.add(n, "multiply", [x, y])
+        return None
+
+    def layer_scale(self, n, x: str, name: str, gamma) -> None:
+        """x · γ with one learned value per channel (C×1×1, or C for a vector), named as the layer."""
+        if gamma.ndim not in (1, 3) or any(d != 1 for d in gamma.shape[1:]) or not _PATH.fullmatch(name):
+            return self.refuse(n, f"Mul by a constant of shape {tuple(gamma.shape)}")
+        # the value it starts from, where the weights are still all that one (the weights follow anyway)
+        init = float(f"{float(np.ravel(gamma)[0]):.6g}") if (gamma == np.ravel(gamma)[0]).all() else 1e-6
+        self.add(n, "layer_scale", [x], {} if init == 1e-6 else {"init": init}, name)
+        self.scales[n.output[0]] = tuple(gamma.shape)
         return None
 
     def op_Clip(self, n, a) -> None:

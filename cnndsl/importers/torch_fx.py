@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .graph import GNode, Graph, ImportRefused, infer_shapes
+from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes
 
 _ACTIVATION_MODULES = {
     nn.ReLU: "relu", nn.ReLU6: "relu6", nn.GELU: "gelu", nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
@@ -34,8 +34,10 @@ _MUL = {operator.mul, operator.imul, torch.mul}
 _LEAVES = (
     nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d,
     nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout, nn.Flatten, nn.LocalResponseNorm, nn.Upsample,
-    nn.Identity, nn.ChannelShuffle, *_ACTIVATION_MODULES,
+    nn.Identity, nn.ChannelShuffle, nn.LayerNorm, *_ACTIVATION_MODULES,
 )  # fmt: skip
+# torchvision's Permute dims (ConvNeXt's block.1 and block.6), and `x.permute(...)`'s
+_PERMUTES = {(0, 2, 3, 1): "channels_last", (0, 3, 1, 2): "channels_first"}
 
 
 def _pair(v) -> tuple:
@@ -50,7 +52,7 @@ class _Tracer(fx.Tracer):
         self.failed_in = ""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, _LEAVES) or _is_stochastic_depth(m):
+        if isinstance(m, _LEAVES) or _is_stochastic_depth(m) or _is_permute(m):
             return True
         if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
             return False
@@ -77,8 +79,9 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], name: str = "imported"
     finally:
         model.train(training)
     gm = fx.GraphModule(tracer.root, fx_graph)
-    graph = _Converter(gm, model, input_shape, name).graph()
-    infer_shapes(graph)
+    converter = _Converter(gm, model, input_shape, name)
+    graph = converter.graph()
+    check_axes(graph, infer_shapes(graph), converter.axis, converter.scales)
     return graph
 
 
@@ -94,6 +97,10 @@ class _Converter:
         self.called: set[str] = set()
         self.chunks: dict[str, tuple] = {}  # a chunk's fx node -> (its input, how many chunks)
         self.shuffles = set(_shuffles(model))
+        self.attrs: dict[str, fx.Node] = {}  # get_attr nodes (a layer scale's parameter), refused unless used so
+        self.used_attrs: set[str] = set()
+        self.axis: dict[str, str] = {}  # a layer norm -> the axis it normalises: "last", or "channels" (NCHW)
+        self.scales: dict[str, tuple] = {}  # a layer scale -> its parameter's shape
 
     def graph(self) -> Graph:
         inp, outputs = None, []
@@ -109,6 +116,9 @@ class _Converter:
                 outputs = [self.ref(v) for v in values]
             else:
                 self.convert(n)
+        for name, n in self.attrs.items():
+            if name not in self.used_attrs:
+                self.refuse(n, f"a constant tensor ({n.target}) used in forward")
         if self.problems:
             raise ImportRefused(self.problems, type(self.model).__name__)
         self.place_merges()
@@ -169,8 +179,8 @@ class _Converter:
             self.function(n)
         elif n.op == "call_method":
             self.method(n)
-        else:  # get_attr: a tensor of the model used as a value
-            self.refuse(n, f"a constant tensor ({n.target}) used in forward")
+        else:  # get_attr: a tensor of the model used as a value, as a layer scale's (see `layer_scale`)
+            self.attrs[n.name] = n
 
     # --- modules ----------------------------------------------------------------------------------
 
@@ -223,6 +233,10 @@ class _Converter:
             return "channel_shuffle", {"groups": m.groups}
         if _is_stochastic_depth(m):
             return "stochastic_depth", {"p": float(m.p), **({"mode": m.mode} if m.mode != "row" else {})}
+        if isinstance(m, nn.LayerNorm):
+            return self.layernorm(n, m, path)
+        if _is_permute(m):
+            return self.permute(n, m.dims, path)
         return self.refuse(n, f"{type(m).__name__} (no .cnn op)", path)
 
     def activation(self, n: fx.Node, kind: str, m, where: str):
@@ -235,6 +249,45 @@ class _Converter:
         if kind == "elu" and m.alpha != 1.0:
             return kind, {"alpha": m.alpha}
         return kind, {}
+
+    def layernorm(self, n: fx.Node, m: nn.LayerNorm, path: str):
+        """nn.LayerNorm(C) normalises the last axis: the channels of a vector or of a map held channels-last;
+        torchvision's LayerNorm2d those of a map held channels-first (checked once the shapes are known)."""
+        name = type(m).__name__
+        if type(m) is not nn.LayerNorm and name != "LayerNorm2d":
+            return self.refuse(n, f"{name} (a LayerNorm of its own)", path)
+        if len(m.normalized_shape) != 1:
+            shape = tuple(m.normalized_shape)
+            return self.refuse(n, f"{name} over the last {len(shape)} axes {shape} (layernorm is over channels)", path)
+        if m.weight is None or m.bias is None:
+            return self.refuse(n, f"{name} without a learned weight and bias", path)
+        self.axis[n.name] = "channels" if name == "LayerNorm2d" else "last"
+        return "layernorm", _defaults({"eps": m.eps}, {"eps": 1e-5})
+
+    def permute(self, n: fx.Node, dims, where: str):
+        dims = tuple(d % 4 for d in dims) if len(dims) == 4 else tuple(dims)
+        if dims not in _PERMUTES:
+            return self.refuse(n, f"permute{dims} (only channels-last (0, 2, 3, 1) and back (0, 3, 1, 2))", where)
+        return _PERMUTES[dims], {}
+
+    def layer_scale(self, n: fx.Node, x: fx.Node, attr: fx.Node) -> None:
+        """`x * self.layer_scale`, a parameter of one value per channel (ConvNeXt's layer scale)."""
+        try:
+            gamma = self.gm.get_parameter(attr.target).detach()
+        except AttributeError:
+            return self.refuse(n, f"a constant tensor ({attr.target}) used in forward")
+        shared = len(attr.users) != 1 or attr.target in self.called
+        if gamma.ndim not in (1, 3) or any(d != 1 for d in gamma.shape[1:]) or shared:
+            return self.refuse(n, f"a multiplication by {attr.target} of shape {tuple(gamma.shape)}")
+        self.called.add(attr.target)
+        self.used_attrs.add(attr.name)
+        # the value it starts from, where the model still holds one (a trained one does not; the weights follow)
+        init = 1e-6
+        if not gamma.is_meta and bool((gamma == gamma.flatten()[0]).all()):
+            init = float(f"{float(gamma.flatten()[0]):.6g}")  # as float32 holds it: 1e-6, not 9.99999997e-07
+        g = self.add(n, "layer_scale", [x], _defaults({"init": init}, {"init": 1e-6}), attr.target)
+        self.scales[g.name] = tuple(gamma.shape)
+        return None
 
     def conv(self, n: fx.Node, m, path: str):
         if m.padding_mode != "zeros":
@@ -307,6 +360,10 @@ class _Converter:
         tensors = [a for a in args if isinstance(a, fx.Node)]
         if f in _ACTIVATION_FUNCTIONS:
             return self.functional_activation(n, _ACTIVATION_FUNCTIONS[f])
+        if f in _MUL and len(args) == 2 and not kwargs and len(tensors) == 2:
+            scales = [a for a in tensors if a.name in self.attrs]
+            if len(scales) == 1:
+                return self.layer_scale(n, next(a for a in tensors if a is not scales[0]), scales[0])
         if f in _ADD or f in _MUL:
             if len(tensors) != 2 or len(args) != 2 or kwargs.get("alpha", 1) != 1:
                 return self.refuse(n, f"{getattr(f, '__name__', f)} with a constant")
@@ -361,6 +418,8 @@ class _Converter:
             return None
         if f is F.pad:
             return self.pad(n)
+        if f is torch.permute:
+            return self.functional_permute(n, args[1] if len(args) > 1 else kwargs.get("dims"))
         name = getattr(f, "__name__", str(f))
         if name == "upsample_zeros":
             self.add(n, "upsample", [args[0]], {"scale": _pair(args[1]), "mode": "zeros"})
@@ -402,6 +461,11 @@ class _Converter:
         self.add(n, kind, [n.args[0]], args)
         return None
 
+    def functional_permute(self, n: fx.Node, dims) -> None:
+        kind_args = self.permute(n, tuple(dims or ()), "")
+        if kind_args:
+            self.add(n, kind_args[0], [n.args[0]])
+
     def pad(self, n: fx.Node) -> None:
         self.refuse(n, "F.pad (explicit padding outside a convolution or pooling)")
 
@@ -434,6 +498,9 @@ class _Converter:
             self.add(n, "add" if name.startswith("add") else "multiply", list(n.args))
         elif name == "chunk":
             self.chunk(n)
+        elif name == "permute":
+            dims = n.args[1] if len(n.args) == 2 and isinstance(n.args[1], (tuple, list)) else n.args[1:]
+            self.functional_permute(n, dims)
         elif name == "flatten" and tuple(n.args[1:]) in ((1,), (1, -1)):
             self.add(n, "flatten", [n.args[0]])
         elif name == "mean" and _dims(n) == {2, 3} and n.kwargs.get("keepdim", len(n.args) > 2 and n.args[2]):
@@ -446,6 +513,11 @@ def _is_stochastic_depth(m: nn.Module) -> bool:
     """torchvision.ops.StochasticDepth, or the module of that name cnndsl's PyTorch code writes (no weights;
     traced through, it would vanish in inference mode)."""
     return type(m).__name__ == "StochasticDepth" and hasattr(m, "p") and getattr(m, "mode", None) in ("row", "batch")
+
+
+def _is_permute(m: nn.Module) -> bool:
+    """torchvision's Permute (ConvNeXt), or the module of that name cnndsl's PyTorch code writes."""
+    return type(m).__name__ == "Permute" and isinstance(getattr(m, "dims", None), (list, tuple))
 
 
 def _owner(g: GNode) -> str:
