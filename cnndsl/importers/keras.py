@@ -510,7 +510,7 @@ def text(model, name: str, source: str = "") -> str:
         try:
             out = write(graph, source)
             missing = kept - set(_compiled_names(out))
-        except (CnnDslError, ImportRefused):  # what the scopes cannot be written as (not seen yet): flat, as the layers are
+        except (CnnDslError, ImportRefused):  # scopes that cannot be written so (none seen yet): flat, as before
             if not scopes:
                 raise
             scopes.clear()
