@@ -519,9 +519,19 @@ def text(model, name: str, source: str = "") -> str:
             return out
         unlabelled = {n.name for n in graph.nodes if n.where in missing and n.name == n.where and not n.path}
         labelled |= unlabelled
-        if not unlabelled:  # else the innermost scope of each is given up
-            scopes -= {max((s for s in scopes if name.startswith(s + "_")), key=len, default="") for name in missing}
+        if not unlabelled:  # else the scope that numbers each wrongly is given up
+            scopes -= {_culprit(name, scopes) for name in missing}
     raise AssertionError(f"unreachable: without scopes every layer keeps its name ({sorted(missing)[:5]})")
+
+
+def _culprit(name: str, scopes: set[str]) -> str:
+    """The scope to give up for a name that did not come back: the one that numbers a scope on its way
+    (keras.applications' `block_16` is not the 17th statement of a sequence `block`), else the innermost."""
+    owners = sorted((s for s in scopes if name.startswith(s + "_")), key=len)
+    for parent, child in zip(owners, owners[1:]):
+        if child[len(parent) + 1 :].isdigit():
+            return parent
+    return owners[-1] if owners else ""
 
 
 def _compiled_names(text: str) -> list[str]:
@@ -544,7 +554,7 @@ def _scopes(graph: Graph) -> set[str]:
             candidates.setdefault("_".join(words[:k]), []).append(i)
     scopes = set()
     for prefix, members in candidates.items():
-        if len(set(members)) < 2 or prefix in taken:  # a layer's own name: it would be a label of its scope too
+        if len({names[i] for i in members}) < 2 or prefix in taken:  # a layer's own name: its scope's label too
             continue
         inside = {graph.nodes[i].name for i in members}
         entries = {x for i in members for x in graph.nodes[i].inputs if x not in inside}
