@@ -138,6 +138,23 @@ def test_nested_model():
     assert _relative(original(x), compiled(x)) <= TOLERANCE
 
 
+def test_separable_convolution():
+    """SeparableConv2D imports as a depthwise and a pointwise convolution, which take the layer's weights."""
+    x = inputs = keras.Input((16, 16, 3))
+    x = keras.layers.SeparableConv2D(8, 3, padding="same", activation="relu", name="sep1")(x)
+    x = keras.layers.SeparableConv2D(4, 3, strides=2, depth_multiplier=2, use_bias=False, name="sep2")(x)
+    original = keras.Model(inputs, x)
+    net = from_keras(original)
+    assert "sep1_depthwise: conv(3, 3, padding=1, groups=3, use_bias=false)\n    sep1: conv(8, 1, activation=relu)" in (
+        net.to_cnn()
+    )
+    compiled = to_keras(net)
+    keras_weights(original, compiled)
+    x = _inputs(original)
+    assert _relative(original(x), compiled(x)) <= TOLERANCE
+    assert _relative(original(x), to_keras(net)(x)) > 0.01  # the weights went across
+
+
 def _small_model():
     """A Sequential-free functional model with what needs translating: an asymmetric ZeroPadding2D (TensorFlow's
     `same`), a symmetric one before a max pooling, a depthwise convolution, an add, and a channels-last flatten

@@ -161,14 +161,14 @@ class _Converter:
         return name
 
     def add(self, layer, kind: str, inputs: list[str], args: dict | None = None, label: bool = True,
-            suffix: str = "") -> GNode:  # fmt: skip
-        """A node for `layer`; unlabelled (`label=False`), it stands for the layer unless it is a `suffix` node
-        before it (`channels_last`)."""
-        name = layer.name if label else f"{layer.name}/{suffix or kind}"
+            suffix: str = "", name: str = "") -> GNode:  # fmt: skip
+        """A node for `layer`, labelled with its name (or `name`); unlabelled (`label=False`), it stands for
+        the layer unless it is a `suffix` node before it (`channels_last`)."""
+        name = name or (layer.name if label else f"{layer.name}/{suffix or kind}")
         if name in self.by_name:
-            self.refuse(layer, "two layers of this name (a nested model's and another)")
+            self.refuse(layer, f"two layers named {name!r} (a nested model's and another)")
         inputs = [self.ref(i) for i in inputs]
-        g = GNode(name, kind, inputs, args or {}, layer.name if label else "", "", where=layer.name)
+        g = GNode(name, kind, inputs, args or {}, name if label else "", "", where=name if label else layer.name)
         self.nodes.append(g)
         self.by_name[g.name] = g
         if not label and not suffix:
@@ -241,7 +241,9 @@ class _Converter:
     def layer_Identity(self, layer, inputs):
         self.alias[layer.name] = inputs[0]
 
-    def conv_args(self, layer, inputs, filters: int, groups: int, use_bias: bool):
+    def conv_args(self, layer, inputs, filters: int, groups: int, use_bias: bool, name: str = ""):
+        """A convolution node for `layer` (`name`: the depthwise half of a separable one, with neither fixed
+        weights nor activation)."""
         kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
         x, padding = self.padding(layer, inputs, kernel, strides, pool=False)
         dilation = _pair(layer.dilation_rate)
@@ -252,15 +254,20 @@ class _Converter:
                 "use_bias": use_bias}  # fmt: skip
         defaults = {"strides": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "use_bias": True}
         args |= _defaults(more, defaults)
+        if name:
+            return self.add(layer, "conv", [x], args, name=name)
         fixed = self.fixed(layer)
         if fixed:
             args.pop("use_bias")
             args |= fixed
+        self.with_activation(layer, "conv", [x], args)
+
+    def with_activation(self, layer, kind: str, inputs: list[str], args: dict) -> None:
         activation = self.activation_name(layer, layer.activation)
         if activation:
             args["activation"] = activation
         if activation is not False:
-            self.add(layer, "conv", [x], args)
+            self.add(layer, kind, inputs, args)
 
     def fixed(self, layer) -> dict:
         """`weights=` of a frozen convolution without bias whose kernel is one matrix for every channel (a fixed
@@ -279,6 +286,15 @@ class _Converter:
     def layer_DepthwiseConv2D(self, layer, inputs):
         channels = layer.input.shape[-1]
         self.conv_args(layer, inputs, channels * layer.depth_multiplier, channels, layer.use_bias)
+
+    def layer_SeparableConv2D(self, layer, inputs):
+        """A depthwise convolution labelled `<name>_depthwise`, then a 1×1 one labelled `<name>` (keras_weights
+        splits the layer's weights between them)."""
+        channels = layer.input.shape[-1]
+        depthwise = f"{layer.name}_depthwise"
+        self.conv_args(layer, inputs, channels * layer.depth_multiplier, channels, False, name=depthwise)
+        args = {"filters": layer.filters, "kernel_size": (1, 1), **({} if layer.use_bias else {"use_bias": False})}
+        self.with_activation(layer, "conv", [depthwise], args)
 
     def layer_SamePadding2D(self, layer, inputs):  # cnndsl's, before a strided and dilated convolution
         self.pads[layer.name] = "same"
@@ -303,12 +319,7 @@ class _Converter:
         args = {"filters": layer.filters, "kernel_size": _pair(layer.kernel_size), "strides": _pair(layer.strides),
                 "padding": padding, "output_padding": tuple(extra), "dilation": _pair(dilation), "groups": groups,
                 "use_bias": layer.use_bias}  # fmt: skip
-        args = _op_defaults("conv_transpose", args)
-        activation = self.activation_name(layer, layer.activation)
-        if activation:
-            args["activation"] = activation
-        if activation is not False:
-            self.add(layer, "conv_transpose", inputs, args)
+        self.with_activation(layer, "conv_transpose", inputs, _op_defaults("conv_transpose", args))
 
     def layer_Cropping2D(self, layer, inputs):
         """The padding of the transposed convolution before it (as cnndsl's Keras code writes PyTorch's)."""
@@ -449,11 +460,7 @@ class _Converter:
 
     def layer_Dense(self, layer, inputs):
         args = {"units": layer.units, **({} if layer.use_bias else {"use_bias": False})}
-        activation = self.activation_name(layer, layer.activation)
-        if activation:
-            args["activation"] = activation
-        if activation is not False:
-            self.add(layer, "dense", inputs, args)
+        self.with_activation(layer, "dense", inputs, args)
 
     def merge(self, layer, inputs, kind: str):
         if kind == "concat" and layer.axis not in (-1, 3):
@@ -476,13 +483,15 @@ def keras_weights(original, compiled) -> None:
 
     for layer in _leaves(original):
         weights = layer.get_weights()
-        if not weights:
-            continue
-        try:
-            target = compiled.get_layer(layer.name)
-        except ValueError:
-            raise InputError(f"the compiled import has no layer {layer.name!r}") from None
-        target.set_weights(weights)
+        parts = [(layer.name, weights)]
+        if type(layer).__name__ == "SeparableConv2D":  # imported as a depthwise and a pointwise convolution
+            parts = [(f"{layer.name}_depthwise", weights[:1]), (layer.name, weights[1:])]
+        for name, part in parts if weights else []:
+            try:
+                target = compiled.get_layer(name)
+            except ValueError:
+                raise InputError(f"the compiled import has no layer {name!r}") from None
+            target.set_weights(part)
 
 
 # --- the module hierarchy in the layers' names ------------------------------------------------------------
