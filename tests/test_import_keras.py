@@ -26,6 +26,13 @@ from cnndsl.transfer import transfer_weights  # noqa: E402
 TOLERANCE = 1e-5
 
 
+@pytest.fixture(autouse=True)
+def _free_models():
+    """Let each test's models go (two VGG-19s hold over a gigabyte)."""
+    yield
+    keras.backend.clear_session(free_memory=True)
+
+
 def _randomise(model, seed: int = 0) -> None:
     """Weights that make every layer matter: random batch-norm statistics too (weights=None leaves them 0 and 1)."""
     rng = np.random.default_rng(seed)
