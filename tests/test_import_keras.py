@@ -117,6 +117,40 @@ def test_keras_round_trip(name):
         assert _relative(u, v) <= TOLERANCE
 
 
+# What the library's networks do not have and cnndsl's Keras code writes with its own layers or several Keras
+# layers: LRN, a convolution with strides and dilation (SamePadding2D, or ZeroPadding2D, then every strides-th
+# output), transposed convolutions with PyTorch's padding (a Cropping2D after) and with groups, upsampling of
+# each kind, adaptive pooling with uneven windows, layer scale.
+OPS = """
+network keras_ops {
+    input(4, 13, 13)
+    lrn(3, alpha=0.001)
+    conv(8, 3, strides=2, dilation=2, padding=same)
+    relu()
+    conv(8, 3, strides=2, dilation=2, padding=1)
+    conv_transpose(8, 3, strides=2, padding=1, output_padding=1)
+    conv_transpose(8, 3, strides=2, groups=2)
+    upsample(2, mode=bilinear, align_corners=true)
+    adaptive_avgpool(5)
+    upsample(2, mode=zeros)
+    upsample(2, mode=bilinear)
+    layer_scale(0.5)
+}
+"""
+
+
+def test_keras_ops_round_trip():
+    net = cnndsl.loads(OPS)
+    original = to_keras(net)
+    imported = from_keras(original, net.name)
+    assert (imported.params, imported.buffers, imported.macs) == (net.params, net.buffers, net.macs)
+    assert [n.op.kind for n in imported.nodes] == [n.op.kind for n in net.nodes]
+    compiled = to_keras(imported)
+    keras_weights(original, compiled)
+    x = _inputs(original)
+    assert _relative(original(x), compiled(x)) <= TOLERANCE
+
+
 def test_resnet34_reads_like_the_library():
     """cnndsl's own Keras names (`layer2_0_conv1`, `layer2_0_downsample_0`) give the hierarchy back: one block
     definition and repeats, as the PyTorch import gives."""

@@ -79,6 +79,7 @@ class _Converter:
         self.pads: dict[str, tuple] = {}  # a ZeroPadding2D's name -> ((top, bottom), (left, right))
         self.last: set[str] = set()  # the nodes whose output is a map held channels-last (read by dense layers)
         self.nested: dict[int, str] = {}  # a nested model's input layer (by id) -> what the model reads
+        self.layers: dict[str, object] = {}  # every layer by name
         self.problems: list[tuple[str, str]] = []
         self.input = ""
 
@@ -108,6 +109,7 @@ class _Converter:
             if type(layer).__name__ == "InputLayer":
                 continue
             sources = self.sources(layer, previous)
+            self.layers[layer.name] = layer
             if sources is not None and getattr(layer, "layers", None) is not None:
                 self.walk_nested(layer, sources)
             elif sources is not None:
@@ -325,7 +327,8 @@ class _Converter:
         """The padding of the transposed convolution before it (as cnndsl's Keras code writes PyTorch's)."""
         (t, b), (le, r) = layer.cropping
         n = self.by_name.get(inputs[0])
-        if n is None or n.kind != "conv_transpose" or n.args.get("padding", (0, 0)) != (0, 0) or t != le:
+        folds = n is not None and n.kind == "conv_transpose" and n.args.get("padding", (0, 0)) == (0, 0)
+        if not folds or t != le or not self.only_reader(n):
             return self.refuse(layer, "Cropping2D other than after a transposed convolution")
         extra = [e + p - q for e, p, q in zip(n.args.get("output_padding", (0, 0)), (t, le), (b, r))]
         if min(extra) < 0 or any(e >= s for e, s in zip(extra, n.args.get("strides", (1, 1)))):
@@ -373,7 +376,19 @@ class _Converter:
         self.add(layer, kind, [x], args)
 
     def layer_MaxPooling2D(self, layer, inputs):
+        n = self.by_name.get(self.ref(inputs[0]))
+        strided = _pair(layer.pool_size) == (1, 1) and layer.padding == "valid" and n is not None
+        if strided and n.kind == "conv" and n.args.get("strides", (1, 1)) == (1, 1) and self.only_reader(n):
+            # every strides-th output of a convolution: cnndsl's Keras code so writes one with strides and
+            # dilation, which Keras refuses together
+            n.args["strides"] = _pair(layer.strides)
+            self.alias[layer.name] = n.name
+            return
         self.pool(layer, inputs, "maxpool")
+
+    def only_reader(self, n: GNode) -> bool:
+        """Whether one layer alone reads node `n`'s layer."""
+        return len(self.layers[n.where]._outbound_nodes) == 1
 
     def layer_AveragePooling2D(self, layer, inputs):
         self.pool(layer, inputs, "avgpool")
