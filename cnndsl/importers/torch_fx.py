@@ -281,11 +281,7 @@ class _Converter:
             return self.refuse(n, f"a multiplication by {attr.target} of shape {tuple(gamma.shape)}")
         self.called.add(attr.target)
         self.used_attrs.add(attr.name)
-        # the value it starts from, where the model still holds one (a trained one does not; the weights follow)
-        init = 1e-6
-        if not gamma.is_meta and bool((gamma == gamma.flatten()[0]).all()):
-            init = float(f"{float(gamma.flatten()[0]):.6g}")  # as float32 holds it: 1e-6, not 9.99999997e-07
-        g = self.add(n, "layer_scale", [x], _defaults({"init": init}, {"init": 1e-6}), attr.target)
+        g = self.add(n, "layer_scale", [x], _defaults({"init": _scale_init(gamma)}, {"init": 1e-6}), attr.target)
         self.scales[g.name] = tuple(gamma.shape)
         return None
 
@@ -507,6 +503,14 @@ class _Converter:
             self.add(n, "global_avgpool", [n.args[0]])
         else:
             self.refuse(n, f"Tensor.{name}()")
+
+
+def _scale_init(gamma) -> float:
+    """The value a layer scale starts from, where the model still holds one (a trained one does not; the
+    weights follow), as float32 holds it: 1e-6, not 9.99999997e-07."""
+    if not gamma.is_meta and bool((gamma == gamma.flatten()[0]).all()):
+        return float(f"{float(gamma.flatten()[0]):.6g}")
+    return 1e-6
 
 
 def _is_stochastic_depth(m: nn.Module) -> bool:
