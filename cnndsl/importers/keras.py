@@ -526,7 +526,7 @@ def text(model, name: str, source: str = "") -> str:
     kept = {n.where for n in graph.nodes if n.path and n.kind not in _MERGES.values()}
     scopes = _scopes(graph)  # (and the nodes of each made consecutive)
     labelled: set[str] = set()  # nodes whose made-up name did not come back: they keep their label
-    for _ in range(len(scopes) + len(graph.nodes) + 1):
+    while True:  # each round gives up a scope or labels a node, until the names come back or none is left
         bad = _place(graph, scopes, labelled)
         if bad:  # labels the language cannot write (`1_conv`): their scope is given up
             scopes -= bad
@@ -539,13 +539,13 @@ def text(model, name: str, source: str = "") -> str:
                 raise
             scopes.clear()
             continue
-        if not missing:
-            return out
         unlabelled = {n.name for n in graph.nodes if n.where in missing and n.name == n.where and not n.path}
+        if not missing or not (scopes or unlabelled):  # (flat, every layer is labelled with its name)
+            return out
         labelled |= unlabelled
-        if not unlabelled:  # else the scope that numbers each wrongly is given up
-            scopes -= {_culprit(name, scopes) for name in missing}
-    raise AssertionError(f"unreachable: without scopes every layer keeps its name ({sorted(missing)[:5]})")
+        if not unlabelled:  # else the scope that numbers each wrongly is given up (all, if none does)
+            culprits = {_culprit(name, scopes) for name in missing} & scopes
+            scopes -= culprits or set(scopes)
 
 
 def _culprit(name: str, scopes: set[str]) -> str:
