@@ -562,7 +562,7 @@ def _fold_tails(groups: list[Group], instances: list[Instance]) -> list[Group]:
                 continue
             if h.tail is not None:
                 k = h.tail[1]
-                fits = g.items in (h.items, h.items[:k])
+                fits = g.items in (h.items, h.items[:k]) and g.output == g.items[-1].path
                 long = h
             else:
                 long, short = (g, h) if len(g.items) > len(h.items) else (h, g)
