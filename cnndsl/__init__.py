@@ -25,6 +25,7 @@ _LAZY = {
     "transfer_weights": "cnndsl.transfer",
     "render": "cnndsl.diagram",
     "from_torch": "cnndsl.importers",
+    "from_exported": "cnndsl.importers",
     "from_onnx": "cnndsl.importers",
     "from_keras": "cnndsl.importers",
 }
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 # what each lazy function needs beyond the front end
 _EXTRA = {
     "from_torch": "torch",
+    "from_exported": "torch",
     "from_keras": "keras",
     "from_onnx": "onnx",
     "to_torch": "torch",

@@ -191,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("import", help="turn a PyTorch, Keras or ONNX model into a readable .cnn file (docs/import.md)")
     sp.add_argument("source", metavar="SOURCE", help="package.module:callable, path/to/file.py:callable, "
-                    "model.onnx, model.keras or keras.applications.NAME")  # fmt: skip
+                    "model.pt2 (torch.export), model.onnx, model.keras or keras.applications.NAME")  # fmt: skip
     sp.add_argument("-o", "--output", metavar="OUT.cnn", help="where to write (atomically); default: standard output")
     sp.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="the input, without the batch (default: "
                     "the first convolution's channels at 224x224)")  # fmt: skip
@@ -285,7 +285,7 @@ def _load(args):
 
 
 def cmd_check(args) -> int:
-    from .project import check_compiled, cnn_files, importers, recovered
+    from .project import check_compiled, cnn_files, distinct, importers, recovered
 
     files = cnn_files(args.files)
     if args.with_importers:
@@ -307,6 +307,7 @@ def cmd_check(args) -> int:
             omitted.append((path, len(found) - MAX_ERRORS))
             found = found[:MAX_ERRORS]
         errors += found
+    errors = distinct(errors)  # a library's error, found by each file that imports it, once
     if args.format == "json":
         out = {
             "networks": [
@@ -326,7 +327,7 @@ def cmd_check(args) -> int:
             print(f"{path}: blocks {', '.join(names)} (no network)")
         for e in errors:
             if args.format == "github":
-                message = e.message + (f" ({e.hint})" if e.hint else "")
+                message = e.message + e.found_in + (f" ({e.hint})" if e.hint else "")
                 where = f"file={_gh_property(e.path)}" + (f",line={e.line},col={e.column}" if e.line else "")
                 where += f",title={e.code}"
                 print(f"::error {where}::{_gh_escape(message)}")

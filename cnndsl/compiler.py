@@ -30,6 +30,7 @@ from .syntax import (
     Branches,
     Call,
     Compare,
+    Comprehension,
     Const,
     Definition,
     FnCall,
@@ -173,6 +174,9 @@ def _names_in(expr) -> set[str]:
         return set().union(*(_names_in(i) for i in expr.items))
     if isinstance(expr, ShapeAttr):
         return {"in"}
+    if isinstance(expr, Comprehension):  # its loop variables are its own
+        bound = {name for name, _ in _target_names(expr.target)}
+        return _names_in(expr.iterable) | (_names_in(expr.item) - bound)
     if isinstance(expr, (Const, Open)) or not hasattr(expr, "__dataclass_fields__"):
         return set()
     names = set()  # conditions, calls, indexing: every expression they hold
@@ -637,22 +641,7 @@ class _Expansion:
     def iterations(self, item: For, frame: Frame, x):
         """Runs a loop: yields once per item, with frame.env holding the loop variables. Refused before the
         first iteration when the items times the nodes of the body would pass the node budget."""
-        items = self.evaluate(item.iterable, frame.env)
-        if not isinstance(items, tuple):
-            if isinstance(items, Word) and items not in _words():
-                raise self.unknown_name(items, frame.env)
-            raise self.error(
-                "E214", f"a for loop runs over a tuple or range(n), got {literal(items)}", item.iterable.span,
-                hint="for i in range(n) { ... }",
-            )  # fmt: skip
-        names = list(_target_names(item.target))
-        for name, span in names:
-            self.c._check_name(name, span, "loop variable")
-            if name in frame.env or name == "in" or [n for n, _ in names].count(name) > 1:
-                raise self.error(
-                    "E207", f"'{name}' is already defined here", span,
-                    hint="a loop variable takes a name of its own: not a parameter's, a constant's or an outer loop's",
-                )  # fmt: skip
+        items = self.loop_items(item, frame.env, 0)
         self.work += len(items)
         budget = self.c.max_nodes
         outer = dict(frame.env)
@@ -672,9 +661,51 @@ class _Expansion:
             frame.env = outer
             self.loops -= 1
 
+    def loop_items(self, loop: For | Comprehension, env: dict, depth: int) -> tuple:
+        """The items a for loop or a comprehension runs over, once its loop variables are known to be names of
+        their own."""
+        items = self.evaluate(loop.iterable, env, depth + 1)
+        if not isinstance(items, tuple):
+            if isinstance(items, Word) and items not in _words():
+                raise self.unknown_name(items, env)
+            what, hint = ("a for loop", "for i in range(n) { ... }") if isinstance(loop, For) else ("'for'", None)
+            raise self.error(
+                "E214", f"{what} runs over a tuple or range(n), got {literal(items)}", loop.iterable.span, hint=hint
+            )  # fmt: skip
+        names = [(name, span) for name, span in _target_names(loop.target) if name != UNUSED]
+        for name, span in names:
+            self.c._check_name(name, span, "loop variable")
+            if name in env or name == "in" or [n for n, _ in names].count(name) > 1:
+                raise self.error(
+                    "E207", f"'{name}' is already defined here", span,
+                    hint="a loop variable takes a name of its own: not a parameter's, a constant's or an outer loop's",
+                )  # fmt: skip
+        return items
+
+    def comprehension(self, expr: Comprehension, env: dict, depth: int) -> tuple:
+        """`n for _, n in table`: the values, as a tuple. Its iterations count against the node budget, as a
+        loop's and a function's calls do."""
+        items = self.loop_items(expr, env, depth)
+        self.work += len(items)
+        if self.work > self.c.max_nodes:
+            raise self.error(
+                "E403", f"expressions and loops take more than {self.c.max_nodes:,} steps", expr.span,
+                hint="raise the budget with --max-nodes (max_nodes= in Python) if this is intended",
+            )  # fmt: skip
+        values = []
+        for value in items:
+            inner = dict(env)
+            self.bind_target(expr.target, value, inner, expr.iterable.span)
+            value = self.evaluate(expr.item, inner, depth + 1)
+            if isinstance(value, Word) and value not in _words():
+                raise self.unknown_name(value, inner)
+            values.append(value)
+        return tuple(values)
+
     def bind_target(self, target, value, env: dict, span: Span) -> None:
         if isinstance(target[0], str):  # (name, span)
-            env[target[0]] = value
+            if target[0] != UNUSED:
+                env[target[0]] = value
             return
         if not isinstance(value, tuple) or len(value) != len(target):
             raise self.error(
@@ -1047,6 +1078,9 @@ class _Expansion:
             raise self.error("E205", f"{call.name}: {field_name}{shown}: {err.message}", span) from None
 
     def unknown_name(self, word: Word, env: dict) -> CnnDslError:
+        if word == UNUSED:
+            hint = "'_' names a loop variable that is not read"
+            return self.error("E206", "'_' is not a value", word.span, hint=hint)
         hint = _did_you_mean(word, env) or _did_you_mean(word, _words())
         if not hint and env:
             hint = f"parameters here: {', '.join(env)}"
@@ -1225,6 +1259,8 @@ class _Expansion:
             return self.shape_attr(expr, env)
         if isinstance(expr, FnCall):
             return self.call_function(expr, env, depth)
+        if isinstance(expr, Comprehension):
+            return self.comprehension(expr, env, depth)
         raise AssertionError(expr)
 
     def boolean(self, v, expr, env, what: str) -> bool:
@@ -1387,6 +1423,7 @@ FUNCTIONS = {
     "abs": (1, 1, lambda x: abs(*_numbers(x))),
     "log": (1, 1, _log),  # natural logarithm
     "pow": (2, 2, lambda x, y: math.pow(*_numbers(x, y))),
+    "sum": (1, 64, lambda *xs: 0 if xs == ((),) else sum(_numbers(*xs))),  # of numbers or of one tuple
     "len": (1, 1, _length),
     "range": (1, 3, lambda *xs: range(*_integers(*xs))),
     "enumerate": (1, 1, _enumerate),
@@ -1401,6 +1438,7 @@ def _why(e: Exception) -> str:
 # The sizes `in.` names, by the rank of the input.
 INPUT_SIZES = {3: ("channels", "height", "width"), 1: ("features",)}
 SETTINGS = "--set"  # the path errors in `--set NAME=VALUE` settings show
+UNUSED = "_"  # a loop variable that is not read (`for _ in range(3)`, `for _, c in table`): bound to nothing
 
 
 def _target_names(target):

@@ -71,6 +71,7 @@ class CnnDslError(Exception):
         column: int = 1,
         hint: str | None = None,
         source_line: str | None = None,
+        networks: tuple[str, ...] = (),
     ):
         super().__init__(message)
         assert code in CODES, code
@@ -81,11 +82,26 @@ class CnnDslError(Exception):
         self.column = column
         self.hint = hint
         self.source_line = source_line
+        self.networks = networks  # those it was found in, when `check` found it in several (project.distinct)
 
     def __str__(self) -> str:
         # line 0: the file as a whole (one that cannot be read), with no place in it to point at
         where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
-        return f"{where}: error[{self.code}]: {self.message}"
+        return f"{where}: error[{self.code}]: {self.message}{self.found_in}"
+
+    @property
+    def found_in(self) -> str:
+        """` (in a and b)`, ` (in a and 10 other networks)` for an error found in several networks, else ''."""
+        first, *others = self.networks or ("",)
+        if not others:
+            return ""
+        return f" (in {first} and {others[0] if len(others) == 1 else f'{len(others)} other networks'})"
+
+    def in_networks(self, networks: tuple[str, ...]) -> CnnDslError:
+        """This error, as found in these networks."""
+        return CnnDslError(
+            self.code, self.message, self.path, self.line, self.column, self.hint, self.source_line, networks
+        )
 
     def format(self) -> str:
         """The full report: location line, source line with a caret, hint."""
@@ -99,6 +115,7 @@ class CnnDslError(Exception):
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
+            "networks": list(self.networks),
         }
 
 

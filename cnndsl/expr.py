@@ -10,6 +10,7 @@ of six, so an IR read from JSON cannot smuggle code into a generated file; `chec
 
 from __future__ import annotations
 
+import operator
 from typing import Literal
 
 from .ops import STRICT
@@ -109,6 +110,35 @@ def constant(value) -> Expr:
     if isinstance(value, tuple):
         return Tuple(items=tuple(constant(v) for v in value))
     return Const(value=value)
+
+
+def evaluate(e: Expr, env: dict):
+    """The value of the expression as Python computes it, its parameters' values taken from `env`: KeyError for
+    a parameter `env` lacks, TypeError for arithmetic on anything but numbers, ArithmeticError for a division by
+    zero. The IR bounds the nesting (MAX_DEPTH), so the recursion is bounded."""
+    if isinstance(e, Param):
+        return env[e.name]
+    if isinstance(e, Const):
+        return e.value
+    if isinstance(e, Tuple):
+        return tuple(evaluate(i, env) for i in e.items)
+    if isinstance(e, Neg):
+        return -_number(evaluate(e.operand, env))
+    if isinstance(e, BinOp):
+        return _ARITHMETIC[e.op](_number(evaluate(e.left, env)), _number(evaluate(e.right, env)))
+    raise TypeError(f"not an expression: {type(e).__name__}")
+
+
+_ARITHMETIC = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
+    "%": operator.mod,
+}  # fmt: skip
+
+
+def _number(v):
+    if type(v) not in (int, float, bool):
+        raise TypeError(f"arithmetic on {type(v).__name__}")
+    return v
 
 
 def python(e, rename: dict[str, str]):

@@ -21,7 +21,7 @@ from lark import Lark, Token, Tree
 from .syntax import grammar_path, parse
 
 INDENT = "    "
-WIDTH = 120  # the longest line of a `let` or `def` that stays on one line
+WIDTH = 120  # the longest line of a `let`, `def`, `block` or `network` header that stays on one line
 # the only tokens a '#' or '"' can start: a comment, or a string (which may hold a '#')
 _COMMENT = re.compile(r'"[^"\\\n]*"|#[^\n]*')
 
@@ -32,6 +32,8 @@ _PRECEDENCE = {
 }  # fmt: skip
 _OPERATOR = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%", "or_": "or", "and_": "and"}
 _ATOMS = ("int", "float", "dims", "true", "false", "open", "name", "string")
+# from the end of a header's last parameter to its `)`: a trailing comma, and comments
+_TO_CLOSE = re.compile(r"(?:\s|,|#[^\n]*)*\)")
 
 
 @functools.cache
@@ -67,7 +69,7 @@ def format_text(text: str, path: str = "<string>") -> str:
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     parse(text, path)  # the compiler's parser: its syntax errors are the ones users know
     tree = _tree_parser().parse(text)
-    printer = _Printer()
+    printer = _Printer(text)
     printer.module(tree)
     lines = _place_comments(printer.lines, text)
     return _join(lines, text)
@@ -78,7 +80,8 @@ def is_formatted(text: str, path: str = "<string>") -> bool:
 
 
 class _Printer:
-    def __init__(self):
+    def __init__(self, text: str):
+        self.text = text
         self.lines: list[_Line] = []
 
     def emit(self, indent: int, text: str, start: int, end: int, top: str = "") -> _Line:
@@ -132,13 +135,24 @@ class _Printer:
             self.emit(indent, line, line_start, end, top="let" if indent == 0 else "")
 
     def definition(self, d: Tree) -> None:
+        """`block name(a, b = 1) {`; longer than WIDTH, a line per parameter (as a long `let` tuple has a line
+        per item), and `) {` on a line of its own."""
         keyword, name, params, body = d.children
         head = f"{keyword} {name}"
-        if params is not None:
-            head += "(" + ", ".join(self.param(p) for p in params.children) + ")"
-        elif keyword == "block":
-            head += "()"
-        self.open_body(0, head, keyword.start_pos, body, top="definition")
+        if params is None:
+            head += "()" if keyword == "block" else ""
+            self.open_body(0, head, keyword.start_pos, body, top="definition")
+            return
+        items = [self.param(p) for p in params.children]
+        if len(f"{head}({', '.join(items)}) {{") <= WIDTH:
+            self.open_body(0, f"{head}({', '.join(items)})", keyword.start_pos, body, top="definition")
+            return
+        close = _TO_CLOSE.match(self.text, params.meta.end_pos).end() - 1  # the position of `)`
+        self.emit(0, head + "(", keyword.start_pos, params.children[0].meta.start_pos, top="definition")
+        for p, item in zip(params.children, items):
+            line = self.emit(1, item + ",", p.meta.start_pos, p.meta.end_pos)
+        line.end = close  # the comma after the last parameter, if written, is this line's
+        self.open_body(0, ")", close, body)
 
     def param(self, p: Tree) -> str:
         name, default = p.children
@@ -243,6 +257,9 @@ class _Printer:
             return f"{self.wrap(target, 9)}[{self.expr(index)}]"
         if kind == "fcall":
             return self.call(e)
+        if kind == "fgen":
+            name, item, _, targets, _, iterable = e.children
+            return f"{name}({self.expr(item)} for {self.targets(targets)} in {self.expr(iterable)})"
         if kind == "shape_attr":
             return f"in.{e.children[1]}"
         if kind == "compare":
@@ -300,7 +317,7 @@ def _place_comments(lines: list[_Line], text: str) -> list[_Line]:
             continue
         if k < len(out):
             nxt = out[k]
-            indent = nxt.indent + (1 if nxt.text.startswith("}") else 0)
+            indent = nxt.indent + (1 if nxt.text.startswith(("}", ")")) else 0)
             top = nxt.top if indent == 0 else ""
         else:
             indent, top = 0, ""

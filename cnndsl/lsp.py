@@ -552,7 +552,7 @@ def server():
             diagnostics.append(
                 t.Diagnostic(
                     range=t.Range(start=t.Position(line, start), end=t.Position(line, end)),
-                    message=message + (f"\nhint: {e.hint}" if e.hint else ""),
+                    message=message + e.found_in + (f"\nhint: {e.hint}" if e.hint else ""),
                     severity=t.DiagnosticSeverity.Error,
                     code=e.code,
                     source="cnndsl",

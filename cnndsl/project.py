@@ -16,7 +16,21 @@ from . import compiler, ops
 from .compiler import BUILTINS, Compiler, Expansion, Word, choices, did_you_mean, names_in
 from .errors import CnnDslError
 from .ir import Network
-from .syntax import Branches, Call, Definition, For, If, Kwarg, Name, Repeat, Residual, Sequence, Stmt, syntax_errors
+from .syntax import (
+    Branches,
+    Call,
+    Comprehension,
+    Definition,
+    For,
+    If,
+    Kwarg,
+    Name,
+    Repeat,
+    Residual,
+    Sequence,
+    Stmt,
+    syntax_errors,
+)
 
 SUFFIX = ".cnn"
 
@@ -98,9 +112,21 @@ def check_compiled(c: Compiler, path: str, settings=()) -> tuple[list[Network], 
         try:
             networks.append(c.compile(d.name, settings=c.settings_for(d.name, settings)))
         except CnnDslError as e:
-            errors += [e, *errors_after(c, d, e)]
+            errors += [found.in_networks((d.name,)) for found in (e, *errors_after(c, d, e))]
     errors.sort(key=lambda e: (e.path != path, e.path, e.line, e.column))  # in source order, this file's first
-    return networks, errors, unused
+    return networks, distinct(errors), unused
+
+
+def distinct(errors: list[CnnDslError]) -> list[CnnDslError]:
+    """Each error once, in the order found, with every network it was found in: an error in a block that 11
+    networks use is the same error 11 times (same place, code and message)."""
+    merged: dict[tuple, CnnDslError] = {}
+    for e in errors:
+        key = (e.path, e.line, e.column, e.code, e.message)
+        first = merged.setdefault(key, e)
+        if first is not e:
+            merged[key] = first.in_networks(first.networks + e.networks)
+    return list(merged.values())
 
 
 SYNTAX = ("E100", "E101", "E102")
@@ -271,7 +297,7 @@ class _BlockChecker:
         elif isinstance(item, For):
             self.names(item.iterable, self.params, None)
             outer = self.params
-            self.params = {**outer, **dict.fromkeys(_target_names(item.target))}
+            self.params = {**outer, **dict.fromkeys(n for n in _target_names(item.target) if n != compiler.UNUSED)}
             try:
                 self.body(item.body, scopes)
             finally:
@@ -379,14 +405,20 @@ class _BlockChecker:
             self.errors.append(self.expansion.unknown_name(w, dict.fromkeys(params)))
 
 
-def _name_nodes(expr):
+def _name_nodes(expr, bound: frozenset = frozenset()):
+    """The names an expression reads, but those its comprehensions bind (`n` in `sum(n for _, n in t)`)."""
     if isinstance(expr, Name):
-        yield expr
+        if expr.id not in bound:
+            yield expr
+        return
+    if isinstance(expr, Comprehension):
+        yield from _name_nodes(expr.iterable, bound)
+        yield from _name_nodes(expr.item, bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED})
         return
     for f in getattr(expr, "__dataclass_fields__", ()):
         value = getattr(expr, f)
         for v in value if isinstance(value, tuple) else (value,):
-            yield from _name_nodes(v.value if isinstance(v, Kwarg) else v)
+            yield from _name_nodes(v.value if isinstance(v, Kwarg) else v, bound)
 
 
 def _target_names(target):

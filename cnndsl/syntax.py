@@ -144,6 +144,17 @@ class FnCall:
 
 
 @node
+class Comprehension:
+    """`n * 2 for _, n in table`, the one argument of a function (`sum(...)`, `max(...)`): the tuple of the
+    values of `item`, one per item of `iterable`, with `target` bound as a for loop binds it."""
+
+    item: object
+    target: tuple
+    iterable: object
+    span: Span
+
+
+@node
 class ShapeAttr:
     """`in.channels`: a size of the input of the block being expanded."""
 
@@ -417,6 +428,11 @@ class _ToAst(Transformer):
 
     def fcall(self, c):
         return self._call(FnCall, c)
+
+    def fgen(self, c):
+        name, item, keyword, targets, _, iterable = c
+        target = targets[0] if len(targets) == 1 else targets
+        return FnCall(name.value, (Comprehension(item, target, iterable, self._span(keyword)),), (), self._span(name))
 
     def _call(self, cls, c):
         name, args = c

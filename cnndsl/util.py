@@ -6,6 +6,10 @@ import dataclasses
 import functools
 import gc
 import operator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .expr import Expr
 
 
 def without_gc(method):
@@ -41,32 +45,33 @@ def block_call(scope) -> str:
     return f"{scope.block}({args})"
 
 
-def short_call(scope, signature: dict[str, str | None] | None, repeat: int = 1) -> str:
+def short_call(scope, signature: dict[str, Expr | None] | None, repeat: int = 1) -> str:
     """A block instance's call in its short form, the one summaries and diagrams share: the leading arguments
     by position (the required ones, which the definition lists first), the others by name and only where
     they differ from their default. `conv_bn(64, 1)`, `basic(128, stride=2)`, `basic(64) ×3` for a run.
-    signature: the block's parameters in order with their defaults as source text (None: required), as
-    `Network.blocks` holds them; without it every argument goes by position."""
+    signature: the block's parameters in order with their defaults (cnndsl.expr expressions; None: required,
+    or a default the IR has no expression for), as `Network.blocks` holds them; without it every argument
+    goes by position."""
     parts, positional = [], True
     for name, value in scope.args.items():
         text = literal(value)
-        if signature is None or (positional and signature.get(name) is None):
+        default = signature.get(name) if signature is not None else None
+        if signature is None or (positional and default is None):
             parts.append(text)
             continue
         positional = False  # after a named or left-out argument, the rest go by name
-        if text != str(signature.get(name)) and not _is_default(value, signature.get(name), scope.args):
+        if text != str(default) and not _is_default(value, default, scope.args):
             parts.append(f"{name}={text}")
     return f"{scope.block}({', '.join(parts)})" + (f" ×{repeat}" if repeat > 1 else "")
 
 
 def _is_default(value, default, args: dict) -> bool:
-    """Is `value` what a default computed from the other arguments gives (`width = channels * 2`)? Defaults
-    are IR expressions (cnndsl.expr) printed as source; one that reads `in` or calls a function is not tried."""
-    from .backends import arith  # evaluates without `eval`, numbers only
+    """Is `value` what the default gives, computed from the other arguments (`width = channels * 2`)?"""
+    from .expr import evaluate  # expr imports this module
 
     try:
-        computed = arith.evaluate(arith.parse(str(default)).body, args)
-    except (ArithmeticError, TypeError, ValueError, NameError):
+        computed = evaluate(default, args)
+    except (ArithmeticError, TypeError, KeyError):  # a parameter of no value here (a word: `act = relu`), no default
         return False
     return type(computed) is type(value) and computed == value
 

@@ -3,6 +3,7 @@ torchvision members (parameter counts as torchvision reports them) and on their 
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -270,6 +271,76 @@ def test_loop_variables_and_labels_in_errors():
         compile_text("network n { input(1) for i in range(1) { x{i - 5}: relu() } }", "n")
 
 
+def test_an_unread_loop_variable_is_an_underscore(tmp_path):
+    text = """
+let table = ((1, 16, 2), (6, 24, 3))
+block b(rows) {
+    for _, c, _ in rows {
+        for _ in range(2) { conv(c, 1) }
+    }
+}
+network n { input(3, 8, 8); for _ in range(2) { relu() } b(table) }
+"""
+    net = compile_text(text, "n")
+    assert [n.name for n in net.nodes if n.op.kind == "conv"] == ["2.0", "2.1", "2.2", "2.3"]
+    assert [n.shape[0] for n in net.nodes if n.op.kind == "conv"] == [16, 16, 24, 24]
+    # bound to nothing: read, it is an error, at expansion and in a block checked without an input
+    with pytest.raises(CnnDslError, match="'_' is not a value") as e:
+        compile_text("network n { input(1) for _ in range(2) { dense(_ + 1) } }", "n")
+    assert (e.value.code, e.value.column, e.value.hint) == ("E206", 48, "'_' names a loop variable that is not read")
+    (tmp_path / "lib.cnn").write_text("block b() {\n    for _ in range(2) { conv(_, 1) }\n}\n")
+    r = cli("check", "lib.cnn", cwd=tmp_path)
+    assert r.returncode == 1 and "lib.cnn:2:30: error[E206]: '_' is not a value" in r.stderr
+    with pytest.raises(CnnDslError, match="'_' cannot be used as a parameter name"):
+        compile_text("block b(_) { relu() }\nnetwork n { input(1) b(1) }", "n")
+
+
+def test_sums_over_a_table_column_as_python_computes_them(tmp_path):
+    text = """
+let table = ((1, 16, 2), (6, 24, 3), (6, 40, 4))
+def blocks_before(rows, s) = sum(rows[i][-1] for i in range(s))
+network n(depth = 1.5) {
+    input(3)
+    dense(sum(n for _, _, n in table))
+    dense(blocks_before(table, 0) + 1)
+    dense(blocks_before(table, 2))
+    dense(max(c * 2 if t > 0 else 0 for t, (_, c, _) in enumerate(table)))
+    dense(sum(ceil(n * depth) for _, _, n in table) + sum(1, 2) + sum((3, 4)))
+}
+"""
+    table = ((1, 16, 2), (6, 24, 3), (6, 40, 4))
+    widths = [
+        sum(n for _, _, n in table), sum(table[i][-1] for i in range(0)) + 1, sum(table[i][-1] for i in range(2)),
+        max(c * 2 if t > 0 else 0 for t, (_, c, _) in enumerate(table)),
+        sum(math.ceil(n * 1.5) for _, _, n in table) + 3 + 7,
+    ]  # fmt: skip
+    assert [n.shape[0] for n in compile_text(text, "n").nodes[1:]] == widths == [9, 1, 5, 80, 24]
+    bad = {
+        "sum(c for c in 3)": ("E214", "'for' runs over a tuple or range(n), got 3"),
+        "sum(depth for depth in (1, 2))": ("E207", "'depth' is already defined here"),
+        "sum(c for c, c in ((1, 2),))": ("E207", "'c' is already defined here"),
+        "sum(c for c in (1, 2)) + c": ("E206", "unknown name 'c'"),
+        "sum(_ for _ in (1, 2))": ("E206", "'_' is not a value"),
+        "sum(c for c in ((1, 2), 3))": ("E214", "sum(((1, 2), 3)): needs numbers, got (1, 2)"),
+        "sum(a for a, b in (1, 2))": ("E214", "cannot unpack 1 into 2 names"),
+        "sum(i for i in range(1000) for j in range(1000))": ("E100", ""),
+        "sum(j for i in range(1000) for j in range(i))": ("E100", ""),
+    }
+    for value, (code, message) in bad.items():
+        with pytest.raises(CnnDslError) as e:
+            compile_text(f"network n(depth = 1) {{ input(3); dense({value}) }}", "n")
+        assert (e.value.code, message in e.value.message) == (code, True), value
+    # the iterations count against the node budget, as a loop's do
+    nested = "def f(i) = sum(j for j in range(i))\nnetwork n { input(3); dense(sum(f(i) for i in range(3000))) }"
+    with pytest.raises(CnnDslError, match="take more than 1,000,000 steps") as e:
+        compile_text(nested, "n")
+    assert e.value.code == "E403"
+    # a block checked without an input knows the names a comprehension binds
+    (tmp_path / "lib.cnn").write_text("block b(rows) {\n    dense(sum(n for _, n in rows) + n)\n}\n")
+    r = cli("check", "lib.cnn", cwd=tmp_path)
+    assert r.returncode == 1 and "lib.cnn:2:37: error[E206]: unknown name 'n'" in r.stderr, r.stderr
+
+
 def cli(*argv, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "cnndsl", *argv], capture_output=True, text=True, cwd=cwd)
 
@@ -493,12 +564,14 @@ def test_fmt_prints_the_new_syntax_with_the_parentheses_it_needs():
     text = """let a = (true or false) and not (1 == 2)
 let b = ((1 if a else 2) + 3) * -(4 - 1)
 def f(x, y = 2) = x if x > y else (y if not a else x)
+def g(t) = sum( (x+1)*2 if x>0 else 0 for _ ,x in enumerate( t ) )
 network n(k = f(3)) { input(4,8,8); for i, (p, q) in enumerate(((1, 2), (3, 4))) { x{i}: conv(p + q, 1) }
   if a { relu() } else if b > 0 { conv(k, 1) } else { "y{b}": relu() } }
 """
     out = format_text(text)
     assert "let a = (true or false) and not 1 == 2\n" in out and "let b = ((1 if a else 2) + 3) * -(4 - 1)\n" in out
     assert "    } else if b > 0 {\n" in out and "        x{i}: conv(p + q, 1)\n" in out
+    assert "def g(t) = sum((x + 1) * 2 if x > 0 else 0 for _, x in enumerate(t))\n" in out
     assert format_text(out) == out
     before, after = compile_text(text, "n"), compile_text(out, "n")
     assert [(n.name, n.op, n.shape) for n in after.nodes] == [(n.name, n.op, n.shape) for n in before.nodes]

@@ -293,3 +293,35 @@ def test_a_default_computed_from_the_other_arguments_is_left_out_of_a_call():
     assert short_call(next(s for s in net.scopes if s.name == "features.2"), net.blocks["inverted_residual"]) == (
         "inverted_residual(24, 2, 6, 96)"
     )
+
+
+def test_defaults_of_every_kind_are_computed_from_the_ir():
+    """short_call evaluates the IR's default expressions (cnndsl.expr) as Python would: words, sizes, tuples,
+    arithmetic on the other arguments; a default it cannot compute (a file constant, a division by zero) is
+    shown as given."""
+    from cnndsl import expr
+    from cnndsl.compiler import Compiler
+    from cnndsl.util import short_call
+
+    c = Compiler()
+    c.add_text("""
+let k = 3
+block b(c, pad = same, act = relu, size = (3, 3), fl = c // 2, neg = -c, kk = k, t = (c, c * 2), f = 0.5 * c,
+        z = 1 % (c - 7)) {
+    conv(c, 1)
+}
+network n {
+    input(8, 8, 8)
+    b(8)
+    b(8, pad=valid, act=tanh, size=3x3, fl=4, neg=-8, kk=4, t=(8, 16), f=4.0)
+    b(9, fl=5, neg=9, t=(9, 17), f=4)
+}
+""")
+    net = c.compile("n")
+    calls = [short_call(s, net.blocks["b"]) for s in net.scopes if s.kind == "block"]
+    assert calls == ["b(8, kk=3)", "b(8, pad=valid, act=tanh, kk=4)", "b(9, fl=5, neg=9, kk=3, t=(9, 17), f=4)"]
+    assert expr.evaluate(net.blocks["b"]["t"], {"c": 5}) == (5, 10)
+    with pytest.raises(ZeroDivisionError):
+        expr.evaluate(net.blocks["b"]["z"], {"c": 7})
+    with pytest.raises(TypeError):
+        expr.evaluate(net.blocks["b"]["neg"], {"c": "same"})

@@ -233,3 +233,23 @@ def test_long_tables_and_sums_get_a_line_per_row_or_term():
         return [(n.name, n.shape) for n in c.compile("n").nodes]
 
     assert compiled(out) == compiled(text)
+
+
+def test_long_headers_get_a_line_per_parameter():
+    params = ", ".join(f"width_{k} = {k} * 16" for k in range(8))
+    text = f"block wide(channels, {params}) {{ conv(channels, 1) }}\n"
+    text += "block b(c,  # the width\n  s = 1,\n  # the last\n) { conv(c, s) }\n"  # short: back on one line
+    text += f"network n(a = 1, {params}) {{ input(3, 8, 8); wide(4); b(4) }}\n"
+    out = assert_formatting_keeps_meaning(text, "<string>")
+    lines = out.splitlines()
+    assert lines[:3] == ["block wide(", "    channels,", "    width_0 = 0 * 16,"]
+    assert lines[9:12] == ["    width_7 = 7 * 16,", ") {", "    conv(channels, 1)"]
+    assert "block b(c, s = 1) {  # the width" in lines
+    assert lines[lines.index("network n(") + 1] == "    a = 1," and all(len(line) <= 120 for line in lines)
+    # a comment inside a wrapped header stays beside its parameter, or on its own line above the `)`
+    commented = out.replace("    width_3 = 3 * 16,", "    width_3 = 3 * 16,  # three").replace(
+        "    width_7 = 7 * 16,\n) {\n    conv", "    width_7 = 7 * 16\n    # the last one\n) {\n    conv"
+    )
+    again = assert_formatting_keeps_meaning(commented, "<string>")
+    assert "    width_3 = 3 * 16,  # three\n" in again
+    assert "    width_7 = 7 * 16,\n    # the last one\n) {\n" in again

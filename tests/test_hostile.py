@@ -732,7 +732,8 @@ RISKY = {"eval", "exec", "compile", "__import__", "breakpoint", "execfile", "inp
 # Calls that run code or programs, or unpickle: each one in cnndsl must be on the list below.
 RISKY_CALLS = re.compile(
     r"(os\.(system|popen|exec\w*|spawn\w*|posix_spawn\w*)|subprocess\.\w+|(c?pickle|marshal|shelve|dill|joblib|yaml)\.\w+"
-    r"|runpy\.\w+|ctypes\.\w+|code\.interact|(importlib\.)?import_module|torch\.(load|jit\.load)|np\.load|numpy\.load)"
+    r"|runpy\.\w+|ctypes\.\w+|code\.interact|(importlib\.)?import_module|torch\.(load|jit\.load|export\.load)|np\.load"
+    r"|numpy\.load)"
 )
 RISKY_CALL_SITES = {
     ("cnndsl/transfer.py", "read_state_dict", "torch.load"),  # weights_only=True: tensors, no pickled code
@@ -741,6 +742,12 @@ RISKY_CALL_SITES = {
     # `cnndsl import package.module:callable` runs the model code the user names, as `python -c` would: the
     # import command only, never a file a .cnn names
     ("cnndsl/importers/__init__.py", "load_source", "importlib.import_module"),
+    # `cnndsl import model.pt2`: weights_only=True to tell a state_dict from a pickled model, and on the sample
+    # inputs before torch.export.load reads them; torch.export.load only on an archive checked to hold
+    # nothing it would unpickle, eval or run (tests/test_import_exported.py)
+    ("cnndsl/importers/torch_export.py", "_pickled", "torch.load"),
+    ("cnndsl/importers/torch_export.py", "_unsafe", "torch.load"),
+    ("cnndsl/importers/torch_export.py", "load", "torch.export.load"),
 }
 
 

@@ -188,7 +188,7 @@ def test_cli_writes_text_and_weights(tmp_path, capsys):
         ("{models}:Unsupported", 1, "norm: LayerNorm over the last 3 axes (8, 30, 30)"),
         ("{models}:nothing", 2, "has no callable 'nothing'"),
         ("no/such/file.py:f", 2, "no such file"),
-        ("model.pt2", 2, "not supported yet"),
+        ("model.pt2", 2, "no such file"),
         ("model.keras", 2, "no such file"),
         ("missing.onnx", 2, "no such file"),
         ("{bad}", 1, "is not an ONNX model"),

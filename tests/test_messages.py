@@ -50,10 +50,12 @@ def test_missing_extras_name_the_extra(tmp_path, modules, args, extra):
         ("to_onnx", "onnx", "onnx"),
         ("to_onnx", "numpy", "onnx"),
         ("from_onnx", "onnx", "onnx"),
+        ("from_exported", "torch", "torch"),
     ],
 )
 def test_python_api_names_the_extra(function, module, extra):
-    # from_onnx is handed the network too: it fails on the missing onnx before it looks at its argument
+    # from_onnx (from_exported) is handed the network too: it fails on the missing onnx (torch) before it looks at
+    # its argument
     code = f"import cnndsl\nnet = cnndsl.load('architectures/lenet5.cnn')\ncnndsl.{function}(net)"
     run = without((module,), code)
     assert run.returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -131,9 +132,20 @@ def test_check_with_importers_fails_when_only_a_library_breaks(tmp_path, capsys,
     capsys.readouterr()
     assert main(["check", "--with-importers", "arch/blocks/resnet.cnn"]) == 1
     err = capsys.readouterr().err
-    # resnet50.cnn, resnet101.cnn, resnet152.cnn and resnet.cnn's 8 bottleneck networks (keras/resnet50.cnn has
-    # blocks of its own), located in the library
-    assert err.count("arch/blocks/resnet.cnn:22:5: error[E300]") == 3 + 8
+    # found in resnet.cnn's 8 bottleneck networks, resnet101.cnn, resnet152.cnn and resnet50.cnn (keras/resnet50.cnn
+    # has blocks of its own), located in the library, and printed once for each distinct message: the call's
+    # arguments differ for ResNeXt and Wide ResNet
+    assert err.count("arch/blocks/resnet.cnn:28:5: error[E300]") == 5
+    call = "bottleneck(channels=64, stride=1, groups=1, width_per_group=64, width=64)"
+    assert f"(in layer1.0: {call}) (in resnet50 and 5 other networks)\n" in err
+    assert "width_per_group=128, width=128)) (in wide_resnet50_2 and wide_resnet101_2)\n" in err
+    assert "groups=32, width_per_group=4, width=128))\n" in err  # resnext50_32x4d's, found once
+    assert main(["check", "--format", "json", "--with-importers", "arch/blocks/resnet.cnn"]) == 1
+    errors = json.loads(capsys.readouterr().out)["errors"]
+    assert [e["networks"] for e in errors] == [
+        ["resnet50", "resnet101", "resnet152", "resnet101", "resnet152", "resnet50"],
+        ["resnext50_32x4d"], ["resnext101_32x8d"], ["resnext101_64x4d"], ["wide_resnet50_2", "wide_resnet101_2"],
+    ]  # fmt: skip
 
 
 # --- every error at once ------------------------------------------------------------------------------
@@ -190,6 +202,18 @@ def test_syntax_errors_recover_at_the_next_statement(tmp_path, capsys):
     )  # fmt: skip
     assert located(err) == [(3, 14, "E100"), (5, 13, "E100"), (6, 14, "E100"), (8, 38, "E100"), (9, 36, "E101")]
     assert "a label is written 'name: layer(...)', not 'name = layer(...)'" in err
+
+
+def test_an_error_in_a_shared_block_is_printed_once(tmp_path, capsys):
+    family = "block unit(c) {\n    conv(c, 3, strids=1)\n}\n" + "".join(
+        f"network n{k} {{ input(3, 8, 8); unit({k}) }}\n" for k in range(3)
+    )  # fmt: skip
+    err = check_text(tmp_path, capsys, family + "network odd { input(3, 8, 8); conv(4, 3, strids=1) }\n")
+    assert located(err) == [(2, 16, "E201"), (7, 42, "E201")]
+    assert "conv has no argument 'strids' (in n0 and 2 other networks)\n" in err
+    assert "7:42: error[E201]: conv has no argument 'strids'\n" in err  # found in one network: said as before
+    err = check_text(tmp_path, capsys, family.replace("network n2 { input(3, 8, 8); unit(2) }\n", ""))
+    assert located(err) == [(2, 16, "E201")] and "'strids' (in n0 and n1)\n" in err
 
 
 def test_errors_are_capped(tmp_path, capsys):

@@ -126,6 +126,12 @@ def test_the_node_budget_holds_as_on_the_command_line(client):
     text = "network n {\n    input(3, 8, 8)\n    repeat 5000000 relu()\n}\n"
     result = analyse(client, text, path="big.cnn")
     assert [e["code"] for e in result["errors"]] == ["E403"] and "diagram" not in result
+    # the page cannot pass --max-nodes or --import-path: its hints say what its user can do
+    assert result["errors"][0]["hint"] == workspace.WEB_HINTS["--max-nodes"]
+    assert "make the network smaller" in workspace.WEB_HINTS["--max-nodes"]
+    text = 'import "../secret.cnn"\nnetwork n { input(3, 8, 8); relu() }\n'
+    (error,) = analyse(client, text, path="imports.cnn")["errors"]
+    assert error["code"] == "E400" and error["hint"] == workspace.WEB_HINTS["--import-path"]
 
 
 def test_dot_runs_under_a_time_limit(client, monkeypatch):

@@ -1,7 +1,8 @@
 """`cnndsl serve` driven in a real headless browser (Debian's chromium and chromedriver, through Selenium):
 the page over a copy of architectures/, as a person would use it. Edits change the parameter count and the
 diagram, an error is underlined where the compiler says it is, a diagram node selects its statement and
-the cursor picks the nodes of its statement, and saves write the file or are refused when it changed.
+the cursor picks the nodes of its statement, saves write the file or are refused when it changed, and the
+download buttons save the server's outputs for the text being edited.
 
     CNNDSL_SCREENSHOT=docs/images/serve.png pytest tests/test_serve_browser.py   # also rewrites the README's picture
 """
@@ -72,13 +73,20 @@ def server(folder):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def downloads(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000"):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     driver.set_window_size(1600, 1000)
+    # the download buttons save into `downloads`, without asking (nor holding back .py files as dangerous)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     yield driver
     driver.quit()
 
@@ -205,6 +213,51 @@ def test_the_playground(server, browser, folder):
     d.find_element(By.ID, "reload").click()  # the file as it is now, once the unsaved text may go
     wait(d, lambda: d.switch_to.alert).accept()
     wait(d, lambda: d.find_element(By.ID, "source").get_property("value") == changed)
+
+
+def downloaded(folder: Path, name: str) -> bytes:
+    """The file the browser saved as `name`: Chromium writes a `.crdownload` file and gives it the name once whole."""
+    path = folder / name
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{name} was not downloaded: {sorted(p.name for p in folder.iterdir())}"
+        time.sleep(0.05)
+    return path.read_bytes()
+
+
+def test_the_download_buttons(server, browser, folder, downloads):
+    """Each button saves what the server makes of the text in the editor, unsaved edits included."""
+    import onnx
+
+    from cnndsl.serve.workspace import Options, Workspace
+
+    d = browser
+    d.get(server)
+    wait(d, lambda: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    d.find_element(By.CSS_SELECTOR, '#files .file[data-path="lenet5.cnn"]').click()
+    wait(d, lambda: d.find_element(By.ID, "filename").text == "lenet5.cnn" and settled(d))
+    replace(d, "classes = 10", "classes = 7")
+    text = d.find_element(By.ID, "source").get_property("value")
+    wait(d, lambda: settled(d) and f"{cnndsl.loads(text).params:,} params" in totals(d))  # 61,451
+    assert "classes = 7" in text and "classes = 7" not in (folder / "lenet5.cnn").read_text()
+    buttons = {b.get_attribute("data-format"): b for b in d.find_elements(By.CSS_SELECTOR, "#downloads button")}
+    assert list(buttons) == ["torch", "keras", "onnx", "svg", "png"]
+    names = {"torch": "lenet5.py", "keras": "lenet5_keras.py", "onnx": "lenet5.onnx", "svg": "lenet5.svg",
+             "png": "lenet5.png"}  # fmt: skip
+    got = {}
+    for fmt, button in buttons.items():
+        button.click()
+        got[fmt] = downloaded(downloads, names[fmt])
+    served = Workspace(folder)  # the server's own answer for this text, byte for byte
+    for fmt in ("torch", "keras", "onnx"):
+        assert got[fmt] == served.download("lenet5.cnn", text, "lenet5", fmt, Options())[0], fmt
+    assert (
+        "def __init__(self, classes: int = 7)" in got["torch"].decode()
+        and "def build(classes=7)" in got["keras"].decode()
+    )
+    model = onnx.load_from_string(got["onnx"])
+    assert [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim][1:] == [7]
+    assert b"<svg" in got["svg"] and b"C5" in got["svg"] and got["png"].startswith(b"\x89PNG\r\n\x1a\n")
 
 
 EDGES = [

@@ -21,9 +21,12 @@ from .graph import ImportRefused
 from .writer import write
 
 __all__ = [
-    "ImportRefused", "framework", "from_keras", "from_onnx", "from_torch", "import_text", "keras_text", "load_source",
-    "torch_text",
+    "ImportRefused", "exported_text", "framework", "from_exported", "from_keras", "from_onnx", "from_torch",
+    "import_text", "keras_text", "load_source", "torch_text",
 ]  # fmt: skip
+
+# What `torch.save`, `torch.jit.save` and `torch.export.save` write: torch_export.load tells them apart.
+PYTORCH_FILES = (".pt2", ".pt", ".pth")
 
 
 def _snake(name: str) -> str:
@@ -63,6 +66,22 @@ def from_torch(module, input_shape, name: str | None = None):
     return _compiled(text, "", sum(p.numel() for p in module.parameters()))
 
 
+def exported_text(program, name: str | None = None, source: str = "") -> str:
+    """The .cnn text of a `torch.export.ExportedProgram` (for the input shape it was exported with)."""
+    from .torch_export import convert, default_name
+
+    return write(convert(program, name or _snake(default_name(program) or "imported")), source)
+
+
+def from_exported(program_or_path, name: str | None = None):
+    """A `Network` for a torch.export program (an `ExportedProgram`, or the path of a .pt2 file): the
+    program's state_dict keys as labels, so the network's PyTorch model loads `program.state_dict`."""
+    from .torch_export import load, parameter_count
+
+    program = load(program_or_path) if isinstance(program_or_path, (str, Path)) else program_or_path
+    return _compiled(exported_text(program, name), "", parameter_count(program))
+
+
 def onnx_text(model_or_path, name: str | None = None, source: str = "") -> str:
     """The .cnn text of an ONNX model (a ModelProto or the path of a .onnx file)."""
     from .onnx import convert
@@ -80,9 +99,9 @@ def from_onnx(model_or_path, name: str | None = None):
 
 def keras_text(model, name: str | None = None, source: str = "") -> str:
     """The .cnn text of a Keras 3 model."""
-    from .keras import convert
+    from .keras import text
 
-    return write(convert(model, name or _snake(model.name)), source)
+    return text(model, name or _snake(model.name), source)
 
 
 def from_keras(model, name: str | None = None):
@@ -94,11 +113,6 @@ def from_keras(model, name: str | None = None):
 def load_source(source: str):
     """The `nn.Module` a SOURCE names: `package.module:callable` or `path/to/file.py:callable`, called with no
     arguments. UsageError for what cannot be found or called."""
-    if source.endswith((".pt2", ".pt", ".pth")):
-        raise UsageError(
-            f"cannot import {source}: this version imports PyTorch modules (package.module:callable or "
-            "file.py:callable), Keras models and .onnx files (TorchScript/torch.export files are not supported yet)"
-        )
     where, sep, attr = source.rpartition(":")
     if not sep or not where or not attr.isidentifier():
         raise UsageError(f"SOURCE must be package.module:callable or path/to/file.py:callable, not {source!r}")
@@ -206,11 +220,33 @@ def import_text(source: str, input_shape=None, name: str | None = None):
         text = onnx_text(model, name or _snake(Path(source).stem), source)
         net = _compiled(text, source)
         return text, lambda path: save_state_dict(net, onnx_state_dict(model, net), path)
+    if source.endswith(PYTORCH_FILES):
+        return exported_import(source, input_shape, name)
     model = load_source(source)
     shape = tuple(input_shape) if input_shape else guess_input_shape(model)
     text = torch_text(model, shape, name or _snake(type(model).__name__), source)
     net = _compiled(text, source, sum(p.numel() for p in model.parameters()))
     return text, lambda path: save_state_dict(net, model.state_dict(), path)
+
+
+def exported_import(source: str, input_shape=None, name: str | None = None):
+    """import_text for a PyTorch file: a torch.export program is imported; TorchScript, a state_dict or a
+    pickled model is refused with what it is."""
+    from ..backends.torch import to_torch
+    from .torch_export import default_name, exported_shape, load, parameter_count, state_dict
+
+    if not Path(source).is_file():
+        raise UsageError(f"{source}: no such file")
+    program = load(source)
+    shape = exported_shape(program)
+    if input_shape and tuple(input_shape) != shape:
+        raise UsageError(
+            f"{source} was exported for inputs of {','.join(map(str, shape))}, not "
+            f"{','.join(map(str, input_shape))} (export it again for that shape)"
+        )
+    text = exported_text(program, name or _snake(default_name(program) or Path(source).stem), source)
+    net = _compiled(text, source, parameter_count(program))
+    return text, lambda path: save_state_dict(net, state_dict(program, to_torch(net).state_dict()), path)
 
 
 def save_state_dict(net, state_dict: dict, path: str) -> None:

@@ -28,6 +28,12 @@ MAX_FILES = 2000  # listed of a folder
 MAX_ROWS = 5000  # of the summary table sent to the page
 MAX_DRAWN = 3000  # nodes of a drawing handed to `dot` (ResNet-152 drawn layer by layer has ~520)
 MAX_TEXT = MAX_BYTES  # the text of one request: the compiler's bound on a file read from disk
+# The compiler's hints that name a command-line option, which the page cannot pass: what its user can do instead.
+WEB_HINTS = {
+    "--max-nodes": "the playground's budget is fixed: make the network smaller (fewer repeats or loop iterations), "
+    "or check it on the command line with cnndsl check --max-nodes N",
+    "--import-path": "the playground imports only files in this file's folder or below it: move the file there",
+}
 # warnings.catch_warnings changes the process's warning filters: one analysis records them at a time
 _WARNINGS = threading.Lock()
 _NETWORK = re.compile(r"^[ \t]*network[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
@@ -170,6 +176,7 @@ class Workspace:
             d = {"line": e.line, "column": e.column, "code": "warning", "message": e.message, "hint": e.hint}
             d["severity"] = "warning"
         d.update(path=self._shown(e.path), here=here)
+        d["hint"] = next((instead for option, instead in WEB_HINTS.items() if option in (e.hint or "")), e.hint)
         if here and e.line:
             line, start, end = error_range(e, lines)
             d["range"] = [line + 1, start + 1, end + 1]  # 1-based line, columns [start, end)
