@@ -51,10 +51,11 @@ test: setup
 	$(PY) -m pytest
 
 # Two workers (pytest-xdist): each test is one Hypothesis run, and test_mutated_architectures alone is about
-# half of the work, so more would not help. Tests are handed out one at a time (--maxschedchunk 1), so that the
-# two longest, the file's first two, start on different workers. Statistics: examples and time per test.
+# half of the work, so more would not help. --dist loadgroup deals the tests out in turn, so that the two
+# longest, the file's first two, start on different workers (load and worksteal start them on the same one).
+# Statistics: examples and time per test.
 fuzz: setup
-	CNNDSL_FUZZ=long $(PY) -m pytest tests/test_fuzz.py -q -n 2 --dist load --maxschedchunk 1 --hypothesis-show-statistics
+	CNNDSL_FUZZ=long $(PY) -m pytest tests/test_fuzz.py -q -n 2 --dist loadgroup --hypothesis-show-statistics
 
 bench: setup
 	$(PY) benchmarks/run.py
