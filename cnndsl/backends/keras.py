@@ -788,7 +788,7 @@ class _Position:
         self.prefix = writer.definition is not None
         self.suffixes: list[str] = []
         self.local = writer.module.local_name(slot.rel, slot.items, [b.scope for b in writer.bodies])
-        self.taken = writer.reserved | set(writer.home.values())  # the names a new local variable must avoid
+        self.writer = writer
 
     def values(self, attr: str) -> list:
         return [getattr(n.op, attr) for n in self.nodes]
@@ -1355,7 +1355,9 @@ def _unless_idle(p: _Position, stmt: _Stmt, acts: list[bool]) -> list:
         if all(type(v) in (int, float) for v in values) and [v > 1 for v in values] == acts:
             return [*skip, _If(f"{name} > 1", [stmt])]
     values = [_evaluate(tree, env) for env in p.envs]
-    if "pad" in p.taken or list(map(bool, values)) != acts:
+    names = (p.writer.reserved, p.writer.home.values(), p.net.blocks, p.module._taken_names())  # `pad` must be free
+    taken = any("pad" in n for n in names)
+    if taken or list(map(bool, values)) != acts:
         raise _Mismatch(p.rel)  # no condition reads well: a function each for those that act and those that do not
     return [*skip, _Line(f"pad = {stmt.args[0]}"), _If("pad", [replace(stmt, args=["pad", *stmt.args[1:]])])]
 
