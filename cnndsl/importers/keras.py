@@ -15,7 +15,7 @@ import re
 
 from ..errors import CnnDslError
 from ..ops import PER_POSITION, PRESETS, REGISTRY, preset_kernel, same_pads
-from .graph import GNode, Graph, ImportRefused, infer_shapes
+from .graph import GNode, Graph, ImportRefused, infer_shapes, pair, without_defaults
 
 # Keras activation functions (by their __name__) -> cnndsl's; "linear" is none.
 _ACTIVATIONS = {
@@ -34,18 +34,10 @@ _PER_POSITION = {"Dense": "dense", "LayerNormalization": "layernorm", "Activatio
                  "Dropout": "dropout", "Identity": "identity"}  # fmt: skip
 
 
-def _pair(v) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
-def _defaults(args: dict, defaults: dict) -> dict:
-    return {k: v for k, v in args.items() if defaults.get(k, object()) != v}
-
-
 def _op_defaults(kind: str, args: dict) -> dict:
     """`args` without those that have the op's default value."""
     fields = dataclasses.fields(REGISTRY[kind])
-    return _defaults(args, {f.name: f.default for f in fields if f.default is not dataclasses.MISSING})
+    return without_defaults(args, {f.name: f.default for f in fields if f.default is not dataclasses.MISSING})
 
 
 def _fixed_weights(matrix):
@@ -246,16 +238,16 @@ class _Converter:
     def conv_args(self, layer, inputs, filters: int, groups: int, use_bias: bool, name: str = ""):
         """A convolution node for `layer` (`name`: the depthwise half of a separable one, with neither fixed
         weights nor activation)."""
-        kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
+        kernel, strides = pair(layer.kernel_size), pair(layer.strides)
         x, padding = self.padding(layer, inputs, kernel, strides, pool=False)
-        dilation = _pair(layer.dilation_rate)
+        dilation = pair(layer.dilation_rate)
         if padding == "same" and strides == (1, 1) and all(k % 2 for k in kernel):  # as much as the kernel reaches
             padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
         args = {"filters": filters, "kernel_size": kernel}
         more = {"strides": strides, "padding": padding, "dilation": dilation, "groups": groups,
                 "use_bias": use_bias}  # fmt: skip
         defaults = {"strides": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "use_bias": True}
-        args |= _defaults(more, defaults)
+        args |= without_defaults(more, defaults)
         if name:
             return self.add(layer, "conv", [x], args, name=name)
         fixed = self.fixed(layer)
@@ -303,23 +295,23 @@ class _Converter:
         self.alias[layer.name] = inputs[0]
 
     def layer_Conv2DTranspose(self, layer, inputs):
-        kernel, strides = _pair(layer.kernel_size), _pair(layer.strides)
-        if _pair(layer.dilation_rate) != (1, 1):
+        kernel, strides = pair(layer.kernel_size), pair(layer.strides)
+        if pair(layer.dilation_rate) != (1, 1):
             return self.refuse(layer, "Conv2DTranspose with dilation")
         if layer.padding == "same":
             padding, extra = "same", (0, 0)
         elif layer.output_padding is None:  # Keras makes at least in · strides: PyTorch's output_padding
             padding, extra = (0, 0), tuple(max(s - k, 0) for k, s in zip(kernel, strides))
         else:
-            padding, extra = (0, 0), _pair(layer.output_padding)
+            padding, extra = (0, 0), pair(layer.output_padding)
         self.transpose(layer, inputs, padding, extra, (1, 1), 1)
 
     def layer_ConvTranspose2D(self, layer, inputs):  # cnndsl's, with groups or dilation
         self.transpose(layer, inputs, layer.padding, layer.output_padding, layer.dilation_rate, layer.groups)
 
     def transpose(self, layer, inputs, padding, extra, dilation, groups):
-        args = {"filters": layer.filters, "kernel_size": _pair(layer.kernel_size), "strides": _pair(layer.strides),
-                "padding": padding, "output_padding": tuple(extra), "dilation": _pair(dilation), "groups": groups,
+        args = {"filters": layer.filters, "kernel_size": pair(layer.kernel_size), "strides": pair(layer.strides),
+                "padding": padding, "output_padding": tuple(extra), "dilation": pair(dilation), "groups": groups,
                 "use_bias": layer.use_bias}  # fmt: skip
         self.with_activation(layer, "conv_transpose", inputs, _op_defaults("conv_transpose", args))
 
@@ -341,7 +333,7 @@ class _Converter:
         if layer.axis not in (-1, 3, [3], [-1]) or not (layer.center and layer.scale):
             return self.refuse(layer, "BatchNormalization over another axis than channels, or without beta/gamma")
         args = {"eps": layer.epsilon, "momentum": round(1 - layer.momentum, 12)}
-        args = _defaults(args, {"eps": 1e-5, "momentum": 0.1})
+        args = without_defaults(args, {"eps": 1e-5, "momentum": 0.1})
         self.add(layer, "batchnorm", inputs, args)
 
     def layer_Activation(self, layer, inputs):
@@ -366,7 +358,7 @@ class _Converter:
         self.add(layer, "softmax", inputs)
 
     def pool(self, layer, inputs, kind: str):
-        size, strides = _pair(layer.pool_size), _pair(layer.strides or layer.pool_size)
+        size, strides = pair(layer.pool_size), pair(layer.strides or layer.pool_size)
         x, padding = self.padding(layer, inputs, size, strides, pool=True)
         args = {"pool_size": size, **({"strides": strides} if strides != size else {})}
         if padding != (0, 0):
@@ -377,11 +369,11 @@ class _Converter:
 
     def layer_MaxPooling2D(self, layer, inputs):
         n = self.by_name.get(self.ref(inputs[0]))
-        strided = _pair(layer.pool_size) == (1, 1) and layer.padding == "valid" and n is not None
+        strided = pair(layer.pool_size) == (1, 1) and layer.padding == "valid" and n is not None
         if strided and n.kind == "conv" and n.args.get("strides", (1, 1)) == (1, 1) and self.only_reader(n):
             # every strides-th output of a convolution: cnndsl's Keras code so writes one with strides and
             # dilation, which Keras refuses together
-            n.args["strides"] = _pair(layer.strides)
+            n.args["strides"] = pair(layer.strides)
             self.alias[layer.name] = n.name
             return
         self.pool(layer, inputs, "maxpool")
@@ -405,7 +397,7 @@ class _Converter:
         self.global_pool(layer, inputs, "global_maxpool")
 
     def layer_AdaptiveAveragePooling2D(self, layer, inputs):  # cnndsl's
-        self.add(layer, "adaptive_avgpool", inputs, {"output_size": _pair(layer.output_size)})
+        self.add(layer, "adaptive_avgpool", inputs, {"output_size": pair(layer.output_size)})
 
     def layer_UpSampling2D(self, layer, inputs):
         if layer.interpolation not in ("nearest", "bilinear"):
@@ -419,7 +411,7 @@ class _Converter:
         self.upsample(layer, inputs, {"mode": "zeros"})
 
     def upsample(self, layer, inputs, args):
-        self.add(layer, "upsample", inputs, _op_defaults("upsample", {"scale": _pair(layer.size), **args}))
+        self.add(layer, "upsample", inputs, _op_defaults("upsample", {"scale": pair(layer.size), **args}))
 
     def layer_LocalResponseNormalization(self, layer, inputs):  # cnndsl's
         args = {"size": layer.size, "alpha": layer.alpha, "beta": layer.beta, "k": layer.k}
@@ -445,7 +437,7 @@ class _Converter:
     def layer_Dropout(self, layer, inputs):
         noise = tuple(layer.noise_shape) if layer.noise_shape is not None else None
         if noise is None:
-            return self.add(layer, "dropout", inputs, _defaults({"rate": float(layer.rate)}, {"rate": 0.5}))
+            return self.add(layer, "dropout", inputs, without_defaults({"rate": float(layer.rate)}, {"rate": 0.5}))
         # whole samples (None, 1, 1, 1) or the whole batch (1, 1, 1, 1): keras.applications' stochastic depth
         if any(d != 1 for d in noise[1:]) or noise[0] not in (None, 1):
             return self.refuse(layer, f"Dropout with noise_shape={noise}")
@@ -456,16 +448,16 @@ class _Converter:
         self.add(layer, "chunk", inputs, {"chunks": layer.chunks, "index": layer.index})
 
     def layer_ChannelShuffle(self, layer, inputs):
-        self.add(layer, "channel_shuffle", inputs, _defaults({"groups": layer.groups}, {"groups": 2}))
+        self.add(layer, "channel_shuffle", inputs, without_defaults({"groups": layer.groups}, {"groups": 2}))
 
     def padded_pool(self, layer, inputs, kind: str):
-        size, strides = _pair(layer.pool_size), _pair(layer.strides)
+        size, strides = pair(layer.pool_size), pair(layer.strides)
         args = {"pool_size": size, **({"strides": strides} if strides != size else {})}
         more = {"padding": layer.padding, "ceil_mode": layer.ceil_mode}
         if kind == "avgpool":
             more["count_include_pad"] = layer.count_include_pad
         defaults = {"padding": (0, 0), "ceil_mode": False, "count_include_pad": True}
-        self.add(layer, kind, inputs, args | _defaults(more, defaults))
+        self.add(layer, kind, inputs, args | without_defaults(more, defaults))
 
     def layer_PaddedMaxPooling2D(self, layer, inputs):
         self.padded_pool(layer, inputs, "maxpool")
