@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import re
 import sys
 from pathlib import Path
 
 from ..errors import InputError, UsageError
 from .graph import ImportRefused
-from .writer import write
+from .writer import snake_words, write
 
 __all__ = [
     "ImportRefused", "exported_text", "framework", "from_exported", "from_keras", "from_onnx", "from_torch",
@@ -30,8 +29,7 @@ PYTORCH_FILES = (".pt2", ".pt", ".pth")
 
 
 def _snake(name: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-    s = re.sub(r"[^a-z0-9_]", "_", s).strip("_")
+    s = snake_words(name)
     return s if s and s[0].isalpha() else f"model_{s}"
 
 
@@ -299,8 +297,12 @@ def onnx_state_dict(model, net) -> dict:
     from onnx import numpy_helper
 
     from ..backends.torch import to_torch
+    from .onnx import weight_names
 
     arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    # torch.onnx.export names a weight it folded or transposed `onnx::Conv_123`, `conv1.weight_bias`, `val_12`
+    for key, (tensor, transposed) in weight_names(model).items():
+        arrays.setdefault(key, arrays[tensor].T if transposed else arrays[tensor])
     state = to_torch(net).state_dict()
     for key in state:
         if key in arrays:

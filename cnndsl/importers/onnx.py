@@ -22,6 +22,26 @@ from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes
 _PLAIN = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish", "Gelu": "gelu"}
 _PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 _PERMUTES = {(0, 2, 3, 1): "channels_last", (0, 3, 1, 2): "channels_first"}
+_CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
+
+
+def _constant(n):
+    """The value of a Constant node."""
+    a = n.attribute[0]
+    if a.name == "value":
+        return numpy_helper.to_array(a.t)
+    value = onnx.helper.get_attribute_value(a)
+    return np.array(value, np.int64 if a.name.endswith("ints") or a.name == "value_int" else np.float32)
+
+
+def _literal(text: str) -> list:
+    import ast
+
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return []
+    return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else []
 
 
 def load_model(model_or_path) -> onnx.ModelProto:
@@ -35,6 +55,14 @@ def convert(model_or_path, name: str = "imported") -> Graph:
     return _Converter(model, name).graph()
 
 
+def weight_names(model: onnx.ModelProto) -> dict[str, tuple[str, bool]]:
+    """The imported network's state_dict keys -> (the initializer that holds each, whether it is stored
+    transposed), for the weights whose initializer is not named as the key."""
+    converter = _Converter(model, "imported")
+    converter.graph()
+    return converter.keys
+
+
 class _Converter:
     def __init__(self, model: onnx.ModelProto, name: str):
         try:
@@ -45,15 +73,14 @@ class _Converter:
         self.name = name
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
         self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
-        for n in self.g.node:
-            if n.op_type == "Constant":
-                for a in n.attribute:
-                    if a.name == "value":
-                        self.consts[n.output[0]] = numpy_helper.to_array(a.t)
-        self.shapes = {}
+        self.shapes, self.types = {}, {}
         for v in [*self.g.input, *self.g.value_info, *self.g.output]:
             dims = v.type.tensor_type.shape.dim
             self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+            self.types[v.name] = v.type.tensor_type.elem_type
+        self.folded = self.fold()
+        self.modules, self.classes = self.scopes()
+        self.keys: dict[str, tuple[str, bool]] = {}  # state_dict key -> (initializer, stored transposed)
         self.consumers: dict[str, list] = {}
         self.producer: dict[str, object] = {}
         for n in self.g.node:
@@ -81,14 +108,79 @@ class _Converter:
             raise ImportRefused([(f"an input of rank {len(shape) + 1}", inp)], self.name)
         shape = tuple(d if d else "?" for d in shape)
         for n in self.g.node:
-            if n.op_type != "Constant" and n.output[0] not in self.skip:
+            if n.output[0] not in self.folded and n.output[0] not in self.skip:
                 self.convert(n)
         if self.problems:
             raise ImportRefused(self.problems, self.name)
         outputs = [self.ref(o.name) for o in self.g.output]
-        graph = Graph(self.name, inp, shape, self.nodes, outputs)
+        sequential = {p for p, c in self.classes.items() if c in ("Sequential", "ModuleList")}
+        graph = Graph(self.name, inp, shape, self.nodes, outputs, self.classes, sequential)
         check_axes(graph, infer_shapes(graph), self.axis, self.scales)
         return graph
+
+    def fold(self) -> set[str]:
+        """Compute what is constant: Constant nodes, and the shape arithmetic torch.onnx.export writes
+        (`Shape` of a value whose shape is static, `CastLike` of a constant, `Gather`, `Concat`, `Expand` ... of
+        constants), with onnx's reference implementation of each op. A node reading a weight's values is
+        not folded (a weight stays an initializer, read as the layer it belongs to). Returns the outputs."""
+        from onnx.reference import ReferenceEvaluator
+
+        folded = set()
+        for n in self.g.node:
+            value = None
+            if n.op_type == "Constant":
+                value = _constant(n)
+            elif n.op_type == "Shape" and (n.input[0] in self.consts or all(self.shapes.get(n.input[0], (None,)))):
+                shape = self.consts[n.input[0]].shape if n.input[0] in self.consts else self.shapes[n.input[0]]
+                a = self.attrs(n)
+                value = np.array(shape[a.get("start", 0) : a.get("end", len(shape))], np.int64)
+            elif n.op_type == "CastLike" and n.input[0] in self.consts and self.types.get(n.input[1]):
+                dtype = onnx.helper.tensor_dtype_to_np_dtype(self.types[n.input[1]])
+                value = self.consts[n.input[0]].astype(dtype)
+            elif n.input and all(i in self.consts and i not in self.initializers for i in n.input if i):
+                inputs = [onnx.helper.make_tensor_value_info(i, onnx.TensorProto.UNDEFINED, None) for i in n.input if i]
+                outputs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.output]
+                graph = onnx.helper.make_graph([n], "fold", inputs, outputs)
+                try:
+                    value = ReferenceEvaluator(graph).run(None, {i: self.consts[i] for i in n.input if i})[0]
+                except Exception:  # noqa: BLE001 - not foldable: read (or refused) as an op
+                    value = None
+            if value is not None and len(n.output) == 1:
+                self.consts[n.output[0]] = np.asarray(value)
+                folded.add(n.output[0])
+        return folded
+
+    def scopes(self) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+        """Each node's (module path, enclosing module path) and each module's class, from what
+        torch.onnx.export records: the dynamo exporter's `pkg.torch.onnx.name_scopes` and `class_hierarchy`
+        metadata (full paths and classes), or the TorchScript exporter's node names
+        (`/layer1/layer1.0/conv1/Conv`: paths only). A node made by a torch.nn module (ReLU, MaxPool2d) has
+        that module's path; a function (`out += identity`) none, in the module whose forward runs it."""
+        modules, classes, legacy = {}, {}, {}
+        for n in self.g.node:
+            meta = {p.key: p.value for p in n.metadata_props}
+            if "pkg.torch.onnx.name_scopes" in meta:
+                names = _literal(meta["pkg.torch.onnx.name_scopes"])
+                kinds = _literal(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
+                if len(names) == len(kinds) and len(names) >= 2:
+                    for path, cls in zip(names[:-1], kinds[:-1], strict=True):
+                        classes.setdefault(path, cls.rsplit(".", 1)[-1])
+                    path, cls = names[-2], kinds[-2]
+                    leaf = cls.startswith("torch.nn.") and cls.rsplit(".", 1)[-1] not in _CONTAINERS
+                    modules[n.name] = (path, path.rsplit(".", 1)[0] if "." in path else "") if leaf else ("", path)
+            elif n.name.startswith("/") and n.name.count("/") >= 2:
+                path = ""
+                for part in n.name.split("/")[1:-1]:
+                    # a child of an nn.Sequential is named after it: `layer1` holds `layer1.0`
+                    last = path.rsplit(".", 1)[-1]
+                    path = part if not path else path + part[len(last) :] if part.startswith(f"{last}.") else f"{path}.{part}"
+                legacy[n.name] = path
+        # the TorchScript exporter keeps no classes: a module whose nodes hold no deeper module is a leaf
+        inner = {p.rsplit(".", 1)[0] for p in legacy.values() if "." in p}
+        for node, path in legacy.items():
+            parent = path.rsplit(".", 1)[0] if "." in path else ""
+            modules[node] = (path, parent) if path not in inner else ("", path)
+        return modules, classes
 
     def ref(self, tensor: str) -> str:
         while tensor in self.alias:
@@ -99,14 +191,24 @@ class _Converter:
         return {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
 
     def path(self, n, weight: str | None = None) -> str:
-        if weight and weight.endswith(".weight"):
+        if weight and weight.endswith(".weight") and _PATH.fullmatch(weight):
             return weight[: -len(".weight")]
+        if n.name in self.modules:
+            return self.modules[n.name][0]
         return n.name if n.name and "/" not in n.name and _PATH.fullmatch(n.name) else ""
+
+    def weight(self, n, path: str, suffix: str, tensor: str, transposed: bool = False) -> None:
+        """Record that the state_dict key `path.suffix` is the initializer `tensor` (torch.onnx.export names a
+        folded or transposed weight `onnx::Conv_123`, `conv1.weight_bias`, `val_12`)."""
+        if path and tensor in self.initializers:
+            self.keys[f"{path}.{suffix}"] = (tensor, transposed)
 
     def add(self, n, kind: str, inputs: list[str], args: dict | None = None, path: str | None = None,
             output: str | None = None) -> GNode:  # fmt: skip
         p = self.path(n) if path is None else path
         scope = p.rsplit(".", 1)[0] if "." in p else ""
+        if not p and n.name in self.modules:
+            scope = self.modules[n.name][1]
         g = GNode(output or n.output[0], kind, [self.ref(i) for i in inputs], args or {}, p, scope,
                   where=n.name or n.op_type)  # fmt: skip
         self.nodes.append(g)
@@ -218,6 +320,18 @@ class _Converter:
         return self.op_ReduceMean(n, a)
 
     def op_ReduceMean(self, n, a) -> None:
+        axes = a.get("axes")
+        if axes is None and len(n.input) > 1:
+            axes = self.const(n.input[1])
+        rank = len(self.shapes.get(n.input[0], ()))
+        if rank == 4 and axes is not None and sorted(int(v) % 4 for v in np.ravel(axes)) == [2, 3]:
+            # x.mean((2, 3), keepdim=True), and nn.AdaptiveAvgPool2d(1) as torch.onnx.export writes it
+            if a.get("keepdims", 1):
+                self.add(n, "global_avgpool", [n.input[0]])
+            else:
+                pooled = self.add(n, "global_avgpool", [n.input[0]], output=f"{n.output[0]}/pool")
+                self.add(n, "flatten", [pooled.name], path="")
+            return None
         found = self.layer_norm_at(n)
         if found is None:
             return self.refuse(n, f"{n.op_type} other than a layer norm over the last axis")
@@ -246,10 +360,12 @@ class _Converter:
 
     def op_MatMul(self, n, a) -> None:
         """x · Wᵀ (+ b) on a map held channels-last: a dense layer, its weight stored as torch's (out, in)."""
-        weight = self.transposed.get(n.input[1])
+        weight, transposed = self.transposed.get(n.input[1]), True
+        if weight is None and n.input[1] in self.initializers and not n.input[1].endswith(".weight"):
+            weight, transposed = n.input[1], False  # torch.onnx.export's weight stored (in, out) as `val_12`
         if weight is None or self.consts[weight].ndim != 2:
             return self.refuse(n, "MatMul other than by a dense layer's transposed weight (Transpose of NAME.weight)")
-        units = int(self.consts[weight].shape[0])
+        units = int(self.consts[weight].shape[0 if transposed else 1])
         bias = self.user(n.output[0], "Add")
         b = bias and self.const(bias.input[1])
         last = n
@@ -257,7 +373,11 @@ class _Converter:
             self.skip.add(bias.output[0])
             last = bias
         args = {"units": units, **({} if last is bias else {"use_bias": False})}
-        self.add(last, "dense", [n.input[0]], args, self.path(n, weight))
+        path = self.path(n, weight) if transposed else self.path(last)
+        self.weight(n, path, "weight", weight, not transposed)
+        if last is bias:
+            self.weight(n, path, "bias", bias.input[1])
+        self.add(last, "dense", [n.input[0]], args, path)
         return None
 
     def op_Identity(self, n, a) -> None:
@@ -278,7 +398,12 @@ class _Converter:
                 self.skip.update([swap.output[0], back.output[0], *self.shape_of(back.input[1], x)])
                 self.add(back, "channel_shuffle", [x], {} if g == 2 else {"groups": g})
                 return None
-        return self.refuse(n, "Reshape other than in a channel shuffle (Reshape, Transpose, Reshape)")
+        if target is not None and len(target) == 2 and len(shape) in (2, 4) and all(shape[1:]):
+            batch, features, size = int(target[0]), int(target[1]), int(np.prod(shape[1:]))
+            if (batch in (0, shape[0]) and features in (-1, size)) or (batch == -1 and features == size):
+                self.add(n, "flatten", [x])  # x.view(x.size(0), -1), torch.flatten(x, 1) as a Reshape
+                return None
+        return self.refuse(n, "Reshape other than a flatten or in a channel shuffle (Reshape, Transpose, Reshape)")
 
     def shape_of(self, tensor: str, x: str) -> list[str]:
         """[tensor] where it is computed by Shape(x) for one Reshape alone (skipped with it), else []."""
@@ -350,6 +475,9 @@ class _Converter:
         w = self.const(n.input[1])
         if w is None:
             return self.refuse(n, f"{n.op_type} with weights computed in the graph")
+        bias = n.input[2] if len(n.input) > 2 and n.input[2] else None
+        if bias in self.folded and not self.consts[bias].any():
+            bias = None  # torch.onnx.export's zero bias for a convolution without one
         groups = a.get("group", 1)
         filters = w.shape[0] if kind == "conv" else w.shape[1] * groups
         args = {"filters": int(filters), "kernel_size": tuple(int(k) for k in w.shape[2:])}
@@ -360,15 +488,19 @@ class _Converter:
         more = {"strides": strides, "padding": padding}
         if kind == "conv_transpose":
             more["output_padding"] = tuple(a.get("output_padding", (0, 0)))
-        more |= {"dilation": tuple(a.get("dilations", (1, 1))), "groups": groups, "use_bias": len(n.input) > 2}
+        more |= {"dilation": tuple(a.get("dilations", (1, 1))), "groups": groups, "use_bias": bias is not None}
         defaults = {"strides": (1, 1), "padding": (0, 0), "output_padding": (0, 0), "dilation": (1, 1),
                     "groups": 1, "use_bias": True}  # fmt: skip
         args |= {k: v for k, v in more.items() if defaults[k] != v}
-        if kind == "conv" and len(n.input) == 2 and w.size > 1 and (w == w[:1, :1]).all():
+        if kind == "conv" and bias is None and w.size > 1 and (w == w[:1, :1]).all():
             # one matrix for every channel: cnndsl's fixed filter (a trained kernel is never so)
             args.pop("use_bias", None)
             args["weights"] = tuple(tuple(float(v) for v in row) for row in w[0, 0])
-        self.add(n, kind, [n.input[0]], args, self.path(n, n.input[1]))
+        path = self.path(n, n.input[1])
+        self.weight(n, path, "weight", n.input[1])
+        if bias is not None:
+            self.weight(n, path, "bias", bias)
+        self.add(n, kind, [n.input[0]], args, path)
         return None
 
     def padding(self, n, a, kernel, strides, dilation):
@@ -427,14 +559,22 @@ class _Converter:
             args["eps"] = eps
         if momentum != 0.1:
             args["momentum"] = momentum
-        self.add(n, "batchnorm", [n.input[0]], args, self.path(n, n.input[1].replace(".weight", "") + ".weight"))
+        path = self.path(n, n.input[1].replace(".weight", "") + ".weight")
+        for suffix, tensor in zip(("weight", "bias", "running_mean", "running_var"), n.input[1:], strict=False):
+            self.weight(n, path, suffix, tensor)
+        self.add(n, "batchnorm", [n.input[0]], args, path)
 
     def op_Gemm(self, n, a) -> None:
         w = self.const(n.input[1])
         if w is None or a.get("transB", 0) != 1 or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0:
             return self.refuse(n, "Gemm other than a dense layer (x · Wᵀ + b)")
-        args = {"units": int(w.shape[0]), **({} if len(n.input) > 2 and n.input[2] else {"use_bias": False})}
-        self.add(n, "dense", [n.input[0]], args, self.path(n, n.input[1]))
+        bias = len(n.input) > 2 and n.input[2]
+        args = {"units": int(w.shape[0]), **({} if bias else {"use_bias": False})}
+        path = self.path(n, n.input[1])
+        self.weight(n, path, "weight", n.input[1])
+        if bias:
+            self.weight(n, path, "bias", n.input[2])
+        self.add(n, "dense", [n.input[0]], args, path)
         return None
 
     def op_Flatten(self, n, a) -> None:
