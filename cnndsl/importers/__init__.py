@@ -301,9 +301,16 @@ def onnx_state_dict(model, net) -> dict:
 
     arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     # torch.onnx.export names a weight it folded or transposed `onnx::Conv_123`, `conv1.weight_bias`, `val_12`
-    for key, (tensor, transposed) in weight_names(model).items():
-        arrays.setdefault(key, arrays[tensor].T if transposed else arrays[tensor])
+    names = {key: arrays[tensor].T if transposed else arrays[tensor] for key, (tensor, transposed) in
+             weight_names(model).items()}  # fmt: skip
     state = to_torch(net).state_dict()
+    keys = [k for k in state if not k.endswith("num_batches_tracked")]
+    if not set(keys) <= set(names) | set(arrays) and len(keys) == len(names):
+        # an nn.Sequential the exporter left a module out of (a batch norm folded into its convolution, a
+        # dropout) is numbered anew in the import: its weights in order, where every shape agrees
+        if all(tuple(state[k].shape) == names[t].shape for k, t in zip(keys, names, strict=True)):
+            names = {k: names[t] for k, t in zip(keys, names, strict=True)}
+    arrays |= names
     for key in state:
         if key in arrays:
             state[key] = torch.from_numpy(arrays[key].copy()).reshape(state[key].shape)

@@ -9,6 +9,7 @@ fused activation after its layer) are read back as that op. Shapes come from onn
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -32,6 +33,25 @@ def _constant(n):
         return numpy_helper.to_array(a.t)
     value = onnx.helper.get_attribute_value(a)
     return np.array(value, np.int64 if a.name.endswith("ints") or a.name == "value_int" else np.float32)
+
+
+def _inferred(model: onnx.ModelProto) -> list:
+    """The value_info of onnx's shape inference, with data propagation (torch.onnx.export computes shapes
+    with `Shape`, `Gather`, `Concat` ...). It runs on a copy whose weights are graph inputs of their type and
+    shape: inference reads only that of a weight, and serialising the weights' data dominated its time."""
+    g = model.graph
+    inputs = {i.name for i in g.input}
+    big = [i for i in g.initializer if np.prod(i.dims) > 64]  # small ones may be shapes, read as values
+    weights = [onnx.helper.make_tensor_value_info(i.name, i.data_type, i.dims) for i in big if i.name not in inputs]
+    small = [i for i in g.initializer if np.prod(i.dims) <= 64]
+    light = onnx.helper.make_model(
+        onnx.helper.make_graph(list(g.node), g.name, [*g.input, *weights], list(g.output), small),
+        opset_imports=model.opset_import, ir_version=model.ir_version, functions=model.functions,
+    )  # fmt: skip
+    try:
+        return list(onnx.shape_inference.infer_shapes(light, data_prop=True).graph.value_info)
+    except Exception:  # noqa: BLE001 - shapes are only a help (`same` padding, shuffles, flattens)
+        return list(model.graph.value_info)
 
 
 def _literal(text: str) -> list:
@@ -65,21 +85,17 @@ def weight_names(model: onnx.ModelProto) -> dict[str, tuple[str, bool]]:
 
 class _Converter:
     def __init__(self, model: onnx.ModelProto, name: str):
-        try:
-            model = onnx.shape_inference.infer_shapes(model)
-        except Exception:  # noqa: BLE001 - shapes are only a help for `same` padding
-            pass
-        self.g = model.graph
+        self.model, self.g = model, model.graph
+        value_info = _inferred(model)
         self.name = name
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
         self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
         self.shapes, self.types = {}, {}
-        for v in [*self.g.input, *self.g.value_info, *self.g.output]:
+        for v in [*self.g.input, *value_info, *self.g.output]:
             dims = v.type.tensor_type.shape.dim
             self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
             self.types[v.name] = v.type.tensor_type.elem_type
         self.folded = self.fold()
-        self.modules, self.classes = self.scopes()
         self.keys: dict[str, tuple[str, bool]] = {}  # state_dict key -> (initializer, stored transposed)
         self.consumers: dict[str, list] = {}
         self.producer: dict[str, object] = {}
@@ -89,6 +105,7 @@ class _Converter:
             for o in n.output:
                 self.producer[o] = n
         self.outputs = {o.name for o in self.g.output}
+        self.modules, self.classes = self.scopes()
         self.transposed: dict[str, str] = {}  # a transposed initializer -> the initializer (a dense layer's weight)
         self.axis: dict[str, str] = {}  # a layer norm -> the axis it normalises: "last", or "channels" (NCHW)
         self.scales: dict[str, tuple] = {}  # a layer scale -> its initializer's shape
@@ -125,7 +142,7 @@ class _Converter:
         not folded (a weight stays an initializer, read as the layer it belongs to). Returns the outputs."""
         from onnx.reference import ReferenceEvaluator
 
-        folded = set()
+        folded, opsets = set(), list(self.model.opset_import)
         for n in self.g.node:
             value = None
             if n.op_type == "Constant":
@@ -142,7 +159,8 @@ class _Converter:
                 outputs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.output]
                 graph = onnx.helper.make_graph([n], "fold", inputs, outputs)
                 try:
-                    value = ReferenceEvaluator(graph).run(None, {i: self.consts[i] for i in n.input if i})[0]
+                    evaluator = ReferenceEvaluator(onnx.helper.make_model(graph, opset_imports=opsets))
+                    value = evaluator.run(None, {i: self.consts[i] for i in n.input if i})[0]
                 except Exception:  # noqa: BLE001 - not foldable: read (or refused) as an op
                     value = None
             if value is not None and len(n.output) == 1:
@@ -156,7 +174,7 @@ class _Converter:
         metadata (full paths and classes), or the TorchScript exporter's node names
         (`/layer1/layer1.0/conv1/Conv`: paths only). A node made by a torch.nn module (ReLU, MaxPool2d) has
         that module's path; a function (`out += identity`) none, in the module whose forward runs it."""
-        modules, classes, legacy = {}, {}, {}
+        modules, classes, legacy, unplaced = {}, {}, {}, []
         for n in self.g.node:
             meta = {p.key: p.value for p in n.metadata_props}
             if "pkg.torch.onnx.name_scopes" in meta:
@@ -175,11 +193,17 @@ class _Converter:
                     last = path.rsplit(".", 1)[-1]
                     path = part if not path else path + part[len(last) :] if part.startswith(f"{last}.") else f"{path}.{part}"
                 legacy[n.name] = path
+            else:
+                unplaced.append(n)
         # the TorchScript exporter keeps no classes: a module whose nodes hold no deeper module is a leaf
         inner = {p.rsplit(".", 1)[0] for p in legacy.values() if "." in p}
         for node, path in legacy.items():
             parent = path.rsplit(".", 1)[0] if "." in path else ""
             modules[node] = (path, parent) if path not in inner else ("", path)
+        for n in reversed(unplaced if modules else []):  # one the exporter's optimiser wrote (a chunk's Split):
+            readers = [modules[c.name][1].split(".") for c in self.consumers.get(n.output[0], []) if c.name in modules]
+            common = [p[0] for p in itertools.takewhile(lambda p: len(set(p)) == 1, zip(*readers))]  # theirs
+            modules[n.name] = ("", ".".join(common))
         return modules, classes
 
     def ref(self, tensor: str) -> str:
@@ -308,11 +332,14 @@ class _Converter:
 
     def layer_norm(self, nodes, weight, bias, eps, x: str, last) -> None:
         """One `layernorm` for the nodes that compute it, named as `last`'s output."""
-        if weight not in self.consts or bias not in self.consts or not weight.endswith(".weight"):
+        if weight not in self.initializers or bias not in self.initializers:
             return self.refuse(nodes[0], "a layer norm whose weights are computed in the graph")
         self.skip.update(o for m in nodes for o in m.output)
         eps = float(f"{float(np.float32(eps)):.6g}")
-        g = self.add(last, "layernorm", [x], {} if eps == 1e-5 else {"eps": eps}, self.path(last, weight))
+        path = self.path(last, weight)
+        self.weight(last, path, "weight", weight)
+        self.weight(last, path, "bias", bias)
+        g = self.add(last, "layernorm", [x], {} if eps == 1e-5 else {"eps": eps}, path)
         self.axis[g.name] = "channels" if nodes[0].op_type == "Transpose" else "last"
         return None
 
@@ -631,6 +658,7 @@ class _Converter:
             return self.refuse(n, f"Mul by a constant of shape {tuple(gamma.shape)}")
         # the value it starts from, where the weights are still all that one (the weights follow anyway)
         init = float(f"{float(np.ravel(gamma)[0]):.6g}") if (gamma == np.ravel(gamma)[0]).all() else 1e-6
+        self.keys[name] = (name, False)
         self.add(n, "layer_scale", [x], {} if init == 1e-6 else {"init": init}, name)
         self.scales[n.output[0]] = tuple(gamma.shape)
         return None
