@@ -35,17 +35,20 @@ def _constant(n):
     return np.array(value, np.int64 if a.name.endswith("ints") or a.name == "value_int" else np.float32)
 
 
-def _inferred(model: onnx.ModelProto) -> list:
+def _inferred(model: onnx.ModelProto, folded: dict) -> list:
     """The value_info of onnx's shape inference, with data propagation (torch.onnx.export computes shapes
-    with `Shape`, `Gather`, `Concat` ...). It runs on a copy whose weights are graph inputs of their type and
-    shape: inference reads only that of a weight, and serialising the weights' data dominated its time."""
+    with `Shape`, `Gather`, `Concat` ...), the `folded` values given as constants. It runs on a copy whose
+    weights are graph inputs of their type and shape: inference reads only that of a weight, and serialising
+    the weights' data dominated its time."""
     g = model.graph
+    nodes = [n for n in g.node if n.output[0] not in folded]
+    consts = [numpy_helper.from_array(np.asarray(v), k) for k, v in folded.items()]
     inputs = {i.name for i in g.input}
     big = [i for i in g.initializer if np.prod(i.dims) > 64]  # small ones may be shapes, read as values
     weights = [onnx.helper.make_tensor_value_info(i.name, i.data_type, i.dims) for i in big if i.name not in inputs]
     small = [i for i in g.initializer if np.prod(i.dims) <= 64]
     light = onnx.helper.make_model(
-        onnx.helper.make_graph(list(g.node), g.name, [*g.input, *weights], list(g.output), small),
+        onnx.helper.make_graph(nodes, g.name, [*g.input, *weights], list(g.output), [*small, *consts]),
         opset_imports=model.opset_import, ir_version=model.ir_version, functions=model.functions,
     )  # fmt: skip
     try:
@@ -86,16 +89,21 @@ def weight_names(model: onnx.ModelProto) -> dict[str, tuple[str, bool]]:
 class _Converter:
     def __init__(self, model: onnx.ModelProto, name: str):
         self.model, self.g = model, model.graph
-        value_info = _inferred(model)
         self.name = name
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
         self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
-        self.shapes, self.types = {}, {}
-        for v in [*self.g.input, *value_info, *self.g.output]:
-            dims = v.type.tensor_type.shape.dim
-            self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
-            self.types[v.name] = v.type.tensor_type.elem_type
-        self.folded = self.fold()
+        self.shapes, self.types, self.folded = {}, {}, set()
+        # shapes and constants, in turn until neither grows: a shape that is known makes its `Shape` a
+        # constant, and a constant that is known (a ReduceMean's axes, a Slice's ends) makes shapes known
+        for _ in range(8):
+            for v in [*self.g.input, *_inferred(model, {k: self.consts[k] for k in self.folded}), *self.g.output]:
+                dims = v.type.tensor_type.shape.dim
+                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+                self.types[v.name] = v.type.tensor_type.elem_type
+            folded = self.fold()
+            if folded <= self.folded:
+                break
+            self.folded |= folded
         self.keys: dict[str, tuple[str, bool]] = {}  # state_dict key -> (initializer, stored transposed)
         self.consumers: dict[str, list] = {}
         self.producer: dict[str, object] = {}
@@ -145,6 +153,9 @@ class _Converter:
         folded, opsets = set(), list(self.model.opset_import)
         for n in self.g.node:
             value = None
+            if n.output[0] in self.folded:
+                folded.add(n.output[0])
+                continue
             if n.op_type == "Constant":
                 value = _constant(n)
             elif n.op_type == "Shape" and (n.input[0] in self.consts or all(self.shapes.get(n.input[0], (None,)))):
