@@ -93,6 +93,7 @@ class _Converter:
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
         self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
         self.shapes, self.types, self.folded = {}, {}, set()
+        self.same: dict[str, str] = {}  # a weight the exporter merged with an equal one -> that one
         # shapes and constants, in turn until neither grows: a shape that is known makes its `Shape` a
         # constant, and a constant that is known (a ReduceMean's axes, a Slice's ends) makes shapes known
         for _ in range(8):
@@ -162,6 +163,11 @@ class _Converter:
                 shape = self.consts[n.input[0]].shape if n.input[0] in self.consts else self.shapes[n.input[0]]
                 a = self.attrs(n)
                 value = np.array(shape[a.get("start", 0) : a.get("end", len(shape))], np.int64)
+            elif n.op_type == "Identity" and n.input[0] in self.initializers:
+                # the TorchScript exporter's merged weights: `layer.weight = Identity(other.weight)`
+                self.initializers.add(n.output[0])
+                self.same[n.output[0]] = self.same.get(n.input[0], n.input[0])
+                value = self.consts[n.input[0]]
             elif n.op_type == "CastLike" and n.input[0] in self.consts and self.types.get(n.input[1]):
                 dtype = onnx.helper.tensor_dtype_to_np_dtype(self.types[n.input[1]])
                 value = self.consts[n.input[0]].astype(dtype)
@@ -198,16 +204,16 @@ class _Converter:
                     leaf = cls.startswith("torch.nn.") and cls.rsplit(".", 1)[-1] not in _CONTAINERS
                     modules[n.name] = (path, path.rsplit(".", 1)[0] if "." in path else "") if leaf else ("", path)
             elif n.name.startswith("/") and n.name.count("/") >= 2:
-                path = ""
+                path = last = ""
                 for part in n.name.split("/")[1:-1]:
-                    # a child of an nn.Sequential is named after it: `layer1` holds `layer1.0`
-                    last = path.rsplit(".", 1)[-1]
-                    path = part if not path else path + part[len(last) :] if part.startswith(f"{last}.") else f"{path}.{part}"
+                    # a child of an nn.Sequential is named after it: `layer1` holds `layer1.0`, `block.0` `block.0.0`
+                    path = path + part[len(last) :] if last and part.startswith(f"{last}.") else f"{path}.{part}".lstrip(".")
+                    last = part
                 legacy[n.name] = path
             else:
                 unplaced.append(n)
         # the TorchScript exporter keeps no classes: a module whose nodes hold no deeper module is a leaf
-        inner = {p.rsplit(".", 1)[0] for p in legacy.values() if "." in p}
+        inner = {p[:k] for p in legacy.values() for k, c in enumerate(p) if c == "."}
         for node, path in legacy.items():
             parent = path.rsplit(".", 1)[0] if "." in path else ""
             modules[node] = (path, parent) if path not in inner else ("", path)
@@ -226,7 +232,9 @@ class _Converter:
         return {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
 
     def path(self, n, weight: str | None = None) -> str:
-        if weight and weight.endswith(".weight") and _PATH.fullmatch(weight):
+        # a weight read by several nodes: equal initializers merged by the exporter (fresh layer norms' ones)
+        shared = weight and len(self.consumers.get(weight, [])) > 1 and n.name in self.modules
+        if weight and weight.endswith(".weight") and _PATH.fullmatch(weight) and not shared:
             return weight[: -len(".weight")]
         if n.name in self.modules:
             return self.modules[n.name][0]
@@ -236,7 +244,7 @@ class _Converter:
         """Record that the state_dict key `path.suffix` is the initializer `tensor` (torch.onnx.export names a
         folded or transposed weight `onnx::Conv_123`, `conv1.weight_bias`, `val_12`)."""
         if path and tensor in self.initializers:
-            self.keys[f"{path}.{suffix}"] = (tensor, transposed)
+            self.keys[f"{path}.{suffix}"] = (self.same.get(tensor, tensor), transposed)
 
     def add(self, n, kind: str, inputs: list[str], args: dict | None = None, path: str | None = None,
             output: str | None = None) -> GNode:  # fmt: skip
@@ -348,6 +356,9 @@ class _Converter:
         self.skip.update(o for m in nodes for o in m.output)
         eps = float(f"{float(np.float32(eps)):.6g}")
         path = self.path(last, weight)
+        scope = self.modules.get(last.name, ("", ""))[1]
+        if not path and scope and sum(m[1] == scope for m in self.modules.values()) == len(nodes):
+            path = scope  # the nodes are all its module does: torchvision's LayerNorm2d
         self.weight(last, path, "weight", weight)
         self.weight(last, path, "bias", bias)
         g = self.add(last, "layernorm", [x], {} if eps == 1e-5 else {"eps": eps}, path)
@@ -405,7 +416,8 @@ class _Converter:
             return self.refuse(n, "MatMul other than by a dense layer's transposed weight (Transpose of NAME.weight)")
         units = int(self.consts[weight].shape[0 if transposed else 1])
         bias = self.user(n.output[0], "Add")
-        b = bias and self.const(bias.input[1])
+        b_name = bias and next((i for i in bias.input if i != n.output[0]), None)
+        b = b_name and self.const(b_name)
         last = n
         if bias and b is not None and b.shape == (units,):
             self.skip.add(bias.output[0])
@@ -414,7 +426,7 @@ class _Converter:
         path = self.path(n, weight) if transposed else self.path(last)
         self.weight(n, path, "weight", weight, not transposed)
         if last is bias:
-            self.weight(n, path, "bias", bias.input[1])
+            self.weight(n, path, "bias", b_name)
         self.add(last, "dense", [n.input[0]], args, path)
         return None
 
@@ -435,6 +447,14 @@ class _Converter:
             if grouped and perm == (0, 2, 1, *range(3, len(target))) and self.same_shape(back.input[1], x):
                 self.skip.update([swap.output[0], back.output[0], *self.shape_of(back.input[1], x)])
                 self.add(back, "channel_shuffle", [x], {} if g == 2 else {"groups": g})
+                return None
+        gather = self.user(n.output[0], "Gather")
+        index = gather and self.const(gather.input[1])
+        if list(np.ravel(target)) == [-1] and index is not None and shape and all(shape):
+            if self.attrs(gather).get("axis", 0) == 0 and np.array_equal(index, np.arange(index.size).reshape(shape)):
+                # the exporter's `as_strided` of a value as it is (a permute of axes of size 1): nothing
+                self.skip.add(gather.output[0])
+                self.alias[gather.output[0]] = self.ref(x)
                 return None
         if target is not None and len(target) == 2 and len(shape) in (2, 4) and all(shape[1:]):
             batch, features, size = int(target[0]), int(target[1]), int(np.prod(shape[1:]))
@@ -651,8 +671,9 @@ class _Converter:
     def op_Mul(self, n, a) -> None:
         x, y = n.input
         sig = self.by_output.get(self.ref(y))
-        if sig is not None and sig.kind == "sigmoid" and sig.inputs == [self.ref(x)] and y.endswith("/sigmoid"):
-            self.nodes.remove(sig)  # x · sigmoid(x), as cnndsl writes silu
+        one = sig is not None and (y.endswith("/sigmoid") or sig.path and sig.path == self.path(n))
+        if one and sig.kind == "sigmoid" and sig.inputs == [self.ref(x)]:
+            self.nodes.remove(sig)  # x · sigmoid(x) as cnndsl writes silu, or in one module (nn.SiLU)
             self.activation(n, "silu", {})
             return None
         gamma, value = (y, x) if y in self.initializers else (x, y)
@@ -669,8 +690,11 @@ class _Converter:
             return self.refuse(n, f"Mul by a constant of shape {tuple(gamma.shape)}")
         # the value it starts from, where the weights are still all that one (the weights follow anyway)
         init = float(f"{float(np.ravel(gamma)[0]):.6g}") if (gamma == np.ravel(gamma)[0]).all() else 1e-6
-        self.keys[name] = (name, False)
-        self.add(n, "layer_scale", [x], {} if init == 1e-6 else {"init": init}, name)
+        path = name
+        if len(self.consumers.get(name, [])) > 1 and n.name in self.modules:  # merged by the exporter: its
+            path = f"{self.modules[n.name][1]}.{name.rsplit('.', 1)[-1]}".lstrip(".")  # name in this module
+        self.keys[path] = (self.same.get(name, name), False)
+        self.add(n, "layer_scale", [x], {} if init == 1e-6 else {"init": init}, path)
         self.scales[n.output[0]] = tuple(gamma.shape)
         return None
 
