@@ -18,7 +18,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..ops import same_pads
-from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes
+from .graph import OWN_LEAVES, GNode, Graph, ImportRefused, check_axes, infer_shapes
 
 _PLAIN = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish", "Gelu": "gelu"}
 _PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
@@ -201,7 +201,8 @@ class _Converter:
                     for path, cls in zip(names[:-1], kinds[:-1], strict=True):
                         classes.setdefault(path, cls.rsplit(".", 1)[-1])
                     path, cls = names[-2], kinds[-2]
-                    leaf = cls.startswith("torch.nn.") and cls.rsplit(".", 1)[-1] not in _CONTAINERS
+                    kind = cls.rsplit(".", 1)[-1]
+                    leaf = kind in OWN_LEAVES or cls.startswith("torch.nn.") and kind not in _CONTAINERS
                     modules[n.name] = (path, path.rsplit(".", 1)[0] if "." in path else "") if leaf else ("", path)
             elif n.name.startswith("/") and n.name.count("/") >= 2:
                 path = last = ""
