@@ -27,11 +27,18 @@ from cnndsl.importers import ImportRefused, onnx_state_dict  # noqa: E402
 from cnndsl.importers.writer import snake_words  # noqa: E402
 
 DYNAMO, TORCHSCRIPT = {"dynamo": True}, {"dynamo": False}
-KEEP_BN = {"dynamo": {"dynamo": True, "optimize": False}, "torchscript": {"dynamo": False, "do_constant_folding": False}}
+KEEP_BN = {
+    "dynamo": {"dynamo": True, "optimize": False},
+    "torchscript": {"dynamo": False, "do_constant_folding": False},
+}
 
 
 def _export(model, x, options: dict) -> onnx.ModelProto:
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation, the dynamo exporter's progress
         if options["dynamo"]:
             return torch.onnx.export(model, (x,), **options).model_proto

@@ -208,7 +208,10 @@ class _Converter:
                 path = last = ""
                 for part in n.name.split("/")[1:-1]:
                     # a child of an nn.Sequential is named after it: `layer1` holds `layer1.0`, `block.0` `block.0.0`
-                    path = path + part[len(last) :] if last and part.startswith(f"{last}.") else f"{path}.{part}".lstrip(".")
+                    if last and part.startswith(f"{last}."):
+                        path += part[len(last) :]
+                    else:
+                        path = f"{path}.{part}" if path else part
                     last = part
                 legacy[n.name] = path
             else:
