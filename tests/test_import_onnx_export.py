@@ -73,7 +73,7 @@ SLOW = pytest.mark.slow
         ("resnet18", "torchscript"),
         ("googlenet", "dynamo"),
         ("mobilenet_v3", "dynamo"),
-        ("shufflenet_v2", "torchscript"),
+        ("shufflenet_v2", "dynamo"),
         ("efficientnet", "torchscript"),
         ("densenet", "torchscript"),
         ("unet", "dynamo"),
@@ -110,7 +110,13 @@ def test_convnext_from_the_default_exporter_is_the_original():
 
 @pytest.mark.parametrize(
     ("name", "options"),
-    [("resnet18", DYNAMO), ("shufflenet_v2", DYNAMO), ("mobilenet_v3", TORCHSCRIPT), ("lenet5", TORCHSCRIPT)],
+    [
+        ("resnet18", DYNAMO),
+        ("shufflenet_v2", TORCHSCRIPT),
+        ("mobilenet_v3", TORCHSCRIPT),
+        ("unet", TORCHSCRIPT),
+        ("lenet5", TORCHSCRIPT),
+    ],
 )
 def test_default_export_folds_batch_norms(name, options):
     """As exported by default: each batch norm folded into its convolution (a bias under a generated name). The

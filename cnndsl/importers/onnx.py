@@ -93,6 +93,7 @@ class _Converter:
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
         self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
         self.shapes, self.types, self.folded = {}, {}, set()
+        self.sequences: dict[str, tuple[str, int]] = {}  # a SplitToSequence's output -> (its input, parts)
         self.same: dict[str, str] = {}  # a weight the exporter merged with an equal one -> that one
         # shapes and constants, in turn until neither grows: a shape that is known makes its `Shape` a
         # constant, and a constant that is known (a ReduceMean's axes, a Slice's ends) makes shapes known
@@ -204,7 +205,7 @@ class _Converter:
                     kind = cls.rsplit(".", 1)[-1]
                     leaf = kind in OWN_LEAVES or cls.startswith("torch.nn.") and kind not in _CONTAINERS
                     modules[n.name] = (path, path.rsplit(".", 1)[0] if "." in path else "") if leaf else ("", path)
-            elif n.name.startswith("/") and n.name.count("/") >= 2:
+            elif n.name.startswith("/"):  # `/MaxPool`: in the model's own forward
                 path = last = ""
                 for part in n.name.split("/")[1:-1]:
                     # a child of an nn.Sequential is named after it: `layer1` holds `layer1.0`, `block.0` `block.0.0`
@@ -221,7 +222,7 @@ class _Converter:
         for node, path in legacy.items():
             parent = path.rsplit(".", 1)[0] if "." in path else ""
             modules[node] = (path, parent) if path not in inner else ("", path)
-        for n in reversed(unplaced if modules else []):  # one the exporter's optimiser wrote (a chunk's Split):
+        for n in reversed(unplaced if classes else []):  # one the exporter's optimiser wrote (a chunk's Split):
             readers = [modules[c.name][1].split(".") for c in self.consumers.get(n.output[0], []) if c.name in modules]
             common = [p[0] for p in itertools.takewhile(lambda p: len(set(p)) == 1, zip(*readers))]  # theirs
             modules[n.name] = ("", ".".join(common))
@@ -443,13 +444,15 @@ class _Converter:
         x, target = n.input[0], self.const(n.input[1])
         shape = self.shapes.get(x, ())
         swap = self.user(n.output[0], "Transpose")
-        back = swap and self.user(swap.output[0], "Reshape")
+        copy = swap and self.user(swap.output[0], "Identity")  # `.contiguous()` as the dynamo exporter writes it
+        back = swap and self.user((copy or swap).output[0], "Reshape")
         if target is not None and len(shape) == 4 and shape[1] and back and len(target) in (4, 5):
             c, g = shape[1], int(target[1])
             perm = tuple(self.attrs(swap).get("perm", ()))
             grouped = g > 0 and c % g == 0 and int(target[2]) == c // g
             if grouped and perm == (0, 2, 1, *range(3, len(target))) and self.same_shape(back.input[1], x):
                 self.skip.update([swap.output[0], back.output[0], *self.shape_of(back.input[1], x)])
+                self.skip.update(copy.output if copy else [])
                 self.add(back, "channel_shuffle", [x], {} if g == 2 else {"groups": g})
                 return None
         gather = self.user(n.output[0], "Gather")
@@ -498,6 +501,24 @@ class _Converter:
                 self.add(n, "chunk", [n.input[0]], {"chunks": c // size, "index": start // size})
                 return None
         return self.refuse(n, "Slice other than one of equal parts of the channels")
+
+    def op_SplitToSequence(self, n, a) -> None:
+        """The dynamo exporter's `x.chunk(k, 1)` without optimisation: parts of `split` channels each, read
+        by `SequenceAt`; nothing of its own."""
+        c = self.shapes.get(n.input[0], (None, None))[1]
+        size = self.scalar(n.input[1]) if len(n.input) > 1 and n.input[1] else 1.0
+        if a.get("axis", 0) not in (1, -3) or not a.get("keepdims", 1) or not c or not size or c % int(size):
+            return self.refuse(n, "SplitToSequence other than into equal parts of the channels")
+        self.sequences[n.output[0]] = (n.input[0], c // int(size))
+        return None
+
+    def op_SequenceAt(self, n, a) -> None:
+        x, chunks = self.sequences.get(n.input[0], (None, 0))
+        index = self.scalar(n.input[1])
+        if x is None or index is None:
+            return self.refuse(n, "SequenceAt other than of a SplitToSequence of the channels")
+        self.add(n, "chunk", [x], {"chunks": chunks, "index": int(index) % chunks})
+        return None
 
     def op_Split(self, n, a) -> None:
         """Equal parts of the channels: each output i is `chunk(k, i)`."""
