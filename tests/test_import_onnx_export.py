@@ -129,6 +129,28 @@ def test_default_export_folds_batch_norms(name, options):
         assert imported.to_cnn().count("block ") >= 1
 
 
+def test_weights_held_in_constant_nodes():
+    """A file whose weights are Constant nodes, not initializers: the same import, the same outputs."""
+    from onnx import helper
+
+    net = load_architecture("resnet18")
+    model = torch_model(net)
+    x = torch.randn(1, 3, 32, 32)
+    exported = _export(model, x, KEEP_BN["torchscript"])
+    inlined = [helper.make_node("Constant", [], [i.name], value=i) for i in exported.graph.initializer]
+    nodes = [*inlined, *exported.graph.node]
+    del exported.graph.initializer[:]
+    del exported.graph.node[:]
+    exported.graph.node.extend(nodes)
+    imported = cnndsl.from_onnx(exported)
+    again = cnndsl.to_torch(imported).eval()
+    again.load_state_dict(onnx_state_dict(exported, imported))
+    with torch.no_grad():
+        a, b = model(x), again(x)
+    assert (imported.params, imported.buffers) == (net.params, net.buffers)
+    assert float((a - b).abs().max() / a.abs().max()) <= 1e-5
+
+
 def test_refused_exporter_forms_name_their_nodes():
     """A Reshape that is no flatten and a Gather that moves values are refused with the nodes' names."""
     from onnx import TensorProto, helper, numpy_helper

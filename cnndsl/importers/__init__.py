@@ -297,12 +297,11 @@ def onnx_state_dict(model, net) -> dict:
     from onnx import numpy_helper
 
     from ..backends.torch import to_torch
-    from .onnx import weight_names
+    from .onnx import weights
 
     arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     # torch.onnx.export names a weight it folded or transposed `onnx::Conv_123`, `conv1.weight_bias`, `val_12`
-    names = {key: arrays[tensor].T if transposed else arrays[tensor] for key, (tensor, transposed) in
-             weight_names(model).items()}  # fmt: skip
+    names = weights(model)
     state = to_torch(net).state_dict()
     keys = [k for k in state if not k.endswith("num_batches_tracked")]
     if not set(keys) <= set(names) | set(arrays) and len(keys) == len(names):

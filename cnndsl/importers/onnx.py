@@ -78,12 +78,13 @@ def convert(model_or_path, name: str = "imported") -> Graph:
     return _Converter(model, name).graph()
 
 
-def weight_names(model: onnx.ModelProto) -> dict[str, tuple[str, bool]]:
-    """The imported network's state_dict keys -> (the initializer that holds each, whether it is stored
-    transposed), for the weights whose initializer is not named as the key."""
+def weights(model: onnx.ModelProto) -> dict:
+    """The imported network's state_dict keys -> their values, for the weights the file holds under another
+    name (or stored transposed, or in a Constant node)."""
     converter = _Converter(model, "imported")
     converter.graph()
-    return converter.keys
+    return {key: converter.consts[t].T if transposed else converter.consts[t] for key, (t, transposed) in
+            converter.keys.items()}  # fmt: skip
 
 
 class _Converter:
@@ -160,6 +161,8 @@ class _Converter:
                 continue
             if n.op_type == "Constant":
                 value = _constant(n)
+                if value.dtype.kind == "f" and value.size > 1:  # a weight held in the graph, not as an initializer
+                    self.initializers.add(n.output[0])
             elif n.op_type == "Shape" and (n.input[0] in self.consts or all(self.shapes.get(n.input[0], (None,)))):
                 shape = self.consts[n.input[0]].shape if n.input[0] in self.consts else self.shapes[n.input[0]]
                 a = self.attrs(n)
