@@ -151,3 +151,15 @@ def torch_model(net, seed: int = 0):
 def architecture(request) -> Path:
     """Every network file of the library."""
     return ARCH / f"{request.param}.cnn"
+
+
+# A block whose closing activation a word parameter chooses, used three ways (torchvision's
+# Conv2dNormActivation): both generators write it as one class or function.
+ACTIVATION_CHOICE = """
+block conv_bn_act(filters, act = relu) {
+    conv(filters, 3, padding=1, use_bias=false)
+    batchnorm()
+    if act == relu { relu() } else if act == hardswish { hardswish() }
+}
+network n { input(3, 8, 8); a: conv_bn_act(4); b: conv_bn_act(4, act=none); c: conv_bn_act(4, act=hardswish) }
+"""

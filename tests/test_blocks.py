@@ -2,7 +2,8 @@
 
 import ast
 
-from cnndsl.backends.blocks import Step, flag_name, parameters_used, share
+from cnndsl import expr
+from cnndsl.backends.blocks import Step, defaults, flag_name, last_reads, parameters_used, share, unparse
 
 
 def basic_block(projection: bool, stride_conv: str = "conv") -> list[Step]:
@@ -58,3 +59,22 @@ def test_an_optional_step_is_turned_on_by_a_flag_named_after_its_label():
     assert flag_name("2", set()) == "projection"  # a position is no name
     assert flag_name("stride", {"stride"}) == "stride_"
     assert flag_name("lambda", set()) == "lambda_"
+
+
+def test_defaults_are_expressions_of_earlier_parameters_or_bare_words():
+    signature = {
+        "width": None,
+        "expand": expr.BinOp(op="*", left=expr.Param(name="width"), right=expr.Const(value=4)),
+        "act": expr.Param(name="none"),  # a bare word: the compiler reads it as the word
+        "later": expr.Param(name="after"),  # a parameter after this one: no default, the parameter is required
+        "after": expr.Const(value=1),
+    }
+    rename = {p: p for p in signature} | {"expand": "expand_"}
+    found = defaults(signature, rename, {"width": 8, "after": 1})
+    assert {k: unparse(v) for k, v in found.items()} == {"expand_": "width * 4", "act": '"none"', "after": "1"}
+
+
+def test_a_value_lives_until_its_last_reader():
+    steps = [("conv1", ("",)), ("conv2", ("conv1",)), ("add", ("conv2", "")), ("out", ("add",))]
+    assert last_reads(steps) == {"conv1": 1, "": 2, "conv2": 2, "add": 3, "out": 3}
+    assert last_reads(steps[:1], start=5) == {"conv1": 5, "": 5}

@@ -19,7 +19,15 @@ import keras  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from conftest import ARCH, CHANNELS_LAST_OPS, REFERENCE, REPRESENTATIVES, ROOT, torch_model  # noqa: E402
+from conftest import (  # noqa: E402
+    ACTIVATION_CHOICE,
+    ARCH,
+    CHANNELS_LAST_OPS,
+    REFERENCE,
+    REPRESENTATIVES,
+    ROOT,
+    torch_model,
+)
 
 import cnndsl  # noqa: E402
 from cnndsl import ops  # noqa: E402
@@ -355,6 +363,19 @@ def test_block_instances_that_differ_get_functions_of_their_own():
     assert 'x = widen(x, 4, expand=4, stride=2, name="widen_2")' in source
     # Instances whose arguments cannot be written as parameters (an activation here) are split too.
     assert 'x = act(x, name="act_1")\n    x = act_2(x, name="act_2")\n    x = act(x, name="act_3")' in source
+
+
+def test_a_closing_activation_a_word_parameter_chooses_is_written_under_an_if():
+    net = cnndsl.loads(ACTIVATION_CHOICE)
+    source = emit(net)
+    assert 'def conv_bn_act(x, filters, act="relu", name=None):' in source and "conv_bn_act_2" not in source
+    assert '    if act == "relu":\n        x = layers.Activation("relu", name=f"{name}_out")(x)\n' in source
+    assert '    elif act == "hardswish":\n' in source
+    assert 'x = conv_bn_act(inputs, 4, name="a")' in source and 'x = conv_bn_act(x, 4, act="none", name="b")' in source
+    source_model, target = torch_model(net), to_keras(net)
+    transfer_weights(source_model, target, net)
+    x = sample(net, batch=2)
+    assert difference(run_keras(target, x), run_torch(source_model, x)) < TOLERANCE
 
 
 def test_keras_layer_names_are_the_labels():

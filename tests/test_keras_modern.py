@@ -151,7 +151,8 @@ def test_block_functions_read_like_the_blocks():
     assert "\ndef unit(x, channels, stride, name=None):" in shufflenet  # stride 2; unit_2: stride 1 (an `if`)
     assert shufflenet.count("\ndef unit") == 2 and "layers.Conv2D(channels // 2, 1, use_bias=False" in shufflenet
     efficientnet = emit(load("efficientnet:efficientnet_b0"))
-    assert efficientnet.count("\ndef conv_bn_act") == 5  # conv or depthwise, padded first or "same", SiLU or none
+    # conv or depthwise; SiLU or none is the `act` parameter (`if act == "silu":`)
+    assert efficientnet.count("\ndef conv_bn_act") == 2 and '    if act == "silu":\n' in efficientnet
 
 
 def test_quoted_labels_that_are_no_python_names():

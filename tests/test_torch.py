@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import (
+    ACTIVATION_CHOICE,
     ARCH,
     ROOT,
     TORCH_NETWORKS,
@@ -461,6 +462,51 @@ def test_instances_that_differ_in_structure_get_a_class_each():
     assert "class Stage(nn.Sequential):" in source and "class Stage2(nn.Sequential):" in source
     assert "F.pad(x, (0, 1, 0, 1))" in source
     assert shapes(to_torch(net)) == expected_state_dict(net)
+
+
+def test_a_last_module_that_a_word_parameter_chooses_is_appended_by_one_class():
+    # torchvision's Conv2dNormActivation: one class, the activation layer as its argument says
+    net = cnndsl.loads(ACTIVATION_CHOICE)
+    source = emit(net)
+    assert "class ConvBnAct(nn.Sequential):" in source and "ConvBnAct2" not in source
+    assert 'act: str = "relu"' in source and 'if act == "relu":' in source and 'elif act == "hardswish":' in source
+    assert "self.a = ConvBnAct(3, 4)\n" in source and 'self.b = ConvBnAct(4, 4, act="none")\n' in source
+    model = to_torch(net)
+    assert shapes(model) == expected_state_dict(net)  # the keys are the IR's: a.0.weight, a.1.running_mean ...
+    assert [type(m[-1]).__name__ for m in (model.a, model.b, model.c)] == ["ReLU", "BatchNorm2d", "Hardswish"]
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        model.eval()
+        b = model.b[1](model.b[0](model.a(x)))
+        assert torch.equal(model.b(model.a(x)), b)
+        assert torch.allclose(forward(model, x), F.hardswish(model.c[1](model.c[0](b))))
+
+
+def test_instances_that_skip_a_closing_residual_share_a_class_that_returns_early():
+    net = cnndsl.loads(
+        """
+        block unit(c, stride = 1) {
+            x: identity()
+            body: { conv(c, 3, strides=stride, padding=1, use_bias=false); batchnorm() }
+            if stride == 1 and in.channels == c {
+                drop: stochastic_depth(0.1)
+                add(x)
+            }
+        }
+        network n { input(4, 8, 8); a: unit(8, 2); b: unit(8); c: unit(8) }
+        """
+    )
+    source = emit(net)
+    assert "class Unit(nn.Module):" in source and "Unit2" not in source
+    assert "residual: bool = False" in source and "        if residual:\n            self.drop = " in source
+    assert "        if not self.residual:\n            return body\n" in source
+    assert "self.a = Unit(4, 8, stride=2)\n" in source and "self.b = Unit(8, 8, residual=True)\n" in source
+    model = to_torch(net)
+    assert shapes(model) == expected_state_dict(net) and not hasattr(model.a, "drop")
+    x = torch.randn(1, 4, 8, 8)
+    a = forward(model.a, x)
+    assert torch.equal(a, model.a.body(x))
+    assert torch.equal(forward(model.b, a), model.b.body(a) + a)  # stochastic depth is the identity in eval
 
 
 def test_arguments_written_in_terms_of_parameters_and_defaults():

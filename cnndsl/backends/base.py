@@ -1,6 +1,6 @@
-"""What the code generators share: the runtime definitions they copy into emitted files, the pieces of
-Python source both write (literals, wrapped calls), and what both work out from the IR the same way (`same`
-padding, the order of block definitions)."""
+"""What the code generators share: the runtime definitions they copy into emitted files, the literals both
+write (their lines are written by `writer`), and what both work out from the IR the same way (`same` padding,
+the order of block definitions)."""
 
 from __future__ import annotations
 
@@ -52,9 +52,7 @@ def needed(definitions: dict[str, Definition], wanted) -> list[Definition]:
     return [d for name, d in definitions.items() if name in out]
 
 
-# --- Python source ------------------------------------------------------------------------------------------
-
-WIDTH = 120  # the line length of the repository's ruff configuration
+# --- Python literals ---------------------------------------------------------------------------------------
 
 
 def quote(s: str) -> str:
@@ -88,23 +86,6 @@ def pair(v) -> str:
 def matrix(rows) -> str:
     """A fixed filter's matrix as a module-level constant's value, one row a line."""
     return "\n".join(["(", *(f"    {literal(tuple(row))}," for row in rows), ")"])
-
-
-def noqa(line: str) -> str:
-    """A line no wrapping shortens (a very long label or path) says that it knows."""
-    return line + "  # noqa: E501" if len(line) > WIDTH else line
-
-
-def wrap(indent: str, opening: str, args: list[str], closing: str, explode: bool = False) -> list[str]:
-    """`opening` + arguments + `closing` as ruff formats it: on one line; else the arguments on a line of
-    their own; else (and always for `explode`) one a line, with a trailing comma."""
-    line = f"{indent}{opening}{', '.join(args)}{closing}"
-    if len(line) <= WIDTH:
-        return [line]
-    inner = f"{indent}    {', '.join(args)}"
-    if not explode and len(inner) <= WIDTH:
-        return [f"{indent}{opening}", inner, f"{indent}{closing}"]
-    return [f"{indent}{opening}", *(f"{indent}    {a}," for a in args), f"{indent}{closing}"]
 
 
 # --- what both generators work out the same way ------------------------------------------------------------------

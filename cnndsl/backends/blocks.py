@@ -5,6 +5,10 @@ Each generator describes an instance as its steps, in order, and says what tells
 share code when their steps are the same but for optional ones (a projection shortcut, `downsample`) that some
 of them skip; a step reading a skipped one reads what the skipped one read (the identity shortcut).
 
+What else both decide the same way lives here too: a parameter's default (`defaults`: an expression of the
+parameters before it, or a bare word), and the word parameter that chooses a step where instances differ in
+it (`switch`: `if act == relu { relu() }` becomes `if act == "relu":` in either language).
+
 PyTorch tells steps apart by their code, which its constructors hold with the block's parameters; Keras by
 their op kind, since its function takes arguments that differ as parameters (and splits instances whose
 arguments cannot be one). Variables stay each backend's own, as the code each imitates names them: forward
@@ -19,6 +23,10 @@ import ast
 import keyword
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+
+from .. import expr
+from . import arith
+from .base import literal
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,54 @@ def skipping(steps: list[Step], skipped: list[Step]) -> list[Step]:
         return name
 
     return [replace(s, inputs=tuple(resolve(n) for n in s.inputs)) for s in steps if s.name not in through]
+
+
+def last_reads(steps, start: int = 0) -> dict:
+    """When each value is read last, as the index of the last step that reads it (its own index where none
+    does), for steps as (name, the names they read) numbered from `start`: how long a variable must hold the
+    value. Each backend names its variables its own way, from these lifetimes."""
+    end: dict = {}
+    for t, (name, inputs) in enumerate(steps, start):
+        end.setdefault(name, t)
+        for ref in inputs:
+            end[ref] = max(end.get(ref, t), t)
+    return end
+
+
+def defaults(signature: dict, rename: dict[str, str], first: dict) -> dict[str, ast.expr]:
+    """The defaults of a shared class's or function's parameters, by Python name (`rename`): an expression of
+    the parameters before it, as the compiler computes it (checked with the first instance's values, `first`),
+    or a bare word (`act = none`) as that string. A parameter whose default is neither is required."""
+    out: dict[str, ast.expr] = {}
+    earlier: dict = {}
+    for p, e in signature.items():
+        if e is not None:
+            try:
+                tree = expr.python(e, rename)
+                arith.evaluate(tree, earlier)  # walks the tree: no eval, numbers and words only
+                out[rename[p]] = tree
+            except (ValueError, ArithmeticError, TypeError, NameError):
+                word = e.name if isinstance(e, expr.Param) else e.value if isinstance(e, expr.Const) else None
+                if isinstance(word, str) and word.isidentifier() and word not in rename:
+                    out[rename[p]] = ast.Constant(word)
+        earlier[rename[p]] = first.get(p)
+    return out
+
+
+def unparse(tree: ast.expr) -> str:
+    """A default as source: a word as ruff quotes it, an expression as Python writes it."""
+    return literal(tree.value) if isinstance(tree, ast.Constant) else ast.unparse(tree)
+
+
+def switch(params, cases: list[tuple[dict, Hashable]]) -> str | None:
+    """The first parameter whose value, a word in every instance, tells which variant of a step each instance
+    has (`if act == relu { relu() } else if act == hardswish { hardswish() }`), as (arguments, variant) pairs;
+    None if none does. Both generators write the step under `if act == "relu": ...` then."""
+    for p in params:
+        table: dict = {}
+        if all(isinstance(args.get(p), str) and table.setdefault(args[p], v) == v for args, v in cases):
+            return p
+    return None
 
 
 def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[str]:

@@ -11,8 +11,8 @@ lacks comes as a small custom layer, written into the module only when the netwo
 
 A block function is written from the block's instances in the network: an argument written with the block's
 parameters (`strides=stride`) stays an expression wherever it reproduces every instance's value, a residual
-projection that only some instances have becomes a flag, and instances that still differ get functions of
-their own (`basic_2`).
+projection that only some instances have becomes a flag, a closing activation that a word parameter chooses
+is written under `if act == "relu":`, and instances that still differ get functions of their own (`basic_2`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import keyword
 import linecache
 from bisect import bisect_right, insort
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from .. import expr, ops
@@ -32,21 +32,9 @@ from ..errors import CnnDslError
 from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
-from .base import (
-    WIDTH,
-    block_definitions,
-    code_owners,
-    literal,
-    matrix,
-    needed,
-    noqa,
-    pair,
-    quote,
-    runtime,
-    same_pads,
-    wrap,
-)
-from .blocks import Step, flag_name, parameters_used, share
+from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
+from .blocks import Step, defaults, flag_name, last_reads, parameters_used, share, switch, unparse
+from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
 _LIBRARY = runtime("kernels", "keras_layers")
@@ -209,16 +197,6 @@ def _uses_names(tree: ast.Expression) -> bool:
     return any(isinstance(n, ast.Name) for n in ast.walk(tree))
 
 
-def _default(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
-    """A parameter's default: an expression, or a bare word such as `same`."""
-    tree = _expression(e, params)
-    if tree is None:  # a word is a parameter to the compiler, and a Const in a network's arguments
-        word = e.name if isinstance(e, expr.Param) else e.value if isinstance(e, expr.Const) else None
-        if isinstance(word, str) and word.isidentifier() and word not in params:
-            tree = ast.Expression(ast.Constant(word))
-    return tree
-
-
 def _same_value(result, value) -> bool:
     """Python computed `result` where the compiler computed `value` (types included: `/` gives floats)."""
     if isinstance(value, tuple):
@@ -238,6 +216,8 @@ def _identical(a, b) -> bool:
     """Equal and of the same types: a block argument passed on must be the value the callee was checked with."""
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(map(_identical, a, b))
+    if isinstance(a, str) and isinstance(b, str):  # a word: the compiler's Word is a str
+        return a == b
     return type(a) is type(b) and a == b
 
 
@@ -300,20 +280,12 @@ class _Stmt:
     args: list[str]
     operand: str | list[str] | None = None  # a list: the inputs of a merge
 
-    def lines(self, indent: str) -> list[str]:
-        head = f"{self.out} = {self.callee}("
-        if self.operand is None:
-            return wrap(indent, head, self.args, ")")
-        operand = self.operand if isinstance(self.operand, str) else "[" + ", ".join(self.operand) + "]"
-        line = f"{indent}{head}{', '.join(self.args)})({operand})"
-        if len(line) <= WIDTH:
-            return [line]
-        first = f"{indent}{head}{', '.join(self.args)})("
-        if len(first) > WIDTH:  # the layer's arguments one a line, then `)(x)`
-            return wrap(indent, head, self.args, f")({operand})", explode=True)
-        if isinstance(self.operand, str) or len(f"{indent}    {operand}") <= WIDTH:
-            return [first, f"{indent}    {operand}", f"{indent})"]
-        return [first, *wrap(indent + "    ", "[", self.operand, "]", explode=True), f"{indent})"]
+    def write(self, w: Writer) -> None:
+        call = Call(f"{self.callee}(", tuple(self.args), hug=True)
+        if self.operand is not None:
+            operand = self.operand if isinstance(self.operand, str) else Call("[", tuple(self.operand), "]")
+            call = Chain(call, operand)
+        w.statement(f"{self.out} = ", call)
 
 
 class _Mismatch(Exception):
@@ -450,16 +422,17 @@ class _Function:
                 out.append(py)
             else:
                 keyword_only = True
-                out.append(f"{py}={'None' if _uses_names(default) else ast.unparse(default)}")
+                out.append(f"{py}={'None' if _uses_names(default) else unparse(default.body)}")
         return out + [f"{flag}=False" for flag in self.flags.values()] + ["name=None"]
 
     def prologue(self) -> list[str]:
-        return [
-            line
-            for py, default in self.defaults.items()
-            if default is not None and _uses_names(default)
-            for line in (f"    if {py} is None:", f"        {py} = {ast.unparse(default)}")
-        ]
+        w = Writer()
+        with w.indent():
+            for py, default in self.defaults.items():
+                if default is not None and _uses_names(default):
+                    with w.block(f"if {py} is None:"):
+                        w.line(f"{py} = {ast.unparse(default)}")
+        return w.lines
 
     def positional(self, py: str) -> bool:
         """Whether a call passes this parameter by position: the required ones before any default."""
@@ -538,23 +511,30 @@ class _Module:
         self._network = self._write(None, [_Body(self, self.net.scopes[0])])
         self._check_names()
         library = needed(_LIBRARY, self.classes)
-        out = [
-            f"# Generated by cnndsl from {self.net.source!r} (network {self.net.name}): Keras 3 functional API,",
-            "# channels-last. Do not edit; change the .cnn file and compile again.",
-            *(["import math", ""] if any(d.name == "gaussian_kernel" for d in library) else []),
-            "import keras",
-            "from keras import layers",
-        ]
+        w = Writer()
+        w.line(f"# Generated by cnndsl from {self.net.source!r} (network {self.net.name}): Keras 3 functional API,")
+        w.line("# channels-last. Do not edit; change the .cnn file and compile again.")
+        if any(d.name == "gaussian_kernel" for d in library):
+            w.line("import math")
+            w.blank()
+        w.line("import keras")
+        w.line("from keras import layers")
         if self.constants:
-            out += ["", *(f"{name} = {text}" for text, name in self.constants.items())]
+            w.blank()
+            for text, name in self.constants.items():
+                w.line(f"{name} = {text}")
         for definition in library:
-            out += ["", "", *definition.source.splitlines()]
+            w.blank(2)
+            w.line(definition.source)
         for f in self.functions:
-            out += ["", "", *wrap("", f"def {f.name}(", f.signature(), "):", explode=True), *f.prologue(), *f.lines]
-        build = [f"{py}={literal(self.net.args[p])}" for p, py in self._network.params.items()]
-        out += ["", "", *wrap("", "def build(", build, ") -> keras.Model:"), *self._network.lines]
-        # What no wrapping shortens (a long path or label) says that it knows.
-        return "\n".join(noqa(line) for line in out) + "\n"
+            w.blank(2)
+            w.statement("", Call(f"def {f.name}(", tuple(f.signature()), "):"))
+            w.lines += [*f.prologue(), *f.lines]
+        build = tuple(f"{py}={literal(self.net.args[p])}" for p, py in self._network.params.items())
+        w.blank(2)
+        w.statement("", Call("def build(", build, ") -> keras.Model:", hug=True))
+        w.lines += self._network.lines
+        return w.text()
 
     def constant(self, base: str, rows) -> str:
         """A module-level name for a fixed filter's matrix, one row a line."""
@@ -576,13 +556,19 @@ class _Module:
             try:
                 done.append(self._write(definition, group))
             except _Mismatch as m:
-                split: dict[str, list[_Body]] = {}
-                for body in group:
-                    split.setdefault(self._signature(body, m.rel), []).append(body)
-                if len(split) == 1:  # what differs is not in the signature: one function each
+                # Split by how the layer is written (a depthwise convolution or not, which activation) where
+                # that tells the instances apart, else by everything the layer's code may depend on.
+                for signature in (self._kind, self._signature):
+                    split: dict[str, list[_Body]] = {}
+                    for body in group:
+                        split.setdefault(signature(body, m.rel), []).append(body)
+                    if len(split) > 1:
+                        break
+                else:  # what differs is not in the signature: one function each
                     split = {str(i): [body] for i, body in enumerate(group)}
                 groups[:0] = list(split.values())
-        done.sort(key=lambda f: f.bodies[0].scope.id)
+        done = self._join_tails(definition, done)
+        done.sort(key=lambda f: min(b.scope.id for b in f.bodies))
         # Instances split apart by a difference their code does not show (a shape, a stride the code passes
         # on) may still read the same: one function for them.
         same: dict[tuple, _Function] = {}
@@ -600,8 +586,59 @@ class _Module:
             for body in f.bodies:
                 self.function_of[body.scope.id] = (f, {add: add in body.projections for add in f.flags})
 
+    @staticmethod
+    def _tail(body: _Body) -> _Item | None:
+        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
+        item = body.main[-1] if body.main else None
+        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != body.scope.output:
+            return None
+        return item
+
+    def _join_tails(self, definition: str, functions: list[_Function]) -> list[_Function]:
+        """Functions whose instances differ only in their closing activation (or in having one), which a word
+        parameter chooses, become one that writes it under `if act == ...`."""
+        out: list[_Function] = []
+        for f in functions:
+            for i, g in enumerate(out):
+                bodies = sorted(g.bodies + f.bodies, key=lambda b: b.scope.id)
+                if self._switch(bodies) is not None and self._alike(bodies):
+                    try:
+                        out[i] = self._write(definition, bodies)
+                        break
+                    except _Mismatch:
+                        pass
+            else:
+                out.append(f)
+        return out
+
+    def _alike(self, bodies: list[_Body]) -> bool:
+        """Do the instances have the same steps once their closing activations are left out?"""
+        tails = {t.rel for b in bodies if (t := self._tail(b))}
+        steps = [(None, [s for s in b.steps() if s.name not in tails]) for b in bodies]
+        return len(share(steps)) == 1
+
+    def _switch(self, bodies: list[_Body]) -> tuple[str, str] | None:
+        """The parameter that chooses the closing activation of these instances, where they differ in it, and
+        the activation's relative name."""
+        tail = self._tail(max(bodies, key=lambda b: len(b.main)))
+        if tail is None:
+            return None
+        variants = [(b.scope.args, item.node.op if (item := b.by_rel.get(tail.rel)) else None) for b in bodies]
+        if all(v == variants[0][1] for _, v in variants):
+            return None
+        p = switch(bodies[0].scope.args, variants)
+        return None if p is None else (p, tail.rel)
+
     def _taken_names(self) -> set[str]:
         return {f.name for f in self.functions} | set(self.constants.values()) | set(_LIBRARY) | _RESERVED
+
+    def _kind(self, body: _Body, rel: str) -> str:
+        """Which layer the item at `rel` becomes in one instance, whatever its arguments."""
+        item = body.by_rel.get(rel)
+        if item is None or item.node is None:
+            return ""
+        op = item.node.op
+        return repr((op.kind, is_depthwise(self.net, item.node), getattr(op, "function", None)))
 
     def _signature(self, body: _Body, rel: str) -> str:
         """What decides how the item at `rel` is written in one instance."""
@@ -617,7 +654,7 @@ class _Module:
         return repr((node.op, shapes, node.shape, inputs, node.id in self.flatten_last))
 
     def _write(self, definition: str | None, bodies: list[_Body]) -> _Function:
-        first = bodies[0]
+        first = max(bodies, key=lambda b: len(b.main))  # one with the closing activation some lack
         taken = self._taken_names()
         params: dict[str, str] = {}
         # The network's parameters are build()'s: build(classes=1000).
@@ -646,7 +683,7 @@ class _Module:
             if item.rel in projections:
                 inputs[1] = projections[item.rel][-1].rel
                 forks.setdefault(first.shortcut_fork(item), []).append(item.rel)
-            slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel[item.rel] for b in bodies]))
+            slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel.get(item.rel) for b in bodies]))
         order: list[_Slot] = []
         for slot in [None, *slots]:  # None: the function's input
             if slot is not None:
@@ -657,23 +694,22 @@ class _Module:
                     order.append(projection)
 
         reserved = taken | set(params.values()) | set(flags.values()) | {"x", "inputs"}
-        writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved)
+        switched = self._switch(bodies) if definition is not None else None
+        if switched is not None:
+            switched = (params[switched[0]], switched[1])
+        writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved, switched)
         lines = writer.lines()
         # The parameters the code uses, and those their defaults use.
         if definition is not None:
             texts = self.net.blocks.get(definition, {})
         else:
             texts = {p: expr.constant(v) for p, v in self.net.args.items()}
-        defaults = {py: _default(texts[p], params) if texts.get(p) is not None else None for p, py in params.items()}
-        earlier: dict = {}  # a default computes numbers from earlier parameters, as the compiler writes it
-        for py in params.values():
-            if defaults[py] is not None and _evaluate(defaults[py], earlier) is _NOTHING:
-                defaults[py] = None  # else: the parameter is required
-            earlier[py] = envs[0].get(py)
-        used = parameters_used(writer.used, defaults)
+        found = defaults({p: texts.get(p) for p in params}, params, args[0])
+        given = {py: ast.Expression(found[py]) if py in found else None for py in params.values()}
+        used = parameters_used(writer.used, given)
         params = {p: py for p, py in params.items() if py in used}
-        defaults = {py: defaults[py] for py in params.values()}
-        return _Function(definition, bodies, params, defaults, flags, lines, writer.layer_suffixes)
+        given = {py: given[py] for py in params.values()}
+        return _Function(definition, bodies, params, given, flags, lines, writer.layer_suffixes)
 
     def _check_names(self) -> None:
         seen: dict[str, str] = {}
@@ -774,7 +810,7 @@ class _FunctionWriter:
     copied, right after it is made, to a variable named after its label (`enc1 = x`, `shortcut = x`).
     """
 
-    def __init__(self, module, definition, bodies, envs, params, order, projections, reserved):
+    def __init__(self, module, definition, bodies, envs, params, order, projections, reserved, switched=None):
         self.module = module
         self.definition = definition
         self.bodies = bodies
@@ -788,7 +824,9 @@ class _FunctionWriter:
         self.used: set[str] = set()  # the parameters the code reads
         # The function's input is "" (a block's `x`); build()'s is its input layer.
         self.source = "" if definition is not None else order[0].rel
-        self.output = bodies[0].ref(bodies[0].scope.output)
+        self.switched = switched  # (parameter, rel): the closing activation that parameter chooses
+        first = max(bodies, key=lambda b: len(b.main))
+        self.output = first.ref(first.scope.output)
         self.time = {s.rel: t for t, s in enumerate(order)}
         self.lanes = self._lanes()
         if definition is not None:
@@ -848,10 +886,7 @@ class _FunctionWriter:
 
     def _allocate(self) -> dict[str, str]:
         """The variable that holds each value for as long as it is needed."""
-        end = dict(self.time)
-        for slot in self.order:
-            for ref in slot.inputs:
-                end[ref] = max(end[ref], self.time[slot.rel])
+        end = {**self.time, **last_reads((slot.rel, slot.inputs) for slot in self.order)}
         for slots in self.projections.values():
             if slots[0].flag is not None:  # the `else` branch reads the fork where the projection ends
                 end[slots[0].inputs[0]] = max(end[slots[0].inputs[0]], self.time[slots[-1].rel])
@@ -886,11 +921,13 @@ class _FunctionWriter:
         return lane if self._next_write(lane, self.time[ref]) >= t else self.home[ref]
 
     def lines(self) -> list[str]:
+        """The function's body, indented."""
         order, home, lanes = self.order, self.home, self.lanes
         groups = Counter(slot.rel.split(".", 1)[0] for slot in order if slot.flag is None)
-        out: list[str] = []
+        w = Writer()
+        w.level = 1
         if self.definition is not None and home[""] != "x":
-            out.append(f"    {home['']} = x")
+            w.line(f"{home['']} = x")
         previous = None  # the statement group (a top-level statement of the body) before, and its size
         t = 0
         while t < len(order):
@@ -898,29 +935,32 @@ class _FunctionWriter:
             group = slot.rel.split(".", 1)[0] if slot.flag is None else None
             size = groups[group] if group is not None else 2
             if previous is not None and (group is None or group != previous[0]) and max(previous[1], size) > 1:
-                out.append("")  # blank lines around statements that are groups: a sequence, an `if`
+                w.blank()  # blank lines around statements that are groups: a sequence, an `if`
             previous = (group, size)
             if slot.flag is None:
-                out += self._statement(slot, t, "    ")
+                self._statement(w, slot, t)
                 t += 1
                 continue
             # An optional projection: `if flag: shortcut = ...`, else the shortcut is the fork itself.
             slots = next(slots for slots in self.projections.values() if slots[0] is slot)
             last = slots[-1]
-            out.append(f"    if {slot.flag}:")
-            for s in slots:
-                out += self._statement(s, self.time[s.rel], "        ", copy=s is not last)
-            out += ["    else:", f"        {lanes[last.rel]} = {self.read(slot.inputs[0], self.time[last.rel])}"]
+            with w.block(f"if {slot.flag}:"):
+                for s in slots:
+                    self._statement(w, s, self.time[s.rel], copy=s is not last)
+            with w.block("else:"):
+                w.line(f"{lanes[last.rel]} = {self.read(slot.inputs[0], self.time[last.rel])}")
             if home[last.rel] != lanes[last.rel]:
-                out.append(f"    {home[last.rel]} = {lanes[last.rel]}")
+                w.line(f"{home[last.rel]} = {lanes[last.rel]}")
             t += len(slots)
         result = self.read(self.output, len(order))
         if self.definition is None:
             extras = [self.read(ref, len(order)) for ref, _, _ in self._extra_outputs]
             outputs = f"[{', '.join([result, *extras])}]" if extras else result  # the main output first, as ONNX's
-            args = [home[self.source], outputs, f"name={quote(self.module.net.name)}"]
-            return out + wrap("    ", "return keras.Model(", args, ")")
-        return out + [f"    return {result}"]
+            args = (home[self.source], outputs, f"name={quote(self.module.net.name)}")
+            w.statement("", Call("return keras.Model(", args, hug=True))
+        else:
+            w.line(f"return {result}")
+        return w.lines
 
     @cached_property
     def _extra_outputs(self) -> list[tuple[str, str, str]]:
@@ -952,21 +992,43 @@ class _FunctionWriter:
                 return _variable(part, "shortcut")
         return "shortcut"
 
-    def _statement(self, slot: _Slot, t: int, indent: str, copy: bool = True) -> list[str]:
+    def _statement(self, w: Writer, slot: _Slot, t: int, copy: bool = True) -> None:
         inputs = [self.read(ref, t) for ref in slot.inputs]
         out = self.lanes[slot.rel]
         first = next(item for item in slot.items if item is not None)
         if first.call is not None:
             stmts = [self._call(slot, inputs, out)]
             self.layer_suffixes[slot.rel] = []
+        elif self.switched is not None and slot.rel == self.switched[1]:
+            self._switched(w, slot, inputs, out)
+            stmts = []
         else:
             position = _Position(self, slot)
             stmts = _LAYERS.handler(position.node)(position, inputs, out)
             self.layer_suffixes[slot.rel] = position.suffixes
-        lines = [line for stmt in stmts for line in stmt.lines(indent)]
+        for stmt in stmts:
+            stmt.write(w)
         if copy and self.home[slot.rel] != out:
-            lines.append(f"{indent}{self.home[slot.rel]} = {out}")
-        return lines
+            w.line(f"{self.home[slot.rel]} = {out}")
+
+    def _switched(self, w: Writer, slot: _Slot, inputs: list[str], out: str) -> None:
+        """The closing activation a parameter chooses: `if act == "relu": x = ...`, one case for each value
+        whose instances have it. Those without it return what the statement before left in the same variable."""
+        py, rel = self.switched
+        p = next(p for p, name in self.params.items() if name == py)
+        values = [b.scope.args[p] for b in self.bodies]
+        if self.lanes[rel] != self.lanes[slot.inputs[0]] or self.home[rel] != self.lanes[rel]:
+            raise _Mismatch(rel)
+        self.used.add(py)
+        self.layer_suffixes[rel] = []
+        cases = [v for i, v in enumerate(values) if slot.items[i] is not None and v not in values[:i]]
+        for k, value in enumerate(cases):
+            items = [item if v == value else None for item, v in zip(slot.items, values)]
+            position = _Position(self, replace(slot, items=items))
+            with w.block(f"{'el' if k else ''}if {py} == {literal(value)}:"):
+                for stmt in _LAYERS.handler(position.node)(position, inputs, out):
+                    stmt.write(w)
+            self.layer_suffixes[rel] += [s for s in position.suffixes if s not in self.layer_suffixes[rel]]
 
     def _call(self, slot: _Slot, inputs: list[str], out: str) -> _Stmt:
         """A nested block's function, with the arguments as the block call wrote them; those its defaults
@@ -1054,9 +1116,9 @@ class _Layers(Dispatcher):
             callee = "layers.Conv2D"
         args.add("dilation_rate", p.arg("dilation", pair), "1")
         if callee == "layers.Conv2D":
-            # groups as written only where the instances differ in it (RegNet's width // 8), not `groups=groups`
-            # where they all have 1
-            args.add("groups", p.arg("groups", symbolic=len(set(p.values("groups"))) > 1), "1")
+            # groups as the block writes it (`groups=groups`, RegNet's width // 8) wherever one is grouped; left
+            # out where every instance has 1
+            args.add("groups", p.arg("groups", symbolic=any(v != 1 for v in p.values("groups"))), "1")
         activation, separate = _activation(p)
         args.add("activation", activation, "None").add("use_bias", p.arg("use_bias"), "True")
         if p.get("weights") is not None:

@@ -15,8 +15,10 @@ How the IR becomes classes:
   `torch.cat([...], 1)`); a sequence that is not a chain holds its modules in an `nn.ModuleDict`.
 - One class serves every instance of a block whose code is the same once its arguments (and the input
   channels inference found) are constructor parameters. A projection shortcut that only some instances
-  build becomes a flag (`downsample=True`). Instances that still differ (a `repeat` count, a `same`
-  padding that splits differently at another size) get a class each: `Stage`, `Stage2`.
+  build becomes a flag (`downsample=True`); closing steps that only some run (a residual `add`) become
+  `residual=True`, without which forward returns early; a last module that a word parameter chooses
+  (`act`) is appended as torchvision's Conv2dNormActivation appends its activation. Instances that still
+  differ (a `repeat` count, an `if` in the middle of a block) get a class each: `Stage`, `Stage2`.
 - A child whose name is no attribute name (a position, a quoted label such as RegNet's `block1-0`) is
   registered by `add_module` and reached by `getattr(self, "block1-0")`, so that state_dict keys are the IR's.
 - A network with extra outputs (`aux1: output ...`) returns a tuple: the main output, then the others in order.
@@ -35,7 +37,6 @@ import keyword
 import linecache
 import math
 import re
-import textwrap
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -45,19 +46,9 @@ from ..dispatch import Dispatcher
 from ..ir import Network, Node, Scope
 from ..util import without_gc
 from . import arith
-from .base import (
-    WIDTH,
-    block_definitions,
-    literal,
-    matrix,
-    needed,
-    noqa,
-    pair,
-    runtime,
-    same_pads,
-    wrap,
-)
-from .blocks import Step, flag_name, parameters_used, share
+from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
+from .blocks import Step, defaults, flag_name, last_reads, parameters_used, share, switch, unparse
+from .writer import Call, Entry, Writer, flat
 
 if TYPE_CHECKING:
     from torch import nn
@@ -167,6 +158,8 @@ def _matches(value, actual, kind: str) -> bool:
         return pair is not None and all(type(i) is int for i in pair) and pair == tuple(actual)
     if kind == "float":
         return type(value) in (int, float) and value == actual
+    if isinstance(actual, str):  # a word (the compiler's Word is a str)
+        return isinstance(value, str) and value == actual
     return type(value) is type(actual) and value == actual
 
 
@@ -181,81 +174,6 @@ def _camel(name: str) -> str:
 
 def _shape(shape) -> str:
     return _doc(" x ".join(str(d) for d in ("N", *shape)))
-
-
-def _docstring(paragraphs: list[str], indent: int) -> list[str]:
-    """A docstring of escaped text, wrapped to the line length (a long path keeps a line of its own)."""
-    room = WIDTH - indent
-    if len(paragraphs) == 1 and len(paragraphs[0]) + 6 <= room:
-        return [" " * indent + f'"""{paragraphs[0]}"""']
-    lines: list[str] = []
-    for i, paragraph in enumerate(paragraphs):
-        lines += [""] if i else []
-        for text in paragraph.split("\n"):
-            lines += textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False)
-    if len(lines) == 1:  # too long for one line with its quotes: two lines (ruff joins a lone line to them)
-        lines = textwrap.wrap(lines[0], len(lines[0]) * 2 // 3, break_long_words=False, break_on_hyphens=False)
-    lines[0] = '"""' + lines[0] if len(lines[0]) + 3 <= room else lines[0]
-    lines = lines if lines[0].startswith('"""') else ['"""', *lines]
-    return [" " * indent + line if line else "" for line in [*lines, '"""']]
-
-
-# --- code pieces --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call in __init__: printed on one line, or with one argument a line when long or a container."""
-
-    open: str  # "nn.Conv2d(", "nn.Sequential("
-    args: tuple = ()  # str | Call | Entry
-    close: str = ")"
-    block: bool = False
-    sole: bool = False  # one argument, split over lines as ruff splits it: no comma after it
-
-    @property
-    def type(self) -> str:
-        return self.open.split("(")[0]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A named argument of a container: `("conv", nn.Conv2d(...))` or `"conv": nn.Conv2d(...)`."""
-
-    key: str
-    value: Call | str
-    end: str = ""
-
-
-def _flat(a) -> str:
-    if isinstance(a, Entry):
-        return a.key + _flat(a.value) + a.end
-    if isinstance(a, Call):
-        return a.open + ", ".join(_flat(x) for x in a.args) + a.close
-    return a
-
-
-def _format(a, indent: int, room: int) -> str:
-    """`a` as source whose first line fits in `room` columns; continuation lines indented from `indent`."""
-    if isinstance(a, Entry):
-        text = a.key + _format(a.value, indent, room - len(a.key) - len(a.end)) + a.end
-        if "\n" in text and a.key.startswith("(") and a.end == ")":  # ruff explodes a tuple holding a long value
-            inner = " " * (indent + 4)
-            value = _format(a.value, indent + 4, WIDTH - indent - 5)
-            return "(\n" + inner + a.key[1:].rstrip() + "\n" + inner + value + ",\n" + " " * indent + ")"
-        return text
-    one = _flat(a)
-    if not isinstance(a, Call) or not a.args or (not a.block and len(one) <= room):
-        return one
-    inner = " " * (indent + 4)
-    comma = "" if a.sole else ","
-    rows = [inner + _format(x, indent + 4, WIDTH - indent - 5) + comma for x in a.args]
-    return a.open + "\n" + "\n".join(rows) + "\n" + " " * indent + a.close
-
-
-def _statement(prefix: str, call, indent: int, suffix: str = "") -> list[str]:
-    text = _format(call, indent, WIDTH - indent - len(prefix) - len(suffix))
-    return (" " * indent + prefix + text + suffix).split("\n")
 
 
 # --- what a class is made of ---------------------------------------------------------------------------
@@ -315,6 +233,12 @@ class Group:
     params: list[str] = field(default_factory=list)  # parameters the code uses (Python names)
     defaults: dict[str, ast.expr] = field(default_factory=dict)
     takes_in_channels: bool = False
+    # A last module chosen by a word parameter (`if act == relu { relu() }`): the parameter, and the module
+    # each of its values appends (None: no module)
+    switch: tuple[str, dict[str, Call | None]] | None = None
+    # The closing steps some instances skip (a residual connection), as the flag that keeps them and the
+    # index of the first: forward returns early without them
+    tail: tuple[str, int] | None = None
 
 
 class _Names:
@@ -463,10 +387,12 @@ class _Emitter:
             doc.append(f"forward returns the main output, then {_doc(names)}.")
         outputs = (network.output, *network.extra)
         parts.append(_render_class(self.network_class, doc, network.items, network.sequential, outputs, g))
-        build = wrap("", "def build(", _parameters(g), ") -> nn.Module:", explode=True)
-        build.append(f'    """The {net.name} network, with freshly initialised weights."""')
-        build += wrap("    ", f"return {self.network_class}(", [f"{p}={p}" for p in g.params], ")")
-        parts.append("\n".join(build) + "\n")
+        build = Writer()
+        build.statement("", Call("def build(", tuple(_parameters(g)), ") -> nn.Module:"))
+        with build.indent():
+            build.docstring([f"The {net.name} network, with freshly initialised weights."])
+            build.statement("", Call(f"return {self.network_class}(", tuple(f"{p}={p}" for p in g.params), hug=True))
+        parts.append(build.text())
         code = "\n\n".join(parts)
         gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
         return self._header(code) + gap + code
@@ -492,13 +418,17 @@ class _Emitter:
         for shared in share([((inst.sequential, inst.output), _steps(inst.items)) for inst in instances]):
             items = [replace(step.what, inputs=step.inputs) for step in shared.steps]
             first = instances[shared.members[0]]
-            g = Group(definition, self.allocate(_camel(definition)), names, items, first.sequential, first.output)
+            g = Group(definition, "", names, items, first.sequential, first.output)  # named once folded
             g.optional = dict.fromkeys(shared.optional, "")
             groups.append(g)
             for i in shared.members:
                 g.instances.append(scopes[i])
                 instances[i].group = g
                 self.instances[scopes[i].id] = instances[i]
+        groups = _fold_switches(groups, instances, scopes)
+        groups = _fold_tails(groups, instances)
+        for g in groups:
+            g.name = self.allocate(_camel(definition))
         for g in groups:
             _signature(g, signature)
         self.groups[definition] = groups
@@ -508,16 +438,14 @@ class _Emitter:
 
     def _header(self, code: str) -> str:
         net = self.net
-        doc = "\n".join(
-            _docstring(
-                [
-                    f"The {net.name} network, compiled by cnndsl from {_doc(net.source)}.",
-                    f"Input: {_shape(net.input_shape)}. Output: {_shape(net.output_shape)}. "
-                    f"{net.params:,} parameters.\nbuild() returns the model. This file is generated: change the .cnn "
-                    "file and compile it again.",
-                ],
-                0,
-            )
+        doc = Writer()
+        doc.docstring(
+            [
+                f"The {net.name} network, compiled by cnndsl from {_doc(net.source)}.",
+                f"Input: {_shape(net.input_shape)}. Output: {_shape(net.output_shape)}. "
+                f"{net.params:,} parameters.\nbuild() returns the model. This file is generated: change the .cnn "
+                "file and compile it again.",
+            ]
         )
         imports = ["import math"] if re.search(r"(?<![\w.])math\.", code) else []
         imports += ["from collections import OrderedDict"] if "OrderedDict(" in code else []
@@ -528,7 +456,7 @@ class _Emitter:
             imports.append("import torch.nn.functional as F")
         tensor = re.search(r"(?<![\w.])Tensor\b", code) is not None
         imports.append("from torch import Tensor, nn" if tensor else "from torch import nn")
-        return doc + "\n\n" + "\n".join(imports)
+        return doc.text() + "\n" + "\n".join(imports)
 
     def _render_group(self, g: Group) -> str:
         first = g.instances[0]
@@ -572,20 +500,14 @@ def _parse_call(call: str) -> ast.expr:
 def _signature(g: Group, signature: dict) -> None:
     """The constructor's parameters: those the code uses and those their defaults use; and the flags."""
     names = g.names
-    earlier: dict = {}  # the parameters before this one, with the first instance's values
-    for p, text in signature.items():
-        if text is not None:
-            try:
-                tree = expr.python(text, names.py)
-                _evaluate(tree, earlier)  # numbers from earlier parameters, as the compiler writes defaults
-                g.defaults[names.py[p]] = tree
-            except (ValueError, ArithmeticError, TypeError, NameError):
-                pass  # not the arithmetic the compiler writes: the parameter is required
-        earlier[names.py[p]] = g.instances[0].args.get(p)
+    g.defaults = defaults(signature, names.py, g.instances[0].args)
     used: set[str] = set()
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
-        used |= _names(ast.parse(_flat(it.module), mode="eval").body) if it.module else set()
+        used |= _names(ast.parse(flat(it.module), mode="eval").body) if it.module else set()
+    if g.switch:
+        used.add(g.switch[0])
+        used |= {n for m in g.switch[1].values() if m for n in _names(ast.parse(flat(m), mode="eval").body)}
     used = parameters_used(used, g.defaults)
     g.params = [py for py in names.py.values() if py in used]
     g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
@@ -594,6 +516,76 @@ def _signature(g: Group, signature: dict) -> None:
     for path in g.optional:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
+    if g.tail is not None:
+        last = g.items[-1]
+        label = "residual" if last.merge == "add" else g.items[g.tail[1]].path[0]
+        g.tail = (flag_name(label, taken), g.tail[1])
+
+
+def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[Scope]) -> list[Group]:
+    """One class for nn.Sequential classes of a block that differ only in their last module, or in having
+    one, where a word parameter of the block tells which (`if act == relu { relu() } else if ...`):
+    torchvision's Conv2dNormActivation, which appends the activation it is given."""
+    out: list[Group] = []
+    done: set[int] = set()
+    for i, g in enumerate(groups):
+        if i in done or not g.sequential:
+            out += [] if i in done else [g]
+            continue
+        body = g.items[:-1]
+        members = [j for j, h in enumerate(groups) if j not in done and h.sequential and h.items[: len(body)] == body]
+        members = [j for j in members if len(groups[j].items) in (len(body), len(body) + 1)]
+        tails = {j: groups[j].items[-1].module if len(groups[j].items) > len(body) else None for j in members}
+        switch = _switch(g.names, [(s, tails[j]) for j in members for s in groups[j].instances])
+        if len(members) < 2 or switch is None or not body:
+            out.append(g)
+            continue
+        folded = replace(g, items=body, instances=[], switch=switch)
+        for j in members:
+            done.add(j)
+            folded.instances += groups[j].instances
+        folded.instances.sort(key=lambda s: s.id)
+        for inst in instances:
+            if any(inst.group is groups[j] for j in members):
+                inst.group = folded
+        out.append(folded)
+    return out
+
+
+def _fold_tails(groups: list[Group], instances: list[Instance]) -> list[Group]:
+    """One class for module classes of a block whose instances differ only in closing steps that some of them
+    skip (a residual connection, `add(x)`, perhaps with stochastic depth before it): those return early."""
+    out: list[Group] = []
+    for g in groups:
+        for i, h in enumerate(out):
+            if g.sequential or h.sequential or g.optional or h.optional or g.switch or h.switch:
+                continue
+            if h.tail is not None:
+                k = h.tail[1]
+                fits = g.items in (h.items, h.items[:k]) and g.output == g.items[-1].path
+                long = h
+            else:
+                long, short = (g, h) if len(g.items) > len(h.items) else (h, g)
+                k = len(short.items)
+                fits = 0 < k < len(long.items) and long.items[:k] == short.items
+                fits = fits and short.output == short.items[-1].path
+            if not (fits and long.output == long.items[-1].path and all(len(it.path) == 1 for it in long.items[k:])):
+                continue
+            folded = replace(long, instances=sorted(h.instances + g.instances, key=lambda s: s.id), tail=("", k))
+            for inst in instances:
+                if inst.group is g or inst.group is h:
+                    inst.group = folded
+            out[i] = folded
+            break
+        else:
+            out.append(g)
+    return out
+
+
+def _switch(names: _Names, cases: list[tuple[Scope, Call | None]]) -> tuple[str, dict[str, Call | None]] | None:
+    """The parameter whose value (a word) tells which last module each instance has, and that module by value."""
+    p = switch(names.py, [(s.args, module) for s, module in cases])
+    return None if p is None else (names.py[p], {s.args[p]: module for s, module in cases})
 
 
 class _Owner(Dispatcher):
@@ -683,6 +675,8 @@ class _Owner(Dispatcher):
         for path, flag in g.optional.items():
             if any(it.path == path for it in inst.items):
                 args.append(f"{flag}=True")
+        if g.tail is not None and len(inst.items) > g.tail[1]:
+            args.append(f"{g.tail[0]}=True")
         out = self.net.nodes[s.output].shape[0]
         lifted = arith.sum_of([_substitute(ast.parse(inst.out_channels, mode="eval").body, here)])
         self.channels[s.output] = self.ctx.check(lifted, out) or literal(out)
@@ -719,7 +713,7 @@ class _Owner(Dispatcher):
         uses_parameters = self.names is not None and _names(_parse_call(functional)) & set(self.ctx.penv)
         if module is not None and (type(node.op).trainable or labelled or uses_parameters):
             item = Item(path, tuple(self.paths[i] for i in node.inputs), call, module, **fields)
-            used = _names(ast.parse(_flat(module), mode="eval").body) | _names(_parse_call(call))
+            used = _names(ast.parse(flat(module), mode="eval").body) | _names(_parse_call(call))
         else:
             merge = node.op.kind if node.op.kind in ops.MERGES else None
             item = Item(path, tuple(self.paths[i] for i in node.inputs), functional, merge=merge, **fields)
@@ -1024,24 +1018,44 @@ def _steps(items: list[Item]) -> list[Step]:
 
 def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g: Group | None = None) -> str:
     """The class of a block or the network; `outputs` are the paths of the items computing what it returns."""
-    base = "nn.Sequential" if sequential else "nn.Module"
-    lines = [f"class {name}({base}):"]
-    docstring = _docstring(doc, 4) + [""]
-    params = _parameters(g) if g else []
-    lines += wrap("    ", "def __init__(", ["self", *params], ") -> None:", explode=True)
-    for p, tree in (g.defaults if g else {}).items():
-        if _names(tree):
-            lines += [f"        if {p} is None:", f"            {p} = {ast.unparse(tree)}"]
-    if sequential:
-        lines += _statement("", Call("super().__init__(", tuple(it.module for it in items), block=True), 8)
-    else:
-        optional = g.optional if g else {}
-        lines.append("        super().__init__()")
-        lines += _registrations(items, optional)
+    w = Writer()
+    with w.block(f"class {name}({'nn.Sequential' if sequential else 'nn.Module'}):"):
+        w.docstring(doc)
+        w.blank()
+        w.statement("", Call("def __init__(", ("self", *(_parameters(g) if g else [])), ") -> None:"))
+        with w.indent():
+            for p, tree in (g.defaults if g else {}).items():
+                if _names(tree):
+                    with w.block(f"if {p} is None:"):
+                        w.line(f"{p} = {ast.unparse(tree)}")
+            if sequential and g and g.switch:
+                _switched_layers(w, items, *g.switch)
+                return w.text()
+            if sequential:
+                w.statement("", Call("super().__init__(", tuple(it.module for it in items), block=True))
+                return w.text()
+            optional = g.optional if g else {}
+            tail = g.tail if g else None
+            w.line("super().__init__()")
+            if tail:
+                w.line(f"self.{tail[0]} = {tail[0]}")
+            _registrations(w, items, optional, tail)
         returns = "Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['Tensor'] * len(outputs))}]"
-        lines += ["", f"    def forward(self, x: Tensor) -> {returns}:", *_forward(items, optional, outputs)]
-    code = "\n".join(lines).split("\n")
-    return "\n".join([*code[:1], *docstring, *(noqa(line) for line in code[1:])]) + "\n"
+        w.blank()
+        with w.block(f"def forward(self, x: Tensor) -> {returns}:"):
+            _forward(w, items, optional, outputs, tail)
+    return w.text()
+
+
+def _switched_layers(w: Writer, items: list[Item], parameter: str, table: dict[str, Call | None]) -> None:
+    """The modules of an nn.Sequential whose last one the parameter chooses, as torchvision's
+    Conv2dNormActivation appends its activation layer."""
+    w.statement("layers: list[nn.Module] = ", Call("[", tuple(it.module for it in items), "]", block=True))
+    cases = [(value, module) for value, module in table.items() if module is not None]
+    for i, (value, module) in enumerate(cases):
+        with w.block(f"{'el' if i else ''}if {parameter} == {literal(value)}:"):
+            w.statement("layers.append(", module, ")")
+    w.line("super().__init__(*layers)")
 
 
 def _parameters(g: Group) -> list[str]:
@@ -1052,14 +1066,15 @@ def _parameters(g: Group) -> list[str]:
         if p in g.defaults:
             defaulted = True
             tree = g.defaults[p]
-            default = "None" if _names(tree) else ast.unparse(tree)  # an expression is computed in __init__
+            default = "None" if _names(tree) else unparse(tree)  # an expression is computed in __init__
             out.append(f"{p}: {annotation}{' | None' * (default == 'None')} = {default}")
             continue
         if defaulted and not star:  # a required parameter after one with a default: keyword-only
             out.append("*")
             star = True
         out.append(f"{p}: {annotation}")
-    return out + [f"{flag}: bool = False" for flag in g.optional.values()]
+    flags = [*g.optional.values(), *([g.tail[0]] if g.tail else [])]
+    return out + [f"{flag}: bool = False" for flag in flags]
 
 
 def _annotation(values) -> str:
@@ -1067,6 +1082,8 @@ def _annotation(values) -> str:
     for v in values:
         if isinstance(v, tuple):
             t = "tuple[" + ", ".join(_annotation([i]) for i in v) + "]"
+        elif isinstance(v, str):  # a word (the compiler's Word)
+            t = "str"
         else:
             t = type(v).__name__
         if t not in types:
@@ -1074,7 +1091,7 @@ def _annotation(values) -> str:
     return "float" if set(types) == {"int", "float"} else " | ".join(types)
 
 
-def _registrations(items: list[Item], optional: dict) -> list[str]:
+def _registrations(w: Writer, items: list[Item], optional: dict, tail: tuple[str, int] | None = None) -> None:
     """`self.conv1 = nn.Conv2d(...)` for each module; containers for the sequences that are not chains."""
     tree: dict = {}
     for it in items:
@@ -1083,17 +1100,18 @@ def _registrations(items: list[Item], optional: dict) -> list[str]:
             for part in it.path[:-1]:
                 level = level.setdefault(part, {})
             level[it.path[-1]] = it
-    lines = []
     for name, value in tree.items():
         if isinstance(value, dict):
-            lines += _container("self", name, value)
+            _container(w, "self", name, value)
+        elif tail and value in items[tail[1] :]:  # built only where forward runs it
+            with w.block(f"if {tail[0]}:"):
+                _register(w, "self", name, value.module)
         elif value.path in optional:
-            lines += _register("self", name, "None", 8, annotation=f"{value.module.type} | None")
-            lines.append(f"        if {optional[value.path]}:")
-            lines += _register("self", name, value.module, 12)
+            _register(w, "self", name, "None", annotation=f"{value.module.type} | None")
+            with w.block(f"if {optional[value.path]}:"):
+                _register(w, "self", name, value.module)
         else:
-            lines += _register("self", name, value.module, 8)
-    return lines
+            _register(w, "self", name, value.module)
 
 
 def _unsafe(name: str) -> bool:
@@ -1125,43 +1143,43 @@ def _parameter_access(path: tuple[str, ...]) -> str:
     return f"{owner}.{name}" if owner == "self" and _attribute(name) else f'getattr({owner}, "{name}")'
 
 
-def _register(owner: str, name: str, module, indent: int, annotation: str | None = None) -> list[str]:
+def _register(w: Writer, owner: str, name: str, module, annotation: str | None = None) -> None:
     if _is_parameter(module) and _unsafe(name):  # register_parameter refuses the name of a method
-        return _statement(f'{owner}._parameters["{name}"] = ', module, indent)
-    if _is_parameter(module) and (not _attribute(name) or owner != "self"):
-        return _statement(f'{owner}.register_parameter("{name}", ', module, indent, ")")
-    if _unsafe(name):
+        w.statement(f'{owner}._parameters["{name}"] = ', module)
+    elif _is_parameter(module) and (not _attribute(name) or owner != "self"):
+        w.statement(f'{owner}.register_parameter("{name}", ', module, ")")
+    elif _unsafe(name):
         # A name nn.Module uses itself (forward, eval, to ...): stored as a child directly, so that its
         # state_dict keys stay and forward reaches it through _modules.
-        return _statement(f'{owner}._modules["{name}"] = ', module, indent)
-    if not _attribute(name):  # a position (an unlabelled layer) or a quoted label: the name as it is
-        return _statement(f'{owner}.add_module("{name}", ', module, indent, ")")
-    target = f"{owner}.{name}" + (f": {annotation}" if annotation else "")
-    return _statement(f"{target} = ", module, indent)
+        w.statement(f'{owner}._modules["{name}"] = ', module)
+    elif not _attribute(name):  # a position (an unlabelled layer) or a quoted label: the name as it is
+        w.statement(f'{owner}.add_module("{name}", ', module, ")")
+    else:
+        w.statement(f"{owner}.{name}" + (f": {annotation}" if annotation else "") + " = ", module)
 
 
-def _container(owner: str, name: str, tree: dict) -> list[str]:
+def _container(w: Writer, owner: str, name: str, tree: dict) -> None:
     """An nn.ModuleDict holding the modules of a sequence whose steps run in the class's forward (its bare
     parameters registered on it after)."""
     parameters = {k: v for k, v in tree.items() if isinstance(v, Item) and _is_parameter(v.module)}
     if parameters:
         tree = {k: v for k, v in tree.items() if k not in parameters}
         inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
-        lines = _container(owner, name, tree)
+        _container(w, owner, name, tree)
         for k, v in parameters.items():
-            lines += _register(inner, k, v.module, 8)
-        return lines
+            _register(w, inner, k, v.module)
+        return
     if not _has_unsafe(tree):
-        return _register(owner, name, _module_dict(tree), 8)
+        _register(w, owner, name, _module_dict(tree))
+        return
     # nn.ModuleDict refuses these keys: store each entry directly.
-    lines = _register(owner, name, "nn.ModuleDict()", 8)
+    _register(w, owner, name, "nn.ModuleDict()")
     inner = _access((name,)) if owner == "self" else f'{owner}["{name}"]'
     for k, v in tree.items():
         if isinstance(v, dict):
-            lines += _container(inner, k, v)
+            _container(w, inner, k, v)
         else:
-            lines += _statement(f'{inner}._modules["{k}"] = ', v.module, 8)
-    return lines
+            w.statement(f'{inner}._modules["{k}"] = ', v.module)
 
 
 def _has_unsafe(tree: dict) -> bool:
@@ -1173,14 +1191,16 @@ def _module_dict(tree: dict) -> Call:
     return Call("nn.ModuleDict(", (Call("{", tuple(entries), "}", block=True),), ")", block=True, sole=True)
 
 
-def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...]) -> list[str]:
+def _forward(
+    w: Writer, items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], ...], tail: tuple[str, int] | None
+) -> None:
     """The body of forward: a straight line of assignments, with blank lines between stages. It returns the
     first output, or a tuple of them all."""
     output, extra = outputs[0], outputs[1:]
-    uses = Counter(p for it in items for p in it.inputs)
-    uses.update(outputs)
+    end = last_reads((it.path, it.inputs) for it in items)  # index of the last step that reads each value
+    end.update(dict.fromkeys(outputs, len(items)))
     # The value an extra output branches from stays on the main line (`aux1 = self.aux1(x)`, then `x = ...`).
-    readers = uses - Counter(p for it in items if it.path in extra for p in it.inputs)
+    readers = Counter(p for it in items if it.path not in extra for p in it.inputs) + Counter(outputs)
     # A label may name a variable after a runtime definition this forward does not call (`stochastic_depth`).
     calls = set().union(*(_names(_parse_call(it.call)) for it in items if it.call))
     taken = (_RESERVED - _HELPERS.keys()) | (calls & _HELPERS.keys())
@@ -1189,9 +1209,8 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
     aliased = {it.inputs[0] for it in items if it.path in optional}  # `identity = x` where the step is skipped
     fresh = {it.path: it.fresh for it in items}
     var = {(): "x"}
-    live = Counter({"x": 1}) if uses[()] else Counter()  # variable -> values it holds that are still to be read
+    live = Counter({"x": 1}) if () in end else Counter()  # variable -> values it holds that are still to be read
     running = {"x"}  # variables that carry the main line: reused once their value is dead
-    lines: list[str] = []
     stages = ["optional" if it.path in optional else "scope" if it.opaque else "layer" for it in items]
     i = 0
     while i < len(stages):  # one or two layers between blocks (a pool; an upsampling and a concat) join them
@@ -1203,31 +1222,37 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
         i = j + 1
     stage = None
     for index, it in enumerate(items):
+        if tail and index == tail[1]:  # the instances without the closing steps return here
+            with w.block(f"if not self.{tail[0]}:"):
+                w.line(f"return {var[items[index - 1].path]}")
+            w.blank()
+            stage = None
         args = [var[p] for p in it.inputs]
-        for p in it.inputs:
-            uses[p] -= 1
-            live[var[p]] -= uses[p] == 0
+        for p in dict.fromkeys(it.inputs):
+            live[var[p]] -= end[p] == index
         m = _parameter_access(it.path) if _is_parameter(it.module) else _access(it.path)
         kind = stages[index]
-        if lines and (kind != stage or kind == "optional"):
-            lines.append("")
+        if stage is not None and (kind != stage or kind == "optional"):
+            w.blank()
         stage = kind
         if it.comment:
-            lines.append(f"# {it.comment}")
+            w.line(f"# {it.comment}")
         if it.path in optional:
             name = _variable("identity", live)
-            lines += [f"{name} = {args[0]}", f"if {m} is not None:", f"    {name} = {m}({args[0]})"]
+            w.line(f"{name} = {args[0]}")
+            with w.block(f"if {m} is not None:"):
+                w.line(f"{name} = {m}({args[0]})")
             var[it.path] = name
-            live[name] += uses[it.path] > 0
+            live[name] += end[it.path] > index
             continue
         expr = it.call.format(*args, m=m)
         if it.path == output and index == len(items) - 1 and it.module is None:
-            lines.append("return " + ", ".join([expr, *(var[p] for p in extra)]))
-            return _indent(lines)
+            w.line("return " + ", ".join([expr, *(var[p] for p in extra)]))
+            return
         first = it.inputs[0] if it.inputs else None
         if readers[it.path] > 1 or it.path in merged_in:  # kept for later
             name = _variable(it.hint, live, taken) if it.hint else _running(live, running)
-        elif first is not None and uses[first] == 0 and var[first] in running:
+        elif first is not None and end[first] == index and var[first] in running:
             name = var[first]
         elif it.hint and (it.opaque or it.path in to_merges or it.path in extra):  # a branch, an extra output
             name = _variable(it.hint, live, taken)
@@ -1237,15 +1262,10 @@ def _forward(items: list[Item], optional: dict, outputs: tuple[tuple[str, ...], 
             it.merge == "add" and len(args) == 2 and name == args[0] and fresh.get(first)
             and first not in aliased and first not in optional
         )  # fmt: skip
-        lines.append(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
+        w.line(f"{name} += {args[1]}" if inplace else f"{name} = {expr}")
         var[it.path] = name
-        live[name] += uses[it.path] > 0
-    lines.append("return " + ", ".join(var[p] for p in outputs))
-    return _indent(lines)
-
-
-def _indent(lines: list[str]) -> list[str]:
-    return [f"        {line}" if line else "" for line in lines]
+        live[name] += end[it.path] > index
+    w.line("return " + ", ".join(var[p] for p in outputs))
 
 
 def _variable(hint: str, live: Counter, taken=None) -> str:

@@ -97,9 +97,9 @@ def from_onnx(model_or_path, name: str | None = None):
 
 def keras_text(model, name: str | None = None, source: str = "") -> str:
     """The .cnn text of a Keras 3 model."""
-    from .keras import convert
+    from .keras import text
 
-    return write(convert(model, name or _snake(model.name)), source)
+    return text(model, name or _snake(model.name), source)
 
 
 def from_keras(model, name: str | None = None):

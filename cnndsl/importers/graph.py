@@ -118,3 +118,13 @@ def check_axes(graph: Graph, held_last: set[str], axis: dict[str, str], scales: 
             problems.append((f"a layer scale of shape {scales[g.name]} on a value of shape {g.shape}", g.where))
     if problems:
         raise ImportRefused(problems, graph.name)
+
+
+def pair(v) -> tuple:
+    """A size given once or per axis, per axis."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def without_defaults(values: dict, defaults: dict) -> dict:
+    """The arguments that differ from the op's defaults (a .cnn call leaves those out)."""
+    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}

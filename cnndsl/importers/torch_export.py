@@ -30,9 +30,9 @@ import torch
 from torch import fx
 
 from ..errors import InputError
-from .graph import OWN_LEAVES, Graph, ImportRefused, check_axes, infer_shapes
-from .torch_fx import _Converter as _FxConverter
-from .torch_fx import _defaults, _pair, _scale_init
+from .graph import OWN_LEAVES, Graph, ImportRefused, check_axes, infer_shapes, pair, without_defaults
+from .torch_fx import Converter as _FxConverter
+from .torch_fx import scale_init
 
 _TORCHSCRIPT = (
     "a TorchScript archive: loading one runs the code it holds (torch.jit.load has no safe mode), so cnndsl does "
@@ -315,11 +315,11 @@ class _Converter(_FxConverter):
         if path is None:
             return
         w = a["weight"].meta["val"].shape
-        padding = a["padding"] if isinstance(a["padding"], str) else _pair(a["padding"])
+        padding = a["padding"] if isinstance(a["padding"], str) else pair(a["padding"])
         args = {"filters": w[0], "kernel_size": tuple(w[2:])}
-        args |= _defaults(
-            {"strides": _pair(a["stride"]), "padding": (0, 0) if padding == "valid" else padding,
-             "dilation": _pair(a["dilation"]), "groups": a["groups"], "use_bias": a["bias"] is not None},
+        args |= without_defaults(
+            {"strides": pair(a["stride"]), "padding": (0, 0) if padding == "valid" else padding,
+             "dilation": pair(a["dilation"]), "groups": a["groups"], "use_bias": a["bias"] is not None},
             {"strides": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1, "use_bias": True},
         )  # fmt: skip
         self.add(n, "conv", [a["input"]], args, path)
@@ -330,9 +330,9 @@ class _Converter(_FxConverter):
             return
         w = a["weight"].meta["val"].shape
         args = {"filters": w[1] * a["groups"], "kernel_size": tuple(w[2:])}
-        args |= _defaults(
-            {"strides": _pair(a["stride"]), "padding": _pair(a["padding"]),
-             "output_padding": _pair(a["output_padding"]), "dilation": _pair(a["dilation"]), "groups": a["groups"],
+        args |= without_defaults(
+            {"strides": pair(a["stride"]), "padding": pair(a["padding"]),
+             "output_padding": pair(a["output_padding"]), "dilation": pair(a["dilation"]), "groups": a["groups"],
              "use_bias": a["bias"] is not None},
             {"strides": (1, 1), "padding": (0, 0), "output_padding": (0, 0), "dilation": (1, 1), "groups": 1,
              "use_bias": True},
@@ -347,7 +347,7 @@ class _Converter(_FxConverter):
             return self.refuse(n, "batch norm without affine parameters or running statistics")
         path = self.weights(n, tensors, "batch_norm")
         if path is not None:
-            args = _defaults({"eps": a["eps"], "momentum": a["momentum"]}, {"eps": 1e-5, "momentum": 0.1})
+            args = without_defaults({"eps": a["eps"], "momentum": a["momentum"]}, {"eps": 1e-5, "momentum": 0.1})
             self.add(n, "batchnorm", [a["input"]], args, path)
 
     def aten_linear(self, n: fx.Node, a: dict) -> None:
@@ -363,7 +363,7 @@ class _Converter(_FxConverter):
             return self.refuse(n, "layer_norm without a learned weight and bias")
         path = self.weights(n, {"weight": a["weight"], "bias": a["bias"]}, "layer_norm")
         if path is not None:
-            g = self.add(n, "layernorm", [a["input"]], _defaults({"eps": a["eps"]}, {"eps": 1e-5}), path)
+            g = self.add(n, "layernorm", [a["input"]], without_defaults({"eps": a["eps"]}, {"eps": 1e-5}), path)
             self.axis[g.name] = "channels" if self.classes.get(path) == "LayerNorm2d" else "last"
 
     def aten_permute(self, n: fx.Node, a: dict) -> None:
@@ -382,7 +382,7 @@ class _Converter(_FxConverter):
         gamma = self.program.state_dict[key].detach()
         if gamma.ndim not in (1, 3) or any(d != 1 for d in gamma.shape[1:]) or len(p.users) != 1:
             return self.refuse(n, f"a multiplication by {key} of shape {tuple(gamma.shape)}")
-        g = self.add(n, "layer_scale", [x], _defaults({"init": _scale_init(gamma)}, {"init": 1e-6}), key)
+        g = self.add(n, "layer_scale", [x], without_defaults({"init": scale_init(gamma)}, {"init": 1e-6}), key)
         self.scales[g.name] = tuple(gamma.shape)
         return None
 
@@ -444,7 +444,7 @@ class _Converter(_FxConverter):
         return None
 
     def aten_max_pool2d(self, n: fx.Node, a: dict) -> None:
-        if _pair(a["dilation"]) != (1, 1):
+        if pair(a["dilation"]) != (1, 1):
             return self.refuse(n, "max pooling with dilation")
         kind, args = self.pool_args("maxpool", a["kernel_size"], a["stride"], a["padding"], a["ceil_mode"], True)
         self.add(n, kind, [a["self"]], args, self.leaf(n))
@@ -479,7 +479,7 @@ class _Converter(_FxConverter):
     def aten_dropout(self, n: fx.Node, a: dict) -> None:
         if a["train"]:
             return self.refuse(n, "dropout in training mode (export model.eval())")
-        self.add(n, "dropout", [a["input"]], _defaults({"rate": a["p"]}, {"rate": 0.5}), self.leaf(n))
+        self.add(n, "dropout", [a["input"]], without_defaults({"rate": a["p"]}, {"rate": 0.5}), self.leaf(n))
         return None
 
     def aten_upsample_nearest2d(self, n: fx.Node, a: dict) -> None:
@@ -510,7 +510,7 @@ class _Converter(_FxConverter):
             return None
         pending = self.shuffles_pending.get(x.name)
         if pending and pending[2] == "transpose" and after == tuple(pending[0].meta["val"].shape):
-            self.add(n, "channel_shuffle", [pending[0]], _defaults({"groups": pending[1]}, {"groups": 2}))
+            self.add(n, "channel_shuffle", [pending[0]], without_defaults({"groups": pending[1]}, {"groups": 2}))
             return None
         if len(before) > 2 and len(after) == 2 and after[0] == before[0]:
             self.add(n, "flatten", [x])

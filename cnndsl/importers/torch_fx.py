@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes
+from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes, pair, without_defaults
 
 _ACTIVATION_MODULES = {
     nn.ReLU: "relu", nn.ReLU6: "relu6", nn.GELU: "gelu", nn.SiLU: "silu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh",
@@ -38,10 +38,6 @@ _LEAVES = (
 )  # fmt: skip
 # torchvision's Permute dims (ConvNeXt's block.1 and block.6), and `x.permute(...)`'s
 _PERMUTES = {(0, 2, 3, 1): "channels_last", (0, 3, 1, 2): "channels_first"}
-
-
-def _pair(v) -> tuple:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 class _Tracer(fx.Tracer):
@@ -79,13 +75,13 @@ def trace(model: nn.Module, input_shape: tuple[int, ...], name: str = "imported"
     finally:
         model.train(training)
     gm = fx.GraphModule(tracer.root, fx_graph)
-    converter = _Converter(gm, model, input_shape, name)
+    converter = Converter(gm, model, input_shape, name)
     graph = converter.graph()
     check_axes(graph, infer_shapes(graph), converter.axis, converter.scales)
     return graph
 
 
-class _Converter:
+class Converter:
     def __init__(self, gm: fx.GraphModule, model: nn.Module, input_shape, name: str):
         self.gm, self.model, self.input_shape, self.name = gm, model, tuple(input_shape), name
         self.modules = dict(model.named_modules())
@@ -211,7 +207,7 @@ class _Converter:
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
             if not m.affine or not m.track_running_stats:
                 return self.refuse(n, "batch norm without affine parameters or running statistics", path)
-            return "batchnorm", _defaults({"eps": m.eps, "momentum": m.momentum}, {"eps": 1e-5, "momentum": 0.1})
+            return "batchnorm", without_defaults({"eps": m.eps, "momentum": m.momentum}, {"eps": 1e-5, "momentum": 0.1})
         if isinstance(m, nn.Linear):
             return "dense", {"units": m.out_features, **({} if m.bias is not None else {"use_bias": False})}
         if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
@@ -219,13 +215,13 @@ class _Converter:
         if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             return self.adaptive(n, "avg" if isinstance(m, nn.AdaptiveAvgPool2d) else "max", m.output_size, path)
         if isinstance(m, nn.Dropout):
-            return "dropout", _defaults({"rate": m.p}, {"rate": 0.5})
+            return "dropout", without_defaults({"rate": m.p}, {"rate": 0.5})
         if isinstance(m, nn.Flatten):
             if m.start_dim != 1 or m.end_dim != -1:
                 return self.refuse(n, f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})", path)
             return "flatten", {}
         if isinstance(m, nn.LocalResponseNorm):
-            return "lrn", _defaults({"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k},
+            return "lrn", without_defaults({"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k},
                                     {"alpha": 1e-4, "beta": 0.75, "k": 1.0})  # fmt: skip
         if isinstance(m, nn.Upsample):
             return self.upsample(n, m.scale_factor, m.mode, m.align_corners, path)
@@ -262,7 +258,7 @@ class _Converter:
         if m.weight is None or m.bias is None:
             return self.refuse(n, f"{name} without a learned weight and bias", path)
         self.axis[n.name] = "channels" if name == "LayerNorm2d" else "last"
-        return "layernorm", _defaults({"eps": m.eps}, {"eps": 1e-5})
+        return "layernorm", without_defaults({"eps": m.eps}, {"eps": 1e-5})
 
     def permute(self, n: fx.Node, dims, where: str):
         dims = tuple(d % 4 for d in dims) if len(dims) == 4 else tuple(dims)
@@ -281,7 +277,7 @@ class _Converter:
             return self.refuse(n, f"a multiplication by {attr.target} of shape {tuple(gamma.shape)}")
         self.called.add(attr.target)
         self.used_attrs.add(attr.name)
-        g = self.add(n, "layer_scale", [x], _defaults({"init": _scale_init(gamma)}, {"init": 1e-6}), attr.target)
+        g = self.add(n, "layer_scale", [x], without_defaults({"init": scale_init(gamma)}, {"init": 1e-6}), attr.target)
         self.scales[g.name] = tuple(gamma.shape)
         return None
 
@@ -289,17 +285,17 @@ class _Converter:
         if m.padding_mode != "zeros":
             return self.refuse(n, f"{type(m).__name__} with padding_mode={m.padding_mode!r}", path)
         transpose = isinstance(m, nn.ConvTranspose2d)
-        args = {"filters": m.out_channels, "kernel_size": _pair(m.kernel_size)}
-        padding = m.padding if isinstance(m.padding, str) else _pair(m.padding)
-        more = {"strides": _pair(m.stride), "padding": padding}
+        args = {"filters": m.out_channels, "kernel_size": pair(m.kernel_size)}
+        padding = m.padding if isinstance(m.padding, str) else pair(m.padding)
+        more = {"strides": pair(m.stride), "padding": padding}
         if transpose:
-            more["output_padding"] = _pair(m.output_padding)
-        more |= {"dilation": _pair(m.dilation), "groups": m.groups, "use_bias": m.bias is not None}
+            more["output_padding"] = pair(m.output_padding)
+        more |= {"dilation": pair(m.dilation), "groups": m.groups, "use_bias": m.bias is not None}
         defaults = {"strides": (1, 1), "padding": (0, 0), "output_padding": (0, 0), "dilation": (1, 1),
                     "groups": 1, "use_bias": True}  # fmt: skip
         if more["padding"] == "valid":
             more["padding"] = (0, 0)
-        return ("conv_transpose" if transpose else "conv"), args | _defaults(more, defaults)
+        return ("conv_transpose" if transpose else "conv"), args | without_defaults(more, defaults)
 
     def fixed_conv(self, n: fx.Node, m):
         kernel = m.weight.detach()
@@ -314,7 +310,7 @@ class _Converter:
 
     def pool(self, n: fx.Node, m, path: str):
         kind = "maxpool" if isinstance(m, nn.MaxPool2d) else "avgpool"
-        if kind == "maxpool" and (_pair(m.dilation) != (1, 1) or m.return_indices):
+        if kind == "maxpool" and (pair(m.dilation) != (1, 1) or m.return_indices):
             return self.refuse(n, "max pooling with dilation or indices", path)
         if kind == "avgpool" and m.divisor_override is not None:
             return self.refuse(n, "average pooling with divisor_override", path)
@@ -322,16 +318,18 @@ class _Converter:
                               getattr(m, "count_include_pad", True))  # fmt: skip
 
     def pool_args(self, kind, size, stride, padding, ceil_mode, count_include_pad):
-        size = _pair(size)
-        stride = _pair(stride) if stride else size
+        size = pair(size)
+        stride = pair(stride) if stride else size
         args = {"pool_size": size, **({"strides": stride} if stride != size else {})}
-        args |= _defaults({"padding": _pair(padding), "ceil_mode": ceil_mode}, {"padding": (0, 0), "ceil_mode": False})
+        args |= without_defaults(
+            {"padding": pair(padding), "ceil_mode": ceil_mode}, {"padding": (0, 0), "ceil_mode": False}
+        )
         if kind == "avgpool" and not count_include_pad:
             args["count_include_pad"] = False
         return kind, args
 
     def adaptive(self, n: fx.Node, which: str, size, where: str):
-        size = _pair(size)
+        size = pair(size)
         if size == (1, 1):
             return f"global_{which}pool", {}
         if which == "avg" and None not in size:
@@ -341,10 +339,10 @@ class _Converter:
     def upsample(self, n: fx.Node, scale, mode, align_corners, where: str):
         if scale is None or mode not in ("nearest", "bilinear"):
             return self.refuse(n, f"upsampling by size or in mode {mode!r}", where)
-        scale = tuple(int(s) for s in _pair(scale)) if all(float(s).is_integer() for s in _pair(scale)) else None
+        scale = tuple(int(s) for s in pair(scale)) if all(float(s).is_integer() for s in pair(scale)) else None
         if scale is None:
             return self.refuse(n, "upsampling by a fractional scale", where)
-        args = _defaults({"scale": scale, "mode": mode}, {"scale": (2, 2), "mode": "nearest"})
+        args = without_defaults({"scale": scale, "mode": mode}, {"scale": (2, 2), "mode": "nearest"})
         if mode == "bilinear" and align_corners:
             args["align_corners"] = True
         return "upsample", args
@@ -389,12 +387,12 @@ class _Converter:
             return None
         if f is F.dropout:
             p = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
-            self.add(n, "dropout", [args[0]], _defaults({"rate": p}, {"rate": 0.5}))
+            self.add(n, "dropout", [args[0]], without_defaults({"rate": p}, {"rate": 0.5}))
             return None
         if f is F.local_response_norm:
             names = ("size", "alpha", "beta", "k")
             values = dict(zip(names, args[1:], strict=False)) | {k: v for k, v in kwargs.items() if k in names}
-            self.add(n, "lrn", [args[0]], _defaults(values, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}))
+            self.add(n, "lrn", [args[0]], without_defaults(values, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}))
             return None
         if f is F.interpolate:
             kind_args = self.upsample(n, kwargs.get("scale_factor"), kwargs.get("mode", "nearest"),
@@ -410,7 +408,7 @@ class _Converter:
             groups = args[1] if len(args) > 1 else kwargs.get("groups")
             if not isinstance(groups, int) or len(tensors) != 1:
                 return self.refuse(n, "channel_shuffle with groups that are no constant")
-            self.add(n, "channel_shuffle", tensors, _defaults({"groups": groups}, {"groups": 2}))
+            self.add(n, "channel_shuffle", tensors, without_defaults({"groups": groups}, {"groups": 2}))
             return None
         if f is F.pad:
             return self.pad(n)
@@ -418,7 +416,7 @@ class _Converter:
             return self.functional_permute(n, args[1] if len(args) > 1 else kwargs.get("dims"))
         name = getattr(f, "__name__", str(f))
         if name == "upsample_zeros":
-            self.add(n, "upsample", [args[0]], {"scale": _pair(args[1]), "mode": "zeros"})
+            self.add(n, "upsample", [args[0]], {"scale": pair(args[1]), "mode": "zeros"})
             return None
         return self.refuse(n, f"{getattr(f, '__module__', '') or ''}.{name}".lstrip("."))
 
@@ -450,7 +448,7 @@ class _Converter:
     def functional_pool(self, n: fx.Node, kind: str) -> None:
         names = ("kernel_size", "stride", "padding", "dilation" if kind == "maxpool" else "ceil_mode")
         values = dict(zip(names, n.args[1:], strict=False)) | dict(n.kwargs)
-        if kind == "maxpool" and _pair(values.get("dilation", 1)) != (1, 1):
+        if kind == "maxpool" and pair(values.get("dilation", 1)) != (1, 1):
             return self.refuse(n, "max pooling with dilation")
         _, args = self.pool_args(kind, values["kernel_size"], values.get("stride"), values.get("padding", 0),
                                  values.get("ceil_mode", False), values.get("count_include_pad", True))  # fmt: skip
@@ -505,7 +503,7 @@ class _Converter:
             self.refuse(n, f"Tensor.{name}()")
 
 
-def _scale_init(gamma) -> float:
+def scale_init(gamma) -> float:
     """The value a layer scale starts from, where the model still holds one (a trained one does not; the
     weights follow), as float32 holds it: 1e-6, not 9.99999997e-07."""
     if not gamma.is_meta and bool((gamma == gamma.flatten()[0]).all()):
@@ -556,8 +554,3 @@ def _user_frame(e: BaseException) -> str:
 def _dims(n: fx.Node) -> set:
     dims = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", ())
     return {d % 4 for d in (dims if isinstance(dims, (tuple, list)) else [dims])}
-
-
-def _defaults(values: dict, defaults: dict) -> dict:
-    """The arguments that differ from the op's defaults (a .cnn call leaves those out)."""
-    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}

@@ -409,7 +409,8 @@ def _name_from_path(path: str) -> str:
     (`inception3a` → `inception`, `denselayer1` → `denselayer`), or `block` for a numbered one."""
     last = path.rsplit(".", 1)[-1]
     stem = re.sub(r"[0-9]+[a-z]?$", "", last).rstrip("_-")
-    return _snake(stem) if stem and not last.isdigit() and _IDENT.fullmatch(stem) else "unit"
+    named = stem and not last.isdigit() and _IDENT.fullmatch(stem) and stem not in _RESERVED  # not `block_block`
+    return _snake(stem) if named else "unit"
 
 
 # A word of a CamelCase name: an acronym (`SE`, `MB` before `Conv`), a capitalised word with the digits after

@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -104,7 +89,7 @@ class SqueezeExcitation(nn.Module):
 class Mbconv(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3.
+    Instances of it that differ in structure from these are built by Mbconv2.
     """
 
     def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
@@ -112,7 +97,7 @@ class Mbconv(nn.Module):
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -123,28 +108,7 @@ class Mbconv(nn.Module):
 class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv3(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2.
+    Instances of it that differ in structure from these are built by Mbconv.
     """
 
     def __init__(
@@ -156,18 +120,23 @@ class Mbconv3(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -183,31 +152,31 @@ class Features(nn.Sequential):
                 Mbconv(32, 16, 3, 1, 32, 8),
             ),
             nn.Sequential(
-                Mbconv2(16, 24, 3, 2, 96, 4),
-                Mbconv3(24, 24, 3, 1, 0.025, 144, 6),
+                Mbconv2(16, 24, 3, 2, 0.0125, 96, 4),
+                Mbconv2(24, 24, 3, 1, 0.025, 144, 6, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(24, 40, 5, 2, 144, 6),
-                Mbconv3(40, 40, 5, 1, 0.05, 240, 10),
+                Mbconv2(24, 40, 5, 2, 0.037500000000000006, 144, 6),
+                Mbconv2(40, 40, 5, 1, 0.05, 240, 10, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(40, 80, 3, 2, 240, 10),
-                Mbconv3(80, 80, 3, 1, 0.07500000000000001, 480, 20),
-                Mbconv3(80, 80, 3, 1, 0.08750000000000001, 480, 20),
+                Mbconv2(40, 80, 3, 2, 0.0625, 240, 10),
+                Mbconv2(80, 80, 3, 1, 0.07500000000000001, 480, 20, residual=True),
+                Mbconv2(80, 80, 3, 1, 0.08750000000000001, 480, 20, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(80, 112, 5, 1, 480, 20),
-                Mbconv3(112, 112, 5, 1, 0.1125, 672, 28),
-                Mbconv3(112, 112, 5, 1, 0.125, 672, 28),
+                Mbconv2(80, 112, 5, 1, 0.1, 480, 20),
+                Mbconv2(112, 112, 5, 1, 0.1125, 672, 28, residual=True),
+                Mbconv2(112, 112, 5, 1, 0.125, 672, 28, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(112, 192, 5, 2, 672, 28),
-                Mbconv3(192, 192, 5, 1, 0.15000000000000002, 1152, 48),
-                Mbconv3(192, 192, 5, 1, 0.1625, 1152, 48),
-                Mbconv3(192, 192, 5, 1, 0.17500000000000002, 1152, 48),
+                Mbconv2(112, 192, 5, 2, 0.1375, 672, 28),
+                Mbconv2(192, 192, 5, 1, 0.15000000000000002, 1152, 48, residual=True),
+                Mbconv2(192, 192, 5, 1, 0.1625, 1152, 48, residual=True),
+                Mbconv2(192, 192, 5, 1, 0.17500000000000002, 1152, 48, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(192, 320, 3, 1, 1152, 48),
+                Mbconv2(192, 320, 3, 1, 0.1875, 1152, 48),
             ),
             ConvBnAct(320, 1280),
         )

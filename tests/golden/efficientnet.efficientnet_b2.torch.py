@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -104,27 +89,7 @@ class SqueezeExcitation(nn.Module):
 class Mbconv(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv2(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv2.
     """
 
     def __init__(
@@ -136,47 +101,31 @@ class Mbconv2(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv3(nn.Module):
+class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv4(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3.
+    Instances of it that differ in structure from these are built by Mbconv.
     """
 
     def __init__(
@@ -188,18 +137,23 @@ class Mbconv4(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -212,41 +166,41 @@ class Features(nn.Sequential):
         super().__init__(
             ConvBnAct(in_channels, 32, kernel=3, stride=2),
             nn.Sequential(
-                Mbconv(32, 16, 3, 1, 32, 8),
-                Mbconv2(16, 16, 3, 1, 0.008695652173913044, 16, 4),
+                Mbconv(32, 16, 3, 1, 0, 32, 8),
+                Mbconv(16, 16, 3, 1, 0.008695652173913044, 16, 4, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(16, 24, 3, 2, 96, 4),
-                Mbconv4(24, 24, 3, 1, 0.026086956521739136, 144, 6),
-                Mbconv4(24, 24, 3, 1, 0.034782608695652174, 144, 6),
+                Mbconv2(16, 24, 3, 2, 0.017391304347826087, 96, 4),
+                Mbconv2(24, 24, 3, 1, 0.026086956521739136, 144, 6, residual=True),
+                Mbconv2(24, 24, 3, 1, 0.034782608695652174, 144, 6, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(24, 48, 5, 2, 144, 6),
-                Mbconv4(48, 48, 5, 1, 0.05217391304347827, 288, 12),
-                Mbconv4(48, 48, 5, 1, 0.06086956521739131, 288, 12),
+                Mbconv2(24, 48, 5, 2, 0.043478260869565216, 144, 6),
+                Mbconv2(48, 48, 5, 1, 0.05217391304347827, 288, 12, residual=True),
+                Mbconv2(48, 48, 5, 1, 0.06086956521739131, 288, 12, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(48, 88, 3, 2, 288, 12),
-                Mbconv4(88, 88, 3, 1, 0.0782608695652174, 528, 22),
-                Mbconv4(88, 88, 3, 1, 0.08695652173913043, 528, 22),
-                Mbconv4(88, 88, 3, 1, 0.09565217391304348, 528, 22),
+                Mbconv2(48, 88, 3, 2, 0.06956521739130435, 288, 12),
+                Mbconv2(88, 88, 3, 1, 0.0782608695652174, 528, 22, residual=True),
+                Mbconv2(88, 88, 3, 1, 0.08695652173913043, 528, 22, residual=True),
+                Mbconv2(88, 88, 3, 1, 0.09565217391304348, 528, 22, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(88, 120, 5, 1, 528, 22),
-                Mbconv4(120, 120, 5, 1, 0.11304347826086956, 720, 30),
-                Mbconv4(120, 120, 5, 1, 0.12173913043478261, 720, 30),
-                Mbconv4(120, 120, 5, 1, 0.13043478260869565, 720, 30),
+                Mbconv2(88, 120, 5, 1, 0.10434782608695654, 528, 22),
+                Mbconv2(120, 120, 5, 1, 0.11304347826086956, 720, 30, residual=True),
+                Mbconv2(120, 120, 5, 1, 0.12173913043478261, 720, 30, residual=True),
+                Mbconv2(120, 120, 5, 1, 0.13043478260869565, 720, 30, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(120, 208, 5, 2, 720, 30),
-                Mbconv4(208, 208, 5, 1, 0.14782608695652175, 1248, 52),
-                Mbconv4(208, 208, 5, 1, 0.1565217391304348, 1248, 52),
-                Mbconv4(208, 208, 5, 1, 0.16521739130434784, 1248, 52),
-                Mbconv4(208, 208, 5, 1, 0.17391304347826086, 1248, 52),
+                Mbconv2(120, 208, 5, 2, 0.1391304347826087, 720, 30),
+                Mbconv2(208, 208, 5, 1, 0.14782608695652175, 1248, 52, residual=True),
+                Mbconv2(208, 208, 5, 1, 0.1565217391304348, 1248, 52, residual=True),
+                Mbconv2(208, 208, 5, 1, 0.16521739130434784, 1248, 52, residual=True),
+                Mbconv2(208, 208, 5, 1, 0.17391304347826086, 1248, 52, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(208, 352, 3, 1, 1248, 52),
-                Mbconv4(352, 352, 3, 1, 0.19130434782608696, 2112, 88),
+                Mbconv2(208, 352, 3, 1, 0.1826086956521739, 1248, 52),
+                Mbconv2(352, 352, 3, 1, 0.19130434782608696, 2112, 88, residual=True),
             ),
             ConvBnAct(352, 1408),
         )

@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -104,27 +89,7 @@ class SqueezeExcitation(nn.Module):
 class Mbconv(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv2(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv2.
     """
 
     def __init__(
@@ -136,47 +101,31 @@ class Mbconv2(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv3(nn.Module):
+class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv4(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3.
+    Instances of it that differ in structure from these are built by Mbconv.
     """
 
     def __init__(
@@ -188,18 +137,23 @@ class Mbconv4(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -212,44 +166,44 @@ class Features(nn.Sequential):
         super().__init__(
             ConvBnAct(in_channels, 40, kernel=3, stride=2),
             nn.Sequential(
-                Mbconv(40, 24, 3, 1, 40, 10),
-                Mbconv2(24, 24, 3, 1, 0.007692307692307693, 24, 6),
+                Mbconv(40, 24, 3, 1, 0, 40, 10),
+                Mbconv(24, 24, 3, 1, 0.007692307692307693, 24, 6, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(24, 32, 3, 2, 144, 6),
-                Mbconv4(32, 32, 3, 1, 0.02307692307692308, 192, 8),
-                Mbconv4(32, 32, 3, 1, 0.03076923076923077, 192, 8),
+                Mbconv2(24, 32, 3, 2, 0.015384615384615385, 144, 6),
+                Mbconv2(32, 32, 3, 1, 0.02307692307692308, 192, 8, residual=True),
+                Mbconv2(32, 32, 3, 1, 0.03076923076923077, 192, 8, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(32, 48, 5, 2, 192, 8),
-                Mbconv4(48, 48, 5, 1, 0.04615384615384616, 288, 12),
-                Mbconv4(48, 48, 5, 1, 0.05384615384615385, 288, 12),
+                Mbconv2(32, 48, 5, 2, 0.038461538461538464, 192, 8),
+                Mbconv2(48, 48, 5, 1, 0.04615384615384616, 288, 12, residual=True),
+                Mbconv2(48, 48, 5, 1, 0.05384615384615385, 288, 12, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(48, 96, 3, 2, 288, 12),
-                Mbconv4(96, 96, 3, 1, 0.06923076923076923, 576, 24),
-                Mbconv4(96, 96, 3, 1, 0.07692307692307693, 576, 24),
-                Mbconv4(96, 96, 3, 1, 0.08461538461538462, 576, 24),
-                Mbconv4(96, 96, 3, 1, 0.09230769230769233, 576, 24),
+                Mbconv2(48, 96, 3, 2, 0.06153846153846154, 288, 12),
+                Mbconv2(96, 96, 3, 1, 0.06923076923076923, 576, 24, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.07692307692307693, 576, 24, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.08461538461538462, 576, 24, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.09230769230769233, 576, 24, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(96, 136, 5, 1, 576, 24),
-                Mbconv4(136, 136, 5, 1, 0.1076923076923077, 816, 34),
-                Mbconv4(136, 136, 5, 1, 0.11538461538461539, 816, 34),
-                Mbconv4(136, 136, 5, 1, 0.12307692307692308, 816, 34),
-                Mbconv4(136, 136, 5, 1, 0.13076923076923078, 816, 34),
+                Mbconv2(96, 136, 5, 1, 0.1, 576, 24),
+                Mbconv2(136, 136, 5, 1, 0.1076923076923077, 816, 34, residual=True),
+                Mbconv2(136, 136, 5, 1, 0.11538461538461539, 816, 34, residual=True),
+                Mbconv2(136, 136, 5, 1, 0.12307692307692308, 816, 34, residual=True),
+                Mbconv2(136, 136, 5, 1, 0.13076923076923078, 816, 34, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(136, 232, 5, 2, 816, 34),
-                Mbconv4(232, 232, 5, 1, 0.14615384615384616, 1392, 58),
-                Mbconv4(232, 232, 5, 1, 0.15384615384615385, 1392, 58),
-                Mbconv4(232, 232, 5, 1, 0.16153846153846155, 1392, 58),
-                Mbconv4(232, 232, 5, 1, 0.16923076923076924, 1392, 58),
-                Mbconv4(232, 232, 5, 1, 0.17692307692307693, 1392, 58),
+                Mbconv2(136, 232, 5, 2, 0.13846153846153847, 816, 34),
+                Mbconv2(232, 232, 5, 1, 0.14615384615384616, 1392, 58, residual=True),
+                Mbconv2(232, 232, 5, 1, 0.15384615384615385, 1392, 58, residual=True),
+                Mbconv2(232, 232, 5, 1, 0.16153846153846155, 1392, 58, residual=True),
+                Mbconv2(232, 232, 5, 1, 0.16923076923076924, 1392, 58, residual=True),
+                Mbconv2(232, 232, 5, 1, 0.17692307692307693, 1392, 58, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(232, 384, 3, 1, 1392, 58),
-                Mbconv4(384, 384, 3, 1, 0.19230769230769232, 2304, 96),
+                Mbconv2(232, 384, 3, 1, 0.18461538461538465, 1392, 58),
+                Mbconv2(384, 384, 3, 1, 0.19230769230769232, 2304, 96, residual=True),
             ),
             ConvBnAct(384, 1536),
         )

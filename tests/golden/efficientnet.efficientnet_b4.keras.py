@@ -4,35 +4,16 @@ import keras
 from keras import layers
 
 
-def conv_bn_act(x, filters, kernel=1, stride=1, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, act="silu", name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
+    if act == "silu":
+        x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
 def conv_bn_act_2(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_3(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def conv_bn_act_4(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_5(x, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
@@ -54,7 +35,7 @@ def squeeze_excitation(x, channels, squeeze, name=None):
 def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_2")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
     return x
 
 
@@ -62,7 +43,7 @@ def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_2")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
@@ -70,30 +51,22 @@ def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
 
 
 def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_5(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
     return x
 
 
 def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
     shortcut = x
-    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def mbconv_5(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
     return x
 
 
@@ -120,7 +93,7 @@ def features(x, name=None):
     x = mbconv_4(x, 112, 3, 1, 0.08750000000000001, 672, 28, name=f"{name}_sequence_4_4")
     x = mbconv_4(x, 112, 3, 1, 0.09375, 672, 28, name=f"{name}_sequence_4_5")
 
-    x = mbconv_5(x, 160, 5, 1, 672, 28, name=f"{name}_sequence_5_0")
+    x = mbconv_3(x, 160, 5, 1, 672, 28, name=f"{name}_sequence_5_0")
     x = mbconv_4(x, 160, 5, 1, 0.10625000000000001, 960, 40, name=f"{name}_sequence_5_1")
     x = mbconv_4(x, 160, 5, 1, 0.1125, 960, 40, name=f"{name}_sequence_5_2")
     x = mbconv_4(x, 160, 5, 1, 0.11875000000000001, 960, 40, name=f"{name}_sequence_5_3")
@@ -136,10 +109,10 @@ def features(x, name=None):
     x = mbconv_4(x, 272, 5, 1, 0.17500000000000002, 1632, 68, name=f"{name}_sequence_6_6")
     x = mbconv_4(x, 272, 5, 1, 0.18125000000000002, 1632, 68, name=f"{name}_sequence_6_7")
 
-    x = mbconv_5(x, 448, 3, 1, 1632, 68, name=f"{name}_sequence_7_0")
+    x = mbconv_3(x, 448, 3, 1, 1632, 68, name=f"{name}_sequence_7_0")
     x = mbconv_4(x, 448, 3, 1, 0.19375, 2688, 112, name=f"{name}_sequence_7_1")
 
-    x = conv_bn_act_4(x, 1792, name=f"{name}_conv_bn_act_2")
+    x = conv_bn_act(x, 1792, name=f"{name}_conv_bn_act_2")
     return x
 
 

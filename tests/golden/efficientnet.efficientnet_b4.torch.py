@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -104,27 +89,7 @@ class SqueezeExcitation(nn.Module):
 class Mbconv(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv2(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv2.
     """
 
     def __init__(
@@ -136,47 +101,31 @@ class Mbconv2(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv3(nn.Module):
+class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv4(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3.
+    Instances of it that differ in structure from these are built by Mbconv.
     """
 
     def __init__(
@@ -188,18 +137,23 @@ class Mbconv4(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -212,50 +166,50 @@ class Features(nn.Sequential):
         super().__init__(
             ConvBnAct(in_channels, 48, kernel=3, stride=2),
             nn.Sequential(
-                Mbconv(48, 24, 3, 1, 48, 12),
-                Mbconv2(24, 24, 3, 1, 0.00625, 24, 6),
+                Mbconv(48, 24, 3, 1, 0, 48, 12),
+                Mbconv(24, 24, 3, 1, 0.00625, 24, 6, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(24, 32, 3, 2, 144, 6),
-                Mbconv4(32, 32, 3, 1, 0.018750000000000003, 192, 8),
-                Mbconv4(32, 32, 3, 1, 0.025, 192, 8),
-                Mbconv4(32, 32, 3, 1, 0.03125, 192, 8),
+                Mbconv2(24, 32, 3, 2, 0.0125, 144, 6),
+                Mbconv2(32, 32, 3, 1, 0.018750000000000003, 192, 8, residual=True),
+                Mbconv2(32, 32, 3, 1, 0.025, 192, 8, residual=True),
+                Mbconv2(32, 32, 3, 1, 0.03125, 192, 8, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(32, 56, 5, 2, 192, 8),
-                Mbconv4(56, 56, 5, 1, 0.043750000000000004, 336, 14),
-                Mbconv4(56, 56, 5, 1, 0.05, 336, 14),
-                Mbconv4(56, 56, 5, 1, 0.05625, 336, 14),
+                Mbconv2(32, 56, 5, 2, 0.037500000000000006, 192, 8),
+                Mbconv2(56, 56, 5, 1, 0.043750000000000004, 336, 14, residual=True),
+                Mbconv2(56, 56, 5, 1, 0.05, 336, 14, residual=True),
+                Mbconv2(56, 56, 5, 1, 0.05625, 336, 14, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(56, 112, 3, 2, 336, 14),
-                Mbconv4(112, 112, 3, 1, 0.06875, 672, 28),
-                Mbconv4(112, 112, 3, 1, 0.07500000000000001, 672, 28),
-                Mbconv4(112, 112, 3, 1, 0.08125, 672, 28),
-                Mbconv4(112, 112, 3, 1, 0.08750000000000001, 672, 28),
-                Mbconv4(112, 112, 3, 1, 0.09375, 672, 28),
+                Mbconv2(56, 112, 3, 2, 0.0625, 336, 14),
+                Mbconv2(112, 112, 3, 1, 0.06875, 672, 28, residual=True),
+                Mbconv2(112, 112, 3, 1, 0.07500000000000001, 672, 28, residual=True),
+                Mbconv2(112, 112, 3, 1, 0.08125, 672, 28, residual=True),
+                Mbconv2(112, 112, 3, 1, 0.08750000000000001, 672, 28, residual=True),
+                Mbconv2(112, 112, 3, 1, 0.09375, 672, 28, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(112, 160, 5, 1, 672, 28),
-                Mbconv4(160, 160, 5, 1, 0.10625000000000001, 960, 40),
-                Mbconv4(160, 160, 5, 1, 0.1125, 960, 40),
-                Mbconv4(160, 160, 5, 1, 0.11875000000000001, 960, 40),
-                Mbconv4(160, 160, 5, 1, 0.125, 960, 40),
-                Mbconv4(160, 160, 5, 1, 0.13125, 960, 40),
+                Mbconv2(112, 160, 5, 1, 0.1, 672, 28),
+                Mbconv2(160, 160, 5, 1, 0.10625000000000001, 960, 40, residual=True),
+                Mbconv2(160, 160, 5, 1, 0.1125, 960, 40, residual=True),
+                Mbconv2(160, 160, 5, 1, 0.11875000000000001, 960, 40, residual=True),
+                Mbconv2(160, 160, 5, 1, 0.125, 960, 40, residual=True),
+                Mbconv2(160, 160, 5, 1, 0.13125, 960, 40, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(160, 272, 5, 2, 960, 40),
-                Mbconv4(272, 272, 5, 1, 0.14375000000000002, 1632, 68),
-                Mbconv4(272, 272, 5, 1, 0.15000000000000002, 1632, 68),
-                Mbconv4(272, 272, 5, 1, 0.15625, 1632, 68),
-                Mbconv4(272, 272, 5, 1, 0.1625, 1632, 68),
-                Mbconv4(272, 272, 5, 1, 0.16875, 1632, 68),
-                Mbconv4(272, 272, 5, 1, 0.17500000000000002, 1632, 68),
-                Mbconv4(272, 272, 5, 1, 0.18125000000000002, 1632, 68),
+                Mbconv2(160, 272, 5, 2, 0.1375, 960, 40),
+                Mbconv2(272, 272, 5, 1, 0.14375000000000002, 1632, 68, residual=True),
+                Mbconv2(272, 272, 5, 1, 0.15000000000000002, 1632, 68, residual=True),
+                Mbconv2(272, 272, 5, 1, 0.15625, 1632, 68, residual=True),
+                Mbconv2(272, 272, 5, 1, 0.1625, 1632, 68, residual=True),
+                Mbconv2(272, 272, 5, 1, 0.16875, 1632, 68, residual=True),
+                Mbconv2(272, 272, 5, 1, 0.17500000000000002, 1632, 68, residual=True),
+                Mbconv2(272, 272, 5, 1, 0.18125000000000002, 1632, 68, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(272, 448, 3, 1, 1632, 68),
-                Mbconv4(448, 448, 3, 1, 0.19375, 2688, 112),
+                Mbconv2(272, 448, 3, 1, 0.1875, 1632, 68),
+                Mbconv2(448, 448, 3, 1, 0.19375, 2688, 112, residual=True),
             ),
             ConvBnAct(448, 1792),
         )

@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -104,27 +89,7 @@ class SqueezeExcitation(nn.Module):
 class Mbconv(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv2(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv2.
     """
 
     def __init__(
@@ -136,47 +101,31 @@ class Mbconv2(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv3(nn.Module):
+class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv4(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3.
+    Instances of it that differ in structure from these are built by Mbconv.
     """
 
     def __init__(
@@ -188,18 +137,23 @@ class Mbconv4(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -212,57 +166,57 @@ class Features(nn.Sequential):
         super().__init__(
             ConvBnAct(in_channels, 48, kernel=3, stride=2),
             nn.Sequential(
-                Mbconv(48, 24, 3, 1, 48, 12),
-                Mbconv2(24, 24, 3, 1, 0.005128205128205128, 24, 6),
-                Mbconv2(24, 24, 3, 1, 0.010256410256410256, 24, 6),
+                Mbconv(48, 24, 3, 1, 0, 48, 12),
+                Mbconv(24, 24, 3, 1, 0.005128205128205128, 24, 6, residual=True),
+                Mbconv(24, 24, 3, 1, 0.010256410256410256, 24, 6, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(24, 40, 3, 2, 144, 6),
-                Mbconv4(40, 40, 3, 1, 0.020512820512820513, 240, 10),
-                Mbconv4(40, 40, 3, 1, 0.02564102564102564, 240, 10),
-                Mbconv4(40, 40, 3, 1, 0.030769230769230774, 240, 10),
-                Mbconv4(40, 40, 3, 1, 0.0358974358974359, 240, 10),
+                Mbconv2(24, 40, 3, 2, 0.015384615384615387, 144, 6),
+                Mbconv2(40, 40, 3, 1, 0.020512820512820513, 240, 10, residual=True),
+                Mbconv2(40, 40, 3, 1, 0.02564102564102564, 240, 10, residual=True),
+                Mbconv2(40, 40, 3, 1, 0.030769230769230774, 240, 10, residual=True),
+                Mbconv2(40, 40, 3, 1, 0.0358974358974359, 240, 10, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(40, 64, 5, 2, 240, 10),
-                Mbconv4(64, 64, 5, 1, 0.046153846153846156, 384, 16),
-                Mbconv4(64, 64, 5, 1, 0.05128205128205128, 384, 16),
-                Mbconv4(64, 64, 5, 1, 0.05641025641025642, 384, 16),
-                Mbconv4(64, 64, 5, 1, 0.06153846153846155, 384, 16),
+                Mbconv2(40, 64, 5, 2, 0.041025641025641026, 240, 10),
+                Mbconv2(64, 64, 5, 1, 0.046153846153846156, 384, 16, residual=True),
+                Mbconv2(64, 64, 5, 1, 0.05128205128205128, 384, 16, residual=True),
+                Mbconv2(64, 64, 5, 1, 0.05641025641025642, 384, 16, residual=True),
+                Mbconv2(64, 64, 5, 1, 0.06153846153846155, 384, 16, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(64, 128, 3, 2, 384, 16),
-                Mbconv4(128, 128, 3, 1, 0.0717948717948718, 768, 32),
-                Mbconv4(128, 128, 3, 1, 0.07692307692307693, 768, 32),
-                Mbconv4(128, 128, 3, 1, 0.08205128205128205, 768, 32),
-                Mbconv4(128, 128, 3, 1, 0.08717948717948719, 768, 32),
-                Mbconv4(128, 128, 3, 1, 0.09230769230769231, 768, 32),
-                Mbconv4(128, 128, 3, 1, 0.09743589743589744, 768, 32),
+                Mbconv2(64, 128, 3, 2, 0.06666666666666667, 384, 16),
+                Mbconv2(128, 128, 3, 1, 0.0717948717948718, 768, 32, residual=True),
+                Mbconv2(128, 128, 3, 1, 0.07692307692307693, 768, 32, residual=True),
+                Mbconv2(128, 128, 3, 1, 0.08205128205128205, 768, 32, residual=True),
+                Mbconv2(128, 128, 3, 1, 0.08717948717948719, 768, 32, residual=True),
+                Mbconv2(128, 128, 3, 1, 0.09230769230769231, 768, 32, residual=True),
+                Mbconv2(128, 128, 3, 1, 0.09743589743589744, 768, 32, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(128, 176, 5, 1, 768, 32),
-                Mbconv4(176, 176, 5, 1, 0.1076923076923077, 1056, 44),
-                Mbconv4(176, 176, 5, 1, 0.11282051282051284, 1056, 44),
-                Mbconv4(176, 176, 5, 1, 0.11794871794871796, 1056, 44),
-                Mbconv4(176, 176, 5, 1, 0.1230769230769231, 1056, 44),
-                Mbconv4(176, 176, 5, 1, 0.1282051282051282, 1056, 44),
-                Mbconv4(176, 176, 5, 1, 0.13333333333333333, 1056, 44),
+                Mbconv2(128, 176, 5, 1, 0.10256410256410256, 768, 32),
+                Mbconv2(176, 176, 5, 1, 0.1076923076923077, 1056, 44, residual=True),
+                Mbconv2(176, 176, 5, 1, 0.11282051282051284, 1056, 44, residual=True),
+                Mbconv2(176, 176, 5, 1, 0.11794871794871796, 1056, 44, residual=True),
+                Mbconv2(176, 176, 5, 1, 0.1230769230769231, 1056, 44, residual=True),
+                Mbconv2(176, 176, 5, 1, 0.1282051282051282, 1056, 44, residual=True),
+                Mbconv2(176, 176, 5, 1, 0.13333333333333333, 1056, 44, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(176, 304, 5, 2, 1056, 44),
-                Mbconv4(304, 304, 5, 1, 0.1435897435897436, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.14871794871794874, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.15384615384615385, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.158974358974359, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.1641025641025641, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.16923076923076924, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.17435897435897438, 1824, 76),
-                Mbconv4(304, 304, 5, 1, 0.1794871794871795, 1824, 76),
+                Mbconv2(176, 304, 5, 2, 0.13846153846153847, 1056, 44),
+                Mbconv2(304, 304, 5, 1, 0.1435897435897436, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.14871794871794874, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.15384615384615385, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.158974358974359, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.1641025641025641, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.16923076923076924, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.17435897435897438, 1824, 76, residual=True),
+                Mbconv2(304, 304, 5, 1, 0.1794871794871795, 1824, 76, residual=True),
             ),
             nn.Sequential(
-                Mbconv3(304, 512, 3, 1, 1824, 76),
-                Mbconv4(512, 512, 3, 1, 0.18974358974358976, 3072, 128),
-                Mbconv4(512, 512, 3, 1, 0.19487179487179487, 3072, 128),
+                Mbconv2(304, 512, 3, 1, 0.18461538461538463, 1824, 76),
+                Mbconv2(512, 512, 3, 1, 0.18974358974358976, 3072, 128, residual=True),
+                Mbconv2(512, 512, 3, 1, 0.19487179487179487, 3072, 128, residual=True),
             ),
             ConvBnAct(512, 2048),
         )

@@ -4,44 +4,18 @@ import keras
 from keras import layers
 
 
-def conv_bn_act(x, filters, kernel=1, stride=1, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, act="silu", name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
+    if act == "silu":
+        x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_act_2(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_3(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    return x
-
-
-def conv_bn_act_4(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_5(x, kernel=1, stride=1, name=None):
+def conv_bn_act_2(x, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("silu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_6(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = layers.Activation("silu", name=f"{name}_out")(x)
     return x
@@ -60,7 +34,7 @@ def squeeze_excitation(x, channels, squeeze, name=None):
 
 def mbconv(x, out, kernel, stride, p, name=None):
     shortcut = x
-    x = conv_bn_act_2(x, out, kernel=kernel, stride=stride, name=f"{name}_block_0")
+    x = conv_bn_act(x, out, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
@@ -68,14 +42,14 @@ def mbconv(x, out, kernel, stride, p, name=None):
 
 def mbconv_2(x, out, kernel, stride, hidden, name=None):
     x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_1")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
     return x
 
 
 def mbconv_3(x, out, kernel, stride, p, hidden, name=None):
     shortcut = x
-    x = conv_bn_act_2(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_1")
+    x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
 
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
@@ -83,30 +57,22 @@ def mbconv_3(x, out, kernel, stride, p, hidden, name=None):
 
 
 def mbconv_4(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_5(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
     return x
 
 
 def mbconv_5(x, out, kernel, stride, p, hidden, squeeze, name=None):
     shortcut = x
-    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_6(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
     x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def mbconv_6(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_4(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_6(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
     return x
 
 
@@ -145,7 +111,7 @@ def features(x, name=None):
     x = mbconv_5(x, 192, 3, 1, 0.06582278481012659, 768, 48, name=f"{name}_sequence_4_8")
     x = mbconv_5(x, 192, 3, 1, 0.06835443037974684, 768, 48, name=f"{name}_sequence_4_9")
 
-    x = mbconv_6(x, 224, 3, 1, 1152, 48, name=f"{name}_sequence_5_0")
+    x = mbconv_4(x, 224, 3, 1, 1152, 48, name=f"{name}_sequence_5_0")
     x = mbconv_5(x, 224, 3, 1, 0.07341772151898734, 1344, 56, name=f"{name}_sequence_5_1")
     x = mbconv_5(x, 224, 3, 1, 0.0759493670886076, 1344, 56, name=f"{name}_sequence_5_2")
     x = mbconv_5(x, 224, 3, 1, 0.07848101265822785, 1344, 56, name=f"{name}_sequence_5_3")
@@ -191,7 +157,7 @@ def features(x, name=None):
     x = mbconv_5(x, 384, 3, 1, 0.17721518987341772, 2304, 96, name=f"{name}_sequence_6_23")
     x = mbconv_5(x, 384, 3, 1, 0.179746835443038, 2304, 96, name=f"{name}_sequence_6_24")
 
-    x = mbconv_6(x, 640, 3, 1, 2304, 96, name=f"{name}_sequence_7_0")
+    x = mbconv_4(x, 640, 3, 1, 2304, 96, name=f"{name}_sequence_7_0")
     x = mbconv_5(x, 640, 3, 1, 0.1848101265822785, 3840, 160, name=f"{name}_sequence_7_1")
     x = mbconv_5(x, 640, 3, 1, 0.18734177215189873, 3840, 160, name=f"{name}_sequence_7_2")
     x = mbconv_5(x, 640, 3, 1, 0.189873417721519, 3840, 160, name=f"{name}_sequence_7_3")
@@ -199,7 +165,7 @@ def features(x, name=None):
     x = mbconv_5(x, 640, 3, 1, 0.1949367088607595, 3840, 160, name=f"{name}_sequence_7_5")
     x = mbconv_5(x, 640, 3, 1, 0.19746835443037977, 3840, 160, name=f"{name}_sequence_7_6")
 
-    x = conv_bn_act_4(x, 1280, name=f"{name}_conv_bn_act_2")
+    x = conv_bn_act(x, 1280, name=f"{name}_conv_bn_act_2")
     return x
 
 

@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters, eps=0.001),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -105,7 +90,7 @@ class Mbconv(nn.Module):
     """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
     squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4, Mbconv5.
+    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3.
     """
 
     def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float) -> None:
@@ -125,68 +110,41 @@ class Mbconv(nn.Module):
 class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4, Mbconv5.
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv3.
     """
 
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_: int,
+        kernel: int,
+        stride: int,
+        p: float,
+        hidden: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv3(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4, Mbconv5.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float, hidden: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
-            ConvBnAct2(hidden, out_),
-        )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv4(nn.Module):
+class Mbconv3(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv5.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv5(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2.
     """
 
     def __init__(
@@ -198,18 +156,23 @@ class Mbconv5(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -228,91 +191,91 @@ class Features(nn.Sequential):
                 Mbconv(32, 32, 3, 1, 0.007594936708860761),
             ),
             nn.Sequential(
-                Mbconv2(32, 64, 3, 2, 128),
-                Mbconv3(64, 64, 3, 1, 0.012658227848101266, 256),
-                Mbconv3(64, 64, 3, 1, 0.015189873417721522, 256),
-                Mbconv3(64, 64, 3, 1, 0.017721518987341773, 256),
-                Mbconv3(64, 64, 3, 1, 0.020253164556962026, 256),
-                Mbconv3(64, 64, 3, 1, 0.02278481012658228, 256),
-                Mbconv3(64, 64, 3, 1, 0.02531645569620253, 256),
+                Mbconv2(32, 64, 3, 2, 0.010126582278481013, 128),
+                Mbconv2(64, 64, 3, 1, 0.012658227848101266, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.015189873417721522, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.017721518987341773, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.020253164556962026, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.02278481012658228, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.02531645569620253, 256, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(64, 96, 3, 2, 256),
-                Mbconv3(96, 96, 3, 1, 0.030379746835443044, 384),
-                Mbconv3(96, 96, 3, 1, 0.03291139240506329, 384),
-                Mbconv3(96, 96, 3, 1, 0.035443037974683546, 384),
-                Mbconv3(96, 96, 3, 1, 0.0379746835443038, 384),
-                Mbconv3(96, 96, 3, 1, 0.04050632911392405, 384),
-                Mbconv3(96, 96, 3, 1, 0.04303797468354431, 384),
+                Mbconv2(64, 96, 3, 2, 0.027848101265822787, 256),
+                Mbconv2(96, 96, 3, 1, 0.030379746835443044, 384, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.03291139240506329, 384, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.035443037974683546, 384, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.0379746835443038, 384, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.04050632911392405, 384, residual=True),
+                Mbconv2(96, 96, 3, 1, 0.04303797468354431, 384, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(96, 192, 3, 2, 384, 24),
-                Mbconv5(192, 192, 3, 1, 0.04810126582278482, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.05063291139240506, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.053164556962025315, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.055696202531645575, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.05822784810126583, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.06075949367088609, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.06329113924050633, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.06582278481012659, 768, 48),
-                Mbconv5(192, 192, 3, 1, 0.06835443037974684, 768, 48),
+                Mbconv3(96, 192, 3, 2, 0.04556962025316456, 384, 24),
+                Mbconv3(192, 192, 3, 1, 0.04810126582278482, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.05063291139240506, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.053164556962025315, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.055696202531645575, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.05822784810126583, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.06075949367088609, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.06329113924050633, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.06582278481012659, 768, 48, residual=True),
+                Mbconv3(192, 192, 3, 1, 0.06835443037974684, 768, 48, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(192, 224, 3, 1, 1152, 48),
-                Mbconv5(224, 224, 3, 1, 0.07341772151898734, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.0759493670886076, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.07848101265822785, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.0810126582278481, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.08354430379746836, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.08607594936708862, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.08860759493670886, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.09113924050632911, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.09367088607594937, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.09620253164556963, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.09873417721518989, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.10126582278481013, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.10379746835443039, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.10632911392405063, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.10886075949367088, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.11139240506329115, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.11392405063291139, 1344, 56),
-                Mbconv5(224, 224, 3, 1, 0.11645569620253166, 1344, 56),
+                Mbconv3(192, 224, 3, 1, 0.07088607594936709, 1152, 48),
+                Mbconv3(224, 224, 3, 1, 0.07341772151898734, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.0759493670886076, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.07848101265822785, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.0810126582278481, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.08354430379746836, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.08607594936708862, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.08860759493670886, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.09113924050632911, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.09367088607594937, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.09620253164556963, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.09873417721518989, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.10126582278481013, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.10379746835443039, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.10632911392405063, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.10886075949367088, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.11139240506329115, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.11392405063291139, 1344, 56, residual=True),
+                Mbconv3(224, 224, 3, 1, 0.11645569620253166, 1344, 56, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(224, 384, 3, 2, 1344, 56),
-                Mbconv5(384, 384, 3, 1, 0.12151898734177217, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.12405063291139241, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.12658227848101267, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.12911392405063293, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.13164556962025317, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.13417721518987344, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.13670886075949368, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.13924050632911392, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.14177215189873418, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.14430379746835442, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.1468354430379747, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.14936708860759496, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.1518987341772152, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.15443037974683546, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.1569620253164557, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.15949367088607597, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.1620253164556962, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.16455696202531644, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.1670886075949367, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.16962025316455698, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.17215189873417724, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.17468354430379748, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.17721518987341772, 2304, 96),
-                Mbconv5(384, 384, 3, 1, 0.179746835443038, 2304, 96),
+                Mbconv3(224, 384, 3, 2, 0.11898734177215191, 1344, 56),
+                Mbconv3(384, 384, 3, 1, 0.12151898734177217, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.12405063291139241, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.12658227848101267, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.12911392405063293, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.13164556962025317, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.13417721518987344, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.13670886075949368, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.13924050632911392, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.14177215189873418, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.14430379746835442, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.1468354430379747, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.14936708860759496, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.1518987341772152, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.15443037974683546, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.1569620253164557, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.15949367088607597, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.1620253164556962, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.16455696202531644, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.1670886075949367, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.16962025316455698, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.17215189873417724, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.17468354430379748, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.17721518987341772, 2304, 96, residual=True),
+                Mbconv3(384, 384, 3, 1, 0.179746835443038, 2304, 96, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(384, 640, 3, 1, 2304, 96),
-                Mbconv5(640, 640, 3, 1, 0.1848101265822785, 3840, 160),
-                Mbconv5(640, 640, 3, 1, 0.18734177215189873, 3840, 160),
-                Mbconv5(640, 640, 3, 1, 0.189873417721519, 3840, 160),
-                Mbconv5(640, 640, 3, 1, 0.19240506329113927, 3840, 160),
-                Mbconv5(640, 640, 3, 1, 0.1949367088607595, 3840, 160),
-                Mbconv5(640, 640, 3, 1, 0.19746835443037977, 3840, 160),
+                Mbconv3(384, 640, 3, 1, 0.18227848101265823, 2304, 96),
+                Mbconv3(640, 640, 3, 1, 0.1848101265822785, 3840, 160, residual=True),
+                Mbconv3(640, 640, 3, 1, 0.18734177215189873, 3840, 160, residual=True),
+                Mbconv3(640, 640, 3, 1, 0.189873417721519, 3840, 160, residual=True),
+                Mbconv3(640, 640, 3, 1, 0.19240506329113927, 3840, 160, residual=True),
+                Mbconv3(640, 640, 3, 1, 0.1949367088607595, 3840, 160, residual=True),
+                Mbconv3(640, 640, 3, 1, 0.19746835443037977, 3840, 160, residual=True),
             ),
             ConvBnAct(640, 1280),
         )

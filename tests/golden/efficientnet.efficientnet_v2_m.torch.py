@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters, eps=0.001),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -105,7 +90,7 @@ class Mbconv(nn.Module):
     """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
     squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4, Mbconv5.
+    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3.
     """
 
     def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float) -> None:
@@ -125,68 +110,41 @@ class Mbconv(nn.Module):
 class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4, Mbconv5.
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv3.
     """
 
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_: int,
+        kernel: int,
+        stride: int,
+        p: float,
+        hidden: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv3(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4, Mbconv5.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float, hidden: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
-            ConvBnAct2(hidden, out_),
-        )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv4(nn.Module):
+class Mbconv3(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv5.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv5(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2.
     """
 
     def __init__(
@@ -198,18 +156,23 @@ class Mbconv5(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -227,70 +190,70 @@ class Features(nn.Sequential):
                 Mbconv(24, 24, 3, 1, 0.007017543859649123),
             ),
             nn.Sequential(
-                Mbconv2(24, 48, 3, 2, 96),
-                Mbconv3(48, 48, 3, 1, 0.014035087719298246, 192),
-                Mbconv3(48, 48, 3, 1, 0.017543859649122806, 192),
-                Mbconv3(48, 48, 3, 1, 0.02105263157894737, 192),
-                Mbconv3(48, 48, 3, 1, 0.024561403508771933, 192),
+                Mbconv2(24, 48, 3, 2, 0.010526315789473686, 96),
+                Mbconv2(48, 48, 3, 1, 0.014035087719298246, 192, residual=True),
+                Mbconv2(48, 48, 3, 1, 0.017543859649122806, 192, residual=True),
+                Mbconv2(48, 48, 3, 1, 0.02105263157894737, 192, residual=True),
+                Mbconv2(48, 48, 3, 1, 0.024561403508771933, 192, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(48, 80, 3, 2, 192),
-                Mbconv3(80, 80, 3, 1, 0.031578947368421054, 320),
-                Mbconv3(80, 80, 3, 1, 0.03508771929824561, 320),
-                Mbconv3(80, 80, 3, 1, 0.03859649122807018, 320),
-                Mbconv3(80, 80, 3, 1, 0.04210526315789474, 320),
+                Mbconv2(48, 80, 3, 2, 0.028070175438596492, 192),
+                Mbconv2(80, 80, 3, 1, 0.031578947368421054, 320, residual=True),
+                Mbconv2(80, 80, 3, 1, 0.03508771929824561, 320, residual=True),
+                Mbconv2(80, 80, 3, 1, 0.03859649122807018, 320, residual=True),
+                Mbconv2(80, 80, 3, 1, 0.04210526315789474, 320, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(80, 160, 3, 2, 320, 20),
-                Mbconv5(160, 160, 3, 1, 0.04912280701754387, 640, 40),
-                Mbconv5(160, 160, 3, 1, 0.05263157894736842, 640, 40),
-                Mbconv5(160, 160, 3, 1, 0.056140350877192984, 640, 40),
-                Mbconv5(160, 160, 3, 1, 0.05964912280701755, 640, 40),
-                Mbconv5(160, 160, 3, 1, 0.06315789473684211, 640, 40),
-                Mbconv5(160, 160, 3, 1, 0.06666666666666667, 640, 40),
+                Mbconv3(80, 160, 3, 2, 0.0456140350877193, 320, 20),
+                Mbconv3(160, 160, 3, 1, 0.04912280701754387, 640, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.05263157894736842, 640, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.056140350877192984, 640, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.05964912280701755, 640, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.06315789473684211, 640, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.06666666666666667, 640, 40, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(160, 176, 3, 1, 960, 40),
-                Mbconv5(176, 176, 3, 1, 0.0736842105263158, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.07719298245614035, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.08070175438596493, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.08421052631578949, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.08771929824561403, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.0912280701754386, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.09473684210526316, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.09824561403508773, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.10175438596491229, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.10526315789473684, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.10877192982456141, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.11228070175438597, 1056, 44),
-                Mbconv5(176, 176, 3, 1, 0.11578947368421054, 1056, 44),
+                Mbconv3(160, 176, 3, 1, 0.07017543859649122, 960, 40),
+                Mbconv3(176, 176, 3, 1, 0.0736842105263158, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.07719298245614035, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.08070175438596493, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.08421052631578949, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.08771929824561403, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.0912280701754386, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.09473684210526316, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.09824561403508773, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.10175438596491229, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.10526315789473684, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.10877192982456141, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.11228070175438597, 1056, 44, residual=True),
+                Mbconv3(176, 176, 3, 1, 0.11578947368421054, 1056, 44, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(176, 304, 3, 2, 1056, 44),
-                Mbconv5(304, 304, 3, 1, 0.12280701754385964, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.12631578947368421, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.1298245614035088, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.13333333333333333, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.1368421052631579, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.14035087719298245, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.14385964912280705, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.1473684210526316, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.15087719298245614, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.1543859649122807, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.15789473684210525, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.16140350877192985, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.1649122807017544, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.16842105263157897, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.17192982456140352, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.17543859649122806, 1824, 76),
-                Mbconv5(304, 304, 3, 1, 0.17894736842105266, 1824, 76),
+                Mbconv3(176, 304, 3, 2, 0.1192982456140351, 1056, 44),
+                Mbconv3(304, 304, 3, 1, 0.12280701754385964, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.12631578947368421, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.1298245614035088, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.13333333333333333, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.1368421052631579, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.14035087719298245, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.14385964912280705, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.1473684210526316, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.15087719298245614, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.1543859649122807, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.15789473684210525, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.16140350877192985, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.1649122807017544, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.16842105263157897, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.17192982456140352, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.17543859649122806, 1824, 76, residual=True),
+                Mbconv3(304, 304, 3, 1, 0.17894736842105266, 1824, 76, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(304, 512, 3, 1, 1824, 76),
-                Mbconv5(512, 512, 3, 1, 0.18596491228070178, 3072, 128),
-                Mbconv5(512, 512, 3, 1, 0.18947368421052632, 3072, 128),
-                Mbconv5(512, 512, 3, 1, 0.19298245614035087, 3072, 128),
-                Mbconv5(512, 512, 3, 1, 0.19649122807017547, 3072, 128),
+                Mbconv3(304, 512, 3, 1, 0.1824561403508772, 1824, 76),
+                Mbconv3(512, 512, 3, 1, 0.18596491228070178, 3072, 128, residual=True),
+                Mbconv3(512, 512, 3, 1, 0.18947368421052632, 3072, 128, residual=True),
+                Mbconv3(512, 512, 3, 1, 0.19298245614035087, 3072, 128, residual=True),
+                Mbconv3(512, 512, 3, 1, 0.19649122807017547, 3072, 128, residual=True),
             ),
             ConvBnAct(512, 1280),
         )

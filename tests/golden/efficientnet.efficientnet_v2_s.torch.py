@@ -38,12 +38,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "silu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -54,31 +60,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters, eps=0.001),
-            nn.SiLU(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/efficientnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    bn = (1e-05, 0.1), act = silu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001),
-        )
+        ]
+        if act == "silu":
+            layers.append(nn.SiLU())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -105,7 +90,7 @@ class Mbconv(nn.Module):
     """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
     squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3, Mbconv4, Mbconv5.
+    Instances of it that differ in structure from these are built by Mbconv2, Mbconv3.
     """
 
     def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float) -> None:
@@ -125,68 +110,41 @@ class Mbconv(nn.Module):
 class Mbconv2(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv3, Mbconv4, Mbconv5.
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv3.
     """
 
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_: int,
+        kernel: int,
+        stride: int,
+        p: float,
+        hidden: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv3(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv4, Mbconv5.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, p: float, hidden: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden, kernel=kernel, stride=stride),
-            ConvBnAct2(hidden, out_),
-        )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
 
 
-class Mbconv4(nn.Module):
+class Mbconv3(nn.Module):
     """The `mbconv` block: mbconv(out, kernel, stride, expand, fused, p, bn, hidden, squeeze).
 
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv5.
-    """
-
-    def __init__(self, in_channels: int, out_: int, kernel: int, stride: int, hidden: int, squeeze: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, hidden),
-            ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Mbconv5(nn.Module):
-    """The `mbconv` block of architectures/efficientnet.cnn: mbconv(out, kernel, stride, expand, fused, p, bn, hidden,
-    squeeze).
-
-    Instances of it that differ in structure from these are built by Mbconv, Mbconv2, Mbconv3, Mbconv4.
+    Instances of it that differ in structure from these are built by Mbconv, Mbconv2.
     """
 
     def __init__(
@@ -198,18 +156,23 @@ class Mbconv5(nn.Module):
         p: float,
         hidden: int,
         squeeze: int,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, hidden),
             ConvBnAct(hidden, hidden, kernel=kernel, stride=stride, groups=hidden),
             SqueezeExcitation(hidden, hidden, squeeze),
-            ConvBnAct2(hidden, out_),
+            ConvBnAct(hidden, out_, act="none"),
         )
-        self.stochastic_depth = StochasticDepth(p, "row")
+        if residual:
+            self.stochastic_depth = StochasticDepth(p, "row")
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
+        if not self.residual:
+            return block
 
         stochastic_depth = self.stochastic_depth(block)
         return stochastic_depth + x
@@ -226,52 +189,52 @@ class Features(nn.Sequential):
                 Mbconv(24, 24, 3, 1, 0.005),
             ),
             nn.Sequential(
-                Mbconv2(24, 48, 3, 2, 96),
-                Mbconv3(48, 48, 3, 1, 0.015000000000000003, 192),
-                Mbconv3(48, 48, 3, 1, 0.02, 192),
-                Mbconv3(48, 48, 3, 1, 0.025, 192),
+                Mbconv2(24, 48, 3, 2, 0.01, 96),
+                Mbconv2(48, 48, 3, 1, 0.015000000000000003, 192, residual=True),
+                Mbconv2(48, 48, 3, 1, 0.02, 192, residual=True),
+                Mbconv2(48, 48, 3, 1, 0.025, 192, residual=True),
             ),
             nn.Sequential(
-                Mbconv2(48, 64, 3, 2, 192),
-                Mbconv3(64, 64, 3, 1, 0.035, 256),
-                Mbconv3(64, 64, 3, 1, 0.04, 256),
-                Mbconv3(64, 64, 3, 1, 0.045, 256),
+                Mbconv2(48, 64, 3, 2, 0.030000000000000006, 192),
+                Mbconv2(64, 64, 3, 1, 0.035, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.04, 256, residual=True),
+                Mbconv2(64, 64, 3, 1, 0.045, 256, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(64, 128, 3, 2, 256, 16),
-                Mbconv5(128, 128, 3, 1, 0.05500000000000001, 512, 32),
-                Mbconv5(128, 128, 3, 1, 0.06000000000000001, 512, 32),
-                Mbconv5(128, 128, 3, 1, 0.065, 512, 32),
-                Mbconv5(128, 128, 3, 1, 0.07, 512, 32),
-                Mbconv5(128, 128, 3, 1, 0.075, 512, 32),
+                Mbconv3(64, 128, 3, 2, 0.05, 256, 16),
+                Mbconv3(128, 128, 3, 1, 0.05500000000000001, 512, 32, residual=True),
+                Mbconv3(128, 128, 3, 1, 0.06000000000000001, 512, 32, residual=True),
+                Mbconv3(128, 128, 3, 1, 0.065, 512, 32, residual=True),
+                Mbconv3(128, 128, 3, 1, 0.07, 512, 32, residual=True),
+                Mbconv3(128, 128, 3, 1, 0.075, 512, 32, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(128, 160, 3, 1, 768, 32),
-                Mbconv5(160, 160, 3, 1, 0.085, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.09, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.095, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.1, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.10500000000000001, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.11000000000000001, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.11500000000000002, 960, 40),
-                Mbconv5(160, 160, 3, 1, 0.12000000000000002, 960, 40),
+                Mbconv3(128, 160, 3, 1, 0.08, 768, 32),
+                Mbconv3(160, 160, 3, 1, 0.085, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.09, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.095, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.1, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.10500000000000001, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.11000000000000001, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.11500000000000002, 960, 40, residual=True),
+                Mbconv3(160, 160, 3, 1, 0.12000000000000002, 960, 40, residual=True),
             ),
             nn.Sequential(
-                Mbconv4(160, 256, 3, 2, 960, 40),
-                Mbconv5(256, 256, 3, 1, 0.13, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.135, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.14, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.14500000000000002, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.15, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.155, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.16, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.165, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.17, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.175, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.18, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.185, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.19, 1536, 64),
-                Mbconv5(256, 256, 3, 1, 0.195, 1536, 64),
+                Mbconv3(160, 256, 3, 2, 0.125, 960, 40),
+                Mbconv3(256, 256, 3, 1, 0.13, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.135, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.14, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.14500000000000002, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.15, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.155, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.16, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.165, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.17, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.175, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.18, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.185, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.19, 1536, 64, residual=True),
+                Mbconv3(256, 256, 3, 1, 0.195, 1536, 64, residual=True),
             ),
             ConvBnAct(256, 1280),
         )

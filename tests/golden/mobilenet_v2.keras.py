@@ -13,20 +13,6 @@ def conv_bn_relu6(x, filters, kernel=1, stride=1, name=None):
 
 
 def conv_bn_relu6_2(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_3(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu6", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_relu6_4(x, kernel=1, stride=1, name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
@@ -42,8 +28,8 @@ def inverted_residual(x, out, stride, name=None):
 
 
 def inverted_residual_2(x, out, stride, hidden, name=None):
-    x = conv_bn_relu6_3(x, hidden, name=f"{name}_conv_0")
-    x = conv_bn_relu6_4(x, kernel=3, stride=stride, name=f"{name}_conv_1")
+    x = conv_bn_relu6(x, hidden, name=f"{name}_conv_0")
+    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
     x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
     return x
@@ -51,20 +37,12 @@ def inverted_residual_2(x, out, stride, hidden, name=None):
 
 def inverted_residual_3(x, out, stride, hidden, name=None):
     shortcut = x
-    x = conv_bn_relu6_3(x, hidden, name=f"{name}_conv_0")
+    x = conv_bn_relu6(x, hidden, name=f"{name}_conv_0")
     x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
     x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def inverted_residual_4(x, out, stride, hidden, name=None):
-    x = conv_bn_relu6_3(x, hidden, name=f"{name}_conv_0")
-    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
     return x
 
 
@@ -82,14 +60,14 @@ def build(classes=1000) -> keras.Model:
     x = inverted_residual_3(x, 64, 1, 384, name="features_8")
     x = inverted_residual_3(x, 64, 1, 384, name="features_9")
     x = inverted_residual_3(x, 64, 1, 384, name="features_10")
-    x = inverted_residual_4(x, 96, 1, 384, name="features_11")
+    x = inverted_residual_2(x, 96, 1, 384, name="features_11")
     x = inverted_residual_3(x, 96, 1, 576, name="features_12")
     x = inverted_residual_3(x, 96, 1, 576, name="features_13")
     x = inverted_residual_2(x, 160, 2, 576, name="features_14")
     x = inverted_residual_3(x, 160, 1, 960, name="features_15")
     x = inverted_residual_3(x, 160, 1, 960, name="features_16")
-    x = inverted_residual_4(x, 320, 1, 960, name="features_17")
-    x = conv_bn_relu6_3(x, 1280, name="features_18")
+    x = inverted_residual_2(x, 320, 1, 960, name="features_17")
+    x = conv_bn_relu6(x, 1280, name="features_18")
 
     x = layers.GlobalAveragePooling2D(keepdims=True, name="global_avgpool")(x)
     x = layers.Flatten(name="flatten")(x)

@@ -34,7 +34,7 @@ class ConvBnRelu6(nn.Sequential):
 class InvertedResidual(nn.Module):
     """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(out, stride, expand, hidden).
 
-    Instances of it that differ in structure from these are built by InvertedResidual2, InvertedResidual3.
+    Instances of it that differ in structure from these are built by InvertedResidual2.
     """
 
     def __init__(self, in_channels: int, out_: int, stride: int, hidden: int) -> None:
@@ -53,31 +53,12 @@ class InvertedResidual(nn.Module):
 class InvertedResidual2(nn.Module):
     """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(out, stride, expand, hidden).
 
-    Instances of it that differ in structure from these are built by InvertedResidual, InvertedResidual3.
+    Instances of it that differ in structure from these are built by InvertedResidual.
     """
 
-    def __init__(self, in_channels: int, out_: int, stride: int, hidden: int) -> None:
+    def __init__(self, in_channels: int, out_: int, stride: int, hidden: int, residual: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            ConvBnRelu6(in_channels, hidden),
-            ConvBnRelu6(hidden, hidden, kernel=3, stride=stride, groups=hidden),
-            nn.Conv2d(hidden, out_, kernel_size=1, bias=False),
-            nn.BatchNorm2d(out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x)
-        return x
-
-
-class InvertedResidual3(nn.Module):
-    """The `inverted_residual` block of architectures/mobilenet_v2.cnn: inverted_residual(out, stride, expand, hidden).
-
-    Instances of it that differ in structure from these are built by InvertedResidual, InvertedResidual2.
-    """
-
-    def __init__(self, in_channels: int, out_: int, stride: int, hidden: int) -> None:
-        super().__init__()
+        self.residual = residual
         self.conv = nn.Sequential(
             ConvBnRelu6(in_channels, hidden),
             ConvBnRelu6(hidden, hidden, kernel=3, stride=stride, groups=hidden),
@@ -87,6 +68,8 @@ class InvertedResidual3(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv = self.conv(x)
+        if not self.residual:
+            return conv
 
         return conv + x
 
@@ -100,20 +83,20 @@ class MobilenetV2(nn.Module):
             ConvBnRelu6(3, 32, kernel=3, stride=2),
             InvertedResidual(32, 16, 1, 32),
             InvertedResidual2(16, 24, 2, 96),
-            InvertedResidual3(24, 24, 1, 144),
+            InvertedResidual2(24, 24, 1, 144, residual=True),
             InvertedResidual2(24, 32, 2, 144),
-            InvertedResidual3(32, 32, 1, 192),
-            InvertedResidual3(32, 32, 1, 192),
+            InvertedResidual2(32, 32, 1, 192, residual=True),
+            InvertedResidual2(32, 32, 1, 192, residual=True),
             InvertedResidual2(32, 64, 2, 192),
-            InvertedResidual3(64, 64, 1, 384),
-            InvertedResidual3(64, 64, 1, 384),
-            InvertedResidual3(64, 64, 1, 384),
+            InvertedResidual2(64, 64, 1, 384, residual=True),
+            InvertedResidual2(64, 64, 1, 384, residual=True),
+            InvertedResidual2(64, 64, 1, 384, residual=True),
             InvertedResidual2(64, 96, 1, 384),
-            InvertedResidual3(96, 96, 1, 576),
-            InvertedResidual3(96, 96, 1, 576),
+            InvertedResidual2(96, 96, 1, 576, residual=True),
+            InvertedResidual2(96, 96, 1, 576, residual=True),
             InvertedResidual2(96, 160, 2, 576),
-            InvertedResidual3(160, 160, 1, 960),
-            InvertedResidual3(160, 160, 1, 960),
+            InvertedResidual2(160, 160, 1, 960, residual=True),
+            InvertedResidual2(160, 160, 1, 960, residual=True),
             InvertedResidual2(160, 320, 1, 960),
             ConvBnRelu6(320, 1280),
         )

@@ -4,61 +4,25 @@ import keras
 from keras import layers
 
 
-def conv_bn_act(x, filters, kernel=1, stride=1, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, act="none", name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("hard_swish", name=f"{name}_out")(x)
+    if act == "hardswish":
+        x = layers.Activation("hard_swish", name=f"{name}_out")(x)
+    elif act == "relu":
+        x = layers.Activation("relu", name=f"{name}_out")(x)
     return x
 
 
-def conv_bn_act_2(x, kernel=1, stride=1, name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
-    x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_3(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return x
-
-
-def conv_bn_act_4(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_5(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_6(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("hard_swish", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_7(x, kernel=1, stride=1, name=None):
+def conv_bn_act_2(x, kernel=1, stride=1, act="none", name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.DepthwiseConv2D(kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("hard_swish", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_8(x, kernel=1, stride=1, name=None):
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = layers.Activation("hard_swish", name=f"{name}_out")(x)
+    if act == "relu":
+        x = layers.Activation("relu", name=f"{name}_out")(x)
+    elif act == "hardswish":
+        x = layers.Activation("hard_swish", name=f"{name}_out")(x)
     return x
 
 
@@ -73,101 +37,101 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def bneck(x, kernel, expanded, out, stride, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
+def bneck(x, kernel, expanded, out, act, stride, name=None):
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_0")
     x = squeeze_excitation(x, expanded, 8, name=f"{name}_block_1")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_2")
+    x = conv_bn_act(x, out, name=f"{name}_block_2")
     return x
 
 
-def bneck_2(x, kernel, expanded, out, stride, name=None):
-    x = conv_bn_act_4(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_2")
+def bneck_2(x, kernel, expanded, out, act, stride, name=None):
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
+    x = conv_bn_act(x, out, name=f"{name}_block_2")
     return x
 
 
-def bneck_3(x, kernel, expanded, out, stride, name=None):
+def bneck_3(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
-    x = conv_bn_act_4(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_5(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_2")
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
+    x = conv_bn_act(x, out, name=f"{name}_block_2")
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def bneck_4(x, kernel, expanded, out, stride, name=None):
-    x = conv_bn_act_6(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_7(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+def bneck_4(x, kernel, expanded, out, act, stride, name=None):
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 24, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, name=f"{name}_block_3")
     return x
 
 
-def bneck_5(x, kernel, expanded, out, stride, name=None):
+def bneck_5(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
-    x = conv_bn_act_6(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_8(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 64, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, name=f"{name}_block_3")
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def bneck_6(x, kernel, expanded, out, stride, name=None):
-    x = conv_bn_act_6(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_8(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+def bneck_6(x, kernel, expanded, out, act, stride, name=None):
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 32, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, name=f"{name}_block_3")
     return x
 
 
-def bneck_7(x, kernel, expanded, out, stride, name=None):
+def bneck_7(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
-    x = conv_bn_act_6(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_8(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 40, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, name=f"{name}_block_3")
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def bneck_8(x, kernel, expanded, out, stride, name=None):
-    x = conv_bn_act_6(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_7(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+def bneck_8(x, kernel, expanded, out, act, stride, name=None):
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 72, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, name=f"{name}_block_3")
     return x
 
 
-def bneck_9(x, kernel, expanded, out, stride, name=None):
+def bneck_9(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
-    x = conv_bn_act_6(x, expanded, name=f"{name}_block_0")
-    x = conv_bn_act_8(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
+    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
+    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 144, name=f"{name}_block_2")
-    x = conv_bn_act_3(x, out, name=f"{name}_block_3")
+    x = conv_bn_act(x, out, name=f"{name}_block_3")
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
-    x = conv_bn_act(x, 16, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
-    x = bneck(x, 3, 16, 16, 2, name=f"{name}_bneck_1")
-    x = bneck_2(x, 3, 72, 24, 2, name=f"{name}_bneck_2")
-    x = bneck_3(x, 3, 88, 24, 1, name=f"{name}_bneck_3")
-    x = bneck_4(x, 5, 96, 40, 2, name=f"{name}_bneck_4")
-    x = bneck_5(x, 5, 240, 40, 1, name=f"{name}_bneck_5")
-    x = bneck_5(x, 5, 240, 40, 1, name=f"{name}_bneck_6")
-    x = bneck_6(x, 5, 120, 48, 1, name=f"{name}_bneck_7")
-    x = bneck_7(x, 5, 144, 48, 1, name=f"{name}_bneck_8")
-    x = bneck_8(x, 5, 288, 96, 2, name=f"{name}_bneck_9")
-    x = bneck_9(x, 5, 576, 96, 1, name=f"{name}_bneck_10")
-    x = bneck_9(x, 5, 576, 96, 1, name=f"{name}_bneck_11")
-    x = conv_bn_act_6(x, 576, name=f"{name}_conv_bn_act_2")
+    x = conv_bn_act(x, 16, kernel=3, stride=2, act="hardswish", name=f"{name}_conv_bn_act_1")
+    x = bneck(x, 3, 16, 16, "relu", 2, name=f"{name}_bneck_1")
+    x = bneck_2(x, 3, 72, 24, "relu", 2, name=f"{name}_bneck_2")
+    x = bneck_3(x, 3, 88, 24, "relu", 1, name=f"{name}_bneck_3")
+    x = bneck_4(x, 5, 96, 40, "hardswish", 2, name=f"{name}_bneck_4")
+    x = bneck_5(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_5")
+    x = bneck_5(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_6")
+    x = bneck_6(x, 5, 120, 48, "hardswish", 1, name=f"{name}_bneck_7")
+    x = bneck_7(x, 5, 144, 48, "hardswish", 1, name=f"{name}_bneck_8")
+    x = bneck_8(x, 5, 288, 96, "hardswish", 2, name=f"{name}_bneck_9")
+    x = bneck_9(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_10")
+    x = bneck_9(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_11")
+    x = conv_bn_act(x, 576, act="hardswish", name=f"{name}_conv_bn_act_2")
     return x
 
 

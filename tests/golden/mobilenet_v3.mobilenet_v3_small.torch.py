@@ -12,12 +12,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
     act = none).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2, ConvBnAct3.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "none",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -28,55 +34,12 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    act = none).
-
-    Instances of it that differ in structure from these are built by ConvBnAct, ConvBnAct3.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-            nn.ReLU(inplace=True),
-        )
-
-
-class ConvBnAct3(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/mobilenet_v3.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1,
-    act = none).
-
-    Instances of it that differ in structure from these are built by ConvBnAct, ConvBnAct2.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters, eps=0.001, momentum=0.01),
-        )
+        ]
+        if act == "hardswish":
+            layers.append(nn.Hardswish())
+        elif act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -103,15 +66,15 @@ class Bneck(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 8),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -123,121 +86,113 @@ class Bneck2(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        kernel: int,
+        expanded: int,
+        out_: int,
+        act: str,
+        stride: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded),
-            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
+        block = self.block(x)
+        if not self.residual:
+            return block
+
+        return block + x
 
 
 class Bneck3(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct2(in_channels, expanded),
-            ConvBnAct2(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            SqueezeExcitation(expanded, expanded, 24),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        return block + x
+        x = self.block(x)
+        return x
 
 
 class Bneck4(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
+    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            SqueezeExcitation(expanded, expanded, 24),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            SqueezeExcitation(expanded, expanded, 64),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
+        block = self.block(x)
+
+        return block + x
 
 
 class Bneck5(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
+    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
-    Bneck8, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            SqueezeExcitation(expanded, expanded, 64),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
+            SqueezeExcitation(expanded, expanded, 32),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        return block + x
+        x = self.block(x)
+        return x
 
 
 class Bneck6(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
-    Bneck8, Bneck9.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
-            SqueezeExcitation(expanded, expanded, 32),
-            ConvBnAct3(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck7(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck8, Bneck9.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 40),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -246,20 +201,20 @@ class Bneck7(nn.Module):
         return block + x
 
 
-class Bneck8(nn.Module):
+class Bneck7(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck9.
+    Bneck8.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 72),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -267,20 +222,20 @@ class Bneck8(nn.Module):
         return x
 
 
-class Bneck9(nn.Module):
+class Bneck8(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
     Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7, Bneck8.
+    Bneck7.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, stride: int) -> None:
+    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded),
+            ConvBnAct(in_channels, expanded, act=act),
+            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
             SqueezeExcitation(expanded, expanded, 144),
-            ConvBnAct3(expanded, out_),
+            ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -294,19 +249,19 @@ class Features(nn.Sequential):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__(
-            ConvBnAct(in_channels, 16, kernel=3, stride=2),
-            Bneck(16, 3, 16, 16, 2),
-            Bneck2(16, 3, 72, 24, 2),
-            Bneck3(24, 3, 88, 24, 1),
-            Bneck4(24, 5, 96, 40, 2),
-            Bneck5(40, 5, 240, 40, 1),
-            Bneck5(40, 5, 240, 40, 1),
-            Bneck6(40, 5, 120, 48, 1),
-            Bneck7(48, 5, 144, 48, 1),
-            Bneck8(48, 5, 288, 96, 2),
-            Bneck9(96, 5, 576, 96, 1),
-            Bneck9(96, 5, 576, 96, 1),
-            ConvBnAct(96, 576),
+            ConvBnAct(in_channels, 16, kernel=3, stride=2, act="hardswish"),
+            Bneck(16, 3, 16, 16, "relu", 2),
+            Bneck2(16, 3, 72, 24, "relu", 2),
+            Bneck2(24, 3, 88, 24, "relu", 1, residual=True),
+            Bneck3(24, 5, 96, 40, "hardswish", 2),
+            Bneck4(40, 5, 240, 40, "hardswish", 1),
+            Bneck4(40, 5, 240, 40, "hardswish", 1),
+            Bneck5(40, 5, 120, 48, "hardswish", 1),
+            Bneck6(48, 5, 144, 48, "hardswish", 1),
+            Bneck7(48, 5, 288, 96, "hardswish", 2),
+            Bneck8(96, 5, 576, 96, "hardswish", 1),
+            Bneck8(96, 5, 576, 96, "hardswish", 1),
+            ConvBnAct(96, 576, act="hardswish"),
         )
 
 

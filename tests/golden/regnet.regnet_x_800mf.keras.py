@@ -4,24 +4,19 @@ import keras
 from keras import layers
 
 
-def conv_bn_act(x, filters, kernel=1, stride=1, groups=1, name=None):
+def conv_bn_act(x, filters, kernel=1, stride=1, groups=1, act="relu", name=None):
     x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, groups=groups, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
-    x = layers.Activation("relu", name=f"{name}_out")(x)
-    return x
-
-
-def conv_bn_act_2(x, filters, kernel=1, stride=1, name=None):
-    x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
+    if act == "relu":
+        x = layers.Activation("relu", name=f"{name}_out")(x)
     return x
 
 
 def bottleneck(x, width, group, stride, name=None):
     f = conv_bn_act(x, width, name=f"{name}_f_a")
     f = conv_bn_act(f, width, kernel=3, stride=stride, groups=width // group, name=f"{name}_f_b")
-    f = conv_bn_act_2(f, width, name=f"{name}_f_c")
+    f = conv_bn_act(f, width, act="none", name=f"{name}_f_c")
 
     proj = layers.Conv2D(width, 1, strides=stride, use_bias=False, name=f"{name}_proj_0")(x)
     proj = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_proj_1")(proj)
@@ -35,7 +30,7 @@ def bottleneck_2(x, width, group, stride, name=None):
     shortcut = x
     x = conv_bn_act(x, width, name=f"{name}_f_a")
     x = conv_bn_act(x, width, kernel=3, stride=stride, groups=width // group, name=f"{name}_f_b")
-    x = conv_bn_act_2(x, width, name=f"{name}_f_c")
+    x = conv_bn_act(x, width, act="none", name=f"{name}_f_c")
 
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     x = layers.Activation("relu", name=f"{name}_activation")(x)

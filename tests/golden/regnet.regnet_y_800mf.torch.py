@@ -14,12 +14,18 @@ class ConvBnAct(nn.Sequential):
     """
     The `conv_bn_act` block of architectures/regnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1, act =
     relu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct2.
     """
 
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        kernel: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "relu",
+    ) -> None:
+        layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
                 filters,
@@ -30,31 +36,10 @@ class ConvBnAct(nn.Sequential):
                 bias=False,
             ),
             nn.BatchNorm2d(filters),
-            nn.ReLU(inplace=True),
-        )
-
-
-class ConvBnAct2(nn.Sequential):
-    """
-    The `conv_bn_act` block of architectures/regnet.cnn: conv_bn_act(filters, kernel = 1, stride = 1, groups = 1, act =
-    relu).
-
-    Instances of it that differ in structure from these are built by ConvBnAct.
-    """
-
-    def __init__(self, in_channels: int, filters: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                filters,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(filters),
-        )
+        ]
+        if act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
@@ -88,7 +73,7 @@ class Bottleneck(nn.Module):
                     ("a", ConvBnAct(in_channels, width)),
                     ("b", ConvBnAct(width, width, kernel=3, stride=stride, groups=width // group)),
                     ("se", SqueezeExcitation(width, width, squeeze)),
-                    ("c", ConvBnAct2(width, width)),
+                    ("c", ConvBnAct(width, width, act="none")),
                 ]
             )
         )

@@ -17,7 +17,7 @@ def bottleneck(x, channels, stride=1, groups=1, width_per_group=64, width=None, 
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn1")(x)
     x = layers.Activation("relu", name=f"{name}_relu_1")(x)
     x = layers.ZeroPadding2D(1, name=f"{name}_conv2_pad")(x)
-    x = layers.Conv2D(width, 3, strides=stride, groups=32, use_bias=False, name=f"{name}_conv2")(x)
+    x = layers.Conv2D(width, 3, strides=stride, groups=groups, use_bias=False, name=f"{name}_conv2")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn2")(x)
     x = layers.Activation("relu", name=f"{name}_relu_2")(x)
     x = layers.Conv2D(channels * 4, 1, use_bias=False, name=f"{name}_conv3")(x)
