@@ -27,12 +27,14 @@ _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
 
 
 def _constant(n):
-    """The value of a Constant node."""
-    a = n.attribute[0]
-    if a.name == "value":
+    """The value of a Constant node (None for a sparse or string one: refused where it is read)."""
+    a = n.attribute[0] if n.attribute else None
+    if a is not None and a.name == "value":
         return numpy_helper.to_array(a.t)
+    if a is None or a.name not in ("value_int", "value_ints", "value_float", "value_floats"):
+        return None
     value = onnx.helper.get_attribute_value(a)
-    return np.array(value, np.int64 if a.name.endswith("ints") or a.name == "value_int" else np.float32)
+    return np.array(value, np.int64 if a.name.startswith("value_int") else np.float32)
 
 
 def _inferred(model: onnx.ModelProto, folded: dict) -> list:
@@ -161,7 +163,7 @@ class _Converter:
                 continue
             if n.op_type == "Constant":
                 value = _constant(n)
-                if value.dtype.kind == "f" and value.size > 1:  # a weight held in the graph, not as an initializer
+                if value is not None and value.dtype.kind == "f" and value.size > 1:  # a weight in a node
                     self.initializers.add(n.output[0])
             elif n.op_type == "Shape" and (n.input[0] in self.consts or all(self.shapes.get(n.input[0], (None,)))):
                 shape = self.consts[n.input[0]].shape if n.input[0] in self.consts else self.shapes[n.input[0]]
