@@ -263,7 +263,7 @@ def test_convnext_written_by_hand():
     net = cnndsl.from_torch(model, (3, 32, 32))
     text = net.to_cnn()
     for line in ("channels_last()", "norm: layernorm(eps=1e-06)", "pwconv1: dense(64)", "channels_first()",
-                 "gamma: layer_scale(0.5)", "repeat 2 conv_ne_xt_block()"):  # fmt: skip
+                 "gamma: layer_scale(0.5)", "repeat 2 conv_next_block()"):  # fmt: skip
         assert line in text
     again = cnndsl.to_torch(net).eval()
     again.load_state_dict(_with_norms_and_scales_away_from_their_start(model).state_dict())

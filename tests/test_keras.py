@@ -395,6 +395,52 @@ def test_no_layer_does_nothing():
         assert "ZeroPadding2D(0" not in source and "((0, 0), (0, 0))" not in source, name
 
 
+SHARED_KERNELS = """
+block conv_bn(filters, kernel = 1, stride = 1, p = 0) {
+    conv(filters, kernel, strides=stride, padding=(kernel - 1) // 2, use_bias=false)
+    batchnorm()
+    relu()
+    dropout(p)
+}
+block narrow(filters, kernel) {  # a padding no parameter tells apart from 0: computed once, then tested
+    conv(filters, kernel, padding=kernel // 2 - 1)
+}
+network shared_kernels {
+    input(3, 16, 16)
+    a: conv_bn(8, 3, 2)
+    b: conv_bn(8)
+    c: conv_bn(12, 3, p=0.2)
+    d: conv_bn(12, 5)
+    e: conv_bn(6, p=0.1)
+    f: narrow(6, 3)
+    g: narrow(6, 5)
+    dropout(0)
+}
+"""
+
+
+def test_a_shared_function_builds_no_padding_or_dropout_where_an_instance_has_none():
+    net = cnndsl.loads(SHARED_KERNELS)
+    source = emit(net)
+    assert source.count("def conv_bn") == 1, source  # one function for kernels 1, 3 and 5
+    assert "    if kernel > 1:\n        x = layers.ZeroPadding2D((kernel - 1) // 2" in source
+    assert '    if p:\n        x = layers.Dropout(p, name=f"{name}_dropout")(x)\n' in source
+    assert "    pad = kernel // 2 - 1\n    if pad:\n        x = layers.ZeroPadding2D(pad, " in source
+    model, reference = to_keras(net), torch_model(net)
+    pads = {layer.name: layer.padding for layer in model.layers if isinstance(layer, keras.layers.ZeroPadding2D)}
+    assert pads == {
+        "a_conv_pad": ((1, 1), (1, 1)),
+        "c_conv_pad": ((1, 1), (1, 1)),
+        "d_conv_pad": ((2, 2), (2, 2)),
+        "g_conv_pad": ((1, 1), (1, 1)),
+    }
+    dropouts = {layer.name: layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
+    assert dropouts == {"c_dropout": 0.2, "e_dropout": 0.1}
+    transfer_weights(reference, model, net)
+    x = sample(net, batch=2)
+    assert difference(run_keras(model, x), run_torch(reference, x)) < TOLERANCE
+
+
 def test_network_parameters_are_build_arguments(tmp_path):
     source = emit(load("resnet18"))
     assert "def build(classes=1000) -> keras.Model:" in source

@@ -288,6 +288,29 @@ class _Stmt:
         w.statement(f"{self.out} = ", call)
 
 
+@dataclass
+class _Line:
+    """A statement that builds no layer: `shortcut = x`, `pad = (kernel - 1) // 2`."""
+
+    text: str
+
+    def write(self, w: Writer) -> None:
+        w.line(self.text)
+
+
+@dataclass
+class _If:
+    """Statements that only the instances where `condition` holds run."""
+
+    condition: str
+    body: list
+
+    def write(self, w: Writer) -> None:
+        with w.block(f"if {self.condition}:"):
+            for stmt in self.body:
+                stmt.write(w)
+
+
 class _Mismatch(Exception):
     """The instances sharing a function differ at one position; they are split by what differs there."""
 
@@ -765,6 +788,7 @@ class _Position:
         self.prefix = writer.definition is not None
         self.suffixes: list[str] = []
         self.local = writer.module.local_name(slot.rel, slot.items, [b.scope for b in writer.bodies])
+        self.writer = writer
 
     def values(self, attr: str) -> list:
         return [getattr(n.op, attr) for n in self.nodes]
@@ -1098,7 +1122,8 @@ class _Layers(Dispatcher):
             stmts.append(_Stmt(out, "SamePadding2D", [pair(dilated), p.arg("strides", pair), p.name("_pad")], x))
             x = out
         elif explicit is not None:
-            stmts.append(_Stmt(out, "layers.ZeroPadding2D", [explicit, p.name("_pad")], x))
+            pad = _Stmt(out, "layers.ZeroPadding2D", [explicit, p.name("_pad")], x)
+            stmts += _unless_idle(p, pad, [n.op.padding != (0, 0) for n in p.nodes])
             x = out
         depthwise = [is_depthwise(p.net, n) for n in p.nodes]
         if p.same(depthwise):
@@ -1213,7 +1238,8 @@ class _Layers(Dispatcher):
         return [_Stmt(out, "LocalResponseNormalization", [*args, p.name()], inputs[0])]
 
     def dropout(self, p: _Position, inputs, out):
-        return [_Stmt(out, "layers.Dropout", [p.arg("rate"), p.name()], inputs[0])]
+        dropout = _Stmt(out, "layers.Dropout", [p.arg("rate"), p.name()], inputs[0])
+        return _unless_idle(p, dropout, [n.op.rate > 0 for n in p.nodes])
 
     def flatten(self, p: _Position, inputs, out):
         x = inputs[0]
@@ -1278,7 +1304,8 @@ class _Layers(Dispatcher):
         # batch, the identity in inference, the survivors scaled by 1 / (1 - p) in training, as torchvision's.
         rank = len(p.node.shape)
         noise = literal((None if p.get("mode") == "row" else 1, *(1,) * rank))
-        return [_Stmt(out, "layers.Dropout", [p.arg("p"), f"noise_shape={noise}", p.name()], inputs[0])]
+        dropout = _Stmt(out, "layers.Dropout", [p.arg("p"), f"noise_shape={noise}", p.name()], inputs[0])
+        return _unless_idle(p, dropout, [n.op.p > 0 for n in p.nodes])
 
 
 _LAYERS = _Layers()
@@ -1307,6 +1334,32 @@ def _activation(p: _Position):
     if function != "leaky_relu":
         return quote(_ACTIVATIONS[function]), lambda out: []
     return "None", lambda out: [_Stmt(out, "layers.LeakyReLU", ["negative_slope=0.01", p.name("_act")], out)]
+
+
+def _unless_idle(p: _Position, stmt: _Stmt, acts: list[bool]) -> list:
+    """`stmt`, a layer that does nothing where its first argument is 0 (no padding, no dropout), only for the
+    instances where it acts (`acts`): no layer is built to do nothing. Some act and some do not: under the most
+    readable `if` that tells them apart (`if padding:`, `if kernel > 1:`), else `pad = ...; if pad:`."""
+    if all(acts):
+        return [stmt]
+    x, out = stmt.operand, stmt.out
+    skip = [_Line(f"{out} = {x}")] if out != x else []  # the value the layer would leave in `out`
+    if not any(acts):
+        return skip
+    tree = ast.parse(stmt.args[0], mode="eval")
+    names = dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    for name in names:  # `if padding:` (a pair too: (0, 0) is caught), `if kernel > 1:`
+        values = [env.get(name) for env in p.envs]
+        if list(map(bool, values)) == acts:
+            return [*skip, _If(name, [stmt])]
+        if all(type(v) in (int, float) for v in values) and [v > 1 for v in values] == acts:
+            return [*skip, _If(f"{name} > 1", [stmt])]
+    values = [_evaluate(tree, env) for env in p.envs]
+    names = (p.writer.reserved, p.writer.home.values(), p.net.blocks, p.module._taken_names())  # `pad` must be free
+    taken = any("pad" in n for n in names)
+    if taken or list(map(bool, values)) != acts:
+        raise _Mismatch(p.rel)  # no condition reads well: a function each for those that act and those that do not
+    return [*skip, _Line(f"pad = {stmt.args[0]}"), _If("pad", [replace(stmt, args=["pad", *stmt.args[1:]])])]
 
 
 def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import re
 import sys
 from pathlib import Path
 
 from ..errors import InputError, UsageError
 from .graph import ImportRefused
-from .writer import write
+from .writer import snake_words, write
 
 __all__ = [
     "ImportRefused", "exported_text", "framework", "from_exported", "from_keras", "from_onnx", "from_torch",
@@ -30,8 +29,7 @@ PYTORCH_FILES = (".pt2", ".pt", ".pth")
 
 
 def _snake(name: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-    s = re.sub(r"[^a-z0-9_]", "_", s).strip("_")
+    s = snake_words(name)
     return s if s and s[0].isalpha() else f"model_{s}"
 
 
@@ -299,9 +297,19 @@ def onnx_state_dict(model, net) -> dict:
     from onnx import numpy_helper
 
     from ..backends.torch import to_torch
+    from .onnx import weights
 
     arrays = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    # torch.onnx.export names a weight it folded or transposed `onnx::Conv_123`, `conv1.weight_bias`, `val_12`
+    names = weights(model)
     state = to_torch(net).state_dict()
+    keys = [k for k in state if not k.endswith("num_batches_tracked")]
+    if not set(keys) <= set(names) | set(arrays) and len(keys) == len(names):
+        # an nn.Sequential the exporter left a module out of (a batch norm folded into its convolution, a
+        # dropout) is numbered anew in the import: its weights in order, where every shape agrees
+        if all(tuple(state[k].shape) == names[t].shape for k, t in zip(keys, names, strict=True)):
+            names = {k: names[t] for k, t in zip(keys, names, strict=True)}
+    arrays |= names
     for key in state:
         if key in arrays:
             state[key] = torch.from_numpy(arrays[key].copy()).reshape(state[key].shape)

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 
+# torchvision's modules (of its own classes, not torch.nn's) that are one .cnn op each: read as a module of
+# torch.nn, labelled with their path.
+OWN_LEAVES = {"Permute", "LayerNorm2d"}
+
 
 @dataclass
 class GNode:

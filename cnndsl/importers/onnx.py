@@ -9,6 +9,7 @@ fused activation after its layer) are read back as that op. Shapes come from onn
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -17,11 +18,55 @@ import onnx
 from onnx import numpy_helper
 
 from ..ops import same_pads
-from .graph import GNode, Graph, ImportRefused, check_axes, infer_shapes
+from .graph import OWN_LEAVES, GNode, Graph, ImportRefused, check_axes, infer_shapes
 
 _PLAIN = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish", "Gelu": "gelu"}
 _PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 _PERMUTES = {(0, 2, 3, 1): "channels_last", (0, 3, 1, 2): "channels_first"}
+_CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
+
+
+def _constant(n):
+    """The value of a Constant node (None for a sparse or string one: refused where it is read)."""
+    a = n.attribute[0] if n.attribute else None
+    if a is not None and a.name == "value":
+        return numpy_helper.to_array(a.t)
+    if a is None or a.name not in ("value_int", "value_ints", "value_float", "value_floats"):
+        return None
+    value = onnx.helper.get_attribute_value(a)
+    return np.array(value, np.int64 if a.name.startswith("value_int") else np.float32)
+
+
+def _inferred(model: onnx.ModelProto, folded: dict) -> list:
+    """The value_info of onnx's shape inference, with data propagation (torch.onnx.export computes shapes
+    with `Shape`, `Gather`, `Concat` ...), the `folded` values given as constants. It runs on a copy whose
+    weights are graph inputs of their type and shape: inference reads only that of a weight, and serialising
+    the weights' data dominated its time."""
+    g = model.graph
+    nodes = [n for n in g.node if n.output[0] not in folded]
+    consts = [numpy_helper.from_array(np.asarray(v), k) for k, v in folded.items()]
+    inputs = {i.name for i in g.input}
+    big = [i for i in g.initializer if np.prod(i.dims) > 64]  # small ones may be shapes, read as values
+    weights = [onnx.helper.make_tensor_value_info(i.name, i.data_type, i.dims) for i in big if i.name not in inputs]
+    small = [i for i in g.initializer if np.prod(i.dims) <= 64]
+    light = onnx.helper.make_model(
+        onnx.helper.make_graph(nodes, g.name, [*g.input, *weights], list(g.output), [*small, *consts]),
+        opset_imports=model.opset_import, ir_version=model.ir_version, functions=model.functions,
+    )  # fmt: skip
+    try:
+        return list(onnx.shape_inference.infer_shapes(light, data_prop=True).graph.value_info)
+    except Exception:  # noqa: BLE001 - shapes are only a help (`same` padding, shuffles, flattens)
+        return list(model.graph.value_info)
+
+
+def _literal(text: str) -> list:
+    import ast
+
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return []
+    return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else []
 
 
 def load_model(model_or_path) -> onnx.ModelProto:
@@ -35,25 +80,36 @@ def convert(model_or_path, name: str = "imported") -> Graph:
     return _Converter(model, name).graph()
 
 
+def weights(model: onnx.ModelProto) -> dict:
+    """The imported network's state_dict keys -> their values, for the weights the file holds under another
+    name (or stored transposed, or in a Constant node)."""
+    converter = _Converter(model, "imported")
+    converter.graph()
+    return {key: converter.consts[t].T if transposed else converter.consts[t] for key, (t, transposed) in
+            converter.keys.items()}  # fmt: skip
+
+
 class _Converter:
     def __init__(self, model: onnx.ModelProto, name: str):
-        try:
-            model = onnx.shape_inference.infer_shapes(model)
-        except Exception:  # noqa: BLE001 - shapes are only a help for `same` padding
-            pass
-        self.g = model.graph
+        self.model, self.g = model, model.graph
         self.name = name
         self.consts = {i.name: numpy_helper.to_array(i) for i in self.g.initializer}
         self.initializers = set(self.consts)  # the model's weights (a Constant node's value is none)
-        for n in self.g.node:
-            if n.op_type == "Constant":
-                for a in n.attribute:
-                    if a.name == "value":
-                        self.consts[n.output[0]] = numpy_helper.to_array(a.t)
-        self.shapes = {}
-        for v in [*self.g.input, *self.g.value_info, *self.g.output]:
-            dims = v.type.tensor_type.shape.dim
-            self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+        self.shapes, self.types, self.folded = {}, {}, set()
+        self.sequences: dict[str, tuple[str, int]] = {}  # a SplitToSequence's output -> (its input, parts)
+        self.same: dict[str, str] = {}  # a weight the exporter merged with an equal one -> that one
+        # shapes and constants, in turn until neither grows: a shape that is known makes its `Shape` a
+        # constant, and a constant that is known (a ReduceMean's axes, a Slice's ends) makes shapes known
+        for _ in range(8):
+            for v in [*self.g.input, *_inferred(model, {k: self.consts[k] for k in self.folded}), *self.g.output]:
+                dims = v.type.tensor_type.shape.dim
+                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+                self.types[v.name] = v.type.tensor_type.elem_type
+            folded = self.fold()
+            if folded <= self.folded:
+                break
+            self.folded |= folded
+        self.keys: dict[str, tuple[str, bool]] = {}  # state_dict key -> (initializer, stored transposed)
         self.consumers: dict[str, list] = {}
         self.producer: dict[str, object] = {}
         for n in self.g.node:
@@ -62,6 +118,7 @@ class _Converter:
             for o in n.output:
                 self.producer[o] = n
         self.outputs = {o.name for o in self.g.output}
+        self.modules, self.classes = self.scopes()
         self.transposed: dict[str, str] = {}  # a transposed initializer -> the initializer (a dense layer's weight)
         self.axis: dict[str, str] = {}  # a layer norm -> the axis it normalises: "last", or "channels" (NCHW)
         self.scales: dict[str, tuple] = {}  # a layer scale -> its initializer's shape
@@ -81,14 +138,100 @@ class _Converter:
             raise ImportRefused([(f"an input of rank {len(shape) + 1}", inp)], self.name)
         shape = tuple(d if d else "?" for d in shape)
         for n in self.g.node:
-            if n.op_type != "Constant" and n.output[0] not in self.skip:
+            if n.output[0] not in self.folded and n.output[0] not in self.skip:
                 self.convert(n)
         if self.problems:
             raise ImportRefused(self.problems, self.name)
         outputs = [self.ref(o.name) for o in self.g.output]
-        graph = Graph(self.name, inp, shape, self.nodes, outputs)
+        sequential = {p for p, c in self.classes.items() if c in ("Sequential", "ModuleList")}
+        graph = Graph(self.name, inp, shape, self.nodes, outputs, self.classes, sequential)
         check_axes(graph, infer_shapes(graph), self.axis, self.scales)
         return graph
+
+    def fold(self) -> set[str]:
+        """Compute what is constant: Constant nodes, and the shape arithmetic torch.onnx.export writes
+        (`Shape` of a value whose shape is static, `CastLike` of a constant, `Gather`, `Concat`, `Expand` ... of
+        constants), with onnx's reference implementation of each op. A node reading a weight's values is
+        not folded (a weight stays an initializer, read as the layer it belongs to). Returns the outputs."""
+        from onnx.reference import ReferenceEvaluator
+
+        folded, opsets = set(), list(self.model.opset_import)
+        for n in self.g.node:
+            value = None
+            if n.output[0] in self.folded:
+                folded.add(n.output[0])
+                continue
+            if n.op_type == "Constant":
+                value = _constant(n)
+                if value is not None and value.dtype.kind == "f" and value.size > 1:  # a weight in a node
+                    self.initializers.add(n.output[0])
+            elif n.op_type == "Shape" and (n.input[0] in self.consts or all(self.shapes.get(n.input[0], (None,)))):
+                shape = self.consts[n.input[0]].shape if n.input[0] in self.consts else self.shapes[n.input[0]]
+                a = self.attrs(n)
+                value = np.array(shape[a.get("start", 0) : a.get("end", len(shape))], np.int64)
+            elif n.op_type == "Identity" and n.input[0] in self.initializers:
+                # the TorchScript exporter's merged weights: `layer.weight = Identity(other.weight)`
+                self.initializers.add(n.output[0])
+                self.same[n.output[0]] = self.same.get(n.input[0], n.input[0])
+                value = self.consts[n.input[0]]
+            elif n.op_type == "CastLike" and n.input[0] in self.consts and self.types.get(n.input[1]):
+                dtype = onnx.helper.tensor_dtype_to_np_dtype(self.types[n.input[1]])
+                value = self.consts[n.input[0]].astype(dtype)
+            elif n.input and all(i in self.consts and i not in self.initializers for i in n.input if i):
+                inputs = [onnx.helper.make_tensor_value_info(i, onnx.TensorProto.UNDEFINED, None) for i in n.input if i]
+                outputs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.output]
+                graph = onnx.helper.make_graph([n], "fold", inputs, outputs)
+                try:
+                    evaluator = ReferenceEvaluator(onnx.helper.make_model(graph, opset_imports=opsets))
+                    value = evaluator.run(None, {i: self.consts[i] for i in n.input if i})[0]
+                except Exception:  # noqa: BLE001 - not foldable: read (or refused) as an op
+                    value = None
+            if value is not None and len(n.output) == 1:
+                self.consts[n.output[0]] = np.asarray(value)
+                folded.add(n.output[0])
+        return folded
+
+    def scopes(self) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+        """Each node's (module path, enclosing module path) and each module's class, from what
+        torch.onnx.export records: the dynamo exporter's `pkg.torch.onnx.name_scopes` and `class_hierarchy`
+        metadata (full paths and classes), or the TorchScript exporter's node names
+        (`/layer1/layer1.0/conv1/Conv`: paths only). A node made by a torch.nn module (ReLU, MaxPool2d) has
+        that module's path; a function (`out += identity`) none, in the module whose forward runs it."""
+        modules, classes, legacy, unplaced = {}, {}, {}, []
+        for n in self.g.node:
+            meta = {p.key: p.value for p in n.metadata_props}
+            if "pkg.torch.onnx.name_scopes" in meta:
+                names = _literal(meta["pkg.torch.onnx.name_scopes"])
+                kinds = _literal(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
+                if len(names) == len(kinds) and len(names) >= 2:
+                    for path, cls in zip(names[:-1], kinds[:-1], strict=True):
+                        classes.setdefault(path, cls.rsplit(".", 1)[-1])
+                    path, cls = names[-2], kinds[-2]
+                    kind = cls.rsplit(".", 1)[-1]
+                    leaf = kind in OWN_LEAVES or cls.startswith("torch.nn.") and kind not in _CONTAINERS
+                    modules[n.name] = (path, path.rsplit(".", 1)[0] if "." in path else "") if leaf else ("", path)
+            elif n.name.startswith("/"):  # `/MaxPool`: in the model's own forward
+                path = last = ""
+                for part in n.name.split("/")[1:-1]:
+                    # a child of an nn.Sequential is named after it: `layer1` holds `layer1.0`, `block.0` `block.0.0`
+                    if last and part.startswith(f"{last}."):
+                        path += part[len(last) :]
+                    else:
+                        path = f"{path}.{part}" if path else part
+                    last = part
+                legacy[n.name] = path
+            else:
+                unplaced.append(n)
+        # the TorchScript exporter keeps no classes: a module whose nodes hold no deeper module is a leaf
+        inner = {p[:k] for p in legacy.values() for k, c in enumerate(p) if c == "."}
+        for node, path in legacy.items():
+            parent = path.rsplit(".", 1)[0] if "." in path else ""
+            modules[node] = (path, parent) if path not in inner else ("", path)
+        for n in reversed(unplaced if classes else []):  # one the exporter's optimiser wrote (a chunk's Split):
+            readers = [modules[c.name][1].split(".") for c in self.consumers.get(n.output[0], []) if c.name in modules]
+            common = [p[0] for p in itertools.takewhile(lambda p: len(set(p)) == 1, zip(*readers))]  # theirs
+            modules[n.name] = ("", ".".join(common))
+        return modules, classes
 
     def ref(self, tensor: str) -> str:
         while tensor in self.alias:
@@ -99,14 +242,26 @@ class _Converter:
         return {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
 
     def path(self, n, weight: str | None = None) -> str:
-        if weight and weight.endswith(".weight"):
+        # a weight read by several nodes: equal initializers merged by the exporter (fresh layer norms' ones)
+        shared = weight and len(self.consumers.get(weight, [])) > 1 and n.name in self.modules
+        if weight and weight.endswith(".weight") and _PATH.fullmatch(weight) and not shared:
             return weight[: -len(".weight")]
+        if n.name in self.modules:
+            return self.modules[n.name][0]
         return n.name if n.name and "/" not in n.name and _PATH.fullmatch(n.name) else ""
+
+    def weight(self, n, path: str, suffix: str, tensor: str, transposed: bool = False) -> None:
+        """Record that the state_dict key `path.suffix` is the initializer `tensor` (torch.onnx.export names a
+        folded or transposed weight `onnx::Conv_123`, `conv1.weight_bias`, `val_12`)."""
+        if path and tensor in self.initializers:
+            self.keys[f"{path}.{suffix}"] = (self.same.get(tensor, tensor), transposed)
 
     def add(self, n, kind: str, inputs: list[str], args: dict | None = None, path: str | None = None,
             output: str | None = None) -> GNode:  # fmt: skip
         p = self.path(n) if path is None else path
         scope = p.rsplit(".", 1)[0] if "." in p else ""
+        if not p and n.name in self.modules:
+            scope = self.modules[n.name][1]
         g = GNode(output or n.output[0], kind, [self.ref(i) for i in inputs], args or {}, p, scope,
                   where=n.name or n.op_type)  # fmt: skip
         self.nodes.append(g)
@@ -206,11 +361,17 @@ class _Converter:
 
     def layer_norm(self, nodes, weight, bias, eps, x: str, last) -> None:
         """One `layernorm` for the nodes that compute it, named as `last`'s output."""
-        if weight not in self.consts or bias not in self.consts or not weight.endswith(".weight"):
+        if weight not in self.initializers or bias not in self.initializers:
             return self.refuse(nodes[0], "a layer norm whose weights are computed in the graph")
         self.skip.update(o for m in nodes for o in m.output)
         eps = float(f"{float(np.float32(eps)):.6g}")
-        g = self.add(last, "layernorm", [x], {} if eps == 1e-5 else {"eps": eps}, self.path(last, weight))
+        path = self.path(last, weight)
+        scope = self.modules.get(last.name, ("", ""))[1]
+        if not path and scope and sum(m[1] == scope for m in self.modules.values()) == len(nodes):
+            path = scope  # the nodes are all its module does: torchvision's LayerNorm2d
+        self.weight(last, path, "weight", weight)
+        self.weight(last, path, "bias", bias)
+        g = self.add(last, "layernorm", [x], {} if eps == 1e-5 else {"eps": eps}, path)
         self.axis[g.name] = "channels" if nodes[0].op_type == "Transpose" else "last"
         return None
 
@@ -218,6 +379,18 @@ class _Converter:
         return self.op_ReduceMean(n, a)
 
     def op_ReduceMean(self, n, a) -> None:
+        axes = a.get("axes")
+        if axes is None and len(n.input) > 1:
+            axes = self.const(n.input[1])
+        rank = len(self.shapes.get(n.input[0], ()))
+        if rank == 4 and axes is not None and sorted(int(v) % 4 for v in np.ravel(axes)) == [2, 3]:
+            # x.mean((2, 3), keepdim=True), and nn.AdaptiveAvgPool2d(1) as torch.onnx.export writes it
+            if a.get("keepdims", 1):
+                self.add(n, "global_avgpool", [n.input[0]])
+            else:
+                pooled = self.add(n, "global_avgpool", [n.input[0]], output=f"{n.output[0]}/pool")
+                self.add(n, "flatten", [pooled.name], path="")
+            return None
         found = self.layer_norm_at(n)
         if found is None:
             return self.refuse(n, f"{n.op_type} other than a layer norm over the last axis")
@@ -246,18 +419,25 @@ class _Converter:
 
     def op_MatMul(self, n, a) -> None:
         """x · Wᵀ (+ b) on a map held channels-last: a dense layer, its weight stored as torch's (out, in)."""
-        weight = self.transposed.get(n.input[1])
+        weight, transposed = self.transposed.get(n.input[1]), True
+        if weight is None and n.input[1] in self.initializers and not n.input[1].endswith(".weight"):
+            weight, transposed = n.input[1], False  # torch.onnx.export's weight stored (in, out) as `val_12`
         if weight is None or self.consts[weight].ndim != 2:
             return self.refuse(n, "MatMul other than by a dense layer's transposed weight (Transpose of NAME.weight)")
-        units = int(self.consts[weight].shape[0])
+        units = int(self.consts[weight].shape[0 if transposed else 1])
         bias = self.user(n.output[0], "Add")
-        b = bias and self.const(bias.input[1])
+        b_name = bias and next((i for i in bias.input if i != n.output[0]), None)
+        b = b_name and self.const(b_name)
         last = n
         if bias and b is not None and b.shape == (units,):
             self.skip.add(bias.output[0])
             last = bias
         args = {"units": units, **({} if last is bias else {"use_bias": False})}
-        self.add(last, "dense", [n.input[0]], args, self.path(n, weight))
+        path = self.path(n, weight) if transposed else self.path(last)
+        self.weight(n, path, "weight", weight, not transposed)
+        if last is bias:
+            self.weight(n, path, "bias", b_name)
+        self.add(last, "dense", [n.input[0]], args, path)
         return None
 
     def op_Identity(self, n, a) -> None:
@@ -269,16 +449,31 @@ class _Converter:
         x, target = n.input[0], self.const(n.input[1])
         shape = self.shapes.get(x, ())
         swap = self.user(n.output[0], "Transpose")
-        back = swap and self.user(swap.output[0], "Reshape")
+        copy = swap and self.user(swap.output[0], "Identity")  # `.contiguous()` as the dynamo exporter writes it
+        back = swap and self.user((copy or swap).output[0], "Reshape")
         if target is not None and len(shape) == 4 and shape[1] and back and len(target) in (4, 5):
             c, g = shape[1], int(target[1])
             perm = tuple(self.attrs(swap).get("perm", ()))
             grouped = g > 0 and c % g == 0 and int(target[2]) == c // g
             if grouped and perm == (0, 2, 1, *range(3, len(target))) and self.same_shape(back.input[1], x):
                 self.skip.update([swap.output[0], back.output[0], *self.shape_of(back.input[1], x)])
+                self.skip.update(copy.output if copy else [])
                 self.add(back, "channel_shuffle", [x], {} if g == 2 else {"groups": g})
                 return None
-        return self.refuse(n, "Reshape other than in a channel shuffle (Reshape, Transpose, Reshape)")
+        gather = self.user(n.output[0], "Gather")
+        index = gather and self.const(gather.input[1])
+        if list(np.ravel(target)) == [-1] and index is not None and shape and all(shape):
+            if self.attrs(gather).get("axis", 0) == 0 and np.array_equal(index, np.arange(index.size).reshape(shape)):
+                # the exporter's `as_strided` of a value as it is (a permute of axes of size 1): nothing
+                self.skip.add(gather.output[0])
+                self.alias[gather.output[0]] = self.ref(x)
+                return None
+        if target is not None and len(target) == 2 and len(shape) in (2, 4) and all(shape[1:]):
+            batch, features, size = int(target[0]), int(target[1]), int(np.prod(shape[1:]))
+            if (batch in (0, shape[0]) and features in (-1, size)) or (batch == -1 and features == size):
+                self.add(n, "flatten", [x])  # x.view(x.size(0), -1), torch.flatten(x, 1) as a Reshape
+                return None
+        return self.refuse(n, "Reshape other than a flatten or in a channel shuffle (Reshape, Transpose, Reshape)")
 
     def shape_of(self, tensor: str, x: str) -> list[str]:
         """[tensor] where it is computed by Shape(x) for one Reshape alone (skipped with it), else []."""
@@ -311,6 +506,24 @@ class _Converter:
                 self.add(n, "chunk", [n.input[0]], {"chunks": c // size, "index": start // size})
                 return None
         return self.refuse(n, "Slice other than one of equal parts of the channels")
+
+    def op_SplitToSequence(self, n, a) -> None:
+        """The dynamo exporter's `x.chunk(k, 1)` without optimisation: parts of `split` channels each, read
+        by `SequenceAt`; nothing of its own."""
+        c = self.shapes.get(n.input[0], (None, None))[1]
+        size = self.scalar(n.input[1]) if len(n.input) > 1 and n.input[1] else 1.0
+        if a.get("axis", 0) not in (1, -3) or not a.get("keepdims", 1) or not c or not size or c % int(size):
+            return self.refuse(n, "SplitToSequence other than into equal parts of the channels")
+        self.sequences[n.output[0]] = (n.input[0], c // int(size))
+        return None
+
+    def op_SequenceAt(self, n, a) -> None:
+        x, chunks = self.sequences.get(n.input[0], (None, 0))
+        index = self.scalar(n.input[1])
+        if x is None or index is None:
+            return self.refuse(n, "SequenceAt other than of a SplitToSequence of the channels")
+        self.add(n, "chunk", [x], {"chunks": chunks, "index": int(index) % chunks})
+        return None
 
     def op_Split(self, n, a) -> None:
         """Equal parts of the channels: each output i is `chunk(k, i)`."""
@@ -350,6 +563,9 @@ class _Converter:
         w = self.const(n.input[1])
         if w is None:
             return self.refuse(n, f"{n.op_type} with weights computed in the graph")
+        bias = n.input[2] if len(n.input) > 2 and n.input[2] else None
+        if bias in self.folded and not self.consts[bias].any():
+            bias = None  # torch.onnx.export's zero bias for a convolution without one
         groups = a.get("group", 1)
         filters = w.shape[0] if kind == "conv" else w.shape[1] * groups
         args = {"filters": int(filters), "kernel_size": tuple(int(k) for k in w.shape[2:])}
@@ -360,15 +576,19 @@ class _Converter:
         more = {"strides": strides, "padding": padding}
         if kind == "conv_transpose":
             more["output_padding"] = tuple(a.get("output_padding", (0, 0)))
-        more |= {"dilation": tuple(a.get("dilations", (1, 1))), "groups": groups, "use_bias": len(n.input) > 2}
+        more |= {"dilation": tuple(a.get("dilations", (1, 1))), "groups": groups, "use_bias": bias is not None}
         defaults = {"strides": (1, 1), "padding": (0, 0), "output_padding": (0, 0), "dilation": (1, 1),
                     "groups": 1, "use_bias": True}  # fmt: skip
         args |= {k: v for k, v in more.items() if defaults[k] != v}
-        if kind == "conv" and len(n.input) == 2 and w.size > 1 and (w == w[:1, :1]).all():
+        if kind == "conv" and bias is None and w.size > 1 and (w == w[:1, :1]).all():
             # one matrix for every channel: cnndsl's fixed filter (a trained kernel is never so)
             args.pop("use_bias", None)
             args["weights"] = tuple(tuple(float(v) for v in row) for row in w[0, 0])
-        self.add(n, kind, [n.input[0]], args, self.path(n, n.input[1]))
+        path = self.path(n, n.input[1])
+        self.weight(n, path, "weight", n.input[1])
+        if bias is not None:
+            self.weight(n, path, "bias", bias)
+        self.add(n, kind, [n.input[0]], args, path)
         return None
 
     def padding(self, n, a, kernel, strides, dilation):
@@ -427,14 +647,22 @@ class _Converter:
             args["eps"] = eps
         if momentum != 0.1:
             args["momentum"] = momentum
-        self.add(n, "batchnorm", [n.input[0]], args, self.path(n, n.input[1].replace(".weight", "") + ".weight"))
+        path = self.path(n, n.input[1].replace(".weight", "") + ".weight")
+        for suffix, tensor in zip(("weight", "bias", "running_mean", "running_var"), n.input[1:], strict=False):
+            self.weight(n, path, suffix, tensor)
+        self.add(n, "batchnorm", [n.input[0]], args, path)
 
     def op_Gemm(self, n, a) -> None:
         w = self.const(n.input[1])
         if w is None or a.get("transB", 0) != 1 or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0:
             return self.refuse(n, "Gemm other than a dense layer (x · Wᵀ + b)")
-        args = {"units": int(w.shape[0]), **({} if len(n.input) > 2 and n.input[2] else {"use_bias": False})}
-        self.add(n, "dense", [n.input[0]], args, self.path(n, n.input[1]))
+        bias = len(n.input) > 2 and n.input[2]
+        args = {"units": int(w.shape[0]), **({} if bias else {"use_bias": False})}
+        path = self.path(n, n.input[1])
+        self.weight(n, path, "weight", n.input[1])
+        if bias:
+            self.weight(n, path, "bias", n.input[2])
+        self.add(n, "dense", [n.input[0]], args, path)
         return None
 
     def op_Flatten(self, n, a) -> None:
@@ -473,8 +701,9 @@ class _Converter:
     def op_Mul(self, n, a) -> None:
         x, y = n.input
         sig = self.by_output.get(self.ref(y))
-        if sig is not None and sig.kind == "sigmoid" and sig.inputs == [self.ref(x)] and y.endswith("/sigmoid"):
-            self.nodes.remove(sig)  # x · sigmoid(x), as cnndsl writes silu
+        one = sig is not None and (y.endswith("/sigmoid") or sig.path and sig.path == self.path(n))
+        if one and sig.kind == "sigmoid" and sig.inputs == [self.ref(x)]:
+            self.nodes.remove(sig)  # x · sigmoid(x) as cnndsl writes silu, or in one module (nn.SiLU)
             self.activation(n, "silu", {})
             return None
         gamma, value = (y, x) if y in self.initializers else (x, y)
@@ -491,7 +720,11 @@ class _Converter:
             return self.refuse(n, f"Mul by a constant of shape {tuple(gamma.shape)}")
         # the value it starts from, where the weights are still all that one (the weights follow anyway)
         init = float(f"{float(np.ravel(gamma)[0]):.6g}") if (gamma == np.ravel(gamma)[0]).all() else 1e-6
-        self.add(n, "layer_scale", [x], {} if init == 1e-6 else {"init": init}, name)
+        path = name
+        if len(self.consumers.get(name, [])) > 1 and n.name in self.modules:  # merged by the exporter: its
+            path = f"{self.modules[n.name][1]}.{name.rsplit('.', 1)[-1]}".lstrip(".")  # name in this module
+        self.keys[path] = (self.same.get(name, name), False)
+        self.add(n, "layer_scale", [x], {} if init == 1e-6 else {"init": init}, path)
         self.scales[n.output[0]] = tuple(gamma.shape)
         return None
 

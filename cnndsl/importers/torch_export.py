@@ -30,7 +30,7 @@ import torch
 from torch import fx
 
 from ..errors import InputError
-from .graph import Graph, ImportRefused, check_axes, infer_shapes, pair, without_defaults
+from .graph import OWN_LEAVES, Graph, ImportRefused, check_axes, infer_shapes, pair, without_defaults
 from .torch_fx import Converter as _FxConverter
 from .torch_fx import scale_init
 
@@ -44,7 +44,6 @@ _EXPECTED = (
 )
 _CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}
 # Modules outside torch.nn that the torch.fx import reads as one op (torchvision's and cnndsl's PyTorch code's)
-_OWN_LEAVES = {"Permute", "LayerNorm2d"}
 _ACTIVATIONS = {
     "relu": "relu", "relu6": "relu6", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh",
     "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "leaky_relu": "leaky_relu", "elu": "elu",
@@ -265,7 +264,7 @@ class _Converter(_FxConverter):
         path, cls = stack[-1]
         name = str(cls).rsplit(".", 1)[-1]
         own = str(cls).startswith("torch.nn.") and name not in _CONTAINERS
-        return path if own or name in _OWN_LEAVES else ""
+        return path if own or name in OWN_LEAVES else ""
 
     def weights(self, n: fx.Node, tensors: dict, what: str) -> str | None:
         """The module path the weight tensors of a call belong to (`layer1.0.conv1` for its `.weight`)."""

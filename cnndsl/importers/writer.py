@@ -413,9 +413,22 @@ def _name_from_path(path: str) -> str:
     return _snake(stem) if named else "unit"
 
 
+# A word of a CamelCase name: an acronym (`SE`, `MB` before `Conv`), a capitalised word with the digits after
+# it (`Norm2d`), or a run of two-letter halves written as one word (`NeXt` in `ConvNeXt`, `ResNeXt`).
+_DIGITS = r"(?:[0-9]+[a-z]*)*"  # the digits after a word, with their unit (`2d`)
+_WORD = re.compile(
+    rf"(?:[A-Z][a-z](?=[A-Z][a-z]))+[A-Z][a-z](?![a-z]){_DIGITS}|[A-Z]+(?![a-z]){_DIGITS}|[A-Z]?[a-z]+{_DIGITS}|[0-9]+[a-z]*"
+)
+
+
+def snake_words(name: str) -> str:
+    """`name` in snake_case, an acronym or `NeXt` kept one word: `ConvNeXtBlock` → `conv_next_block`,
+    `SEBlock` → `se_block`, `LayerNorm2d` → `layer_norm2d`, `resnet34` as it is."""
+    return "_".join(w.lower() for part in re.split(r"[^A-Za-z0-9]+", name) for w in _WORD.findall(part))
+
+
 def _snake(name: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-    s = re.sub(r"[^a-z0-9_]", "_", s).strip("_") or "block"
+    s = snake_words(name) or "block"
     return s if s[0].isalpha() else f"b_{s}"
 
 
@@ -432,8 +445,8 @@ class Blocks:
         name = _snake(cls) if cls is not None else _name_from_path(first.path)
         if name == "unit" and first.body and isinstance(first.body[0], Residual):
             name = "residual_unit"
-        if name in self.taken:
-            name += "_block"
+        if name in self.taken:  # an op's or the language's word: `conv_block`; `block` is the body of one
+            name += "_body" if name == "block" else "_block"
         base, k = name, 1
         while name in self.taken:
             k += 1

@@ -5,7 +5,8 @@ from keras import layers
 
 
 def conv_bn_act(x, filters, kernel=1, stride=1, act="silu", name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
+    if kernel > 1:
+        x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     if act == "silu":
@@ -35,7 +36,8 @@ def squeeze_excitation(x, channels, squeeze, name=None):
 def mbconv(x, out, kernel, stride, p, name=None):
     shortcut = x
     x = conv_bn_act(x, out, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+    if p:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 

@@ -5,7 +5,8 @@ from keras import layers
 
 
 def conv_bn_act(x, filters, kernel=1, stride=1, groups=1, act="relu", name=None):
-    x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
+    if kernel > 1:
+        x = layers.ZeroPadding2D((kernel - 1) // 2, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=stride, groups=groups, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_bn")(x)
     if act == "relu":
