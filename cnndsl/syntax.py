@@ -203,7 +203,7 @@ class Sequence:
 
 @node
 class Residual:
-    """`residual { main } [shortcut [label] { ... }]`."""
+    """`residual { main } [shortcut [label | inline] { ... }]`."""
 
     main: tuple
     shortcut_label: str | None
@@ -211,6 +211,7 @@ class Residual:
     span: Span
     shortcut_span: Span | None
     shortcut_label_span: Span | None = None  # where a shortcut's label is written, for errors about it
+    shortcut_inline: bool = False  # `shortcut inline { ... }`: its statements are the enclosing scope's
 
 
 @node
@@ -506,6 +507,8 @@ class _ToAst(Transformer):
         if shortcut is None:
             return Residual(main, None, None, self._span(keyword), None)
         span, label, body, label_span = shortcut
+        if label == "inline":
+            return Residual(main, None, body, self._span(keyword), span, None, shortcut_inline=True)
         return Residual(main, label, body, self._span(keyword), span, label_span)
 
     def branches(self, c):

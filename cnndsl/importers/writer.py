@@ -324,6 +324,12 @@ class Writer:
                     main = written[1 - i]
                     if self.shape(m.inputs[1 - i]) != self.shape(start):
                         return [Residual(main, written[i][0])]
+            # a projection of layers of the block's own (keras.applications' `0_conv`, `0_bn`): an unlabelled
+            # shortcut, the shorter branch; every statement labelled, so none is numbered otherwise for it
+            i = 0 if len(written[0]) < len(written[1]) else 1
+            labelled = all(isinstance(s, (Call, Seq)) and s.label for w in written for s in w)
+            if labelled and self.shape(m.inputs[1 - i]) != self.shape(start):
+                return [Residual(written[1 - i], Seq(None, written[i]))]
         if len(written) == 2 and written[1] is None and len(written[0]) > 2 and kind == "concat":
             # a long skip (U-Net): label the fork, go on, and merge by the label
             label = self.skip_label(before, labels)
@@ -697,7 +703,8 @@ def render_stmt(s, indent: int) -> list[str]:
         lines = [f"{pad}residual {{", *render_stmts(s.main, indent + 1)]
         if s.shortcut is None:
             return [*lines, f"{pad}}}"]
-        return [*lines, f"{pad}}} shortcut {s.shortcut.label} {{", *render_stmts(s.shortcut.body, indent + 1),
+        name = s.shortcut.label or "inline"  # (inline: its layers are the block's)
+        return [*lines, f"{pad}}} shortcut {name} {{", *render_stmts(s.shortcut.body, indent + 1),
                 f"{pad}}}"]  # fmt: skip
     if isinstance(s, Output):
         inner = s.stmt
