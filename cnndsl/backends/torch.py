@@ -473,7 +473,7 @@ def _local(name: str, parent: str) -> str:
     """A node's or scope's name inside its parent: a label (quoted ones included) or a position."""
     prefix = parent + "." if parent else ""
     local = name[len(prefix) :] if name.startswith(prefix) else ""
-    if not (_INDEX.fullmatch(local) or MODULE_NAME.fullmatch(local)):
+    if not (_INDEX.fullmatch(local) or _IDENT.fullmatch(local) or MODULE_NAME.fullmatch(local)):
         raise ValueError(f"{name!r} is not a valid layer name inside {parent!r}")
     return local
 
