@@ -619,7 +619,7 @@ def _call(c: Call) -> str:
     return f"{c.name}({', '.join(parts)})"
 
 
-def _numbered(label: str | None) -> tuple[tuple, int] | None:
+def _numbered(label: str | None) -> tuple[tuple[str, str], int] | None:
     """A label as (its text around its last number, that number): `denselayer12` → (("denselayer", ""), 12),
     `"block2-0"` → (('"block2-', '"'), 0); None without a number (or one written with a leading zero)."""
     parts = re.split(r"([0-9]+)", label or "")
