@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import expr, ops
 from .errors import CnnDslError, Span
-from .ir import Network, Node, Scope
+from .ir import MODULE_NAME, Network, Node, Scope
 from .syntax import (
     BinOp,
     BoolOp,
@@ -64,9 +64,6 @@ MAX_BYTES = 1 << 20  # a .cnn file read from disk (text given to the API is the 
 # network takes a few kilobytes, and the parser reads some 200 kB a second
 MAX_INT = 2**53  # values beyond this are typos, and would make shape arithmetic slow
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-# A quoted label: a module name that need not be an identifier (RegNet's "block1-0"), but that every backend
-# can still write as a string: letters, digits, `_` and `-`, and not only digits (those are positions).
-_MODULE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 # Calls the compiler itself handles: they make no node.
 BUILTINS = ("identity",)
 
@@ -342,10 +339,10 @@ class Compiler:
 
     def _check_name(self, name: str, span: Span, what: str) -> None:
         if what == "module name":
-            if len(name) > 200 or not _MODULE_RE.fullmatch(name):
+            if not MODULE_NAME.fullmatch(name):
                 raise self._error(
                     "E212", f"'{name[:80]}' cannot be used as a module name", span,
-                    hint="a quoted label starts with a letter and holds letters, digits, '_' and '-'",
+                    hint="a quoted label holds letters, digits, '_' and '-' (up to 200), and not only digits",
                 )  # fmt: skip
         elif not _NAME_RE.fullmatch(name) or keyword.iskeyword(name) or keyword.issoftkeyword(name):
             raise self._error(
@@ -825,10 +822,14 @@ class _Expansion:
                 raise self.error("E208", f"label '{shortcut_label}' is used twice in this scope", at)
             frame.shortcuts.add(shortcut_label)
         # A declared shortcut takes its position whether or not this instance needs the projection.
-        shortcut_name = frame.take(item.shortcut_label) if item.shortcut is not None else None
+        # (an inline one takes none: its statements are numbered as they run, as an `inline { }` branch's)
+        declared = item.shortcut is not None and not item.shortcut_inline
+        shortcut_name = frame.take(item.shortcut_label) if declared else None
         same = self.nodes[main].shape == self.nodes[x].shape
         if item.shortcut is None or same:
             shortcut = x  # identity; a declared projection is used only where the shape changes
+        elif item.shortcut_inline:  # layers of the block's own (keras.applications' `0_conv`, `0_bn`)
+            shortcut = self.run_stmts(item.shortcut, frame, x)
         else:
             name = frame.prefix + shortcut_name
             sid = self.new_scope(name, "sequence", item.shortcut_span, frame.scope, None, x, {})

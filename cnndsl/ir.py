@@ -32,7 +32,9 @@ from .util import Frozen, frozen_dataclass
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _POSITION = re.compile(r"[0-9]+")
-_MODULE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,199}")  # a quoted label: "block1-0"
+# A quoted label: a module name that need not be an identifier (RegNet's "block1-0", keras.applications'
+# "1_conv"): letters, digits, `_` and `-`, but not only digits (those are positions: they must not collide).
+MODULE_NAME = re.compile(r"(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 
 def identifier(name: str) -> str:
@@ -47,7 +49,7 @@ def identifier(name: str) -> str:
 def dotted(name: str) -> str:
     """A node's path of labels, quoted labels and positions: `layer2.0.conv1`, `trunk.block1-0.0`."""
     for part in name.split("."):
-        if not _POSITION.fullmatch(part) and not _MODULE.fullmatch(part):
+        if not _POSITION.fullmatch(part) and not MODULE_NAME.fullmatch(part):
             identifier(part)
     return name
 

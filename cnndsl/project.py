@@ -311,8 +311,8 @@ class _BlockChecker:
             self.body(item.main, scopes)
             if item.shortcut_label is not None:
                 self.guard(self.c._check_name, item.shortcut_label, item.shortcut_label_span, "label")
-            if item.shortcut is not None:
-                self.body(item.shortcut, [*scopes, {}])
+            if item.shortcut is not None:  # an inline one's statements are the enclosing scope's
+                self.body(item.shortcut, scopes if item.shortcut_inline else [*scopes, {}])
         elif isinstance(item, Branches):
             if item.kind not in (*ops.MERGES, "inline"):
                 merges = ", ".join(ops.MERGES)

@@ -204,7 +204,7 @@ class Sequence:
 
 @node
 class Residual:
-    """`residual { main } [shortcut [label] { ... }]`."""
+    """`residual { main } [shortcut [label | inline] { ... }]`."""
 
     main: tuple
     shortcut_label: str | None
@@ -212,6 +212,7 @@ class Residual:
     span: Span
     shortcut_span: Span | None
     shortcut_label_span: Span | None = None  # where a shortcut's label is written, for errors about it
+    shortcut_inline: bool = False  # `shortcut inline { ... }`: its statements are the enclosing scope's
 
 
 @node
@@ -507,6 +508,8 @@ class _ToAst(Transformer):
         if shortcut is None:
             return Residual(main, None, None, self._span(keyword), None)
         span, label, body, label_span = shortcut
+        if label == "inline":
+            return Residual(main, None, body, self._span(keyword), span, None, shortcut_inline=True)
         return Residual(main, label, body, self._span(keyword), span, label_span)
 
     def branches(self, c):

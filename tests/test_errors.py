@@ -121,7 +121,7 @@ CASES = [
     ("E212", net("class: conv(8, 3)"), 3, "class", ["'class' cannot be used as a label name"], "Python keywords"),
     ("E212", net("_hidden: relu()"), 3, "_hidden", ["'_hidden' cannot be used as a label name"], "start with a letter"),
     ("E212", "network None { input(3, 8, 8) }", 1, "None", ["'None' cannot be used as a network name"], None),
-    ("E212", net('"12": relu()'), 3, '"12"', ["'12' cannot be used as a module name"], "starts with a letter"),
+    ("E212", net('"12": relu()'), 3, '"12"', ["'12' cannot be used as a module name"], "not only digits"),
     ("E212", net('"a.b": relu()'), 3, '"a.b"', ["'a.b' cannot be used as a module name"], "letters, digits"),
     ("E212", net('"training": relu()'), 3, '"training"', ["'training' cannot be used as a label name"], "train/eval"),
     ("E213", net("{ output relu() }"), 3, "relu", ["output statements belong to the network's own body"], None),

@@ -200,9 +200,9 @@ def check_python(source: str, backend: str, hostile_text: list[str] = ()) -> ast
                         root = root.value
                     assert isinstance(root, ast.Name) and root.id == "self", ast.unparse(node)
                     continue
-                if name == "getattr":  # getattr(self, "0"), getattr(self, "block1-0"): a position, a quoted label
+                if name == "getattr":  # getattr(self, "0"), getattr(self, "block1-0"), getattr(self, "1_conv")
                     assert [ast.unparse(a) for a in node.args[:1]] == ["self"] and re.fullmatch(
-                        r"'[0-9]+'|'[A-Za-z][A-Za-z0-9_-]*'", ast.unparse(node.args[1])
+                        r"'[A-Za-z0-9][A-Za-z0-9_-]*'", ast.unparse(node.args[1])
                     )
                     continue
                 if name == "float":

@@ -132,6 +132,22 @@ def test_resnet34_reads_like_the_library():
     assert len(text.splitlines()) < 50
 
 
+def test_numbered_labels_become_loops():
+    """DenseNet's `denselayer1` … `denselayer24` and RegNet's `"block2-1"` … become one loop each, with a
+    computed label (the round trip of both checks the compiled keys)."""
+    for name, loop in (
+        ("densenet", "for i in range(24) {\n                denselayer{i + 1}: dense_layer()\n            }"),
+        ("regnet", 'for i in range(5) {\n                "block3-{i + 1}": bottleneck(208, 26, 52)\n            }'),
+    ):
+        net = load_architecture(name)
+        with torch.device("meta"):
+            model = cnndsl.to_torch(net)
+        text = torch_text(model, net.input_shape, name)
+        assert loop in text
+        assert "denselayer2:" not in text and '"block3-2"' not in text
+        assert is_formatted(text)
+
+
 def _load_models():
     import importlib.util
 

@@ -75,10 +75,19 @@ def test_application(name):
     assert _relative(original(x), compiled(x)) <= TOLERANCE
     assert _relative(_last_features(original)(x), _last_features(compiled)(x)) <= TOLERANCE
     if name == "ResNet50":
-        # the stages (`conv2_...`) are scopes; the residual blocks are not yet: their labels (`1_conv`) would
-        # start with a digit, which no module name may
+        # one bottleneck block (its layers `"1_conv"` ... and the projection `shortcut inline { "0_conv" ... }`),
+        # and each stage a sequence of its calls: `block1: ...`, then a loop over `block{i + 2}`
         text = net.to_cnn()
-        assert "    conv3: sequence {\n" in text and "block " in text
+        assert text.count("block ") == 1 and "} shortcut inline {\n" in text
+        assert '        "0_conv": conv(channels * 4, 1, strides=stride)\n' in text
+        stages = text[text.index("network ") :].split("    conv3: sequence {\n")[1].split("\n    }\n")[0]
+        assert stages.splitlines() == [
+            "        block1: residual_unit(128, stride=2)",
+            "        for i in range(3) {",
+            "            block{i + 2}: residual_unit(128)",
+            "        }",
+        ]
+        assert len(text.splitlines()) < 60
     if name == "VGG16":
         # Keras flattens H·W·C, PyTorch C·H·W: the PyTorch twin of the import takes the weights with the first
         # dense layer's rows permuted (transfer_weights), and gives the same outputs.

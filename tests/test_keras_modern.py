@@ -166,6 +166,7 @@ def test_quoted_labels_that_are_no_python_names():
             concat { "if": conv(2, 1); "layers": conv(2, 1) }
             "lambda": output { flatten(); dense(3) }
             relu()
+            add { "3_bn": batchnorm(); identity() }
         }""")
     )
     compile(source, "n.py", "exec")
@@ -173,3 +174,4 @@ def test_quoted_labels_that_are_no_python_names():
     assert 'if_ = layers.Conv2D(2, 1, name="if")(x)' in source
     assert 'layers_2 = layers.Conv2D(2, 1, name="layers")(x)' in source
     assert 'return keras.Model(inputs, [x, lambda_], name="n")' in source
+    assert "x3_bn = layers.BatchNormalization(" in source and 'name="3_bn"' in source

@@ -119,6 +119,41 @@ def test_quoted_labels_name_modules_that_are_not_identifiers():
     assert Network.from_json(net.to_json()).nodes[1].name == "block1-0.0"
 
 
+# keras.applications' ResNet block: layers named by a number first, the projection's among the block's own.
+KERAS_RESNET_BLOCK = """
+block unit(c, stride = 1) {
+    residual {
+        "1_conv": conv(c, 1, strides=stride)
+        "1_bn": batchnorm()
+    } shortcut inline {
+        "0_conv": conv(c, 1, strides=stride)
+        "0_bn": batchnorm()
+    }
+    relu()
+}
+network n { input(4, 8, 8); block1: unit(4); block2: unit(8, stride=2); "3x": relu() }
+"""
+
+
+def test_quoted_labels_starting_with_a_digit_and_an_inline_shortcut():
+    """`"1_conv"` names a module as it is, in the IR, Keras and ONNX; `shortcut inline` puts the projection's
+    layers in the enclosing scope and takes no position where the shortcut is the identity."""
+    from cnndsl.backends.keras import keras_names
+
+    net = cnndsl.loads(KERAS_RESNET_BLOCK)
+    assert [n.name for n in net.nodes] == [
+        "input", "block1.1_conv", "block1.1_bn", "block1.2", "block1.3",
+        "block2.1_conv", "block2.1_bn", "block2.0_conv", "block2.0_bn", "block2.4", "block2.5", "3x",
+    ]  # fmt: skip
+    assert keras_names(net)[0][5:] == [
+        "block2_1_conv", "block2_1_bn", "block2_0_conv", "block2_0_bn", "block2_add", "block2_out", "3x"
+    ]  # fmt: skip
+    onnx = pytest.importorskip("onnx")
+    model = cnndsl.to_onnx(net)
+    onnx.checker.check_model(model)
+    assert [n.name for n in model.graph.node][4:8] == ["block2.1_conv", "block2.1_bn", "block2.0_conv", "block2.0_bn"]
+
+
 # The new ops and an extra output in one network (tests/test_torch.py checks PyTorch's model of it too).
 NEW_OPS = """
 network n {

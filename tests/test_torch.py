@@ -711,6 +711,19 @@ def test_quoted_labels_are_the_state_dict_keys(tmp_path):
     assert torch.equal(torch.export.export(model, (x,)).module()(x), forward(model, x))
 
 
+def test_quoted_labels_starting_with_a_digit():
+    """keras.applications' `"1_conv"`: registered and reached by name, its value's variable `x1_conv`."""
+    net = cnndsl.loads('network n { input(3, 8, 8); b: sequence { "1_conv": conv(4, 1); "2_bn": batchnorm() }; '
+                       'add { "3_conv": conv(4, 1); identity() } }')  # fmt: skip
+    source = emit(net)
+    assert 'self.add_module("3_conv", nn.Conv2d(4, 4, kernel_size=1))' in source
+    assert 'x3_conv = getattr(self, "3_conv")(b)' in source
+    model = to_torch(net).eval()
+    assert list(shapes(model))[:2] == ["b.1_conv.weight", "b.1_conv.bias"]
+    x = torch.randn(1, 3, 8, 8)
+    assert torch.equal(torch.fx.symbolic_trace(model)(x), forward(model, x))
+
+
 def outputs(y) -> tuple:
     return y if isinstance(y, tuple) else (y,)
 

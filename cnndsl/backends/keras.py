@@ -257,10 +257,12 @@ def _gives(tree: ast.Expression, env: dict, value) -> bool:
 
 def _variable(label: str, fallback: str) -> str:
     """A Python name for a value labelled `label`: a quoted label's `-` becomes `_` (`block1-0` ->
-    `block1_0`), a keyword gets a trailing `_`; an index is no name, and gives `fallback`."""
+    `block1_0`), one starting with a digit gets an `x` (`3_bn` -> `x3_bn`), a keyword a trailing `_`; an index
+    is no name, and gives `fallback`."""
     if not label or label.isdigit():
         return fallback
     name = label.replace("-", "_")
+    name = f"x{name}" if name[0].isdigit() else name
     return f"{name}_" if keyword.iskeyword(name) else name
 
 

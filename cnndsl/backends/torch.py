@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import expr, ops
 from ..dispatch import Dispatcher
-from ..ir import Network, Node, Scope
+from ..ir import MODULE_NAME, Network, Node, Scope
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INDEX = re.compile(r"[0-9]+")
-_QUOTED = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a quoted label (`"block1-0": ...`), as the IR admits it
 
 # Public attributes of nn.Module, nn.Sequential and nn.ModuleDict (torch 2.13). A child with one of these
 # names cannot be set as an attribute (`self.eval = ...` would leave `self.eval` the method) nor through
@@ -474,7 +473,7 @@ def _local(name: str, parent: str) -> str:
     """A node's or scope's name inside its parent: a label (quoted ones included) or a position."""
     prefix = parent + "." if parent else ""
     local = name[len(prefix) :] if name.startswith(prefix) else ""
-    if not (_INDEX.fullmatch(local) or _QUOTED.fullmatch(local)):
+    if not (_INDEX.fullmatch(local) or _IDENT.fullmatch(local) or MODULE_NAME.fullmatch(local)):
         raise ValueError(f"{name!r} is not a valid layer name inside {parent!r}")
     return local
 
@@ -1272,6 +1271,7 @@ def _variable(hint: str, live: Counter, taken=None) -> str:
     """A variable for a value: `hint`, unless a value still to be read holds it; a label (with the names the
     code uses as `taken`) gets a `_` where it would hide one of them."""
     hint = hint.replace("-", "_")  # a quoted label's value: block1-0 is block1_0
+    hint = f"x{hint}" if hint[:1].isdigit() else hint  # and 3_bn (keras.applications') is x3_bn
     base = hint + "_" if taken and hint in taken else hint
     name, k = base, 1
     while live[name] > 0:

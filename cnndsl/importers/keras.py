@@ -14,6 +14,7 @@ import dataclasses
 import re
 
 from ..errors import CnnDslError
+from ..ir import MODULE_NAME
 from ..ops import PER_POSITION, PRESETS, REGISTRY, preset_kernel, same_pads
 from .graph import GNode, Graph, ImportRefused, infer_shapes, pair, without_defaults
 
@@ -536,17 +537,21 @@ def text(model, name: str, source: str = "") -> str:
             return out
         labelled |= unlabelled
         if not unlabelled:  # else the scope that numbers each wrongly is given up (all, if none does)
-            culprits = {_culprit(name, scopes) for name in missing} & scopes
+            culprits = {_culprit(name, scopes, kept) for name in missing} & scopes
             scopes -= culprits or set(scopes)
 
 
-def _culprit(name: str, scopes: set[str]) -> str:
-    """The scope to give up for a name that did not come back: the one that numbers a scope on its way
-    (keras.applications' `block_16` is not the 17th statement of a sequence `block`), else the innermost."""
+def _culprit(name: str, scopes: set[str], names: set[str]) -> str:
+    """The scope to give up for a name that did not come back: one numbered on its way, else the innermost.
+    A numbered scope in a scope that holds layers of its own is a part named by a number (keras.applications'
+    `conv2_block1_1` beside `conv2_block1_out`): it is given up, its layers labelled `"1_conv"`. Else the scope
+    that numbers it is (`block_16` is not the 17th statement of a sequence `block`)."""
     owners = sorted((s for s in scopes if name.startswith(s + "_")), key=len)
     for parent, child in zip(owners, owners[1:]):
         if child[len(parent) + 1 :].isdigit():
-            return parent
+            inner = [s for s in scopes if s.startswith(parent + "_")]
+            own = any(n.startswith(parent + "_") and not any(n.startswith(s + "_") for s in inner) for n in names)
+            return child if own else parent
     return owners[-1] if owners else ""
 
 
@@ -589,9 +594,6 @@ def _scopes(graph: Graph) -> set[str]:
     return scopes
 
 
-_MODULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-
-
 def _word(n: GNode) -> str:
     """What cnndsl's Keras backend names an unlabelled node of this kind in a block (`bn`, `relu`, `add`)."""
     return {"batchnorm": "bn"}.get(n.kind, n.kind)
@@ -618,6 +620,6 @@ def _place(graph: Graph, scopes: set[str], labelled: set[str]) -> set[str]:
             n.path, n.scope = "", scope
         else:
             n.path, n.scope = f"{scope}.{local}" if scope else local, ""
-            if owners and not (local.isdigit() or _MODULE_NAME.fullmatch(local)):
+            if owners and not (local.isdigit() or MODULE_NAME.fullmatch(local)):
                 bad.add(owners[-1])
     return bad

@@ -324,6 +324,12 @@ class Writer:
                     main = written[1 - i]
                     if self.shape(m.inputs[1 - i]) != self.shape(start):
                         return [Residual(main, written[i][0])]
+            # a projection of layers of the block's own (keras.applications' `0_conv`, `0_bn`): an unlabelled
+            # shortcut, the shorter branch; every statement labelled, so none is numbered otherwise for it
+            i = 0 if len(written[0]) < len(written[1]) else 1
+            labelled = all(isinstance(s, (Call, Seq)) and s.label for w in written for s in w)
+            if labelled and self.shape(m.inputs[1 - i]) != self.shape(start):
+                return [Residual(written[1 - i], Seq(None, written[i]))]
         if len(written) == 2 and written[1] is None and len(written[0]) > 2 and kind == "concat":
             # a long skip (U-Net): label the fork, go on, and merge by the label
             label = self.skip_label(before, labels)
@@ -613,6 +619,40 @@ def _call(c: Call) -> str:
     return f"{c.name}({', '.join(parts)})"
 
 
+def _numbered(label: str | None) -> tuple[tuple[str, str], int] | None:
+    """A label as (its text around its last number, that number): `denselayer12` → (("denselayer", ""), 12),
+    `"block2-0"` → (('"block2-', '"'), 0); None without a number (or one written with a leading zero)."""
+    parts = re.split(r"([0-9]+)", label or "")
+    numbers = parts[1::2]
+    if not numbers or any(n != str(int(n)) for n in numbers):
+        return None
+    return ("".join(parts[:-2]), parts[-1]), int(numbers[-1])
+
+
+def _loop_run(stmts: list, i: int) -> int:
+    """The end of the run of block calls from `i` that differ only in a label numbered one more each time
+    (`denselayer1: dense_layer()`, `denselayer2: dense_layer()` ...): `i` when there is none of two or more."""
+    s = stmts[i]
+    if not (isinstance(s, Call) and s.name not in REGISTRY and s.name not in _ACTIVATIONS and _numbered(s.label)):
+        return i
+    stem, n = _numbered(s.label)
+    j = i + 1
+    while j < len(stmts):
+        t = stmts[j]
+        if not isinstance(t, Call) or _numbered(t.label) != (stem, n + j - i) or _call(t) != _call(s):
+            break
+        j += 1
+    return j if j - i > 1 else i
+
+
+def _loop(s: Call, count: int, pad: str) -> list[str]:
+    """`for i in range(count) { label{i + first}: call }`, the label's number computed."""
+    (head, tail), first = _numbered(s.label)
+    number = "{i}" if first == 0 else f"{{i + {first}}}"
+    label = head + number + tail
+    return [f"{pad}for i in range({count}) {{", f"{pad}    {label}: {_call(s)}", f"{pad}}}"]
+
+
 def render_stmts(stmts: list, indent: int) -> list[str]:
     pad = "    " * indent
     lines: list[str] = []
@@ -620,6 +660,11 @@ def render_stmts(stmts: list, indent: int) -> list[str]:
     i = 0
     while i < len(texts):
         s, text = texts[i]
+        j = _loop_run(stmts, i)
+        if j > i:
+            lines += _loop(s, j - i, pad)
+            i = j
+            continue
         j = i + 1
         repeatable = (
             isinstance(s, (Call, Seq)) and s.label is None and text[0].startswith(pad) and (not isinstance(s, Seq))
@@ -658,7 +703,8 @@ def render_stmt(s, indent: int) -> list[str]:
         lines = [f"{pad}residual {{", *render_stmts(s.main, indent + 1)]
         if s.shortcut is None:
             return [*lines, f"{pad}}}"]
-        return [*lines, f"{pad}}} shortcut {s.shortcut.label} {{", *render_stmts(s.shortcut.body, indent + 1),
+        name = s.shortcut.label or "inline"  # (inline: its layers are the block's)
+        return [*lines, f"{pad}}} shortcut {name} {{", *render_stmts(s.shortcut.body, indent + 1),
                 f"{pad}}}"]  # fmt: skip
     if isinstance(s, Output):
         inner = s.stmt
