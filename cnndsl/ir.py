@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import math
 import re
 from dataclasses import field
 from functools import cached_property
@@ -57,6 +58,22 @@ def dotted(name: str) -> str:
 def scope_path(name: str) -> str:
     """A scope's path: as a node's, or "" for the network itself."""
     return dotted(name) if name else name
+
+
+def check_finite(net: Network) -> None:
+    """ValueError if a network or block argument is infinite or NaN: JSON holds neither (pydantic writes them as
+    null, so the IR would not read back), and pydantic's allow_inf_nan does not reach into the recursive `Value`."""
+
+    def finite(v) -> None:
+        if isinstance(v, tuple):
+            for item in v:
+                finite(item)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"an argument is {v}: it must be a finite number")
+
+    for args in [net.args, *(s.args for s in net.scopes)]:
+        for v in args.values():
+            finite(v)
 
 
 def check_names(net: Network) -> None:
@@ -154,6 +171,7 @@ class Network(Frozen):
         buffers or multiply-adds are not what its op gives on its inputs (re-inferred as the compiler infers
         them, within the same bounds on what a backend may build)."""
         net = _adapter().validate_json(text)
+        check_finite(net)
         check_names(net)
         check_graph(net)
         check_inference(net)

@@ -71,7 +71,9 @@ class MissingArgument(ArgumentError):
 
 # pydantic's config for the IR's classes: an IR read from JSON is held to exact types, as `make` holds a
 # call (no "3" for 3, no true for 1). A plain dict: defining it imports nothing.
-STRICT = {"strict": True}
+# Every IR class validates strictly, and no IR number is infinite or NaN (JSON has neither: pydantic would write
+# them as null, and the IR would not read back).
+STRICT = {"strict": True, "allow_inf_nan": False}
 
 
 # --- argument types ------------------------------------------------------------------------------

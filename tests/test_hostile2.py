@@ -433,6 +433,9 @@ FORGED = [
     # names the backends cannot place (make fuzz: the PyTorch backend's ValueError on an IR that was accepted)
     (_set("scopes", 0, "name", "0"), "the network's scope is named '0'; it must have no name"),
     (_set("nodes", 2, "name", "x.y"), "node 2 ('x.y') is not named inside its scope ('')"),
+    # numbers JSON cannot hold (make fuzz: an argument of Infinity was accepted, then written back as null)
+    (_set("args", "classes", float("inf")), "finite number"),
+    (_set("scopes", 0, "args", "rate", float("nan")), "finite number"),
 ]
 
 
