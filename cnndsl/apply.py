@@ -143,7 +143,15 @@ def _read(path: str | None, net, scale_to: int | None):
                         f"{MAX_IMAGE_PIXELS:,} apply reads; scale it down first"
                     )
                 image.load()
-        except (OSError, Image.DecompressionBombError, Image.DecompressionBombWarning, ValueError) as e:
+        # Pillow reports a broken file as OSError, ValueError, or SyntaxError ("broken PNG file"), EOFError
+        except (
+            OSError,
+            SyntaxError,
+            EOFError,
+            ValueError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+        ) as e:
             raise UsageError(f"{path}: not an image that Pillow can read ({e})") from None
     channels, height, width = shape
     fixed = isinstance(height, int) or isinstance(width, int)  # sizes the .cnn file fixes

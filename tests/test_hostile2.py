@@ -344,6 +344,18 @@ def test_apply_refuses_a_format_pillow_cannot_write(suffix, picture, tmp_path, c
     assert not (tmp_path / f"x{suffix}").exists()
 
 
+def test_apply_refuses_a_broken_png_cleanly(tmp_path, capsys):
+    """make fuzz: a PNG whose data chunk is cut inside, which Pillow reports as SyntaxError("broken PNG file")."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+        b"\x00\x00\x00\x00IDATx\x9cc\xd0\xa88\x01\x00\x024\x01i\x18F%\x0f\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
+    code, _, err = run(["apply", FILTERS, "--image", broken, "-o", tmp_path / "o.png"], capsys)
+    assert code == 2 and "not an image that Pillow can read (broken PNG file" in err, err
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_apply_still_writes_a_picture(picture, tmp_path, capsys):
     code, out, err = run(["apply", FILTERS, "--image", picture, "--width", "40", "-o", tmp_path / "o.png"], capsys)
     assert code == 0, err
