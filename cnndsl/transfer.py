@@ -233,8 +233,9 @@ def read_state_dict(source: str) -> dict:
         raise InputError(
             f"{source}: not a PyTorch checkpoint (no pickle torch can read); expected {_EXPECTED}"
         ) from None
+    # torch's safe unpickler asserts on some malformed archives (a storage named by an int, not a tuple)
     except (EOFError, struct.error, RuntimeError, ValueError, OSError, AttributeError, KeyError, IndexError,
-            TypeError) as e:  # fmt: skip
+            TypeError, AssertionError) as e:  # fmt: skip
         if isinstance(e, (EOFError, struct.error)):  # struct.error: a pickle opcode's argument is missing
             reason = "the file is empty" if Path(source).stat().st_size == 0 else "the file is cut short"
         else:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -396,6 +397,11 @@ def checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     # a pickle opcode whose 4-byte argument is missing (found by tests/test_fuzz.py's long profile)
     files["cut-opcode"] = (tmp_path / "cut.pt", "not a PyTorch checkpoint (the file is cut short)")
     files["cut-opcode"][0].write_bytes(b"j")
+    # a torch archive whose pickle names its storage by an int, where torch's safe unpickler asserts (make fuzz)
+    files["bad-storage-id"] = (tmp_path / "bad-id.pt", "not a PyTorch checkpoint (saved_id must be a tuple")
+    with zipfile.ZipFile(files["bad-storage-id"][0], "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02K\x05Q.")  # BININT1 5, BINPERSID
+        z.writestr("archive/version", b"3\n")
     return files
 
 
