@@ -38,6 +38,7 @@ import linecache
 import math
 import re
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,20 @@ from ..ir import MODULE_NAME, Network, Node, Scope
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, literal, matrix, needed, pair, runtime, same_pads
-from .blocks import Step, defaults, flag_name, last_reads, parameters_used, share, switch, unparse
+from .blocks import (
+    Arguments,
+    Differs,
+    Step,
+    defaults,
+    flag_name,
+    gives,
+    last_reads,
+    parameters_used,
+    share,
+    switch,
+    template,
+    unparse,
+)
 from .writer import Call, Entry, Writer, flat
 
 if TYPE_CHECKING:
@@ -122,10 +136,6 @@ def to_torch(net: Network) -> nn.Module:
 # --- expressions ------------------------------------------------------------------------------------
 
 
-def _evaluate(tree: ast.expr, env: dict):
-    return arith.evaluate(tree, env)  # walks the tree: no eval, numbers only, bounded depth
-
-
 def _names(tree: ast.expr) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
@@ -140,26 +150,6 @@ class _Substitute(ast.NodeTransformer):
 
 def _substitute(tree: ast.expr, mapping: dict[str, ast.expr]) -> ast.expr:
     return _Substitute(mapping).visit(copy.deepcopy(tree))
-
-
-def _as_pair(v):
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return (v, v)
-    return tuple(v) if isinstance(v, tuple) else None
-
-
-def _matches(value, actual, kind: str) -> bool:
-    """Does a Python expression's value stand for the IR's value where torch takes it?"""
-    if kind == "pair":  # an int or a pair of ints: kernel sizes, strides, integer padding
-        pair = _as_pair(value)
-        return pair is not None and all(type(i) is int for i in pair) and pair == tuple(actual)
-    if kind == "float":
-        return type(value) in (int, float) and value == actual
-    if isinstance(actual, str):  # a word (the compiler's Word is a str)
-        return isinstance(value, str) and value == actual
-    return type(value) is type(actual) and value == actual
 
 
 def _doc(text: str) -> str:
@@ -198,36 +188,26 @@ class Piece:
     """A child of a scope, before it is known whether the scope runs as an nn.Sequential."""
 
     name: str
-    output: int
-    inputs: tuple[int, ...]
+    output: tuple[str, ...]  # the value it computes, by the path of its step (as `_Structure` names values)
+    inputs: tuple[tuple[str, ...], ...]
     module: Call | None  # the child as a module whose forward is module(x), if it can be one
     item: Item | None = None  # the child as a step of a forward pass (a layer or an opaque scope)
     children: tuple = ()  # the pieces of a sequence that is not a chain
 
 
 @dataclass
-class Instance:
-    """The code of the network or of one block instance."""
-
-    items: list[Item]
-    sequential: bool  # a chain of modules numbered 0, 1 ...: the class is an nn.Sequential
-    output: tuple[str, ...]  # the item computing the output
-    out_channels: str  # the output's channels, in terms of the block's parameters
-    group: Group | None = None
-    extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs (`aux1: output ...`), in order
-
-
-@dataclass
 class Group:
-    """A block class: the instances that share its code."""
+    """A class: the instances that share its code (the network's is its only instance)."""
 
     definition: str
     name: str
     names: _Names
     items: list[Item]
-    sequential: bool
-    output: tuple[str, ...]
+    sequential: bool  # a chain of modules numbered 0, 1 ...: the class is an nn.Sequential
+    output: tuple[str, ...]  # the item computing the output
+    out_channels: str | None  # the output's channels in terms of the parameters, if an expression gives them
     instances: list[Scope] = field(default_factory=list)
+    extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs (`aux1: output ...`), in order
     optional: dict[tuple[str, ...], str] = field(default_factory=dict)  # item path -> flag parameter
     params: list[str] = field(default_factory=list)  # parameters the code uses (Python names)
     defaults: dict[str, ast.expr] = field(default_factory=dict)
@@ -238,6 +218,14 @@ class Group:
     # The closing steps some instances skip (a residual connection), as the flag that keeps them and the
     # index of the first: forward returns early without them
     tail: tuple[str, int] | None = None
+
+    def flags(self, instance: _Structure) -> tuple[bool, ...]:
+        """Which of the optional steps (then the closing ones) an instance has: the flags its call passes."""
+        tail = [self.items[self.tail[1]].path in instance.at] if self.tail else []
+        return (*(path in instance.at for path in self.optional), *tail)
+
+    def flag_names(self) -> list[str]:
+        return [*self.optional.values(), *([self.tail[0]] if self.tail else [])]
 
 
 class _Names:
@@ -258,45 +246,17 @@ class _Names:
         self.source = {v: k for k, v in self.py.items()}
 
 
-class _Context:
-    """Expressions inside one owner instance: a block's parameters with this instance's values."""
+@dataclass
+class _Structure:
+    """A block instance (or the network) as `share` compares it: its steps, each what it is (an op kind, a
+    nested block, a sequence with the steps inside it) and what it reads, by path; and what each path holds."""
 
-    def __init__(self, env: dict, names: _Names | None, in_channels: int):
-        self.names = names
-        self.penv = {names.py[k]: v for k, v in env.items()} if names else {}
-        if names:
-            self.penv[names.in_channels] = in_channels
-
-    def source(self, text: expr.Expr | None, actual, kind: str = "exact") -> str | None:
-        """An IR expression (in .cnn parameter names) as Python, if it gives `actual` here."""
-        if text is None or self.names is None:
-            return None
-        try:
-            tree = expr.python(text, self.names.py)
-        except ValueError:
-            return None  # not the arithmetic the compiler writes: the value will do
-        return self.check(tree, actual, kind)
-
-    def check(self, tree: ast.expr, actual, kind: str = "exact") -> str | None:
-        """A Python expression of the parameters as text, if it gives `actual` here."""
-        try:
-            value = _evaluate(tree, self.penv)
-        except (ArithmeticError, TypeError, ValueError, NameError):
-            return None
-        if not _names(tree):
-            return literal(value) if _matches(value, actual, kind) else None
-        if not _matches(value, actual, kind):
-            if type(actual) is not int or not isinstance(value, float) or value != actual:
-                return None
-            tree = ast.Call(ast.Name("int", ast.Load()), [tree], [])  # `/` divides exactly in .cnn
-        return ast.unparse(tree)
-
-    def arg(self, node: Node, attr: str, actual, kind: str = "exact", default=None, literal=literal) -> str | None:
-        """An op attribute: its expression if it has one, else its value (None where that is torch's default)."""
-        text = self.source(node.exprs.get(attr), actual, kind)
-        if text is not None:
-            return text
-        return None if actual == default else literal(actual)
+    scope: Scope
+    steps: list[Step]
+    at: dict[tuple[str, ...], Node | Scope]  # path -> the child of the instance there
+    value: dict[tuple[str, ...], int]  # path -> the node id of the value it computes; () is the input
+    output: tuple[str, ...]
+    extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs
 
 
 # --- the emitter ------------------------------------------------------------------------------------------
@@ -311,7 +271,8 @@ class _Emitter:
         self.local: dict[tuple[str, int], str] = {}  # ("node" | "scope", id) -> its name inside its parent
         self.children = self._children()
         self.helpers: set[str] = set()
-        self.instances: dict[int, Instance] = {}
+        self.structures: dict[int, _Structure] = {}  # block scope -> its steps
+        self.class_of: dict[int, Group] = {}  # block scope -> the class that builds it
         self.groups: dict[str, list[Group]] = {}
         # Class names avoid every name of the .cnn file, so no parameter or variable can hide a class.
         words = (
@@ -357,6 +318,38 @@ class _Emitter:
             raise _Owner.__new__(_Owner).unsupported(child, "a module named 'training' (nn.Module's train flag)")
         return local
 
+    def structure(self, scope: Scope) -> _Structure:
+        """The steps of a block instance or of the network. A block or a sequence is one step (a sequence's
+        `what` holds the steps inside it); one directly in the scope may be optional (a projection)."""
+        net = self.net
+        start = scope.input if scope.kind != "network" else next(n.id for n in net.nodes if n.op.kind == "input")
+        refs = {start: ()}  # node id -> the path of the step computing it
+        at: dict[tuple[str, ...], Node | Scope] = {}
+        value = {(): start}
+
+        def walk(sid: int, prefix: tuple[str, ...]) -> list[Step]:
+            steps = []
+            for child in self.children[sid]:
+                if isinstance(child, Node):
+                    path = (*prefix, self.local[("node", child.id)])
+                    steps.append(Step(path, child.op.kind, tuple(refs[i] for i in child.inputs)))
+                    out = child.id
+                else:
+                    path = (*prefix, self.local[("scope", child.id)])
+                    if child.kind == "block":
+                        what: Hashable = ("block", child.block)
+                    else:
+                        inner = walk(child.id, path)
+                        what = ("sequence", tuple(inner), refs[child.output])
+                    steps.append(Step(path, what, (refs[child.input],), optional=not prefix))
+                    out = child.output
+                at[path], value[path], refs[out] = child, out, path
+            return steps
+
+        steps = walk(scope.id, ())
+        extra = tuple(refs[i] for i in net.extra_outputs) if scope.kind == "network" else ()
+        return _Structure(scope, steps, at, value, refs[scope.output], extra)
+
     def allocate(self, base: str) -> str:
         name, k = base, 1
         while name in self.taken:
@@ -371,21 +364,19 @@ class _Emitter:
             order += self._classify(definition)
         net = self.net
         # The network's parameters are its class's, as a block's are: Resnet34(classes=1000), build(classes=1000).
-        names = _Names(net.args) if net.args else None
-        network = _Owner(self, net.scopes[0], names).instance()
-        g = Group(net.name, self.network_class, names or _Names({}), network.items, network.sequential, network.output)
-        g.instances.append(replace(net.scopes[0], args=dict(net.args)))
+        network = replace(net.scopes[0], args=dict(net.args))
+        g = _Owner(self, [self.structure(network)], _Names(net.args)).group(net.name)
+        g.name = self.network_class
         _signature(g, {p: expr.constant(v) for p, v in net.args.items()})
         constants = "\n".join(f"{name} = {text}" for text, name in self.constants.items())
         parts = [constants + "\n"] if constants else []
         parts += [d.source + "\n" for d in needed(_HELPERS, self.helpers)]
         parts += [self._render_group(g) for g in order]
         doc = [f"The {net.name} network of {_doc(net.source)}."]
-        if network.extra:
+        if g.extra:
             names = ", ".join(net.output_name(i) for i in net.extra_outputs)
             doc.append(f"forward returns the main output, then {_doc(names)}.")
-        outputs = (network.output, *network.extra)
-        parts.append(_render_class(self.network_class, doc, network.items, network.sequential, outputs, g))
+        parts.append(_render_class(self.network_class, doc, g.items, g.sequential, (g.output, *g.extra), g))
         build = Writer()
         build.statement("", Call("def build(", tuple(_parameters(g)), ") -> nn.Module:"))
         with build.indent():
@@ -406,30 +397,24 @@ class _Emitter:
         return None
 
     def _classify(self, definition: str) -> list[Group]:
-        """Build every instance of a block definition; instances with the same code share a class."""
+        """The classes of a block definition. Its instances are grouped by their steps (`share`); each group's
+        class is written once for all of them, and split where their arguments cannot be one (`template`)."""
         scopes = [
             s for s in self.net.scopes if s.kind == "block" and s.block == definition and ("scope", s.id) in self.local
         ]
         signature = self.net.blocks.get(definition) or (dict.fromkeys(scopes[0].args) if scopes else {})
         names = _Names(signature)
-        instances = [_Owner(self, s, names).instance() for s in scopes]
-        groups: list[Group] = []
-        for shared in share([((inst.sequential, inst.output), _steps(inst.items)) for inst in instances]):
-            items = [replace(step.what, inputs=step.inputs) for step in shared.steps]
-            first = instances[shared.members[0]]
-            g = Group(definition, "", names, items, first.sequential, first.output)  # named once folded
-            g.optional = dict.fromkeys(shared.optional, "")
-            groups.append(g)
-            for i in shared.members:
-                g.instances.append(scopes[i])
-                instances[i].group = g
-                self.instances[scopes[i].id] = instances[i]
-        groups = _fold_switches(groups, instances, scopes)
-        groups = _fold_tails(groups, instances)
+        structures = [self.structure(s) for s in scopes]
+        alike = [[structures[i] for i in g.members] for g in share([(st.output, st.steps) for st in structures])]
+        groups = [g for _, g in template(alike, lambda members: _Owner(self, members, names).group(definition))]
+        groups.sort(key=lambda g: g.instances[0].id)
+        groups = _fold_tails(_fold_switches(groups))
         for g in groups:
             g.name = self.allocate(_camel(definition))
-        for g in groups:
             _signature(g, signature)
+            for s in g.instances:
+                self.class_of[s.id] = g
+        self.structures.update((st.scope.id, st) for st in structures)
         self.groups[definition] = groups
         return groups
 
@@ -484,13 +469,6 @@ def _attribute(name: str) -> bool:
     return _IDENT.fullmatch(name) is not None and not keyword.iskeyword(name) and not _unsafe(name)
 
 
-def _default_gives(default: ast.expr, args: dict, names: _Names, value) -> bool:
-    try:
-        return _matches(_evaluate(default, {names.py[k]: v for k, v in args.items()}), value, "exact")
-    except (ArithmeticError, TypeError, ValueError, NameError):
-        return False
-
-
 def _parse_call(call: str) -> ast.expr:
     """A forward expression with its module and inputs filled in by placeholders."""
     return ast.parse(call.format(*["_"] * call.count("{"), m="_"), mode="eval").body
@@ -521,7 +499,7 @@ def _signature(g: Group, signature: dict) -> None:
         g.tail = (flag_name(label, taken), g.tail[1])
 
 
-def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[Scope]) -> list[Group]:
+def _fold_switches(groups: list[Group]) -> list[Group]:
     """One class for nn.Sequential classes of a block that differ only in their last module, or in having
     one, where a word parameter of the block tells which (`if act == relu { relu() } else if ...`):
     torchvision's Conv2dNormActivation, which appends the activation it is given."""
@@ -539,19 +517,19 @@ def _fold_switches(groups: list[Group], instances: list[Instance], scopes: list[
         if len(members) < 2 or switch is None or not body:
             out.append(g)
             continue
-        folded = replace(g, items=body, instances=[], switch=switch)
+        texts = {groups[j].out_channels for j in members}  # each holds for its instances; one, for them all
+        folded = replace(
+            g, items=body, instances=[], switch=switch, out_channels=texts.pop() if len(texts) == 1 else None
+        )
         for j in members:
             done.add(j)
             folded.instances += groups[j].instances
         folded.instances.sort(key=lambda s: s.id)
-        for inst in instances:
-            if any(inst.group is groups[j] for j in members):
-                inst.group = folded
         out.append(folded)
     return out
 
 
-def _fold_tails(groups: list[Group], instances: list[Instance]) -> list[Group]:
+def _fold_tails(groups: list[Group]) -> list[Group]:
     """One class for module classes of a block whose instances differ only in closing steps that some of them
     skip (a residual connection, `add(x)`, perhaps with stochastic depth before it): those return early."""
     out: list[Group] = []
@@ -570,11 +548,9 @@ def _fold_tails(groups: list[Group], instances: list[Instance]) -> list[Group]:
                 fits = fits and short.output == short.items[-1].path
             if not (fits and long.output == long.items[-1].path and all(len(it.path) == 1 for it in long.items[k:])):
                 continue
-            folded = replace(long, instances=sorted(h.instances + g.instances, key=lambda s: s.id), tail=("", k))
-            for inst in instances:
-                if inst.group is g or inst.group is h:
-                    inst.group = folded
-            out[i] = folded
+            instances = sorted(h.instances + g.instances, key=lambda s: s.id)
+            text = g.out_channels if g.out_channels == h.out_channels else None
+            out[i] = replace(long, instances=instances, tail=("", k), out_channels=text)
             break
         else:
             out.append(g)
@@ -587,320 +563,412 @@ def _switch(names: _Names, cases: list[tuple[Scope, Call | None]]) -> tuple[str,
     return None if p is None else (names.py[p], {s.args[p]: module for s, module in cases})
 
 
-class _Owner(Dispatcher):
-    """The analysis of the network or of one block instance: its steps, with the code of each.
+_ABSENT = object()  # the value of a step in an instance that lacks it (an optional projection)
 
-    The code of a layer comes from the method named after its op's kind, `conv(node, x)`, which returns
-    (module constructor, forward with the module as {m}, forward without a module, comment).
+
+class _Position:
+    """One layer of a class, across the instances that share it: its values, and its arguments as source."""
+
+    def __init__(self, owner: _Owner, step: Step, nodes: list[Node | None]):
+        self.owner, self.step, self.nodes = owner, step, nodes
+        self.node = next(n for n in nodes if n is not None)
+        self.op = self.node.op
+        self.args = owner.arguments(nodes)
+
+    def each(self, f) -> Any:
+        """f(node, its first input) in every instance: the one value they all have (else Differs)."""
+        net = self.owner.net
+        return self.owner.same([_ABSENT if n is None else f(n, net.nodes[n.inputs[0]]) for n in self.nodes])
+
+    def get(self, attr: str):
+        return self.each(lambda n, x: getattr(n.op, attr))
+
+    def arg(self, attr: str, default=None, literal=literal) -> str | None:
+        """An op attribute as source: the expression it was written with where that gives every instance's
+        value, else the value they all have (None where that is torch's default)."""
+        values = [getattr(n.op, attr) for n in self.nodes if n is not None]
+        text = self.args.expression(self.node.exprs.get(attr), values)
+        if text is not None:
+            return text
+        value = self.get(attr)
+        return None if value == default else literal(value)
+
+    def channels(self) -> str:
+        return self.owner.channel(self.step.inputs[0])
+
+
+class _Owner(Dispatcher):
+    """The code of one class: of the network, or of the block instances that share it. Each step is written
+    once for them all, its arguments decided across them (`blocks.Arguments`); where they cannot be one, the
+    instances differ there (`blocks.Differs`) and `template` splits them.
+
+    The code of a layer comes from the method named after its op's kind, `conv(p)`, which returns (module
+    constructor, forward with the module as {m}, forward without a module, comment).
     """
 
     WHAT = "backend torch"
     ACTIVATIONS = _ACTIVATIONS
 
-    def __init__(self, em: _Emitter, scope: Scope, names: _Names | None):
-        self.em, self.net, self.scope, self.names = em, em.net, scope, names
-        if scope.kind == "network":
-            self.start = next(n.id for n in self.net.nodes if n.op.kind == "input")
-        else:
-            self.start = scope.input
-        in_channels = self.net.nodes[self.start].shape[0]
-        network = scope.kind == "network"
-        self.ctx = _Context((self.net.args if network else scope.args) if names else {}, names, in_channels)
-        # A block's input channels are a parameter; the network's are its input's.
-        self.channels: dict[int, str] = {
-            self.start: names.in_channels if names and not network else literal(in_channels)
-        }
-        self.paths: dict[int, tuple[str, ...]] = {self.start: ()}
+    def __init__(self, em: _Emitter, members: list[_Structure], names: _Names):
+        self.em, self.net, self.members, self.names = em, em.net, members, names
+        network = members[0].scope.kind == "network"
+        self.envs = [{names.py[k]: v for k, v in st.scope.args.items()} for st in members]
+        if not network:  # a block's input channels are a parameter; the network's are its input's
+            for env, st in zip(self.envs, members, strict=True):
+                env[names.in_channels] = self.net.nodes[st.value[()]].shape[0]
+        self.params = set(names.py.values()) | ({names.in_channels} if not network else set())
+        self.used: set[str] = set()
+        self.helpers: set[str] = set()
+        self.channels: dict[tuple[str, ...], str | None] = {(): names.in_channels if not network else None}
+        self.paths: dict[tuple[str, ...], tuple[str, ...]] = {(): ()}  # step -> the item computing its value
 
-    def instance(self) -> Instance:
-        pieces = self.pieces(self.scope, ())
-        output = self.scope.output
-        extra = tuple(self.paths[i] for i in self.net.extra_outputs) if self.scope.kind == "network" else ()
-        sequential = _is_chain(pieces, self.start, output) and all(p.name == str(i) for i, p in enumerate(pieces))
+    def same(self, values: list):
+        """The one value the instances that have a step all have; Differs (split by value) if they differ."""
+        present = [v for v in values if v is not _ABSENT]
+        if any(not gives(v, present[0], exact=True) for v in present):
+            raise Differs([None if v is _ABSENT else repr(v) for v in values])
+        return present[0]
+
+    def arguments(self, children: list) -> Arguments:
+        """The argument rule over the instances that have a step."""
+        envs = [env for env, c in zip(self.envs, children, strict=True) if c is not None]
+        return Arguments(self.names.py, envs, used=self.used)
+
+    def channel(self, path: tuple[str, ...]) -> str:
+        """The channels of a step's value: an expression of the parameters, or the number all instances have."""
+        text = self.channels.get(path)
+        if text is not None:
+            return text
+        return literal(self.same([self._channels(st, path) for st in self.members]))
+
+    def _channels(self, st: _Structure, path: tuple[str, ...]):
+        return self.net.nodes[st.value[path]].shape[0] if path in st.value else _ABSENT
+
+    def checked(self, tree: ast.expr | None, path: tuple[str, ...]) -> str | None:
+        """An expression of the channels of a step's value, if it gives them in every instance."""
+        if tree is None:
+            return None
+        present = [st for st in self.members if path in st.value]
+        values = [self._channels(st, path) for st in present]
+        return self.arguments([st if path in st.value else None for st in self.members]).check(tree, values)
+
+    def group(self, definition: str) -> Group:
+        parts = share([(st.output, st.steps) for st in self.members])
+        if len(parts) > 1:  # a part of a group whose steps merge only through members now split off
+            raise Differs([next(k for k, p in enumerate(parts) if i in p.members) for i in range(len(self.members))])
+        (shared,) = parts
+        pieces = self.pieces(shared.steps)
+        output = self.members[0].output
+        extra = tuple(self.paths[path] for path in self.members[0].extra)
+        sequential = _is_chain(pieces, (), output) and all(p.name == str(i) for i, p in enumerate(pieces))
         sequential = sequential and not extra
         if sequential:
             items = [Item((p.name,), (), "", p.module) for p in pieces]
         else:
             items = _items(pieces)
-        out_channels = self.channels.get(output, literal(self.net.nodes[output].shape[0]))
-        return Instance(items, sequential, self.paths[output], out_channels, extra=extra)
+        if any(not it.opaque for it in items if it.path in shared.optional):  # a sequence some lack, not one call
+            raise Differs([tuple(path in st.at for path in shared.optional) for st in self.members])
+        self.em.helpers |= self.helpers
+        scopes = [st.scope for st in self.members]
+        g = Group(definition, "", self.names, items, sequential, self.paths[output], self.channels.get(output), scopes)
+        g.extra, g.optional = extra, dict.fromkeys(shared.optional, "")
+        return g
 
-    def pieces(self, scope: Scope, prefix: tuple[str, ...]) -> list[Piece]:
+    # --- steps ---------------------------------------------------------------------------------------------
+
+    def pieces(self, steps: list[Step]) -> list[Piece]:
         out = []
-        for child in self.em.children[scope.id]:
-            if isinstance(child, Scope):
-                name = self.em.local[("scope", child.id)]
-                if child.kind == "block":
-                    out.append(self.block(child, name, prefix))
-                else:
-                    out.append(self.sequence(child, name, prefix))
+        for step in steps:
+            children = [st.at.get(step.name) for st in self.members]
+            if isinstance(step.what, str):
+                out.append(self.layer(_Position(self, step, children)))
+            elif step.what[0] == "block":
+                out.append(self.block(step, children))
             else:
-                out.append(self.layer(child, self.em.local[("node", child.id)], prefix))
+                out.append(self.sequence(step))
         return out
 
-    def sequence(self, s: Scope, name: str, prefix) -> Piece:
-        path = (*prefix, name)
-        children = self.pieces(s, path)
-        if _is_chain(children, s.input, s.output) and not any(_unsafe(c.name) for c in children):
+    def sequence(self, step: Step) -> Piece:
+        _, inner, output = step.what
+        children = self.pieces(list(inner))
+        self.paths[step.name], self.channels[step.name] = self.paths[output], self.channels.get(output)
+        if _is_chain(children, step.inputs[0], output) and not any(_unsafe(c.name) for c in children):
             if all(c.name == str(i) for i, c in enumerate(children)):
                 module = Call("nn.Sequential(", tuple(c.module for c in children), block=True)
             else:
                 entries = tuple(Entry(f'("{c.name}", ', c.module, ")") for c in children)
                 listed = Call("OrderedDict(", (Call("[", entries, "]", block=True),), ")", block=True, sole=True)
                 module = Call("nn.Sequential(", (listed,), block=True, sole=True)
-            return self.opaque(s, path, module)
+            return self.opaque(step, module)
         # Not a chain: its steps join the forward pass of the class, its modules go into an nn.ModuleDict.
-        return Piece(name, s.output, (s.input,), None, children=tuple(children))
+        return Piece(step.name[-1], step.name, step.inputs, None, children=tuple(children))
 
-    def block(self, s: Scope, name: str, prefix) -> Piece:
-        inst = self.em.instances[s.id]
-        g = inst.group
-        names = g.names
-        # The block's parameters as expressions here: its arguments, and its output channels in these terms.
-        here = {names.in_channels: ast.parse(self.channels[s.input], mode="eval").body}
-        args = [self.channels[s.input]] if g.takes_in_channels else []
+    def block(self, step: Step, scopes: list[Scope | None]) -> Piece:
+        """A nested block's class, the same for every instance (with the same flags), called with arguments
+        that are expressions of this class's parameters giving every instance's value, or one value; those
+        that the callee's defaults give are left out."""
+        present = [s for s in scopes if s is not None]
+        g = self.em.class_of[present[0].id]
+        self.same([_ABSENT if s is None else (self.em.class_of[s.id].name, self.flags(s)) for s in scopes])
+        here = self.arguments(scopes)
+        callee = Arguments(g.names.py, [{g.names.py[p]: v for p, v in s.args.items()} for s in present])
+        # The callee's parameters as expressions here, for its output channels in these terms.
+        trees = {g.names.in_channels: ast.parse(self.channel(step.inputs[0]), mode="eval").body}
+        args = [self.channel(step.inputs[0])] if g.takes_in_channels else []
         keyword_only = False
-        for p, py in names.py.items():
-            value = s.args[p]
-            text = self.ctx.source(s.exprs.get(p), value) or literal(value)
-            here[py] = ast.parse(text, mode="eval").body
+        for p, py in g.names.py.items():
+            values = [s.args[p] for s in present]
+            text = here.expression(present[0].exprs.get(p), values, exact=True)
+            if text is None and all(gives(v, values[0], exact=True) for v in values):
+                trees[py] = ast.parse(literal(values[0]), mode="eval").body
+            elif text is not None:
+                trees[py] = ast.parse(text, mode="eval").body
             if py not in g.params:
                 continue
             if py in g.defaults:
                 keyword_only = True
-                if text == literal(value) and _default_gives(g.defaults[py], s.args, names, value):
+            if text is None:
+                value = self.same([_ABSENT if s is None else s.args[p] for s in scopes])
+                if py in g.defaults and callee.reproduces(g.defaults[py], values, exact=True):
                     continue
+                text = literal(value)
             args.append(f"{py}={text}" if keyword_only else text)
-        for path, flag in g.optional.items():
-            if any(it.path == path for it in inst.items):
-                args.append(f"{flag}=True")
-        if g.tail is not None and len(inst.items) > g.tail[1]:
-            args.append(f"{g.tail[0]}=True")
-        out = self.net.nodes[s.output].shape[0]
-        lifted = arith.sum_of([_substitute(ast.parse(inst.out_channels, mode="eval").body, here)])
-        self.channels[s.output] = self.ctx.check(lifted, out) or literal(out)
-        return self.opaque(s, (*prefix, name), Call(f"{g.name}(", tuple(args)))
+        args += [f"{flag}=True" for flag, on in zip(g.flag_names(), self.flags(present[0])) if on]
+        if g.out_channels is not None:
+            lifted = arith.sum_of([_substitute(ast.parse(g.out_channels, mode="eval").body, trees)])
+            self.channels[step.name] = self.checked(lifted, step.name)
+        return self.opaque(step, Call(f"{g.name}(", tuple(args)))
 
-    def opaque(self, s: Scope, path: tuple[str, ...], module: Call) -> Piece:
-        self.paths[s.output] = path
-        name = path[-1]
+    def flags(self, s: Scope) -> tuple[bool, ...]:
+        return self.em.class_of[s.id].flags(self.em.structures[s.id])
+
+    def opaque(self, step: Step, module: Call) -> Piece:
+        path, name = step.name, step.name[-1]
+        self.paths[path] = path
+        fresh = self.each(step.name, lambda st: self.fresh(st, st.value[path]))
         item = Item(
-            path, (self.paths[s.input],), "{m}({0})", module, opaque=True, fresh=self.fresh(s.output),
+            path, (self.paths[step.inputs[0]],), "{m}({0})", module, opaque=True, fresh=fresh,
             hint=None if _INDEX.fullmatch(name) else name,
         )  # fmt: skip
-        return Piece(name, s.output, (s.input,), module, item)
+        return Piece(name, path, step.inputs, module, item)
 
-    def fresh(self, value: int) -> bool:
+    def each(self, path: tuple[str, ...], f):
+        """f(instance) in every instance that has the step at `path`: the one value they all have."""
+        return self.same([f(st) if path in st.at else _ABSENT for st in self.members])
+
+    def fresh(self, st: _Structure, value: int) -> bool:
         op = self.net.nodes[value].op
-        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != self.start
+        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != st.value[()]
 
-    def inplace(self, node: Node) -> bool:
+    def inplace(self, p: _Position) -> bool:
         """May this op overwrite its input? Only a fresh tensor that nothing else reads."""
-        (i,) = node.inputs
-        return self.fresh(i) and self.em.consumers[i] == 1
+        path = p.step.name
+
+        def inplace(st: _Structure) -> bool:
+            (i,) = st.at[path].inputs
+            return self.fresh(st, i) and self.em.consumers[i] == 1
+
+        return self.each(path, inplace)
 
     # --- layers --------------------------------------------------------------------------------------------
 
-    def layer(self, node: Node, name: str, prefix) -> Piece:
-        x = self.net.nodes[node.inputs[0]]
-        path = (*prefix, name)
-        module, call, functional, comment = self.handler(node)(node, x)
+    def layer(self, p: _Position) -> Piece:
+        path = p.step.name
+        name = path[-1]
+        module, call, functional, comment = self.handler(p.node)(p)
         labelled = not _INDEX.fullmatch(name)
-        fields = dict(fresh=self.fresh(node.id), hint=name if labelled else None, comment=comment)
+        fresh = self.each(path, lambda st: self.fresh(st, st.value[path]))
+        fields = dict(fresh=fresh, hint=name if labelled else None, comment=comment)
         # forward sees no constructor parameters: a layer whose arguments use them is a module, made in __init__
         functional = functional or call
-        uses_parameters = self.names is not None and _names(_parse_call(functional)) & set(self.ctx.penv)
-        if module is not None and (type(node.op).trainable or labelled or uses_parameters):
-            item = Item(path, tuple(self.paths[i] for i in node.inputs), call, module, **fields)
+        inputs = tuple(self.paths[i] for i in p.step.inputs)
+        if module is not None and (type(p.op).trainable or labelled or _names(_parse_call(functional)) & self.params):
+            item = Item(path, inputs, call, module, **fields)
             used = _names(ast.parse(flat(module), mode="eval").body) | _names(_parse_call(call))
         else:
-            merge = node.op.kind if node.op.kind in ops.MERGES else None
-            item = Item(path, tuple(self.paths[i] for i in node.inputs), functional, merge=merge, **fields)
+            merge = p.op.kind if p.op.kind in ops.MERGES else None
+            item = Item(path, inputs, functional, merge=merge, **fields)
             used = _names(_parse_call(functional))
-        self.em.helpers |= used & _HELPERS.keys()  # the runtime definitions it calls: the file carries them
-        self.paths[node.id] = path
-        self.channels[node.id] = self.out_channels(node, x)
-        return Piece(name, node.id, node.inputs, module if call == "{m}({0})" else None, item)
+        self.helpers |= used & _HELPERS.keys()  # the runtime definitions it calls: the file carries them
+        self.paths[path] = path
+        self.channels[path] = self.out_channels(p)
+        return Piece(name, path, p.step.inputs, module if call == "{m}({0})" else None, item)
 
-    def out_channels(self, node: Node, x: Node) -> str:
-        op, ctx, c = node.op, self.ctx, node.shape[0]
-        if op.kind in ("conv", "conv_transpose"):
-            return ctx.arg(node, "filters", op.filters)
-        if op.kind == "dense":
-            return ctx.arg(node, "units", op.units)
-        if op.kind == "chunk":
-            tree = ast.parse(f"({self.channels[x.id]}) // {op.chunks}", mode="eval").body
-            return ctx.check(tree, c) or literal(c)
-        if op.kind == "multiply":  # the channels of an input that has them all (a gate's may be 1)
-            return next(self.channels[i] for i in node.inputs if self.net.nodes[i].shape[0] == c)
-        if op.kind == "concat":
-            tree = arith.sum_of([ast.parse(self.channels[i], mode="eval").body for i in node.inputs])
-            return ctx.check(tree, c) or literal(c)
-        if op.kind == "flatten":
-            size = math.prod(x.shape[1:])
-            tree = ast.parse(f"({self.channels[x.id]}) * {size}", mode="eval").body if size > 1 else None
-            return (ctx.check(tree, c) if tree else self.channels[x.id]) or literal(c)
-        return self.channels[x.id]
+    def out_channels(self, p: _Position) -> str | None:
+        """The channels of a layer's output as an expression of the parameters, if one gives them."""
+        kind, path, inputs = p.op.kind, p.step.name, p.step.inputs
+        if kind in ("conv", "conv_transpose", "dense"):
+            attr = "units" if kind == "dense" else "filters"
+            return p.args.expression(p.node.exprs.get(attr), [getattr(n.op, attr) for n in p.nodes if n is not None])
+        texts = [self.channels.get(i) for i in inputs]
+        if kind in ("chunk", "concat", "flatten", "multiply"):
+            trees = [ast.parse(t, mode="eval").body for t in texts if t is not None]
+            if len(trees) < len(texts):
+                return None
+            if kind == "chunk":
+                tree = ast.BinOp(trees[0], ast.FloorDiv(), ast.Constant(p.get("chunks")))
+            elif kind == "concat":
+                tree = arith.sum_of(trees)
+            elif kind == "flatten":
+                size = p.each(lambda n, x: math.prod(x.shape[1:]))
+                tree = ast.BinOp(trees[0], ast.Mult(), ast.Constant(size)) if size > 1 else trees[0]
+            else:  # the channels of an input that has them all (a gate's may be 1)
+                c = p.node.shape[0]
+                tree = next(t for t, i in zip(trees, p.node.inputs) if self.net.nodes[i].shape[0] == c)
+            return self.checked(tree, path)
+        return texts[0]
 
     # --- layers by kind: (module constructor, forward with the module as {m}, forward without one, comment) ---
 
-    def input(self, node: Node, x: Node):
+    def input(self, p: _Position):
         return None, "{0}", None, None  # never called: the input is forward's `x`, not a child of a scope
 
-    def maxpool(self, node: Node, x: Node):
-        return self.pool(node, x, "Max")
+    def maxpool(self, p: _Position):
+        return self.pool(p, "Max")
 
-    def avgpool(self, node: Node, x: Node):
-        return self.pool(node, x, "Avg")
+    def avgpool(self, p: _Position):
+        return self.pool(p, "Avg")
 
-    def global_avgpool(self, node: Node, x: Node):
-        return self.adaptive(node, "Avg", "(1, 1)")
+    def global_avgpool(self, p: _Position):
+        return self.adaptive("Avg", "(1, 1)")
 
-    def global_maxpool(self, node: Node, x: Node):
-        return self.adaptive(node, "Max", "(1, 1)")
+    def global_maxpool(self, p: _Position):
+        return self.adaptive("Max", "(1, 1)")
 
-    def adaptive_avgpool(self, node: Node, x: Node):
-        size = self.ctx.source(node.exprs.get("output_size"), node.op.output_size, "pair")
-        return self.adaptive(node, "Avg", size or literal(node.op.output_size))
+    def adaptive_avgpool(self, p: _Position):
+        return self.adaptive("Avg", p.arg("output_size"))
 
-    def adaptive(self, node: Node, which: str, size: str):
+    def adaptive(self, which: str, size: str):
         functional = f"F.adaptive_{which.lower()}_pool2d({{0}}, {size})"
         return Call(f"nn.Adaptive{which}Pool2d(", (size,)), "{m}({0})", functional, None
 
-    def upsample(self, node: Node, x: Node):
-        op = node.op
-        if op.mode == "zeros":  # no module: the call in forward takes the value, not an expression
-            call = f"upsample_zeros({{0}}, {pair(op.scale)})"
+    def upsample(self, p: _Position):
+        mode = p.get("mode")
+        if mode == "zeros":  # no module: the call in forward takes the value, not an expression
+            call = f"upsample_zeros({{0}}, {pair(p.get('scale'))})"
             return None, call, call, None
-        scale = self.ctx.arg(node, "scale", op.scale, "pair", literal=pair)
-        args = [f"scale_factor={scale}", f"mode={literal(op.mode)}"]
-        if op.mode == "bilinear":
-            args.append(f"align_corners={self.ctx.arg(node, 'align_corners', op.align_corners)}")
+        args = [f"scale_factor={p.arg('scale', literal=pair)}", f"mode={literal(mode)}"]
+        if mode == "bilinear":
+            args.append(f"align_corners={p.arg('align_corners')}")
         return Call("nn.Upsample(", tuple(args)), "{m}({0})", f"F.interpolate({{0}}, {', '.join(args)})", None
 
-    def batchnorm(self, node: Node, x: Node):
-        args = [self.channels[x.id], *self.keywords(node, ("eps", "momentum"), (1e-5, 0.1))]
-        return Call(f"nn.BatchNorm{'2d' if len(node.shape) == 3 else '1d'}(", tuple(args)), "{m}({0})", None, None
+    def batchnorm(self, p: _Position):
+        args = [p.channels(), *self.keywords(p, ("eps", "momentum"), (1e-5, 0.1))]
+        dims = "2d" if p.each(lambda n, x: len(n.shape)) == 3 else "1d"
+        return Call(f"nn.BatchNorm{dims}(", tuple(args)), "{m}({0})", None, None
 
-    def lrn(self, node: Node, x: Node):
-        args = [
-            self.ctx.arg(node, "size", node.op.size),
-            *self.keywords(node, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0)),
-        ]
+    def lrn(self, p: _Position):
+        args = [p.arg("size"), *self.keywords(p, ("alpha", "beta", "k"), (1e-4, 0.75, 1.0))]
         functional = f"F.local_response_norm({{0}}, {', '.join(args)})"
         return Call("nn.LocalResponseNorm(", tuple(args)), "{m}({0})", functional, None
 
-    def dropout(self, node: Node, x: Node):
-        p = self.ctx.arg(node, "rate", node.op.rate, "float")
-        functional = f"F.dropout({{0}}, p={p}, training=self.training)"
-        return Call("nn.Dropout(", (f"p={p}",)), "{m}({0})", functional, None
+    def dropout(self, p: _Position):
+        rate = p.arg("rate")
+        functional = f"F.dropout({{0}}, p={rate}, training=self.training)"
+        return Call("nn.Dropout(", (f"p={rate}",)), "{m}({0})", functional, None
 
-    def flatten(self, node: Node, x: Node):
+    def flatten(self, p: _Position):
         return Call("nn.Flatten("), "{m}({0})", "torch.flatten({0}, 1)", None
 
-    def dense(self, node: Node, x: Node):
-        op = node.op
-        args = [self.channels[x.id], self.ctx.arg(node, "units", op.units)]
-        args += self.keywords(node, ("use_bias",), (True,), ("bias",))
-        return self.activated(node, Call("nn.Linear(", tuple(args)), "{m}({0})")
+    def dense(self, p: _Position):
+        args = [p.channels(), p.arg("units"), *self.keywords(p, ("use_bias",), (True,), ("bias",))]
+        return self.activated(p, Call("nn.Linear(", tuple(args)), "{m}({0})")
 
-    def activation(self, node: Node, x: Node):
-        op = node.op
-        alpha = self.ctx.arg(node, "alpha", op.alpha, "float") if op.alpha is not None else None
-        module, call = (text.format(x="{0}", alpha=alpha) for text in self.ACTIVATIONS[op.function])
-        if op.function == "relu" and self.inplace(node):
+    def activation(self, p: _Position):
+        function = p.get("function")
+        alpha = p.arg("alpha") if p.each(lambda n, x: n.op.alpha is not None) else None
+        module, call = (text.format(x="{0}", alpha=alpha) for text in self.ACTIVATIONS[function])
+        if function == "relu" and self.inplace(p):
             module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
         head, _, rest = module.partition("(")
         return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
 
-    def concat(self, node: Node, x: Node):
-        return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(node.inputs))) + "], 1)", None, None
+    def concat(self, p: _Position):
+        return None, "torch.cat([" + ", ".join(f"{{{i}}}" for i in range(len(p.step.inputs))) + "], 1)", None, None
 
-    def add(self, node: Node, x: Node):
-        return None, " + ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
+    def add(self, p: _Position):
+        return None, " + ".join(f"{{{i}}}" for i in range(len(p.step.inputs))), None, None
 
-    def multiply(self, node: Node, x: Node):  # broadcasts: a gate of C x 1 x 1 scales a map of C x H x W
-        return None, " * ".join(f"{{{i}}}" for i in range(len(node.inputs))), None, None
+    def multiply(self, p: _Position):  # broadcasts: a gate of C x 1 x 1 scales a map of C x H x W
+        return None, " * ".join(f"{{{i}}}" for i in range(len(p.step.inputs))), None, None
 
     # chunk and channel_shuffle are calls in forward, which sees no constructor parameters: their values, then.
-    def chunk(self, node: Node, x: Node):
-        return None, f"{{0}}.chunk({node.op.chunks}, dim=1)[{node.op.index}]", None, None
+    def chunk(self, p: _Position):
+        return None, f"{{0}}.chunk({p.get('chunks')}, dim=1)[{p.get('index')}]", None, None
 
-    def channel_shuffle(self, node: Node, x: Node):
-        return None, f"channel_shuffle({{0}}, {node.op.groups})", None, None
+    def channel_shuffle(self, p: _Position):
+        return None, f"channel_shuffle({{0}}, {p.get('groups')})", None, None
 
-    def stochastic_depth(self, node: Node, x: Node):  # torchvision.ops': the identity in eval mode
-        args = (self.ctx.arg(node, "p", node.op.p, "float"), literal(node.op.mode))
+    def stochastic_depth(self, p: _Position):  # torchvision.ops': the identity in eval mode
+        args = (p.arg("p"), literal(p.get("mode")))
         functional = f"stochastic_depth({{0}}, {', '.join(args)}, self.training)"
         return Call("StochasticDepth(", args), "{m}({0})", functional, None
 
-    def keywords(self, node: Node, attrs, defaults, keywords=None) -> list[str]:
+    def keywords(self, p: _Position, attrs, defaults, keywords=None) -> list[str]:
         """`attr=value` for the attributes that differ from torch's defaults (or are written as expressions)."""
         out = []
         for attr, default, keyword_ in zip(attrs, defaults, keywords or attrs, strict=True):
-            value = getattr(node.op, attr)
-            text = self.ctx.arg(node, attr, value, "float" if isinstance(default, float) else "exact", default)
+            text = p.arg(attr, default)
             if text is not None:
                 out.append(f"{keyword_}={text}")
         return out
 
-    def activated(self, node: Node, module: Call, call: str, comment=None):
-        if node.op.activation is not None:  # `activation=` takes a name: leaky_relu and elu keep their defaults
-            alpha = {"leaky_relu": 0.01, "elu": 1.0}.get(node.op.activation)
-            call = self.ACTIVATIONS[node.op.activation][1].format(x=call, alpha=alpha)
+    def activated(self, p: _Position, module: Call, call: str, comment=None):
+        activation = p.get("activation")
+        if activation is not None:  # `activation=` takes a name: leaky_relu and elu keep their defaults
+            alpha = {"leaky_relu": 0.01, "elu": 1.0}.get(activation)
+            call = self.ACTIVATIONS[activation][1].format(x=call, alpha=alpha)
         return module, call, None, comment
 
-    def geometry(self, node: Node, kernel_attr: str) -> list[str]:
+    def geometry(self, p: _Position, kernel_attr: str) -> list[str]:
         """The channels-independent arguments of a convolution: kernel_size, stride."""
-        op, ctx = node.op, self.ctx
-        args = [f"kernel_size={ctx.arg(node, kernel_attr, getattr(op, kernel_attr), 'pair', literal=pair)}"]
-        stride = ctx.arg(node, "strides", op.strides, "pair", (1, 1), pair)
+        args = [f"kernel_size={p.arg(kernel_attr, literal=pair)}"]
+        stride = p.arg("strides", (1, 1), pair)
         return args + ([f"stride={stride}"] if stride is not None else [])
 
-    def conv(self, node: Node, x: Node):
-        op, ctx = node.op, self.ctx
-        args = [self.channels[x.id], ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
-        if op.weights is not None:  # the kernel's size is the matrix's
-            args[2] = self.fixed_kernel(node)
+    def conv(self, p: _Position):
+        args = [p.channels(), p.arg("filters"), *self.geometry(p, "kernel_size")]
+        fixed = p.each(lambda n, x: n.op.weights is not None)
+        if fixed:  # the kernel's size is the matrix's
+            args[2] = self.fixed_kernel(p)
         call, comment = "{m}({0})", None
-        if op.padding == "same":
-            padding, inner, comment = self.same_padding(x, op.kernel_size, op.strides, op.dilation)
+        if p.each(lambda n, x: n.op.padding == "same"):
+            padding, inner, comment = self.same_padding(p, "kernel_size")
             args += [padding] if padding else []
             call = "{m}(" + inner + ")"
         else:
-            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), pair)
+            padding = p.arg("padding", (0, 0), pair)
             args += [f"padding={padding}"] if padding is not None else []
-        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), pair)
+        dilation = p.arg("dilation", (1, 1), pair)
         args += [f"dilation={dilation}"] if dilation is not None else []
-        if op.weights is not None:
-            args += self.keywords(node, ("groups",), (1,))
-            return self.activated(node, Call("FixedConv2d(", tuple(args)), call, comment)
-        args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
-        return self.activated(node, Call("nn.Conv2d(", tuple(args)), call, comment)
+        if fixed:
+            args += self.keywords(p, ("groups",), (1,))
+            return self.activated(p, Call("FixedConv2d(", tuple(args)), call, comment)
+        args += self.keywords(p, ("groups", "use_bias"), (1, True), ("groups", "bias"))
+        return self.activated(p, Call("nn.Conv2d(", tuple(args)), call, comment)
 
-    def fixed_kernel(self, node: Node) -> str:
+    def fixed_kernel(self, p: _Position) -> str:
         """The matrix of a fixed filter: a call for box and gaussian, else a constant of the module."""
-        op = node.op
-        size = self.ctx.arg(node, "kernel_size", op.kernel_size, "pair", literal=pair)
-        if op.weights == "box":
+        weights = p.get("weights")
+        size = p.arg("kernel_size", literal=pair)
+        if weights == "box":
             return f"box_kernel({size})"
-        if op.weights == "gaussian":
-            return f"gaussian_kernel({size}, {self.ctx.arg(node, 'sigma', op.sigma, 'float')})"
-        if isinstance(op.weights, str):
-            return self.em.constant(op.weights.upper(), ops.PRESETS[op.weights])
-        name = node.name.split(".")[-1]
-        return self.em.constant(f"{name.upper()}_KERNEL" if _IDENT.fullmatch(name) else "KERNEL", op.weights)
+        if weights == "gaussian":
+            return f"gaussian_kernel({size}, {p.arg('sigma')})"
+        if isinstance(weights, str):
+            return self.em.constant(weights.upper(), ops.PRESETS[weights])
+        name = p.node.name.split(".")[-1]
+        return self.em.constant(f"{name.upper()}_KERNEL" if _IDENT.fullmatch(name) else "KERNEL", weights)
 
-    def conv_transpose(self, node: Node, x: Node):
-        op, ctx = node.op, self.ctx
-        args = [self.channels[x.id], ctx.arg(node, "filters", op.filters), *self.geometry(node, "kernel_size")]
+    def conv_transpose(self, p: _Position):
+        args = [p.channels(), p.arg("filters"), *self.geometry(p, "kernel_size")]
         call, comment = "{m}({0})", None
-        if op.padding == "same":
+        if p.each(lambda n, x: n.op.padding == "same"):
             # Keras' `same` (output = input x strides) is the transpose of a `same` convolution: crop the
             # full output as that convolution pads, the odd pixel last; extend it where the kernel is
             # shorter than the stride.
             padding, extra, crop = [], [], []
-            for k, s, d in zip(op.kernel_size, op.strides, op.dilation, strict=True):
+            for k, s, d in zip(p.get("kernel_size"), p.get("strides"), p.get("dilation"), strict=True):
                 total = d * (k - 1) + 1 - s
                 padding.append(max(total, 0) // 2)
                 crop.append(max(total, 0) % 2)
@@ -912,20 +980,25 @@ class _Owner(Dispatcher):
                 comment = "`same`: TensorFlow crops the odd row and column at the bottom and right"
         else:
             for attr in ("padding", "output_padding"):
-                text = ctx.arg(node, attr, getattr(op, attr), "pair", (0, 0), pair)
+                text = p.arg(attr, (0, 0), pair)
                 args += [f"{attr}={text}"] if text is not None else []
-        args += self.keywords(node, ("groups", "use_bias"), (1, True), ("groups", "bias"))
-        dilation = ctx.arg(node, "dilation", op.dilation, "pair", (1, 1), pair)
+        args += self.keywords(p, ("groups", "use_bias"), (1, True), ("groups", "bias"))
+        dilation = p.arg("dilation", (1, 1), pair)
         args += [f"dilation={dilation}"] if dilation is not None else []
-        return self.activated(node, Call("nn.ConvTranspose2d(", tuple(args)), call, comment)
+        return self.activated(p, Call("nn.ConvTranspose2d(", tuple(args)), call, comment)
 
-    def same_padding(self, x: Node, kernel, strides, dilation, value: str = "") -> tuple[str | None, str, str | None]:
+    def same_padding(self, p: _Position, kernel: str, value: str = "") -> tuple[str | None, str, str | None]:
         """`same` padding in PyTorch's terms: (the layer's padding argument or None, what the layer reads, a
         comment). Even padding is the layer's own; TensorFlow's odd pixel at the bottom and right needs F.pad;
         a split that depends on a size left open is made at run time."""
-        pads = same_pads(x.shape, kernel, strides, dilation)
+
+        def geometry(n: Node) -> tuple:  # kernel, strides, dilation (a pool's is 1)
+            return getattr(n.op, kernel), n.op.strides, getattr(n.op, "dilation", (1, 1))
+
+        pads = p.each(lambda n, x: same_pads(x.shape, *geometry(n)))
         if pads is None:
-            return None, f"pad_same({{0}}, {literal(kernel)}, {literal(strides)}, {literal(dilation)}{value})", None
+            sizes = ", ".join(map(literal, p.each(lambda n, x: geometry(n))))
+            return None, f"pad_same({{0}}, {sizes}{value})", None
         if pads[0] == pads[1] and pads[2] == pads[3]:
             return (f"padding={pair((pads[0], pads[2]))}" if pads[0] or pads[2] else None), "{0}", None
         comment = "`same` padding: TensorFlow puts the odd pixel at the bottom and right"
@@ -933,56 +1006,55 @@ class _Owner(Dispatcher):
 
     # --- ConvNeXt: a map held channels-last, layer norm, layer scale ---
 
-    def channels_last(self, node: Node, x: Node):
-        self.em.helpers.add("Permute")
+    def channels_last(self, p: _Position):
+        self.helpers.add("Permute")
         return Call("Permute(", ("[0, 2, 3, 1]",)), "{m}({0})", "{0}.permute(0, 2, 3, 1)", None
 
-    def channels_first(self, node: Node, x: Node):
-        self.em.helpers.add("Permute")
+    def channels_first(self, p: _Position):
+        self.helpers.add("Permute")
         return Call("Permute(", ("[0, 3, 1, 2]",)), "{m}({0})", "{0}.permute(0, 3, 1, 2)", None
 
-    def layernorm(self, node: Node, x: Node):
-        args = (self.channels[x.id], *self.keywords(node, ("eps",), (1e-5,)))
-        if len(node.shape) == 1 or node.id in self.net.held_last:  # the channels are the last axis
+    def layernorm(self, p: _Position):
+        args = (p.channels(), *self.keywords(p, ("eps",), (1e-5,)))
+        if p.each(lambda n, x: len(n.shape) == 1 or n.id in self.net.held_last):  # the channels are the last axis
             return Call("nn.LayerNorm(", args), "{m}({0})", None, None
-        self.em.helpers.add("LayerNorm2d")
+        self.helpers.add("LayerNorm2d")
         return Call("LayerNorm2d(", args), "{m}({0})", None, None
 
-    def layer_scale(self, node: Node, x: Node):
+    def layer_scale(self, p: _Position):
         # torchvision's bare parameter (state_dict key `layer_scale`), C×1×1 to broadcast over N×C×H×W
-        ones = ["1"] * (len(node.shape) - 1)
-        size = "(" + ", ".join([self.channels[x.id], *ones]) + ("" if ones else ",") + ")"
-        init = self.ctx.arg(node, "init", node.op.init, "float")
-        return Call("nn.Parameter(", (f"torch.full({size}, {init})",)), "{0} * {m}", None, None
+        ones = ["1"] * (p.each(lambda n, x: len(n.shape)) - 1)
+        size = "(" + ", ".join([p.channels(), *ones]) + ("" if ones else ",") + ")"
+        return Call("nn.Parameter(", (f"torch.full({size}, {p.arg('init')})",)), "{0} * {m}", None, None
 
-    def pool(self, node: Node, x: Node, which: str):
-        op, ctx = node.op, self.ctx
-        size = ctx.arg(node, "pool_size", op.pool_size, "pair", literal=pair)
+    def pool(self, p: _Position, which: str):
+        size = p.arg("pool_size", literal=pair)
         args = [f"kernel_size={size}"]
-        stride = ctx.source(node.exprs.get("strides"), op.strides, "pair")
-        if stride is None and op.strides != op.pool_size:  # torch's stride defaults to the kernel size too
-            stride = pair(op.strides)
+        strides = [n.op.strides for n in p.nodes if n is not None]
+        stride = p.args.expression(p.node.exprs.get("strides"), strides)
+        if stride is None and p.each(lambda n, x: n.op.strides != n.op.pool_size):  # torch's default: the size
+            stride = pair(p.get("strides"))
         args += [f"stride={stride}"] if stride is not None else []
         inner, comment = "{0}", None
-        if op.padding == "same":
+        if p.each(lambda n, x: n.op.padding == "same"):
             value = ', value=float("-inf")' if which == "Max" else ""  # padding never wins a max
-            padding, inner, comment = self.same_padding(x, op.pool_size, op.strides, (1, 1), value)
-            if inner != "{0}" and which == "Avg" and not op.count_include_pad:  # padded pixels must not count
-                call = f"avg_pool_same({{0}}, {literal(op.pool_size)}, {literal(op.strides)})"
+            padding, inner, comment = self.same_padding(p, "pool_size", value)
+            if inner != "{0}" and which == "Avg" and not p.get("count_include_pad"):  # padded pixels must not count
+                call = f"avg_pool_same({{0}}, {literal(p.get('pool_size'))}, {literal(p.get('strides'))})"
                 return None, call, call, None
             args += [padding] if padding else []
         else:
-            padding = ctx.arg(node, "padding", op.padding, "pair", (0, 0), pair)
+            padding = p.arg("padding", (0, 0), pair)
             args += [f"padding={padding}"] if padding is not None else []
-            args += self.keywords(node, ("ceil_mode",), (False,))
+            args += self.keywords(p, ("ceil_mode",), (False,))
         if which == "Avg":
-            args += self.keywords(node, ("count_include_pad",), (True,))
+            args += self.keywords(p, ("count_include_pad",), (True,))
         module = Call(f"nn.{which}Pool2d(", tuple(args))
         functional = f"F.{which.lower()}_pool2d({inner}, " + ", ".join([size, *args[1:]]) + ")"
         return module, "{m}(" + inner + ")", functional, comment
 
 
-def _is_chain(pieces: list[Piece], start: int, end: int | None) -> bool:
+def _is_chain(pieces: list[Piece], start: tuple[str, ...], end: tuple[str, ...]) -> bool:
     """Does each piece read the one before (the first, the scope's input), and run as module(x)?"""
     value = start
     for p in pieces:
@@ -1004,12 +1076,6 @@ def _items(pieces: list[Piece]) -> list[Item]:
                 inner[-1] = replace(inner[-1], hint=p.name)
             items += inner
     return items
-
-
-def _steps(items: list[Item]) -> list[Step]:
-    """Items as the steps that decide which instances share a class: their code must read the same, and a
-    block or sequence run as one call (a projection shortcut) may be optional."""
-    return [Step(it.path, replace(it, inputs=()), it.inputs, it.opaque and len(it.path) == 1) for it in items]
 
 
 # --- classes as source ------------------------------------------------------------------------------------
