@@ -1224,11 +1224,14 @@ def _unless_idle(p: _Position, stmt: _Stmt, acts: list[bool]) -> list:
         return skip
     tree = ast.parse(stmt.args[0], mode="eval")
     names = dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-    for name in names:  # `if padding:` (a pair too: (0, 0) is caught), `if kernel > 1:`
+    for name in names:  # `if padding:` (a pair: (0, 0) is caught), `if drop_rate > 0:`, `if kernel > 1:`
         values = [env.get(name) for env in p.envs]
-        if list(map(bool, values)) == acts:
+        numbers = all(type(v) in (int, float) for v in values)
+        if numbers and [v > 0 for v in values] == acts:
+            return [*skip, _If(f"{name} > 0", [stmt])]
+        if not numbers and list(map(bool, values)) == acts:
             return [*skip, _If(name, [stmt])]
-        if all(type(v) in (int, float) for v in values) and [v > 1 for v in values] == acts:
+        if numbers and [v > 1 for v in values] == acts:
             return [*skip, _If(f"{name} > 1", [stmt])]
     try:
         values = [arith.evaluate(tree, env) for env in p.envs]
