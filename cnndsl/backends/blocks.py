@@ -285,6 +285,73 @@ def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[
     return out
 
 
+@dataclass
+class Signature:
+    """The parameters of a shared class or function, as both generators write them: those its code uses, in
+    the block's order, each required or with a default (a value; `None` where the default is computed from
+    the parameters before it, first thing in the body); keyword-only after the first default; then the flags
+    that turn optional steps on (`downsample=False`)."""
+
+    names: dict[str, str]  # .cnn parameter -> Python name, for the parameters the code uses
+    defaults: dict[str, ast.expr | None]  # Python name -> default (None: required)
+    flags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, signature: dict, rename: dict[str, str], first: dict, used: set[str], flags=()) -> Signature:
+        """The parameters the code uses (`used`, Python names) and those their defaults are computed from; their
+        defaults as the block wrote them (`signature`: .cnn name -> expression), checked with `first`'s values."""
+        found = defaults(signature, rename, first)
+        used = parameters_used(used, found)
+        names = {p: py for p, py in rename.items() if py in used}
+        return cls(names, {py: found.get(py) for py in names.values()}, list(flags))
+
+    def parameters(self) -> list[tuple[str, str | None]]:
+        """(name, its default as source or None where required), with ("*", None) before a required parameter
+        that follows a default; the flags last."""
+        out: list[tuple[str, str | None]] = []
+        keyword_only = False
+        for py, default in self.defaults.items():
+            if default is None:
+                if keyword_only and ("*", None) not in out:
+                    out.append(("*", None))
+                out.append((py, None))
+            else:
+                keyword_only = True
+                out.append((py, "None" if _uses_names(default) else unparse(default)))
+        return out + [(flag, "False") for flag in self.flags]
+
+    def computed(self) -> list[tuple[str, str]]:
+        """The defaults computed first thing in the body: `if padding is None: padding = kernel // 2`."""
+        return [(py, ast.unparse(d)) for py, d in self.defaults.items() if d is not None and _uses_names(d)]
+
+    def arguments(self, here: Arguments, exprs: dict, values: dict[str, list]) -> list[str] | None:
+        """What a call passes for the instances calling this code, in order: each argument as the caller wrote
+        it (`exprs`, .cnn name -> expression) where that gives every instance's value (`values`) in the caller's
+        parameters (`here`); else their one value, left out where the default gives it; by position up to the
+        first default. None where the instances pass different values no parameter gives."""
+        callee = Arguments(
+            self.names, [{py: values[p][i] for p, py in self.names.items()} for i in range(len(here.envs))]
+        )
+        out: list[str] = []
+        keyword = False
+        for p, py in self.names.items():
+            keyword = keyword or self.defaults[py] is not None
+            source = here.expression(exprs.get(p), values[p], exact=True)
+            if source is None:
+                if not all(gives(v, values[p][0], exact=True) for v in values[p]):
+                    return None
+                default = self.defaults[py]
+                if default is not None and callee.reproduces(default, values[p], exact=True):
+                    continue
+                source = literal(values[p][0])
+            out.append(f"{py}={source}" if keyword else source)
+        return out
+
+
+def _uses_names(tree: ast.expr) -> bool:
+    return any(isinstance(n, ast.Name) for n in ast.walk(tree))
+
+
 def flag_name(label: str, taken) -> str:
     """The parameter that turns an optional step on, named after its label (`downsample=True`; `projection`
     for a step known by its position), with a `_` where it would hide a name the code uses."""

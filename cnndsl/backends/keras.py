@@ -33,20 +33,7 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
-from .blocks import (
-    Arguments,
-    Differs,
-    Step,
-    defaults,
-    flag_name,
-    gives,
-    last_reads,
-    parameters_used,
-    share,
-    switch,
-    template,
-    unparse,
-)
+from .blocks import Arguments, Differs, Signature, Step, flag_name, last_reads, share, switch, template
 from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
@@ -192,10 +179,6 @@ def _pads(pads) -> str:
     if t == b and le == r:
         return pair((t, le))
     return f"(({t}, {b}), ({le}, {r}))"
-
-
-def _uses_names(tree: ast.Expression) -> bool:
-    return any(isinstance(n, ast.Name) for n in ast.walk(tree))
 
 
 def _variable(label: str, fallback: str) -> str:
@@ -365,44 +348,28 @@ class _Slot:
 class _Function:
     definition: str | None  # None for build()
     bodies: list[_Body]
-    params: dict[str, str]  # .cnn parameter -> Python name, for the parameters the code uses
-    defaults: dict[str, ast.Expression | None]  # Python name -> default (None: required)
+    signature: Signature
     flags: dict[str, str]  # add rel -> flag parameter of its optional projection
     lines: list[str]
     layer_suffixes: dict[str, list[str]]  # rel -> names of the layers written for it, after the prefix
     name: str = ""
 
-    def signature(self) -> list[str]:
-        """`x, channels, stride=1, downsample=False, name=None`; a default written with other parameters is
-        None here and computed first thing in the body."""
-        out, keyword_only = ["x"], False
-        for py, default in self.defaults.items():
-            if default is None:
-                if keyword_only and "*" not in out:
-                    out.append("*")
-                out.append(py)
-            else:
-                keyword_only = True
-                out.append(f"{py}={'None' if _uses_names(default) else unparse(default.body)}")
-        return out + [f"{flag}=False" for flag in self.flags.values()] + ["name=None"]
+    @property
+    def params(self) -> dict[str, str]:
+        return self.signature.names
+
+    def header(self) -> list[str]:
+        """`x, channels, stride=1, downsample=False, name=None`."""
+        parameters = [py if default is None else f"{py}={default}" for py, default in self.signature.parameters()]
+        return ["x", *parameters, "name=None"]
 
     def prologue(self) -> list[str]:
         w = Writer()
         with w.indent():
-            for py, default in self.defaults.items():
-                if default is not None and _uses_names(default):
-                    with w.block(f"if {py} is None:"):
-                        w.line(f"{py} = {ast.unparse(default)}")
+            for py, default in self.signature.computed():
+                with w.block(f"if {py} is None:"):
+                    w.line(f"{py} = {default}")
         return w.lines
-
-    def positional(self, py: str) -> bool:
-        """Whether a call passes this parameter by position: the required ones before any default."""
-        for name, default in self.defaults.items():
-            if default is not None:
-                return False
-            if name == py:
-                return True
-        return False
 
 
 # --- the module -----------------------------------------------------------------------------------------------
@@ -489,7 +456,7 @@ class _Module:
             w.line(definition.source)
         for f in self.functions:
             w.blank(2)
-            w.statement("", Call(f"def {f.name}(", tuple(f.signature()), "):"))
+            w.statement("", Call(f"def {f.name}(", tuple(f.header()), "):"))
             w.lines += [*f.prologue(), *f.lines]
         build = tuple(f"{py}={literal(self.net.args[p])}" for p, py in self._network.params.items())
         w.blank(2)
@@ -518,7 +485,7 @@ class _Module:
         # on) may still read the same: one function for them.
         same: dict[tuple, _Function] = {}
         for f in done:
-            key = (tuple(f.params.items()), tuple(f.signature()), tuple(f.prologue()), tuple(f.lines))
+            key = (tuple(f.params.items()), tuple(f.header()), tuple(f.prologue()), tuple(f.lines))
             if key in same:
                 same[key].bodies += f.bodies
             else:
@@ -649,12 +616,8 @@ class _Module:
             texts = self.net.blocks.get(definition, {})
         else:
             texts = {p: expr.constant(v) for p, v in self.net.args.items()}
-        found = defaults({p: texts.get(p) for p in params}, params, args[0])
-        given = {py: ast.Expression(found[py]) if py in found else None for py in params.values()}
-        used = parameters_used(writer.used, given)
-        params = {p: py for p, py in params.items() if py in used}
-        given = {py: given[py] for py in params.values()}
-        return _Function(definition, bodies, params, given, flags, lines, writer.layer_suffixes)
+        signature = Signature.of({p: texts.get(p) for p in params}, params, args[0], writer.used, flags.values())
+        return _Function(definition, bodies, signature, flags, lines, writer.layer_suffixes)
 
     def _check_names(self) -> None:
         seen: dict[str, str] = {}
@@ -989,19 +952,10 @@ class _FunctionWriter:
             raise self.differs(slot.rel)
         envs = [env for item, env in zip(slot.items, self.envs) if item is not None]
         here = Arguments(self.params, envs, used=self.used)
-        callee = Arguments(f.params, [{f.params[p]: v for p, v in c.args.items() if p in f.params} for c in calls])
-        args = [inputs[0]]
-        for p, py in f.params.items():
-            values = [c.args[p] for c in calls]
-            source = here.expression(calls[0].exprs.get(p), values, exact=True)
-            if source is None:
-                if not all(gives(v, values[0], exact=True) for v in values):
-                    raise self.differs(slot.rel)
-                default = f.defaults[py]
-                if default is not None and callee.reproduces(default.body, values, exact=True):
-                    continue
-                source = literal(values[0])
-            args.append(source if f.positional(py) else f"{py}={source}")
+        passed = f.signature.arguments(here, calls[0].exprs, {p: [c.args[p] for c in calls] for p in calls[0].args})
+        if passed is None:
+            raise self.differs(slot.rel)
+        args = [inputs[0], *passed]
         args += [f"{f.flags[add]}=True" for add, on in flags.items() if on]
         local = self.module.local_name(slot.rel, slot.items, self)
         args.append(f'name=f"{{name}}_{local}"' if self.definition is not None else f"name={quote(local)}")
@@ -1270,11 +1224,14 @@ def _unless_idle(p: _Position, stmt: _Stmt, acts: list[bool]) -> list:
         return skip
     tree = ast.parse(stmt.args[0], mode="eval")
     names = dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-    for name in names:  # `if padding:` (a pair too: (0, 0) is caught), `if kernel > 1:`
+    for name in names:  # `if padding:` (a pair: (0, 0) is caught), `if drop_rate > 0:`, `if kernel > 1:`
         values = [env.get(name) for env in p.envs]
-        if list(map(bool, values)) == acts:
+        numbers = all(type(v) in (int, float) for v in values)
+        if numbers and [v > 0 for v in values] == acts:
+            return [*skip, _If(f"{name} > 0", [stmt])]
+        if not numbers and list(map(bool, values)) == acts:
             return [*skip, _If(name, [stmt])]
-        if all(type(v) in (int, float) for v in values) and [v > 1 for v in values] == acts:
+        if numbers and [v > 1 for v in values] == acts:
             return [*skip, _If(f"{name} > 1", [stmt])]
     try:
         values = [arith.evaluate(tree, env) for env in p.envs]
