@@ -51,16 +51,14 @@ from .base import block_definitions, literal, matrix, needed, pair, runtime, sam
 from .blocks import (
     Arguments,
     Differs,
+    Signature,
     Step,
-    defaults,
     flag_name,
     gives,
     last_reads,
-    parameters_used,
     share,
     switch,
     template,
-    unparse,
 )
 from .writer import Call, Entry, Writer, flat
 
@@ -209,8 +207,7 @@ class Group:
     instances: list[Scope] = field(default_factory=list)
     extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs (`aux1: output ...`), in order
     optional: dict[tuple[str, ...], str] = field(default_factory=dict)  # item path -> flag parameter
-    params: list[str] = field(default_factory=list)  # parameters the code uses (Python names)
-    defaults: dict[str, ast.expr] = field(default_factory=dict)
+    signature: Signature | None = None  # the parameters the code uses, their defaults, the flags
     takes_in_channels: bool = False
     # A last module chosen by a word parameter (`if act == relu { relu() }`): the parameter, and the module
     # each of its values appends (None: no module)
@@ -381,7 +378,8 @@ class _Emitter:
         build.statement("", Call("def build(", tuple(_parameters(g)), ") -> nn.Module:"))
         with build.indent():
             build.docstring([f"The {net.name} network, with freshly initialised weights."])
-            build.statement("", Call(f"return {self.network_class}(", tuple(f"{p}={p}" for p in g.params), hug=True))
+            passed = tuple(f"{p}={p}" for p in g.signature.names.values())
+            build.statement("", Call(f"return {self.network_class}(", passed, hug=True))
         parts.append(build.text())
         code = "\n\n".join(parts)
         gap = "\n\n" if constants else "\n\n\n"  # isort's blank lines after the imports: 1 before a constant
@@ -477,7 +475,6 @@ def _parse_call(call: str) -> ast.expr:
 def _signature(g: Group, signature: dict) -> None:
     """The constructor's parameters: those the code uses and those their defaults use; and the flags."""
     names = g.names
-    g.defaults = defaults(signature, names.py, g.instances[0].args)
     used: set[str] = set()
     for it in g.items:
         used |= _names(_parse_call(it.call)) if it.call else set()
@@ -485,11 +482,9 @@ def _signature(g: Group, signature: dict) -> None:
     if g.switch:
         used.add(g.switch[0])
         used |= {n for m in g.switch[1].values() if m for n in _names(ast.parse(flat(m), mode="eval").body)}
-    used = parameters_used(used, g.defaults)
-    g.params = [py for py in names.py.values() if py in used]
-    g.defaults = {p: t for p, t in g.defaults.items() if p in g.params}
+    g.signature = Signature.of(signature, names.py, g.instances[0].args, used)
     g.takes_in_channels = names.in_channels in used
-    taken = set(g.params) | {names.in_channels} | _RESERVED
+    taken = set(g.signature.names.values()) | {names.in_channels} | _RESERVED
     for path in g.optional:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
@@ -497,6 +492,7 @@ def _signature(g: Group, signature: dict) -> None:
         last = g.items[-1]
         label = "residual" if last.merge == "add" else g.items[g.tail[1]].path[0]
         g.tail = (flag_name(label, taken), g.tail[1])
+    g.signature.flags = g.flag_names()
 
 
 def _fold_switches(groups: list[Group]) -> list[Group]:
@@ -634,12 +630,18 @@ class _Owner(Dispatcher):
         envs = [env for env, c in zip(self.envs, children, strict=True) if c is not None]
         return Arguments(self.names.py, envs, used=self.used)
 
-    def channel(self, path: tuple[str, ...]) -> str:
-        """The channels of a step's value: an expression of the parameters, or the number all instances have."""
+    def channel(self, path: tuple[str, ...], required: bool = True) -> str | None:
+        """The channels of a step's value: an expression of the parameters, or the number all instances have
+        (if they differ: Differs where `required`, else None)."""
         text = self.channels.get(path)
         if text is not None:
             return text
-        return literal(self.same([self._channels(st, path) for st in self.members]))
+        try:
+            return literal(self.same([self._channels(st, path) for st in self.members]))
+        except Differs:
+            if required:
+                raise
+            return None
 
     def _channels(self, st: _Structure, path: tuple[str, ...]):
         return self.net.nodes[st.value[path]].shape[0] if path in st.value else _ABSENT
@@ -711,29 +713,23 @@ class _Owner(Dispatcher):
         g = self.em.class_of[present[0].id]
         self.same([_ABSENT if s is None else (self.em.class_of[s.id].name, self.flags(s)) for s in scopes])
         here = self.arguments(scopes)
-        callee = Arguments(g.names.py, [{g.names.py[p]: v for p, v in s.args.items()} for s in present])
-        # The callee's parameters as expressions here, for its output channels in these terms.
-        trees = {g.names.in_channels: ast.parse(self.channel(step.inputs[0]), mode="eval").body}
-        args = [self.channel(step.inputs[0])] if g.takes_in_channels else []
-        keyword_only = False
+        values = {p: [s.args[p] for s in present] for p in g.names.py}
+        passed = g.signature.arguments(here, present[0].exprs, values)
+        # The callee's parameters as expressions here (its arguments, or their one value), for its channels.
+        trees = {}
+        if (channels := self.channel(step.inputs[0], required=False)) is not None:
+            trees[g.names.in_channels] = ast.parse(channels, mode="eval").body
         for p, py in g.names.py.items():
-            values = [s.args[p] for s in present]
-            text = here.expression(present[0].exprs.get(p), values, exact=True)
-            if text is None and all(gives(v, values[0], exact=True) for v in values):
-                trees[py] = ast.parse(literal(values[0]), mode="eval").body
-            elif text is not None:
+            text = here.expression(present[0].exprs.get(p), values[p], exact=True)
+            if text is None and all(gives(v, values[p][0], exact=True) for v in values[p]):
+                text = literal(values[p][0])
+            if text is not None:
                 trees[py] = ast.parse(text, mode="eval").body
-            if py not in g.params:
-                continue
-            if py in g.defaults:
-                keyword_only = True
-            if text is None:
-                value = self.same([_ABSENT if s is None else s.args[p] for s in scopes])
-                if py in g.defaults and callee.reproduces(g.defaults[py], values, exact=True):
-                    continue
-                text = literal(value)
-            args.append(f"{py}={text}" if keyword_only else text)
-        args += [f"{flag}=True" for flag, on in zip(g.flag_names(), self.flags(present[0])) if on]
+            elif passed is None and p in g.signature.names:  # they pass different values: split them by these
+                self.same([_ABSENT if s is None else s.args[p] for s in scopes])
+        assert passed is not None  # else the loop found the parameter whose values differ
+        args = [self.channel(step.inputs[0])] if g.takes_in_channels else []
+        args += [*passed, *(f"{flag}=True" for flag, on in zip(g.flag_names(), self.flags(present[0])) if on)]
         if g.out_channels is not None:
             lifted = arith.sum_of([_substitute(ast.parse(g.out_channels, mode="eval").body, trees)])
             self.channels[step.name] = self.checked(lifted, step.name)
@@ -1089,10 +1085,9 @@ def _render_class(name: str, doc: list[str], items, sequential: bool, outputs, g
         w.blank()
         w.statement("", Call("def __init__(", ("self", *(_parameters(g) if g else [])), ") -> None:"))
         with w.indent():
-            for p, tree in (g.defaults if g else {}).items():
-                if _names(tree):
-                    with w.block(f"if {p} is None:"):
-                        w.line(f"{p} = {ast.unparse(tree)}")
+            for p, default in g.signature.computed() if g else []:
+                with w.block(f"if {p} is None:"):
+                    w.line(f"{p} = {default}")
             if sequential and g and g.switch:
                 _switched_layers(w, items, *g.switch)
                 return w.text()
@@ -1124,22 +1119,16 @@ def _switched_layers(w: Writer, items: list[Item], parameter: str, table: dict[s
 
 
 def _parameters(g: Group) -> list[str]:
+    """The constructor's parameters, annotated with the types of the instances' values."""
     out = [f"{g.names.in_channels}: int"] if g.takes_in_channels else []
-    star = defaulted = False
-    for p in g.params:
-        annotation = _annotation([s.args[g.names.source[p]] for s in g.instances])
-        if p in g.defaults:
-            defaulted = True
-            tree = g.defaults[p]
-            default = "None" if _names(tree) else unparse(tree)  # an expression is computed in __init__
-            out.append(f"{p}: {annotation}{' | None' * (default == 'None')} = {default}")
+    flags = set(g.signature.flags)
+    for p, default in g.signature.parameters():
+        if p == "*" or p in flags:
+            out.append(p if p == "*" else f"{p}: bool = False")
             continue
-        if defaulted and not star:  # a required parameter after one with a default: keyword-only
-            out.append("*")
-            star = True
-        out.append(f"{p}: {annotation}")
-    flags = [*g.optional.values(), *([g.tail[0]] if g.tail else [])]
-    return out + [f"{flag}: bool = False" for flag in flags]
+        annotation = _annotation([s.args[g.names.source[p]] for s in g.instances])
+        out.append(f"{p}: {annotation}" + ("" if default is None else f"{' | None' * (default == 'None')} = {default}"))
+    return out
 
 
 def _annotation(values) -> str:
