@@ -741,9 +741,8 @@ class _Owner(Dispatcher):
     def opaque(self, step: Step, module: Call) -> Piece:
         path, name = step.name, step.name[-1]
         self.paths[path] = path
-        fresh = self.each(step.name, lambda st: self.fresh(st, st.value[path]))
         item = Item(
-            path, (self.paths[step.inputs[0]],), "{m}({0})", module, opaque=True, fresh=fresh,
+            path, (self.paths[step.inputs[0]],), "{m}({0})", module, opaque=True, fresh=self.fresh(path),
             hint=None if _INDEX.fullmatch(name) else name,
         )  # fmt: skip
         return Piece(name, path, step.inputs, module, item)
@@ -752,19 +751,17 @@ class _Owner(Dispatcher):
         """f(instance) in every instance that has the step at `path`: the one value they all have."""
         return self.same([f(st) if path in st.at else _ABSENT for st in self.members])
 
-    def fresh(self, st: _Structure, value: int) -> bool:
-        op = self.net.nodes[value].op
-        return op.kind in _FRESH and getattr(op, "activation", None) is None and value != st.value[()]
+    def fresh(self, path: tuple[str, ...], of_input: bool = False) -> bool:
+        """Is the value of the step at `path` a fresh tensor (see _FRESH)? `of_input`: is the value the layer
+        there reads one, which nothing else reads, so that the layer may overwrite it?"""
 
-    def inplace(self, p: _Position) -> bool:
-        """May this op overwrite its input? Only a fresh tensor that nothing else reads."""
-        path = p.step.name
+        def fresh(st: _Structure) -> bool:
+            value = st.at[path].inputs[0] if of_input else st.value[path]
+            op = self.net.nodes[value].op
+            fresh = op.kind in _FRESH and getattr(op, "activation", None) is None and value != st.value[()]
+            return fresh and (not of_input or self.em.consumers[value] == 1)
 
-        def inplace(st: _Structure) -> bool:
-            (i,) = st.at[path].inputs
-            return self.fresh(st, i) and self.em.consumers[i] == 1
-
-        return self.each(path, inplace)
+        return self.each(path, fresh)
 
     # --- layers --------------------------------------------------------------------------------------------
 
@@ -773,8 +770,7 @@ class _Owner(Dispatcher):
         name = path[-1]
         module, call, functional, comment = self.handler(p.node)(p)
         labelled = not _INDEX.fullmatch(name)
-        fresh = self.each(path, lambda st: self.fresh(st, st.value[path]))
-        fields = dict(fresh=fresh, hint=name if labelled else None, comment=comment)
+        fields = dict(fresh=self.fresh(path), hint=name if labelled else None, comment=comment)
         # forward sees no constructor parameters: a layer whose arguments use them is a module, made in __init__
         functional = functional or call
         inputs = tuple(self.paths[i] for i in p.step.inputs)
@@ -796,8 +792,8 @@ class _Owner(Dispatcher):
         if kind in ("conv", "conv_transpose", "dense"):
             attr = "units" if kind == "dense" else "filters"
             return p.args.expression(p.node.exprs.get(attr), [getattr(n.op, attr) for n in p.nodes if n is not None])
-        texts = [self.channels.get(i) for i in inputs]
         if kind in ("chunk", "concat", "flatten", "multiply"):
+            texts = [self.channel(i, required=False) for i in inputs]
             trees = [ast.parse(t, mode="eval").body for t in texts if t is not None]
             if len(trees) < len(texts):
                 return None
@@ -812,7 +808,7 @@ class _Owner(Dispatcher):
                 c = p.node.shape[0]
                 tree = next(t for t, i in zip(trees, p.node.inputs) if self.net.nodes[i].shape[0] == c)
             return self.checked(tree, path)
-        return texts[0]
+        return self.channels.get(inputs[0])
 
     # --- layers by kind: (module constructor, forward with the module as {m}, forward without one, comment) ---
 
@@ -874,7 +870,7 @@ class _Owner(Dispatcher):
         function = p.get("function")
         alpha = p.arg("alpha") if p.each(lambda n, x: n.op.alpha is not None) else None
         module, call = (text.format(x="{0}", alpha=alpha) for text in self.ACTIVATIONS[function])
-        if function == "relu" and self.inplace(p):
+        if function == "relu" and self.fresh(p.step.name, of_input=True):
             module, call = "nn.ReLU(inplace=True)", "F.relu({0}, inplace=True)"
         head, _, rest = module.partition("(")
         return Call(head + "(", (rest[:-1],) if rest[:-1] else ()), "{m}({0})", call, None
