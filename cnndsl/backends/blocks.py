@@ -324,11 +324,12 @@ class Signature:
         """The defaults computed first thing in the body: `if padding is None: padding = kernel // 2`."""
         return [(py, ast.unparse(d)) for py, d in self.defaults.items() if d is not None and _uses_names(d)]
 
-    def arguments(self, here: Arguments, exprs: dict, values: dict[str, list]) -> list[str] | None:
+    def arguments(self, here: Arguments, exprs: dict, values: dict[str, list], sources=None) -> list[str] | None:
         """What a call passes for the instances calling this code, in order: each argument as the caller wrote
         it (`exprs`, .cnn name -> expression) where that gives every instance's value (`values`) in the caller's
         parameters (`here`); else their one value, left out where the default gives it; by position up to the
-        first default. None where the instances pass different values no parameter gives."""
+        first default. None where the instances pass different values no parameter gives. `sources`, a dict
+        if given, gets every argument's source by Python name, those left out too, up to where they differ."""
         callee = Arguments(
             self.names, [{py: values[p][i] for p, py in self.names.items()} for i in range(len(here.envs))]
         )
@@ -337,13 +338,16 @@ class Signature:
         for p, py in self.names.items():
             keyword = keyword or self.defaults[py] is not None
             source = here.expression(exprs.get(p), values[p], exact=True)
-            if source is None:
+            value = source is None
+            if value:
                 if not all(gives(v, values[p][0], exact=True) for v in values[p]):
                     return None
-                default = self.defaults[py]
-                if default is not None and callee.reproduces(default, values[p], exact=True):
-                    continue
                 source = literal(values[p][0])
+            if sources is not None:
+                sources[py] = source
+            default = self.defaults[py]
+            if value and default is not None and callee.reproduces(default, values[p], exact=True):
+                continue
             out.append(f"{py}={source}" if keyword else source)
         return out
 

@@ -712,22 +712,16 @@ class _Owner(Dispatcher):
         present = [s for s in scopes if s is not None]
         g = self.em.class_of[present[0].id]
         self.same([_ABSENT if s is None else (self.em.class_of[s.id].name, self.flags(s)) for s in scopes])
-        here = self.arguments(scopes)
+        sources: dict[str, str] = {}
         values = {p: [s.args[p] for s in present] for p in g.names.py}
-        passed = g.signature.arguments(here, present[0].exprs, values)
-        # The callee's parameters as expressions here (its arguments, or their one value), for its channels.
-        trees = {}
+        passed = g.signature.arguments(self.arguments(scopes), present[0].exprs, values, sources)
+        if passed is None:  # they pass different values that no parameter gives: split them by the first
+            p = next(p for p, py in g.signature.names.items() if py not in sources)
+            raise Differs([None if s is None else repr(s.args[p]) for s in scopes])
+        # The callee's parameters as expressions here, for its output channels in these terms.
+        trees = {py: ast.parse(text, mode="eval").body for py, text in sources.items()}
         if (channels := self.channel(step.inputs[0], required=False)) is not None:
             trees[g.names.in_channels] = ast.parse(channels, mode="eval").body
-        for p, py in g.names.py.items():
-            text = here.expression(present[0].exprs.get(p), values[p], exact=True)
-            if text is None and all(gives(v, values[p][0], exact=True) for v in values[p]):
-                text = literal(values[p][0])
-            if text is not None:
-                trees[py] = ast.parse(text, mode="eval").body
-            elif passed is None and p in g.signature.names:  # they pass different values: split them by these
-                self.same([_ABSENT if s is None else s.args[p] for s in scopes])
-        assert passed is not None  # else the loop found the parameter whose values differ
         args = [self.channel(step.inputs[0])] if g.takes_in_channels else []
         args += [*passed, *(f"{flag}=True" for flag, on in zip(g.flag_names(), self.flags(present[0])) if on)]
         if g.out_channels is not None:
