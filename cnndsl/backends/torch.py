@@ -579,11 +579,13 @@ class _Position:
     def get(self, attr: str):
         return self.each(lambda n, x: getattr(n.op, attr))
 
+    def values(self, attr: str) -> list:
+        return [getattr(n.op, attr) for n in self.nodes if n is not None]
+
     def arg(self, attr: str, default=None, literal=literal) -> str | None:
         """An op attribute as source: the expression it was written with where that gives every instance's
         value, else the value they all have (None where that is torch's default)."""
-        values = [getattr(n.op, attr) for n in self.nodes if n is not None]
-        text = self.args.expression(self.node.exprs.get(attr), values)
+        text = self.args.expression(self.node.exprs.get(attr), self.values(attr))
         if text is not None:
             return text
         value = self.get(attr)
@@ -646,13 +648,11 @@ class _Owner(Dispatcher):
     def _channels(self, st: _Structure, path: tuple[str, ...]):
         return self.net.nodes[st.value[path]].shape[0] if path in st.value else _ABSENT
 
-    def checked(self, tree: ast.expr | None, path: tuple[str, ...]) -> str | None:
+    def checked(self, tree: ast.expr, path: tuple[str, ...]) -> str | None:
         """An expression of the channels of a step's value, if it gives them in every instance."""
-        if tree is None:
-            return None
-        present = [st for st in self.members if path in st.value]
-        values = [self._channels(st, path) for st in present]
-        return self.arguments([st if path in st.value else None for st in self.members]).check(tree, values)
+        values = [self._channels(st, path) for st in self.members]
+        present = [v for v in values if v is not _ABSENT]
+        return self.arguments([None if v is _ABSENT else v for v in values]).check(tree, present)
 
     def group(self, definition: str) -> Group:
         parts = share([(st.output, st.steps) for st in self.members])
@@ -785,7 +785,7 @@ class _Owner(Dispatcher):
         kind, path, inputs = p.op.kind, p.step.name, p.step.inputs
         if kind in ("conv", "conv_transpose", "dense"):
             attr = "units" if kind == "dense" else "filters"
-            return p.args.expression(p.node.exprs.get(attr), [getattr(n.op, attr) for n in p.nodes if n is not None])
+            return p.args.expression(p.node.exprs.get(attr), p.values(attr))
         if kind in ("chunk", "concat", "flatten", "multiply"):
             texts = [self.channel(i, required=False) for i in inputs]
             trees = [ast.parse(t, mode="eval").body for t in texts if t is not None]
@@ -1016,8 +1016,7 @@ class _Owner(Dispatcher):
     def pool(self, p: _Position, which: str):
         size = p.arg("pool_size", literal=pair)
         args = [f"kernel_size={size}"]
-        strides = [n.op.strides for n in p.nodes if n is not None]
-        stride = p.args.expression(p.node.exprs.get("strides"), strides)
+        stride = p.args.expression(p.node.exprs.get("strides"), p.values("strides"))
         if stride is None and p.each(lambda n, x: n.op.strides != n.op.pool_size):  # torch's default: the size
             stride = pair(p.get("strides"))
         args += [f"stride={stride}"] if stride is not None else []
