@@ -135,6 +135,8 @@ def _ir_expr(e) -> expr.Expr | None:
         return expr.Const(value=e.value) if type(e.value) in (bool, int, float, str) else None
     if isinstance(e, Name):
         return expr.Param(name=e.id)
+    if isinstance(e, ShapeAttr) and e.attr == "channels":
+        return expr.In()
     parts = [e.operand] if isinstance(e, Neg) else list(e.items) if isinstance(e, TupleExpr) else []
     converted = [_ir_expr(p) for p in parts]
     if not parts or None in converted:
@@ -185,10 +187,13 @@ def _names_in(expr) -> set[str]:
 
 
 def _arithmetic(expr) -> bool:
-    """Whether an expression is arithmetic on names and numbers, which the code generators can read back
-    (backends/arith.py); conditions, calls, indexing and `in` are kept as their values only."""
+    """Whether an expression is arithmetic on names, numbers and `in.channels`, which the code generators can
+    read back (backends/arith.py); conditions, calls, indexing and the input's other sizes are kept as their
+    values only."""
     if isinstance(expr, (Name, Const)):
         return True
+    if isinstance(expr, ShapeAttr):
+        return expr.attr == "channels"
     if isinstance(expr, BinOp):
         first, rest = _chain(expr)
         return _arithmetic(first) and all(_arithmetic(right) for _, right in rest)
@@ -203,7 +208,8 @@ def _symbolic(e, frame: Frame) -> expr.Expr | None:
     """An argument as an IR expression of the parameters of the enclosing block or network, when it uses
     them and nothing else the generated code would lack (constants, loop variables)."""
     names = _names_in(e)
-    if not names & frame.params or names & (frame.env.keys() - frame.params) or not _arithmetic(e):
+    params = frame.params | ({"in"} if "in" in frame.env else set())  # a block's input channels: a parameter too
+    if not names & params or names & (frame.env.keys() - params) or not _arithmetic(e):
         return None
     return _ir_expr(e)
 
