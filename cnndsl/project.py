@@ -413,7 +413,9 @@ def _name_nodes(expr, bound: frozenset = frozenset()):
         return
     if isinstance(expr, Comprehension):
         yield from _name_nodes(expr.iterable, bound)
-        yield from _name_nodes(expr.item, bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED})
+        inner = bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED}
+        yield from _name_nodes(expr.item, inner)
+        yield from _name_nodes(expr.cond, inner)
         return
     for f in getattr(expr, "__dataclass_fields__", ()):
         value = getattr(expr, f)
