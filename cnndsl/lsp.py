@@ -124,14 +124,15 @@ def enclosing_call(text_line: str, character: int) -> tuple[str, list[str]] | No
 
 
 def _flat(stmts):
-    """The statements of a body, those under `if`/`else` and `for` included (they run in the enclosing scope)."""
+    """The statements of a body, those under `if`/`else` and an unlabelled `for` included (they run in the
+    enclosing scope, as the compiler runs them)."""
     for s in stmts:
         if isinstance(s, If):
             yield from _flat(s.body)
             yield from _flat(s.orelse)
-        elif isinstance(s, For):
-            yield from _flat(s.body)
-        elif isinstance(s, Stmt):
+        elif isinstance(s.item, For) and s.label is None and not s.output:
+            yield from _flat(s.item.body)
+        else:
             yield s
 
 
@@ -145,7 +146,7 @@ def statements(stmts, depth: int = 0):
 def _bodies(item) -> list:
     if isinstance(item, Repeat):
         return _bodies(item.item)
-    if isinstance(item, Sequence | Branches):
+    if isinstance(item, Sequence | Branches | For):  # a labelled `for`: a sequence of its own
         return list(item.body)
     if isinstance(item, Residual):
         return [*item.main, *(item.shortcut or ())]
@@ -501,8 +502,8 @@ def _label_symbols(stmts, a: Analysis, lines) -> list[Symbol]:
             out += children
             continue
         ln, col = s.label_span.line, s.label_span.column
-        if _bodies(s.item):
-            end = body_end(a.text, lines, ln, col)
+        if _bodies(s.item):  # from the item: a computed label (`layer{i + 1}`) has braces of its own
+            end = body_end(a.text, lines, s.item.span.line, s.item.span.column)
         else:
             end = (ln, len(lines[ln - 1]) + 1)
         out.append(Symbol(s.label, "label", ln, col, *end, children))

@@ -203,6 +203,26 @@ async def test_document_symbols(client: LanguageClient):
     assert {"aux1", "aux2"} <= {c.name for c in result[3].children}  # labels under `if aux_logits { }`
 
 
+async def test_statements_inside_loops_have_hovers_and_outline(client: LanguageClient):
+    """A `for` runs its statements in the enclosing scope (a labelled one is a sequence of its own), as `if`."""
+    path = ARCH / "densenet.cnn"
+    text = path.read_text()
+    uri = open_doc(client, path)
+    value = await hover(client, uri, text, "denselayer{j + 1}:")
+    assert "`features.denseblock1.denselayer1` dense_layer(growth=32, bn_size=4): 96×56×56, 45,440 params" in value
+    value = await hover(client, uri, text, "transition()")
+    assert "`features.transition1` transition(channels=128): 128×28×28" in value
+    result = await client.text_document_document_symbol_async(t.DocumentSymbolParams(t.TextDocumentIdentifier(uri)))
+    features = next(s for s in result if s.name == "features")
+    assert [c.name for c in features.children] == [
+        "conv0", "norm0", "relu0", "pool0", "denseblock{i + 1}", "transition{i + 1}", "norm5",
+    ]  # fmt: skip
+    block = features.children[4]
+    assert [c.name for c in block.children] == ["denselayer{j + 1}"]
+    start = _line_col(text, "denseblock{")[0]
+    assert (block.range.start.line, block.range.end.line) == (start, start + 2)  # to the loop's `}`
+
+
 async def test_formatting(client: LanguageClient, tmp_path):
     messy = "network n { input(3,8,8) ; relu( )  # act\n}\n"
     uri = open_doc(client, tmp_path / "messy.cnn", messy)
