@@ -129,6 +129,55 @@ async def test_go_to_definition(client: LanguageClient):
     assert await where("concat(enc2", 7, utext, uuri) == ("architectures/unet.cnn", *_line_col(utext, "enc2:"))
 
 
+async def test_loop_and_generator_variables_go_to_where_they_are_bound(client: LanguageClient, tmp_path):
+    text = (
+        "let stages = ((8, 2), (16, 1))\n"
+        "def total(rows, least) = sum(n for _, n in rows if n >= least)\n"
+        "network n(depth = 1) {\n"
+        "    input(4)\n"
+        "    for c, n in stages {\n"
+        "        fc{c}: dense(c * n)\n"
+        "        for j in range(n) { dense(c + j) }\n"
+        "    }\n"
+        "    dense(sum(c * n for c, n in stages if c > depth) + total(stages, 2))\n"
+        "}\n"
+    )
+    path = tmp_path / "loops.cnn"
+    uri = open_doc(client, path, text)
+
+    async def where(needle, offset=0):
+        result = await client.text_document_definition_async(
+            t.DefinitionParams(t.TextDocumentIdentifier(uri), position(text, needle, offset))
+        )
+        assert result is not None, needle
+        assert result.uri == path.resolve().as_uri()
+        return result.range.start.line, result.range.start.character
+
+    loop_c, loop_n = _line_col(text, "c, n in stages {"), _line_col(text, "n in stages {")
+    assert await where("dense(c * n)", 6) == loop_c and await where("dense(c * n)", 10) == loop_n
+    assert await where("fc{c}", 3) == loop_c  # in a computed label
+    assert await where("range(n)", 6) == loop_n  # in a nested loop's items
+    assert await where("c + j", 0) == loop_c and await where("c + j", 4) == _line_col(text, "j in range")
+    generator_c, generator_n = _line_col(text, "c, n in stages if"), _line_col(text, "n in stages if")
+    assert await where("sum(c * n", 4) == generator_c and await where("sum(c * n", 8) == generator_n
+    assert await where("if c > depth", 3) == generator_c  # in its condition
+    assert await where("c, n in stages if") == generator_c  # a variable where it is bound: itself
+    assert await where("sum(n for", 4) == _line_col(text, "n in rows")  # in a def
+    assert await where("n >= least", 5) == _line_col(text, "least)")  # a def's parameter
+    assert await where("c > depth", 4) == _line_col(text, "depth = 1")  # a network's parameter, as before
+
+    assert await hover(client, uri, text, "dense(c * n)", 6) == "`c`: loop variable of `for c, n in stages`, line 5"
+    assert await hover(client, uri, text, "if c > depth", 3) == (
+        "`c`: loop variable of the generator `for c, n in stages if c > depth`, line 9"
+    )
+    assert await hover(client, uri, text, "n >= least", 5) == "`least`: parameter of `def total`, line 2"
+    efficientnet = ARCH / "efficientnet.cnn"
+    etext = efficientnet.read_text()
+    euri = open_doc(client, efficientnet)
+    value = await hover(client, euri, etext, "make_divisible(c * width)", 15)
+    assert value.startswith("`c`: loop variable of `for s, (fused, e, k, stride, c_in, c, n) in enumerate(stages)`")
+
+
 def _line_col(text: str, needle: str) -> tuple[int, int]:
     p = position(text, needle)
     return p.line, p.character
