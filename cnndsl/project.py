@@ -112,7 +112,7 @@ def check_compiled(c: Compiler, path: str, settings=()) -> tuple[list[Network], 
         try:
             networks.append(c.compile(d.name, settings=c.settings_for(d.name, settings)))
         except CnnDslError as e:
-            errors += [found.in_networks((d.name,)) for found in (e, *errors_after(c, d, e))]
+            errors += [found.in_networks(((d.span.path, d.name),)) for found in (e, *errors_after(c, d, e))]
     errors.sort(key=lambda e: (e.path != path, e.path, e.line, e.column))  # in source order, this file's first
     return networks, distinct(errors), unused
 
