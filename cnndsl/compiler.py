@@ -175,7 +175,7 @@ def _names_in(expr) -> set[str]:
         return {"in"}
     if isinstance(expr, Comprehension):  # its loop variables are its own
         bound = {name for name, _ in _target_names(expr.target)}
-        return _names_in(expr.iterable) | (_names_in(expr.item) - bound)
+        return _names_in(expr.iterable) | ((_names_in(expr.item) | _names_in(expr.cond)) - bound)
     if isinstance(expr, (Const, Open)) or not hasattr(expr, "__dataclass_fields__"):
         return set()
     names = set()  # conditions, calls, indexing: every expression they hold
@@ -686,8 +686,8 @@ class _Expansion:
         return items
 
     def comprehension(self, expr: Comprehension, env: dict, depth: int) -> tuple:
-        """`n for _, n in table`: the values, as a tuple. Its iterations count against the node budget, as a
-        loop's and a function's calls do."""
+        """`n for _, n in table if n > 1`: the values of the items the filter keeps, as a tuple. Its iterations
+        (kept or not) count against the node budget, as a loop's and a function's calls do."""
         items = self.loop_items(expr, env, depth)
         self.work += len(items)
         if self.work > self.c.max_nodes:
@@ -699,6 +699,12 @@ class _Expansion:
         for value in items:
             inner = dict(env)
             self.bind_target(expr.target, value, inner, expr.iterable.span)
+            if expr.cond is not None:
+                keep = self.evaluate(expr.cond, inner, depth + 1)
+                if keep is not True and keep is not False:
+                    raise self.not_boolean(keep, expr.cond, inner, "a generator's 'if'")
+                if not keep:
+                    continue
             value = self.evaluate(expr.item, inner, depth + 1)
             if isinstance(value, Word) and value not in _words():
                 raise self.unknown_name(value, inner)

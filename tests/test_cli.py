@@ -66,7 +66,7 @@ def test_check_github_and_json_formats(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["errors"] == [
         {"path": str(bad), "line": 3, "column": 16, "code": "E201", "message": "conv has no argument 'strids'",
-         "hint": "did you mean 'strides'?", "networks": ["n"]}
+         "hint": "did you mean 'strides'?", "networks": [f"{bad}:n"]}
     ]  # fmt: skip
     assert data["networks"][0]["params"] == 61706
 
