@@ -615,6 +615,8 @@ class _Owner(Dispatcher):
             for env, st in zip(self.envs, members, strict=True):
                 env[names.in_channels] = self.net.nodes[st.value[()]].shape[0]
         self.params = set(names.py.values()) | ({names.in_channels} if not network else set())
+        # .cnn names -> Python names: a block's `in.channels` is its in_channels
+        self.rename = names.py if network else {**names.py, "in.channels": names.in_channels}
         self.used: set[str] = set()
         self.helpers: set[str] = set()
         self.channels: dict[tuple[str, ...], str | None] = {(): names.in_channels if not network else None}
@@ -630,7 +632,7 @@ class _Owner(Dispatcher):
     def arguments(self, children: list) -> Arguments:
         """The argument rule over the instances that have a step."""
         envs = [env for env, c in zip(self.envs, children, strict=True) if c is not None]
-        return Arguments(self.names.py, envs, used=self.used)
+        return Arguments(self.rename, envs, used=self.used)
 
     def channel(self, path: tuple[str, ...], required: bool = True) -> str | None:
         """The channels of a step's value: an expression of the parameters, or the number all instances have

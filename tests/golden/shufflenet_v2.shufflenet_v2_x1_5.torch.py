@@ -31,15 +31,23 @@ class ConvBnRelu(nn.Sequential):
 class Unit(nn.Module):
     """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
 
-    Instances of it that differ in structure from these are built by Unit2, Unit3, Unit4.
+    Instances of it that differ in structure from these are built by Unit2.
     """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:
         super().__init__()
         self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, 24, kernel_size=3, stride=stride, padding=1, groups=24, bias=False),
-            nn.BatchNorm2d(24),
-            nn.Conv2d(24, channels // 2, kernel_size=1, bias=False),
+            nn.Conv2d(
+                in_channels,
+                in_channels,
+                kernel_size=3,
+                stride=stride,
+                padding=1,
+                groups=in_channels,
+                bias=False,
+            ),
+            nn.BatchNorm2d(in_channels),
+            nn.Conv2d(in_channels, channels // 2, kernel_size=1, bias=False),
             nn.BatchNorm2d(channels // 2),
             nn.ReLU(inplace=True),
         )
@@ -73,7 +81,7 @@ class Unit(nn.Module):
 class Unit2(nn.Module):
     """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
 
-    Instances of it that differ in structure from these are built by Unit, Unit3, Unit4.
+    Instances of it that differ in structure from these are built by Unit.
     """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:
@@ -107,90 +115,6 @@ class Unit2(nn.Module):
         return channel_shuffle(out, 2)
 
 
-class Unit3(nn.Module):
-    """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
-
-    Instances of it that differ in structure from these are built by Unit, Unit2, Unit4.
-    """
-
-    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, 176, kernel_size=3, stride=stride, padding=1, groups=176, bias=False),
-            nn.BatchNorm2d(176),
-            nn.Conv2d(176, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                channels // 2,
-                channels // 2,
-                kernel_size=3,
-                stride=stride,
-                padding=1,
-                groups=channels // 2,
-                bias=False,
-            ),
-            nn.BatchNorm2d(channels // 2),
-            nn.Conv2d(channels // 2, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-
-        x = torch.cat([branch1, branch2], 1)
-        return channel_shuffle(x, 2)
-
-
-class Unit4(nn.Module):
-    """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
-
-    Instances of it that differ in structure from these are built by Unit, Unit2, Unit3.
-    """
-
-    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, 352, kernel_size=3, stride=stride, padding=1, groups=352, bias=False),
-            nn.BatchNorm2d(352),
-            nn.Conv2d(352, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                channels // 2,
-                channels // 2,
-                kernel_size=3,
-                stride=stride,
-                padding=1,
-                groups=channels // 2,
-                bias=False,
-            ),
-            nn.BatchNorm2d(channels // 2),
-            nn.Conv2d(channels // 2, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-
-        x = torch.cat([branch1, branch2], 1)
-        return channel_shuffle(x, 2)
-
-
 class ShufflenetV2X15(nn.Module):
     """The shufflenet_v2_x1_5 network of architectures/shufflenet_v2.cnn."""
 
@@ -205,7 +129,7 @@ class ShufflenetV2X15(nn.Module):
             Unit2(176, 176, 1),
         )
         self.stage3 = nn.Sequential(
-            Unit3(176, 352, 2),
+            Unit(176, 352, 2),
             Unit2(352, 352, 1),
             Unit2(352, 352, 1),
             Unit2(352, 352, 1),
@@ -215,7 +139,7 @@ class ShufflenetV2X15(nn.Module):
             Unit2(352, 352, 1),
         )
         self.stage4 = nn.Sequential(
-            Unit4(352, 704, 2),
+            Unit(352, 704, 2),
             Unit2(704, 704, 1),
             Unit2(704, 704, 1),
             Unit2(704, 704, 1),

@@ -31,15 +31,23 @@ class ConvBnRelu(nn.Sequential):
 class Unit(nn.Module):
     """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
 
-    Instances of it that differ in structure from these are built by Unit2, Unit3, Unit4.
+    Instances of it that differ in structure from these are built by Unit2.
     """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:
         super().__init__()
         self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, 24, kernel_size=3, stride=stride, padding=1, groups=24, bias=False),
-            nn.BatchNorm2d(24),
-            nn.Conv2d(24, channels // 2, kernel_size=1, bias=False),
+            nn.Conv2d(
+                in_channels,
+                in_channels,
+                kernel_size=3,
+                stride=stride,
+                padding=1,
+                groups=in_channels,
+                bias=False,
+            ),
+            nn.BatchNorm2d(in_channels),
+            nn.Conv2d(in_channels, channels // 2, kernel_size=1, bias=False),
             nn.BatchNorm2d(channels // 2),
             nn.ReLU(inplace=True),
         )
@@ -73,7 +81,7 @@ class Unit(nn.Module):
 class Unit2(nn.Module):
     """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
 
-    Instances of it that differ in structure from these are built by Unit, Unit3, Unit4.
+    Instances of it that differ in structure from these are built by Unit.
     """
 
     def __init__(self, in_channels: int, channels: int, stride: int) -> None:
@@ -107,90 +115,6 @@ class Unit2(nn.Module):
         return channel_shuffle(out, 2)
 
 
-class Unit3(nn.Module):
-    """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
-
-    Instances of it that differ in structure from these are built by Unit, Unit2, Unit4.
-    """
-
-    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, 244, kernel_size=3, stride=stride, padding=1, groups=244, bias=False),
-            nn.BatchNorm2d(244),
-            nn.Conv2d(244, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                channels // 2,
-                channels // 2,
-                kernel_size=3,
-                stride=stride,
-                padding=1,
-                groups=channels // 2,
-                bias=False,
-            ),
-            nn.BatchNorm2d(channels // 2),
-            nn.Conv2d(channels // 2, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-
-        x = torch.cat([branch1, branch2], 1)
-        return channel_shuffle(x, 2)
-
-
-class Unit4(nn.Module):
-    """The `unit` block of architectures/shufflenet_v2.cnn: unit(channels, stride).
-
-    Instances of it that differ in structure from these are built by Unit, Unit2, Unit3.
-    """
-
-    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, 488, kernel_size=3, stride=stride, padding=1, groups=488, bias=False),
-            nn.BatchNorm2d(488),
-            nn.Conv2d(488, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(
-                channels // 2,
-                channels // 2,
-                kernel_size=3,
-                stride=stride,
-                padding=1,
-                groups=channels // 2,
-                bias=False,
-            ),
-            nn.BatchNorm2d(channels // 2),
-            nn.Conv2d(channels // 2, channels // 2, kernel_size=1, bias=False),
-            nn.BatchNorm2d(channels // 2),
-            nn.ReLU(inplace=True),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-
-        x = torch.cat([branch1, branch2], 1)
-        return channel_shuffle(x, 2)
-
-
 class ShufflenetV2X20(nn.Module):
     """The shufflenet_v2_x2_0 network of architectures/shufflenet_v2.cnn."""
 
@@ -205,7 +129,7 @@ class ShufflenetV2X20(nn.Module):
             Unit2(244, 244, 1),
         )
         self.stage3 = nn.Sequential(
-            Unit3(244, 488, 2),
+            Unit(244, 488, 2),
             Unit2(488, 488, 1),
             Unit2(488, 488, 1),
             Unit2(488, 488, 1),
@@ -215,7 +139,7 @@ class ShufflenetV2X20(nn.Module):
             Unit2(488, 488, 1),
         )
         self.stage4 = nn.Sequential(
-            Unit4(488, 976, 2),
+            Unit(488, 976, 2),
             Unit2(976, 976, 1),
             Unit2(976, 976, 1),
             Unit2(976, 976, 1),
