@@ -284,6 +284,23 @@ class _Body:
                     self.shortcut_names[item.rel] = shortcut[1]
         self.projected = {i.rel for inner in self.projections.values() for i in inner}
         self.main = [i for i in self.items if i.rel not in self.projected]
+        self.residual = self._residual()
+
+    def _residual(self) -> list[str]:
+        """The closing steps that make the block residual, which instances may skip: the add of the block's
+        input (an identity shortcut), and the stochastic depth before it."""
+        add = self.main[-1] if self.main else None
+        if add is None or add.node is None or add.node.op.kind != "add" or add.value != self.scope.output:
+            return []
+        if add.rel in self.projections or len(add.inputs) != 2 or add.inputs[1] != self.scope.input:
+            return []
+        closing, item = [add], self.by_value.get(add.inputs[0])
+        while item is not None and item.node is not None and item.node.op.kind == "stochastic_depth":
+            if self.consumers.get(item.value) != [closing[0]]:
+                break
+            closing.insert(0, item)
+            item = self.by_value.get(item.inputs[0])
+        return [i.rel for i in closing]
 
     def branch(self, merge: _Item, value: int) -> tuple[int, str, list[_Item]] | None:
         """An input of a merge as a branch: (the value it starts from, its name, its items). A statement
@@ -326,11 +343,13 @@ class _Body:
         return self.ref(add.inputs[1])
 
     def steps(self) -> list[Step]:
-        """The steps that decide which instances share a function: a projection's may be optional."""
+        """The steps that decide which instances share a function: a projection's, and the closing residual
+        steps, may be optional."""
         steps = []
         for i in self.items:
             what = i.node.op.kind if i.node else ("call", i.call.block)
-            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), i.rel in self.projected))
+            optional = i.rel in self.projected or i.rel in self.residual
+            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), optional))
         return steps
 
 
@@ -349,7 +368,7 @@ class _Function:
     definition: str | None  # None for build()
     bodies: list[_Body]
     signature: Signature
-    flags: dict[str, str]  # add rel -> flag parameter of its optional projection
+    flags: dict[str, str]  # add rel -> flag of its optional projection; first residual step -> `residual`
     lines: list[str]
     layer_suffixes: dict[str, list[str]]  # rel -> names of the layers written for it, after the prefix
     name: str = ""
@@ -357,6 +376,11 @@ class _Function:
     @property
     def params(self) -> dict[str, str]:
         return self.signature.names
+
+    def switches(self, body: _Body) -> dict[str, bool]:
+        """Which of the flags a call of this instance turns on: the projection of an add it has, the closing
+        residual steps it runs."""
+        return {rel: rel in body.projections or rel in body.residual and rel in body.by_rel for rel in self.flags}
 
     def header(self) -> list[str]:
         """`x, channels, stride=1, downsample=False, name=None`."""
@@ -496,7 +520,7 @@ class _Module:
             taken.add(f.name)
             self.functions.append(f)
             for body in f.bodies:
-                self.function_of[body.scope.id] = (f, {add: add in body.projections for add in f.flags})
+                self.function_of[body.scope.id] = (f, f.switches(body))
 
     @staticmethod
     def _tail(body: _Body) -> _Item | None:
@@ -543,6 +567,15 @@ class _Module:
 
     def _taken_names(self) -> set[str]:
         return {f.name for f in self.functions} | set(self.constants.values()) | set(_LIBRARY) | _RESERVED
+
+    def differs(self, bodies: list[_Body], rel: str) -> Differs:
+        """The instances differ at `rel`: split them by how its layer is written (a depthwise convolution or
+        not, which activation) where that tells them apart, else by all the layer's code may depend on."""
+        for signature in (self.kind, self.signature):
+            by = [signature(body, rel) for body in bodies]
+            if len(set(by)) > 1:
+                break
+        return Differs(by)
 
     def kind(self, body: _Body, rel: str) -> str:
         """Which layer the item at `rel` becomes in one instance, whatever its arguments."""
@@ -596,6 +629,15 @@ class _Module:
                 inputs[1] = projections[item.rel][-1].rel
                 forks.setdefault(first.shortcut_fork(item), []).append(item.rel)
             slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel.get(item.rel) for b in bodies]))
+        # The closing residual steps, where some instances skip them all: under `if residual:`.
+        tail = [s for s in slots if s.rel in first.residual]
+        skipped = [[s.items[i] is None for s in tail] for i in range(len(bodies))]
+        if any(any(row) for row in skipped):
+            if not all(all(row) or not any(row) for row in skipped):
+                raise self.differs(bodies, tail[0].rel)
+            flags[tail[0].rel] = flag_name("residual", taken | set(params.values()) | set(flags.values()))
+            for s in tail:
+                s.flag = flags[tail[0].rel]
         order: list[_Slot] = []
         for slot in [None, *slots]:  # None: the function's input
             if slot is not None:
@@ -740,13 +782,11 @@ class _FunctionWriter:
         self.home = self._allocate()
 
     def differs(self, rel: str) -> Differs:
-        """The instances differ at `rel`: split them by how its layer is written (a depthwise convolution or
-        not, which activation) where that tells them apart, else by all the layer's code may depend on."""
-        for signature in (self.module.kind, self.module.signature):
-            by = [signature(body, rel) for body in self.bodies]
-            if len(set(by)) > 1:
-                break
-        return Differs(by)
+        return self.module.differs(self.bodies, rel)
+
+    @cached_property
+    def projections_by_first(self) -> dict[str, list[_Slot]]:
+        return {slots[0].rel: slots for slots in self.projections.values()}
 
     def _lanes(self) -> dict[str, str]:
         lanes = {s.rel: "x" for s in self.order}
@@ -853,8 +893,16 @@ class _FunctionWriter:
                 self._statement(w, slot, t)
                 t += 1
                 continue
+            if slot.rel not in self.projections_by_first:  # the closing residual steps, the last statements
+                start = self.read(slot.inputs[0], t)
+                if start != self.read(self.output, len(order)):  # those that skip them return what they read
+                    raise self.differs(slot.rel)
+                with w.block(f"if {slot.flag}:"):
+                    for s in order[t:]:
+                        self._statement(w, s, self.time[s.rel])
+                break
             # An optional projection: `if flag: shortcut = ...`, else the shortcut is the fork itself.
-            slots = next(slots for slots in self.projections.values() if slots[0] is slot)
+            slots = self.projections_by_first[slot.rel]
             last = slots[-1]
             with w.block(f"if {slot.flag}:"):
                 for s in slots:
