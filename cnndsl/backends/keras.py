@@ -285,6 +285,14 @@ class _Body:
         self.projected = {i.rel for inner in self.projections.values() for i in inner}
         self.main = [i for i in self.items if i.rel not in self.projected]
         self.residual = self._residual()
+        self.activation = self._closing_activation()
+
+    def _closing_activation(self) -> _Item | None:
+        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
+        item = self.main[-1] if self.main else None
+        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != self.scope.output:
+            return None
+        return item
 
     def _residual(self) -> list[str]:
         """The closing steps that make the block residual, which instances may skip: the add of the block's
@@ -343,12 +351,12 @@ class _Body:
         return self.ref(add.inputs[1])
 
     def steps(self) -> list[Step]:
-        """The steps that decide which instances share a function: a projection's, and the closing residual
-        steps, may be optional."""
+        """The steps that decide which instances share a function: a projection's, the closing residual steps
+        and the closing activation may be optional (`downsample=True`, `residual=True`, `if act == "relu":`)."""
         steps = []
         for i in self.items:
             what = i.node.op.kind if i.node else ("call", i.call.block)
-            optional = i.rel in self.projected or i.rel in self.residual
+            optional = i.rel in self.projected or i.rel in self.residual or i is self.activation
             steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), optional))
         return steps
 
@@ -503,7 +511,6 @@ class _Module:
         # instances' arguments cannot be one parameter, writing the function fails and splits them.
         groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps()) for b in bodies])]
         done = [f for _, f in template(groups, lambda group: self._write(definition, group))]
-        done = self._join_tails(definition, done)
         done.sort(key=lambda f: min(b.scope.id for b in f.bodies))
         # Instances split apart by a difference their code does not show (a shape, a stride the code passes
         # on) may still read the same: one function for them.
@@ -522,41 +529,10 @@ class _Module:
             for body in f.bodies:
                 self.function_of[body.scope.id] = (f, f.switches(body))
 
-    @staticmethod
-    def _tail(body: _Body) -> _Item | None:
-        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
-        item = body.main[-1] if body.main else None
-        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != body.scope.output:
-            return None
-        return item
-
-    def _join_tails(self, definition: str, functions: list[_Function]) -> list[_Function]:
-        """Functions whose instances differ only in their closing activation (or in having one), which a word
-        parameter chooses, become one that writes it under `if act == ...`."""
-        out: list[_Function] = []
-        for f in functions:
-            for i, g in enumerate(out):
-                bodies = sorted(g.bodies + f.bodies, key=lambda b: b.scope.id)
-                if self._switch(bodies) is not None and self._alike(bodies):
-                    try:
-                        out[i] = self._write(definition, bodies)
-                        break
-                    except Differs:
-                        pass
-            else:
-                out.append(f)
-        return out
-
-    def _alike(self, bodies: list[_Body]) -> bool:
-        """Do the instances have the same steps once their closing activations are left out?"""
-        tails = {t.rel for b in bodies if (t := self._tail(b))}
-        steps = [(None, [s for s in b.steps() if s.name not in tails]) for b in bodies]
-        return len(share(steps)) == 1
-
     def _switch(self, bodies: list[_Body]) -> tuple[str, str] | None:
         """The parameter that chooses the closing activation of these instances, where they differ in it, and
         the activation's relative name."""
-        tail = self._tail(max(bodies, key=lambda b: len(b.main)))
+        tail = max(bodies, key=lambda b: len(b.main)).activation
         if tail is None:
             return None
         variants = [(b.scope.args, item.node.op if (item := b.by_rel.get(tail.rel)) else None) for b in bodies]
@@ -649,6 +625,9 @@ class _Module:
 
         reserved = taken | set(params.values()) | set(flags.values()) | {"x", "inputs"}
         switched = self._switch(bodies) if definition is not None else None
+        closing = first.activation
+        if closing is not None and switched is None and any(b.by_rel.get(closing.rel) is None for b in bodies):
+            raise self.differs(bodies, closing.rel)  # some end with an activation, and no parameter says which
         if switched is not None:
             switched = (params[switched[0]], switched[1])
         writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved, switched)
