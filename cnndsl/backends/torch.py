@@ -13,18 +13,23 @@ How the IR becomes classes:
   (torchvision's `features`, `layer1`, `downsample`); a block whose body is such a chain is an
   `nn.Sequential` subclass. Other scopes get a `forward` with explicit merges (`out += identity`,
   `torch.cat([...], 1)`); a sequence that is not a chain holds its modules in an `nn.ModuleDict`.
-- One class serves every instance of a block whose code is the same once its arguments (and the input
-  channels inference found) are constructor parameters. A projection shortcut that only some instances
-  build becomes a flag (`downsample=True`); closing steps that only some run (a residual `add`) become
-  `residual=True`, without which forward returns early; a last module that a word parameter chooses
-  (`act`) is appended as torchvision's Conv2dNormActivation appends its activation. Instances that still
-  differ (a `repeat` count, an `if` in the middle of a block) get a class each: `Stage`, `Stage2`.
+- Which instances of a block share a class is decided as for Keras' functions (blocks.py): instances alike
+  in their steps (op kinds, nested blocks, sequences) form a group, whose class is written once for them
+  all. Each argument is the expression it was written with, in the constructor's parameters (`in.channels`
+  is `in_channels`), where that gives every instance's value, else their one value; where they have
+  several that no parameter gives (a padding that depends on the input's size), the group is split by
+  that value: `Unit`, `Unit2`. A projection shortcut that only some instances build becomes a flag
+  (`downsample=True`); closing steps that only some run (a residual `add`) become `residual=True`, without
+  which forward returns early; a last module that a word parameter chooses (`act`) is appended as
+  torchvision's Conv2dNormActivation appends its activation. Instances that differ in structure (a
+  `repeat` count, an `if` in the middle of a block) get a class each.
 - A child whose name is no attribute name (a position, a quoted label such as RegNet's `block1-0`) is
   registered by `add_module` and reached by `getattr(self, "block1-0")`, so that state_dict keys are the IR's.
 - A network with extra outputs (`aux1: output ...`) returns a tuple: the main output, then the others in order.
 - Every identifier in the source comes from IR names checked here against the compiler's pattern, and
-  every expression from the IR is parsed and re-printed, so a doctored IR cannot smuggle code into a file
-  that `to_torch` executes. Block arguments are checked by evaluating each expression for every instance.
+  every expression from the IR is built as a Python tree (expr.python) and printed, so a doctored IR cannot
+  smuggle code into a file that `to_torch` executes. An expression is written only where evaluating it
+  (backends/arith.py, no eval) gives every instance's value.
 """
 
 from __future__ import annotations
