@@ -258,6 +258,7 @@ class _Structure:
     at: dict[tuple[str, ...], Node | Scope]  # path -> the child of the instance there
     value: dict[tuple[str, ...], int]  # path -> the node id of the value it computes; () is the input
     output: tuple[str, ...]
+    main: tuple[str, ...]  # the output but for the closing residual steps: what instances that skip them return
     extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs
 
 
@@ -349,8 +350,21 @@ class _Emitter:
             return steps
 
         steps = walk(scope.id, ())
+        output = main = refs[scope.output]
+        # The closing residual steps, which some instances may skip: the add of the block's input, and the
+        # stochastic depth before it (`residual=True`).
+        if scope.kind == "block" and steps and steps[-1].name == output and steps[-1].what == "add":
+            k = len(steps) - 1 if steps[-1].inputs[1:] == ((),) else len(steps)
+            while 0 < k < len(steps) and steps[k - 1].what == "stochastic_depth":
+                drop = steps[k - 1]  # read by the add alone
+                if steps[k].inputs[0] != drop.name or self.consumers[value[drop.name]] != 1:
+                    break
+                k -= 1
+            if k < len(steps):
+                main = steps[k].inputs[0]
+                steps[k:] = [replace(step, optional=True) for step in steps[k:]]
         extra = tuple(refs[i] for i in net.extra_outputs) if scope.kind == "network" else ()
-        return _Structure(scope, steps, at, value, refs[scope.output], extra)
+        return _Structure(scope, steps, at, value, output, main, extra)
 
     def allocate(self, base: str) -> str:
         name, k = base, 1
@@ -408,10 +422,10 @@ class _Emitter:
         signature = self.net.blocks.get(definition) or (dict.fromkeys(scopes[0].args) if scopes else {})
         names = _Names(signature)
         structures = [self.structure(s) for s in scopes]
-        alike = [[structures[i] for i in g.members] for g in share([(st.output, st.steps) for st in structures])]
+        alike = [[structures[i] for i in g.members] for g in share([(st.main, st.steps) for st in structures])]
         groups = [g for _, g in template(alike, lambda members: _Owner(self, members, names).group(definition))]
         groups.sort(key=lambda g: g.instances[0].id)
-        groups = _fold_tails(_fold_switches(groups))
+        groups = _fold_switches(groups)
         for g in groups:
             g.name = self.allocate(_camel(definition))
             _signature(g, signature)
@@ -494,9 +508,7 @@ def _signature(g: Group, signature: dict) -> None:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
     if g.tail is not None:
-        last = g.items[-1]
-        label = "residual" if last.merge == "add" else g.items[g.tail[1]].path[0]
-        g.tail = (flag_name(label, taken), g.tail[1])
+        g.tail = (flag_name("residual", taken), g.tail[1])
     g.signature.flags = g.flag_names()
 
 
@@ -527,34 +539,6 @@ def _fold_switches(groups: list[Group]) -> list[Group]:
             folded.instances += groups[j].instances
         folded.instances.sort(key=lambda s: s.id)
         out.append(folded)
-    return out
-
-
-def _fold_tails(groups: list[Group]) -> list[Group]:
-    """One class for module classes of a block whose instances differ only in closing steps that some of them
-    skip (a residual connection, `add(x)`, perhaps with stochastic depth before it): those return early."""
-    out: list[Group] = []
-    for g in groups:
-        for i, h in enumerate(out):
-            if g.sequential or h.sequential or g.optional or h.optional or g.switch or h.switch:
-                continue
-            if h.tail is not None:
-                k = h.tail[1]
-                fits = g.items in (h.items, h.items[:k]) and g.output == g.items[-1].path
-                long = h
-            else:
-                long, short = (g, h) if len(g.items) > len(h.items) else (h, g)
-                k = len(short.items)
-                fits = 0 < k < len(long.items) and long.items[:k] == short.items
-                fits = fits and short.output == short.items[-1].path
-            if not (fits and long.output == long.items[-1].path and all(len(it.path) == 1 for it in long.items[k:])):
-                continue
-            instances = sorted(h.instances + g.instances, key=lambda s: s.id)
-            text = g.out_channels if g.out_channels == h.out_channels else None
-            out[i] = replace(long, instances=instances, tail=("", k), out_channels=text)
-            break
-        else:
-            out.append(g)
     return out
 
 
@@ -662,12 +646,19 @@ class _Owner(Dispatcher):
         return self.arguments([None if v is _ABSENT else v for v in values]).check(tree, present)
 
     def group(self, definition: str) -> Group:
-        parts = share([(st.output, st.steps) for st in self.members])
+        parts = share([(st.main, st.steps) for st in self.members])
         if len(parts) > 1:  # a part of a group whose steps merge only through members now split off
             raise Differs([next(k for k, p in enumerate(parts) if i in p.members) for i in range(len(self.members))])
         (shared,) = parts
+        # The closing residual steps (the optional layers), where some instances skip them all: `residual=True`.
+        closing = [s.name for s in shared.steps if s.optional and isinstance(s.what, str)]
+        has = [tuple(name in st.at for name in closing) for st in self.members]
+        if any(any(h) and not all(h) for h in has):
+            raise Differs(has)
+        tail = len(set(has)) > 1
+        optional = [name for name in shared.optional if name not in closing]  # the projections
         pieces = self.pieces(shared.steps)
-        output = self.members[0].output
+        output = closing[-1] if tail else self.members[0].output
         extra = tuple(self.paths[path] for path in self.members[0].extra)
         sequential = _is_chain(pieces, (), output) and all(p.name == str(i) for i, p in enumerate(pieces))
         sequential = sequential and not extra
@@ -675,12 +666,13 @@ class _Owner(Dispatcher):
             items = [Item((p.name,), (), "", p.module) for p in pieces]
         else:
             items = _items(pieces)
-        if any(not it.opaque for it in items if it.path in shared.optional):  # a sequence some lack, not one call
-            raise Differs([tuple(path in st.at for path in shared.optional) for st in self.members])
+        if any(not it.opaque for it in items if it.path in optional):  # a sequence some lack, not one call
+            raise Differs([tuple(path in st.at for path in optional) for st in self.members])
         self.em.helpers |= self.helpers
         scopes = [st.scope for st in self.members]
         g = Group(definition, "", self.names, items, sequential, self.paths[output], self.channels.get(output), scopes)
-        g.extra, g.optional = extra, dict.fromkeys(shared.optional, "")
+        g.extra, g.optional = extra, dict.fromkeys(optional, "")
+        g.tail = ("", next(i for i, it in enumerate(items) if it.path == closing[0])) if tail else None
         return g
 
     # --- steps ---------------------------------------------------------------------------------------------
