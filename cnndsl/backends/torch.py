@@ -363,6 +363,9 @@ class _Emitter:
             if k < len(steps):
                 main = steps[k].inputs[0]
                 steps[k:] = [replace(step, optional=True) for step in steps[k:]]
+        elif scope.kind == "block" and steps and steps[-1].name == output and steps[-1].what == "activation":
+            main = steps[-1].inputs[0]  # the closing activation, which a word parameter may choose
+            steps[-1] = replace(steps[-1], optional=True)
         extra = tuple(refs[i] for i in net.extra_outputs) if scope.kind == "network" else ()
         return _Structure(scope, steps, at, value, output, main, extra)
 
@@ -425,7 +428,6 @@ class _Emitter:
         alike = [[structures[i] for i in g.members] for g in share([(st.main, st.steps) for st in structures])]
         groups = [g for _, g in template(alike, lambda members: _Owner(self, members, names).group(definition))]
         groups.sort(key=lambda g: g.instances[0].id)
-        groups = _fold_switches(groups)
         for g in groups:
             g.name = self.allocate(_camel(definition))
             _signature(g, signature)
@@ -510,42 +512,6 @@ def _signature(g: Group, signature: dict) -> None:
     if g.tail is not None:
         g.tail = (flag_name("residual", taken), g.tail[1])
     g.signature.flags = g.flag_names()
-
-
-def _fold_switches(groups: list[Group]) -> list[Group]:
-    """One class for nn.Sequential classes of a block that differ only in their last module, or in having
-    one, where a word parameter of the block tells which (`if act == relu { relu() } else if ...`):
-    torchvision's Conv2dNormActivation, which appends the activation it is given."""
-    out: list[Group] = []
-    done: set[int] = set()
-    for i, g in enumerate(groups):
-        if i in done or not g.sequential:
-            out += [] if i in done else [g]
-            continue
-        body = g.items[:-1]
-        members = [j for j, h in enumerate(groups) if j not in done and h.sequential and h.items[: len(body)] == body]
-        members = [j for j in members if len(groups[j].items) in (len(body), len(body) + 1)]
-        tails = {j: groups[j].items[-1].module if len(groups[j].items) > len(body) else None for j in members}
-        switch = _switch(g.names, [(s, tails[j]) for j in members for s in groups[j].instances])
-        if len(members) < 2 or switch is None or not body:
-            out.append(g)
-            continue
-        texts = {groups[j].out_channels for j in members}  # each holds for its instances; one, for them all
-        folded = replace(
-            g, items=body, instances=[], switch=switch, out_channels=texts.pop() if len(texts) == 1 else None
-        )
-        for j in members:
-            done.add(j)
-            folded.instances += groups[j].instances
-        folded.instances.sort(key=lambda s: s.id)
-        out.append(folded)
-    return out
-
-
-def _switch(names: _Names, cases: list[tuple[Scope, Call | None]]) -> tuple[str, dict[str, Call | None]] | None:
-    """The parameter whose value (a word) tells which last module each instance has, and that module by value."""
-    p = switch(names.py, [(s.args, module) for s, module in cases])
-    return None if p is None else (names.py[p], {s.args[p]: module for s, module in cases})
 
 
 _ABSENT = object()  # the value of a step in an instance that lacks it (an optional projection)
@@ -649,16 +615,21 @@ class _Owner(Dispatcher):
         parts = share([(st.main, st.steps) for st in self.members])
         if len(parts) > 1:  # a part of a group whose steps merge only through members now split off
             raise Differs([next(k for k, p in enumerate(parts) if i in p.members) for i in range(len(self.members))])
-        (shared,) = parts
-        # The closing residual steps (the optional layers), where some instances skip them all: `residual=True`.
-        closing = [s.name for s in shared.steps if s.optional and isinstance(s.what, str)]
+        steps, optional = parts[0].steps, parts[0].optional
+        # The closing activation, where instances differ in it (or in having one): a word parameter chooses it.
+        last = steps[-1] if steps and steps[-1].optional and steps[-1].what == "activation" else None
+        variants = [repr(st.at[last.name].op) if last and last.name in st.at else None for st in self.members]
+        switched = len(set(variants)) > 1
+        steps = steps[:-1] if switched else steps
+        # The closing residual steps (the other optional layers), where some instances skip them all.
+        closing = [s.name for s in steps if s.optional and isinstance(s.what, str)]
         has = [tuple(name in st.at for name in closing) for st in self.members]
         if any(any(h) and not all(h) for h in has):
             raise Differs(has)
         tail = len(set(has)) > 1
-        optional = [name for name in shared.optional if name not in closing]  # the projections
-        pieces = self.pieces(shared.steps)
-        output = closing[-1] if tail else self.members[0].output
+        optional = [name for name in optional if name not in closing and not (last and name == last.name)]
+        pieces = self.pieces(steps)
+        output = closing[-1] if tail else self.members[0].main if switched else self.members[0].output
         extra = tuple(self.paths[path] for path in self.members[0].extra)
         sequential = _is_chain(pieces, (), output) and all(p.name == str(i) for i, p in enumerate(pieces))
         sequential = sequential and not extra
@@ -668,12 +639,30 @@ class _Owner(Dispatcher):
             items = _items(pieces)
         if any(not it.opaque for it in items if it.path in optional):  # a sequence some lack, not one call
             raise Differs([tuple(path in st.at for path in optional) for st in self.members])
-        self.em.helpers |= self.helpers
         scopes = [st.scope for st in self.members]
         g = Group(definition, "", self.names, items, sequential, self.paths[output], self.channels.get(output), scopes)
         g.extra, g.optional = extra, dict.fromkeys(optional, "")
         g.tail = ("", next(i for i, it in enumerate(items) if it.path == closing[0])) if tail else None
+        if switched:
+            g.switch = self.switch(last, variants) if sequential and items else None
+            if g.switch is None:
+                raise Differs(variants)
+        self.em.helpers |= self.helpers
         return g
+
+    def switch(self, last: Step, variants: list) -> tuple[str, dict[str, Call | None]] | None:
+        """The word parameter that chooses the closing activation of an nn.Sequential class, and the module
+        each of its values appends (None: none), as torchvision's Conv2dNormActivation appends its activation."""
+        p = switch(self.names.py, [(st.scope.args, v) for st, v in zip(self.members, variants, strict=True)])
+        if p is None:
+            return None
+        table: dict[str, Call | None] = {}
+        for st in self.members:
+            value = st.scope.args[p]
+            if value not in table:
+                nodes = [m.at.get(last.name) if m.scope.args[p] == value else None for m in self.members]
+                table[value] = self.layer(_Position(self, last, nodes)).module if any(nodes) else None
+        return self.names.py[p], table
 
     # --- steps ---------------------------------------------------------------------------------------------
 
