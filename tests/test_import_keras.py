@@ -262,3 +262,45 @@ def test_refused_layers_are_all_named(tmp_path, capsys):
     assert main(["import", str(path), "-o", str(out)]) == 1
     assert "rescale: Rescaling (preprocessing: apply it to the inputs)" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_flatten_in_pytorch_order():
+    """cnndsl's Keras code writes `Permute((3, 1, 2))` before a Flatten that other layers than dense ones read
+    (PyTorch's C·H·W order): the two import back as `flatten`, whose Keras and PyTorch twins compute what the
+    model computes."""
+    net = cnndsl.loads("network chw {\n    input(3, 6, 6)\n    conv(4, 3)\n    flatten()\n    softmax()\n}\n")
+    original = to_keras(net)
+    assert "Permute" in [type(layer).__name__ for layer in original.layers]
+    imported = from_keras(original, net.name)
+    assert [n.op.kind for n in imported.nodes] == [n.op.kind for n in net.nodes]
+    compiled = to_keras(imported)
+    keras_weights(original, compiled)
+    x = _inputs(original)
+    expected = original(x)
+    assert _relative(expected, compiled(x)) <= TOLERANCE
+    model = cnndsl.to_torch(imported).eval()
+    transfer_weights(compiled, model, imported)
+    with torch.no_grad():
+        out = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    assert _relative(expected, out) <= TOLERANCE
+
+
+def test_flatten_orders_the_import_cannot_keep_are_refused():
+    """Keras' H·W·C flatten read by other layers than dense ones has no .cnn form (cnndsl's flatten is C·H·W);
+    neither has a Permute((3, 1, 2)) before a Flatten only dense layers read (the import would flatten H·W·C
+    there), nor any other permutation: each is named, where it was imported wrongly or refused before."""
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    hwc = keras.layers.Flatten(name="hwc")(x)
+    chw = keras.layers.Flatten(name="chw")(keras.layers.Permute((3, 1, 2), name="to_chw")(x))
+    fc = keras.layers.Dense(2, name="fc")(chw)
+    with pytest.raises(ImportRefused) as e:
+        from_keras(keras.Model(inputs, keras.layers.Concatenate()([hwc, fc])))
+    assert sorted(where for _, where in e.value.problems) == ["chw", "hwc"]
+    pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)  # 1×1: either order is the same
+    fine = keras.layers.Flatten(name="fine")(pooled)
+    assert "fine: flatten()" in from_keras(keras.Model(inputs, fine)).to_cnn()
+    swapped = keras.layers.Flatten()(keras.layers.Permute((2, 1, 3), name="swap")(x))
+    with pytest.raises(ImportRefused) as e:
+        from_keras(keras.Model(inputs, swapped))
+    assert [where for _, where in e.value.problems] == ["swap"]
