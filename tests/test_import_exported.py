@@ -101,6 +101,42 @@ def test_cli_writes_text_and_weights(exported, tmp_path):
         assert _max_rel(model(x), compiled(x)) <= 1e-5
 
 
+class _Classifier(torch.nn.Module):
+    """A flatten of a 3×3 map before a dense layer: Keras flattens H·W·C, so the weights carried to the Keras
+    twin have that layer's rows permuted."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4 * 3 * 3, 5)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_cli_writes_keras_weights(tmp_path):
+    """`cnndsl import model.pt2 -o OUT.cnn --weights OUT.weights.h5`: the compiled file's Keras model loads the
+    weights written and gives the program's outputs."""
+    keras = pytest.importorskip("keras")
+    torch.manual_seed(0)
+    model = _Classifier().eval()
+    with torch.no_grad():  # batch-norm statistics that matter
+        model.bn.running_mean.uniform_(-0.5, 0.5)
+        model.bn.running_var.uniform_(0.5, 1.5)
+    path, out, weights = tmp_path / "classifier.pt2", tmp_path / "c.cnn", tmp_path / "c.weights.h5"
+    x = _export(model, (3, 8, 8), path)
+    assert main(["import", str(path), "-o", str(out), "--weights", str(weights)]) == 0
+    compiled = cnndsl.to_keras(cnndsl.load(out))
+    compiled.load_weights(weights)
+    assert {layer.name for layer in compiled.layers} >= {"conv", "bn", "fc"}
+    with torch.no_grad():
+        expected = model(x)
+    got = torch.from_numpy(keras.ops.convert_to_numpy(compiled(x.permute(0, 2, 3, 1).numpy())))
+    assert _max_rel(expected, got) <= 1e-5
+
+
 def test_input_shape_must_be_the_exported_one(exported, tmp_path, capsys):
     _, _, path, _ = exported("resnet18")
     out = tmp_path / "r.cnn"
