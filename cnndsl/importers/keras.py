@@ -73,9 +73,9 @@ class _Converter:
         self.last: set[str] = set()  # the nodes whose output is a map held channels-last (read by dense layers)
         self.nested: dict[int, str] = {}  # a nested model's input layer (by id) -> what the model reads
         self.layers: dict[str, object] = {}  # every layer by name
-        # a Flatten of a map (not 1×1) -> whether it flattens in PyTorch's C·H·W order (after a Permute((3, 1, 2)))
-        # or Keras' H·W·C: `text` checks the compiled import flattens each in that order
-        self.flattens: dict[str, bool] = {}
+        # the Flattens of a map (larger than 1×1) in Keras' H·W·C order: `text` checks that the compiled import
+        # flattens them so too
+        self.flattens: set[str] = set()
         self.problems: list[tuple[str, str]] = []
         self.input = ""
 
@@ -447,8 +447,8 @@ class _Converter:
     def layer_Flatten(self, layer, inputs):
         shape = tuple(layer.input.shape[1:])
         chw = _to_chw(layer.input._keras_history.operation)
-        if len(shape) == 3 and None not in shape and (shape[1] * shape[2] if chw else shape[0] * shape[1]) > 1:
-            self.flattens[layer.name] = chw
+        if not chw and len(shape) == 3 and None not in shape and shape[0] * shape[1] > 1:
+            self.flattens.add(layer.name)
         self.add(layer, "flatten", inputs)
 
     def layer_Dropout(self, layer, inputs):
@@ -520,7 +520,42 @@ def keras_weights(original, compiled) -> None:
                 target = compiled.get_layer(name)
             except ValueError:
                 raise InputError(f"the compiled import has no layer {name!r}") from None
-            target.set_weights(part)
+            target.set_weights(_reordered(layer, target, part) if type(layer).__name__ == "Dense" else part)
+
+
+def _reordered(dense, target, weights: list) -> list:
+    """`dense`'s weights for `target`, its namesake in the compiled import: where one reads a vector flattened
+    C·H·W (after `Permute((3, 1, 2))`) and the other H·W·C, the kernel's rows in the target's order."""
+    a, b = _flattened(dense), _flattened(target)
+    if a is None or b is None or a[1] == b[1]:
+        return weights
+    (h, w, c), chw = a
+    kernel = weights[0]
+    shape, axes = ((c, h, w), (1, 2, 0, 3)) if chw else ((h, w, c), (2, 0, 1, 3))
+    return [kernel.reshape(*shape, -1).transpose(axes).reshape(kernel.shape), *weights[1:]]
+
+
+def _input(layer):
+    """The one tensor `layer` reads; None where it reads none or several."""
+    nodes = getattr(layer, "_inbound_nodes", [])
+    tensors = list(nodes[0].input_tensors) if len(nodes) == 1 else []
+    return tensors[0] if len(tensors) == 1 else None
+
+
+def _flattened(dense):
+    """((H, W, C), whether flattened C·H·W) of the map whose Flatten `dense` reads, through layers that keep
+    the vector's shape (dropout, activations); None where it reads none."""
+    x = _input(dense)
+    while x is not None:
+        layer = x._keras_history.operation
+        inner = _input(layer)
+        if inner is not None and type(layer).__name__ == "Flatten":
+            permute = inner._keras_history.operation
+            before = _input(permute) if _to_chw(permute) else None
+            shape = tuple((before if before is not None else inner).shape[1:])
+            return (shape, before is not None) if len(shape) == 3 else None
+        x = inner if inner is not None and tuple(inner.shape) == tuple(x.shape) else None
+    return None
 
 
 # --- the module hierarchy in the layers' names ------------------------------------------------------------
@@ -583,21 +618,17 @@ def _culprit(name: str, scopes: set[str], names: set[str]) -> str:
 
 
 def _check_flattens(converter: _Converter, net, names: list[str]) -> None:
-    """Refuse a Flatten that the compiled import would flatten in the other order. cnndsl's `flatten` is
-    PyTorch's C·H·W; its Keras code flattens H·W·C only where dense layers alone read the vector (their
-    weights absorb the order), else it writes `Permute((3, 1, 2))` first. Keras' own H·W·C order read by any
-    other layer has no .cnn form (`flatten()` after `channels_last()` is E304)."""
+    """Refuse a Flatten in Keras' H·W·C order that the compiled import would flatten C·H·W. cnndsl's `flatten`
+    is PyTorch's C·H·W; its Keras code flattens H·W·C only where dense layers alone read the vector (their
+    weights absorb the order: `keras_weights` reorders them where the model flattened C·H·W), else it writes
+    `Permute((3, 1, 2))` first. H·W·C read by any other layer has no .cnn form (`flatten()` after
+    `channels_last()` is E304)."""
     from ..backends.keras import channels_last_flattens
 
     last = {names[i] for i in channels_last_flattens(net)}
-    problems = []
-    for name, chw in converter.flattens.items():
-        if chw and name in last:
-            what = "the import would flatten H·W·C there: drop the Permute, or permute the dense layer's rows"
-            problems.append((f"Permute((3, 1, 2)) before a Flatten that only dense layers read ({what})", name))
-        elif not chw and name not in last:
-            what = "cnndsl's flatten is PyTorch's C·H·W: write Permute((3, 1, 2)) before the Flatten"
-            problems.append((f"Flatten in Keras' H·W·C order read by other layers than dense ones ({what})", name))
+    what = "Flatten in Keras' H·W·C order read by other layers than dense ones (cnndsl's flatten is PyTorch's C·H·W: "
+    what += "write Permute((3, 1, 2)) before the Flatten)"
+    problems = [(what, name) for name in converter.flattens if name not in last]
     if problems:
         raise ImportRefused(problems, converter.name)
 
