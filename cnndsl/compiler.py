@@ -135,6 +135,8 @@ def _ir_expr(e) -> expr.Expr | None:
         return expr.Const(value=e.value) if type(e.value) in (bool, int, float, str) else None
     if isinstance(e, Name):
         return expr.Param(name=e.id)
+    if isinstance(e, ShapeAttr) and e.attr == "channels":
+        return expr.In()
     parts = [e.operand] if isinstance(e, Neg) else list(e.items) if isinstance(e, TupleExpr) else []
     converted = [_ir_expr(p) for p in parts]
     if not parts or None in converted:
@@ -173,7 +175,7 @@ def _names_in(expr) -> set[str]:
         return {"in"}
     if isinstance(expr, Comprehension):  # its loop variables are its own
         bound = {name for name, _ in _target_names(expr.target)}
-        return _names_in(expr.iterable) | (_names_in(expr.item) - bound)
+        return _names_in(expr.iterable) | ((_names_in(expr.item) | _names_in(expr.cond)) - bound)
     if isinstance(expr, (Const, Open)) or not hasattr(expr, "__dataclass_fields__"):
         return set()
     names = set()  # conditions, calls, indexing: every expression they hold
@@ -185,10 +187,13 @@ def _names_in(expr) -> set[str]:
 
 
 def _arithmetic(expr) -> bool:
-    """Whether an expression is arithmetic on names and numbers, which the code generators can read back
-    (backends/arith.py); conditions, calls, indexing and `in` are kept as their values only."""
+    """Whether an expression is arithmetic on names, numbers and `in.channels`, which the code generators can
+    read back (backends/arith.py); conditions, calls, indexing and the input's other sizes are kept as their
+    values only."""
     if isinstance(expr, (Name, Const)):
         return True
+    if isinstance(expr, ShapeAttr):
+        return expr.attr == "channels"
     if isinstance(expr, BinOp):
         first, rest = _chain(expr)
         return _arithmetic(first) and all(_arithmetic(right) for _, right in rest)
@@ -203,7 +208,8 @@ def _symbolic(e, frame: Frame) -> expr.Expr | None:
     """An argument as an IR expression of the parameters of the enclosing block or network, when it uses
     them and nothing else the generated code would lack (constants, loop variables)."""
     names = _names_in(e)
-    if not names & frame.params or names & (frame.env.keys() - frame.params) or not _arithmetic(e):
+    params = frame.params | ({"in"} if "in" in frame.env else set())  # a block's input channels: a parameter too
+    if not names & params or names & (frame.env.keys() - params) or not _arithmetic(e):
         return None
     return _ir_expr(e)
 
@@ -680,8 +686,8 @@ class _Expansion:
         return items
 
     def comprehension(self, expr: Comprehension, env: dict, depth: int) -> tuple:
-        """`n for _, n in table`: the values, as a tuple. Its iterations count against the node budget, as a
-        loop's and a function's calls do."""
+        """`n for _, n in table if n > 1`: the values of the items the filter keeps, as a tuple. Its iterations
+        (kept or not) count against the node budget, as a loop's and a function's calls do."""
         items = self.loop_items(expr, env, depth)
         self.work += len(items)
         if self.work > self.c.max_nodes:
@@ -693,6 +699,12 @@ class _Expansion:
         for value in items:
             inner = dict(env)
             self.bind_target(expr.target, value, inner, expr.iterable.span)
+            if expr.cond is not None:
+                keep = self.evaluate(expr.cond, inner, depth + 1)
+                if keep is not True and keep is not False:
+                    raise self.not_boolean(keep, expr.cond, inner, "a generator's 'if'")
+                if not keep:
+                    continue
             value = self.evaluate(expr.item, inner, depth + 1)
             if isinstance(value, Word) and value not in _words():
                 raise self.unknown_name(value, inner)

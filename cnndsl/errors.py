@@ -71,7 +71,7 @@ class CnnDslError(Exception):
         column: int = 1,
         hint: str | None = None,
         source_line: str | None = None,
-        networks: tuple[str, ...] = (),
+        networks: tuple[tuple[str, str], ...] = (),
     ):
         super().__init__(message)
         assert code in CODES, code
@@ -82,7 +82,9 @@ class CnnDslError(Exception):
         self.column = column
         self.hint = hint
         self.source_line = source_line
-        self.networks = networks  # those it was found in, when `check` found it in several (project.distinct)
+        # (file, network) of those it was found in, when `check` found it in several (project.distinct): files
+        # may share network names (resnet50 in resnet.cnn and in resnet50.cnn)
+        self.networks = networks
 
     def __str__(self) -> str:
         # line 0: the file as a whole (one that cannot be read), with no place in it to point at
@@ -91,13 +93,20 @@ class CnnDslError(Exception):
 
     @property
     def found_in(self) -> str:
-        """` (in a and b)`, ` (in a and 10 other networks)` for an error found in several networks, else ''."""
-        first, *others = self.networks or ("",)
-        if not others:
+        """` (in a and b)`, ` (in a and 10 other networks)` for an error found in several networks, else ''; the
+        networks named with their files (`resnet.cnn:resnet50`) when they come from more than one file."""
+        if len(self.networks) < 2:
             return ""
+        one_file = len({path for path, _ in self.networks}) == 1
+        first, *others = [name for _, name in self.networks] if one_file else self.network_names
         return f" (in {first} and {others[0] if len(others) == 1 else f'{len(others)} other networks'})"
 
-    def in_networks(self, networks: tuple[str, ...]) -> CnnDslError:
+    @property
+    def network_names(self) -> list[str]:
+        """`file:network` for each network it was found in (the name is what follows the last ':')."""
+        return [f"{path}:{name}" for path, name in self.networks]
+
+    def in_networks(self, networks: tuple[tuple[str, str], ...]) -> CnnDslError:
         """This error, as found in these networks."""
         return CnnDslError(
             self.code, self.message, self.path, self.line, self.column, self.hint, self.source_line, networks
@@ -115,7 +124,7 @@ class CnnDslError(Exception):
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
-            "networks": list(self.networks),
+            "networks": self.network_names,
         }
 
 

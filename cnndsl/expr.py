@@ -38,7 +38,7 @@ class Expr(Frozen):
             return handler(source)
         from pydantic_core import core_schema
 
-        kinds = {"param": Param, "const": Const, "binop": BinOp, "neg": Neg, "tuple": Tuple}
+        kinds = {"param": Param, "const": Const, "binop": BinOp, "neg": Neg, "tuple": Tuple, "in": In}
         return core_schema.tagged_union_schema(
             {kind: handler.generate_schema(c) for kind, c in kinds.items()}, discriminator="kind"
         )
@@ -50,6 +50,19 @@ class Param(Expr):
 
     kind: Literal["param"] = "param"
     name: str
+
+
+@frozen_dataclass(kw_only=True, slots=True)
+class In(Expr):
+    """`in.channels`: the channels of the block's input, which a generated class takes as a parameter
+    (torchvision's `in_channels`) so that instances with different inputs share it."""
+
+    kind: Literal["in"] = "in"
+    attr: Literal["channels"] = "channels"
+
+    @property
+    def name(self) -> str:  # as `names` lists it, and a generator's `rename` maps it
+        return f"in.{self.attr}"
 
 
 @frozen_dataclass(kw_only=True, slots=True)
@@ -79,11 +92,11 @@ class Tuple(Expr):
 
 
 def names(e: Expr) -> set[str]:
-    """The parameters an expression reads."""
+    """The parameters an expression reads (`in.channels` as one)."""
     out, todo = set(), [e]
     while todo:
         e = todo.pop()
-        if isinstance(e, Param):
+        if isinstance(e, (Param, In)):
             out.add(e.name)
         elif isinstance(e, BinOp):
             todo += [e.left, e.right]
@@ -116,7 +129,7 @@ def evaluate(e: Expr, env: dict):
     """The value of the expression as Python computes it, its parameters' values taken from `env`: KeyError for
     a parameter `env` lacks, TypeError for arithmetic on anything but numbers, ArithmeticError for a division by
     zero. The IR bounds the nesting (MAX_DEPTH), so the recursion is bounded."""
-    if isinstance(e, Param):
+    if isinstance(e, (Param, In)):
         return env[e.name]
     if isinstance(e, Const):
         return e.value
@@ -155,7 +168,7 @@ def to_ast(e: Expr, rename: dict[str, str] | None = None):
     import ast
 
     operators = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod}
-    if isinstance(e, Param):
+    if isinstance(e, (Param, In)):
         return ast.Name((rename or {}).get(e.name, e.name), ast.Load())
     if isinstance(e, Const):
         value = e.value
@@ -178,5 +191,5 @@ def check(e: Expr) -> None:
 
     if depth(e) > MAX_DEPTH:
         raise ValueError(f"expression nested deeper than {MAX_DEPTH} levels")
-    for name in names(e):
+    for name in names(e) - {"in.channels"}:
         identifier(name)

@@ -258,8 +258,9 @@ class _Printer:
         if kind == "fcall":
             return self.call(e)
         if kind == "fgen":
-            name, item, _, targets, _, iterable = e.children
-            return f"{name}({self.expr(item)} for {self.targets(targets)} in {self.expr(iterable)})"
+            name, item, _, targets, _, iterable, _, cond = e.children
+            loop = f"{self.expr(item)} for {self.targets(targets)} in {self.wrap(iterable, 2)}"
+            return f"{name}({loop}" + (f" if {self.wrap(cond, 2)})" if cond is not None else ")")
         if kind == "shape_attr":
             return f"in.{e.children[1]}"
         if kind == "compare":

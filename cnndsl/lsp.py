@@ -3,9 +3,10 @@
 Every change of a document is checked as `cnndsl check` checks a file (the unsaved text; imports read from
 disk next to it) and its errors published as diagnostics, with their codes and hints. The compiled networks
 answer hovers: a statement shows its output shape, parameters, multiply-adds and receptive field (for each
-instance, inside a block); a layer or argument name shows its documentation and default. Definitions
-(blocks, labels, imports, parameters), completion (layers, blocks, arguments, labels), the outline and
-formatting (`cnndsl fmt`) complete it.
+instance, inside a block); a layer or argument name shows its documentation and default; a loop's, a
+generator's or a function's variable, what binds it. Definitions (blocks, labels, imports, parameters, loop
+and generator variables), completion (layers, blocks, arguments, labels), the outline and formatting
+(`cnndsl fmt`) complete it.
 
 `Analysis` and the functions below it know nothing of the protocol's transport; `server()` wires them to
 pygls, which is imported only here (`pip install 'cnndsl[lsp]'`).
@@ -22,12 +23,28 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__, ops
-from .compiler import BUILTINS, FUNCTIONS, INPUT_SIZES, WORDS, Compiler
-from .errors import CnnDslError
+from .compiler import BUILTINS, FUNCTIONS, INPUT_SIZES, UNUSED, WORDS, Compiler, _target_names
+from .errors import CnnDslError, Span
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
 from .summary import describe, scope_totals
-from .syntax import Branches, Call, Definition, FnDef, For, If, Module, Repeat, Residual, Sequence, Stmt, keywords
+from .syntax import (
+    Branches,
+    Call,
+    Comprehension,
+    Definition,
+    FnDef,
+    For,
+    If,
+    Kwarg,
+    Module,
+    Name,
+    Repeat,
+    Residual,
+    Sequence,
+    Stmt,
+    keywords,
+)
 from .util import without_gc
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -45,6 +62,7 @@ class Analysis:
     compiler: Compiler | None = None
     networks: list[Network] = field(default_factory=list)
     _at: dict | None = None  # (line, column) -> [(network, node)], built on the first hover
+    _bound: dict | None = None  # (line, column) of a name -> the Binding it reads (bound_names)
 
     @property
     def lines(self) -> list[str]:
@@ -58,6 +76,12 @@ class Analysis:
                     if n.span is not None and n.span.path == self.path:
                         self._at.setdefault((n.span.line, n.span.column), []).append((net, n))
         return self._at.get((line, column), [])
+
+    def binding_at(self, line: int, column: int) -> Binding | None:
+        """What binds the name written at a (1-based) position: a loop, a generator or a function."""
+        if self._bound is None:
+            self._bound = bound_names(self)
+        return self._bound.get((line, column))
 
 
 @without_gc  # as the compiler's own entry points: the collector's passes cost as much as the work
@@ -124,14 +148,15 @@ def enclosing_call(text_line: str, character: int) -> tuple[str, list[str]] | No
 
 
 def _flat(stmts):
-    """The statements of a body, those under `if`/`else` and `for` included (they run in the enclosing scope)."""
+    """The statements of a body, those under `if`/`else` and an unlabelled `for` included (they run in the
+    enclosing scope, as the compiler runs them)."""
     for s in stmts:
         if isinstance(s, If):
             yield from _flat(s.body)
             yield from _flat(s.orelse)
-        elif isinstance(s, For):
-            yield from _flat(s.body)
-        elif isinstance(s, Stmt):
+        elif isinstance(s.item, For) and s.label is None and not s.output:
+            yield from _flat(s.item.body)
+        else:
             yield s
 
 
@@ -145,7 +170,7 @@ def statements(stmts, depth: int = 0):
 def _bodies(item) -> list:
     if isinstance(item, Repeat):
         return _bodies(item.item)
-    if isinstance(item, Sequence | Branches):
+    if isinstance(item, Sequence | Branches | For):  # a labelled `for`: a sequence of its own
         return list(item.body)
     if isinstance(item, Residual):
         return [*item.main, *(item.shortcut or ())]
@@ -203,6 +228,82 @@ def body_end(text: str, lines: list[str], line: int, column: int) -> tuple[int, 
     return len(lines), len(lines[-1]) + 1 if lines else 1
 
 
+# --- names bound by loops, generators and functions -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A loop variable (`c` in `for c, n in stages { }`), a generator's (`n` in `sum(n for _, n in stages)`) or
+    a parameter of a `def`: where it is bound, and by what (the `for` keyword of the loop or the generator)."""
+
+    name: str
+    span: Span
+    kind: str  # "loop", "generator" or "function"
+    binder: Span
+
+
+def bound_names(a: Analysis) -> dict[tuple[int, int], Binding]:
+    """(line, column) -> Binding of every name of the file that a loop, a generator or a function binds: where
+    it is bound and where it is read. Expressions are walked with a stack, not recursion (a long sum nests)."""
+    out: dict[tuple[int, int], Binding] = {}
+    todo: list[tuple[object, dict]] = []  # (syntax node or tuple of them, the names in scope there)
+
+    def bind(target, kind: str, binder: Span, scope: dict) -> dict:
+        inner = dict(scope)
+        for name, span in _target_names(target):
+            if name != UNUSED:
+                inner[name] = out[(span.line, span.column)] = Binding(name, span, kind, binder)
+        return inner
+
+    for d in a.module.definitions if a.module else ():
+        todo.append((d.body, {}))
+    for f in a.compiler.lets.values() if a.compiler else ():
+        if isinstance(f, FnDef) and f.span.path == a.path:
+            scope = {}
+            for p in f.params:
+                scope[p.name] = out[(p.span.line, p.span.column)] = Binding(p.name, p.span, "function", f.span)
+            todo += [(p.default, scope) for p in f.params] + [(f.body, scope)]
+    while todo:
+        node, scope = todo.pop()
+        if isinstance(node, tuple):
+            todo += [(n, scope) for n in node]
+        elif isinstance(node, Name):
+            if node.id in scope:
+                out[(node.span.line, node.span.column)] = scope[node.id]
+        elif isinstance(node, For):
+            todo += [(node.iterable, scope), (node.body, bind(node.target, "loop", node.span, scope))]
+        elif isinstance(node, Comprehension):
+            inner = bind(node.target, "generator", node.span, scope)
+            todo += [(node.iterable, scope), (node.item, inner), (node.cond, inner)]
+        elif isinstance(node, Kwarg):
+            todo.append((node.value, scope))
+        elif isinstance(node, Stmt):
+            todo += [(node.template or (), scope), (node.item, scope)]
+        elif hasattr(node, "__dataclass_fields__") and not isinstance(node, Span):
+            todo += [(getattr(node, f), scope) for f in node.__dataclass_fields__]  # calls, bodies, operators
+    return out
+
+
+def _binding_doc(a: Analysis, b: Binding) -> str:
+    """`c`: loop variable of `for c, n in stages` (line 12)."""
+    text = a.lines[b.binder.line - 1] if 0 < b.binder.line <= len(a.lines) else ""
+    start = b.binder.column - 1
+    if b.kind == "function":  # the binder is the function's name
+        name = _WORD.match(text, start)
+        what = f"parameter of `def {name.group() if name else '…'}`"
+    elif b.kind == "loop":  # the header, up to the body's `{`
+        what = f"loop variable of `{text[start:].split('{', 1)[0].strip()}`"
+    else:  # from `for` to the `)` that closes the generator's call
+        depth, end = 0, len(text)
+        for i in range(start, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth < 0:
+                end = i
+                break
+        what = f"loop variable of the generator `{text[start:end].strip()}`"
+    return f"`{b.name}`: {what}, line {b.binder.line}"
+
+
 # --- hover -------------------------------------------------------------------------------------------
 
 
@@ -216,6 +317,9 @@ def hover(a: Analysis, line: int, character: int) -> str | None:
         return None
     word, start = found
     where = (line + 1, start + 1)
+    bound = a.binding_at(*where)
+    if bound is not None:
+        return _binding_doc(a, bound)
     d = definition_at(a, line + 1)
     stmt = _statement_at(d, where) if d else None
     call = enclosing_call(lines[line], start)
@@ -402,6 +506,9 @@ def definition(a: Analysis, line: int, character: int) -> tuple[str, int, int] |
     if not found:
         return None
     word, start = found
+    bound = a.binding_at(line + 1, start + 1)
+    if bound is not None:  # a loop's, a generator's or a function's variable
+        return bound.span.path, bound.span.line, bound.span.column
     d = definition_at(a, line + 1)
     call = enclosing_call(lines[line], start)
     if d is not None and call and call[0] in ops.MERGES:  # concat(enc1): the labelled statement
@@ -501,8 +608,8 @@ def _label_symbols(stmts, a: Analysis, lines) -> list[Symbol]:
             out += children
             continue
         ln, col = s.label_span.line, s.label_span.column
-        if _bodies(s.item):
-            end = body_end(a.text, lines, ln, col)
+        if _bodies(s.item):  # from the item: a computed label (`layer{i + 1}`) has braces of its own
+            end = body_end(a.text, lines, s.item.span.line, s.item.span.column)
         else:
             end = (ln, len(lines[ln - 1]) + 1)
         out.append(Symbol(s.label, "label", ln, col, *end, children))

@@ -112,7 +112,7 @@ def check_compiled(c: Compiler, path: str, settings=()) -> tuple[list[Network], 
         try:
             networks.append(c.compile(d.name, settings=c.settings_for(d.name, settings)))
         except CnnDslError as e:
-            errors += [found.in_networks((d.name,)) for found in (e, *errors_after(c, d, e))]
+            errors += [found.in_networks(((d.span.path, d.name),)) for found in (e, *errors_after(c, d, e))]
     errors.sort(key=lambda e: (e.path != path, e.path, e.line, e.column))  # in source order, this file's first
     return networks, distinct(errors), unused
 
@@ -413,7 +413,9 @@ def _name_nodes(expr, bound: frozenset = frozenset()):
         return
     if isinstance(expr, Comprehension):
         yield from _name_nodes(expr.iterable, bound)
-        yield from _name_nodes(expr.item, bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED})
+        inner = bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED}
+        yield from _name_nodes(expr.item, inner)
+        yield from _name_nodes(expr.cond, inner)
         return
     for f in getattr(expr, "__dataclass_fields__", ()):
         value = getattr(expr, f)

@@ -145,12 +145,14 @@ class FnCall:
 
 @node
 class Comprehension:
-    """`n * 2 for _, n in table`, the one argument of a function (`sum(...)`, `max(...)`): the tuple of the
-    values of `item`, one per item of `iterable`, with `target` bound as a for loop binds it."""
+    """`n * 2 for _, n in table if n > 1`, the one argument of a function (`sum(...)`, `max(...)`): the tuple of
+    the values of `item`, one per item of `iterable` for which `cond` holds, with `target` bound as a for loop
+    binds it."""
 
     item: object
     target: tuple
     iterable: object
+    cond: object  # None without `if`
     span: Span
 
 
@@ -431,9 +433,10 @@ class _ToAst(Transformer):
         return self._call(FnCall, c)
 
     def fgen(self, c):
-        name, item, keyword, targets, _, iterable = c
+        name, item, keyword, targets, _, iterable, _, cond = c
         target = targets[0] if len(targets) == 1 else targets
-        return FnCall(name.value, (Comprehension(item, target, iterable, self._span(keyword)),), (), self._span(name))
+        comprehension = Comprehension(item, target, iterable, cond, self._span(keyword))
+        return FnCall(name.value, (comprehension,), (), self._span(name))
 
     def _call(self, cls, c):
         name, args = c
@@ -870,6 +873,8 @@ def _syntax_hint(tok: Token, exc: UnexpectedToken, text: str) -> str | None:
         return "a label is written 'name: layer(...)', not 'name = layer(...)'"
     if tok.type == "NAME" and "LPAR" in expected:
         return "a layer is called with parentheses: 'relu()'"
+    if tok.type == "ELSE" and "RPAR" in expected and "IF" not in expected:  # `sum(x for x in t if c else d)`
+        return "as in Python, 'a if c else b' after a generator's 'in' goes in parentheses"
     if tok.type in ("INT", "NAME") and "COMMA" in expected and "RPAR" in expected:
         return "arguments are separated by ','"
     return None

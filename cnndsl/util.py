@@ -73,7 +73,18 @@ def _is_default(value, default, args: dict) -> bool:
         computed = evaluate(default, args)
     except (ArithmeticError, TypeError, KeyError):  # a parameter of no value here (a word: `act = relu`), no default
         return False
-    return type(computed) is type(value) and computed == value
+    return _same(computed, value)
+
+
+def _same(a, b) -> bool:
+    """Equal values: numbers whatever their type (the default `c / 2` is 4.0 in Python, 4 to the compiler), a
+    truth value only to a truth value, a word only to a word, tuples item by item."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(_same, a, b))
+    numbers = {int, float}
+    if type(a) in numbers and type(b) in numbers:
+        return a == b
+    return type(a) is type(b) and a == b
 
 
 # The extra that installs each optional package cnndsl imports; a package two extras use is named by the

@@ -78,3 +78,73 @@ def test_a_value_lives_until_its_last_reader():
     steps = [("conv1", ("",)), ("conv2", ("conv1",)), ("add", ("conv2", "")), ("out", ("add",))]
     assert last_reads(steps) == {"conv1": 1, "": 2, "conv2": 2, "add": 3, "out": 3}
     assert last_reads(steps[:1], start=5) == {"conv1": 5, "": 5}
+
+
+# --- arguments decided across the instances that share code -------------------------------------------------
+
+
+def test_an_argument_is_its_expression_where_that_gives_every_instance_its_value():
+    from cnndsl.backends.blocks import Arguments
+
+    args = Arguments({"c": "channels"}, [{"channels": 64}, {"channels": 128}])
+    e = expr.BinOp(op="/", left=expr.Param(name="c"), right=expr.Const(value=2))
+    assert args.expression(e, [32, 64]) == "channels // 2"  # a size: `/` divides exactly, the int kept
+    assert args.used == {"channels"}
+    assert args.expression(e, [32, 65]) is None  # not what the second instance has
+    assert args.arg(None, [3, 3]) == "3"
+
+
+def test_instances_that_differ_where_no_parameter_tells_them_apart_are_split_by_that_value():
+    from cnndsl.backends.blocks import Arguments, Differs, template
+
+    envs = {"a": {"k": 1}, "b": {"k": 1}, "c": {"k": 1}}
+    kernels = {"a": 3, "b": 5, "c": 3}
+
+    def write(group):
+        return Arguments({}, [envs[m] for m in group]).arg(None, [kernels[m] for m in group])
+
+    assert template([["a", "b", "c"]], write) == [(["a", "c"], "3"), (["b"], "5")]
+    try:
+        Arguments({}, [{}, {}]).same([1, 2])
+    except Differs as d:
+        assert d.by == [1, 2]
+    else:
+        raise AssertionError("1 and 2 cannot be one literal")
+
+
+def test_a_signature_is_keyword_only_after_a_default_and_a_call_leaves_out_what_the_default_gives():
+    from cnndsl.backends.blocks import Arguments, Signature
+
+    c, stride = expr.Param(name="c"), expr.Param(name="stride")
+    half = expr.BinOp(op="//", left=c, right=expr.Const(value=2))
+    block = {"c": None, "stride": expr.Const(value=1), "mid": half, "out": None}
+    rename = {p: p for p in block}
+    sig = Signature.of(block, rename, {"c": 64, "stride": 1, "mid": 32, "out": 256}, {"c", "stride", "mid", "out"})
+    assert sig.parameters() == [("c", None), ("stride", "1"), ("mid", "None"), ("*", None), ("out", None)]
+    assert sig.computed() == [("mid", "c // 2")]
+    caller = Arguments({"w": "w"}, [{"w": 64}, {"w": 64}])
+    values = {"c": [64, 64], "stride": [1, 2], "mid": [32, 32], "out": [256, 256]}
+    assert sig.arguments(caller, {"c": expr.Param(name="w"), "stride": stride}, values) is None  # 1 or 2?
+    values["stride"] = [2, 2]
+    assert sig.arguments(caller, {"c": expr.Param(name="w")}, values) == ["w", "stride=2", "out=256"]
+
+
+def test_in_channels_is_an_expression_of_the_ir_and_survives_json():
+    from cnndsl import Network, loads
+
+    net = loads(
+        "block dw(stride) { conv(in.channels, 3, strides=stride, padding=1, groups=in.channels) }\n"
+        "network n { input(3, 32, 32) conv(8, 1) dw(2) conv(16, 1) dw(1) }\n"
+    )
+    convs = [n for n in net.nodes if n.op.kind == "conv" and n.op.groups > 1]
+    assert [n.exprs["groups"] for n in convs] == [expr.In(), expr.In()]
+    assert [n.op.groups for n in convs] == [8, 16]  # one expression, each instance's value
+    again = Network.from_json(net.to_json())
+    assert again.to_json() == net.to_json()
+    forged = net.to_json().replace('"attr": "channels"', '"attr": "height"', 1)
+    try:
+        Network.from_json(forged)
+    except ValueError as e:
+        assert "height" in str(e)
+    else:
+        raise AssertionError("an IR naming another size of the input must be refused")

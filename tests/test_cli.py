@@ -66,12 +66,13 @@ def test_check_github_and_json_formats(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["errors"] == [
         {"path": str(bad), "line": 3, "column": 16, "code": "E201", "message": "conv has no argument 'strids'",
-         "hint": "did you mean 'strides'?", "networks": ["n"]}
+         "hint": "did you mean 'strides'?", "networks": [f"{bad}:n"]}
     ]  # fmt: skip
     assert data["networks"][0]["params"] == 61706
 
 
-def test_summary_table(capsys):
+def test_summary_table(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the table fits what the terminal has: under xdist, 80 columns
     assert main(["summary", str(ARCH / "resnet34.cnn")]) == 0
     out = capsys.readouterr().out
     assert "layer2.0.downsample.0" in out and "basic(128, stride=2)" in out

@@ -463,7 +463,7 @@ def test_cli_github_and_json_formats(tmp_path):
     data = json.loads(r.stdout)
     assert [n["network"] for n in data["networks"]] == ["n"]
     error = {"path": "bad.cnn", "line": 3, "column": 16, "code": "E201", "message": "conv has no argument 'stride'"}
-    assert data["errors"] == [{**error, "hint": "did you mean 'strides'?", "networks": ["n"]}]
+    assert data["errors"] == [{**error, "hint": "did you mean 'strides'?", "networks": ["bad.cnn:n"]}]
 
 
 def test_cli_usage_errors_exit_2(tmp_path):

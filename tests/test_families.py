@@ -341,6 +341,53 @@ network n(depth = 1.5) {
     assert r.returncode == 1 and "lib.cnn:2:37: error[E206]: unknown name 'n'" in r.stderr, r.stderr
 
 
+def test_a_generator_keeps_the_items_its_if_holds_for_as_python_does(tmp_path):
+    text = """
+let table = ((1, 16, 2), (6, 24, 3), (6, 40, 4))
+network n(deep = true) {
+    input(3)
+    dense(sum(n for t, _, n in table if t > 1))
+    dense(max(c for _, c, _ in (table if deep else ((1, 8, 1),)) if c % 16 == 8 and not c == 0))
+    dense(len(c for _, c, _ in table if c > 1000) + 1)
+    dense(sum(n * 2 if t > 1 else n for t, _, n in table if n > 2 or t == 1))
+}
+"""
+    table = ((1, 16, 2), (6, 24, 3), (6, 40, 4))
+    widths = [
+        sum(n for t, _, n in table if t > 1),
+        max(c for _, c, _ in table if c % 16 == 8 and not c == 0),
+        len([c for _, c, _ in table if c > 1000]) + 1,
+        sum(n * 2 if t > 1 else n for t, _, n in table if n > 2 or t == 1),
+    ]
+    assert [n.shape[0] for n in compile_text(text, "n").nodes[1:]] == widths == [7, 40, 1, 16]
+    bad = {  # (code, column, message) of each: the condition's errors point into the condition
+        "sum(c for c in (1, 2) if c)": ("E214", 65, "the condition of a generator's 'if' must be true or false, got 1"),
+        "sum(c for c in (1, 2) if d > 1)": ("E206", 65, "unknown name 'd'"),
+        "sum(c for c in (1, 2) if c // 0 > 1)": ("E205", 70, "division by zero"),
+        "sum(c for c in (1, 2) if c > 1) + c": ("E206", 74, "unknown name 'c'"),
+        "sum(c for c in (1, 2) if c > 1 if c > 0)": ("E100", 71, "unexpected 'if'"),
+    }
+    for value, (code, column, message) in bad.items():
+        with pytest.raises(CnnDslError) as e:
+            compile_text(f"network n(depth = 1) {{ input(3); dense({value}) }}", "n")
+        assert (e.value.code, e.value.column, message in e.value.message) == (code, column, True), (value, e.value)
+    # as in Python, `a if c else b` after `in` goes in parentheses: the hint says so
+    with pytest.raises(CnnDslError, match="unexpected 'else'") as e:
+        compile_text("network n(deep = true) { input(3); dense(sum(c for c in (1, 2) if deep else (3,))) }", "n")
+    assert e.value.hint == "as in Python, 'a if c else b' after a generator's 'in' goes in parentheses"
+    # every iteration counts against the node budget, the ones the condition drops too
+    c = Compiler(max_nodes=1000)
+    c.add_text("network n { input(3); dense(1 + len(i for i in range(600) if i < 0) + len(i for i in range(600))) }")
+    with pytest.raises(CnnDslError, match="take more than 1,000 steps") as e:
+        c.compile("n")
+    assert e.value.code == "E403"
+    # a block checked without an input knows the names the condition reads and binds
+    (tmp_path / "lib.cnn").write_text("block b(rows) {\n    dense(sum(n for _, n in rows if n > m))\n}\n")
+    r = cli("check", "lib.cnn", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.count("error[") == 1, r.stderr
+    assert "lib.cnn:2:41: error[E206]: unknown name 'm'" in r.stderr, r.stderr
+
+
 def cli(*argv, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "cnndsl", *argv], capture_output=True, text=True, cwd=cwd)
 

@@ -177,6 +177,20 @@ def test_layout():
     assert "dense(a - (b - 1) + a * b // (a % b) - -a / -(a + b))" in out
 
 
+def test_a_generator_with_an_if_round_trips():
+    text = (
+        "let t = ((64, 3), (128, 4))\nnetwork n(deep = true) { input(3)\n"
+        " dense(sum( n for _,n in t  if n>3 ))\n"
+        " dense(max(c if deep else 1 for c, _ in ((t if deep else ((8, 1),))) if ((c if deep else 0) > 64)))\n}\n"
+    )
+    out = assert_formatting_keeps_meaning(text, "g.cnn")
+    assert out.splitlines()[4:6] == [
+        "    dense(sum(n for _, n in t if n > 3))",
+        # a conditional after `in` keeps the parentheses it needs there, as in Python, and only those
+        "    dense(max(c if deep else 1 for c, _ in (t if deep else ((8, 1),)) if (c if deep else 0) > 64))",
+    ]
+
+
 def test_aligned_trailing_comments_stay_aligned():
     text = "network t {\n    input(1, 8, 8)    # in\n    relu()            # act\n    flatten()  # out\n}\n"
     assert format_text(text) == text

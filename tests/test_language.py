@@ -226,6 +226,8 @@ def test_families_examples():
     assert s["a.conv.0.0"] == (32, 56, 56) and "a.conv.3" not in s  # no expansion: the depthwise conv is conv.0
     assert s["b.conv.1.0"] == (96, 28, 28) and "b.1" not in s  # strided: no skip
     assert s["c.1"] == (24, 28, 28) and [n.op.kind for n in net.nodes if n.name == "c.1"] == ["add"]
+    s = shapes(example("column_sums"))
+    assert [s[k][0] for k in ("0", "1", "2", "3")] == [13, 20, 128, 10]  # the last: only the rows with c > 64
     s = shapes(example("dense_loops"))
     assert s["features.denseblock1.denselayer2.conv2"] == (8, 32, 32)
     assert s["features.transition1.pool"] == (16, 16, 16) and "features.transition2.pool" not in s

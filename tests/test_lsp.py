@@ -129,6 +129,55 @@ async def test_go_to_definition(client: LanguageClient):
     assert await where("concat(enc2", 7, utext, uuri) == ("architectures/unet.cnn", *_line_col(utext, "enc2:"))
 
 
+async def test_loop_and_generator_variables_go_to_where_they_are_bound(client: LanguageClient, tmp_path):
+    text = (
+        "let stages = ((8, 2), (16, 1))\n"
+        "def total(rows, least) = sum(n for _, n in rows if n >= least)\n"
+        "network n(depth = 1) {\n"
+        "    input(4)\n"
+        "    for c, n in stages {\n"
+        "        fc{c}: dense(c * n)\n"
+        "        for j in range(n) { dense(c + j) }\n"
+        "    }\n"
+        "    dense(sum(c * n for c, n in stages if c > depth) + total(stages, 2))\n"
+        "}\n"
+    )
+    path = tmp_path / "loops.cnn"
+    uri = open_doc(client, path, text)
+
+    async def where(needle, offset=0):
+        result = await client.text_document_definition_async(
+            t.DefinitionParams(t.TextDocumentIdentifier(uri), position(text, needle, offset))
+        )
+        assert result is not None, needle
+        assert result.uri == path.resolve().as_uri()
+        return result.range.start.line, result.range.start.character
+
+    loop_c, loop_n = _line_col(text, "c, n in stages {"), _line_col(text, "n in stages {")
+    assert await where("dense(c * n)", 6) == loop_c and await where("dense(c * n)", 10) == loop_n
+    assert await where("fc{c}", 3) == loop_c  # in a computed label
+    assert await where("range(n)", 6) == loop_n  # in a nested loop's items
+    assert await where("c + j", 0) == loop_c and await where("c + j", 4) == _line_col(text, "j in range")
+    generator_c, generator_n = _line_col(text, "c, n in stages if"), _line_col(text, "n in stages if")
+    assert await where("sum(c * n", 4) == generator_c and await where("sum(c * n", 8) == generator_n
+    assert await where("if c > depth", 3) == generator_c  # in its condition
+    assert await where("c, n in stages if") == generator_c  # a variable where it is bound: itself
+    assert await where("sum(n for", 4) == _line_col(text, "n in rows")  # in a def
+    assert await where("n >= least", 5) == _line_col(text, "least)")  # a def's parameter
+    assert await where("c > depth", 4) == _line_col(text, "depth = 1")  # a network's parameter, as before
+
+    assert await hover(client, uri, text, "dense(c * n)", 6) == "`c`: loop variable of `for c, n in stages`, line 5"
+    assert await hover(client, uri, text, "if c > depth", 3) == (
+        "`c`: loop variable of the generator `for c, n in stages if c > depth`, line 9"
+    )
+    assert await hover(client, uri, text, "n >= least", 5) == "`least`: parameter of `def total`, line 2"
+    efficientnet = ARCH / "efficientnet.cnn"
+    etext = efficientnet.read_text()
+    euri = open_doc(client, efficientnet)
+    value = await hover(client, euri, etext, "make_divisible(c * width)", 15)
+    assert value.startswith("`c`: loop variable of `for s, (fused, e, k, stride, c_in, c, n) in enumerate(stages)`")
+
+
 def _line_col(text: str, needle: str) -> tuple[int, int]:
     p = position(text, needle)
     return p.line, p.character
@@ -201,6 +250,26 @@ async def test_document_symbols(client: LanguageClient):
     assert inception.range.end.line > inception.range.start.line
     assert [c.name for c in result[3].children][:3] == ["conv1", "maxpool1", "conv2"]
     assert {"aux1", "aux2"} <= {c.name for c in result[3].children}  # labels under `if aux_logits { }`
+
+
+async def test_statements_inside_loops_have_hovers_and_outline(client: LanguageClient):
+    """A `for` runs its statements in the enclosing scope (a labelled one is a sequence of its own), as `if`."""
+    path = ARCH / "densenet.cnn"
+    text = path.read_text()
+    uri = open_doc(client, path)
+    value = await hover(client, uri, text, "denselayer{j + 1}:")
+    assert "`features.denseblock1.denselayer1` dense_layer(growth=32, bn_size=4): 96×56×56, 45,440 params" in value
+    value = await hover(client, uri, text, "transition()")
+    assert "`features.transition1` transition(channels=128): 128×28×28" in value
+    result = await client.text_document_document_symbol_async(t.DocumentSymbolParams(t.TextDocumentIdentifier(uri)))
+    features = next(s for s in result if s.name == "features")
+    assert [c.name for c in features.children] == [
+        "conv0", "norm0", "relu0", "pool0", "denseblock{i + 1}", "transition{i + 1}", "norm5",
+    ]  # fmt: skip
+    block = features.children[4]
+    assert [c.name for c in block.children] == ["denselayer{j + 1}"]
+    start = _line_col(text, "denseblock{")[0]
+    assert (block.range.start.line, block.range.end.line) == (start, start + 2)  # to the loop's `}`
 
 
 async def test_formatting(client: LanguageClient, tmp_path):

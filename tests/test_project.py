@@ -137,14 +137,18 @@ def test_check_with_importers_fails_when_only_a_library_breaks(tmp_path, capsys,
     # arguments differ for ResNeXt and Wide ResNet
     assert err.count("arch/blocks/resnet.cnn:28:5: error[E300]") == 5
     call = "bottleneck(channels=64, stride=1, groups=1, width_per_group=64, width=64)"
-    assert f"(in layer1.0: {call}) (in resnet50 and 5 other networks)\n" in err
+    # found through several files, whose networks share names: each named with its file
+    assert f"(in layer1.0: {call}) (in ./arch/resnet.cnn:resnet50 and 5 other networks)\n" in err
     assert "width_per_group=128, width=128)) (in wide_resnet50_2 and wide_resnet101_2)\n" in err
     assert "groups=32, width_per_group=4, width=128))\n" in err  # resnext50_32x4d's, found once
     assert main(["check", "--format", "json", "--with-importers", "arch/blocks/resnet.cnn"]) == 1
     errors = json.loads(capsys.readouterr().out)["errors"]
+    family = "./arch/resnet.cnn:"  # the file as each network's "source" names it, then the network
     assert [e["networks"] for e in errors] == [
-        ["resnet50", "resnet101", "resnet152", "resnet101", "resnet152", "resnet50"],
-        ["resnext50_32x4d"], ["resnext101_32x8d"], ["resnext101_64x4d"], ["wide_resnet50_2", "wide_resnet101_2"],
+        [f"{family}resnet50", f"{family}resnet101", f"{family}resnet152", "./arch/resnet101.cnn:resnet101",
+         "./arch/resnet152.cnn:resnet152", "./arch/resnet50.cnn:resnet50"],
+        [f"{family}resnext50_32x4d"], [f"{family}resnext101_32x8d"], [f"{family}resnext101_64x4d"],
+        [f"{family}wide_resnet50_2", f"{family}wide_resnet101_2"],
     ]  # fmt: skip
 
 

@@ -126,6 +126,7 @@ def test_the_node_budget_holds_as_on_the_command_line(client):
     text = "network n {\n    input(3, 8, 8)\n    repeat 5000000 relu()\n}\n"
     result = analyse(client, text, path="big.cnn")
     assert [e["code"] for e in result["errors"]] == ["E403"] and "diagram" not in result
+    assert result["errors"][0]["networks"] == ["big.cnn:n"]  # as `check --format json`, the file as the page names it
     # the page cannot pass --max-nodes or --import-path: its hints say what its user can do
     assert result["errors"][0]["hint"] == workspace.WEB_HINTS["--max-nodes"]
     assert "make the network smaller" in workspace.WEB_HINTS["--max-nodes"]

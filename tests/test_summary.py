@@ -115,6 +115,29 @@ def test_one_short_form_for_summary_and_diagram():
     assert "channels=" not in resnet.summary()
 
 
+def test_a_default_the_value_equals_is_left_out_whatever_the_number_type():
+    """`h = c / 2` is 4 to the compiler for c = 8 and 4.0 to Python: equal numbers, so `half(8)`, in the summary
+    and in the diagram. A truth value is not a number, nor a number a truth value."""
+    net = cnndsl.loads("""
+block half(c, h = c / 2, third = c / 3, pair = (c / 2, 1), flag = true, one = 1) {
+    conv(c, 1)
+}
+network n {
+    input(8, 16, 16)
+    a: half(8)
+    b: half(8, h=4.0, pair=(4.0, 1.0), third=8 / 3)
+    c: half(8, h=5, pair=(4, 2))
+    d: half(8, flag=1, one=true)
+}
+""")
+    ops_by_name = {r[1]: r[2] for r in rows(net)}
+    scopes = {s.name: s for s in net.scopes if s.kind == "block"}
+    assert {name: ops_by_name[name] for name in "abcd"} == {
+        "a": "half(8)", "b": "half(8)", "c": "half(8, h=5, pair=(4, 2))", "d": "half(8, flag=1, one=true)",
+    }  # fmt: skip
+    assert all(block_title(net, scopes[name]) == ops_by_name[name] for name in "abcd")
+
+
 def test_lenet5_layers_carry_the_lectures_names():
     net = cnndsl.load(ARCH / "lenet5.cnn")
     named = [(r[1], r[2]) for r in rows(net) if not r[1].isdigit() and r[1] != "input"]

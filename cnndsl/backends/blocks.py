@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 import keyword
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
 from .. import expr
@@ -63,6 +63,126 @@ def share(instances: list[tuple[Hashable, list[Step]]]) -> list[Shared]:
             groups.append((key, g))
         g.members.append(i)
     return [g for _, g in groups]
+
+
+class Differs(Exception):
+    """Instances meant to share code differ where no parameter tells them apart. `by` holds, for each of them
+    in order, what to split them by (instances alike there stay together)."""
+
+    def __init__(self, by: list):
+        super().__init__()
+        self.by = by
+
+
+def template(groups: list[list], write: Callable[[list], object]) -> list[tuple[list, object]]:
+    """Each group of instances written as one shared class or function by `write(group)`; a group whose
+    instances differ where `write` finds (it raises Differs) is split there, and its parts written in turn,
+    in order: the one loop by which both generators decide what shares code."""
+    done: list[tuple[list, object]] = []
+    todo = list(groups)
+    while todo:
+        group = todo.pop(0)
+        try:
+            done.append((group, write(group)))
+        except Differs as d:
+            split: dict[str, list] = {}
+            for member, key in zip(group, d.by, strict=True):
+                split.setdefault(repr(key), []).append(member)
+            if len(split) == 1:  # they differ in nothing `by` shows: apart, each can only agree with itself
+                split = {str(i): [member] for i, member in enumerate(group)}
+            todo[:0] = list(split.values())
+    return done
+
+
+# --- arguments -----------------------------------------------------------------------------------------------
+
+
+def gives(result, value, exact: bool = False) -> bool:
+    """Python computed `result` where the compiler computed `value`: an int stands for a pair of it, an int
+    for a float. `exact`: of the same types too (an argument passed on to a block must be the value its code
+    was checked with)."""
+    if isinstance(value, tuple):
+        if type(result) is int and not exact:
+            result = (result,) * len(value)
+        return (
+            isinstance(result, tuple)
+            and len(result) == len(value)
+            and all(gives(r, v, exact) for r, v in zip(result, value))
+        )
+    if isinstance(value, str) or value is None:  # a word: the compiler's Word is a str
+        return isinstance(result, str) and result == value if value is not None else result is None
+    if isinstance(value, bool) or type(value) is int or exact:
+        return type(result) is type(value) and result == value
+    return type(result) in (int, float) and result == value
+
+
+class Arguments:
+    """What the code shared by some instances writes for their arguments: the expression each was written
+    with, in the code's parameters, where it gives every instance's value (`/` as `//` where each divides
+    exactly: a size); else the value they all have; else they cannot share the code (Differs)."""
+
+    def __init__(self, rename: dict[str, str], envs: list[dict], words: bool = True, used: set | None = None):
+        self.rename = rename  # .cnn parameter -> Python name
+        self.envs = envs  # per instance: Python name -> value
+        self.words = words  # may an expression hold a word (a parameter `act = relu`)?
+        self.used: set[str] = set() if used is None else used  # the parameters the code has read so far
+
+    def expression(self, e: expr.Expr | None, values: list, exact: bool = False) -> str | None:
+        """`e` as Python if it gives each instance's value (`values`, one per env), else None."""
+        if e is None:
+            return None
+        try:
+            tree = expr.python(e, self.rename)
+        except ValueError:
+            return None  # not the arithmetic the compiler writes: the values will do
+        return self.check(tree, values, exact)
+
+    def check(self, tree: ast.expr, values: list, exact: bool = False) -> str | None:
+        """A Python expression of the parameters as source, if it gives each instance's value (None for one
+        without parameters: the caller writes the value)."""
+        if not self.words and any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(tree)):
+            return None
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if not self.reproduces(tree, values, exact):
+            tree = _floor_division(tree)
+            if tree is None or not self.reproduces(tree, values, exact):
+                return None
+        if not names:
+            return None  # arithmetic on numbers alone: the caller writes its value, as it writes values
+        self.used |= names
+        return ast.unparse(tree)
+
+    def reproduces(self, tree: ast.expr, values: list, exact: bool = False) -> bool:
+        """Does the tree give each instance's value?"""
+        for env, value in zip(self.envs, values, strict=True):
+            try:
+                result = arith.evaluate(tree, env)  # walks the tree: no eval, numbers and words only
+            except (ArithmeticError, TypeError, ValueError, NameError):
+                return False
+            if not gives(result, value, exact) or (not self.words and isinstance(result, str)):
+                return False
+        return True
+
+    def same(self, values: list):
+        """The one value every instance has; Differs if they have several."""
+        if any(not gives(v, values[0], exact=True) for v in values):
+            raise Differs(values)
+        return values[0]
+
+    def arg(self, e: expr.Expr | None, values: list, exact: bool = False, literal=literal) -> str:
+        """An argument as source: its expression where that gives every value, else the one value."""
+        text = self.expression(e, values, exact)
+        return text if text is not None else literal(self.same(values))
+
+
+def _floor_division(tree: ast.expr) -> ast.expr | None:
+    """`channels / 2` as `channels // 2` (None without a `/`): a size the compiler took as the integer it
+    is, wanted as an int. The caller checks it gives every value."""
+    floor = ast.parse(ast.unparse(tree), mode="eval").body  # a copy to rewrite
+    divisions = [n for n in ast.walk(floor) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
+    for n in divisions:
+        n.op = ast.FloorDiv()
+    return floor if divisions else None
 
 
 def merge(template: list[Step], steps: list[Step]) -> tuple[list[Step], list] | None:
@@ -163,6 +283,73 @@ def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[
             if defaults.get(p) is not None:
                 todo += [n.id for n in ast.walk(defaults[p]) if isinstance(n, ast.Name)]
     return out
+
+
+@dataclass
+class Signature:
+    """The parameters of a shared class or function, as both generators write them: those its code uses, in
+    the block's order, each required or with a default (a value; `None` where the default is computed from
+    the parameters before it, first thing in the body); keyword-only after the first default; then the flags
+    that turn optional steps on (`downsample=False`)."""
+
+    names: dict[str, str]  # .cnn parameter -> Python name, for the parameters the code uses
+    defaults: dict[str, ast.expr | None]  # Python name -> default (None: required)
+    flags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, signature: dict, rename: dict[str, str], first: dict, used: set[str], flags=()) -> Signature:
+        """The parameters the code uses (`used`, Python names) and those their defaults are computed from; their
+        defaults as the block wrote them (`signature`: .cnn name -> expression), checked with `first`'s values."""
+        found = defaults(signature, rename, first)
+        used = parameters_used(used, found)
+        names = {p: py for p, py in rename.items() if py in used}
+        return cls(names, {py: found.get(py) for py in names.values()}, list(flags))
+
+    def parameters(self) -> list[tuple[str, str | None]]:
+        """(name, its default as source or None where required), with ("*", None) before a required parameter
+        that follows a default; the flags last."""
+        out: list[tuple[str, str | None]] = []
+        keyword_only = False
+        for py, default in self.defaults.items():
+            if default is None:
+                if keyword_only and ("*", None) not in out:
+                    out.append(("*", None))
+                out.append((py, None))
+            else:
+                keyword_only = True
+                out.append((py, "None" if _uses_names(default) else unparse(default)))
+        return out + [(flag, "False") for flag in self.flags]
+
+    def computed(self) -> list[tuple[str, str]]:
+        """The defaults computed first thing in the body: `if padding is None: padding = kernel // 2`."""
+        return [(py, ast.unparse(d)) for py, d in self.defaults.items() if d is not None and _uses_names(d)]
+
+    def arguments(self, here: Arguments, exprs: dict, values: dict[str, list]) -> list[str] | None:
+        """What a call passes for the instances calling this code, in order: each argument as the caller wrote
+        it (`exprs`, .cnn name -> expression) where that gives every instance's value (`values`) in the caller's
+        parameters (`here`); else their one value, left out where the default gives it; by position up to the
+        first default. None where the instances pass different values no parameter gives."""
+        callee = Arguments(
+            self.names, [{py: values[p][i] for p, py in self.names.items()} for i in range(len(here.envs))]
+        )
+        out: list[str] = []
+        keyword = False
+        for p, py in self.names.items():
+            keyword = keyword or self.defaults[py] is not None
+            source = here.expression(exprs.get(p), values[p], exact=True)
+            if source is None:
+                if not all(gives(v, values[p][0], exact=True) for v in values[p]):
+                    return None
+                default = self.defaults[py]
+                if default is not None and callee.reproduces(default, values[p], exact=True):
+                    continue
+                source = literal(values[p][0])
+            out.append(f"{py}={source}" if keyword else source)
+        return out
+
+
+def _uses_names(tree: ast.expr) -> bool:
+    return any(isinstance(n, ast.Name) for n in ast.walk(tree))
 
 
 def flag_name(label: str, taken) -> str:

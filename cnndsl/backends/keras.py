@@ -33,7 +33,7 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
-from .blocks import Step, defaults, flag_name, last_reads, parameters_used, share, switch, unparse
+from .blocks import Arguments, Differs, Signature, Step, flag_name, last_reads, share, switch, template
 from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
@@ -181,80 +181,6 @@ def _pads(pads) -> str:
     return f"(({t}, {b}), ({le}, {r}))"
 
 
-def _expression(e: expr.Expr, params: dict[str, str]) -> ast.Expression | None:
-    """An argument written with block parameters, its names renamed to the Python parameters; None if it is
-    anything else (or holds a word)."""
-    try:
-        tree = expr.python(e, params)
-    except ValueError:
-        return None
-    if any(isinstance(n, ast.Constant) and type(n.value) not in (int, float, bool) for n in ast.walk(tree)):
-        return None
-    return ast.Expression(tree)
-
-
-def _uses_names(tree: ast.Expression) -> bool:
-    return any(isinstance(n, ast.Name) for n in ast.walk(tree))
-
-
-def _same_value(result, value) -> bool:
-    """Python computed `result` where the compiler computed `value` (types included: `/` gives floats)."""
-    if isinstance(value, tuple):
-        if type(result) is int:
-            result = (result,) * len(value)
-        return isinstance(result, tuple) and len(result) == len(value) and all(map(_same_value, result, value))
-    if isinstance(value, bool):
-        return result is value
-    if isinstance(value, int):
-        return type(result) is int and result == value
-    if isinstance(value, float):
-        return type(result) in (int, float) and result == value
-    return False
-
-
-def _identical(a, b) -> bool:
-    """Equal and of the same types: a block argument passed on must be the value the callee was checked with."""
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(map(_identical, a, b))
-    if isinstance(a, str) and isinstance(b, str):  # a word: the compiler's Word is a str
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-_NOTHING = object()
-
-
-def _evaluate(tree: ast.Expression, env: dict):
-    """The value of a checked expression (see _expression) for one instance's arguments."""
-    try:
-        return arith.evaluate(tree, env)  # walks the tree: no eval, numbers only, bounded depth
-    except (ArithmeticError, TypeError, ValueError, NameError):
-        return _NOTHING
-
-
-def _evaluates_to(tree: ast.Expression, env: dict, value) -> bool:
-    """Keras gets the value the compiler computed (an int stands for a pair)."""
-    return _same_value(_evaluate(tree, env), value)
-
-
-def _floor_division(tree: ast.Expression, envs: list[dict], values: list) -> ast.Expression | None:
-    """`channels / 2` as `channels // 2`, where every instance divides exactly: a size the compiler took as
-    the integer it is, which Keras wants as an int; None where that does not give every instance's value."""
-    floor = ast.Expression(ast.parse(ast.unparse(tree), mode="eval").body)  # a copy to rewrite
-    divisions = [n for n in ast.walk(floor) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
-    if not divisions:
-        return None
-    for n in divisions:
-        n.op = ast.FloorDiv()
-    exact = all(_evaluate(tree, env) == v for env, v in zip(envs, values))
-    return floor if exact and all(_evaluates_to(floor, env, v) for env, v in zip(envs, values)) else None
-
-
-def _gives(tree: ast.Expression, env: dict, value) -> bool:
-    """A block function gets exactly the argument its code was checked with."""
-    return _identical(_evaluate(tree, env), value)
-
-
 def _variable(label: str, fallback: str) -> str:
     """A Python name for a value labelled `label`: a quoted label's `-` becomes `_` (`block1-0` ->
     `block1_0`), one starting with a digit gets an `x` (`3_bn` -> `x3_bn`), a keyword a trailing `_`; an index
@@ -311,13 +237,6 @@ class _If:
         with w.block(f"if {self.condition}:"):
             for stmt in self.body:
                 stmt.write(w)
-
-
-class _Mismatch(Exception):
-    """The instances sharing a function differ at one position; they are split by what differs there."""
-
-    def __init__(self, rel: str):
-        self.rel = rel
 
 
 # --- what one function is made of -------------------------------------------------------------------------
@@ -429,44 +348,28 @@ class _Slot:
 class _Function:
     definition: str | None  # None for build()
     bodies: list[_Body]
-    params: dict[str, str]  # .cnn parameter -> Python name, for the parameters the code uses
-    defaults: dict[str, ast.Expression | None]  # Python name -> default (None: required)
+    signature: Signature
     flags: dict[str, str]  # add rel -> flag parameter of its optional projection
     lines: list[str]
     layer_suffixes: dict[str, list[str]]  # rel -> names of the layers written for it, after the prefix
     name: str = ""
 
-    def signature(self) -> list[str]:
-        """`x, channels, stride=1, downsample=False, name=None`; a default written with other parameters is
-        None here and computed first thing in the body."""
-        out, keyword_only = ["x"], False
-        for py, default in self.defaults.items():
-            if default is None:
-                if keyword_only and "*" not in out:
-                    out.append("*")
-                out.append(py)
-            else:
-                keyword_only = True
-                out.append(f"{py}={'None' if _uses_names(default) else unparse(default.body)}")
-        return out + [f"{flag}=False" for flag in self.flags.values()] + ["name=None"]
+    @property
+    def params(self) -> dict[str, str]:
+        return self.signature.names
+
+    def header(self) -> list[str]:
+        """`x, channels, stride=1, downsample=False, name=None`."""
+        parameters = [py if default is None else f"{py}={default}" for py, default in self.signature.parameters()]
+        return ["x", *parameters, "name=None"]
 
     def prologue(self) -> list[str]:
         w = Writer()
         with w.indent():
-            for py, default in self.defaults.items():
-                if default is not None and _uses_names(default):
-                    with w.block(f"if {py} is None:"):
-                        w.line(f"{py} = {ast.unparse(default)}")
+            for py, default in self.signature.computed():
+                with w.block(f"if {py} is None:"):
+                    w.line(f"{py} = {default}")
         return w.lines
-
-    def positional(self, py: str) -> bool:
-        """Whether a call passes this parameter by position: the required ones before any default."""
-        for name, default in self.defaults.items():
-            if default is not None:
-                return False
-            if name == py:
-                return True
-        return False
 
 
 # --- the module -----------------------------------------------------------------------------------------------
@@ -553,7 +456,7 @@ class _Module:
             w.line(definition.source)
         for f in self.functions:
             w.blank(2)
-            w.statement("", Call(f"def {f.name}(", tuple(f.signature()), "):"))
+            w.statement("", Call(f"def {f.name}(", tuple(f.header()), "):"))
             w.lines += [*f.prologue(), *f.lines]
         build = tuple(f"{py}={literal(self.net.args[p])}" for p, py in self._network.params.items())
         w.blank(2)
@@ -575,30 +478,14 @@ class _Module:
         # parameters (PyTorch compares code instead, which its classes' constructors hold). Where two
         # instances' arguments cannot be one parameter, writing the function fails and splits them.
         groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps()) for b in bodies])]
-        done: list[_Function] = []
-        while groups:
-            group = groups.pop(0)
-            try:
-                done.append(self._write(definition, group))
-            except _Mismatch as m:
-                # Split by how the layer is written (a depthwise convolution or not, which activation) where
-                # that tells the instances apart, else by everything the layer's code may depend on.
-                for signature in (self._kind, self._signature):
-                    split: dict[str, list[_Body]] = {}
-                    for body in group:
-                        split.setdefault(signature(body, m.rel), []).append(body)
-                    if len(split) > 1:
-                        break
-                else:  # what differs is not in the signature: one function each
-                    split = {str(i): [body] for i, body in enumerate(group)}
-                groups[:0] = list(split.values())
+        done = [f for _, f in template(groups, lambda group: self._write(definition, group))]
         done = self._join_tails(definition, done)
         done.sort(key=lambda f: min(b.scope.id for b in f.bodies))
         # Instances split apart by a difference their code does not show (a shape, a stride the code passes
         # on) may still read the same: one function for them.
         same: dict[tuple, _Function] = {}
         for f in done:
-            key = (tuple(f.params.items()), tuple(f.signature()), tuple(f.prologue()), tuple(f.lines))
+            key = (tuple(f.params.items()), tuple(f.header()), tuple(f.prologue()), tuple(f.lines))
             if key in same:
                 same[key].bodies += f.bodies
             else:
@@ -630,7 +517,7 @@ class _Module:
                     try:
                         out[i] = self._write(definition, bodies)
                         break
-                    except _Mismatch:
+                    except Differs:
                         pass
             else:
                 out.append(f)
@@ -657,7 +544,7 @@ class _Module:
     def _taken_names(self) -> set[str]:
         return {f.name for f in self.functions} | set(self.constants.values()) | set(_LIBRARY) | _RESERVED
 
-    def _kind(self, body: _Body, rel: str) -> str:
+    def kind(self, body: _Body, rel: str) -> str:
         """Which layer the item at `rel` becomes in one instance, whatever its arguments."""
         item = body.by_rel.get(rel)
         if item is None or item.node is None:
@@ -665,7 +552,7 @@ class _Module:
         op = item.node.op
         return repr((op.kind, is_depthwise(self.net, item.node), getattr(op, "function", None)))
 
-    def _signature(self, body: _Body, rel: str) -> str:
+    def signature(self, body: _Body, rel: str) -> str:
         """What decides how the item at `rel` is written in one instance."""
         item = body.by_rel.get(rel)
         if item is None:
@@ -729,12 +616,8 @@ class _Module:
             texts = self.net.blocks.get(definition, {})
         else:
             texts = {p: expr.constant(v) for p, v in self.net.args.items()}
-        found = defaults({p: texts.get(p) for p in params}, params, args[0])
-        given = {py: ast.Expression(found[py]) if py in found else None for py in params.values()}
-        used = parameters_used(writer.used, given)
-        params = {p: py for p, py in params.items() if py in used}
-        given = {py: given[py] for py in params.values()}
-        return _Function(definition, bodies, params, given, flags, lines, writer.layer_suffixes)
+        signature = Signature.of({p: texts.get(p) for p in params}, params, args[0], writer.used, flags.values())
+        return _Function(definition, bodies, signature, flags, lines, writer.layer_suffixes)
 
     def _check_names(self) -> None:
         seen: dict[str, str] = {}
@@ -755,17 +638,17 @@ class _Module:
                             )  # fmt: skip
                         seen[name] = node_name
 
-    def local_name(self, rel: str, items, scopes) -> str:
+    def local_name(self, rel: str, items, writer: _FunctionWriter) -> str:
         """The Keras name of the statement at `rel` after the function's `name` prefix: the same in every
         instance of the function, or they cannot share it."""
         names = set()
-        for item, scope in zip(items, scopes):
+        for item, scope in zip(items, [b.scope for b in writer.bodies]):
             if item is not None:
                 full = self.layer_names[item.node.id] if item.node else self.prefixes[item.call.id]
                 prefix = self.prefixes[scope.id]
                 names.add(full[len(prefix) + 1 :] if prefix else full)
         if len(names) != 1:
-            raise _Mismatch(rel)
+            raise writer.differs(rel)
         return names.pop()
 
 
@@ -789,8 +672,9 @@ class _Position:
         self.module = writer.module
         self.prefix = writer.definition is not None
         self.suffixes: list[str] = []
-        self.local = writer.module.local_name(slot.rel, slot.items, [b.scope for b in writer.bodies])
         self.writer = writer
+        self.local = writer.module.local_name(slot.rel, slot.items, writer)
+        self.args = Arguments(writer.params, self.envs, words=False, used=writer.used)
 
     def values(self, attr: str) -> list:
         return [getattr(n.op, attr) for n in self.nodes]
@@ -798,7 +682,7 @@ class _Position:
     def same(self, values: list):
         """The one value every instance has; otherwise they cannot share the function."""
         if any(v != values[0] for v in values):
-            raise _Mismatch(self.rel)
+            raise self.writer.differs(self.rel)
         return values[0]
 
     def get(self, attr: str):
@@ -808,15 +692,8 @@ class _Position:
         """An attribute as source: the expression it was written with where that reproduces every instance's
         value, else the value."""
         values = self.values(attr)
-        text = self.node.exprs.get(attr) if symbolic else None
-        if text is not None:
-            tree = _expression(text, self.params)
-            if tree is not None and not all(_evaluates_to(tree, env, v) for env, v in zip(self.envs, values)):
-                tree = _floor_division(tree, self.envs, values)
-            if tree is not None:
-                self.used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-                return ast.unparse(tree)
-        return literal(self.same(values))
+        text = self.args.expression(self.node.exprs.get(attr), values) if symbolic else None
+        return text if text is not None else literal(self.same(values))
 
     def input_shapes(self) -> list[tuple]:
         return [self.net.nodes[n.inputs[0]].shape for n in self.nodes]
@@ -861,6 +738,15 @@ class _FunctionWriter:
         for slot in order:
             self.writes.setdefault(self.lanes[slot.rel], []).append(self.time[slot.rel])
         self.home = self._allocate()
+
+    def differs(self, rel: str) -> Differs:
+        """The instances differ at `rel`: split them by how its layer is written (a depthwise convolution or
+        not, which activation) where that tells them apart, else by all the layer's code may depend on."""
+        for signature in (self.module.kind, self.module.signature):
+            by = [signature(body, rel) for body in self.bodies]
+            if len(set(by)) > 1:
+                break
+        return Differs(by)
 
     def _lanes(self) -> dict[str, str]:
         lanes = {s.rel: "x" for s in self.order}
@@ -1044,7 +930,7 @@ class _FunctionWriter:
         p = next(p for p, name in self.params.items() if name == py)
         values = [b.scope.args[p] for b in self.bodies]
         if self.lanes[rel] != self.lanes[slot.inputs[0]] or self.home[rel] != self.lanes[rel]:
-            raise _Mismatch(rel)
+            raise self.differs(rel)
         self.used.add(py)
         self.layer_suffixes[rel] = []
         cases = [v for i, v in enumerate(values) if slot.items[i] is not None and v not in values[:i]]
@@ -1063,27 +949,15 @@ class _FunctionWriter:
         functions = [self.module.function_of[c.id] for c in calls]
         f, flags = functions[0]
         if any(g is not f or other != flags for g, other in functions):
-            raise _Mismatch(slot.rel)
+            raise self.differs(slot.rel)
         envs = [env for item, env in zip(slot.items, self.envs) if item is not None]
-        callee_envs = [{f.params[p]: v for p, v in c.args.items() if p in f.params} for c in calls]
-        args = [inputs[0]]
-        for p, py in f.params.items():
-            values = [c.args[p] for c in calls]
-            text = calls[0].exprs.get(p)
-            tree = _expression(text, self.params) if text is not None else None
-            if tree is not None and all(_gives(tree, env, v) for env, v in zip(envs, values)):
-                self.used.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-                source = ast.unparse(tree)
-            elif all(_identical(v, values[0]) for v in values):
-                default = f.defaults[py]
-                if default is not None and all(_gives(default, e, v) for e, v in zip(callee_envs, values)):
-                    continue
-                source = literal(values[0])
-            else:
-                raise _Mismatch(slot.rel)
-            args.append(source if f.positional(py) else f"{py}={source}")
+        here = Arguments(self.params, envs, used=self.used)
+        passed = f.signature.arguments(here, calls[0].exprs, {p: [c.args[p] for c in calls] for p in calls[0].args})
+        if passed is None:
+            raise self.differs(slot.rel)
+        args = [inputs[0], *passed]
         args += [f"{f.flags[add]}=True" for add, on in flags.items() if on]
-        local = self.module.local_name(slot.rel, slot.items, [b.scope for b in self.bodies])
+        local = self.module.local_name(slot.rel, slot.items, self)
         args.append(f'name=f"{{name}}_{local}"' if self.definition is not None else f"name={quote(local)}")
         return _Stmt(out, f.name, args)
 
@@ -1350,17 +1224,23 @@ def _unless_idle(p: _Position, stmt: _Stmt, acts: list[bool]) -> list:
         return skip
     tree = ast.parse(stmt.args[0], mode="eval")
     names = dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-    for name in names:  # `if padding:` (a pair too: (0, 0) is caught), `if kernel > 1:`
+    for name in names:  # `if padding:` (a pair: (0, 0) is caught), `if drop_rate > 0:`, `if kernel > 1:`
         values = [env.get(name) for env in p.envs]
-        if list(map(bool, values)) == acts:
+        numbers = all(type(v) in (int, float) for v in values)
+        if numbers and [v > 0 for v in values] == acts:
+            return [*skip, _If(f"{name} > 0", [stmt])]
+        if not numbers and list(map(bool, values)) == acts:
             return [*skip, _If(name, [stmt])]
-        if all(type(v) in (int, float) for v in values) and [v > 1 for v in values] == acts:
+        if numbers and [v > 1 for v in values] == acts:
             return [*skip, _If(f"{name} > 1", [stmt])]
-    values = [_evaluate(tree, env) for env in p.envs]
+    try:
+        values = [arith.evaluate(tree, env) for env in p.envs]
+    except (ArithmeticError, TypeError, ValueError, NameError):
+        values = []
     names = (p.writer.reserved, p.writer.home.values(), p.net.blocks, p.module._taken_names())  # `pad` must be free
     taken = any("pad" in n for n in names)
-    if taken or list(map(bool, values)) != acts:
-        raise _Mismatch(p.rel)  # no condition reads well: a function each for those that act and those that do not
+    if taken or list(map(bool, values)) != acts:  # no condition reads well: a function each, acting or not
+        raise p.writer.differs(p.rel)
     return [*skip, _Line(f"pad = {stmt.args[0]}"), _If("pad", [replace(stmt, args=["pad", *stmt.args[1:]])])]
 
 
@@ -1376,7 +1256,7 @@ def _conv_padding(p: _Position, subsample: bool) -> tuple[str, str | None]:
             return '"valid"', "same"
         return '"valid"', _pads(p.same(pads)) if any(p.same(pads)) else None
     if any(v == "same" for v in paddings):
-        raise _Mismatch(p.rel)
+        raise p.writer.differs(p.rel)
 
     def centred(n: Node) -> bool:  # stride 1 and as much padding as the kernel reaches: Keras' "same"
         reach = [d * (k - 1) for d, k in zip(n.op.dilation, n.op.kernel_size)]
@@ -1414,7 +1294,7 @@ def _pool(p: _Position, x: str, out: str, kind: str) -> list[_Stmt]:
             ]
         padding = '"same"'
     elif any(v == "same" for v in paddings):
-        raise _Mismatch(p.rel)
+        raise p.writer.differs(p.rel)
     else:
         padding = pair(p.get("padding"))
         pad = p.get("padding")

@@ -176,6 +176,8 @@ class Workspace:
             d = {"line": e.line, "column": e.column, "code": "warning", "message": e.message, "hint": e.hint}
             d["severity"] = "warning"
         d.update(path=self._shown(e.path), here=here)
+        if isinstance(e, CnnDslError):  # `file:network`, the file named as the page names it
+            d["networks"] = [f"{self._shown(path)}:{name}" for path, name in e.networks]
         d["hint"] = next((instead for option, instead in WEB_HINTS.items() if option in (e.hint or "")), e.hint)
         if here and e.line:
             line, start, end = error_range(e, lines)

@@ -37,7 +37,7 @@ def cn_block(x, dim, p, scale=1e-06, name=None):
     x = layers.Identity(name=f"{name}_block_6")(x)
 
     x = LayerScale(scale, name=f"{name}_layer_scale")(x)
-    if p:
+    if p > 0:
         x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x

@@ -32,7 +32,7 @@ class DenseLayer(nn.Module):
 
 
 class Transition(nn.Module):
-    """The `transition` block of architectures/densenet.cnn: transition(channels)."""
+    """The `transition` block of architectures/densenet.cnn: transition(channels = in.channels // 2)."""
 
     def __init__(self, in_channels: int, channels: int) -> None:
         super().__init__()

@@ -36,7 +36,7 @@ def squeeze_excitation(x, channels, squeeze, name=None):
 def mbconv(x, out, kernel, stride, p, name=None):
     shortcut = x
     x = conv_bn_act(x, out, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    if p:
+    if p > 0:
         x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x

@@ -5,7 +5,7 @@ from keras import layers
 
 
 def conv_bn(x, filters, kernel, strides=1, padding=0, name=None):
-    if padding:
+    if padding > 0:
         x = layers.ZeroPadding2D(padding, name=f"{name}_conv_pad")(x)
     x = layers.Conv2D(filters, kernel, strides=strides, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
