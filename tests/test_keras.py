@@ -424,7 +424,7 @@ def test_a_shared_function_builds_no_padding_or_dropout_where_an_instance_has_no
     source = emit(net)
     assert source.count("def conv_bn") == 1, source  # one function for kernels 1, 3 and 5
     assert "    if kernel > 1:\n        x = layers.ZeroPadding2D((kernel - 1) // 2" in source
-    assert '    if p:\n        x = layers.Dropout(p, name=f"{name}_dropout")(x)\n' in source
+    assert '    if p > 0:\n        x = layers.Dropout(p, name=f"{name}_dropout")(x)\n' in source
     assert "    pad = kernel // 2 - 1\n    if pad:\n        x = layers.ZeroPadding2D(pad, " in source
     model, reference = to_keras(net), torch_model(net)
     pads = {layer.name: layer.padding for layer in model.layers if isinstance(layer, keras.layers.ZeroPadding2D)}

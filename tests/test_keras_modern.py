@@ -153,6 +153,10 @@ def test_block_functions_read_like_the_blocks():
     efficientnet = emit(load("efficientnet:efficientnet_b0"))
     # conv or depthwise; SiLU or none is the `act` parameter (`if act == "silu":`)
     assert efficientnet.count("\ndef conv_bn_act") == 2 and '    if act == "silu":\n' in efficientnet
+    # closing residual steps some instances skip, under `if residual:` as keras.applications' `if id_skip ...:`
+    assert efficientnet.count("\ndef mbconv") == 2  # with and without the 1x1 expansion
+    assert "    if residual:\n        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1)" in efficientnet
+    assert 'residual=True, name=f"{name}_sequence_2_1")' in efficientnet
 
 
 def test_quoted_labels_that_are_no_python_names():

@@ -1,20 +1,23 @@
-"""Which instances of a block share one generated class (PyTorch) or function (Keras), and which of its steps
-are optional: the one rule both code generators follow.
+"""Which instances of a block share one generated class (PyTorch) or function (Keras), and what that code
+writes for each argument: the one pass both code generators follow; they only render what it decides.
 
-Each generator describes an instance as its steps, in order, and says what tells two steps apart. Instances
-share code when their steps are the same but for optional ones (a projection shortcut, `downsample`) that some
-of them skip; a step reading a skipped one reads what the skipped one read (the identity shortcut).
+1. `share`: each generator describes an instance as its steps, in order (what each computes, as far as
+   telling steps apart goes: an op kind, a nested block). Instances share code when their steps are the same
+   but for optional ones some of them skip: a projection shortcut (`downsample=True`), the closing residual
+   steps (`residual=True`), the closing activation a word parameter chooses (`if act == "relu":`). A step
+   reading a skipped one reads what the skipped one read (the identity shortcut).
+2. `template`: each group is written once for all its instances. Every argument is decided across them by
+   `Arguments`: the expression it was written with, in the code's parameters, where that gives every
+   instance's value (`channels // 2`); else the one value they all have; else they cannot share the code
+   (`Differs`), and the group is split by that value and its parts written in turn.
+3. `Signature`: the parameters the code uses, their defaults (a value, or computed from the parameters before
+   it), keyword-only after the first default, the flags of optional steps; and the arguments a call passes,
+   those the default gives left out.
 
-What else both decide the same way lives here too: a parameter's default (`defaults`: an expression of the
-parameters before it, or a bare word), and the word parameter that chooses a step where instances differ in
-it (`switch`: `if act == relu { relu() }` becomes `if act == "relu":` in either language).
-
-PyTorch tells steps apart by their code, which its constructors hold with the block's parameters; Keras by
-their op kind, since its function takes arguments that differ as parameters (and splits instances whose
-arguments cannot be one). Variables stay each backend's own, as the code each imitates names them: forward
+Also here: the word parameter that chooses a step where instances differ in it (`switch`), and when each value
+is read last (`last_reads`). Variables stay each backend's own, as the code each imitates names them: forward
 reuses `x` and `out` as it goes and saves `identity` (torchvision); a Keras function gives each branch a
-variable of its own, `x`, `shortcut` or the branch's label (keras.applications), planned over every
-value's lifetime in advance.
+variable of its own, `x`, `shortcut` or the branch's label (keras.applications).
 """
 
 from __future__ import annotations

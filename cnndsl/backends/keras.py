@@ -284,6 +284,31 @@ class _Body:
                     self.shortcut_names[item.rel] = shortcut[1]
         self.projected = {i.rel for inner in self.projections.values() for i in inner}
         self.main = [i for i in self.items if i.rel not in self.projected]
+        self.residual = self._residual()
+        self.activation = self._closing_activation()
+
+    def _closing_activation(self) -> _Item | None:
+        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
+        item = self.main[-1] if self.main else None
+        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != self.scope.output:
+            return None
+        return item
+
+    def _residual(self) -> list[str]:
+        """The closing steps that make the block residual, which instances may skip: the add of the block's
+        input (an identity shortcut), and the stochastic depth before it."""
+        add = self.main[-1] if self.main else None
+        if add is None or add.node is None or add.node.op.kind != "add" or add.value != self.scope.output:
+            return []
+        if add.rel in self.projections or len(add.inputs) != 2 or add.inputs[1] != self.scope.input:
+            return []
+        closing, item = [add], self.by_value.get(add.inputs[0])
+        while item is not None and item.node is not None and item.node.op.kind == "stochastic_depth":
+            if self.consumers.get(item.value) != [closing[0]]:
+                break
+            closing.insert(0, item)
+            item = self.by_value.get(item.inputs[0])
+        return [i.rel for i in closing]
 
     def branch(self, merge: _Item, value: int) -> tuple[int, str, list[_Item]] | None:
         """An input of a merge as a branch: (the value it starts from, its name, its items). A statement
@@ -326,11 +351,13 @@ class _Body:
         return self.ref(add.inputs[1])
 
     def steps(self) -> list[Step]:
-        """The steps that decide which instances share a function: a projection's may be optional."""
+        """The steps that decide which instances share a function: a projection's, the closing residual steps
+        and the closing activation may be optional (`downsample=True`, `residual=True`, `if act == "relu":`)."""
         steps = []
         for i in self.items:
             what = i.node.op.kind if i.node else ("call", i.call.block)
-            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), i.rel in self.projected))
+            optional = i.rel in self.projected or i.rel in self.residual or i is self.activation
+            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), optional))
         return steps
 
 
@@ -349,7 +376,7 @@ class _Function:
     definition: str | None  # None for build()
     bodies: list[_Body]
     signature: Signature
-    flags: dict[str, str]  # add rel -> flag parameter of its optional projection
+    flags: dict[str, str]  # add rel -> flag of its optional projection; first residual step -> `residual`
     lines: list[str]
     layer_suffixes: dict[str, list[str]]  # rel -> names of the layers written for it, after the prefix
     name: str = ""
@@ -357,6 +384,11 @@ class _Function:
     @property
     def params(self) -> dict[str, str]:
         return self.signature.names
+
+    def switches(self, body: _Body) -> dict[str, bool]:
+        """Which of the flags a call of this instance turns on: the projection of an add it has, the closing
+        residual steps it runs."""
+        return {rel: rel in body.projections or rel in body.residual and rel in body.by_rel for rel in self.flags}
 
     def header(self) -> list[str]:
         """`x, channels, stride=1, downsample=False, name=None`."""
@@ -479,7 +511,6 @@ class _Module:
         # instances' arguments cannot be one parameter, writing the function fails and splits them.
         groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps()) for b in bodies])]
         done = [f for _, f in template(groups, lambda group: self._write(definition, group))]
-        done = self._join_tails(definition, done)
         done.sort(key=lambda f: min(b.scope.id for b in f.bodies))
         # Instances split apart by a difference their code does not show (a shape, a stride the code passes
         # on) may still read the same: one function for them.
@@ -496,43 +527,12 @@ class _Module:
             taken.add(f.name)
             self.functions.append(f)
             for body in f.bodies:
-                self.function_of[body.scope.id] = (f, {add: add in body.projections for add in f.flags})
-
-    @staticmethod
-    def _tail(body: _Body) -> _Item | None:
-        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
-        item = body.main[-1] if body.main else None
-        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != body.scope.output:
-            return None
-        return item
-
-    def _join_tails(self, definition: str, functions: list[_Function]) -> list[_Function]:
-        """Functions whose instances differ only in their closing activation (or in having one), which a word
-        parameter chooses, become one that writes it under `if act == ...`."""
-        out: list[_Function] = []
-        for f in functions:
-            for i, g in enumerate(out):
-                bodies = sorted(g.bodies + f.bodies, key=lambda b: b.scope.id)
-                if self._switch(bodies) is not None and self._alike(bodies):
-                    try:
-                        out[i] = self._write(definition, bodies)
-                        break
-                    except Differs:
-                        pass
-            else:
-                out.append(f)
-        return out
-
-    def _alike(self, bodies: list[_Body]) -> bool:
-        """Do the instances have the same steps once their closing activations are left out?"""
-        tails = {t.rel for b in bodies if (t := self._tail(b))}
-        steps = [(None, [s for s in b.steps() if s.name not in tails]) for b in bodies]
-        return len(share(steps)) == 1
+                self.function_of[body.scope.id] = (f, f.switches(body))
 
     def _switch(self, bodies: list[_Body]) -> tuple[str, str] | None:
         """The parameter that chooses the closing activation of these instances, where they differ in it, and
         the activation's relative name."""
-        tail = self._tail(max(bodies, key=lambda b: len(b.main)))
+        tail = max(bodies, key=lambda b: len(b.main)).activation
         if tail is None:
             return None
         variants = [(b.scope.args, item.node.op if (item := b.by_rel.get(tail.rel)) else None) for b in bodies]
@@ -543,6 +543,15 @@ class _Module:
 
     def _taken_names(self) -> set[str]:
         return {f.name for f in self.functions} | set(self.constants.values()) | set(_LIBRARY) | _RESERVED
+
+    def differs(self, bodies: list[_Body], rel: str) -> Differs:
+        """The instances differ at `rel`: split them by how its layer is written (a depthwise convolution or
+        not, which activation) where that tells them apart, else by all the layer's code may depend on."""
+        for signature in (self.kind, self.signature):
+            by = [signature(body, rel) for body in bodies]
+            if len(set(by)) > 1:
+                break
+        return Differs(by)
 
     def kind(self, body: _Body, rel: str) -> str:
         """Which layer the item at `rel` becomes in one instance, whatever its arguments."""
@@ -596,6 +605,15 @@ class _Module:
                 inputs[1] = projections[item.rel][-1].rel
                 forks.setdefault(first.shortcut_fork(item), []).append(item.rel)
             slots.append(_Slot(item.rel, tuple(inputs), [b.by_rel.get(item.rel) for b in bodies]))
+        # The closing residual steps, where some instances skip them all: under `if residual:`.
+        tail = [s for s in slots if s.rel in first.residual]
+        skipped = [[s.items[i] is None for s in tail] for i in range(len(bodies))]
+        if any(any(row) for row in skipped):
+            if not all(all(row) or not any(row) for row in skipped):
+                raise self.differs(bodies, tail[0].rel)
+            flags[tail[0].rel] = flag_name("residual", taken | set(params.values()) | set(flags.values()))
+            for s in tail:
+                s.flag = flags[tail[0].rel]
         order: list[_Slot] = []
         for slot in [None, *slots]:  # None: the function's input
             if slot is not None:
@@ -607,6 +625,9 @@ class _Module:
 
         reserved = taken | set(params.values()) | set(flags.values()) | {"x", "inputs"}
         switched = self._switch(bodies) if definition is not None else None
+        closing = first.activation
+        if closing is not None and switched is None and any(b.by_rel.get(closing.rel) is None for b in bodies):
+            raise self.differs(bodies, closing.rel)  # some end with an activation, and no parameter says which
         if switched is not None:
             switched = (params[switched[0]], switched[1])
         writer = _FunctionWriter(self, definition, bodies, envs, params, order, projections, reserved, switched)
@@ -740,13 +761,11 @@ class _FunctionWriter:
         self.home = self._allocate()
 
     def differs(self, rel: str) -> Differs:
-        """The instances differ at `rel`: split them by how its layer is written (a depthwise convolution or
-        not, which activation) where that tells them apart, else by all the layer's code may depend on."""
-        for signature in (self.module.kind, self.module.signature):
-            by = [signature(body, rel) for body in self.bodies]
-            if len(set(by)) > 1:
-                break
-        return Differs(by)
+        return self.module.differs(self.bodies, rel)
+
+    @cached_property
+    def projections_by_first(self) -> dict[str, list[_Slot]]:
+        return {slots[0].rel: slots for slots in self.projections.values()}
 
     def _lanes(self) -> dict[str, str]:
         lanes = {s.rel: "x" for s in self.order}
@@ -853,8 +872,16 @@ class _FunctionWriter:
                 self._statement(w, slot, t)
                 t += 1
                 continue
+            if slot.rel not in self.projections_by_first:  # the closing residual steps, the last statements
+                start = self.read(slot.inputs[0], t)
+                if start != self.read(self.output, len(order)):  # those that skip them return what they read
+                    raise self.differs(slot.rel)
+                with w.block(f"if {slot.flag}:"):
+                    for s in order[t:]:
+                        self._statement(w, s, self.time[s.rel])
+                break
             # An optional projection: `if flag: shortcut = ...`, else the shortcut is the fork itself.
-            slots = next(slots for slots in self.projections.values() if slots[0] is slot)
+            slots = self.projections_by_first[slot.rel]
             last = slots[-1]
             with w.block(f"if {slot.flag}:"):
                 for s in slots:

@@ -40,23 +40,16 @@ def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
     return x
 
 
-def mbconv_2(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_3(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -64,26 +57,26 @@ def features(x, name=None):
     x = conv_bn_act(x, 32, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
     x = mbconv(x, 16, 3, 1, 32, 8, name=f"{name}_sequence_1_0")
 
-    x = mbconv_2(x, 24, 3, 2, 96, 4, name=f"{name}_sequence_2_0")
-    x = mbconv_3(x, 24, 3, 1, 0.025, 144, 6, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 24, 3, 2, 0.0125, 96, 4, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 24, 3, 1, 0.025, 144, 6, residual=True, name=f"{name}_sequence_2_1")
 
-    x = mbconv_2(x, 40, 5, 2, 144, 6, name=f"{name}_sequence_3_0")
-    x = mbconv_3(x, 40, 5, 1, 0.05, 240, 10, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 40, 5, 2, 0.037500000000000006, 144, 6, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 40, 5, 1, 0.05, 240, 10, residual=True, name=f"{name}_sequence_3_1")
 
-    x = mbconv_2(x, 80, 3, 2, 240, 10, name=f"{name}_sequence_4_0")
-    x = mbconv_3(x, 80, 3, 1, 0.07500000000000001, 480, 20, name=f"{name}_sequence_4_1")
-    x = mbconv_3(x, 80, 3, 1, 0.08750000000000001, 480, 20, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 80, 3, 2, 0.0625, 240, 10, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 80, 3, 1, 0.07500000000000001, 480, 20, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 80, 3, 1, 0.08750000000000001, 480, 20, residual=True, name=f"{name}_sequence_4_2")
 
-    x = mbconv_2(x, 112, 5, 1, 480, 20, name=f"{name}_sequence_5_0")
-    x = mbconv_3(x, 112, 5, 1, 0.1125, 672, 28, name=f"{name}_sequence_5_1")
-    x = mbconv_3(x, 112, 5, 1, 0.125, 672, 28, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 112, 5, 1, 0.1, 480, 20, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 112, 5, 1, 0.1125, 672, 28, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 112, 5, 1, 0.125, 672, 28, residual=True, name=f"{name}_sequence_5_2")
 
-    x = mbconv_2(x, 192, 5, 2, 672, 28, name=f"{name}_sequence_6_0")
-    x = mbconv_3(x, 192, 5, 1, 0.15000000000000002, 1152, 48, name=f"{name}_sequence_6_1")
-    x = mbconv_3(x, 192, 5, 1, 0.1625, 1152, 48, name=f"{name}_sequence_6_2")
-    x = mbconv_3(x, 192, 5, 1, 0.17500000000000002, 1152, 48, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 192, 5, 2, 0.1375, 672, 28, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 192, 5, 1, 0.15000000000000002, 1152, 48, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 192, 5, 1, 0.1625, 1152, 48, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 192, 5, 1, 0.17500000000000002, 1152, 48, residual=True, name=f"{name}_sequence_6_3")
 
-    x = mbconv_2(x, 320, 3, 1, 1152, 48, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 320, 3, 1, 0.1875, 1152, 48, name=f"{name}_sequence_7_0")
     x = conv_bn_act(x, 1280, name=f"{name}_conv_bn_act_2")
     return x
 

@@ -33,76 +33,63 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
-    return x
-
-
-def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
     x = conv_bn_act(x, 32, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
 
-    x = mbconv(x, 16, 3, 1, 32, 8, name=f"{name}_sequence_1_0")
-    x = mbconv_2(x, 16, 3, 1, 0.008695652173913044, 16, 4, name=f"{name}_sequence_1_1")
+    x = mbconv(x, 16, 3, 1, 0, 32, 8, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 16, 3, 1, 0.008695652173913044, 16, 4, residual=True, name=f"{name}_sequence_1_1")
 
-    x = mbconv_3(x, 24, 3, 2, 96, 4, name=f"{name}_sequence_2_0")
-    x = mbconv_4(x, 24, 3, 1, 0.026086956521739136, 144, 6, name=f"{name}_sequence_2_1")
-    x = mbconv_4(x, 24, 3, 1, 0.034782608695652174, 144, 6, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 24, 3, 2, 0.017391304347826087, 96, 4, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 24, 3, 1, 0.026086956521739136, 144, 6, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 24, 3, 1, 0.034782608695652174, 144, 6, residual=True, name=f"{name}_sequence_2_2")
 
-    x = mbconv_3(x, 48, 5, 2, 144, 6, name=f"{name}_sequence_3_0")
-    x = mbconv_4(x, 48, 5, 1, 0.05217391304347827, 288, 12, name=f"{name}_sequence_3_1")
-    x = mbconv_4(x, 48, 5, 1, 0.06086956521739131, 288, 12, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 48, 5, 2, 0.043478260869565216, 144, 6, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 48, 5, 1, 0.05217391304347827, 288, 12, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 48, 5, 1, 0.06086956521739131, 288, 12, residual=True, name=f"{name}_sequence_3_2")
 
-    x = mbconv_3(x, 88, 3, 2, 288, 12, name=f"{name}_sequence_4_0")
-    x = mbconv_4(x, 88, 3, 1, 0.0782608695652174, 528, 22, name=f"{name}_sequence_4_1")
-    x = mbconv_4(x, 88, 3, 1, 0.08695652173913043, 528, 22, name=f"{name}_sequence_4_2")
-    x = mbconv_4(x, 88, 3, 1, 0.09565217391304348, 528, 22, name=f"{name}_sequence_4_3")
+    x = mbconv_2(x, 88, 3, 2, 0.06956521739130435, 288, 12, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 88, 3, 1, 0.0782608695652174, 528, 22, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 88, 3, 1, 0.08695652173913043, 528, 22, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 88, 3, 1, 0.09565217391304348, 528, 22, residual=True, name=f"{name}_sequence_4_3")
 
-    x = mbconv_3(x, 120, 5, 1, 528, 22, name=f"{name}_sequence_5_0")
-    x = mbconv_4(x, 120, 5, 1, 0.11304347826086956, 720, 30, name=f"{name}_sequence_5_1")
-    x = mbconv_4(x, 120, 5, 1, 0.12173913043478261, 720, 30, name=f"{name}_sequence_5_2")
-    x = mbconv_4(x, 120, 5, 1, 0.13043478260869565, 720, 30, name=f"{name}_sequence_5_3")
+    x = mbconv_2(x, 120, 5, 1, 0.10434782608695654, 528, 22, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 120, 5, 1, 0.11304347826086956, 720, 30, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 120, 5, 1, 0.12173913043478261, 720, 30, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 120, 5, 1, 0.13043478260869565, 720, 30, residual=True, name=f"{name}_sequence_5_3")
 
-    x = mbconv_3(x, 208, 5, 2, 720, 30, name=f"{name}_sequence_6_0")
-    x = mbconv_4(x, 208, 5, 1, 0.14782608695652175, 1248, 52, name=f"{name}_sequence_6_1")
-    x = mbconv_4(x, 208, 5, 1, 0.1565217391304348, 1248, 52, name=f"{name}_sequence_6_2")
-    x = mbconv_4(x, 208, 5, 1, 0.16521739130434784, 1248, 52, name=f"{name}_sequence_6_3")
-    x = mbconv_4(x, 208, 5, 1, 0.17391304347826086, 1248, 52, name=f"{name}_sequence_6_4")
+    x = mbconv_2(x, 208, 5, 2, 0.1391304347826087, 720, 30, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 208, 5, 1, 0.14782608695652175, 1248, 52, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 208, 5, 1, 0.1565217391304348, 1248, 52, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 208, 5, 1, 0.16521739130434784, 1248, 52, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 208, 5, 1, 0.17391304347826086, 1248, 52, residual=True, name=f"{name}_sequence_6_4")
 
-    x = mbconv_3(x, 352, 3, 1, 1248, 52, name=f"{name}_sequence_7_0")
-    x = mbconv_4(x, 352, 3, 1, 0.19130434782608696, 2112, 88, name=f"{name}_sequence_7_1")
+    x = mbconv_2(x, 352, 3, 1, 0.1826086956521739, 1248, 52, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 352, 3, 1, 0.19130434782608696, 2112, 88, residual=True, name=f"{name}_sequence_7_1")
 
     x = conv_bn_act(x, 1408, name=f"{name}_conv_bn_act_2")
     return x

@@ -33,79 +33,66 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
-    return x
-
-
-def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
     x = conv_bn_act(x, 40, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
 
-    x = mbconv(x, 24, 3, 1, 40, 10, name=f"{name}_sequence_1_0")
-    x = mbconv_2(x, 24, 3, 1, 0.007692307692307693, 24, 6, name=f"{name}_sequence_1_1")
+    x = mbconv(x, 24, 3, 1, 0, 40, 10, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 24, 3, 1, 0.007692307692307693, 24, 6, residual=True, name=f"{name}_sequence_1_1")
 
-    x = mbconv_3(x, 32, 3, 2, 144, 6, name=f"{name}_sequence_2_0")
-    x = mbconv_4(x, 32, 3, 1, 0.02307692307692308, 192, 8, name=f"{name}_sequence_2_1")
-    x = mbconv_4(x, 32, 3, 1, 0.03076923076923077, 192, 8, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 32, 3, 2, 0.015384615384615385, 144, 6, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 32, 3, 1, 0.02307692307692308, 192, 8, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 32, 3, 1, 0.03076923076923077, 192, 8, residual=True, name=f"{name}_sequence_2_2")
 
-    x = mbconv_3(x, 48, 5, 2, 192, 8, name=f"{name}_sequence_3_0")
-    x = mbconv_4(x, 48, 5, 1, 0.04615384615384616, 288, 12, name=f"{name}_sequence_3_1")
-    x = mbconv_4(x, 48, 5, 1, 0.05384615384615385, 288, 12, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 48, 5, 2, 0.038461538461538464, 192, 8, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 48, 5, 1, 0.04615384615384616, 288, 12, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 48, 5, 1, 0.05384615384615385, 288, 12, residual=True, name=f"{name}_sequence_3_2")
 
-    x = mbconv_3(x, 96, 3, 2, 288, 12, name=f"{name}_sequence_4_0")
-    x = mbconv_4(x, 96, 3, 1, 0.06923076923076923, 576, 24, name=f"{name}_sequence_4_1")
-    x = mbconv_4(x, 96, 3, 1, 0.07692307692307693, 576, 24, name=f"{name}_sequence_4_2")
-    x = mbconv_4(x, 96, 3, 1, 0.08461538461538462, 576, 24, name=f"{name}_sequence_4_3")
-    x = mbconv_4(x, 96, 3, 1, 0.09230769230769233, 576, 24, name=f"{name}_sequence_4_4")
+    x = mbconv_2(x, 96, 3, 2, 0.06153846153846154, 288, 12, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 96, 3, 1, 0.06923076923076923, 576, 24, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 96, 3, 1, 0.07692307692307693, 576, 24, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 96, 3, 1, 0.08461538461538462, 576, 24, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_2(x, 96, 3, 1, 0.09230769230769233, 576, 24, residual=True, name=f"{name}_sequence_4_4")
 
-    x = mbconv_3(x, 136, 5, 1, 576, 24, name=f"{name}_sequence_5_0")
-    x = mbconv_4(x, 136, 5, 1, 0.1076923076923077, 816, 34, name=f"{name}_sequence_5_1")
-    x = mbconv_4(x, 136, 5, 1, 0.11538461538461539, 816, 34, name=f"{name}_sequence_5_2")
-    x = mbconv_4(x, 136, 5, 1, 0.12307692307692308, 816, 34, name=f"{name}_sequence_5_3")
-    x = mbconv_4(x, 136, 5, 1, 0.13076923076923078, 816, 34, name=f"{name}_sequence_5_4")
+    x = mbconv_2(x, 136, 5, 1, 0.1, 576, 24, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 136, 5, 1, 0.1076923076923077, 816, 34, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 136, 5, 1, 0.11538461538461539, 816, 34, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 136, 5, 1, 0.12307692307692308, 816, 34, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_2(x, 136, 5, 1, 0.13076923076923078, 816, 34, residual=True, name=f"{name}_sequence_5_4")
 
-    x = mbconv_3(x, 232, 5, 2, 816, 34, name=f"{name}_sequence_6_0")
-    x = mbconv_4(x, 232, 5, 1, 0.14615384615384616, 1392, 58, name=f"{name}_sequence_6_1")
-    x = mbconv_4(x, 232, 5, 1, 0.15384615384615385, 1392, 58, name=f"{name}_sequence_6_2")
-    x = mbconv_4(x, 232, 5, 1, 0.16153846153846155, 1392, 58, name=f"{name}_sequence_6_3")
-    x = mbconv_4(x, 232, 5, 1, 0.16923076923076924, 1392, 58, name=f"{name}_sequence_6_4")
-    x = mbconv_4(x, 232, 5, 1, 0.17692307692307693, 1392, 58, name=f"{name}_sequence_6_5")
+    x = mbconv_2(x, 232, 5, 2, 0.13846153846153847, 816, 34, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 232, 5, 1, 0.14615384615384616, 1392, 58, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 232, 5, 1, 0.15384615384615385, 1392, 58, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 232, 5, 1, 0.16153846153846155, 1392, 58, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 232, 5, 1, 0.16923076923076924, 1392, 58, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_2(x, 232, 5, 1, 0.17692307692307693, 1392, 58, residual=True, name=f"{name}_sequence_6_5")
 
-    x = mbconv_3(x, 384, 3, 1, 1392, 58, name=f"{name}_sequence_7_0")
-    x = mbconv_4(x, 384, 3, 1, 0.19230769230769232, 2304, 96, name=f"{name}_sequence_7_1")
+    x = mbconv_2(x, 384, 3, 1, 0.18461538461538465, 1392, 58, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 384, 3, 1, 0.19230769230769232, 2304, 96, residual=True, name=f"{name}_sequence_7_1")
 
     x = conv_bn_act(x, 1536, name=f"{name}_conv_bn_act_2")
     return x

@@ -33,85 +33,72 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
-    return x
-
-
-def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
     x = conv_bn_act(x, 48, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
 
-    x = mbconv(x, 24, 3, 1, 48, 12, name=f"{name}_sequence_1_0")
-    x = mbconv_2(x, 24, 3, 1, 0.00625, 24, 6, name=f"{name}_sequence_1_1")
+    x = mbconv(x, 24, 3, 1, 0, 48, 12, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 24, 3, 1, 0.00625, 24, 6, residual=True, name=f"{name}_sequence_1_1")
 
-    x = mbconv_3(x, 32, 3, 2, 144, 6, name=f"{name}_sequence_2_0")
-    x = mbconv_4(x, 32, 3, 1, 0.018750000000000003, 192, 8, name=f"{name}_sequence_2_1")
-    x = mbconv_4(x, 32, 3, 1, 0.025, 192, 8, name=f"{name}_sequence_2_2")
-    x = mbconv_4(x, 32, 3, 1, 0.03125, 192, 8, name=f"{name}_sequence_2_3")
+    x = mbconv_2(x, 32, 3, 2, 0.0125, 144, 6, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 32, 3, 1, 0.018750000000000003, 192, 8, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 32, 3, 1, 0.025, 192, 8, residual=True, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 32, 3, 1, 0.03125, 192, 8, residual=True, name=f"{name}_sequence_2_3")
 
-    x = mbconv_3(x, 56, 5, 2, 192, 8, name=f"{name}_sequence_3_0")
-    x = mbconv_4(x, 56, 5, 1, 0.043750000000000004, 336, 14, name=f"{name}_sequence_3_1")
-    x = mbconv_4(x, 56, 5, 1, 0.05, 336, 14, name=f"{name}_sequence_3_2")
-    x = mbconv_4(x, 56, 5, 1, 0.05625, 336, 14, name=f"{name}_sequence_3_3")
+    x = mbconv_2(x, 56, 5, 2, 0.037500000000000006, 192, 8, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 56, 5, 1, 0.043750000000000004, 336, 14, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 56, 5, 1, 0.05, 336, 14, residual=True, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 56, 5, 1, 0.05625, 336, 14, residual=True, name=f"{name}_sequence_3_3")
 
-    x = mbconv_3(x, 112, 3, 2, 336, 14, name=f"{name}_sequence_4_0")
-    x = mbconv_4(x, 112, 3, 1, 0.06875, 672, 28, name=f"{name}_sequence_4_1")
-    x = mbconv_4(x, 112, 3, 1, 0.07500000000000001, 672, 28, name=f"{name}_sequence_4_2")
-    x = mbconv_4(x, 112, 3, 1, 0.08125, 672, 28, name=f"{name}_sequence_4_3")
-    x = mbconv_4(x, 112, 3, 1, 0.08750000000000001, 672, 28, name=f"{name}_sequence_4_4")
-    x = mbconv_4(x, 112, 3, 1, 0.09375, 672, 28, name=f"{name}_sequence_4_5")
+    x = mbconv_2(x, 112, 3, 2, 0.0625, 336, 14, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 112, 3, 1, 0.06875, 672, 28, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 112, 3, 1, 0.07500000000000001, 672, 28, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 112, 3, 1, 0.08125, 672, 28, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_2(x, 112, 3, 1, 0.08750000000000001, 672, 28, residual=True, name=f"{name}_sequence_4_4")
+    x = mbconv_2(x, 112, 3, 1, 0.09375, 672, 28, residual=True, name=f"{name}_sequence_4_5")
 
-    x = mbconv_3(x, 160, 5, 1, 672, 28, name=f"{name}_sequence_5_0")
-    x = mbconv_4(x, 160, 5, 1, 0.10625000000000001, 960, 40, name=f"{name}_sequence_5_1")
-    x = mbconv_4(x, 160, 5, 1, 0.1125, 960, 40, name=f"{name}_sequence_5_2")
-    x = mbconv_4(x, 160, 5, 1, 0.11875000000000001, 960, 40, name=f"{name}_sequence_5_3")
-    x = mbconv_4(x, 160, 5, 1, 0.125, 960, 40, name=f"{name}_sequence_5_4")
-    x = mbconv_4(x, 160, 5, 1, 0.13125, 960, 40, name=f"{name}_sequence_5_5")
+    x = mbconv_2(x, 160, 5, 1, 0.1, 672, 28, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 160, 5, 1, 0.10625000000000001, 960, 40, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 160, 5, 1, 0.1125, 960, 40, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 160, 5, 1, 0.11875000000000001, 960, 40, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_2(x, 160, 5, 1, 0.125, 960, 40, residual=True, name=f"{name}_sequence_5_4")
+    x = mbconv_2(x, 160, 5, 1, 0.13125, 960, 40, residual=True, name=f"{name}_sequence_5_5")
 
-    x = mbconv_3(x, 272, 5, 2, 960, 40, name=f"{name}_sequence_6_0")
-    x = mbconv_4(x, 272, 5, 1, 0.14375000000000002, 1632, 68, name=f"{name}_sequence_6_1")
-    x = mbconv_4(x, 272, 5, 1, 0.15000000000000002, 1632, 68, name=f"{name}_sequence_6_2")
-    x = mbconv_4(x, 272, 5, 1, 0.15625, 1632, 68, name=f"{name}_sequence_6_3")
-    x = mbconv_4(x, 272, 5, 1, 0.1625, 1632, 68, name=f"{name}_sequence_6_4")
-    x = mbconv_4(x, 272, 5, 1, 0.16875, 1632, 68, name=f"{name}_sequence_6_5")
-    x = mbconv_4(x, 272, 5, 1, 0.17500000000000002, 1632, 68, name=f"{name}_sequence_6_6")
-    x = mbconv_4(x, 272, 5, 1, 0.18125000000000002, 1632, 68, name=f"{name}_sequence_6_7")
+    x = mbconv_2(x, 272, 5, 2, 0.1375, 960, 40, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 272, 5, 1, 0.14375000000000002, 1632, 68, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 272, 5, 1, 0.15000000000000002, 1632, 68, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 272, 5, 1, 0.15625, 1632, 68, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 272, 5, 1, 0.1625, 1632, 68, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_2(x, 272, 5, 1, 0.16875, 1632, 68, residual=True, name=f"{name}_sequence_6_5")
+    x = mbconv_2(x, 272, 5, 1, 0.17500000000000002, 1632, 68, residual=True, name=f"{name}_sequence_6_6")
+    x = mbconv_2(x, 272, 5, 1, 0.18125000000000002, 1632, 68, residual=True, name=f"{name}_sequence_6_7")
 
-    x = mbconv_3(x, 448, 3, 1, 1632, 68, name=f"{name}_sequence_7_0")
-    x = mbconv_4(x, 448, 3, 1, 0.19375, 2688, 112, name=f"{name}_sequence_7_1")
+    x = mbconv_2(x, 448, 3, 1, 0.1875, 1632, 68, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 448, 3, 1, 0.19375, 2688, 112, residual=True, name=f"{name}_sequence_7_1")
 
     x = conv_bn_act(x, 1792, name=f"{name}_conv_bn_act_2")
     return x

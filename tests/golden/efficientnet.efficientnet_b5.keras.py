@@ -33,92 +33,79 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
-    return x
-
-
-def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
     x = conv_bn_act(x, 48, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
 
-    x = mbconv(x, 24, 3, 1, 48, 12, name=f"{name}_sequence_1_0")
-    x = mbconv_2(x, 24, 3, 1, 0.005128205128205128, 24, 6, name=f"{name}_sequence_1_1")
-    x = mbconv_2(x, 24, 3, 1, 0.010256410256410256, 24, 6, name=f"{name}_sequence_1_2")
+    x = mbconv(x, 24, 3, 1, 0, 48, 12, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 24, 3, 1, 0.005128205128205128, 24, 6, residual=True, name=f"{name}_sequence_1_1")
+    x = mbconv(x, 24, 3, 1, 0.010256410256410256, 24, 6, residual=True, name=f"{name}_sequence_1_2")
 
-    x = mbconv_3(x, 40, 3, 2, 144, 6, name=f"{name}_sequence_2_0")
-    x = mbconv_4(x, 40, 3, 1, 0.020512820512820513, 240, 10, name=f"{name}_sequence_2_1")
-    x = mbconv_4(x, 40, 3, 1, 0.02564102564102564, 240, 10, name=f"{name}_sequence_2_2")
-    x = mbconv_4(x, 40, 3, 1, 0.030769230769230774, 240, 10, name=f"{name}_sequence_2_3")
-    x = mbconv_4(x, 40, 3, 1, 0.0358974358974359, 240, 10, name=f"{name}_sequence_2_4")
+    x = mbconv_2(x, 40, 3, 2, 0.015384615384615387, 144, 6, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 40, 3, 1, 0.020512820512820513, 240, 10, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 40, 3, 1, 0.02564102564102564, 240, 10, residual=True, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 40, 3, 1, 0.030769230769230774, 240, 10, residual=True, name=f"{name}_sequence_2_3")
+    x = mbconv_2(x, 40, 3, 1, 0.0358974358974359, 240, 10, residual=True, name=f"{name}_sequence_2_4")
 
-    x = mbconv_3(x, 64, 5, 2, 240, 10, name=f"{name}_sequence_3_0")
-    x = mbconv_4(x, 64, 5, 1, 0.046153846153846156, 384, 16, name=f"{name}_sequence_3_1")
-    x = mbconv_4(x, 64, 5, 1, 0.05128205128205128, 384, 16, name=f"{name}_sequence_3_2")
-    x = mbconv_4(x, 64, 5, 1, 0.05641025641025642, 384, 16, name=f"{name}_sequence_3_3")
-    x = mbconv_4(x, 64, 5, 1, 0.06153846153846155, 384, 16, name=f"{name}_sequence_3_4")
+    x = mbconv_2(x, 64, 5, 2, 0.041025641025641026, 240, 10, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 64, 5, 1, 0.046153846153846156, 384, 16, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 64, 5, 1, 0.05128205128205128, 384, 16, residual=True, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 64, 5, 1, 0.05641025641025642, 384, 16, residual=True, name=f"{name}_sequence_3_3")
+    x = mbconv_2(x, 64, 5, 1, 0.06153846153846155, 384, 16, residual=True, name=f"{name}_sequence_3_4")
 
-    x = mbconv_3(x, 128, 3, 2, 384, 16, name=f"{name}_sequence_4_0")
-    x = mbconv_4(x, 128, 3, 1, 0.0717948717948718, 768, 32, name=f"{name}_sequence_4_1")
-    x = mbconv_4(x, 128, 3, 1, 0.07692307692307693, 768, 32, name=f"{name}_sequence_4_2")
-    x = mbconv_4(x, 128, 3, 1, 0.08205128205128205, 768, 32, name=f"{name}_sequence_4_3")
-    x = mbconv_4(x, 128, 3, 1, 0.08717948717948719, 768, 32, name=f"{name}_sequence_4_4")
-    x = mbconv_4(x, 128, 3, 1, 0.09230769230769231, 768, 32, name=f"{name}_sequence_4_5")
-    x = mbconv_4(x, 128, 3, 1, 0.09743589743589744, 768, 32, name=f"{name}_sequence_4_6")
+    x = mbconv_2(x, 128, 3, 2, 0.06666666666666667, 384, 16, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 128, 3, 1, 0.0717948717948718, 768, 32, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 128, 3, 1, 0.07692307692307693, 768, 32, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 128, 3, 1, 0.08205128205128205, 768, 32, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_2(x, 128, 3, 1, 0.08717948717948719, 768, 32, residual=True, name=f"{name}_sequence_4_4")
+    x = mbconv_2(x, 128, 3, 1, 0.09230769230769231, 768, 32, residual=True, name=f"{name}_sequence_4_5")
+    x = mbconv_2(x, 128, 3, 1, 0.09743589743589744, 768, 32, residual=True, name=f"{name}_sequence_4_6")
 
-    x = mbconv_3(x, 176, 5, 1, 768, 32, name=f"{name}_sequence_5_0")
-    x = mbconv_4(x, 176, 5, 1, 0.1076923076923077, 1056, 44, name=f"{name}_sequence_5_1")
-    x = mbconv_4(x, 176, 5, 1, 0.11282051282051284, 1056, 44, name=f"{name}_sequence_5_2")
-    x = mbconv_4(x, 176, 5, 1, 0.11794871794871796, 1056, 44, name=f"{name}_sequence_5_3")
-    x = mbconv_4(x, 176, 5, 1, 0.1230769230769231, 1056, 44, name=f"{name}_sequence_5_4")
-    x = mbconv_4(x, 176, 5, 1, 0.1282051282051282, 1056, 44, name=f"{name}_sequence_5_5")
-    x = mbconv_4(x, 176, 5, 1, 0.13333333333333333, 1056, 44, name=f"{name}_sequence_5_6")
+    x = mbconv_2(x, 176, 5, 1, 0.10256410256410256, 768, 32, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 176, 5, 1, 0.1076923076923077, 1056, 44, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 176, 5, 1, 0.11282051282051284, 1056, 44, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 176, 5, 1, 0.11794871794871796, 1056, 44, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_2(x, 176, 5, 1, 0.1230769230769231, 1056, 44, residual=True, name=f"{name}_sequence_5_4")
+    x = mbconv_2(x, 176, 5, 1, 0.1282051282051282, 1056, 44, residual=True, name=f"{name}_sequence_5_5")
+    x = mbconv_2(x, 176, 5, 1, 0.13333333333333333, 1056, 44, residual=True, name=f"{name}_sequence_5_6")
 
-    x = mbconv_3(x, 304, 5, 2, 1056, 44, name=f"{name}_sequence_6_0")
-    x = mbconv_4(x, 304, 5, 1, 0.1435897435897436, 1824, 76, name=f"{name}_sequence_6_1")
-    x = mbconv_4(x, 304, 5, 1, 0.14871794871794874, 1824, 76, name=f"{name}_sequence_6_2")
-    x = mbconv_4(x, 304, 5, 1, 0.15384615384615385, 1824, 76, name=f"{name}_sequence_6_3")
-    x = mbconv_4(x, 304, 5, 1, 0.158974358974359, 1824, 76, name=f"{name}_sequence_6_4")
-    x = mbconv_4(x, 304, 5, 1, 0.1641025641025641, 1824, 76, name=f"{name}_sequence_6_5")
-    x = mbconv_4(x, 304, 5, 1, 0.16923076923076924, 1824, 76, name=f"{name}_sequence_6_6")
-    x = mbconv_4(x, 304, 5, 1, 0.17435897435897438, 1824, 76, name=f"{name}_sequence_6_7")
-    x = mbconv_4(x, 304, 5, 1, 0.1794871794871795, 1824, 76, name=f"{name}_sequence_6_8")
+    x = mbconv_2(x, 304, 5, 2, 0.13846153846153847, 1056, 44, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 304, 5, 1, 0.1435897435897436, 1824, 76, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 304, 5, 1, 0.14871794871794874, 1824, 76, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 304, 5, 1, 0.15384615384615385, 1824, 76, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 304, 5, 1, 0.158974358974359, 1824, 76, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_2(x, 304, 5, 1, 0.1641025641025641, 1824, 76, residual=True, name=f"{name}_sequence_6_5")
+    x = mbconv_2(x, 304, 5, 1, 0.16923076923076924, 1824, 76, residual=True, name=f"{name}_sequence_6_6")
+    x = mbconv_2(x, 304, 5, 1, 0.17435897435897438, 1824, 76, residual=True, name=f"{name}_sequence_6_7")
+    x = mbconv_2(x, 304, 5, 1, 0.1794871794871795, 1824, 76, residual=True, name=f"{name}_sequence_6_8")
 
-    x = mbconv_3(x, 512, 3, 1, 1824, 76, name=f"{name}_sequence_7_0")
-    x = mbconv_4(x, 512, 3, 1, 0.18974358974358976, 3072, 128, name=f"{name}_sequence_7_1")
-    x = mbconv_4(x, 512, 3, 1, 0.19487179487179487, 3072, 128, name=f"{name}_sequence_7_2")
+    x = mbconv_2(x, 512, 3, 1, 0.18461538461538463, 1824, 76, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 512, 3, 1, 0.18974358974358976, 3072, 128, residual=True, name=f"{name}_sequence_7_1")
+    x = mbconv_2(x, 512, 3, 1, 0.19487179487179487, 3072, 128, residual=True, name=f"{name}_sequence_7_2")
 
     x = conv_bn_act(x, 2048, name=f"{name}_conv_bn_act_2")
     return x

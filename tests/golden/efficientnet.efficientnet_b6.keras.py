@@ -33,98 +33,85 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
-    return x
-
-
-def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
     x = conv_bn_act(x, 56, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
 
-    x = mbconv(x, 32, 3, 1, 56, 14, name=f"{name}_sequence_1_0")
-    x = mbconv_2(x, 32, 3, 1, 0.0044444444444444444, 32, 8, name=f"{name}_sequence_1_1")
-    x = mbconv_2(x, 32, 3, 1, 0.008888888888888889, 32, 8, name=f"{name}_sequence_1_2")
+    x = mbconv(x, 32, 3, 1, 0, 56, 14, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 32, 3, 1, 0.0044444444444444444, 32, 8, residual=True, name=f"{name}_sequence_1_1")
+    x = mbconv(x, 32, 3, 1, 0.008888888888888889, 32, 8, residual=True, name=f"{name}_sequence_1_2")
 
-    x = mbconv_3(x, 40, 3, 2, 192, 8, name=f"{name}_sequence_2_0")
-    x = mbconv_4(x, 40, 3, 1, 0.017777777777777778, 240, 10, name=f"{name}_sequence_2_1")
-    x = mbconv_4(x, 40, 3, 1, 0.022222222222222223, 240, 10, name=f"{name}_sequence_2_2")
-    x = mbconv_4(x, 40, 3, 1, 0.026666666666666672, 240, 10, name=f"{name}_sequence_2_3")
-    x = mbconv_4(x, 40, 3, 1, 0.031111111111111114, 240, 10, name=f"{name}_sequence_2_4")
-    x = mbconv_4(x, 40, 3, 1, 0.035555555555555556, 240, 10, name=f"{name}_sequence_2_5")
+    x = mbconv_2(x, 40, 3, 2, 0.013333333333333336, 192, 8, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 40, 3, 1, 0.017777777777777778, 240, 10, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 40, 3, 1, 0.022222222222222223, 240, 10, residual=True, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 40, 3, 1, 0.026666666666666672, 240, 10, residual=True, name=f"{name}_sequence_2_3")
+    x = mbconv_2(x, 40, 3, 1, 0.031111111111111114, 240, 10, residual=True, name=f"{name}_sequence_2_4")
+    x = mbconv_2(x, 40, 3, 1, 0.035555555555555556, 240, 10, residual=True, name=f"{name}_sequence_2_5")
 
-    x = mbconv_3(x, 72, 5, 2, 240, 10, name=f"{name}_sequence_3_0")
-    x = mbconv_4(x, 72, 5, 1, 0.044444444444444446, 432, 18, name=f"{name}_sequence_3_1")
-    x = mbconv_4(x, 72, 5, 1, 0.04888888888888889, 432, 18, name=f"{name}_sequence_3_2")
-    x = mbconv_4(x, 72, 5, 1, 0.053333333333333344, 432, 18, name=f"{name}_sequence_3_3")
-    x = mbconv_4(x, 72, 5, 1, 0.05777777777777778, 432, 18, name=f"{name}_sequence_3_4")
-    x = mbconv_4(x, 72, 5, 1, 0.06222222222222223, 432, 18, name=f"{name}_sequence_3_5")
+    x = mbconv_2(x, 72, 5, 2, 0.04, 240, 10, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 72, 5, 1, 0.044444444444444446, 432, 18, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 72, 5, 1, 0.04888888888888889, 432, 18, residual=True, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 72, 5, 1, 0.053333333333333344, 432, 18, residual=True, name=f"{name}_sequence_3_3")
+    x = mbconv_2(x, 72, 5, 1, 0.05777777777777778, 432, 18, residual=True, name=f"{name}_sequence_3_4")
+    x = mbconv_2(x, 72, 5, 1, 0.06222222222222223, 432, 18, residual=True, name=f"{name}_sequence_3_5")
 
-    x = mbconv_3(x, 144, 3, 2, 432, 18, name=f"{name}_sequence_4_0")
-    x = mbconv_4(x, 144, 3, 1, 0.07111111111111111, 864, 36, name=f"{name}_sequence_4_1")
-    x = mbconv_4(x, 144, 3, 1, 0.07555555555555557, 864, 36, name=f"{name}_sequence_4_2")
-    x = mbconv_4(x, 144, 3, 1, 0.08, 864, 36, name=f"{name}_sequence_4_3")
-    x = mbconv_4(x, 144, 3, 1, 0.08444444444444445, 864, 36, name=f"{name}_sequence_4_4")
-    x = mbconv_4(x, 144, 3, 1, 0.08888888888888889, 864, 36, name=f"{name}_sequence_4_5")
-    x = mbconv_4(x, 144, 3, 1, 0.09333333333333334, 864, 36, name=f"{name}_sequence_4_6")
-    x = mbconv_4(x, 144, 3, 1, 0.09777777777777778, 864, 36, name=f"{name}_sequence_4_7")
+    x = mbconv_2(x, 144, 3, 2, 0.06666666666666667, 432, 18, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 144, 3, 1, 0.07111111111111111, 864, 36, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 144, 3, 1, 0.07555555555555557, 864, 36, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 144, 3, 1, 0.08, 864, 36, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_2(x, 144, 3, 1, 0.08444444444444445, 864, 36, residual=True, name=f"{name}_sequence_4_4")
+    x = mbconv_2(x, 144, 3, 1, 0.08888888888888889, 864, 36, residual=True, name=f"{name}_sequence_4_5")
+    x = mbconv_2(x, 144, 3, 1, 0.09333333333333334, 864, 36, residual=True, name=f"{name}_sequence_4_6")
+    x = mbconv_2(x, 144, 3, 1, 0.09777777777777778, 864, 36, residual=True, name=f"{name}_sequence_4_7")
 
-    x = mbconv_3(x, 200, 5, 1, 864, 36, name=f"{name}_sequence_5_0")
-    x = mbconv_4(x, 200, 5, 1, 0.10666666666666669, 1200, 50, name=f"{name}_sequence_5_1")
-    x = mbconv_4(x, 200, 5, 1, 0.1111111111111111, 1200, 50, name=f"{name}_sequence_5_2")
-    x = mbconv_4(x, 200, 5, 1, 0.11555555555555556, 1200, 50, name=f"{name}_sequence_5_3")
-    x = mbconv_4(x, 200, 5, 1, 0.12000000000000001, 1200, 50, name=f"{name}_sequence_5_4")
-    x = mbconv_4(x, 200, 5, 1, 0.12444444444444445, 1200, 50, name=f"{name}_sequence_5_5")
-    x = mbconv_4(x, 200, 5, 1, 0.12888888888888891, 1200, 50, name=f"{name}_sequence_5_6")
-    x = mbconv_4(x, 200, 5, 1, 0.13333333333333333, 1200, 50, name=f"{name}_sequence_5_7")
+    x = mbconv_2(x, 200, 5, 1, 0.10222222222222223, 864, 36, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 200, 5, 1, 0.10666666666666669, 1200, 50, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 200, 5, 1, 0.1111111111111111, 1200, 50, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 200, 5, 1, 0.11555555555555556, 1200, 50, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_2(x, 200, 5, 1, 0.12000000000000001, 1200, 50, residual=True, name=f"{name}_sequence_5_4")
+    x = mbconv_2(x, 200, 5, 1, 0.12444444444444445, 1200, 50, residual=True, name=f"{name}_sequence_5_5")
+    x = mbconv_2(x, 200, 5, 1, 0.12888888888888891, 1200, 50, residual=True, name=f"{name}_sequence_5_6")
+    x = mbconv_2(x, 200, 5, 1, 0.13333333333333333, 1200, 50, residual=True, name=f"{name}_sequence_5_7")
 
-    x = mbconv_3(x, 344, 5, 2, 1200, 50, name=f"{name}_sequence_6_0")
-    x = mbconv_4(x, 344, 5, 1, 0.14222222222222222, 2064, 86, name=f"{name}_sequence_6_1")
-    x = mbconv_4(x, 344, 5, 1, 0.14666666666666667, 2064, 86, name=f"{name}_sequence_6_2")
-    x = mbconv_4(x, 344, 5, 1, 0.15111111111111114, 2064, 86, name=f"{name}_sequence_6_3")
-    x = mbconv_4(x, 344, 5, 1, 0.15555555555555556, 2064, 86, name=f"{name}_sequence_6_4")
-    x = mbconv_4(x, 344, 5, 1, 0.16, 2064, 86, name=f"{name}_sequence_6_5")
-    x = mbconv_4(x, 344, 5, 1, 0.16444444444444445, 2064, 86, name=f"{name}_sequence_6_6")
-    x = mbconv_4(x, 344, 5, 1, 0.1688888888888889, 2064, 86, name=f"{name}_sequence_6_7")
-    x = mbconv_4(x, 344, 5, 1, 0.17333333333333334, 2064, 86, name=f"{name}_sequence_6_8")
-    x = mbconv_4(x, 344, 5, 1, 0.17777777777777778, 2064, 86, name=f"{name}_sequence_6_9")
-    x = mbconv_4(x, 344, 5, 1, 0.18222222222222226, 2064, 86, name=f"{name}_sequence_6_10")
+    x = mbconv_2(x, 344, 5, 2, 0.13777777777777778, 1200, 50, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 344, 5, 1, 0.14222222222222222, 2064, 86, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 344, 5, 1, 0.14666666666666667, 2064, 86, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 344, 5, 1, 0.15111111111111114, 2064, 86, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 344, 5, 1, 0.15555555555555556, 2064, 86, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_2(x, 344, 5, 1, 0.16, 2064, 86, residual=True, name=f"{name}_sequence_6_5")
+    x = mbconv_2(x, 344, 5, 1, 0.16444444444444445, 2064, 86, residual=True, name=f"{name}_sequence_6_6")
+    x = mbconv_2(x, 344, 5, 1, 0.1688888888888889, 2064, 86, residual=True, name=f"{name}_sequence_6_7")
+    x = mbconv_2(x, 344, 5, 1, 0.17333333333333334, 2064, 86, residual=True, name=f"{name}_sequence_6_8")
+    x = mbconv_2(x, 344, 5, 1, 0.17777777777777778, 2064, 86, residual=True, name=f"{name}_sequence_6_9")
+    x = mbconv_2(x, 344, 5, 1, 0.18222222222222226, 2064, 86, residual=True, name=f"{name}_sequence_6_10")
 
-    x = mbconv_3(x, 576, 3, 1, 2064, 86, name=f"{name}_sequence_7_0")
-    x = mbconv_4(x, 576, 3, 1, 0.1911111111111111, 3456, 144, name=f"{name}_sequence_7_1")
-    x = mbconv_4(x, 576, 3, 1, 0.19555555555555557, 3456, 144, name=f"{name}_sequence_7_2")
+    x = mbconv_2(x, 576, 3, 1, 0.18666666666666668, 2064, 86, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 576, 3, 1, 0.1911111111111111, 3456, 144, residual=True, name=f"{name}_sequence_7_1")
+    x = mbconv_2(x, 576, 3, 1, 0.19555555555555557, 3456, 144, residual=True, name=f"{name}_sequence_7_2")
 
     x = conv_bn_act(x, 2304, name=f"{name}_conv_bn_act_2")
     return x

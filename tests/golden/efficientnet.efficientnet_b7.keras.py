@@ -33,108 +33,95 @@ def squeeze_excitation(x, channels, squeeze, name=None):
     return x
 
 
-def mbconv(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
-    return x
-
-
-def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_1")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_2")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_3(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_4(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
 def features(x, name=None):
     x = conv_bn_act(x, 64, kernel=3, stride=2, name=f"{name}_conv_bn_act_1")
 
-    x = mbconv(x, 32, 3, 1, 64, 16, name=f"{name}_sequence_1_0")
-    x = mbconv_2(x, 32, 3, 1, 0.0036363636363636364, 32, 8, name=f"{name}_sequence_1_1")
-    x = mbconv_2(x, 32, 3, 1, 0.007272727272727273, 32, 8, name=f"{name}_sequence_1_2")
-    x = mbconv_2(x, 32, 3, 1, 0.01090909090909091, 32, 8, name=f"{name}_sequence_1_3")
+    x = mbconv(x, 32, 3, 1, 0, 64, 16, name=f"{name}_sequence_1_0")
+    x = mbconv(x, 32, 3, 1, 0.0036363636363636364, 32, 8, residual=True, name=f"{name}_sequence_1_1")
+    x = mbconv(x, 32, 3, 1, 0.007272727272727273, 32, 8, residual=True, name=f"{name}_sequence_1_2")
+    x = mbconv(x, 32, 3, 1, 0.01090909090909091, 32, 8, residual=True, name=f"{name}_sequence_1_3")
 
-    x = mbconv_3(x, 48, 3, 2, 192, 8, name=f"{name}_sequence_2_0")
-    x = mbconv_4(x, 48, 3, 1, 0.01818181818181818, 288, 12, name=f"{name}_sequence_2_1")
-    x = mbconv_4(x, 48, 3, 1, 0.02181818181818182, 288, 12, name=f"{name}_sequence_2_2")
-    x = mbconv_4(x, 48, 3, 1, 0.025454545454545455, 288, 12, name=f"{name}_sequence_2_3")
-    x = mbconv_4(x, 48, 3, 1, 0.02909090909090909, 288, 12, name=f"{name}_sequence_2_4")
-    x = mbconv_4(x, 48, 3, 1, 0.03272727272727273, 288, 12, name=f"{name}_sequence_2_5")
-    x = mbconv_4(x, 48, 3, 1, 0.03636363636363636, 288, 12, name=f"{name}_sequence_2_6")
+    x = mbconv_2(x, 48, 3, 2, 0.014545454545454545, 192, 8, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 48, 3, 1, 0.01818181818181818, 288, 12, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 48, 3, 1, 0.02181818181818182, 288, 12, residual=True, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 48, 3, 1, 0.025454545454545455, 288, 12, residual=True, name=f"{name}_sequence_2_3")
+    x = mbconv_2(x, 48, 3, 1, 0.02909090909090909, 288, 12, residual=True, name=f"{name}_sequence_2_4")
+    x = mbconv_2(x, 48, 3, 1, 0.03272727272727273, 288, 12, residual=True, name=f"{name}_sequence_2_5")
+    x = mbconv_2(x, 48, 3, 1, 0.03636363636363636, 288, 12, residual=True, name=f"{name}_sequence_2_6")
 
-    x = mbconv_3(x, 80, 5, 2, 288, 12, name=f"{name}_sequence_3_0")
-    x = mbconv_4(x, 80, 5, 1, 0.04363636363636364, 480, 20, name=f"{name}_sequence_3_1")
-    x = mbconv_4(x, 80, 5, 1, 0.04727272727272727, 480, 20, name=f"{name}_sequence_3_2")
-    x = mbconv_4(x, 80, 5, 1, 0.05090909090909091, 480, 20, name=f"{name}_sequence_3_3")
-    x = mbconv_4(x, 80, 5, 1, 0.05454545454545454, 480, 20, name=f"{name}_sequence_3_4")
-    x = mbconv_4(x, 80, 5, 1, 0.05818181818181818, 480, 20, name=f"{name}_sequence_3_5")
-    x = mbconv_4(x, 80, 5, 1, 0.06181818181818183, 480, 20, name=f"{name}_sequence_3_6")
+    x = mbconv_2(x, 80, 5, 2, 0.04, 288, 12, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 80, 5, 1, 0.04363636363636364, 480, 20, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 80, 5, 1, 0.04727272727272727, 480, 20, residual=True, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 80, 5, 1, 0.05090909090909091, 480, 20, residual=True, name=f"{name}_sequence_3_3")
+    x = mbconv_2(x, 80, 5, 1, 0.05454545454545454, 480, 20, residual=True, name=f"{name}_sequence_3_4")
+    x = mbconv_2(x, 80, 5, 1, 0.05818181818181818, 480, 20, residual=True, name=f"{name}_sequence_3_5")
+    x = mbconv_2(x, 80, 5, 1, 0.06181818181818183, 480, 20, residual=True, name=f"{name}_sequence_3_6")
 
-    x = mbconv_3(x, 160, 3, 2, 480, 20, name=f"{name}_sequence_4_0")
-    x = mbconv_4(x, 160, 3, 1, 0.06909090909090909, 960, 40, name=f"{name}_sequence_4_1")
-    x = mbconv_4(x, 160, 3, 1, 0.07272727272727272, 960, 40, name=f"{name}_sequence_4_2")
-    x = mbconv_4(x, 160, 3, 1, 0.07636363636363637, 960, 40, name=f"{name}_sequence_4_3")
-    x = mbconv_4(x, 160, 3, 1, 0.08, 960, 40, name=f"{name}_sequence_4_4")
-    x = mbconv_4(x, 160, 3, 1, 0.08363636363636365, 960, 40, name=f"{name}_sequence_4_5")
-    x = mbconv_4(x, 160, 3, 1, 0.08727272727272728, 960, 40, name=f"{name}_sequence_4_6")
-    x = mbconv_4(x, 160, 3, 1, 0.09090909090909091, 960, 40, name=f"{name}_sequence_4_7")
-    x = mbconv_4(x, 160, 3, 1, 0.09454545454545454, 960, 40, name=f"{name}_sequence_4_8")
-    x = mbconv_4(x, 160, 3, 1, 0.09818181818181819, 960, 40, name=f"{name}_sequence_4_9")
+    x = mbconv_2(x, 160, 3, 2, 0.06545454545454546, 480, 20, name=f"{name}_sequence_4_0")
+    x = mbconv_2(x, 160, 3, 1, 0.06909090909090909, 960, 40, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_2(x, 160, 3, 1, 0.07272727272727272, 960, 40, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_2(x, 160, 3, 1, 0.07636363636363637, 960, 40, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_2(x, 160, 3, 1, 0.08, 960, 40, residual=True, name=f"{name}_sequence_4_4")
+    x = mbconv_2(x, 160, 3, 1, 0.08363636363636365, 960, 40, residual=True, name=f"{name}_sequence_4_5")
+    x = mbconv_2(x, 160, 3, 1, 0.08727272727272728, 960, 40, residual=True, name=f"{name}_sequence_4_6")
+    x = mbconv_2(x, 160, 3, 1, 0.09090909090909091, 960, 40, residual=True, name=f"{name}_sequence_4_7")
+    x = mbconv_2(x, 160, 3, 1, 0.09454545454545454, 960, 40, residual=True, name=f"{name}_sequence_4_8")
+    x = mbconv_2(x, 160, 3, 1, 0.09818181818181819, 960, 40, residual=True, name=f"{name}_sequence_4_9")
 
-    x = mbconv_3(x, 224, 5, 1, 960, 40, name=f"{name}_sequence_5_0")
-    x = mbconv_4(x, 224, 5, 1, 0.10545454545454547, 1344, 56, name=f"{name}_sequence_5_1")
-    x = mbconv_4(x, 224, 5, 1, 0.10909090909090909, 1344, 56, name=f"{name}_sequence_5_2")
-    x = mbconv_4(x, 224, 5, 1, 0.11272727272727273, 1344, 56, name=f"{name}_sequence_5_3")
-    x = mbconv_4(x, 224, 5, 1, 0.11636363636363636, 1344, 56, name=f"{name}_sequence_5_4")
-    x = mbconv_4(x, 224, 5, 1, 0.12000000000000001, 1344, 56, name=f"{name}_sequence_5_5")
-    x = mbconv_4(x, 224, 5, 1, 0.12363636363636366, 1344, 56, name=f"{name}_sequence_5_6")
-    x = mbconv_4(x, 224, 5, 1, 0.12727272727272726, 1344, 56, name=f"{name}_sequence_5_7")
-    x = mbconv_4(x, 224, 5, 1, 0.13090909090909092, 1344, 56, name=f"{name}_sequence_5_8")
-    x = mbconv_4(x, 224, 5, 1, 0.13454545454545455, 1344, 56, name=f"{name}_sequence_5_9")
+    x = mbconv_2(x, 224, 5, 1, 0.10181818181818182, 960, 40, name=f"{name}_sequence_5_0")
+    x = mbconv_2(x, 224, 5, 1, 0.10545454545454547, 1344, 56, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_2(x, 224, 5, 1, 0.10909090909090909, 1344, 56, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_2(x, 224, 5, 1, 0.11272727272727273, 1344, 56, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_2(x, 224, 5, 1, 0.11636363636363636, 1344, 56, residual=True, name=f"{name}_sequence_5_4")
+    x = mbconv_2(x, 224, 5, 1, 0.12000000000000001, 1344, 56, residual=True, name=f"{name}_sequence_5_5")
+    x = mbconv_2(x, 224, 5, 1, 0.12363636363636366, 1344, 56, residual=True, name=f"{name}_sequence_5_6")
+    x = mbconv_2(x, 224, 5, 1, 0.12727272727272726, 1344, 56, residual=True, name=f"{name}_sequence_5_7")
+    x = mbconv_2(x, 224, 5, 1, 0.13090909090909092, 1344, 56, residual=True, name=f"{name}_sequence_5_8")
+    x = mbconv_2(x, 224, 5, 1, 0.13454545454545455, 1344, 56, residual=True, name=f"{name}_sequence_5_9")
 
-    x = mbconv_3(x, 384, 5, 2, 1344, 56, name=f"{name}_sequence_6_0")
-    x = mbconv_4(x, 384, 5, 1, 0.14181818181818184, 2304, 96, name=f"{name}_sequence_6_1")
-    x = mbconv_4(x, 384, 5, 1, 0.14545454545454545, 2304, 96, name=f"{name}_sequence_6_2")
-    x = mbconv_4(x, 384, 5, 1, 0.1490909090909091, 2304, 96, name=f"{name}_sequence_6_3")
-    x = mbconv_4(x, 384, 5, 1, 0.15272727272727274, 2304, 96, name=f"{name}_sequence_6_4")
-    x = mbconv_4(x, 384, 5, 1, 0.15636363636363634, 2304, 96, name=f"{name}_sequence_6_5")
-    x = mbconv_4(x, 384, 5, 1, 0.16, 2304, 96, name=f"{name}_sequence_6_6")
-    x = mbconv_4(x, 384, 5, 1, 0.16363636363636364, 2304, 96, name=f"{name}_sequence_6_7")
-    x = mbconv_4(x, 384, 5, 1, 0.1672727272727273, 2304, 96, name=f"{name}_sequence_6_8")
-    x = mbconv_4(x, 384, 5, 1, 0.17090909090909093, 2304, 96, name=f"{name}_sequence_6_9")
-    x = mbconv_4(x, 384, 5, 1, 0.17454545454545456, 2304, 96, name=f"{name}_sequence_6_10")
-    x = mbconv_4(x, 384, 5, 1, 0.1781818181818182, 2304, 96, name=f"{name}_sequence_6_11")
-    x = mbconv_4(x, 384, 5, 1, 0.18181818181818182, 2304, 96, name=f"{name}_sequence_6_12")
+    x = mbconv_2(x, 384, 5, 2, 0.13818181818181818, 1344, 56, name=f"{name}_sequence_6_0")
+    x = mbconv_2(x, 384, 5, 1, 0.14181818181818184, 2304, 96, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_2(x, 384, 5, 1, 0.14545454545454545, 2304, 96, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_2(x, 384, 5, 1, 0.1490909090909091, 2304, 96, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_2(x, 384, 5, 1, 0.15272727272727274, 2304, 96, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_2(x, 384, 5, 1, 0.15636363636363634, 2304, 96, residual=True, name=f"{name}_sequence_6_5")
+    x = mbconv_2(x, 384, 5, 1, 0.16, 2304, 96, residual=True, name=f"{name}_sequence_6_6")
+    x = mbconv_2(x, 384, 5, 1, 0.16363636363636364, 2304, 96, residual=True, name=f"{name}_sequence_6_7")
+    x = mbconv_2(x, 384, 5, 1, 0.1672727272727273, 2304, 96, residual=True, name=f"{name}_sequence_6_8")
+    x = mbconv_2(x, 384, 5, 1, 0.17090909090909093, 2304, 96, residual=True, name=f"{name}_sequence_6_9")
+    x = mbconv_2(x, 384, 5, 1, 0.17454545454545456, 2304, 96, residual=True, name=f"{name}_sequence_6_10")
+    x = mbconv_2(x, 384, 5, 1, 0.1781818181818182, 2304, 96, residual=True, name=f"{name}_sequence_6_11")
+    x = mbconv_2(x, 384, 5, 1, 0.18181818181818182, 2304, 96, residual=True, name=f"{name}_sequence_6_12")
 
-    x = mbconv_3(x, 640, 3, 1, 2304, 96, name=f"{name}_sequence_7_0")
-    x = mbconv_4(x, 640, 3, 1, 0.1890909090909091, 3840, 160, name=f"{name}_sequence_7_1")
-    x = mbconv_4(x, 640, 3, 1, 0.19272727272727275, 3840, 160, name=f"{name}_sequence_7_2")
-    x = mbconv_4(x, 640, 3, 1, 0.19636363636363638, 3840, 160, name=f"{name}_sequence_7_3")
+    x = mbconv_2(x, 640, 3, 1, 0.18545454545454548, 2304, 96, name=f"{name}_sequence_7_0")
+    x = mbconv_2(x, 640, 3, 1, 0.1890909090909091, 3840, 160, residual=True, name=f"{name}_sequence_7_1")
+    x = mbconv_2(x, 640, 3, 1, 0.19272727272727275, 3840, 160, residual=True, name=f"{name}_sequence_7_2")
+    x = mbconv_2(x, 640, 3, 1, 0.19636363636363638, 3840, 160, residual=True, name=f"{name}_sequence_7_3")
 
     x = conv_bn_act(x, 2560, name=f"{name}_conv_bn_act_2")
     return x

@@ -42,39 +42,27 @@ def mbconv(x, out, kernel, stride, p, name=None):
     return x
 
 
-def mbconv_2(x, out, kernel, stride, hidden, name=None):
-    x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
-    return x
-
-
-def mbconv_3(x, out, kernel, stride, p, hidden, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_4(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_5(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_3(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -85,65 +73,65 @@ def features(x, name=None):
     x = mbconv(x, 24, 3, 1, 0.0035087719298245615, name=f"{name}_sequence_1_1")
     x = mbconv(x, 24, 3, 1, 0.007017543859649123, name=f"{name}_sequence_1_2")
 
-    x = mbconv_2(x, 48, 3, 2, 96, name=f"{name}_sequence_2_0")
-    x = mbconv_3(x, 48, 3, 1, 0.014035087719298246, 192, name=f"{name}_sequence_2_1")
-    x = mbconv_3(x, 48, 3, 1, 0.017543859649122806, 192, name=f"{name}_sequence_2_2")
-    x = mbconv_3(x, 48, 3, 1, 0.02105263157894737, 192, name=f"{name}_sequence_2_3")
-    x = mbconv_3(x, 48, 3, 1, 0.024561403508771933, 192, name=f"{name}_sequence_2_4")
+    x = mbconv_2(x, 48, 3, 2, 0.010526315789473686, 96, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 48, 3, 1, 0.014035087719298246, 192, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 48, 3, 1, 0.017543859649122806, 192, residual=True, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 48, 3, 1, 0.02105263157894737, 192, residual=True, name=f"{name}_sequence_2_3")
+    x = mbconv_2(x, 48, 3, 1, 0.024561403508771933, 192, residual=True, name=f"{name}_sequence_2_4")
 
-    x = mbconv_2(x, 80, 3, 2, 192, name=f"{name}_sequence_3_0")
-    x = mbconv_3(x, 80, 3, 1, 0.031578947368421054, 320, name=f"{name}_sequence_3_1")
-    x = mbconv_3(x, 80, 3, 1, 0.03508771929824561, 320, name=f"{name}_sequence_3_2")
-    x = mbconv_3(x, 80, 3, 1, 0.03859649122807018, 320, name=f"{name}_sequence_3_3")
-    x = mbconv_3(x, 80, 3, 1, 0.04210526315789474, 320, name=f"{name}_sequence_3_4")
+    x = mbconv_2(x, 80, 3, 2, 0.028070175438596492, 192, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 80, 3, 1, 0.031578947368421054, 320, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 80, 3, 1, 0.03508771929824561, 320, residual=True, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 80, 3, 1, 0.03859649122807018, 320, residual=True, name=f"{name}_sequence_3_3")
+    x = mbconv_2(x, 80, 3, 1, 0.04210526315789474, 320, residual=True, name=f"{name}_sequence_3_4")
 
-    x = mbconv_4(x, 160, 3, 2, 320, 20, name=f"{name}_sequence_4_0")
-    x = mbconv_5(x, 160, 3, 1, 0.04912280701754387, 640, 40, name=f"{name}_sequence_4_1")
-    x = mbconv_5(x, 160, 3, 1, 0.05263157894736842, 640, 40, name=f"{name}_sequence_4_2")
-    x = mbconv_5(x, 160, 3, 1, 0.056140350877192984, 640, 40, name=f"{name}_sequence_4_3")
-    x = mbconv_5(x, 160, 3, 1, 0.05964912280701755, 640, 40, name=f"{name}_sequence_4_4")
-    x = mbconv_5(x, 160, 3, 1, 0.06315789473684211, 640, 40, name=f"{name}_sequence_4_5")
-    x = mbconv_5(x, 160, 3, 1, 0.06666666666666667, 640, 40, name=f"{name}_sequence_4_6")
+    x = mbconv_3(x, 160, 3, 2, 0.0456140350877193, 320, 20, name=f"{name}_sequence_4_0")
+    x = mbconv_3(x, 160, 3, 1, 0.04912280701754387, 640, 40, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_3(x, 160, 3, 1, 0.05263157894736842, 640, 40, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_3(x, 160, 3, 1, 0.056140350877192984, 640, 40, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_3(x, 160, 3, 1, 0.05964912280701755, 640, 40, residual=True, name=f"{name}_sequence_4_4")
+    x = mbconv_3(x, 160, 3, 1, 0.06315789473684211, 640, 40, residual=True, name=f"{name}_sequence_4_5")
+    x = mbconv_3(x, 160, 3, 1, 0.06666666666666667, 640, 40, residual=True, name=f"{name}_sequence_4_6")
 
-    x = mbconv_4(x, 176, 3, 1, 960, 40, name=f"{name}_sequence_5_0")
-    x = mbconv_5(x, 176, 3, 1, 0.0736842105263158, 1056, 44, name=f"{name}_sequence_5_1")
-    x = mbconv_5(x, 176, 3, 1, 0.07719298245614035, 1056, 44, name=f"{name}_sequence_5_2")
-    x = mbconv_5(x, 176, 3, 1, 0.08070175438596493, 1056, 44, name=f"{name}_sequence_5_3")
-    x = mbconv_5(x, 176, 3, 1, 0.08421052631578949, 1056, 44, name=f"{name}_sequence_5_4")
-    x = mbconv_5(x, 176, 3, 1, 0.08771929824561403, 1056, 44, name=f"{name}_sequence_5_5")
-    x = mbconv_5(x, 176, 3, 1, 0.0912280701754386, 1056, 44, name=f"{name}_sequence_5_6")
-    x = mbconv_5(x, 176, 3, 1, 0.09473684210526316, 1056, 44, name=f"{name}_sequence_5_7")
-    x = mbconv_5(x, 176, 3, 1, 0.09824561403508773, 1056, 44, name=f"{name}_sequence_5_8")
-    x = mbconv_5(x, 176, 3, 1, 0.10175438596491229, 1056, 44, name=f"{name}_sequence_5_9")
-    x = mbconv_5(x, 176, 3, 1, 0.10526315789473684, 1056, 44, name=f"{name}_sequence_5_10")
-    x = mbconv_5(x, 176, 3, 1, 0.10877192982456141, 1056, 44, name=f"{name}_sequence_5_11")
-    x = mbconv_5(x, 176, 3, 1, 0.11228070175438597, 1056, 44, name=f"{name}_sequence_5_12")
-    x = mbconv_5(x, 176, 3, 1, 0.11578947368421054, 1056, 44, name=f"{name}_sequence_5_13")
+    x = mbconv_3(x, 176, 3, 1, 0.07017543859649122, 960, 40, name=f"{name}_sequence_5_0")
+    x = mbconv_3(x, 176, 3, 1, 0.0736842105263158, 1056, 44, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_3(x, 176, 3, 1, 0.07719298245614035, 1056, 44, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_3(x, 176, 3, 1, 0.08070175438596493, 1056, 44, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_3(x, 176, 3, 1, 0.08421052631578949, 1056, 44, residual=True, name=f"{name}_sequence_5_4")
+    x = mbconv_3(x, 176, 3, 1, 0.08771929824561403, 1056, 44, residual=True, name=f"{name}_sequence_5_5")
+    x = mbconv_3(x, 176, 3, 1, 0.0912280701754386, 1056, 44, residual=True, name=f"{name}_sequence_5_6")
+    x = mbconv_3(x, 176, 3, 1, 0.09473684210526316, 1056, 44, residual=True, name=f"{name}_sequence_5_7")
+    x = mbconv_3(x, 176, 3, 1, 0.09824561403508773, 1056, 44, residual=True, name=f"{name}_sequence_5_8")
+    x = mbconv_3(x, 176, 3, 1, 0.10175438596491229, 1056, 44, residual=True, name=f"{name}_sequence_5_9")
+    x = mbconv_3(x, 176, 3, 1, 0.10526315789473684, 1056, 44, residual=True, name=f"{name}_sequence_5_10")
+    x = mbconv_3(x, 176, 3, 1, 0.10877192982456141, 1056, 44, residual=True, name=f"{name}_sequence_5_11")
+    x = mbconv_3(x, 176, 3, 1, 0.11228070175438597, 1056, 44, residual=True, name=f"{name}_sequence_5_12")
+    x = mbconv_3(x, 176, 3, 1, 0.11578947368421054, 1056, 44, residual=True, name=f"{name}_sequence_5_13")
 
-    x = mbconv_4(x, 304, 3, 2, 1056, 44, name=f"{name}_sequence_6_0")
-    x = mbconv_5(x, 304, 3, 1, 0.12280701754385964, 1824, 76, name=f"{name}_sequence_6_1")
-    x = mbconv_5(x, 304, 3, 1, 0.12631578947368421, 1824, 76, name=f"{name}_sequence_6_2")
-    x = mbconv_5(x, 304, 3, 1, 0.1298245614035088, 1824, 76, name=f"{name}_sequence_6_3")
-    x = mbconv_5(x, 304, 3, 1, 0.13333333333333333, 1824, 76, name=f"{name}_sequence_6_4")
-    x = mbconv_5(x, 304, 3, 1, 0.1368421052631579, 1824, 76, name=f"{name}_sequence_6_5")
-    x = mbconv_5(x, 304, 3, 1, 0.14035087719298245, 1824, 76, name=f"{name}_sequence_6_6")
-    x = mbconv_5(x, 304, 3, 1, 0.14385964912280705, 1824, 76, name=f"{name}_sequence_6_7")
-    x = mbconv_5(x, 304, 3, 1, 0.1473684210526316, 1824, 76, name=f"{name}_sequence_6_8")
-    x = mbconv_5(x, 304, 3, 1, 0.15087719298245614, 1824, 76, name=f"{name}_sequence_6_9")
-    x = mbconv_5(x, 304, 3, 1, 0.1543859649122807, 1824, 76, name=f"{name}_sequence_6_10")
-    x = mbconv_5(x, 304, 3, 1, 0.15789473684210525, 1824, 76, name=f"{name}_sequence_6_11")
-    x = mbconv_5(x, 304, 3, 1, 0.16140350877192985, 1824, 76, name=f"{name}_sequence_6_12")
-    x = mbconv_5(x, 304, 3, 1, 0.1649122807017544, 1824, 76, name=f"{name}_sequence_6_13")
-    x = mbconv_5(x, 304, 3, 1, 0.16842105263157897, 1824, 76, name=f"{name}_sequence_6_14")
-    x = mbconv_5(x, 304, 3, 1, 0.17192982456140352, 1824, 76, name=f"{name}_sequence_6_15")
-    x = mbconv_5(x, 304, 3, 1, 0.17543859649122806, 1824, 76, name=f"{name}_sequence_6_16")
-    x = mbconv_5(x, 304, 3, 1, 0.17894736842105266, 1824, 76, name=f"{name}_sequence_6_17")
+    x = mbconv_3(x, 304, 3, 2, 0.1192982456140351, 1056, 44, name=f"{name}_sequence_6_0")
+    x = mbconv_3(x, 304, 3, 1, 0.12280701754385964, 1824, 76, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_3(x, 304, 3, 1, 0.12631578947368421, 1824, 76, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_3(x, 304, 3, 1, 0.1298245614035088, 1824, 76, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_3(x, 304, 3, 1, 0.13333333333333333, 1824, 76, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_3(x, 304, 3, 1, 0.1368421052631579, 1824, 76, residual=True, name=f"{name}_sequence_6_5")
+    x = mbconv_3(x, 304, 3, 1, 0.14035087719298245, 1824, 76, residual=True, name=f"{name}_sequence_6_6")
+    x = mbconv_3(x, 304, 3, 1, 0.14385964912280705, 1824, 76, residual=True, name=f"{name}_sequence_6_7")
+    x = mbconv_3(x, 304, 3, 1, 0.1473684210526316, 1824, 76, residual=True, name=f"{name}_sequence_6_8")
+    x = mbconv_3(x, 304, 3, 1, 0.15087719298245614, 1824, 76, residual=True, name=f"{name}_sequence_6_9")
+    x = mbconv_3(x, 304, 3, 1, 0.1543859649122807, 1824, 76, residual=True, name=f"{name}_sequence_6_10")
+    x = mbconv_3(x, 304, 3, 1, 0.15789473684210525, 1824, 76, residual=True, name=f"{name}_sequence_6_11")
+    x = mbconv_3(x, 304, 3, 1, 0.16140350877192985, 1824, 76, residual=True, name=f"{name}_sequence_6_12")
+    x = mbconv_3(x, 304, 3, 1, 0.1649122807017544, 1824, 76, residual=True, name=f"{name}_sequence_6_13")
+    x = mbconv_3(x, 304, 3, 1, 0.16842105263157897, 1824, 76, residual=True, name=f"{name}_sequence_6_14")
+    x = mbconv_3(x, 304, 3, 1, 0.17192982456140352, 1824, 76, residual=True, name=f"{name}_sequence_6_15")
+    x = mbconv_3(x, 304, 3, 1, 0.17543859649122806, 1824, 76, residual=True, name=f"{name}_sequence_6_16")
+    x = mbconv_3(x, 304, 3, 1, 0.17894736842105266, 1824, 76, residual=True, name=f"{name}_sequence_6_17")
 
-    x = mbconv_4(x, 512, 3, 1, 1824, 76, name=f"{name}_sequence_7_0")
-    x = mbconv_5(x, 512, 3, 1, 0.18596491228070178, 3072, 128, name=f"{name}_sequence_7_1")
-    x = mbconv_5(x, 512, 3, 1, 0.18947368421052632, 3072, 128, name=f"{name}_sequence_7_2")
-    x = mbconv_5(x, 512, 3, 1, 0.19298245614035087, 3072, 128, name=f"{name}_sequence_7_3")
-    x = mbconv_5(x, 512, 3, 1, 0.19649122807017547, 3072, 128, name=f"{name}_sequence_7_4")
+    x = mbconv_3(x, 512, 3, 1, 0.1824561403508772, 1824, 76, name=f"{name}_sequence_7_0")
+    x = mbconv_3(x, 512, 3, 1, 0.18596491228070178, 3072, 128, residual=True, name=f"{name}_sequence_7_1")
+    x = mbconv_3(x, 512, 3, 1, 0.18947368421052632, 3072, 128, residual=True, name=f"{name}_sequence_7_2")
+    x = mbconv_3(x, 512, 3, 1, 0.19298245614035087, 3072, 128, residual=True, name=f"{name}_sequence_7_3")
+    x = mbconv_3(x, 512, 3, 1, 0.19649122807017547, 3072, 128, residual=True, name=f"{name}_sequence_7_4")
 
     x = conv_bn_act(x, 1280, name=f"{name}_conv_bn_act_2")
     return x

@@ -42,39 +42,27 @@ def mbconv(x, out, kernel, stride, p, name=None):
     return x
 
 
-def mbconv_2(x, out, kernel, stride, hidden, name=None):
-    x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
-    return x
-
-
-def mbconv_3(x, out, kernel, stride, p, hidden, name=None):
+def mbconv_2(x, out, kernel, stride, p, hidden, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, kernel=kernel, stride=stride, name=f"{name}_block_0")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_1")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def mbconv_4(x, out, kernel, stride, hidden, squeeze, name=None):
-    x = conv_bn_act(x, hidden, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
-    x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
-    return x
-
-
-def mbconv_5(x, out, kernel, stride, p, hidden, squeeze, name=None):
+def mbconv_3(x, out, kernel, stride, p, hidden, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, hidden, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, name=f"{name}_block_1")
     x = squeeze_excitation(x, hidden, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, act="none", name=f"{name}_block_3")
 
-    x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1), name=f"{name}_stochastic_depth")(x)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -84,48 +72,48 @@ def features(x, name=None):
     x = mbconv(x, 24, 3, 1, 0, name=f"{name}_sequence_1_0")
     x = mbconv(x, 24, 3, 1, 0.005, name=f"{name}_sequence_1_1")
 
-    x = mbconv_2(x, 48, 3, 2, 96, name=f"{name}_sequence_2_0")
-    x = mbconv_3(x, 48, 3, 1, 0.015000000000000003, 192, name=f"{name}_sequence_2_1")
-    x = mbconv_3(x, 48, 3, 1, 0.02, 192, name=f"{name}_sequence_2_2")
-    x = mbconv_3(x, 48, 3, 1, 0.025, 192, name=f"{name}_sequence_2_3")
+    x = mbconv_2(x, 48, 3, 2, 0.01, 96, name=f"{name}_sequence_2_0")
+    x = mbconv_2(x, 48, 3, 1, 0.015000000000000003, 192, residual=True, name=f"{name}_sequence_2_1")
+    x = mbconv_2(x, 48, 3, 1, 0.02, 192, residual=True, name=f"{name}_sequence_2_2")
+    x = mbconv_2(x, 48, 3, 1, 0.025, 192, residual=True, name=f"{name}_sequence_2_3")
 
-    x = mbconv_2(x, 64, 3, 2, 192, name=f"{name}_sequence_3_0")
-    x = mbconv_3(x, 64, 3, 1, 0.035, 256, name=f"{name}_sequence_3_1")
-    x = mbconv_3(x, 64, 3, 1, 0.04, 256, name=f"{name}_sequence_3_2")
-    x = mbconv_3(x, 64, 3, 1, 0.045, 256, name=f"{name}_sequence_3_3")
+    x = mbconv_2(x, 64, 3, 2, 0.030000000000000006, 192, name=f"{name}_sequence_3_0")
+    x = mbconv_2(x, 64, 3, 1, 0.035, 256, residual=True, name=f"{name}_sequence_3_1")
+    x = mbconv_2(x, 64, 3, 1, 0.04, 256, residual=True, name=f"{name}_sequence_3_2")
+    x = mbconv_2(x, 64, 3, 1, 0.045, 256, residual=True, name=f"{name}_sequence_3_3")
 
-    x = mbconv_4(x, 128, 3, 2, 256, 16, name=f"{name}_sequence_4_0")
-    x = mbconv_5(x, 128, 3, 1, 0.05500000000000001, 512, 32, name=f"{name}_sequence_4_1")
-    x = mbconv_5(x, 128, 3, 1, 0.06000000000000001, 512, 32, name=f"{name}_sequence_4_2")
-    x = mbconv_5(x, 128, 3, 1, 0.065, 512, 32, name=f"{name}_sequence_4_3")
-    x = mbconv_5(x, 128, 3, 1, 0.07, 512, 32, name=f"{name}_sequence_4_4")
-    x = mbconv_5(x, 128, 3, 1, 0.075, 512, 32, name=f"{name}_sequence_4_5")
+    x = mbconv_3(x, 128, 3, 2, 0.05, 256, 16, name=f"{name}_sequence_4_0")
+    x = mbconv_3(x, 128, 3, 1, 0.05500000000000001, 512, 32, residual=True, name=f"{name}_sequence_4_1")
+    x = mbconv_3(x, 128, 3, 1, 0.06000000000000001, 512, 32, residual=True, name=f"{name}_sequence_4_2")
+    x = mbconv_3(x, 128, 3, 1, 0.065, 512, 32, residual=True, name=f"{name}_sequence_4_3")
+    x = mbconv_3(x, 128, 3, 1, 0.07, 512, 32, residual=True, name=f"{name}_sequence_4_4")
+    x = mbconv_3(x, 128, 3, 1, 0.075, 512, 32, residual=True, name=f"{name}_sequence_4_5")
 
-    x = mbconv_4(x, 160, 3, 1, 768, 32, name=f"{name}_sequence_5_0")
-    x = mbconv_5(x, 160, 3, 1, 0.085, 960, 40, name=f"{name}_sequence_5_1")
-    x = mbconv_5(x, 160, 3, 1, 0.09, 960, 40, name=f"{name}_sequence_5_2")
-    x = mbconv_5(x, 160, 3, 1, 0.095, 960, 40, name=f"{name}_sequence_5_3")
-    x = mbconv_5(x, 160, 3, 1, 0.1, 960, 40, name=f"{name}_sequence_5_4")
-    x = mbconv_5(x, 160, 3, 1, 0.10500000000000001, 960, 40, name=f"{name}_sequence_5_5")
-    x = mbconv_5(x, 160, 3, 1, 0.11000000000000001, 960, 40, name=f"{name}_sequence_5_6")
-    x = mbconv_5(x, 160, 3, 1, 0.11500000000000002, 960, 40, name=f"{name}_sequence_5_7")
-    x = mbconv_5(x, 160, 3, 1, 0.12000000000000002, 960, 40, name=f"{name}_sequence_5_8")
+    x = mbconv_3(x, 160, 3, 1, 0.08, 768, 32, name=f"{name}_sequence_5_0")
+    x = mbconv_3(x, 160, 3, 1, 0.085, 960, 40, residual=True, name=f"{name}_sequence_5_1")
+    x = mbconv_3(x, 160, 3, 1, 0.09, 960, 40, residual=True, name=f"{name}_sequence_5_2")
+    x = mbconv_3(x, 160, 3, 1, 0.095, 960, 40, residual=True, name=f"{name}_sequence_5_3")
+    x = mbconv_3(x, 160, 3, 1, 0.1, 960, 40, residual=True, name=f"{name}_sequence_5_4")
+    x = mbconv_3(x, 160, 3, 1, 0.10500000000000001, 960, 40, residual=True, name=f"{name}_sequence_5_5")
+    x = mbconv_3(x, 160, 3, 1, 0.11000000000000001, 960, 40, residual=True, name=f"{name}_sequence_5_6")
+    x = mbconv_3(x, 160, 3, 1, 0.11500000000000002, 960, 40, residual=True, name=f"{name}_sequence_5_7")
+    x = mbconv_3(x, 160, 3, 1, 0.12000000000000002, 960, 40, residual=True, name=f"{name}_sequence_5_8")
 
-    x = mbconv_4(x, 256, 3, 2, 960, 40, name=f"{name}_sequence_6_0")
-    x = mbconv_5(x, 256, 3, 1, 0.13, 1536, 64, name=f"{name}_sequence_6_1")
-    x = mbconv_5(x, 256, 3, 1, 0.135, 1536, 64, name=f"{name}_sequence_6_2")
-    x = mbconv_5(x, 256, 3, 1, 0.14, 1536, 64, name=f"{name}_sequence_6_3")
-    x = mbconv_5(x, 256, 3, 1, 0.14500000000000002, 1536, 64, name=f"{name}_sequence_6_4")
-    x = mbconv_5(x, 256, 3, 1, 0.15, 1536, 64, name=f"{name}_sequence_6_5")
-    x = mbconv_5(x, 256, 3, 1, 0.155, 1536, 64, name=f"{name}_sequence_6_6")
-    x = mbconv_5(x, 256, 3, 1, 0.16, 1536, 64, name=f"{name}_sequence_6_7")
-    x = mbconv_5(x, 256, 3, 1, 0.165, 1536, 64, name=f"{name}_sequence_6_8")
-    x = mbconv_5(x, 256, 3, 1, 0.17, 1536, 64, name=f"{name}_sequence_6_9")
-    x = mbconv_5(x, 256, 3, 1, 0.175, 1536, 64, name=f"{name}_sequence_6_10")
-    x = mbconv_5(x, 256, 3, 1, 0.18, 1536, 64, name=f"{name}_sequence_6_11")
-    x = mbconv_5(x, 256, 3, 1, 0.185, 1536, 64, name=f"{name}_sequence_6_12")
-    x = mbconv_5(x, 256, 3, 1, 0.19, 1536, 64, name=f"{name}_sequence_6_13")
-    x = mbconv_5(x, 256, 3, 1, 0.195, 1536, 64, name=f"{name}_sequence_6_14")
+    x = mbconv_3(x, 256, 3, 2, 0.125, 960, 40, name=f"{name}_sequence_6_0")
+    x = mbconv_3(x, 256, 3, 1, 0.13, 1536, 64, residual=True, name=f"{name}_sequence_6_1")
+    x = mbconv_3(x, 256, 3, 1, 0.135, 1536, 64, residual=True, name=f"{name}_sequence_6_2")
+    x = mbconv_3(x, 256, 3, 1, 0.14, 1536, 64, residual=True, name=f"{name}_sequence_6_3")
+    x = mbconv_3(x, 256, 3, 1, 0.14500000000000002, 1536, 64, residual=True, name=f"{name}_sequence_6_4")
+    x = mbconv_3(x, 256, 3, 1, 0.15, 1536, 64, residual=True, name=f"{name}_sequence_6_5")
+    x = mbconv_3(x, 256, 3, 1, 0.155, 1536, 64, residual=True, name=f"{name}_sequence_6_6")
+    x = mbconv_3(x, 256, 3, 1, 0.16, 1536, 64, residual=True, name=f"{name}_sequence_6_7")
+    x = mbconv_3(x, 256, 3, 1, 0.165, 1536, 64, residual=True, name=f"{name}_sequence_6_8")
+    x = mbconv_3(x, 256, 3, 1, 0.17, 1536, 64, residual=True, name=f"{name}_sequence_6_9")
+    x = mbconv_3(x, 256, 3, 1, 0.175, 1536, 64, residual=True, name=f"{name}_sequence_6_10")
+    x = mbconv_3(x, 256, 3, 1, 0.18, 1536, 64, residual=True, name=f"{name}_sequence_6_11")
+    x = mbconv_3(x, 256, 3, 1, 0.185, 1536, 64, residual=True, name=f"{name}_sequence_6_12")
+    x = mbconv_3(x, 256, 3, 1, 0.19, 1536, 64, residual=True, name=f"{name}_sequence_6_13")
+    x = mbconv_3(x, 256, 3, 1, 0.195, 1536, 64, residual=True, name=f"{name}_sequence_6_14")
 
     x = conv_bn_act(x, 1280, name=f"{name}_conv_bn_act_2")
     return x

@@ -28,22 +28,15 @@ def inverted_residual(x, out, stride, name=None):
     return x
 
 
-def inverted_residual_2(x, out, stride, hidden, name=None):
-    x = conv_bn_relu6(x, hidden, name=f"{name}_conv_0")
-    x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
-    x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
-    x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
-    return x
-
-
-def inverted_residual_3(x, out, stride, hidden, name=None):
+def inverted_residual_2(x, out, stride, hidden, residual=False, name=None):
     shortcut = x
     x = conv_bn_relu6(x, hidden, name=f"{name}_conv_0")
     x = conv_bn_relu6_2(x, kernel=3, stride=stride, name=f"{name}_conv_1")
     x = layers.Conv2D(out, 1, use_bias=False, name=f"{name}_conv_2")(x)
     x = layers.BatchNormalization(epsilon=1e-05, momentum=0.9, name=f"{name}_conv_3")(x)
 
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -53,20 +46,20 @@ def build(classes=1000) -> keras.Model:
     x = conv_bn_relu6(inputs, 32, kernel=3, stride=2, name="features_0")
     x = inverted_residual(x, 16, 1, name="features_1")
     x = inverted_residual_2(x, 24, 2, 96, name="features_2")
-    x = inverted_residual_3(x, 24, 1, 144, name="features_3")
+    x = inverted_residual_2(x, 24, 1, 144, residual=True, name="features_3")
     x = inverted_residual_2(x, 32, 2, 144, name="features_4")
-    x = inverted_residual_3(x, 32, 1, 192, name="features_5")
-    x = inverted_residual_3(x, 32, 1, 192, name="features_6")
+    x = inverted_residual_2(x, 32, 1, 192, residual=True, name="features_5")
+    x = inverted_residual_2(x, 32, 1, 192, residual=True, name="features_6")
     x = inverted_residual_2(x, 64, 2, 192, name="features_7")
-    x = inverted_residual_3(x, 64, 1, 384, name="features_8")
-    x = inverted_residual_3(x, 64, 1, 384, name="features_9")
-    x = inverted_residual_3(x, 64, 1, 384, name="features_10")
+    x = inverted_residual_2(x, 64, 1, 384, residual=True, name="features_8")
+    x = inverted_residual_2(x, 64, 1, 384, residual=True, name="features_9")
+    x = inverted_residual_2(x, 64, 1, 384, residual=True, name="features_10")
     x = inverted_residual_2(x, 96, 1, 384, name="features_11")
-    x = inverted_residual_3(x, 96, 1, 576, name="features_12")
-    x = inverted_residual_3(x, 96, 1, 576, name="features_13")
+    x = inverted_residual_2(x, 96, 1, 576, residual=True, name="features_12")
+    x = inverted_residual_2(x, 96, 1, 576, residual=True, name="features_13")
     x = inverted_residual_2(x, 160, 2, 576, name="features_14")
-    x = inverted_residual_3(x, 160, 1, 960, name="features_15")
-    x = inverted_residual_3(x, 160, 1, 960, name="features_16")
+    x = inverted_residual_2(x, 160, 1, 960, residual=True, name="features_15")
+    x = inverted_residual_2(x, 160, 1, 960, residual=True, name="features_16")
     x = inverted_residual_2(x, 320, 1, 960, name="features_17")
     x = conv_bn_relu6(x, 1280, name="features_18")
 

@@ -45,24 +45,18 @@ def bneck(x, kernel, expanded, out, act, stride, name=None):
     return x
 
 
-def bneck_2(x, kernel, expanded, out, act, stride, name=None):
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = conv_bn_act(x, out, name=f"{name}_block_2")
-    return x
-
-
-def bneck_3(x, kernel, expanded, out, act, stride, name=None):
+def bneck_2(x, kernel, expanded, out, act, stride, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = conv_bn_act(x, out, name=f"{name}_block_2")
 
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
-def bneck_4(x, kernel, expanded, out, act, stride, name=None):
+def bneck_3(x, kernel, expanded, out, act, stride, name=None):
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 24, name=f"{name}_block_2")
@@ -70,7 +64,7 @@ def bneck_4(x, kernel, expanded, out, act, stride, name=None):
     return x
 
 
-def bneck_5(x, kernel, expanded, out, act, stride, name=None):
+def bneck_4(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
@@ -81,7 +75,7 @@ def bneck_5(x, kernel, expanded, out, act, stride, name=None):
     return x
 
 
-def bneck_6(x, kernel, expanded, out, act, stride, name=None):
+def bneck_5(x, kernel, expanded, out, act, stride, name=None):
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 32, name=f"{name}_block_2")
@@ -89,7 +83,7 @@ def bneck_6(x, kernel, expanded, out, act, stride, name=None):
     return x
 
 
-def bneck_7(x, kernel, expanded, out, act, stride, name=None):
+def bneck_6(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
@@ -100,7 +94,7 @@ def bneck_7(x, kernel, expanded, out, act, stride, name=None):
     return x
 
 
-def bneck_8(x, kernel, expanded, out, act, stride, name=None):
+def bneck_7(x, kernel, expanded, out, act, stride, name=None):
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
     x = squeeze_excitation(x, expanded, 72, name=f"{name}_block_2")
@@ -108,7 +102,7 @@ def bneck_8(x, kernel, expanded, out, act, stride, name=None):
     return x
 
 
-def bneck_9(x, kernel, expanded, out, act, stride, name=None):
+def bneck_8(x, kernel, expanded, out, act, stride, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
@@ -123,15 +117,15 @@ def features(x, name=None):
     x = conv_bn_act(x, 16, kernel=3, stride=2, act="hardswish", name=f"{name}_conv_bn_act_1")
     x = bneck(x, 3, 16, 16, "relu", 2, name=f"{name}_bneck_1")
     x = bneck_2(x, 3, 72, 24, "relu", 2, name=f"{name}_bneck_2")
-    x = bneck_3(x, 3, 88, 24, "relu", 1, name=f"{name}_bneck_3")
-    x = bneck_4(x, 5, 96, 40, "hardswish", 2, name=f"{name}_bneck_4")
-    x = bneck_5(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_5")
-    x = bneck_5(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_6")
-    x = bneck_6(x, 5, 120, 48, "hardswish", 1, name=f"{name}_bneck_7")
-    x = bneck_7(x, 5, 144, 48, "hardswish", 1, name=f"{name}_bneck_8")
-    x = bneck_8(x, 5, 288, 96, "hardswish", 2, name=f"{name}_bneck_9")
-    x = bneck_9(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_10")
-    x = bneck_9(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_11")
+    x = bneck_2(x, 3, 88, 24, "relu", 1, residual=True, name=f"{name}_bneck_3")
+    x = bneck_3(x, 5, 96, 40, "hardswish", 2, name=f"{name}_bneck_4")
+    x = bneck_4(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_5")
+    x = bneck_4(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_6")
+    x = bneck_5(x, 5, 120, 48, "hardswish", 1, name=f"{name}_bneck_7")
+    x = bneck_6(x, 5, 144, 48, "hardswish", 1, name=f"{name}_bneck_8")
+    x = bneck_7(x, 5, 288, 96, "hardswish", 2, name=f"{name}_bneck_9")
+    x = bneck_8(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_10")
+    x = bneck_8(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_11")
     x = conv_bn_act(x, 576, act="hardswish", name=f"{name}_conv_bn_act_2")
     return x
 
