@@ -55,6 +55,7 @@ from .syntax import (
     parse,
     parse_expression,
     parse_file,
+    target_names,
 )  # fmt: skip
 from .util import block_call, literal, without_gc
 
@@ -174,7 +175,7 @@ def _names_in(expr) -> set[str]:
     if isinstance(expr, ShapeAttr):
         return {"in"}
     if isinstance(expr, Comprehension):  # its loop variables are its own
-        bound = {name for name, _ in _target_names(expr.target)}
+        bound = {name for name, _ in target_names(expr.target)}
         return _names_in(expr.iterable) | ((_names_in(expr.item) | _names_in(expr.cond)) - bound)
     if isinstance(expr, (Const, Open)) or not hasattr(expr, "__dataclass_fields__"):
         return set()
@@ -675,7 +676,7 @@ class _Expansion:
             raise self.error(
                 "E214", f"{what} runs over a tuple or range(n), got {literal(items)}", loop.iterable.span, hint=hint
             )  # fmt: skip
-        names = [(name, span) for name, span in _target_names(loop.target) if name != UNUSED]
+        names = [(name, span) for name, span in target_names(loop.target) if name != UNUSED]
         for name, span in names:
             self.c._check_name(name, span, "loop variable")
             if name in env or name == "in" or [n for n, _ in names].count(name) > 1:
@@ -1452,14 +1453,6 @@ def _why(e: Exception) -> str:
 INPUT_SIZES = {3: ("channels", "height", "width"), 1: ("features",)}
 SETTINGS = "--set"  # the path errors in `--set NAME=VALUE` settings show
 UNUSED = "_"  # a loop variable that is not read (`for _ in range(3)`, `for _, c in table`): bound to nothing
-
-
-def _target_names(target):
-    if isinstance(target[0], str):
-        yield target
-        return
-    for t in target:
-        yield from _target_names(t)
 
 
 def _plain(v):

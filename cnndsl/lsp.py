@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 
 from . import __version__, ops
-from .compiler import BUILTINS, FUNCTIONS, INPUT_SIZES, UNUSED, WORDS, Compiler, _target_names
+from .compiler import BUILTINS, FUNCTIONS, INPUT_SIZES, UNUSED, WORDS, Compiler
 from .errors import CnnDslError, Span
 from .ir import Network, Node
 from .project import check_compiled, network_definitions, recovered
@@ -44,6 +44,7 @@ from .syntax import (
     Sequence,
     Stmt,
     keywords,
+    target_names,
 )
 from .util import without_gc
 
@@ -250,7 +251,7 @@ def bound_names(a: Analysis) -> dict[tuple[int, int], Binding]:
 
     def bind(target, kind: str, binder: Span, scope: dict) -> dict:
         inner = dict(scope)
-        for name, span in _target_names(target):
+        for name, span in target_names(target):
             if name != UNUSED:
                 inner[name] = out[(span.line, span.column)] = Binding(name, span, kind, binder)
         return inner

@@ -30,6 +30,7 @@ from .syntax import (
     Sequence,
     Stmt,
     syntax_errors,
+    target_names,
 )
 
 SUFFIX = ".cnn"
@@ -297,7 +298,7 @@ class _BlockChecker:
         elif isinstance(item, For):
             self.names(item.iterable, self.params, None)
             outer = self.params
-            self.params = {**outer, **dict.fromkeys(n for n in _target_names(item.target) if n != compiler.UNUSED)}
+            self.params = {**outer, **dict.fromkeys(n for n, _ in target_names(item.target) if n != compiler.UNUSED)}
             try:
                 self.body(item.body, scopes)
             finally:
@@ -413,7 +414,7 @@ def _name_nodes(expr, bound: frozenset = frozenset()):
         return
     if isinstance(expr, Comprehension):
         yield from _name_nodes(expr.iterable, bound)
-        inner = bound | {n for n in _target_names(expr.target) if n != compiler.UNUSED}
+        inner = bound | {n for n, _ in target_names(expr.target) if n != compiler.UNUSED}
         yield from _name_nodes(expr.item, inner)
         yield from _name_nodes(expr.cond, inner)
         return
@@ -421,11 +422,3 @@ def _name_nodes(expr, bound: frozenset = frozenset()):
         value = getattr(expr, f)
         for v in value if isinstance(value, tuple) else (value,):
             yield from _name_nodes(v.value if isinstance(v, Kwarg) else v, bound)
-
-
-def _target_names(target):
-    if isinstance(target[0], str):  # (name, span)
-        yield target[0]
-        return
-    for t in target:
-        yield from _target_names(t)

@@ -894,3 +894,12 @@ def parse_file(path: str | Path, shown: str | None = None) -> Module:
         column = len(before[start:].decode("utf-8")) + 1  # in characters, as the caret counts
         raise CnnDslError("E103", f"invalid UTF-8 byte 0x{raw[e.start]:02x}", shown, line, column) from None
     return parse(text, shown)
+
+
+def target_names(target):
+    """The (name, span) pairs a loop's target binds, however its tuples nest: `for (a, b), c in ...`."""
+    if isinstance(target[0], str):
+        yield target
+        return
+    for t in target:
+        yield from target_names(t)

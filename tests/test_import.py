@@ -175,6 +175,34 @@ def test_handwritten_torchvision_style_model():
     assert torch.allclose(again(x), model(x), rtol=1e-5, atol=1e-6)
 
 
+class _Unit(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+class _Pair(torch.nn.Module):
+    def __init__(self, unit):
+        super().__init__()
+        self.a, self.b = unit(), unit()
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_names_of_classes_that_are_no_words():
+    """A class's snake_case name that starts with a digit takes the word of what it names (`block_1x_1`), as a
+    model's does (`model_3d`); one without a word is that word alone (`model`, not `model_`)."""
+    unit = type("1x1", (_Unit,), {})
+    for cls, network in (("_", "model"), ("3d", "model_3d"), ("Pair", "pair")):
+        text = cnndsl.from_torch(type(cls, (_Pair,), {})(unit), (4, 8, 8)).to_cnn()
+        assert text.startswith("block block_1x_1() {\n") and f"\nnetwork {network} {{\n" in text
+        assert "    a: block_1x_1()\n" in text
+
+
 def test_refusal_names_every_operation_and_where():
     models = _load_models()
     with pytest.raises(ImportRefused) as e:

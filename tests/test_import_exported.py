@@ -16,7 +16,7 @@ import cnndsl  # noqa: E402
 from cnndsl.cli import main  # noqa: E402
 from cnndsl.errors import InputError  # noqa: E402
 from cnndsl.fmt import is_formatted  # noqa: E402
-from cnndsl.importers import torch_text  # noqa: E402
+from cnndsl.importers import ImportRefused, torch_text  # noqa: E402
 
 # torch.export takes seconds per model: small inputs (the ImageNet networks end in a global pooling)
 SHAPE = {"unet": (1, 32, 32)}
@@ -101,6 +101,42 @@ def test_cli_writes_text_and_weights(exported, tmp_path):
         assert _max_rel(model(x), compiled(x)) <= 1e-5
 
 
+class _Classifier(torch.nn.Module):
+    """A flatten of a 3×3 map before a dense layer: Keras flattens H·W·C, so the weights carried to the Keras
+    twin have that layer's rows permuted."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4 * 3 * 3, 5)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_cli_writes_keras_weights(tmp_path):
+    """`cnndsl import model.pt2 -o OUT.cnn --weights OUT.weights.h5`: the compiled file's Keras model loads the
+    weights written and gives the program's outputs."""
+    keras = pytest.importorskip("keras")
+    torch.manual_seed(0)
+    model = _Classifier().eval()
+    with torch.no_grad():  # batch-norm statistics that matter
+        model.bn.running_mean.uniform_(-0.5, 0.5)
+        model.bn.running_var.uniform_(0.5, 1.5)
+    path, out, weights = tmp_path / "classifier.pt2", tmp_path / "c.cnn", tmp_path / "c.weights.h5"
+    x = _export(model, (3, 8, 8), path)
+    assert main(["import", str(path), "-o", str(out), "--weights", str(weights)]) == 0
+    compiled = cnndsl.to_keras(cnndsl.load(out))
+    compiled.load_weights(weights)
+    assert {layer.name for layer in compiled.layers} >= {"conv", "bn", "fc"}
+    with torch.no_grad():
+        expected = model(x)
+    got = torch.from_numpy(keras.ops.convert_to_numpy(compiled(x.permute(0, 2, 3, 1).numpy())))
+    assert _max_rel(expected, got) <= 1e-5
+
+
 def test_input_shape_must_be_the_exported_one(exported, tmp_path, capsys):
     _, _, path, _ = exported("resnet18")
     out = tmp_path / "r.cnn"
@@ -152,6 +188,44 @@ def test_every_op_as_the_fx_import():
     again.load_state_dict(model.state_dict())
     with torch.no_grad():
         assert _max_rel(model(x), again(x)) <= 1e-6
+
+
+class _AlexNetStem(torch.nn.Module):
+    """AlexNet's stem as the 2012 paper has it (LRN after the ReLU, then max pooling), and a functional LRN."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 5, stride=2, padding=2)
+        self.lrn1 = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+        self.conv2 = torch.nn.Conv2d(8, 6, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(self.lrn1(torch.relu(self.conv1(x))), 3, stride=2)
+        return torch.nn.functional.local_response_norm(self.conv2(x), 4, alpha=0.5)
+
+
+def test_local_response_norm():
+    """torch.export records LocalResponseNorm as the arithmetic it computes (pow, view, pad, avg_pool3d ...):
+    that pattern, exactly, is `lrn`, with the module's size, alpha, beta and k, as the torch.fx import reads it."""
+    torch.manual_seed(0)
+    model, x = _AlexNetStem().eval(), torch.randn(1, 3, 24, 24)
+    net = cnndsl.from_exported(torch.export.export(model, (x,)), name="stem")
+    text = net.to_cnn()
+    assert text == torch_text(model, (3, 24, 24), "stem")
+    assert "    lrn1: lrn(5, k=2.0)\n" in text and "    lrn(4, alpha=0.5)\n" in text
+    again = cnndsl.to_torch(net).eval()
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert _max_rel(model(x), again(x)) <= 1e-6
+    with pytest.raises(ImportRefused, match="aten.pad"):  # the same arithmetic without its `+ k` is no lrn
+        cnndsl.from_exported(torch.export.export(_NotLrn(), (x,)))
+
+
+class _NotLrn(torch.nn.Module):
+    def forward(self, x):
+        div = torch.nn.functional.pad((x * x).view(1, 1, 3, 24, -1), (0, 0, 0, 0, 1, 1))
+        div = torch.nn.functional.avg_pool3d(div, (3, 1, 1), stride=1).squeeze(1).view(x.shape)
+        return x / (div * 1e-4).pow(0.75)
 
 
 class _Net(torch.nn.Module):
@@ -221,7 +295,7 @@ def _files(tmp_path):
     _export(_Shared().eval(), (3, 8, 8), p["shared.pt2"])
     torch.export.save(torch.export.export(_TwoInputs(), (x, x)), p["two.pt2"])
     _export(_Reshape(), (3, 8, 8), p["reshape.pt2"])
-    _export(_Lrn(), (3, 8, 8), p["lrn.pt2"])
+    _export(_Lrn(), (3, 8), p["lrn.pt2"])  # of a sequence: not a map's arithmetic
     return {
         "traced.pt": (1, "is a TorchScript archive: loading one runs the code it holds"),
         "scripted.pt": (1, "export the model with torch.export instead"),
@@ -235,8 +309,8 @@ def _files(tmp_path):
         "shared.pt2": (1, "conv: conv2d called twice (shared weights)"),
         "two.pt2": (1, "forward: 2 inputs (cnndsl imports models of one tensor)"),
         "reshape.pt2": (1, "relu: a reshape or transpose other than a channel shuffle"),
-        # recorded as the arithmetic it computes (pad, avg_pool3d, pow ...): named once, by its class
-        "lrn.pt2": (1, "1 operation(s) the .cnn language cannot express\n  lrn: LocalResponseNorm (aten.pad)\n"),
+        # of a sequence (unsqueeze, pad, avg_pool2d ...), not of a map: named once, by its class
+        "lrn.pt2": (1, "1 operation(s) the .cnn language cannot express\n  lrn: LocalResponseNorm (aten.unsqueeze)\n"),
         "missing.pt2": (2, "no such file"),
     }
 

@@ -262,3 +262,49 @@ def test_refused_layers_are_all_named(tmp_path, capsys):
     assert main(["import", str(path), "-o", str(out)]) == 1
     assert "rescale: Rescaling (preprocessing: apply it to the inputs)" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_flatten_in_pytorch_order():
+    """cnndsl's Keras code writes `Permute((3, 1, 2))` before a Flatten that other layers than dense ones read
+    (PyTorch's C·H·W order): the two import back as `flatten`, whose Keras and PyTorch twins compute what the
+    model computes. Before a Flatten that only dense layers read (a model of one's own), the compiled import
+    flattens H·W·C, and `keras_weights` gives the dense layer its rows in that order."""
+    net = cnndsl.loads("network chw {\n    input(3, 6, 6)\n    conv(4, 3)\n    flatten()\n    softmax()\n}\n")
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.Flatten(name="chw")(keras.layers.Permute((3, 1, 2), name="to_chw")(x))
+    dense = keras.Model(inputs, keras.layers.Dense(5, name="fc")(keras.layers.Dropout(0.5, name="drop")(x)))
+    for original in (to_keras(net), dense):
+        assert "Permute" in [type(layer).__name__ for layer in original.layers]
+        imported = from_keras(original, "chw")
+        assert [n.op.kind for n in imported.nodes][:3] == ["input", "conv", "flatten"]
+        compiled = to_keras(imported)
+        keras_weights(original, compiled)
+        x = _inputs(original)
+        expected = original(x)
+        assert _relative(expected, compiled(x)) <= TOLERANCE
+        model = cnndsl.to_torch(imported).eval()
+        transfer_weights(compiled, model, imported)
+        with torch.no_grad():
+            out = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        assert _relative(expected, out) <= TOLERANCE
+    assert "Permute" not in [type(layer).__name__ for layer in compiled.layers]  # only dense layers read it
+
+
+def test_flatten_in_keras_order_read_by_other_layers_is_refused():
+    """Keras' H·W·C flatten read by other layers than dense ones has no .cnn form (cnndsl's flatten is C·H·W;
+    it was imported wrongly before), nor has any other permutation than (3, 1, 2): each is named."""
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    hwc = keras.layers.Flatten(name="hwc")(x)
+    fc = keras.layers.Dense(2, name="fc")(keras.layers.Flatten(name="to_fc")(x))
+    with pytest.raises(ImportRefused) as e:
+        from_keras(keras.Model(inputs, keras.layers.Concatenate()([hwc, fc])))
+    assert [where for _, where in e.value.problems] == ["hwc"]
+    pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)  # 1×1: either order is the same
+    fine = keras.layers.Flatten(name="fine")(pooled)
+    assert "fine: flatten()" in from_keras(keras.Model(inputs, keras.layers.Softmax()(fine))).to_cnn()
+    swapped = keras.layers.Flatten()(keras.layers.Permute((2, 1, 3), name="swap")(x))
+    with pytest.raises(ImportRefused) as e:
+        from_keras(keras.Model(inputs, swapped))
+    assert [where for _, where in e.value.problems] == ["swap"]

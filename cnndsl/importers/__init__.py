@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import InputError, UsageError
 from .graph import ImportRefused
-from .writer import snake_words, write
+from .writer import snake_name, write
 
 __all__ = [
     "ImportRefused", "exported_text", "framework", "from_exported", "from_keras", "from_onnx", "from_torch",
@@ -28,16 +28,11 @@ __all__ = [
 PYTORCH_FILES = (".pt2", ".pt", ".pth")
 
 
-def _snake(name: str) -> str:
-    s = snake_words(name)
-    return s if s and s[0].isalpha() else f"model_{s}"
-
-
 def torch_text(module, input_shape, name: str | None = None, source: str = "") -> str:
     """The .cnn text of a torch `nn.Module` for inputs of `input_shape` (C, H, W)."""
     from .torch_fx import trace
 
-    graph = trace(module, tuple(input_shape), name or _snake(type(module).__name__))
+    graph = trace(module, tuple(input_shape), name or snake_name(type(module).__name__, "model"))
     return write(graph, source)
 
 
@@ -68,7 +63,7 @@ def exported_text(program, name: str | None = None, source: str = "") -> str:
     """The .cnn text of a `torch.export.ExportedProgram` (for the input shape it was exported with)."""
     from .torch_export import convert, default_name
 
-    return write(convert(program, name or _snake(default_name(program) or "imported")), source)
+    return write(convert(program, name or snake_name(default_name(program) or "imported", "model")), source)
 
 
 def from_exported(program_or_path, name: str | None = None):
@@ -85,7 +80,7 @@ def onnx_text(model_or_path, name: str | None = None, source: str = "") -> str:
     from .onnx import convert
 
     if name is None:
-        name = _snake(Path(model_or_path).stem) if isinstance(model_or_path, (str, Path)) else "imported"
+        name = snake_name(Path(model_or_path).stem, "model") if isinstance(model_or_path, (str, Path)) else "imported"
     return write(convert(model_or_path, name), source)
 
 
@@ -99,7 +94,7 @@ def keras_text(model, name: str | None = None, source: str = "") -> str:
     """The .cnn text of a Keras 3 model."""
     from .keras import text
 
-    return text(model, name or _snake(model.name), source)
+    return text(model, name or snake_name(model.name, "model"), source)
 
 
 def from_keras(model, name: str | None = None):
@@ -203,7 +198,7 @@ def import_text(source: str, input_shape=None, name: str | None = None):
     if kind == "keras":
         model = load_keras(source, input_shape)
         default = source.rsplit(".", 1)[-1] if source.startswith("keras.") else Path(source).stem
-        text = keras_text(model, name or _snake(default), source)
+        text = keras_text(model, name or snake_name(default, "model"), source)
         net = _compiled(text, source, model.count_params(), buffers=True)
         return text, lambda path: save_keras_weights(model, net, path)
     if kind == "onnx":
@@ -215,14 +210,14 @@ def import_text(source: str, input_shape=None, name: str | None = None):
             model = onnx.load(source)
         except Exception as e:  # a file that is no ONNX model
             raise InputError(f"{source} is not an ONNX model: {e}") from None
-        text = onnx_text(model, name or _snake(Path(source).stem), source)
+        text = onnx_text(model, name or snake_name(Path(source).stem, "model"), source)
         net = _compiled(text, source)
         return text, lambda path: save_state_dict(net, onnx_state_dict(model, net), path)
     if source.endswith(PYTORCH_FILES):
         return exported_import(source, input_shape, name)
     model = load_source(source)
     shape = tuple(input_shape) if input_shape else guess_input_shape(model)
-    text = torch_text(model, shape, name or _snake(type(model).__name__), source)
+    text = torch_text(model, shape, name or snake_name(type(model).__name__, "model"), source)
     net = _compiled(text, source, sum(p.numel() for p in model.parameters()))
     return text, lambda path: save_state_dict(net, model.state_dict(), path)
 
@@ -242,7 +237,7 @@ def exported_import(source: str, input_shape=None, name: str | None = None):
             f"{source} was exported for inputs of {','.join(map(str, shape))}, not "
             f"{','.join(map(str, input_shape))} (export it again for that shape)"
         )
-    text = exported_text(program, name or _snake(default_name(program) or Path(source).stem), source)
+    text = exported_text(program, name or snake_name(default_name(program) or Path(source).stem, "model"), source)
     net = _compiled(text, source, parameter_count(program))
     return text, lambda path: save_state_dict(net, state_dict(program, to_torch(net).state_dict()), path)
 

@@ -73,6 +73,9 @@ class _Converter:
         self.last: set[str] = set()  # the nodes whose output is a map held channels-last (read by dense layers)
         self.nested: dict[int, str] = {}  # a nested model's input layer (by id) -> what the model reads
         self.layers: dict[str, object] = {}  # every layer by name
+        # the Flattens of a map (larger than 1×1) in Keras' H·W·C order: `text` checks that the compiled import
+        # flattens them so too
+        self.flattens: set[str] = set()
         self.problems: list[tuple[str, str]] = []
         self.input = ""
 
@@ -432,7 +435,20 @@ class _Converter:
             return self.refuse(layer, "LayerScale (no .cnn op)")
         self.add(layer, "layer_scale", inputs, _op_defaults("layer_scale", {"init": float(init)}))
 
+    def layer_Permute(self, layer, inputs):
+        """cnndsl's Keras code writes `Permute((3, 1, 2))` before a Flatten for PyTorch's C·H·W order: the two
+        are `flatten`. Any other permutation has no .cnn op."""
+        readers = [node.operation for node in layer._outbound_nodes]
+        if not _to_chw(layer) or len(readers) != 1 or type(readers[0]).__name__ != "Flatten":
+            what = f"Permute({tuple(layer.dims)}) (only Permute((3, 1, 2)) before a Flatten: flatten)"
+            return self.refuse(layer, what)
+        self.alias[layer.name] = inputs[0]
+
     def layer_Flatten(self, layer, inputs):
+        shape = tuple(layer.input.shape[1:])
+        chw = _to_chw(layer.input._keras_history.operation)
+        if not chw and len(shape) == 3 and None not in shape and shape[0] * shape[1] > 1:
+            self.flattens.add(layer.name)
         self.add(layer, "flatten", inputs)
 
     def layer_Dropout(self, layer, inputs):
@@ -476,6 +492,11 @@ class _Converter:
         self.add(layer, kind, inputs)
 
 
+def _to_chw(layer) -> bool:
+    """Whether `layer` is a Permute((3, 1, 2)): a map channels-first again, as before PyTorch's flatten."""
+    return type(layer).__name__ == "Permute" and tuple(layer.dims) == (3, 1, 2)
+
+
 def _leaves(model) -> list:
     """The layers of `model`, those of nested models in their place."""
     out = []
@@ -499,7 +520,42 @@ def keras_weights(original, compiled) -> None:
                 target = compiled.get_layer(name)
             except ValueError:
                 raise InputError(f"the compiled import has no layer {name!r}") from None
-            target.set_weights(part)
+            target.set_weights(_reordered(layer, target, part) if type(layer).__name__ == "Dense" else part)
+
+
+def _reordered(dense, target, weights: list) -> list:
+    """`dense`'s weights for `target`, its namesake in the compiled import: where one reads a vector flattened
+    C·H·W (after `Permute((3, 1, 2))`) and the other H·W·C, the kernel's rows in the target's order."""
+    a, b = _flattened(dense), _flattened(target)
+    if a is None or b is None or a[1] == b[1]:
+        return weights
+    (h, w, c), chw = a
+    kernel = weights[0]
+    shape, axes = ((c, h, w), (1, 2, 0, 3)) if chw else ((h, w, c), (2, 0, 1, 3))
+    return [kernel.reshape(*shape, -1).transpose(axes).reshape(kernel.shape), *weights[1:]]
+
+
+def _input(layer):
+    """The one tensor `layer` reads; None where it reads none or several."""
+    nodes = getattr(layer, "_inbound_nodes", [])
+    tensors = list(nodes[0].input_tensors) if len(nodes) == 1 else []
+    return tensors[0] if len(tensors) == 1 else None
+
+
+def _flattened(dense):
+    """((H, W, C), whether flattened C·H·W) of the map whose Flatten `dense` reads, through layers that keep
+    the vector's shape (dropout, activations); None where it reads none."""
+    x = _input(dense)
+    while x is not None:
+        layer = x._keras_history.operation
+        inner = _input(layer)
+        if inner is not None and type(layer).__name__ == "Flatten":
+            permute = inner._keras_history.operation
+            before = _input(permute) if _to_chw(permute) else None
+            shape = tuple((before if before is not None else inner).shape[1:])
+            return (shape, before is not None) if len(shape) == 3 else None
+        x = inner if inner is not None and tuple(inner.shape) == tuple(x.shape) else None
+    return None
 
 
 # --- the module hierarchy in the layers' names ------------------------------------------------------------
@@ -512,9 +568,12 @@ def text(model, name: str, source: str = "") -> str:
     its name back (cnndsl's Keras backend joins scopes and labels with `_`; a merge's name excepted): the
     weights still go across by name. Where a name does not come back, its node keeps its label, or its scope
     is given up."""
+    from ..backends.keras import keras_names
+    from ..compiler import loads
     from .writer import write
 
-    graph = convert(model, name)
+    converter = _Converter(model, name)
+    graph = converter.graph()
     # every layer's name but a merge's (the writer writes `residual`, `add { }`: their names are made up)
     kept = {n.where for n in graph.nodes if n.path and n.kind not in _MERGES.values()}
     scopes = _scopes(graph)  # (and the nodes of each made consecutive)
@@ -526,7 +585,9 @@ def text(model, name: str, source: str = "") -> str:
             continue
         try:
             out = write(graph, source)
-            missing = kept - set(_compiled_names(out))
+            net = loads(out)
+            names = keras_names(net)[0]
+            missing = kept - set(names)
         except (CnnDslError, ImportRefused):  # scopes that cannot be written so (none seen yet): flat, as before
             if not scopes:
                 raise
@@ -534,6 +595,7 @@ def text(model, name: str, source: str = "") -> str:
             continue
         unlabelled = {n.name for n in graph.nodes if n.where in missing and n.name == n.where and not n.path}
         if not missing or not (scopes or unlabelled):  # (flat, every layer is labelled with its name)
+            _check_flattens(converter, net, names)
             return out
         labelled |= unlabelled
         if not unlabelled:  # else the scope that numbers each wrongly is given up (all, if none does)
@@ -555,11 +617,20 @@ def _culprit(name: str, scopes: set[str], names: set[str]) -> str:
     return owners[-1] if owners else ""
 
 
-def _compiled_names(text: str) -> list[str]:
-    from ..backends.keras import keras_names
-    from ..compiler import loads
+def _check_flattens(converter: _Converter, net, names: list[str]) -> None:
+    """Refuse a Flatten in Keras' H·W·C order that the compiled import would flatten C·H·W. cnndsl's `flatten`
+    is PyTorch's C·H·W; its Keras code flattens H·W·C only where dense layers alone read the vector (their
+    weights absorb the order: `keras_weights` reorders them where the model flattened C·H·W), else it writes
+    `Permute((3, 1, 2))` first. H·W·C read by any other layer has no .cnn form (`flatten()` after
+    `channels_last()` is E304)."""
+    from ..backends.keras import channels_last_flattens
 
-    return keras_names(loads(text))[0]
+    last = {names[i] for i in channels_last_flattens(net)}
+    what = "Flatten in Keras' H·W·C order read by other layers than dense ones (cnndsl's flatten is PyTorch's C·H·W: "
+    what += "write Permute((3, 1, 2)) before the Flatten)"
+    problems = [(what, name) for name in converter.flattens if name not in last]
+    if problems:
+        raise ImportRefused(problems, converter.name)
 
 
 def _scopes(graph: Graph) -> set[str]:

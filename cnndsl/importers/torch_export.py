@@ -200,6 +200,43 @@ def _schema_args(n: fx.Node) -> dict:
     return values
 
 
+def _local_response_norm(div: fx.Node) -> tuple[fx.Node, dict, list[fx.Node]] | None:
+    """(x, lrn's arguments, the other nodes) where `div` ends F.local_response_norm of a map as torch.export
+    records it (torch/nn/functional.py): `x / (avg_pool3d(pad(view(x * x, (N, 1, C, H, -1)), (0, 0, 0, 0,
+    size // 2, (size - 1) // 2)), (size, 1, 1), stride=1).squeeze(1).view(x.shape) * alpha + k) ** beta`, each
+    step read by the next alone; None for anything else."""
+    aten = torch.ops.aten
+    steps = [aten.pow.Tensor_Scalar, aten.add.Tensor, aten.mul.Tensor, aten.view.default, aten.squeeze.dim,
+             aten.avg_pool3d.default, aten.pad.default, aten.view.default, aten.mul.Tensor]  # fmt: skip
+    if div.target is not aten.div.Tensor or len(div.args) != 2 or not isinstance(div.args[0], fx.Node):
+        return None
+    x, node = div.args
+    nodes = []
+    for target in steps:
+        if not isinstance(node, fx.Node) or node.target is not target or len(node.users) != 1:
+            return None
+        nodes.append(node)
+        node = node.args[0]
+    if node is not x or not isinstance(x.meta.get("val"), torch.Tensor) or x.meta["val"].ndim != 4:
+        return None
+    power, add, scale, back, squeeze, pool, pad, view, square = (_schema_args(n) for n in nodes)
+    n, c, h, w = x.meta["val"].shape
+    size = pool["kernel_size"][0]
+    numbers = (power["exponent"], add["other"], scale["other"])
+    if not (
+        square["other"] is x and list(view["size"]) == [n, 1, c, h, -1] and list(back["size"]) == [n, c, h, w]
+        and list(pad["pad"]) == [0, 0, 0, 0, size // 2, (size - 1) // 2] and pad["mode"] == "constant"
+        and not pad["value"] and list(pool["kernel_size"]) == [size, 1, 1] and list(pool["stride"]) == [1, 1, 1]
+        and pool["padding"] in (0, [0], [0, 0, 0])
+        and not pool["ceil_mode"] and pool["count_include_pad"] and pool["divisor_override"] is None
+        and squeeze["dim"] == 1 and add["alpha"] == 1
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
+    ):  # fmt: skip
+        return None
+    args = {"size": size, "alpha": float(scale["other"]), "beta": float(power["exponent"]), "k": float(add["other"])}
+    return x, args, nodes
+
+
 class _Converter(_FxConverter):
     """The torch.fx frontend's converter, reading ATen calls instead of module calls and torch functions."""
 
@@ -213,6 +250,8 @@ class _Converter(_FxConverter):
         self.shuffles_pending: dict[str, tuple] = {}  # a view/transpose of a channel shuffle -> (input, groups)
         self.weighted: set[str] = set()
         self.pairs: set[str] = set()  # ops giving (values, indices)
+        self.lrns: dict[str, tuple[fx.Node, dict]] = {}  # the division ending a local response norm -> (x, args)
+        self.lrn_parts: set[str] = set()  # the other nodes of its arithmetic
 
     def graph(self) -> Graph:
         sig = self.program.graph_signature
@@ -224,6 +263,11 @@ class _Converter(_FxConverter):
         self.order = {n: k for k, n in enumerate(self.gm.graph.nodes)}
         for n in self.gm.graph.nodes:
             self.users[n.name] = len(n.users)
+            lrn = _local_response_norm(n)
+            if lrn:
+                self.lrns[n.name] = lrn[:2]
+                self.lrn_parts |= {p.name for p in lrn[2]}
+                self.users[lrn[0].name] -= 1  # its input is read by the square and the division: one op
             for path, cls in (n.meta.get("nn_module_stack") or {}).values():
                 self.classes.setdefault(path, str(cls).rsplit(".", 1)[-1])
         outputs = []
@@ -289,6 +333,12 @@ class _Converter(_FxConverter):
         return path
 
     def convert(self, n: fx.Node) -> None:
+        if n.name in self.lrn_parts:  # read as one op at the division that ends it
+            return None
+        if n.name in self.lrns:
+            x, args = self.lrns[n.name]
+            self.add(n, "lrn", [x], without_defaults(args, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}), self.leaf(n))
+            return None
         if n.target is operator.getitem:  # export keeps the unused items of an unpacked split (`a, b = x.chunk(2)`)
             return self.getitem(n) if n.users else None
         if not isinstance(n.target, torch._ops.OpOverload):

@@ -416,7 +416,7 @@ def _name_from_path(path: str) -> str:
     last = path.rsplit(".", 1)[-1]
     stem = re.sub(r"[0-9]+[a-z]?$", "", last).rstrip("_-")
     named = stem and not last.isdigit() and _IDENT.fullmatch(stem) and stem not in _RESERVED  # not `block_block`
-    return _snake(stem) if named else "unit"
+    return snake_name(stem, "block") if named else "unit"
 
 
 # A word of a CamelCase name: an acronym (`SE`, `MB` before `Conv`), a capitalised word with the digits after
@@ -433,9 +433,12 @@ def snake_words(name: str) -> str:
     return "_".join(w.lower() for part in re.split(r"[^A-Za-z0-9]+", name) for w in _WORD.findall(part))
 
 
-def _snake(name: str) -> str:
-    s = snake_words(name) or "block"
-    return s if s[0].isalpha() else f"b_{s}"
+def snake_name(name: str, kind: str) -> str:
+    """`name` (a class, a file's stem) as the name of a `kind` ("block", "model"): in snake_case, which must
+    start with a letter: `kind_` before one that starts with a digit (`block_1x_1`), `kind` for one without a
+    word (`_`)."""
+    s = snake_words(name)
+    return s if s[:1].isalpha() else f"{kind}_{s}" if s else kind
 
 
 class Blocks:
@@ -448,7 +451,7 @@ class Blocks:
     def make(self, instances: list[Seq], cls: str) -> None:
         """Replace each instance (in place) by a call of a new block."""
         first = instances[0]
-        name = _snake(cls) if cls is not None else _name_from_path(first.path)
+        name = snake_name(cls, "block") if cls is not None else _name_from_path(first.path)
         if name == "unit" and first.body and isinstance(first.body[0], Residual):
             name = "residual_unit"
         if name in self.taken:  # an op's or the language's word: `conv_block`; `block` is the body of one
