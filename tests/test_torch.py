@@ -531,6 +531,26 @@ def test_instances_that_skip_a_closing_residual_share_a_class_that_returns_early
     assert torch.equal(forward(model.b, a), model.b.body(a) + a)  # stochastic depth is the identity in eval
 
 
+def test_a_block_ending_in_its_add_shares_one_class_with_and_without_the_projection():
+    # The add closes the block whether it adds the input or its projection: instances that skip the
+    # projection still share the class, with `downsample=False`.
+    net = cnndsl.loads(
+        """
+        block unit(c, stride = 1) {
+            residual { conv(c, 3, strides=stride, padding=1) } shortcut downsample { conv(c, 1, strides=stride) }
+        }
+        network n { input(4, 8, 8); a: unit(8, 2); b: unit(8); c: unit(8) }
+        """
+    )
+    source = emit(net)
+    assert "class Unit(nn.Module):" in source and "Unit2" not in source
+    assert "self.a = Unit(4, 8, stride=2, downsample=True)\n" in source and "self.b = Unit(8, 8)\n" in source
+    model = to_torch(net)
+    assert shapes(model) == expected_state_dict(net) and model.b.downsample is None
+    x = torch.randn(1, 8, 4, 4)
+    assert torch.allclose(forward(model.b, x), forward(getattr(model.b, "0"), x) + x)
+
+
 def test_arguments_written_in_terms_of_parameters_and_defaults():
     net = cnndsl.loads(
         """
