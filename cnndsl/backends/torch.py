@@ -258,7 +258,7 @@ class _Structure:
     at: dict[tuple[str, ...], Node | Scope]  # path -> the child of the instance there
     value: dict[tuple[str, ...], int]  # path -> the node id of the value it computes; () is the input
     output: tuple[str, ...]
-    main: tuple[str, ...]  # the output but for the closing residual steps: what instances that skip them return
+    main: tuple[str, ...]  # the output but for the closing steps: what instances that skip them return
     extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs
 
 
@@ -323,7 +323,8 @@ class _Emitter:
 
     def structure(self, scope: Scope) -> _Structure:
         """The steps of a block instance or of the network. A block or a sequence is one step (a sequence's
-        `what` holds the steps inside it); one directly in the scope may be optional (a projection)."""
+        `what` holds the steps inside it); one directly in the scope may be optional (a projection), and so
+        may the steps that close a block (`_closing`)."""
         net = self.net
         start = scope.input if scope.kind != "network" else next(n.id for n in net.nodes if n.op.kind == "input")
         refs = {start: ()}  # node id -> the path of the step computing it
@@ -461,7 +462,7 @@ class _Emitter:
 
 
 def _closing(steps: list[Step], output: tuple[str, ...], readers) -> tuple[tuple[str, ...], list[Step]]:
-    """A block instance's steps with those that close it marked optional, for other instances may skip them or
+    """A block instance's steps with those that close it marked optional, as other instances may skip them or
     a word parameter choose them; and what it returns without them. They are the add of the block's input (or
     of its projection) with the stochastic depth before it (`residual=True`), or the closing activation
     (`if act == "relu":`)."""
