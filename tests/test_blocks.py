@@ -148,3 +148,21 @@ def test_in_channels_is_an_expression_of_the_ir_and_survives_json():
         assert "height" in str(e)
     else:
         raise AssertionError("an IR naming another size of the input must be refused")
+
+
+def test_a_value_instances_pass_a_nested_block_differently_is_lifted_to_a_parameter_of_their_code():
+    from cnndsl.backends.blocks import Arguments, Signature
+
+    gate = Signature({"channels": "channels", "squeeze": "squeeze"}, {"channels": None, "squeeze": None})
+    caller = Arguments({"e": "expanded"}, [{"expanded": 72}, {"expanded": 120}])
+    values = {"channels": [72, 120], "squeeze": [24, 32]}  # squeeze: make_divisible(e // 4), a function
+    exprs = {"channels": expr.Param(name="e")}
+    assert gate.arguments(caller, exprs, values) is None  # without lifting: the instances cannot share
+    lifted = {}
+    args = gate.arguments(caller, exprs, values, lift=lambda name, vals: lifted.setdefault(name, vals) and name)
+    assert args == ["expanded", "squeeze"] and lifted == {"squeeze": [24, 32]}
+    block = Signature({"e": "expanded"}, {"expanded": None}, lifted=["squeeze"])
+    assert block.parameters() == [("expanded", None), ("*", None), ("squeeze", None)]
+    outer = Arguments({}, [{}, {}])
+    assert block.arguments(outer, {}, {"e": [72, 120]}, {"squeeze": [24, 32]}) is None
+    assert block.arguments(outer, {}, {"e": [72, 72]}, {"squeeze": [24, 24]}) == ["72", "squeeze=24"]

@@ -157,6 +157,12 @@ def test_block_functions_read_like_the_blocks():
     assert efficientnet.count("\ndef mbconv") == 2  # with and without the 1x1 expansion
     assert "    if residual:\n        x = layers.Dropout(p, noise_shape=(None, 1, 1, 1)" in efficientnet
     assert 'residual=True, name=f"{name}_sequence_2_1")' in efficientnet
+    # what instances pass a nested block where no parameter gives it (make_divisible's result) is lifted to a
+    # keyword-only parameter the callers pass, as keras.applications' blocks take `se_ratio`
+    mobilenet = emit(load("mobilenet_v3:mobilenet_v3_large"))
+    assert mobilenet.count("\ndef bneck") == 3  # without the 1x1 expansion; with it; with it and the gate
+    assert "def bneck_3(x, kernel, expanded, out, act, stride, *, squeeze, residual=False, name=None):" in mobilenet
+    assert "x = squeeze_excitation(x, expanded, squeeze, " in mobilenet and "squeeze=24, name=" in mobilenet
 
 
 def test_quoted_labels_that_are_no_python_names():

@@ -292,21 +292,26 @@ def parameters_used(used: set[str], defaults: dict[str, ast.AST | None]) -> set[
 class Signature:
     """The parameters of a shared class or function, as both generators write them: those its code uses, in
     the block's order, each required or with a default (a value; `None` where the default is computed from
-    the parameters before it, first thing in the body); keyword-only after the first default; then the flags
-    that turn optional steps on (`downsample=False`)."""
+    the parameters before it, first thing in the body); keyword-only after the first default; then the values
+    lifted to parameters (keyword-only); then the flags that turn optional steps on (`downsample=False`).
+
+    A lifted parameter holds what the instances pass a nested block where they differ and no parameter gives
+    it (`squeeze_excitation(x, expanded, squeeze)` where each computes `squeeze` with a function): the callers
+    pass it (`squeeze=24`), as keras.applications' blocks take `se_ratio`, rather than the code being split."""
 
     names: dict[str, str]  # .cnn parameter -> Python name, for the parameters the code uses
     defaults: dict[str, ast.expr | None]  # Python name -> default (None: required)
     flags: list[str] = field(default_factory=list)
+    lifted: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, signature: dict, rename: dict[str, str], first: dict, used: set[str], flags=()) -> Signature:
+    def of(cls, signature: dict, rename: dict[str, str], first: dict, used: set[str], flags=(), lifted=()) -> Signature:
         """The parameters the code uses (`used`, Python names) and those their defaults are computed from; their
         defaults as the block wrote them (`signature`: .cnn name -> expression), checked with `first`'s values."""
         found = defaults(signature, rename, first)
         used = parameters_used(used, found)
         names = {p: py for p, py in rename.items() if py in used}
-        return cls(names, {py: found.get(py) for py in names.values()}, list(flags))
+        return cls(names, {py: found.get(py) for py in names.values()}, list(flags), list(lifted))
 
     def parameters(self) -> list[tuple[str, str | None]]:
         """(name, its default as source or None where required), with ("*", None) before a required parameter
@@ -321,18 +326,32 @@ class Signature:
             else:
                 keyword_only = True
                 out.append((py, "None" if _uses_names(default) else unparse(default)))
+        if self.lifted and ("*", None) not in out:
+            out.append(("*", None))
+        out += [(py, None) for py in self.lifted]
         return out + [(flag, "False") for flag in self.flags]
 
     def computed(self) -> list[tuple[str, str]]:
         """The defaults computed first thing in the body: `if padding is None: padding = kernel // 2`."""
         return [(py, ast.unparse(d)) for py, d in self.defaults.items() if d is not None and _uses_names(d)]
 
-    def arguments(self, here: Arguments, exprs: dict, values: dict[str, list], sources=None) -> list[str] | None:
+    def arguments(
+        self,
+        here: Arguments,
+        exprs: dict,
+        values: dict[str, list],
+        lifted: dict[str, list] | None = None,
+        lift=None,
+        sources: dict[str, str] | None = None,
+    ) -> list[str] | None:
         """What a call passes for the instances calling this code, in order: each argument as the caller wrote
         it (`exprs`, .cnn name -> expression) where that gives every instance's value (`values`) in the caller's
         parameters (`here`); else their one value, left out where the default gives it; by position up to the
-        first default. None where the instances pass different values no parameter gives. `sources`, a dict
-        if given, gets every argument's source by Python name, those left out too, up to where they differ."""
+        first default; then the lifted parameters' values (`lifted`, by Python name). Where the instances pass
+        different values no parameter gives, `lift(name, values)` names the caller's own parameter to pass
+        instead; None if it gives none (or there is no `lift`): the instances cannot share the caller's code.
+        `sources`, a dict if given, gets each parameter's argument by Python name, those left out too, up to
+        where the instances cannot share the code."""
         callee = Arguments(
             self.names, [{py: values[p][i] for p, py in self.names.items()} for i in range(len(here.envs))]
         )
@@ -341,17 +360,27 @@ class Signature:
         for p, py in self.names.items():
             keyword = keyword or self.defaults[py] is not None
             source = here.expression(exprs.get(p), values[p], exact=True)
-            value = source is None
-            if value:
-                if not all(gives(v, values[p][0], exact=True) for v in values[p]):
+            if source is None and not all(gives(v, values[p][0], exact=True) for v in values[p]):
+                source = lift(py, values[p]) if lift else None
+                if source is None:
                     return None
+            elif source is None:
+                default = self.defaults[py]
+                if sources is not None:
+                    sources[py] = literal(values[p][0])
+                if default is not None and callee.reproduces(default, values[p], exact=True):
+                    continue
                 source = literal(values[p][0])
             if sources is not None:
                 sources[py] = source
-            default = self.defaults[py]
-            if value and default is not None and callee.reproduces(default, values[p], exact=True):
-                continue
             out.append(f"{py}={source}" if keyword else source)
+        for py in self.lifted:
+            given = (lifted or {})[py]
+            source = literal(given[0]) if all(gives(v, given[0], exact=True) for v in given) else None
+            source = source or (lift(py, given) if lift else None)
+            if source is None:
+                return None
+            out.append(f"{py}={source}")
         return out
 
 

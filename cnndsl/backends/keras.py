@@ -379,7 +379,12 @@ class _Function:
     flags: dict[str, str]  # add rel -> flag of its optional projection; first residual step -> `residual`
     lines: list[str]
     layer_suffixes: dict[str, list[str]]  # rel -> names of the layers written for it, after the prefix
+    lifted: dict[str, list]  # lifted parameter -> its value for each of the bodies
     name: str = ""
+
+    def lifted_value(self, call: Scope, py: str):
+        """What a call of this instance passes the lifted parameter `py`."""
+        return self.lifted[py][next(i for i, b in enumerate(self.bodies) if b.scope.id == call.id)]
 
     @property
     def params(self) -> dict[str, str]:
@@ -519,6 +524,8 @@ class _Module:
             key = (tuple(f.params.items()), tuple(f.header()), tuple(f.prologue()), tuple(f.lines))
             if key in same:
                 same[key].bodies += f.bodies
+                for py, values in f.lifted.items():
+                    same[key].lifted[py] += values
             else:
                 same[key] = f
         taken = self._taken_names()
@@ -637,8 +644,10 @@ class _Module:
             texts = self.net.blocks.get(definition, {})
         else:
             texts = {p: expr.constant(v) for p, v in self.net.args.items()}
-        signature = Signature.of({p: texts.get(p) for p in params}, params, args[0], writer.used, flags.values())
-        return _Function(definition, bodies, signature, flags, lines, writer.layer_suffixes)
+        signature = Signature.of(
+            {p: texts.get(p) for p in params}, params, args[0], writer.used, flags.values(), writer.lifted
+        )
+        return _Function(definition, bodies, signature, flags, lines, writer.layer_suffixes, writer.lifted)
 
     def _check_names(self) -> None:
         seen: dict[str, str] = {}
@@ -746,6 +755,7 @@ class _FunctionWriter:
         self.layer_suffixes: dict[str, list[str]] = {}
         self.slot_by_rel = {s.rel: s for s in order}
         self.used: set[str] = set()  # the parameters the code reads
+        self.lifted: dict[str, list] = {}  # parameters for values its instances pass nested blocks, one each
         # The function's input is "" (a block's `x`); build()'s is its input layer.
         self.source = "" if definition is not None else order[0].rel
         self.switched = switched  # (parameter, rel): the closing activation that parameter chooses
@@ -969,6 +979,12 @@ class _FunctionWriter:
                     stmt.write(w)
             self.layer_suffixes[rel] += [s for s in position.suffixes if s not in self.layer_suffixes[rel]]
 
+    def _lift(self, name: str, values: list) -> str:
+        """A parameter of this function for what its instances pass a nested block, one value each."""
+        py = _unique(name, self.reserved | set(self.params.values()) | self.lifted.keys())
+        self.lifted[py] = values
+        return py
+
     def _call(self, slot: _Slot, inputs: list[str], out: str) -> _Stmt:
         """A nested block's function, with the arguments as the block call wrote them; those its defaults
         give are left out."""
@@ -979,7 +995,10 @@ class _FunctionWriter:
             raise self.differs(slot.rel)
         envs = [env for item, env in zip(slot.items, self.envs) if item is not None]
         here = Arguments(self.params, envs, used=self.used)
-        passed = f.signature.arguments(here, calls[0].exprs, {p: [c.args[p] for c in calls] for p in calls[0].args})
+        values = {p: [c.args[p] for c in calls] for p in calls[0].args}
+        lifted = {py: [f.lifted_value(c, py) for c in calls] for py in f.signature.lifted}
+        lift = self._lift if None not in slot.items else None  # values for every instance, none skipped
+        passed = f.signature.arguments(here, calls[0].exprs, values, lifted, lift)
         if passed is None:
             raise self.differs(slot.rel)
         args = [inputs[0], *passed]

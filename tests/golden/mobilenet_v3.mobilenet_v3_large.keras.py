@@ -58,53 +58,15 @@ def bneck_2(x, kernel, expanded, out, act, stride, residual=False, name=None):
     return x
 
 
-def bneck_3(x, kernel, expanded, out, act, stride, name=None):
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 24, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-    return x
-
-
-def bneck_4(x, kernel, expanded, out, act, stride, name=None):
+def bneck_3(x, kernel, expanded, out, act, stride, *, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 32, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def bneck_5(x, kernel, expanded, out, act, stride, name=None):
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 120, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-    return x
-
-
-def bneck_6(x, kernel, expanded, out, act, stride, residual=False, name=None):
-    shortcut = x
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 168, name=f"{name}_block_2")
+    x = squeeze_excitation(x, expanded, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, name=f"{name}_block_3")
 
     if residual:
         x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def bneck_7(x, kernel, expanded, out, act, stride, name=None):
-    shortcut = x
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 240, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -113,18 +75,18 @@ def features(x, name=None):
     x = bneck(x, 3, 16, "relu", 1, name=f"{name}_bneck_1")
     x = bneck_2(x, 3, 64, 24, "relu", 2, name=f"{name}_bneck_2")
     x = bneck_2(x, 3, 72, 24, "relu", 1, residual=True, name=f"{name}_bneck_3")
-    x = bneck_3(x, 5, 72, 40, "relu", 2, name=f"{name}_bneck_4")
-    x = bneck_4(x, 5, 120, 40, "relu", 1, name=f"{name}_bneck_5")
-    x = bneck_4(x, 5, 120, 40, "relu", 1, name=f"{name}_bneck_6")
+    x = bneck_3(x, 5, 72, 40, "relu", 2, squeeze=24, name=f"{name}_bneck_4")
+    x = bneck_3(x, 5, 120, 40, "relu", 1, squeeze=32, residual=True, name=f"{name}_bneck_5")
+    x = bneck_3(x, 5, 120, 40, "relu", 1, squeeze=32, residual=True, name=f"{name}_bneck_6")
     x = bneck_2(x, 3, 240, 80, "hardswish", 2, name=f"{name}_bneck_7")
     x = bneck_2(x, 3, 200, 80, "hardswish", 1, residual=True, name=f"{name}_bneck_8")
     x = bneck_2(x, 3, 184, 80, "hardswish", 1, residual=True, name=f"{name}_bneck_9")
     x = bneck_2(x, 3, 184, 80, "hardswish", 1, residual=True, name=f"{name}_bneck_10")
-    x = bneck_5(x, 3, 480, 112, "hardswish", 1, name=f"{name}_bneck_11")
-    x = bneck_6(x, 3, 672, 112, "hardswish", 1, residual=True, name=f"{name}_bneck_12")
-    x = bneck_6(x, 5, 672, 160, "hardswish", 2, name=f"{name}_bneck_13")
-    x = bneck_7(x, 5, 960, 160, "hardswish", 1, name=f"{name}_bneck_14")
-    x = bneck_7(x, 5, 960, 160, "hardswish", 1, name=f"{name}_bneck_15")
+    x = bneck_3(x, 3, 480, 112, "hardswish", 1, squeeze=120, name=f"{name}_bneck_11")
+    x = bneck_3(x, 3, 672, 112, "hardswish", 1, squeeze=168, residual=True, name=f"{name}_bneck_12")
+    x = bneck_3(x, 5, 672, 160, "hardswish", 2, squeeze=168, name=f"{name}_bneck_13")
+    x = bneck_3(x, 5, 960, 160, "hardswish", 1, squeeze=240, residual=True, name=f"{name}_bneck_14")
+    x = bneck_3(x, 5, 960, 160, "hardswish", 1, squeeze=240, residual=True, name=f"{name}_bneck_15")
     x = conv_bn_act(x, 960, act="hardswish", name=f"{name}_conv_bn_act_2")
     return x
 

@@ -56,60 +56,15 @@ def bneck_2(x, kernel, expanded, out, act, stride, residual=False, name=None):
     return x
 
 
-def bneck_3(x, kernel, expanded, out, act, stride, name=None):
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 24, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-    return x
-
-
-def bneck_4(x, kernel, expanded, out, act, stride, name=None):
+def bneck_3(x, kernel, expanded, out, act, stride, *, squeeze, residual=False, name=None):
     shortcut = x
     x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
     x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 64, name=f"{name}_block_2")
+    x = squeeze_excitation(x, expanded, squeeze, name=f"{name}_block_2")
     x = conv_bn_act(x, out, name=f"{name}_block_3")
 
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def bneck_5(x, kernel, expanded, out, act, stride, name=None):
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 32, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-    return x
-
-
-def bneck_6(x, kernel, expanded, out, act, stride, name=None):
-    shortcut = x
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 40, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
-    return x
-
-
-def bneck_7(x, kernel, expanded, out, act, stride, name=None):
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 72, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-    return x
-
-
-def bneck_8(x, kernel, expanded, out, act, stride, name=None):
-    shortcut = x
-    x = conv_bn_act(x, expanded, act=act, name=f"{name}_block_0")
-    x = conv_bn_act_2(x, kernel=kernel, stride=stride, act=act, name=f"{name}_block_1")
-    x = squeeze_excitation(x, expanded, 144, name=f"{name}_block_2")
-    x = conv_bn_act(x, out, name=f"{name}_block_3")
-
-    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    if residual:
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
     return x
 
 
@@ -118,14 +73,14 @@ def features(x, name=None):
     x = bneck(x, 3, 16, 16, "relu", 2, name=f"{name}_bneck_1")
     x = bneck_2(x, 3, 72, 24, "relu", 2, name=f"{name}_bneck_2")
     x = bneck_2(x, 3, 88, 24, "relu", 1, residual=True, name=f"{name}_bneck_3")
-    x = bneck_3(x, 5, 96, 40, "hardswish", 2, name=f"{name}_bneck_4")
-    x = bneck_4(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_5")
-    x = bneck_4(x, 5, 240, 40, "hardswish", 1, name=f"{name}_bneck_6")
-    x = bneck_5(x, 5, 120, 48, "hardswish", 1, name=f"{name}_bneck_7")
-    x = bneck_6(x, 5, 144, 48, "hardswish", 1, name=f"{name}_bneck_8")
-    x = bneck_7(x, 5, 288, 96, "hardswish", 2, name=f"{name}_bneck_9")
-    x = bneck_8(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_10")
-    x = bneck_8(x, 5, 576, 96, "hardswish", 1, name=f"{name}_bneck_11")
+    x = bneck_3(x, 5, 96, 40, "hardswish", 2, squeeze=24, name=f"{name}_bneck_4")
+    x = bneck_3(x, 5, 240, 40, "hardswish", 1, squeeze=64, residual=True, name=f"{name}_bneck_5")
+    x = bneck_3(x, 5, 240, 40, "hardswish", 1, squeeze=64, residual=True, name=f"{name}_bneck_6")
+    x = bneck_3(x, 5, 120, 48, "hardswish", 1, squeeze=32, name=f"{name}_bneck_7")
+    x = bneck_3(x, 5, 144, 48, "hardswish", 1, squeeze=40, residual=True, name=f"{name}_bneck_8")
+    x = bneck_3(x, 5, 288, 96, "hardswish", 2, squeeze=72, name=f"{name}_bneck_9")
+    x = bneck_3(x, 5, 576, 96, "hardswish", 1, squeeze=144, residual=True, name=f"{name}_bneck_10")
+    x = bneck_3(x, 5, 576, 96, "hardswish", 1, squeeze=144, residual=True, name=f"{name}_bneck_11")
     x = conv_bn_act(x, 576, act="hardswish", name=f"{name}_conv_bn_act_2")
     return x
 
