@@ -365,15 +365,14 @@ class Signature:
                 if source is None:
                     return None
             elif source is None:
-                default = self.defaults[py]
-                if sources is not None:
-                    sources[py] = literal(values[p][0])
-                if default is not None and callee.reproduces(default, values[p], exact=True):
-                    continue
                 source = literal(values[p][0])
+                default = self.defaults[py]
+                if default is not None and callee.reproduces(default, values[p], exact=True):
+                    source = None  # left out
             if sources is not None:
-                sources[py] = source
-            out.append(f"{py}={source}" if keyword else source)
+                sources[py] = source or literal(values[p][0])
+            if source is not None:
+                out.append(f"{py}={source}" if keyword else source)
         for py in self.lifted:
             given = (lifted or {})[py]
             source = literal(given[0]) if all(gives(v, given[0], exact=True) for v in given) else None

@@ -711,7 +711,7 @@ class _Owner(Dispatcher):
         self.same([_ABSENT if s is None else (self.em.class_of[s.id].name, self.flags(s)) for s in scopes])
         sources: dict[str, str] = {}
         values = {p: [s.args[p] for s in present] for p in g.names.py}
-        passed = g.signature.arguments(self.arguments(scopes), present[0].exprs, values, sources)
+        passed = g.signature.arguments(self.arguments(scopes), present[0].exprs, values, sources=sources)
         if passed is None:  # they pass different values that no parameter gives: split them by the first
             p = next(p for p, py in g.signature.names.items() if py not in sources)
             raise Differs([None if s is None else repr(s.args[p]) for s in scopes])
