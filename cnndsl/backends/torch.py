@@ -213,6 +213,7 @@ class Group:
     extra: tuple[tuple[str, ...], ...] = ()  # the network's extra outputs (`aux1: output ...`), in order
     optional: dict[tuple[str, ...], str] = field(default_factory=dict)  # item path -> flag parameter
     signature: Signature | None = None  # the parameters the code uses, their defaults, the flags
+    lifted: dict[str, list] = field(default_factory=dict)  # parameter -> its value in each instance
     takes_in_channels: bool = False
     # A last module chosen by a word parameter (`if act == relu { relu() }`): the parameter, and the module
     # each of its values appends (None: no module)
@@ -512,9 +513,9 @@ def _signature(g: Group, signature: dict) -> None:
     if g.switch:
         used.add(g.switch[0])
         used |= {n for m in g.switch[1].values() if m for n in _names(ast.parse(flat(m), mode="eval").body)}
-    g.signature = Signature.of(signature, names.py, g.instances[0].args, used)
+    g.signature = Signature.of(signature, names.py, g.instances[0].args, used, lifted=g.lifted)
     g.takes_in_channels = names.in_channels in used
-    taken = set(g.signature.names.values()) | {names.in_channels} | _RESERVED
+    taken = set(g.signature.names.values()) | {names.in_channels} | g.lifted.keys() | _RESERVED
     for path in g.optional:
         g.optional[path] = flag_name(path[0], taken)
         taken.add(g.optional[path])
@@ -582,6 +583,7 @@ class _Owner(Dispatcher):
         # .cnn names -> Python names: a block's `in.channels` is its in_channels
         self.rename = names.py if network else {**names.py, "in.channels": names.in_channels}
         self.used: set[str] = set()
+        self.lifted: dict[str, list] = {}  # parameter -> what each instance passes a nested block there
         self.helpers: set[str] = set()
         self.channels: dict[tuple[str, ...], str | None] = {(): names.in_channels if not network else None}
         self.paths: dict[tuple[str, ...], tuple[str, ...]] = {(): ()}  # step -> the item computing its value
@@ -650,7 +652,7 @@ class _Owner(Dispatcher):
             raise Differs([tuple(path in st.at for path in optional) for st in self.members])
         scopes = [st.scope for st in self.members]
         g = Group(definition, "", self.names, items, sequential, self.paths[output], self.channels.get(output), scopes)
-        g.extra, g.optional = extra, dict.fromkeys(optional, "")
+        g.extra, g.optional, g.lifted = extra, dict.fromkeys(optional, ""), self.lifted
         g.tail = ("", next(i for i, it in enumerate(items) if it.path == closing[0])) if tail else None
         if switched:
             g.switch = self.switch(last, variants) if sequential and items else None
@@ -711,10 +713,15 @@ class _Owner(Dispatcher):
         self.same([_ABSENT if s is None else (self.em.class_of[s.id].name, self.flags(s)) for s in scopes])
         sources: dict[str, str] = {}
         values = {p: [s.args[p] for s in present] for p in g.names.py}
-        passed = g.signature.arguments(self.arguments(scopes), present[0].exprs, values, sources=sources)
-        if passed is None:  # they pass different values that no parameter gives: split them by the first
-            p = next(p for p, py in g.signature.names.items() if py not in sources)
-            raise Differs([None if s is None else repr(s.args[p]) for s in scopes])
+        lifted = {py: [g.lifted[py][g.instances.index(s)] for s in present] for py in g.signature.lifted}
+        lift = self.lift if None not in scopes else None  # a value for every instance, none skips the step
+        passed = g.signature.arguments(self.arguments(scopes), present[0].exprs, values, lifted, lift, sources)
+        if passed is None:  # they pass different values that no parameter gives: split them by these
+            differ = [p for p, py in g.signature.names.items() if py not in sources][:1]
+            raise Differs(
+                [None if s is None else repr([s.args[p] for p in differ] or [v[i] for v in lifted.values()])
+                 for i, s in enumerate(scopes)]
+            )  # fmt: skip
         # The callee's parameters as expressions here, for its output channels in these terms.
         trees = {py: ast.parse(text, mode="eval").body for py, text in sources.items()}
         if (channels := self.channel(step.inputs[0], required=False)) is not None:
@@ -725,6 +732,16 @@ class _Owner(Dispatcher):
             lifted = arith.sum_of([_substitute(ast.parse(g.out_channels, mode="eval").body, trees)])
             self.channels[step.name] = self.checked(lifted, step.name)
         return self.opaque(step, Call(f"{g.name}(", tuple(args)))
+
+    def lift(self, name: str, values: list) -> str:
+        """A keyword-only parameter of this class for what its instances pass a nested block, where they pass
+        different values that no parameter gives (`squeeze`): the callers pass it, one value each."""
+        while name in self.params or name in _RESERVED or name in self.lifted:
+            name += "_"
+        self.lifted[name] = values
+        for env, value in zip(self.envs, values, strict=True):
+            env[name] = value  # the channels bookkeeping may read it
+        return name
 
     def flags(self, s: Scope) -> tuple[bool, ...]:
         return self.em.class_of[s.id].flags(self.em.structures[s.id])
@@ -1112,7 +1129,7 @@ def _parameters(g: Group) -> list[str]:
         if p == "*" or p in flags:
             out.append(p if p == "*" else f"{p}: bool = False")
             continue
-        annotation = _annotation([s.args[g.names.source[p]] for s in g.instances])
+        annotation = _annotation(g.lifted.get(p) or [s.args[g.names.source[p]] for s in g.instances])
         out.append(f"{p}: {annotation}" + ("" if default is None else f"{' | None' * (default == 'None')} = {default}"))
     return out
 

@@ -65,7 +65,7 @@ class SqueezeExcitation(nn.Module):
 class Bneck(nn.Module):
     """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7.
+    Instances of it that differ in structure from these are built by Bneck2, Bneck3.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -84,7 +84,7 @@ class Bneck(nn.Module):
 class Bneck2(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7.
+    Instances of it that differ in structure from these are built by Bneck, Bneck3.
     """
 
     def __init__(
@@ -116,68 +116,7 @@ class Bneck2(nn.Module):
 class Bneck3(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 24),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck4(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 32),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        return block + x
-
-
-class Bneck5(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 120),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck6(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2.
     """
 
     def __init__(
@@ -188,6 +127,8 @@ class Bneck6(nn.Module):
         out_: int,
         act: str,
         stride: int,
+        *,
+        squeeze: int,
         residual: bool = False,
     ) -> None:
         super().__init__()
@@ -195,7 +136,7 @@ class Bneck6(nn.Module):
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, act=act),
             ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 168),
+            SqueezeExcitation(expanded, expanded, squeeze),
             ConvBnAct(expanded, out_),
         )
 
@@ -203,27 +144,6 @@ class Bneck6(nn.Module):
         block = self.block(x)
         if not self.residual:
             return block
-
-        return block + x
-
-
-class Bneck7(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 240),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
 
         return block + x
 
@@ -237,18 +157,18 @@ class Features(nn.Sequential):
             Bneck(16, 3, 16, 16, "relu", 1),
             Bneck2(16, 3, 64, 24, "relu", 2),
             Bneck2(24, 3, 72, 24, "relu", 1, residual=True),
-            Bneck3(24, 5, 72, 40, "relu", 2),
-            Bneck4(40, 5, 120, 40, "relu", 1),
-            Bneck4(40, 5, 120, 40, "relu", 1),
+            Bneck3(24, 5, 72, 40, "relu", 2, squeeze=24),
+            Bneck3(40, 5, 120, 40, "relu", 1, squeeze=32, residual=True),
+            Bneck3(40, 5, 120, 40, "relu", 1, squeeze=32, residual=True),
             Bneck2(40, 3, 240, 80, "hardswish", 2),
             Bneck2(80, 3, 200, 80, "hardswish", 1, residual=True),
             Bneck2(80, 3, 184, 80, "hardswish", 1, residual=True),
             Bneck2(80, 3, 184, 80, "hardswish", 1, residual=True),
-            Bneck5(80, 3, 480, 112, "hardswish", 1),
-            Bneck6(112, 3, 672, 112, "hardswish", 1, residual=True),
-            Bneck6(112, 5, 672, 160, "hardswish", 2),
-            Bneck7(160, 5, 960, 160, "hardswish", 1),
-            Bneck7(160, 5, 960, 160, "hardswish", 1),
+            Bneck3(80, 3, 480, 112, "hardswish", 1, squeeze=120),
+            Bneck3(112, 3, 672, 112, "hardswish", 1, squeeze=168, residual=True),
+            Bneck3(112, 5, 672, 160, "hardswish", 2, squeeze=168),
+            Bneck3(160, 5, 960, 160, "hardswish", 1, squeeze=240, residual=True),
+            Bneck3(160, 5, 960, 160, "hardswish", 1, squeeze=240, residual=True),
             ConvBnAct(160, 960, act="hardswish"),
         )
 

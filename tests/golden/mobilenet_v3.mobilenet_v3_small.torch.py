@@ -65,8 +65,7 @@ class SqueezeExcitation(nn.Module):
 class Bneck(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck2, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8.
+    Instances of it that differ in structure from these are built by Bneck2, Bneck3.
     """
 
     def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
@@ -85,8 +84,7 @@ class Bneck(nn.Module):
 class Bneck2(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck3, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8.
+    Instances of it that differ in structure from these are built by Bneck, Bneck3.
     """
 
     def __init__(
@@ -118,128 +116,34 @@ class Bneck2(nn.Module):
 class Bneck3(nn.Module):
     """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
 
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck4, Bneck5, Bneck6, Bneck7,
-    Bneck8.
+    Instances of it that differ in structure from these are built by Bneck, Bneck2.
     """
 
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        kernel: int,
+        expanded: int,
+        out_: int,
+        act: str,
+        stride: int,
+        *,
+        squeeze: int,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
+        self.residual = residual
         self.block = nn.Sequential(
             ConvBnAct(in_channels, expanded, act=act),
             ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 24),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck4(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck5, Bneck6, Bneck7,
-    Bneck8.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 64),
+            SqueezeExcitation(expanded, expanded, squeeze),
             ConvBnAct(expanded, out_),
         )
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block(x)
-
-        return block + x
-
-
-class Bneck5(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck6, Bneck7,
-    Bneck8.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 32),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck6(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck7,
-    Bneck8.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 40),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
-
-        return block + x
-
-
-class Bneck7(nn.Module):
-    """The `bneck` block: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck8.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 72),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class Bneck8(nn.Module):
-    """The `bneck` block of architectures/mobilenet_v3.cnn: bneck(kernel, expanded, out, se, act, stride).
-
-    Instances of it that differ in structure from these are built by Bneck, Bneck2, Bneck3, Bneck4, Bneck5, Bneck6,
-    Bneck7.
-    """
-
-    def __init__(self, in_channels: int, kernel: int, expanded: int, out_: int, act: str, stride: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBnAct(in_channels, expanded, act=act),
-            ConvBnAct(expanded, expanded, kernel=kernel, stride=stride, groups=expanded, act=act),
-            SqueezeExcitation(expanded, expanded, 144),
-            ConvBnAct(expanded, out_),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        block = self.block(x)
+        if not self.residual:
+            return block
 
         return block + x
 
@@ -253,14 +157,14 @@ class Features(nn.Sequential):
             Bneck(16, 3, 16, 16, "relu", 2),
             Bneck2(16, 3, 72, 24, "relu", 2),
             Bneck2(24, 3, 88, 24, "relu", 1, residual=True),
-            Bneck3(24, 5, 96, 40, "hardswish", 2),
-            Bneck4(40, 5, 240, 40, "hardswish", 1),
-            Bneck4(40, 5, 240, 40, "hardswish", 1),
-            Bneck5(40, 5, 120, 48, "hardswish", 1),
-            Bneck6(48, 5, 144, 48, "hardswish", 1),
-            Bneck7(48, 5, 288, 96, "hardswish", 2),
-            Bneck8(96, 5, 576, 96, "hardswish", 1),
-            Bneck8(96, 5, 576, 96, "hardswish", 1),
+            Bneck3(24, 5, 96, 40, "hardswish", 2, squeeze=24),
+            Bneck3(40, 5, 240, 40, "hardswish", 1, squeeze=64, residual=True),
+            Bneck3(40, 5, 240, 40, "hardswish", 1, squeeze=64, residual=True),
+            Bneck3(40, 5, 120, 48, "hardswish", 1, squeeze=32),
+            Bneck3(48, 5, 144, 48, "hardswish", 1, squeeze=40, residual=True),
+            Bneck3(48, 5, 288, 96, "hardswish", 2, squeeze=72),
+            Bneck3(96, 5, 576, 96, "hardswish", 1, squeeze=144, residual=True),
+            Bneck3(96, 5, 576, 96, "hardswish", 1, squeeze=144, residual=True),
             ConvBnAct(96, 576, act="hardswish"),
         )
 
