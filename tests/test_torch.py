@@ -486,6 +486,25 @@ def test_instances_alike_in_structure_are_split_only_by_the_values_no_parameter_
     assert shapes(to_torch(net)) == expected_state_dict(net)
 
 
+def test_a_value_instances_pass_a_nested_block_that_no_parameter_gives_becomes_a_parameter():
+    # half(c) is a function's value, not an expression of `c`: rather than a class for each value, the
+    # class takes it as a keyword-only parameter that its callers pass (MobileNetV3's `squeeze`).
+    net = cnndsl.loads(
+        """
+        def half(c) = c // 2
+        block squeeze(c, s) { conv(s, 1); relu(); conv(c, 1) }
+        block unit(c) { conv(c, 3, padding=1); squeeze(c, half(c)) }
+        network n { input(3, 8, 8); a: unit(8); b: unit(16); c: unit(16) }
+        """
+    )
+    source = emit(net)
+    assert "class Unit(nn.Sequential):" in source and "Unit2" not in source
+    assert "def __init__(self, in_channels: int, c: int, *, s: int) -> None:" in source
+    assert "Squeeze(c, c, s)," in source
+    assert "self.a = Unit(3, 8, s=4)\n" in source and "self.b = Unit(8, 16, s=8)\n" in source
+    assert shapes(to_torch(net)) == expected_state_dict(net)
+
+
 def test_a_last_module_that_a_word_parameter_chooses_is_appended_by_one_class():
     # torchvision's Conv2dNormActivation: one class, the activation layer as its argument says
     net = cnndsl.loads(ACTIVATION_CHOICE)
