@@ -166,3 +166,18 @@ def test_a_value_instances_pass_a_nested_block_differently_is_lifted_to_a_parame
     outer = Arguments({}, [{}, {}])
     assert block.arguments(outer, {}, {"e": [72, 120]}, {"squeeze": [24, 32]}) is None
     assert block.arguments(outer, {}, {"e": [72, 72]}, {"squeeze": [24, 24]}) == ["72", "squeeze=24"]
+
+
+def test_the_steps_that_close_a_block_are_optional_a_residual_add_with_its_stochastic_depth_or_an_activation():
+    from cnndsl.backends.blocks import closing
+
+    body = [Step("conv", "conv", ("",)), Step("bn", "batchnorm", ("conv",))]
+    residual = [*body, Step("sd", "stochastic_depth", ("bn",)), Step("add", "add", ("sd", ""))]
+    main, steps = closing(residual, "add", "", lambda name: 1)
+    assert main == "bn" and [s.name for s in steps if s.optional] == ["sd", "add"]
+    main, steps = closing([*body, Step("relu", "activation", ("bn",))], "relu", "", lambda name: 1)
+    assert main == "bn" and [s.name for s in steps if s.optional] == ["relu"]
+    projected = [*body, Step("proj", "conv", ("",), optional=True), Step("add", "add", ("bn", "proj"))]
+    assert [s.name for s in closing(projected, "add", "", lambda name: 1)[1] if s.optional] == ["proj", "add"]
+    assert [s.name for s in closing(projected, "add", "", lambda n: 1, projection=False)[1] if s.optional] == ["proj"]
+    assert closing(body, "bn", "", lambda name: 1) == ("bn", body)  # nothing closes it

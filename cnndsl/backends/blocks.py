@@ -215,6 +215,28 @@ def merge(template: list[Step], steps: list[Step]) -> tuple[list[Step], list] | 
     return merged, skipped
 
 
+def closing(steps: list[Step], output, start, readers, projection: bool = True) -> tuple[Hashable, list[Step]]:
+    """A block instance's steps with those that close it marked optional, as other instances may skip them or
+    a word parameter choose them; and what it returns without them. They are the closing activation
+    (`if act == "relu":`), or the add of the block's input (`start`), or of an optional one-step projection of
+    it where `projection`, with the stochastic depth before it read by it alone (`residual=True`)."""
+    last = steps[-1] if steps and steps[-1].name == output else None
+    if last is not None and last.what == "activation":
+        return last.inputs[0], [*steps[:-1], replace(last, optional=True)]
+    if last is None or last.what != "add" or len(last.inputs) != 2:
+        return output, steps
+    shortcut = next((s for s in steps if s.name == last.inputs[1]), None)
+    projected = projection and shortcut is not None and shortcut.optional and shortcut.inputs == (start,)
+    if last.inputs[1] != start and not projected:
+        return output, steps
+    k = len(steps) - 1
+    while k > 0 and steps[k - 1].what == "stochastic_depth":
+        if steps[k].inputs[0] != steps[k - 1].name or readers(steps[k - 1].name) != 1:
+            break
+        k -= 1
+    return steps[k].inputs[0], [*steps[:k], *(replace(s, optional=True) for s in steps[k:])]
+
+
 def skipping(steps: list[Step], skipped: list[Step]) -> list[Step]:
     """The steps without the skipped ones, whose readers read what the skipped ones read instead."""
     through = {s.name: s.inputs[0] for s in skipped}

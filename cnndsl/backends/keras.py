@@ -33,7 +33,7 @@ from ..ir import Network, Node, Scope, check_names
 from ..util import without_gc
 from . import arith
 from .base import block_definitions, code_owners, literal, matrix, needed, pair, quote, runtime, same_pads
-from .blocks import Arguments, Differs, Signature, Step, flag_name, last_reads, share, switch, template
+from .blocks import Arguments, Differs, Signature, Step, closing, flag_name, last_reads, share, switch, template
 from .writer import Call, Chain, Writer
 
 # Custom layers and helpers, copied into the module where the network needs them: cnndsl/runtime/keras_layers.py
@@ -284,31 +284,13 @@ class _Body:
                     self.shortcut_names[item.rel] = shortcut[1]
         self.projected = {i.rel for inner in self.projections.values() for i in inner}
         self.main = [i for i in self.items if i.rel not in self.projected]
-        self.residual = self._residual()
-        self.activation = self._closing_activation()
-
-    def _closing_activation(self) -> _Item | None:
-        """The block's closing activation, the one a word parameter may choose (`if act == relu { relu() }`)."""
-        item = self.main[-1] if self.main else None
-        if item is None or item.node is None or item.node.op.kind != "activation" or item.value != self.scope.output:
-            return None
-        return item
-
-    def _residual(self) -> list[str]:
-        """The closing steps that make the block residual, which instances may skip: the add of the block's
-        input (an identity shortcut), and the stochastic depth before it."""
-        add = self.main[-1] if self.main else None
-        if add is None or add.node is None or add.node.op.kind != "add" or add.value != self.scope.output:
-            return []
-        if add.rel in self.projections or len(add.inputs) != 2 or add.inputs[1] != self.scope.input:
-            return []
-        closing, item = [add], self.by_value.get(add.inputs[0])
-        while item is not None and item.node is not None and item.node.op.kind == "stochastic_depth":
-            if self.consumers.get(item.value) != [closing[0]]:
-                break
-            closing.insert(0, item)
-            item = self.by_value.get(item.inputs[0])
-        return [i.rel for i in closing]
+        # The closing steps other instances may skip: a closing activation, or an identity shortcut's add.
+        readers = {rel: len(self.consumers.get(self.by_rel[rel].value, [])) for rel in self.by_rel}
+        output = self.ref(self.scope.output) if scope.kind == "block" and self.scope.output in self.by_value else None
+        _, self.steps = closing(self._steps(), output, "", readers.get, projection=False)
+        ends = [self.by_rel[s.name] for s in self.steps if s.optional and s.name not in self.projected]
+        self.activation = ends[0] if ends and ends[0].node and ends[0].node.op.kind == "activation" else None
+        self.residual = [] if self.activation else [i.rel for i in ends]
 
     def branch(self, merge: _Item, value: int) -> tuple[int, str, list[_Item]] | None:
         """An input of a merge as a branch: (the value it starts from, its name, its items). A statement
@@ -350,14 +332,13 @@ class _Body:
             return self.ref(self.projections[add.rel][0].inputs[0])
         return self.ref(add.inputs[1])
 
-    def steps(self) -> list[Step]:
-        """The steps that decide which instances share a function: a projection's, the closing residual steps
-        and the closing activation may be optional (`downsample=True`, `residual=True`, `if act == "relu":`)."""
+    def _steps(self) -> list[Step]:
+        """The steps that decide which instances share a function: a projection's may be optional
+        (`downsample=True`), and the closing ones (`residual=True`, `if act == "relu":`)."""
         steps = []
         for i in self.items:
             what = i.node.op.kind if i.node else ("call", i.call.block)
-            optional = i.rel in self.projected or i.rel in self.residual or i is self.activation
-            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), optional))
+            steps.append(Step(i.rel, what, tuple(map(self.ref, i.inputs)), i.rel in self.projected))
         return steps
 
 
@@ -514,7 +495,7 @@ class _Module:
         # Grouped by structure alone: a step's arguments may differ between instances, as the function's
         # parameters (PyTorch compares code instead, which its classes' constructors hold). Where two
         # instances' arguments cannot be one parameter, writing the function fails and splits them.
-        groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps()) for b in bodies])]
+        groups = [[bodies[i] for i in g.members] for g in share([(None, b.steps) for b in bodies])]
         done = [f for _, f in template(groups, lambda group: self._write(definition, group))]
         done.sort(key=lambda f: min(b.scope.id for b in f.bodies))
         # Instances split apart by a difference their code does not show (a shape, a stride the code passes

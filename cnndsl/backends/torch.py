@@ -58,6 +58,7 @@ from .blocks import (
     Differs,
     Signature,
     Step,
+    closing,
     flag_name,
     gives,
     last_reads,
@@ -354,7 +355,7 @@ class _Emitter:
         steps = walk(scope.id, ())
         output = main = refs[scope.output]
         if scope.kind == "block":
-            main, steps = _closing(steps, output, lambda path: self.consumers[value[path]])
+            main, steps = closing(steps, output, (), lambda path: self.consumers[value[path]])
         extra = tuple(refs[i] for i in net.extra_outputs) if scope.kind == "network" else ()
         return _Structure(scope, steps, at, value, output, main, extra)
 
@@ -460,27 +461,6 @@ class _Emitter:
         if others:
             doc.append(f"Instances of it that differ in structure from these are built by {', '.join(others)}.")
         return _render_class(g.name, doc, g.items, g.sequential, (g.output,), g)
-
-
-def _closing(steps: list[Step], output: tuple[str, ...], readers) -> tuple[tuple[str, ...], list[Step]]:
-    """A block instance's steps with those that close it marked optional, as other instances may skip them or
-    a word parameter choose them; and what it returns without them. They are the add of the block's input (or
-    of its projection) with the stochastic depth before it (`residual=True`), or the closing activation
-    (`if act == "relu":`)."""
-    last = steps[-1] if steps and steps[-1].name == output else None
-    if last is not None and last.what == "activation":
-        return last.inputs[0], [*steps[:-1], replace(last, optional=True)]
-    if last is None or last.what != "add" or len(last.inputs) != 2:
-        return output, steps
-    shortcut = next((s for s in steps if s.name == last.inputs[1]), None)  # a projection of the input
-    if last.inputs[1] != () and not (shortcut and shortcut.optional and shortcut.inputs == ((),)):
-        return output, steps
-    k = len(steps) - 1
-    while k > 0 and steps[k - 1].what == "stochastic_depth":  # read by the add alone
-        if steps[k].inputs[0] != steps[k - 1].name or readers(steps[k - 1].name) != 1:
-            break
-        k -= 1
-    return steps[k].inputs[0], [*steps[:k], *(replace(s, optional=True) for s in steps[k:])]
 
 
 def _local(name: str, parent: str) -> str:
