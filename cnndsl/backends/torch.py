@@ -326,7 +326,7 @@ class _Emitter:
     def structure(self, scope: Scope) -> _Structure:
         """The steps of a block instance or of the network. A block or a sequence is one step (a sequence's
         `what` holds the steps inside it); one directly in the scope may be optional (a projection), and so
-        may the steps that close a block (`_closing`)."""
+        may the steps that close a block (`blocks.closing`)."""
         net = self.net
         start = scope.input if scope.kind != "network" else next(n.id for n in net.nodes if n.op.kind == "input")
         refs = {start: ()}  # node id -> the path of the step computing it
