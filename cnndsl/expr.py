@@ -4,8 +4,9 @@ tagged union the code generators turn into code without parsing text.
 `Node.exprs` and `Scope.exprs` hold the arguments written in terms of the caller's parameters, and
 `Network.blocks` each block parameter's default. In IR JSON each expression is an object told apart by its
 `kind` (pydantic's discriminated union, as for ops): `{"kind": "binop", "op": "*", "left": {"kind": "param",
-"name": "c"}, "right": {"kind": "const", "value": 4}}`. A parameter's name is an identifier and an operator one
-of six, so an IR read from JSON cannot smuggle code into a generated file; `check` bounds the nesting.
+"name": "c"}, "right": {"kind": "const", "value": 4}}`; a block's `in.channels` is `{"kind": "in", "attr":
+"channels"}`. A parameter's name is an identifier and an operator one of six, so an IR read from JSON cannot
+smuggle code into a generated file; `check` bounds the nesting.
 """
 
 from __future__ import annotations
