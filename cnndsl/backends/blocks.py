@@ -112,11 +112,18 @@ def gives(result, value, exact: bool = False) -> bool:
             and len(result) == len(value)
             and all(gives(r, v, exact) for r, v in zip(result, value))
         )
-    if isinstance(value, str) or value is None:  # a word: the compiler's Word is a str
-        return isinstance(result, str) and result == value if value is not None else result is None
+    if value is None:
+        return result is None
+    if isinstance(value, str):  # a word: the compiler's Word is a str
+        return isinstance(result, str) and result == value
     if isinstance(value, bool) or type(value) is int or exact:
         return type(result) is type(value) and result == value
     return type(result) in (int, float) and result == value
+
+
+def alike(values: list) -> bool:
+    """Do the instances all have one value (of one type: code checked with it gets exactly it)?"""
+    return all(gives(v, values[0], exact=True) for v in values)
 
 
 class Arguments:
@@ -168,7 +175,7 @@ class Arguments:
 
     def same(self, values: list):
         """The one value every instance has; Differs if they have several."""
-        if any(not gives(v, values[0], exact=True) for v in values):
+        if not alike(values):
             raise Differs(values)
         return values[0]
 
@@ -339,16 +346,17 @@ class Signature:
         """(name, its default as source or None where required), with ("*", None) before a required parameter
         that follows a default; the flags last."""
         out: list[tuple[str, str | None]] = []
-        keyword_only = False
+        keyword_only = star = False
         for py, default in self.defaults.items():
             if default is None:
-                if keyword_only and ("*", None) not in out:
+                if keyword_only and not star:
                     out.append(("*", None))
+                    star = True
                 out.append((py, None))
             else:
                 keyword_only = True
                 out.append((py, "None" if _uses_names(default) else unparse(default)))
-        if self.lifted and ("*", None) not in out:
+        if self.lifted and not star:
             out.append(("*", None))
         out += [(py, None) for py in self.lifted]
         return out + [(flag, "False") for flag in self.flags]
@@ -382,7 +390,7 @@ class Signature:
         for p, py in self.names.items():
             keyword = keyword or self.defaults[py] is not None
             source = here.expression(exprs.get(p), values[p], exact=True)
-            if source is None and not all(gives(v, values[p][0], exact=True) for v in values[p]):
+            if source is None and not alike(values[p]):
                 source = lift(py, values[p]) if lift else None
                 if source is None:
                     return None
@@ -397,7 +405,7 @@ class Signature:
                 out.append(f"{py}={source}" if keyword else source)
         for py in self.lifted:
             given = (lifted or {})[py]
-            source = literal(given[0]) if all(gives(v, given[0], exact=True) for v in given) else None
+            source = literal(given[0]) if alike(given) else None
             source = source or (lift(py, given) if lift else None)
             if source is None:
                 return None

@@ -58,9 +58,9 @@ from .blocks import (
     Differs,
     Signature,
     Step,
+    alike,
     closing,
     flag_name,
-    gives,
     last_reads,
     share,
     switch,
@@ -571,7 +571,7 @@ class _Owner(Dispatcher):
     def same(self, values: list):
         """The one value the instances that have a step all have; Differs (split by value) if they differ."""
         present = [v for v in values if v is not _ABSENT]
-        if any(not gives(v, present[0], exact=True) for v in present):
+        if not alike(present):
             raise Differs([None if v is _ABSENT else repr(v) for v in values])
         return present[0]
 
